@@ -1,0 +1,400 @@
+#include "config.h"
+#include "sk-err.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum kw_type { KW_STRING, KW_PATH, KW_INT, KW_BOOL, KW_LOGLEVEL };
+
+struct keyword {
+    const char *section;
+    const char *name;
+    enum kw_type type;
+    size_t offset;
+    const char *def; /* NULL: derived or required, see finish() */
+    long min, max;
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct sk_config, f)
+
+/* The one list of keywords. Order is the order of `sekishod -T`. */
+static const struct keyword keywords[] = {
+    {"gateway", "listen", KW_STRING, OFF(listen), "127.0.0.1:2222", 0, 0,
+     "address:port the listener binds ([v6]:port for IPv6)"},
+    {"gateway", "state_dir", KW_PATH, OFF(state_dir), NULL, 0, 0,
+     "directory holding the SQLite state and keys (required)"},
+    {"gateway", "host_key", KW_PATH, OFF(host_key), NULL, 0, 0,
+     "gateway SSH host key (default: state_dir/host_ed25519_key)"},
+    {"gateway", "egress_key", KW_PATH, OFF(egress_key), NULL, 0, 0,
+     "key the gateway uses towards targets (default: state_dir/egress_key)"},
+    {"gateway", "audit_log", KW_PATH, OFF(audit_log), NULL, 0, 0,
+     "append-only JSON-lines audit log (default: state_dir/audit.log)"},
+    {"gateway", "worker_user", KW_STRING, OFF(worker_user), "nobody", 0, 0,
+     "unprivileged account the network-facing worker runs as"},
+    {"gateway", "session_program", KW_PATH, OFF(session_program), NULL, 0, 0,
+     "path of sekisho-session (default: next to sekishod)"},
+    {"gateway", "log_level", KW_LOGLEVEL, OFF(log_level), "info", 0, 0,
+     "error, info, verbose or debug"},
+    {"gateway", "gateway_id", KW_STRING, OFF(gateway_id), "sekisho", 0, 0,
+     "name of this gateway in audit records"},
+    {"gateway", "max_startups", KW_INT, OFF(max_startups), "10", 1, 10000,
+     "unauthenticated connections allowed at once"},
+    {"gateway", "max_sessions", KW_INT, OFF(max_sessions), "200", 1, 100000,
+     "connections allowed at once"},
+    {"gateway", "login_grace_time", KW_INT, OFF(login_grace_time), "60", 1,
+     3600, "seconds a client has to authenticate"},
+    {"gateway", "max_auth_tries", KW_INT, OFF(max_auth_tries), "3", 1, 20,
+     "failed authentication attempts before disconnect"},
+    {"gateway", "connect_timeout", KW_INT, OFF(connect_timeout), "10", 1, 300,
+     "seconds to reach a target and finish its SSH handshake"},
+    {"gateway", "sandbox_debug", KW_BOOL, OFF(sandbox_debug), "no", 0, 0,
+     "log forbidden worker system calls instead of killing (testing only)"},
+    {"policy", "idle_timeout", KW_INT, OFF(idle_timeout), "0", 0, 604800,
+     "seconds without input or output before a session ends (0: never)"},
+};
+
+#define NKEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
+
+struct load_ctx {
+    struct sk_config *cfg;
+    unsigned char seen[NKEYWORDS];
+    char err[256];
+    int sections_ok;
+};
+
+static const struct keyword *kw_find(const char *section, const char *name,
+                                     size_t *idx)
+{
+    size_t i;
+
+    for (i = 0; i < NKEYWORDS; i++) {
+        if (strcmp(keywords[i].section, section) == 0 &&
+            strcmp(keywords[i].name, name) == 0) {
+            *idx = i;
+            return &keywords[i];
+        }
+    }
+    return NULL;
+}
+
+static int section_known(const char *section)
+{
+    size_t i;
+
+    for (i = 0; i < NKEYWORDS; i++) {
+        if (strcmp(keywords[i].section, section) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int bool_parse(const char *v, int *out)
+{
+    if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+        strcmp(v, "1") == 0) {
+        *out = 1;
+        return 0;
+    }
+    if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+        strcmp(v, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
+    return SK_ERR_INVALID;
+}
+
+/* Sets one keyword; on error writes a reason (without file/line) to err. */
+static int kw_set(struct sk_config *cfg, const struct keyword *kw,
+                  const char *value, char *err, size_t errlen)
+{
+    char **sp = (char **)((char *)cfg + kw->offset);
+    int *ip = (int *)((char *)cfg + kw->offset);
+    char *end;
+    long v;
+
+    if (!sk_utf8_valid(value, strlen(value))) {
+        snprintf(err, errlen, "%s: value is not valid UTF-8", kw->name);
+        return SK_ERR_INVALID;
+    }
+    switch (kw->type) {
+    case KW_PATH:
+        if (value[0] != '/') {
+            snprintf(err, errlen, "%s: path must be absolute", kw->name);
+            return SK_ERR_INVALID;
+        }
+        if (strlen(value) >= PATH_MAX) {
+            snprintf(err, errlen, "%s: path too long", kw->name);
+            return SK_ERR_INVALID;
+        }
+        /* FALLTHROUGH */
+    case KW_STRING:
+    case KW_LOGLEVEL:
+        if (value[0] == '\0') {
+            snprintf(err, errlen, "%s: empty value", kw->name);
+            return SK_ERR_INVALID;
+        }
+        if (kw->type == KW_LOGLEVEL && sk_log_level_parse(value) < 0) {
+            snprintf(err, errlen,
+                     "%s: '%s' is not one of error, info, verbose, debug",
+                     kw->name, value);
+            return SK_ERR_INVALID;
+        }
+        free(*sp);
+        if ((*sp = strdup(value)) == NULL) {
+            return SK_ERR_ALLOC;
+        }
+        return 0;
+    case KW_INT:
+        errno = 0;
+        v = strtol(value, &end, 10);
+        if (value[0] == '\0' || *end != '\0' || errno != 0 || v < kw->min ||
+            v > kw->max) {
+            snprintf(err, errlen, "%s: '%s' is not a whole number from %ld "
+                     "to %ld", kw->name, value, kw->min, kw->max);
+            return SK_ERR_INVALID;
+        }
+        *ip = (int)v;
+        return 0;
+    case KW_BOOL:
+        if (bool_parse(value, ip) != 0) {
+            snprintf(err, errlen, "%s: '%s' is not yes or no", kw->name,
+                     value);
+            return SK_ERR_INVALID;
+        }
+        return 0;
+    }
+    return SK_ERR_INTERNAL;
+}
+
+static int cfg_ini_handler(void *user, const char *section, const char *name,
+                       const char *value)
+{
+    struct load_ctx *ctx = user;
+    const struct keyword *kw;
+    size_t idx;
+
+    if (ctx->err[0] != '\0') {
+        return 1; /* keep the first error only */
+    }
+    if (name == NULL) {
+        return 1; /* section start (INI_CALL_HANDLER_ON_NEW_SECTION) */
+    }
+    if (section[0] == '\0') {
+        snprintf(ctx->err, sizeof(ctx->err),
+                 "key '%.64s' outside a [section]", name);
+        return 0;
+    }
+    if (!section_known(section)) {
+        snprintf(ctx->err, sizeof(ctx->err), "unknown section [%.64s]",
+                 section);
+        return 0;
+    }
+    if ((kw = kw_find(section, name, &idx)) == NULL) {
+        snprintf(ctx->err, sizeof(ctx->err), "unknown key '%.64s' in [%s]",
+                 name, section);
+        return 0;
+    }
+    if (ctx->seen[idx]) {
+        snprintf(ctx->err, sizeof(ctx->err), "duplicate key '%s'", name);
+        return 0;
+    }
+    ctx->seen[idx] = 1;
+    if (kw_set(ctx->cfg, kw, value, ctx->err, sizeof(ctx->err)) != 0) {
+        if (ctx->err[0] == '\0') {
+            snprintf(ctx->err, sizeof(ctx->err), "%s: out of memory", name);
+        }
+        return 0;
+    }
+    return 1;
+}
+
+static int path_default(char **field, const char *dir, const char *file)
+{
+    if (*field != NULL) {
+        return 0;
+    }
+    if (asprintf(field, "%s/%s", dir, file) < 0) {
+        *field = NULL;
+        return SK_ERR_ALLOC;
+    }
+    return 0;
+}
+
+int sk_config_load(const char *path, struct sk_config **out, char *err,
+                   size_t errlen)
+{
+    struct load_ctx ctx;
+    struct sk_config *cfg;
+    size_t i;
+    int line, r;
+    char tmp[8];
+
+    *out = NULL;
+    if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+        return SK_ERR_ALLOC;
+    }
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.cfg = cfg;
+    if ((cfg->path = strdup(path)) == NULL) {
+        r = SK_ERR_ALLOC;
+        goto fail;
+    }
+    line = ini_parse(path, cfg_ini_handler, &ctx);
+    if (line < 0) {
+        if (err != NULL) {
+            snprintf(err, errlen, "%s: %s", path,
+                     line == -1 ? strerror(errno) : "out of memory");
+        }
+        r = line == -1 ? SK_ERR_SYSTEM : SK_ERR_ALLOC;
+        goto fail;
+    }
+    if (line > 0) {
+        if (err != NULL) {
+            snprintf(err, errlen, "%s:%d: %s", path, line,
+                     ctx.err[0] ? ctx.err
+                                : "syntax error (expected [section] or "
+                                  "key = value)");
+        }
+        r = SK_ERR_INVALID;
+        goto fail;
+    }
+    for (i = 0; i < NKEYWORDS; i++) {
+        if (!ctx.seen[i] && keywords[i].def != NULL) {
+            if (kw_set(cfg, &keywords[i], keywords[i].def, tmp,
+                       sizeof(tmp)) != 0) {
+                r = SK_ERR_INTERNAL;
+                goto fail;
+            }
+        }
+    }
+    if (cfg->state_dir == NULL) {
+        if (err != NULL) {
+            snprintf(err, errlen, "%s: [gateway] state_dir is required",
+                     path);
+        }
+        r = SK_ERR_INVALID;
+        goto fail;
+    }
+    if ((r = path_default(&cfg->host_key, cfg->state_dir,
+                          "host_ed25519_key")) != 0 ||
+        (r = path_default(&cfg->egress_key, cfg->state_dir, "egress_key")) !=
+            0 ||
+        (r = path_default(&cfg->audit_log, cfg->state_dir, "audit.log")) !=
+            0) {
+        goto fail;
+    }
+    {
+        char host[256];
+        int port;
+
+        if (sk_hostport_parse(cfg->listen, host, sizeof(host), &port) != 0) {
+            if (err != NULL) {
+                snprintf(err, errlen,
+                         "%s: [gateway] listen: '%s' is not ADDR:PORT", path,
+                         cfg->listen);
+            }
+            r = SK_ERR_INVALID;
+            goto fail;
+        }
+    }
+    *out = cfg;
+    return 0;
+fail:
+    sk_config_free(cfg);
+    return r;
+}
+
+void sk_config_free(struct sk_config *cfg)
+{
+    size_t i;
+
+    if (cfg == NULL) {
+        return;
+    }
+    for (i = 0; i < NKEYWORDS; i++) {
+        if (keywords[i].type != KW_INT && keywords[i].type != KW_BOOL) {
+            free(*(char **)((char *)cfg + keywords[i].offset));
+        }
+    }
+    free(cfg->path);
+    free(cfg);
+}
+
+void sk_config_dump(const struct sk_config *cfg, FILE *f)
+{
+    const char *section = "";
+    size_t i;
+
+    for (i = 0; i < NKEYWORDS; i++) {
+        const struct keyword *kw = &keywords[i];
+        const void *p = (const char *)cfg + kw->offset;
+
+        if (strcmp(section, kw->section) != 0) {
+            section = kw->section;
+            fprintf(f, "%s[%s]\n", i ? "\n" : "", section);
+        }
+        switch (kw->type) {
+        case KW_INT:
+            fprintf(f, "%s = %d\n", kw->name, *(const int *)p);
+            break;
+        case KW_BOOL:
+            fprintf(f, "%s = %s\n", kw->name, *(const int *)p ? "yes" : "no");
+            break;
+        default:
+            if (*(char *const *)p != NULL) {
+                fprintf(f, "%s = %s\n", kw->name, *(char *const *)p);
+            } else {
+                fprintf(f, "# %s (not set)\n", kw->name);
+            }
+        }
+    }
+}
+
+int sk_config_write_initial(const char *path, const char *state_dir,
+                            const char *listen)
+{
+    char *text = NULL, *p;
+    size_t len = 0, i;
+    FILE *f;
+    const char *section = "";
+    int r;
+
+    if ((f = open_memstream(&text, &len)) == NULL) {
+        return SK_ERR_ALLOC;
+    }
+    fprintf(f, "# Sekisho gateway configuration. Every keyword is listed with "
+               "its default;\n# `sekishod -c THIS -T` prints the effective "
+               "configuration.\n");
+    for (i = 0; i < NKEYWORDS; i++) {
+        const struct keyword *kw = &keywords[i];
+
+        if (strcmp(section, kw->section) != 0) {
+            section = kw->section;
+            fprintf(f, "\n[%s]\n", section);
+        }
+        fprintf(f, "# %s\n", kw->help);
+        if (strcmp(kw->name, "state_dir") == 0) {
+            fprintf(f, "state_dir = %s\n", state_dir);
+        } else if (strcmp(kw->name, "listen") == 0) {
+            fprintf(f, "listen = %s\n", listen);
+        } else {
+            fprintf(f, "#%s = %s\n", kw->name, kw->def ? kw->def : "");
+        }
+    }
+    if (fclose(f) != 0) {
+        free(text);
+        return SK_ERR_ALLOC;
+    }
+    p = text;
+    r = sk_file_write_new(path, p, len, 0640);
+    free(text);
+    return r;
+}

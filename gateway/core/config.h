@@ -1,0 +1,50 @@
+/*
+ * Gateway configuration (INI, parsed by libinih). Every keyword is defined
+ * once, in the table in config.c, which yields the parser, the defaults and
+ * the effective-config dump (sekishod -T).
+ */
+#ifndef SK_CONFIG_H
+#define SK_CONFIG_H
+
+#include <stdio.h>
+
+struct sk_config {
+    char *path; /* the file this was read from */
+    /* [gateway] */
+    char *listen;
+    char *state_dir;
+    char *host_key;
+    char *egress_key;
+    char *audit_log;
+    char *worker_user;
+    char *session_program;
+    char *log_level;
+    char *gateway_id;
+    int max_startups;
+    int max_sessions;
+    int login_grace_time;
+    int max_auth_tries;
+    int connect_timeout;
+    int sandbox_debug;
+    /* [policy] */
+    int idle_timeout;
+};
+
+/* Reads path. On success returns 0 and a new config in *out (free with
+ * sk_config_free). On failure returns a negative SK_ERR_* and, if err is
+ * not NULL, writes a message naming the file, line and key into err. */
+int sk_config_load(const char *path, struct sk_config **out, char *err,
+                   size_t errlen);
+void sk_config_free(struct sk_config *cfg);
+
+/* Writes the effective configuration, every keyword with its value, as
+ * INI that sk_config_load accepts. */
+void sk_config_dump(const struct sk_config *cfg, FILE *f);
+
+/* Writes a new config file for `sekishoctl init`: state_dir and listen
+ * set, everything else commented with its default. Returns 0 or
+ * SK_ERR_*. */
+int sk_config_write_initial(const char *path, const char *state_dir,
+                            const char *listen);
+
+#endif

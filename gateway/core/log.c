@@ -1,0 +1,140 @@
+#include "log.h"
+#include "sk-err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+static const char *log_prog = "sekisho";
+static int log_stderr = 1;
+static int log_lvl = SK_LOG_INFO;
+static sk_log_sink log_sink;
+static void *log_sink_arg;
+
+const char *sk_err_str(int code)
+{
+    switch (code) {
+    case SK_ERR_OK:
+        return "success";
+    case SK_ERR_INTERNAL:
+        return "internal error";
+    case SK_ERR_ALLOC:
+        return "out of memory";
+    case SK_ERR_INVALID:
+        return "invalid input";
+    case SK_ERR_TOO_LONG:
+        return "input too long";
+    case SK_ERR_NOT_FOUND:
+        return "not found";
+    case SK_ERR_EXISTS:
+        return "already exists";
+    case SK_ERR_SYSTEM:
+        return strerror(errno);
+    case SK_ERR_STORE:
+        return "state database error";
+    case SK_ERR_DENIED:
+        return "denied";
+    case SK_ERR_EOF:
+        return "connection closed";
+    case SK_ERR_BAD_MESSAGE:
+        return "malformed message";
+    case SK_ERR_CRYPTO:
+        return "cryptographic failure";
+    case SK_ERR_BAD_NAME:
+        return "invalid name";
+    default:
+        return "unknown error";
+    }
+}
+
+void sk_log_init(const char *progname, int to_stderr, int level)
+{
+    log_prog = progname;
+    log_stderr = to_stderr;
+    log_lvl = level;
+    if (!to_stderr) {
+        openlog(progname, LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+    }
+}
+
+void sk_log_set_sink(sk_log_sink sink, void *arg)
+{
+    log_sink = sink;
+    log_sink_arg = arg;
+}
+
+int sk_log_level(void)
+{
+    return log_lvl;
+}
+
+int sk_log_level_parse(const char *name)
+{
+    static const char *names[] = {"error", "info", "verbose", "debug"};
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(name, names[i]) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void sk_vlog(int level, const char *func, const char *fmt, va_list ap)
+{
+    char msg[2048];
+    int off = 0, saved = errno;
+    static const int prio[] = {LOG_ERR, LOG_INFO, LOG_INFO, LOG_DEBUG};
+
+    if (level > log_lvl) {
+        return;
+    }
+    if (func != NULL) {
+        off = snprintf(msg, sizeof(msg), "%s: ", func);
+        if (off < 0 || (size_t)off >= sizeof(msg)) {
+            off = 0;
+        }
+    }
+    vsnprintf(msg + off, sizeof(msg) - (size_t)off, fmt, ap);
+    /* Keep log lines single-line and free of terminal escapes even when a
+     * message quotes peer-supplied bytes. */
+    for (char *p = msg; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            *p = '?';
+        }
+    }
+    if (log_sink != NULL) {
+        log_sink(level, msg, log_sink_arg);
+    } else if (log_stderr) {
+        fprintf(stderr, "%s[%ld]: %s\n", log_prog, (long)getpid(), msg);
+    } else {
+        syslog(prio[level], "%s", msg);
+    }
+    errno = saved;
+}
+
+void sk_log(int level, const char *func, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    sk_vlog(level, func, fmt, ap);
+    va_end(ap);
+}
+
+void sk_fatal(int status, const char *func, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    sk_vlog(SK_LOG_ERROR, func, fmt, ap);
+    va_end(ap);
+    /* _exit, not exit: a sandboxed worker must not run library atexit
+     * handlers that make system calls its filter forbids. */
+    fflush(stdout);
+    _exit(status);
+}

@@ -1,0 +1,632 @@
+#include "store.h"
+#include "sk-err.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sk_store {
+    sqlite3 *db;
+};
+
+/* Migrations, in order; the schema version is their count. Never edit a
+ * released entry: add a new one. */
+static const char *migrations[] = {
+    /* 1: initial schema */
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL CHECK (role IN "
+    "    ('maintainer','approver','admin','auditor')),"
+    "  pw_hash TEXT,"
+    "  pw_changed INTEGER NOT NULL DEFAULT 0,"
+    "  status INTEGER NOT NULL DEFAULT 0,"
+    "  created INTEGER NOT NULL,"
+    "  last_login INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE targets ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  host TEXT NOT NULL,"
+    "  port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),"
+    "  login TEXT NOT NULL,"
+    "  host_key TEXT NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE grants ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  target_id INTEGER NOT NULL REFERENCES targets(id) ON DELETE CASCADE,"
+    "  allow_exec INTEGER NOT NULL DEFAULT 0,"
+    "  valid_until INTEGER NOT NULL DEFAULT 0,"
+    "  created INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  UNIQUE (user_id, target_id));"
+    "CREATE TABLE sessions ("
+    "  id TEXT PRIMARY KEY,"
+    "  user TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  target TEXT,"
+    "  login TEXT,"
+    "  mode TEXT,"
+    "  start INTEGER NOT NULL,"
+    "  end INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_in INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_out INTEGER NOT NULL DEFAULT 0,"
+    "  exit_status INTEGER NOT NULL DEFAULT -1,"
+    "  end_reason TEXT);"
+    "CREATE INDEX sessions_start ON sessions(start);",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0
+                                                                : SK_ERR_STORE;
+}
+
+static int user_version(sqlite3 *db, int *v)
+{
+    sqlite3_stmt *s = NULL;
+    int r = SK_ERR_STORE;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+        *v = sqlite3_column_int(s, 0);
+        r = 0;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+static int migrate(sqlite3 *db)
+{
+    int v, i;
+    char pragma[64];
+
+    if (exec_sql(db, "BEGIN IMMEDIATE") != 0) {
+        return SK_ERR_STORE;
+    }
+    if (user_version(db, &v) != 0) {
+        goto fail;
+    }
+    if (v > NMIGRATIONS) {
+        goto fail; /* a newer gateway wrote this: refuse to guess */
+    }
+    for (i = v; i < NMIGRATIONS; i++) {
+        if (exec_sql(db, migrations[i]) != 0) {
+            goto fail;
+        }
+    }
+    snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", NMIGRATIONS);
+    if (exec_sql(db, pragma) != 0 || exec_sql(db, "COMMIT") != 0) {
+        goto fail;
+    }
+    return 0;
+fail:
+    exec_sql(db, "ROLLBACK");
+    return SK_ERR_STORE;
+}
+
+int sk_store_open(const char *path, int flags, sk_store **out)
+{
+    sk_store *st;
+    int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
+                 SQLITE_OPEN_FULLMUTEX;
+
+    *out = NULL;
+    if (flags & SK_STORE_CREATE) {
+        oflags |= SQLITE_OPEN_CREATE;
+    }
+    if ((st = calloc(1, sizeof(*st))) == NULL) {
+        return SK_ERR_ALLOC;
+    }
+    if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK) {
+        goto fail;
+    }
+    if (sqlite3_busy_timeout(st->db, 5000) != SQLITE_OK ||
+        exec_sql(st->db, "PRAGMA journal_mode = WAL") != 0 ||
+        exec_sql(st->db, "PRAGMA synchronous = FULL") != 0 ||
+        exec_sql(st->db, "PRAGMA foreign_keys = ON") != 0 ||
+        exec_sql(st->db, "PRAGMA secure_delete = ON") != 0 ||
+        migrate(st->db) != 0) {
+        goto fail;
+    }
+    *out = st;
+    return 0;
+fail:
+    sk_store_close(st);
+    return SK_ERR_STORE;
+}
+
+void sk_store_close(sk_store *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int sk_store_schema_version(sk_store *st)
+{
+    int v = -1;
+
+    (void)user_version(st->db, &v);
+    return v;
+}
+
+/* Statement helpers: prepare and bind by a format ("s" text, "n"
+ * NULL-able text, "i" int64). */
+static int prepv(sk_store *st, sqlite3_stmt **s, const char *sql,
+                 const char *fmt, va_list ap)
+{
+    int i;
+
+    if (sqlite3_prepare_v2(st->db, sql, -1, s, NULL) != SQLITE_OK) {
+        *s = NULL;
+        return SK_ERR_STORE;
+    }
+    for (i = 0; fmt[i] != '\0'; i++) {
+        int rc;
+
+        if (fmt[i] == 'i') {
+            rc = sqlite3_bind_int64(*s, i + 1, va_arg(ap, int64_t));
+        } else {
+            const char *t = va_arg(ap, const char *);
+
+            rc = t == NULL ? sqlite3_bind_null(*s, i + 1)
+                           : sqlite3_bind_text(*s, i + 1, t, -1,
+                                               SQLITE_TRANSIENT);
+        }
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(*s);
+            *s = NULL;
+            return SK_ERR_STORE;
+        }
+    }
+    return 0;
+}
+
+static int prep(sk_store *st, sqlite3_stmt **s, const char *sql,
+                const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, fmt);
+    r = prepv(st, s, sql, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* Runs a statement that returns no rows; maps constraint errors. If
+ * must_change is set, zero changed rows is SK_ERR_NOT_FOUND. */
+static int run(sk_store *st, int must_change, const char *sql,
+               const char *fmt, ...)
+{
+    sqlite3_stmt *s = NULL;
+    va_list ap;
+    int r, rc;
+
+    va_start(ap, fmt);
+    r = prepv(st, &s, sql, fmt, ap);
+    va_end(ap);
+    if (r != 0) {
+        return r;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        r = (must_change && sqlite3_changes(st->db) == 0) ? SK_ERR_NOT_FOUND
+                                                          : 0;
+    } else if ((sqlite3_extended_errcode(st->db) & 0xff) ==
+               SQLITE_CONSTRAINT) {
+        r = sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_UNIQUE
+                ? SK_ERR_EXISTS
+                : SK_ERR_INVALID;
+    } else {
+        r = SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+static char *col_text(sqlite3_stmt *s, int i, int *oom)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    char *d;
+
+    if (t == NULL) {
+        return NULL;
+    }
+    if ((d = strdup((const char *)t)) == NULL) {
+        *oom = 1;
+    }
+    return d;
+}
+
+/* Users */
+
+void sk_user_clear(struct sk_user *u)
+{
+    if (u == NULL) {
+        return;
+    }
+    free(u->name);
+    free(u->role);
+    if (u->pw_hash != NULL) {
+        explicit_bzero(u->pw_hash, strlen(u->pw_hash));
+        free(u->pw_hash);
+    }
+    memset(u, 0, sizeof(*u));
+}
+
+int sk_store_user_add(sk_store *st, const char *name, const char *role,
+                      const char *pw_hash, time_t now)
+{
+    return run(st, 0,
+               "INSERT INTO users (name, role, pw_hash, pw_changed, created) "
+               "VALUES (?, ?, ?, ?, ?)",
+               "snsii", name, role, pw_hash, (int64_t)now, (int64_t)now);
+}
+
+static int user_row(sqlite3_stmt *s, struct sk_user *u)
+{
+    int oom = 0;
+
+    memset(u, 0, sizeof(*u));
+    u->id = sqlite3_column_int64(s, 0);
+    u->name = col_text(s, 1, &oom);
+    u->role = col_text(s, 2, &oom);
+    u->pw_hash = col_text(s, 3, &oom);
+    u->pw_changed = sqlite3_column_int64(s, 4);
+    u->status = sqlite3_column_int(s, 5);
+    u->created = sqlite3_column_int64(s, 6);
+    u->last_login = sqlite3_column_int64(s, 7);
+    if (oom || u->name == NULL || u->role == NULL) {
+        sk_user_clear(u);
+        return SK_ERR_ALLOC;
+    }
+    return 0;
+}
+
+#define USER_COLS                                                             \
+    "id, name, role, pw_hash, pw_changed, status, created, last_login"
+
+int sk_store_user_get(sk_store *st, const char *name, struct sk_user *out)
+{
+    sqlite3_stmt *s = NULL;
+    int r, rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((r = prep(st, &s, "SELECT " USER_COLS " FROM users WHERE name = ?",
+                  "s", name)) != 0) {
+        return r;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        r = user_row(s, out);
+    } else {
+        r = rc == SQLITE_DONE ? SK_ERR_NOT_FOUND : SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+int sk_store_user_set_password(sk_store *st, const char *name,
+                               const char *pw_hash, time_t now)
+{
+    return run(st, 1,
+               "UPDATE users SET pw_hash = ?, pw_changed = ? WHERE name = ?",
+               "sis", pw_hash, (int64_t)now, name);
+}
+
+int sk_store_user_set_status(sk_store *st, const char *name, int status)
+{
+    return run(st, 1, "UPDATE users SET status = ? WHERE name = ?", "is",
+               (int64_t)status, name);
+}
+
+int sk_store_user_touch_login(sk_store *st, const char *name, time_t now)
+{
+    return run(st, 1, "UPDATE users SET last_login = ? WHERE name = ?", "is",
+               (int64_t)now, name);
+}
+
+int sk_store_user_list(sk_store *st,
+                       int (*cb)(const struct sk_user *, void *), void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    struct sk_user u;
+    int r, rc;
+
+    if ((r = prep(st, &s, "SELECT " USER_COLS " FROM users ORDER BY name",
+                  "")) != 0) {
+        return r;
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((r = user_row(s, &u)) != 0) {
+            break;
+        }
+        rc = cb(&u, arg);
+        sk_user_clear(&u);
+        if (rc != 0) {
+            break;
+        }
+    }
+    if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        r = SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+/* Targets */
+
+void sk_target_clear(struct sk_target *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    free(t->name);
+    free(t->host);
+    free(t->login);
+    free(t->host_key);
+    memset(t, 0, sizeof(*t));
+}
+
+int sk_store_target_add(sk_store *st, const struct sk_target *t, time_t now)
+{
+    return run(st, 0,
+               "INSERT INTO targets (name, host, port, login, host_key, "
+               "created) VALUES (?, ?, ?, ?, ?, ?)",
+               "ssissi", t->name, t->host, (int64_t)t->port, t->login,
+               t->host_key, (int64_t)now);
+}
+
+static int target_row(sqlite3_stmt *s, struct sk_target *t)
+{
+    int oom = 0;
+
+    memset(t, 0, sizeof(*t));
+    t->id = sqlite3_column_int64(s, 0);
+    t->name = col_text(s, 1, &oom);
+    t->host = col_text(s, 2, &oom);
+    t->port = sqlite3_column_int(s, 3);
+    t->login = col_text(s, 4, &oom);
+    t->host_key = col_text(s, 5, &oom);
+    t->created = sqlite3_column_int64(s, 6);
+    if (oom || !t->name || !t->host || !t->login || !t->host_key) {
+        sk_target_clear(t);
+        return SK_ERR_ALLOC;
+    }
+    return 0;
+}
+
+#define TARGET_COLS "id, name, host, port, login, host_key, created"
+
+int sk_store_target_get(sk_store *st, const char *name, struct sk_target *out)
+{
+    sqlite3_stmt *s = NULL;
+    int r, rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((r = prep(st, &s,
+                  "SELECT " TARGET_COLS " FROM targets WHERE name = ?", "s",
+                  name)) != 0) {
+        return r;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        r = target_row(s, out);
+    } else {
+        r = rc == SQLITE_DONE ? SK_ERR_NOT_FOUND : SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+int sk_store_target_remove(sk_store *st, const char *name)
+{
+    return run(st, 1, "DELETE FROM targets WHERE name = ?", "s", name);
+}
+
+int sk_store_target_list(sk_store *st,
+                         int (*cb)(const struct sk_target *, void *),
+                         void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    struct sk_target t;
+    int r, rc;
+
+    if ((r = prep(st, &s, "SELECT " TARGET_COLS " FROM targets ORDER BY name",
+                  "")) != 0) {
+        return r;
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((r = target_row(s, &t)) != 0) {
+            break;
+        }
+        rc = cb(&t, arg);
+        sk_target_clear(&t);
+        if (rc != 0) {
+            break;
+        }
+    }
+    if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        r = SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+/* Grants */
+
+void sk_grant_clear(struct sk_grant *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    free(g->user);
+    free(g->target);
+    free(g->created_by);
+    memset(g, 0, sizeof(*g));
+}
+
+int sk_store_grant_add(sk_store *st, const struct sk_grant *g, time_t now)
+{
+    int r;
+
+    r = run(st, 0,
+            "INSERT INTO grants (user_id, target_id, allow_exec, valid_until, "
+            "created, created_by) "
+            "SELECT u.id, t.id, ?, ?, ?, ? FROM users u, targets t "
+            "WHERE u.name = ? AND t.name = ? "
+            "ON CONFLICT (user_id, target_id) DO UPDATE SET "
+            "allow_exec = excluded.allow_exec, "
+            "valid_until = excluded.valid_until, created = excluded.created, "
+            "created_by = excluded.created_by",
+            "iiisss", (int64_t)g->allow_exec, g->valid_until, (int64_t)now,
+            g->created_by, g->user, g->target);
+    if (r == 0 && sqlite3_changes(st->db) == 0) {
+        r = SK_ERR_NOT_FOUND;
+    }
+    return r;
+}
+
+int sk_store_grant_remove(sk_store *st, const char *user, const char *target)
+{
+    return run(st, 1,
+               "DELETE FROM grants WHERE "
+               "user_id = (SELECT id FROM users WHERE name = ?) AND "
+               "target_id = (SELECT id FROM targets WHERE name = ?)",
+               "ss", user, target);
+}
+
+int sk_store_grant_list(sk_store *st, const char *user,
+                        int (*cb)(const struct sk_grant *, void *), void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    struct sk_grant g;
+    int r, rc, oom = 0;
+
+    if ((r = prep(st, &s,
+                  "SELECT g.id, u.name, t.name, g.allow_exec, g.valid_until, "
+                  "g.created, g.created_by FROM grants g "
+                  "JOIN users u ON u.id = g.user_id "
+                  "JOIN targets t ON t.id = g.target_id "
+                  "WHERE ?1 IS NULL OR u.name = ?1 ORDER BY u.name, t.name",
+                  "n", user)) != 0) {
+        return r;
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        memset(&g, 0, sizeof(g));
+        g.id = sqlite3_column_int64(s, 0);
+        g.user = col_text(s, 1, &oom);
+        g.target = col_text(s, 2, &oom);
+        g.allow_exec = sqlite3_column_int(s, 3);
+        g.valid_until = sqlite3_column_int64(s, 4);
+        g.created = sqlite3_column_int64(s, 5);
+        g.created_by = col_text(s, 6, &oom);
+        if (oom || !g.user || !g.target || !g.created_by) {
+            sk_grant_clear(&g);
+            r = SK_ERR_ALLOC;
+            break;
+        }
+        rc = cb(&g, arg);
+        sk_grant_clear(&g);
+        if (rc != 0) {
+            break;
+        }
+    }
+    if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        r = SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+/* Sessions */
+
+void sk_session_rec_clear(struct sk_session_rec *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    free(s->id);
+    free(s->user);
+    free(s->source);
+    free(s->target);
+    free(s->login);
+    free(s->mode);
+    free(s->end_reason);
+    memset(s, 0, sizeof(*s));
+}
+
+int sk_store_session_start(sk_store *st, const struct sk_session_rec *s)
+{
+    return run(st, 0,
+               "INSERT INTO sessions (id, user, source, target, login, mode, "
+               "start) VALUES (?, ?, ?, ?, ?, ?, ?)",
+               "sssnnni", s->id, s->user, s->source, s->target, s->login,
+               s->mode, s->start);
+}
+
+int sk_store_session_end(sk_store *st, const struct sk_session_rec *s)
+{
+    return run(st, 1,
+               "UPDATE sessions SET target = ?, login = ?, mode = ?, "
+               "end = ?, bytes_in = ?, bytes_out = ?, exit_status = ?, "
+               "end_reason = ? WHERE id = ?",
+               "nnniiiins", s->target, s->login, s->mode, s->end, s->bytes_in,
+               s->bytes_out, (int64_t)s->exit_status, s->end_reason, s->id);
+}
+
+int sk_store_session_list(sk_store *st,
+                          int (*cb)(const struct sk_session_rec *, void *),
+                          void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    struct sk_session_rec x;
+    int r, rc, oom = 0;
+
+    if ((r = prep(st, &s,
+                  "SELECT id, user, source, target, login, mode, start, end, "
+                  "bytes_in, bytes_out, exit_status, end_reason FROM sessions "
+                  "ORDER BY start, id",
+                  "")) != 0) {
+        return r;
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        memset(&x, 0, sizeof(x));
+        x.id = col_text(s, 0, &oom);
+        x.user = col_text(s, 1, &oom);
+        x.source = col_text(s, 2, &oom);
+        x.target = col_text(s, 3, &oom);
+        x.login = col_text(s, 4, &oom);
+        x.mode = col_text(s, 5, &oom);
+        x.start = sqlite3_column_int64(s, 6);
+        x.end = sqlite3_column_int64(s, 7);
+        x.bytes_in = sqlite3_column_int64(s, 8);
+        x.bytes_out = sqlite3_column_int64(s, 9);
+        x.exit_status = sqlite3_column_int(s, 10);
+        x.end_reason = col_text(s, 11, &oom);
+        if (oom || x.id == NULL) {
+            sk_session_rec_clear(&x);
+            r = SK_ERR_ALLOC;
+            break;
+        }
+        rc = cb(&x, arg);
+        sk_session_rec_clear(&x);
+        if (rc != 0) {
+            break;
+        }
+    }
+    if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        r = SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r;
+}

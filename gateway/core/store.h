@@ -1,0 +1,116 @@
+/*
+ * The gateway state: users, targets with pinned host keys, grants and the
+ * session index. All SQL lives behind this interface (store-sqlite.c now; a
+ * PostgreSQL backend later implements the same functions).
+ *
+ * Every call blocks on the database (SQLite waits up to 5 s for a lock).
+ * Every call returns 0 or a negative SK_ERR_*: SK_ERR_NOT_FOUND when the
+ * named object does not exist, SK_ERR_EXISTS on a duplicate name,
+ * SK_ERR_STORE when the database fails (callers fail closed).
+ * Strings in returned structs are owned by the struct: release with the
+ * matching _clear() function.
+ */
+#ifndef SK_STORE_H
+#define SK_STORE_H
+
+#include <stdint.h>
+#include <time.h>
+
+typedef struct sk_store sk_store;
+
+#define SK_STORE_CREATE 1 /* create the database if missing */
+
+/* Opens (and migrates to the current schema) the database at path. */
+int sk_store_open(const char *path, int flags, sk_store **out);
+void sk_store_close(sk_store *st);
+/* Schema version of an open store. */
+int sk_store_schema_version(sk_store *st);
+
+enum sk_user_status {
+    SK_USER_ACTIVE = 0,
+    SK_USER_LOCKED = 1,
+    SK_USER_DISABLED = 2,
+};
+
+struct sk_user {
+    int64_t id;
+    char *name;
+    char *role; /* maintainer, approver, admin, auditor */
+    char *pw_hash; /* argon2id string (parameters embedded); may be NULL */
+    int64_t pw_changed;
+    int status;
+    int64_t created;
+    int64_t last_login; /* 0: never */
+};
+void sk_user_clear(struct sk_user *u);
+
+int sk_store_user_add(sk_store *st, const char *name, const char *role,
+                      const char *pw_hash, time_t now);
+int sk_store_user_get(sk_store *st, const char *name, struct sk_user *out);
+int sk_store_user_set_password(sk_store *st, const char *name,
+                               const char *pw_hash, time_t now);
+int sk_store_user_set_status(sk_store *st, const char *name, int status);
+int sk_store_user_touch_login(sk_store *st, const char *name, time_t now);
+/* Calls cb for each user in name order; stops early if cb returns != 0. */
+int sk_store_user_list(sk_store *st,
+                       int (*cb)(const struct sk_user *, void *), void *arg);
+
+struct sk_target {
+    int64_t id;
+    char *name;
+    char *host;
+    int port;
+    char *login;
+    char *host_key; /* pinned key, "TYPE BASE64" */
+    int64_t created;
+};
+void sk_target_clear(struct sk_target *t);
+
+int sk_store_target_add(sk_store *st, const struct sk_target *t, time_t now);
+int sk_store_target_get(sk_store *st, const char *name, struct sk_target *out);
+int sk_store_target_remove(sk_store *st, const char *name);
+int sk_store_target_list(sk_store *st,
+                         int (*cb)(const struct sk_target *, void *),
+                         void *arg);
+
+struct sk_grant {
+    int64_t id;
+    char *user;
+    char *target;
+    int allow_exec;
+    int64_t valid_until; /* 0: no end */
+    int64_t created;
+    char *created_by;
+};
+void sk_grant_clear(struct sk_grant *g);
+
+/* Adds or replaces the grant for (user, target). */
+int sk_store_grant_add(sk_store *st, const struct sk_grant *g, time_t now);
+int sk_store_grant_remove(sk_store *st, const char *user, const char *target);
+/* Grants of user (all users if NULL), ordered by user then target. */
+int sk_store_grant_list(sk_store *st, const char *user,
+                        int (*cb)(const struct sk_grant *, void *), void *arg);
+
+struct sk_session_rec {
+    char *id;
+    char *user;
+    char *source;
+    char *target;
+    char *login;
+    char *mode; /* shell, exec, command */
+    int64_t start;
+    int64_t end; /* 0: still open or crashed */
+    int64_t bytes_in;
+    int64_t bytes_out;
+    int exit_status; /* -1: none */
+    char *end_reason;
+};
+void sk_session_rec_clear(struct sk_session_rec *s);
+
+int sk_store_session_start(sk_store *st, const struct sk_session_rec *s);
+int sk_store_session_end(sk_store *st, const struct sk_session_rec *s);
+int sk_store_session_list(sk_store *st,
+                          int (*cb)(const struct sk_session_rec *, void *),
+                          void *arg);
+
+#endif

@@ -1,0 +1,327 @@
+#include "util.h"
+#include "sk-err.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int sk_name_valid(const char *s)
+{
+    size_t i, n;
+
+    if (s == NULL || (n = strlen(s)) == 0 || n > SK_NAME_MAX) {
+        return 0;
+    }
+    if (!islower((unsigned char)s[0]) && !isdigit((unsigned char)s[0])) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '.' &&
+            c != '_' && c != '-') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (at most n bytes), or 0 if
+ * it is not well formed. Follows the Unicode table 3-7. */
+static size_t utf8_seq(const uint8_t *p, size_t n)
+{
+    uint8_t c = p[0];
+
+    if (c < 0x80) {
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        return (n >= 2 && (p[1] & 0xc0) == 0x80) ? 2 : 0;
+    }
+    if (c >= 0xe0 && c <= 0xef) {
+        uint8_t lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+
+        return (n >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80)
+                   ? 3
+                   : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        uint8_t lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+
+        return (n >= 4 && p[1] >= lo && p[1] <= hi &&
+                (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80)
+                   ? 4
+                   : 0;
+    }
+    return 0;
+}
+
+int sk_utf8_valid(const void *s, size_t n)
+{
+    const uint8_t *p = s;
+    size_t i = 0, k;
+
+    while (i < n) {
+        if ((k = utf8_seq(p + i, n - i)) == 0) {
+            return 0;
+        }
+        i += k;
+    }
+    return 1;
+}
+
+char *sk_utf8_repair(const void *s, size_t n)
+{
+    const uint8_t *p = s;
+    char *out, *o;
+    size_t i = 0, k;
+
+    if (n > (SIZE_MAX - 1) / 3) {
+        return NULL;
+    }
+    if ((out = malloc(n * 3 + 1)) == NULL) {
+        return NULL;
+    }
+    o = out;
+    while (i < n) {
+        k = p[i] == 0 ? 0 : utf8_seq(p + i, n - i);
+        if (k == 0) {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+            continue;
+        }
+        memcpy(o, p + i, k);
+        o += k;
+        i += k;
+    }
+    *o = '\0';
+    return out;
+}
+
+void sk_session_id(char *out, size_t outlen, time_t now)
+{
+    struct tm tm;
+    char ts[32];
+
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(out, outlen, "%s-%08x", ts, (unsigned)randombytes_random());
+}
+
+void sk_time_fmt(time_t t, char *out, size_t outlen)
+{
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    if (strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0 && outlen > 0) {
+        out[0] = '\0';
+    }
+}
+
+int sk_duration_parse(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+    int64_t mult = 1;
+
+    if (s == NULL || !isdigit((unsigned char)s[0])) {
+        return SK_ERR_INVALID;
+    }
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || v <= 0) {
+        return SK_ERR_INVALID;
+    }
+    if (*end != '\0') {
+        if (end[1] != '\0') {
+            return SK_ERR_INVALID;
+        }
+        switch (*end) {
+        case 's':
+            mult = 1;
+            break;
+        case 'm':
+            mult = 60;
+            break;
+        case 'h':
+            mult = 3600;
+            break;
+        case 'd':
+            mult = 86400;
+            break;
+        case 'w':
+            mult = 7 * 86400;
+            break;
+        default:
+            return SK_ERR_INVALID;
+        }
+    }
+    if (v > (10LL * 366 * 86400) / mult) {
+        return SK_ERR_INVALID;
+    }
+    *out = (int64_t)v * mult;
+    return 0;
+}
+
+int sk_time_parse(const char *s, time_t now, time_t *out)
+{
+    struct tm tm;
+    const char *end;
+    time_t t;
+
+    if (s == NULL) {
+        return SK_ERR_INVALID;
+    }
+    if (s[0] == '+') {
+        int64_t d;
+
+        if (sk_duration_parse(s + 1, &d) != 0) {
+            return SK_ERR_INVALID;
+        }
+        *out = now + (time_t)d;
+        return 0;
+    }
+    memset(&tm, 0, sizeof(tm));
+    if ((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) == NULL || *end) {
+        memset(&tm, 0, sizeof(tm));
+        if ((end = strptime(s, "%Y-%m-%d %H:%M", &tm)) == NULL || *end) {
+            memset(&tm, 0, sizeof(tm));
+            if ((end = strptime(s, "%Y-%m-%d", &tm)) == NULL || *end) {
+                return SK_ERR_INVALID;
+            }
+        }
+    }
+    if ((t = timegm(&tm)) == (time_t)-1) {
+        return SK_ERR_INVALID;
+    }
+    *out = t;
+    return 0;
+}
+
+int sk_hostport_parse(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon, *h;
+    size_t hl;
+    char *end;
+    long p;
+
+    if (s == NULL || (colon = strrchr(s, ':')) == NULL) {
+        return SK_ERR_INVALID;
+    }
+    h = s;
+    hl = (size_t)(colon - s);
+    if (hl >= 2 && s[0] == '[' && colon[-1] == ']') {
+        h++;
+        hl -= 2;
+    } else if (memchr(s, ':', hl) != NULL) {
+        return SK_ERR_INVALID; /* bare IPv6 needs brackets */
+    }
+    if (hl == 0 || hl >= hostlen) {
+        return SK_ERR_INVALID;
+    }
+    errno = 0;
+    p = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 1 ||
+        p > 65535) {
+        return SK_ERR_INVALID;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+int sk_file_write_new(const char *path, const void *p, size_t n, int mode)
+{
+    int fd;
+    ssize_t w;
+    size_t off = 0;
+
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+              mode);
+    if (fd < 0) {
+        return errno == EEXIST ? SK_ERR_EXISTS : SK_ERR_SYSTEM;
+    }
+    while (off < n) {
+        w = write(fd, (const char *)p + off, n - off);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            goto fail;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        unlink(path);
+        return SK_ERR_SYSTEM;
+    }
+    return 0;
+fail:
+    close(fd);
+    unlink(path);
+    return SK_ERR_SYSTEM;
+}
+
+int sk_file_read(const char *path, size_t maxlen, char **out, size_t *outlen)
+{
+    int fd, r = SK_ERR_SYSTEM;
+    struct stat st;
+    char *p = NULL;
+    size_t off = 0;
+    ssize_t n;
+
+    *out = NULL;
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        return SK_ERR_SYSTEM;
+    }
+    if (fstat(fd, &st) != 0) {
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        errno = EINVAL;
+        goto out;
+    }
+    if ((size_t)st.st_size > maxlen) {
+        r = SK_ERR_TOO_LONG;
+        goto out;
+    }
+    if ((p = malloc((size_t)st.st_size + 1)) == NULL) {
+        r = SK_ERR_ALLOC;
+        goto out;
+    }
+    while (off < (size_t)st.st_size) {
+        n = read(fd, p + off, (size_t)st.st_size - off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            goto out;
+        }
+        off += (size_t)n;
+    }
+    p[off] = '\0';
+    *out = p;
+    if (outlen != NULL) {
+        *outlen = off;
+    }
+    p = NULL;
+    r = 0;
+out:
+    if (p != NULL) {
+        sodium_memzero(p, (size_t)st.st_size);
+        free(p);
+    }
+    close(fd);
+    return r;
+}

@@ -1,0 +1,55 @@
+/* Small helpers shared by every process. Pure unless noted. */
+#ifndef SK_UTIL_H
+#define SK_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define SK_NAME_MAX 32     /* user and target names */
+#define SK_SESSION_ID_LEN 20 /* "YYYYMMDDTHHMMSS-xxxx" style, see below */
+
+/* 1 if s is a valid user/target name: 1..32 bytes of [a-z0-9._-], starting
+ * with a letter or digit. Such names are safe in file names, logs and
+ * shell-free command lines. */
+int sk_name_valid(const char *s);
+
+/* 1 if the n bytes at s are well-formed UTF-8 (no overlongs, no
+ * surrogates). */
+int sk_utf8_valid(const void *s, size_t n);
+
+/* Copies n bytes of possibly-invalid UTF-8 into a new NUL-terminated
+ * string, replacing each invalid sequence and each NUL with U+FFFD.
+ * Returns NULL on allocation failure. Caller frees. */
+char *sk_utf8_repair(const void *s, size_t n);
+
+/* Writes a new random session id (lower-case, sortable by start time:
+ * "20261122T034255Z-" + 8 hex) into out (>= 32 bytes). */
+void sk_session_id(char *out, size_t outlen, time_t now);
+
+/* Formats t as RFC 3339 UTC ("2026-11-22T03:42:55Z") into out (>= 21). */
+void sk_time_fmt(time_t t, char *out, size_t outlen);
+
+/* Parses an absolute time: RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ",
+ * "YYYY-MM-DD HH:MM" (UTC) or "YYYY-MM-DD" (00:00 UTC); or a relative
+ * "+DURATION". Returns 0 or SK_ERR_INVALID. */
+int sk_time_parse(const char *s, time_t now, time_t *out);
+
+/* Parses "90", "90s", "15m", "8h", "30d" into seconds (> 0, < 10 years).
+ * Returns 0 or SK_ERR_INVALID. */
+int sk_duration_parse(const char *s, int64_t *out);
+
+/* Parses "ADDR:PORT" or "[V6]:PORT" into host (copied, <= hostlen) and
+ * port. Returns 0 or SK_ERR_INVALID. */
+int sk_hostport_parse(const char *s, char *host, size_t hostlen, int *port);
+
+/* Creates path exclusively (O_EXCL|O_NOFOLLOW, mode) and writes n bytes.
+ * Not pure: touches the file system. Returns 0 or SK_ERR_SYSTEM/EXISTS. */
+int sk_file_write_new(const char *path, const void *p, size_t n, int mode);
+
+/* Reads a whole regular file of at most maxlen bytes into a new
+ * NUL-terminated buffer (*out, length *outlen). Caller frees (wipe first
+ * if secret). Returns 0, SK_ERR_SYSTEM or SK_ERR_TOO_LONG. */
+int sk_file_read(const char *path, size_t maxlen, char **out, size_t *outlen);
+
+#endif

@@ -1,0 +1,206 @@
+/* Worker-side stubs of the monitor protocol: each mm_X pairs with
+ * mon_answer_X in monitor.c. */
+#include "buf.h"
+#include "ipc.h"
+#include "log.h"
+#include "monitor.h"
+#include "sk-err.h"
+#include "worker.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int mm_fd = -1;
+
+static void mm_log_sink(int level, const char *line, void *arg)
+{
+    struct sk_buf b;
+
+    (void)arg;
+    sk_buf_init(&b);
+    if (sk_buf_put_u32(&b, (uint32_t)level) == 0 &&
+        sk_buf_put_cstring(&b, line) == 0) {
+        (void)sk_ipc_send(mm_fd, MON_LOG, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+}
+
+void mm_init(int ipc)
+{
+    mm_fd = ipc;
+    sk_log_set_sink(mm_log_sink, NULL);
+}
+
+/* Sends req and waits for the matching reply; anything else is fatal. */
+static void mm_request(uint32_t type, struct sk_buf *req, struct sk_buf *rep,
+                       int *fds, int *nfds)
+{
+    uint32_t rtype;
+    int r;
+
+    if ((r = sk_ipc_send(mm_fd, type, req, NULL, 0)) != 0) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "send to monitor: %s",
+                 sk_err_str(r));
+    }
+    if ((r = sk_ipc_recv(mm_fd, &rtype, rep, fds, nfds)) != 0) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor: %s", sk_err_str(r));
+    }
+    if (rtype != (type | MON_REPLY)) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor sent %u for %u", rtype,
+                 type);
+    }
+}
+
+static uint32_t mm_get_u32(struct sk_buf *b)
+{
+    uint32_t v;
+
+    if (sk_buf_get_u32(b, &v) != 0) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "short reply from monitor");
+    }
+    return v;
+}
+
+static void mm_get_str(struct sk_buf *b, char *out, size_t outlen)
+{
+    char *s = NULL;
+
+    if (sk_buf_get_cstring(b, &s, outlen - 1) != 0) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "bad string from monitor");
+    }
+    memcpy(out, s, strlen(s) + 1);
+    free(s);
+}
+
+int mm_auth_password(const char *user, const char *password)
+{
+    struct sk_buf req, rep;
+    uint32_t res;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (sk_buf_put_cstring(&req, user) != 0 ||
+        sk_buf_put_cstring(&req, password) != 0) {
+        sk_buf_free(&req);
+        return MON_AUTH_FAIL; /* over-long input: an ordinary failure */
+    }
+    mm_request(MON_AUTH_PASSWORD, &req, &rep, NULL, NULL);
+    res = mm_get_u32(&rep);
+    sk_buf_free(&req); /* wipes the password copy */
+    sk_buf_free(&rep);
+    return (int)res;
+}
+
+int mm_target_list(struct mm_target *out, int max)
+{
+    struct sk_buf req, rep;
+    uint32_t n, i;
+    int count = 0;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    mm_request(MON_TARGET_LIST, &req, &rep, NULL, NULL);
+    n = mm_get_u32(&rep);
+    for (i = 0; i < n; i++) {
+        struct mm_target t;
+
+        mm_get_str(&rep, t.name, sizeof(t.name));
+        t.allow_exec = (int)mm_get_u32(&rep);
+        if (count < max) {
+            out[count++] = t;
+        }
+    }
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+    return count;
+}
+
+void mm_target_open(const char *target, int mode, const char *command,
+                    struct mm_open *out)
+{
+    struct sk_buf req, rep;
+    int fds[SK_IPC_MAX_FDS], nfds = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->sock = out->agent = -1;
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (sk_buf_put_cstring(&req, target) != 0 ||
+        sk_buf_put_u32(&req, (uint32_t)mode) != 0 ||
+        sk_buf_put_cstring(&req, command) != 0) {
+        fatal_f("request too large");
+    }
+    mm_request(MON_TARGET_OPEN, &req, &rep, fds, &nfds);
+    out->ok = (int)mm_get_u32(&rep);
+    mm_get_str(&rep, out->message, sizeof(out->message));
+    mm_get_str(&rep, out->session_id, sizeof(out->session_id));
+    mm_get_str(&rep, out->host, sizeof(out->host));
+    mm_get_str(&rep, out->login, sizeof(out->login));
+    mm_get_str(&rep, out->hostkey_algos, sizeof(out->hostkey_algos));
+    if (out->ok) {
+        if (nfds != 2) {
+            sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor sent %d fds",
+                     nfds);
+        }
+        out->sock = fds[0];
+        out->agent = fds[1];
+    } else {
+        for (int i = 0; i < nfds; i++) {
+            close(fds[i]);
+        }
+    }
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+}
+
+int mm_hostkey_check(const char *key_line)
+{
+    struct sk_buf req, rep;
+    uint32_t ok;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (sk_buf_put_cstring(&req, key_line) != 0) {
+        fatal_f("host key too large");
+    }
+    mm_request(MON_HOSTKEY_CHECK, &req, &rep, NULL, NULL);
+    ok = mm_get_u32(&rep);
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+    return (int)ok;
+}
+
+void mm_upstream_ready(int ok, const char *error)
+{
+    struct sk_buf req, rep;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (sk_buf_put_u32(&req, (uint32_t)ok) != 0 ||
+        sk_buf_put_cstring(&req, error) != 0) {
+        fatal_f("message too large");
+    }
+    mm_request(MON_UPSTREAM_READY, &req, &rep, NULL, NULL);
+    (void)mm_get_u32(&rep);
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+}
+
+void mm_session_end(uint64_t in, uint64_t out, uint32_t exit_status,
+                    const char *reason)
+{
+    struct sk_buf req, rep;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (sk_buf_put_u64(&req, in) != 0 || sk_buf_put_u64(&req, out) != 0 ||
+        sk_buf_put_u32(&req, exit_status) != 0 ||
+        sk_buf_put_cstring(&req, reason) != 0) {
+        fatal_f("message too large");
+    }
+    mm_request(MON_SESSION_END, &req, &rep, NULL, NULL);
+    (void)mm_get_u32(&rep);
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+}

@@ -1,0 +1,1186 @@
+/*
+ * sekisho-session: the per-connection monitor. It keeps everything
+ * privileged (configuration, the state database, the egress key, target
+ * connections, the audit log) and forks the network-facing worker, whose
+ * requests it answers through the dispatch table below. The monitor's
+ * idea of who is authenticated is the only one trusted.
+ */
+#include "audit.h"
+#include "buf.h"
+#include "config.h"
+#include "ipc.h"
+#include "key.h"
+#include "log.h"
+#include "monitor.h"
+#include "sk-err.h"
+#include "store.h"
+#include "util.h"
+#include "worker.h"
+
+#include "auth/password.h"
+#include "policy/policy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libssh/libssh.h>
+
+#define MON_PREAUTH 0x01
+#define MON_POSTAUTH 0x02
+#define MON_ONCE 0x04
+#define MON_ANYSTATE (MON_PREAUTH | MON_POSTAUTH)
+
+/* How many signatures a worker may ask of the egress key: one userauth
+ * (plus a retry) per target connection. */
+#define AGENT_MAX_SIGNS 2
+
+struct monitor {
+    const struct sk_config *cfg;
+    sk_store *store;
+    int ipc;
+    int notify; /* pipe to sekishod: closed once authenticated */
+    pid_t worker;
+    char source[INET6_ADDRSTRLEN + 8];
+    /* authentication */
+    int authenticated;
+    int auth_failures;
+    char user[SK_NAME_MAX + 1];
+    /* target session */
+    struct sk_target target;
+    int have_target;
+    char session_id[64];
+    char mode[8];
+    int agent_fd; /* monitor end of the agent socketpair, or -1 */
+    int agent_signs;
+    struct sk_key *egress;
+    int session_open; /* row inserted, end not yet recorded */
+    int session_ended;
+    unsigned char used[16]; /* MON_ONCE bookkeeping, by type */
+};
+
+struct mon_dispatch {
+    uint32_t type;
+    int flags;
+    int (*fn)(struct monitor *, struct sk_buf *);
+};
+
+static int mon_reply(struct monitor *m, uint32_t type, struct sk_buf *b,
+                     const int *fds, int nfds)
+{
+    int r;
+
+    if ((r = sk_ipc_send(m->ipc, type | MON_REPLY, b, fds, nfds)) != 0) {
+        error_fr(r, "reply to worker");
+    }
+    return r;
+}
+
+static int mon_reply_u32(struct monitor *m, uint32_t type, uint32_t v)
+{
+    struct sk_buf b;
+    int r;
+
+    sk_buf_init(&b);
+    r = sk_buf_put_u32(&b, v);
+    if (r == 0) {
+        r = mon_reply(m, type, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+    return r;
+}
+
+static int mon_answer_log(struct monitor *m, struct sk_buf *req)
+{
+    uint32_t level;
+    char *line = NULL;
+
+    if (sk_buf_get_u32(req, &level) != 0 ||
+        sk_buf_get_cstring(req, &line, 2048) != 0) {
+        return SK_ERR_BAD_MESSAGE;
+    }
+    if (level > SK_LOG_DEBUG) {
+        level = SK_LOG_DEBUG;
+    }
+    sk_log((int)level, NULL, "worker: %s", line);
+    free(line);
+    return 0;
+}
+
+/* A user name from the network, made printable for the audit log. */
+static char *mon_safe_name(const char *name)
+{
+    size_t n = strlen(name);
+
+    return sk_utf8_repair(name, n > 64 ? 64 : n);
+}
+
+static int mon_answer_auth_password(struct monitor *m, struct sk_buf *req)
+{
+    char *user = NULL, *pw = NULL, *shown = NULL;
+    struct sk_user u;
+    int ok = 0, r, known = 0;
+    uint32_t result;
+    const char *why = "bad credentials";
+
+    memset(&u, 0, sizeof(u));
+    if (sk_buf_get_cstring(req, &user, 256) != 0 ||
+        sk_buf_get_cstring(req, &pw, SK_PW_MAX) != 0) {
+        /* Over-long or NUL-containing input: an ordinary failure that
+         * costs the same as a real check. */
+        (void)sk_pw_verify(NULL, "");
+        why = "malformed credentials";
+        goto decided;
+    }
+    if (m->user[0] != '\0' && strcmp(m->user, user) != 0) {
+        /* SSH lets a client change user name between attempts; we do not,
+         * so attempts cannot be spread over accounts. */
+        (void)sk_pw_verify(NULL, pw);
+        why = "user name changed during authentication";
+        goto decided;
+    }
+    if (!sk_name_valid(user)) {
+        (void)sk_pw_verify(NULL, pw);
+        why = "invalid user name";
+        goto decided;
+    }
+    r = sk_store_user_get(m->store, user, &u);
+    if (r == SK_ERR_NOT_FOUND) {
+        (void)sk_pw_verify(NULL, pw);
+        why = "unknown user";
+        goto decided;
+    } else if (r != 0) {
+        error_fr(r, "store");
+        (void)sk_pw_verify(NULL, pw);
+        why = "state database unavailable";
+        goto decided;
+    }
+    known = 1;
+    snprintf(m->user, sizeof(m->user), "%s", user);
+    if (sk_pw_verify(u.pw_hash, pw) != 0) {
+        why = "wrong password";
+        goto decided;
+    }
+    if (u.status == SK_USER_LOCKED) {
+        why = "account locked";
+        goto decided;
+    }
+    if (u.status == SK_USER_DISABLED) {
+        why = "account disabled";
+        goto decided;
+    }
+    ok = 1;
+decided:
+    if (pw != NULL) {
+        sodium_memzero(pw, strlen(pw));
+        free(pw);
+    }
+    shown = mon_safe_name(user != NULL ? user : "");
+    if (ok) {
+        m->authenticated = 1;
+        result = MON_AUTH_OK;
+        if (m->notify >= 0) {
+            /* Frees this connection's pre-auth slot in sekishod. */
+            close(m->notify);
+            m->notify = -1;
+        }
+        (void)sk_store_user_touch_login(m->store, m->user, time(NULL));
+        logit("accepted password for %s from %s", m->user, m->source);
+        r = sk_audit("auth_ok", "{s:s, s:s, s:s}", "user", m->user,
+                     "source", m->source, "method", "password");
+        if (r != 0) {
+            /* No audit record, no session. */
+            error_fr(r, "audit log");
+            m->authenticated = 0;
+            result = MON_AUTH_FAIL_DISCONNECT;
+        }
+    } else {
+        m->auth_failures++;
+        result = m->auth_failures >= m->cfg->max_auth_tries
+                     ? MON_AUTH_FAIL_DISCONNECT
+                     : MON_AUTH_FAIL;
+        logit("failed password for %s%s from %s (%s)", known ? "" : "invalid ",
+              shown ? shown : "?", m->source, why);
+        (void)sk_audit("auth_fail", "{s:s?, s:s, s:s, s:s, s:i}", "user",
+                       shown, "source", m->source, "method", "password",
+                       "reason", why, "attempt", m->auth_failures);
+    }
+    free(shown);
+    free(user);
+    sk_user_clear(&u);
+    return mon_reply_u32(m, MON_AUTH_PASSWORD, result);
+}
+
+struct grant_vec {
+    struct sk_grant *v;
+    size_t n, alloc;
+};
+
+static int grant_collect(const struct sk_grant *g, void *arg)
+{
+    struct grant_vec *gv = arg;
+    struct sk_grant *c;
+
+    if (gv->n == gv->alloc) {
+        size_t na = gv->alloc ? gv->alloc * 2 : 16;
+        struct sk_grant *nv = reallocarray(gv->v, na, sizeof(*nv));
+
+        if (nv == NULL) {
+            return -1;
+        }
+        gv->v = nv;
+        gv->alloc = na;
+    }
+    c = &gv->v[gv->n];
+    memset(c, 0, sizeof(*c));
+    c->target = strdup(g->target);
+    c->user = strdup(g->user);
+    c->created_by = strdup(g->created_by);
+    if (!c->target || !c->user || !c->created_by) {
+        sk_grant_clear(c);
+        return -1;
+    }
+    c->allow_exec = g->allow_exec;
+    c->valid_until = g->valid_until;
+    gv->n++;
+    return 0;
+}
+
+static void grant_vec_free(struct grant_vec *gv)
+{
+    for (size_t i = 0; i < gv->n; i++) {
+        sk_grant_clear(&gv->v[i]);
+    }
+    free(gv->v);
+    memset(gv, 0, sizeof(*gv));
+}
+
+/* Loads the user's grants as policy input. Returns 0 or SK_ERR_*. */
+static int mon_load_grants(struct monitor *m, struct grant_vec *gv,
+                           struct sk_policy_grant **pg)
+{
+    int r;
+
+    memset(gv, 0, sizeof(*gv));
+    *pg = NULL;
+    r = sk_store_grant_list(m->store, m->user, grant_collect, gv);
+    if (r != 0) {
+        grant_vec_free(gv);
+        return r;
+    }
+    if (gv->n > 0 && (*pg = calloc(gv->n, sizeof(**pg))) == NULL) {
+        grant_vec_free(gv);
+        return SK_ERR_ALLOC;
+    }
+    for (size_t i = 0; i < gv->n; i++) {
+        (*pg)[i].target = gv->v[i].target;
+        (*pg)[i].allow_exec = gv->v[i].allow_exec;
+        (*pg)[i].valid_until = gv->v[i].valid_until;
+    }
+    return 0;
+}
+
+static int mon_answer_target_list(struct monitor *m, struct sk_buf *req)
+{
+    struct grant_vec gv;
+    struct sk_policy_grant *pg = NULL;
+    struct sk_buf b;
+    time_t now = time(NULL);
+    uint32_t n = 0;
+    size_t i;
+    int r;
+
+    (void)req;
+    sk_buf_init(&b);
+    if ((r = mon_load_grants(m, &gv, &pg)) != 0) {
+        error_fr(r, "grants for %s", m->user);
+        /* Fail closed: an empty list. */
+        r = sk_buf_put_u32(&b, 0);
+        goto send;
+    }
+    for (i = 0; i < gv.n; i++) {
+        n += sk_policy_grant_live(&pg[i], now) ? 1 : 0;
+    }
+    r = sk_buf_put_u32(&b, n);
+    for (i = 0; r == 0 && i < gv.n; i++) {
+        if (sk_policy_grant_live(&pg[i], now)) {
+            if ((r = sk_buf_put_cstring(&b, pg[i].target)) == 0) {
+                r = sk_buf_put_u32(&b, (uint32_t)pg[i].allow_exec);
+            }
+        }
+    }
+    free(pg);
+    grant_vec_free(&gv);
+send:
+    if (r == 0) {
+        r = mon_reply(m, MON_TARGET_LIST, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+    return r;
+}
+
+/* Connects to host:port within timeout seconds. Returns the socket or -1
+ * with a reason in err. */
+static int mon_connect(const char *host, int port, int timeout, char *err,
+                       size_t errlen)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char portstr[8];
+    int fd = -1, rc, one = 1;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    if ((rc = getaddrinfo(host, portstr, &hints, &res)) != 0) {
+        snprintf(err, errlen, "cannot resolve %s: %s", host,
+                 gai_strerror(rc));
+        return -1;
+    }
+    snprintf(err, errlen, "no address for %s", host);
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        struct pollfd pfd;
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+                                       SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            snprintf(err, errlen, "socket: %s", strerror(errno));
+            continue;
+        }
+        rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        if (rc != 0 && errno == EINPROGRESS) {
+            pfd.fd = fd;
+            pfd.events = POLLOUT;
+            rc = poll(&pfd, 1, timeout * 1000);
+            if (rc == 0) {
+                errno = ETIMEDOUT;
+                rc = -1;
+            } else if (rc > 0) {
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0) {
+                    soerr = errno;
+                }
+                errno = soerr;
+                rc = soerr == 0 ? 0 : -1;
+            }
+        }
+        if (rc == 0) {
+            int fl = fcntl(fd, F_GETFL);
+
+            if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0 ||
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                           sizeof(one)) != 0) {
+                snprintf(err, errlen, "socket setup: %s", strerror(errno));
+                close(fd);
+                fd = -1;
+                continue;
+            }
+            break;
+        }
+        snprintf(err, errlen, "connect to %s port %d: %s", host, port,
+                 strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* Host-key algorithms the worker offers the target, from the pinned key's
+ * type: the only key we would accept anyway. */
+static const char *hostkey_algos(const char *keyline)
+{
+    if (strncmp(keyline, "ssh-rsa ", 8) == 0) {
+        return "rsa-sha2-512,rsa-sha2-256";
+    }
+    if (strncmp(keyline, "ssh-ed25519 ", 12) == 0) {
+        return "ssh-ed25519";
+    }
+    if (strncmp(keyline, "ecdsa-sha2-nistp256 ", 20) == 0) {
+        return "ecdsa-sha2-nistp256";
+    }
+    if (strncmp(keyline, "ecdsa-sha2-nistp384 ", 20) == 0) {
+        return "ecdsa-sha2-nistp384";
+    }
+    if (strncmp(keyline, "ecdsa-sha2-nistp521 ", 20) == 0) {
+        return "ecdsa-sha2-nistp521";
+    }
+    return NULL;
+}
+
+static int mon_open_reply(struct monitor *m, int ok, const char *msg,
+                          const int *fds)
+{
+    struct sk_buf b;
+    int r;
+
+    sk_buf_init(&b);
+    if ((r = sk_buf_put_u32(&b, (uint32_t)ok)) != 0 ||
+        (r = sk_buf_put_cstring(&b, msg)) != 0 ||
+        (r = sk_buf_put_cstring(&b, ok ? m->session_id : "")) != 0 ||
+        (r = sk_buf_put_cstring(&b, ok ? m->target.host : "")) != 0 ||
+        (r = sk_buf_put_cstring(&b, ok ? m->target.login : "")) != 0 ||
+        (r = sk_buf_put_cstring(
+             &b, ok ? hostkey_algos(m->target.host_key) : "")) != 0) {
+        sk_buf_free(&b);
+        return r;
+    }
+    r = mon_reply(m, MON_TARGET_OPEN, &b, fds, ok ? 2 : 0);
+    sk_buf_free(&b);
+    return r;
+}
+
+static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
+{
+    char *target = NULL, *command = NULL, why[128], err[256];
+    struct grant_vec gv;
+    struct sk_policy_grant *pg = NULL;
+    struct sk_session_rec rec;
+    uint32_t mode;
+    int r, sock = -1, ap[2] = {-1, -1}, fds[2];
+    const char *denied = "target unknown or not permitted";
+
+    memset(&gv, 0, sizeof(gv));
+    if (sk_buf_get_cstring(req, &target, SK_NAME_MAX) != 0 ||
+        sk_buf_get_u32(req, &mode) != 0 ||
+        sk_buf_get_cstring(req, &command, 4096) != 0 ||
+        mode > SK_ACCESS_EXEC || !sk_name_valid(target) ||
+        (mode == SK_ACCESS_EXEC && (command[0] == '\0' ||
+                                    !sk_utf8_valid(command,
+                                                   strlen(command))))) {
+        free(target);
+        free(command);
+        return SK_ERR_BAD_MESSAGE;
+    }
+    snprintf(m->mode, sizeof(m->mode), "%s",
+             mode == SK_ACCESS_EXEC ? "exec" : "shell");
+    /* Policy first: nothing about the target is looked at for a user who
+     * may not reach it. */
+    if ((r = mon_load_grants(m, &gv, &pg)) != 0) {
+        error_fr(r, "grants for %s", m->user);
+        snprintf(why, sizeof(why), "state database unavailable");
+        r = SK_ERR_STORE;
+    } else {
+        r = sk_policy_decide(pg, gv.n, target, (enum sk_access_mode)mode,
+                             time(NULL), why, sizeof(why));
+    }
+    free(pg);
+    grant_vec_free(&gv);
+    (void)sk_audit("policy_decision", "{s:s, s:s, s:s, s:s, s:s, s:s}",
+                   "user", m->user, "source", m->source, "target", target,
+                   "mode", m->mode, "decision", r == 0 ? "allow" : "deny",
+                   "reason", why);
+    if (r != 0) {
+        logit("%s denied %s on %s: %s", m->user, m->mode, target, why);
+        r = mon_open_reply(m, 0,
+                           mode == SK_ACCESS_EXEC &&
+                                   strcmp(why, "grant does not allow exec") ==
+                                       0
+                               ? "command execution is not permitted on this "
+                                 "target"
+                               : denied,
+                           NULL);
+        goto out;
+    }
+    if ((r = sk_store_target_get(m->store, target, &m->target)) != 0 ||
+        hostkey_algos(m->target.host_key) == NULL) {
+        error_f("target %s: %s", target,
+                r ? sk_err_str(r) : "unsupported pinned key type");
+        r = mon_open_reply(m, 0, denied, NULL);
+        goto out;
+    }
+    m->have_target = 1;
+    if (m->egress == NULL &&
+        (r = sk_key_load(m->cfg->egress_key, &m->egress)) != 0) {
+        error_fr(r, "egress key %s", m->cfg->egress_key);
+        r = mon_open_reply(m, 0, "gateway error: egress key unavailable",
+                           NULL);
+        goto out;
+    }
+    sock = mon_connect(m->target.host, m->target.port,
+                       m->cfg->connect_timeout, err, sizeof(err));
+    if (sock < 0) {
+        logit("target %s unreachable for %s: %s", target, m->user, err);
+        (void)sk_audit("target_connect_fail", "{s:s, s:s, s:s, s:s}", "user",
+                       m->user, "source", m->source, "target", target,
+                       "reason", err);
+        snprintf(err, sizeof(err), "target %s is not reachable", target);
+        r = mon_open_reply(m, 0, err, NULL);
+        goto out;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ap) != 0) {
+        error_f("socketpair: %s", strerror(errno));
+        r = mon_open_reply(m, 0, "gateway error", NULL);
+        goto out;
+    }
+    /* The session is indexed before any byte flows: no record, no
+     * session. */
+    sk_session_id(m->session_id, sizeof(m->session_id), time(NULL));
+    memset(&rec, 0, sizeof(rec));
+    rec.id = m->session_id;
+    rec.user = m->user;
+    rec.source = m->source;
+    rec.target = m->target.name;
+    rec.login = m->target.login;
+    rec.mode = m->mode;
+    rec.start = time(NULL);
+    if ((r = sk_store_session_start(m->store, &rec)) != 0 ||
+        (r = sk_audit("session_start", "{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                      "session", m->session_id, "user", m->user, "source",
+                      m->source, "target", m->target.name, "login",
+                      m->target.login, "mode", m->mode, "command",
+                      mode == SK_ACCESS_EXEC ? command : "")) != 0) {
+        error_fr(r, "recording session start");
+        r = mon_open_reply(m, 0, "gateway error: cannot record the session",
+                           NULL);
+        goto out;
+    }
+    m->session_open = 1;
+    fds[0] = sock;
+    fds[1] = ap[1];
+    m->agent_fd = ap[0];
+    ap[0] = -1;
+    r = mon_open_reply(m, 1, "", fds);
+out:
+    if (sock >= 0) {
+        close(sock);
+    }
+    if (ap[0] >= 0) {
+        close(ap[0]);
+    }
+    if (ap[1] >= 0) {
+        close(ap[1]);
+    }
+    free(target);
+    free(command);
+    return r;
+}
+
+static int mon_answer_hostkey_check(struct monitor *m, struct sk_buf *req)
+{
+    char *key = NULL;
+    size_t kl;
+    int ok;
+
+    if (!m->have_target || sk_buf_get_cstring(req, &key, 16384) != 0) {
+        free(key);
+        return SK_ERR_BAD_MESSAGE;
+    }
+    /* Pinned key is "TYPE BASE64"; compare exactly that much. */
+    kl = strlen(key);
+    ok = strncmp(m->target.host_key, key, kl) == 0 &&
+         (m->target.host_key[kl] == '\0' || m->target.host_key[kl] == ' ');
+    if (!ok) {
+        char *shown = sk_utf8_repair(key, kl > 200 ? 200 : kl);
+
+        error_f("HOST KEY MISMATCH for target %s (%s:%d)", m->target.name,
+                m->target.host, m->target.port);
+        (void)sk_audit("target_hostkey_mismatch",
+                       "{s:s, s:s, s:s, s:s?, s:s}", "session", m->session_id,
+                       "user", m->user, "target", m->target.name, "presented",
+                       shown, "pinned", m->target.host_key);
+        free(shown);
+    }
+    free(key);
+    return mon_reply_u32(m, MON_HOSTKEY_CHECK, (uint32_t)ok);
+}
+
+static int mon_answer_upstream_ready(struct monitor *m, struct sk_buf *req)
+{
+    uint32_t ok;
+    char *err = NULL, *shown;
+
+    if (!m->have_target || sk_buf_get_u32(req, &ok) != 0 ||
+        sk_buf_get_cstring(req, &err, 1024) != 0) {
+        free(err);
+        return SK_ERR_BAD_MESSAGE;
+    }
+    shown = sk_utf8_repair(err, strlen(err));
+    if (ok) {
+        logit("session %s: %s connected to %s as %s", m->session_id, m->user,
+              m->target.name, m->target.login);
+    } else {
+        logit("session %s: target %s failed: %s", m->session_id,
+              m->target.name, shown ? shown : "?");
+    }
+    (void)sk_audit(ok ? "target_connect_ok" : "target_connect_fail",
+                   "{s:s, s:s, s:s, s:s, s:s?}", "session", m->session_id,
+                   "user", m->user, "source", m->source, "target",
+                   m->target.name, "reason", ok ? NULL : shown);
+    free(shown);
+    free(err);
+    /* The egress key has done its one job for this connection. */
+    if (m->agent_fd >= 0) {
+        close(m->agent_fd);
+        m->agent_fd = -1;
+    }
+    sk_key_free(m->egress);
+    m->egress = NULL;
+    return mon_reply_u32(m, MON_UPSTREAM_READY, 1);
+}
+
+static void mon_record_end(struct monitor *m, uint64_t in, uint64_t out,
+                           uint32_t status, const char *reason)
+{
+    struct sk_session_rec rec;
+    int r;
+
+    if (!m->session_open || m->session_ended) {
+        return;
+    }
+    m->session_ended = 1;
+    memset(&rec, 0, sizeof(rec));
+    rec.id = m->session_id;
+    rec.target = m->target.name;
+    rec.login = m->target.login;
+    rec.mode = m->mode;
+    rec.end = time(NULL);
+    rec.bytes_in = (int64_t)in;
+    rec.bytes_out = (int64_t)out;
+    rec.exit_status = status == SK_NO_EXIT_STATUS ? -1 : (int)status;
+    rec.end_reason = (char *)reason;
+    if ((r = sk_store_session_end(m->store, &rec)) != 0) {
+        error_fr(r, "session %s end", m->session_id);
+    }
+    logit("session %s ended: %s, in %llu out %llu bytes, exit %d",
+          m->session_id, reason, (unsigned long long)in,
+          (unsigned long long)out, rec.exit_status);
+    (void)sk_audit("session_end", "{s:s, s:s, s:s, s:I, s:I, s:i, s:s}",
+                   "session", m->session_id, "user", m->user, "target",
+                   m->target.name, "bytes_in", (json_int_t)in, "bytes_out",
+                   (json_int_t)out, "exit_status", rec.exit_status, "reason",
+                   reason);
+}
+
+static int mon_answer_session_end(struct monitor *m, struct sk_buf *req)
+{
+    uint64_t in, out;
+    uint32_t status;
+    char *reason = NULL, *shown;
+
+    if (sk_buf_get_u64(req, &in) != 0 || sk_buf_get_u64(req, &out) != 0 ||
+        sk_buf_get_u32(req, &status) != 0 ||
+        sk_buf_get_cstring(req, &reason, 256) != 0) {
+        free(reason);
+        return SK_ERR_BAD_MESSAGE;
+    }
+    shown = sk_utf8_repair(reason, strlen(reason));
+    mon_record_end(m, in, out, status, shown ? shown : "?");
+    free(shown);
+    free(reason);
+    return mon_reply_u32(m, MON_SESSION_END, 1);
+}
+
+static const struct mon_dispatch mon_dispatch[] = {
+    {MON_LOG, MON_ANYSTATE, mon_answer_log},
+    {MON_AUTH_PASSWORD, MON_PREAUTH, mon_answer_auth_password},
+    {MON_TARGET_LIST, MON_POSTAUTH, mon_answer_target_list},
+    {MON_TARGET_OPEN, MON_POSTAUTH | MON_ONCE, mon_answer_target_open},
+    {MON_HOSTKEY_CHECK, MON_POSTAUTH | MON_ONCE, mon_answer_hostkey_check},
+    {MON_UPSTREAM_READY, MON_POSTAUTH | MON_ONCE, mon_answer_upstream_ready},
+    {MON_SESSION_END, MON_POSTAUTH | MON_ONCE, mon_answer_session_end},
+};
+
+/* Handles one worker message. Returns 0, SK_ERR_EOF when the worker is
+ * gone, or another error for a protocol violation (fatal to the
+ * connection). */
+static int mon_handle(struct monitor *m)
+{
+    struct sk_buf b;
+    uint32_t type;
+    size_t i;
+    int r;
+
+    sk_buf_init(&b);
+    if ((r = sk_ipc_recv(m->ipc, &type, &b, NULL, NULL)) != 0) {
+        sk_buf_free(&b);
+        return r;
+    }
+    for (i = 0; i < sizeof(mon_dispatch) / sizeof(mon_dispatch[0]); i++) {
+        const struct mon_dispatch *d = &mon_dispatch[i];
+
+        if (d->type != type) {
+            continue;
+        }
+        if (!(d->flags & (m->authenticated ? MON_POSTAUTH : MON_PREAUTH))) {
+            error_f("request %u not permitted %s authentication", type,
+                    m->authenticated ? "after" : "before");
+            r = SK_ERR_BAD_MESSAGE;
+            break;
+        }
+        if ((d->flags & MON_ONCE) && m->used[type]++) {
+            error_f("request %u repeated", type);
+            r = SK_ERR_BAD_MESSAGE;
+            break;
+        }
+        r = d->fn(m, &b);
+        sk_buf_free(&b);
+        return r;
+    }
+    if (i == sizeof(mon_dispatch) / sizeof(mon_dispatch[0])) {
+        error_f("unknown request type %u", type);
+        r = SK_ERR_BAD_MESSAGE;
+    }
+    sk_buf_free(&b);
+    return r;
+}
+
+/*
+ * ssh-agent protocol (draft-miller-ssh-agent), the two requests a client
+ * needs: list identities and sign. Signing is allowed only for an SSH
+ * userauth request naming the target's login, so a compromised worker
+ * cannot use the egress key as a general signing oracle.
+ */
+#define AGENT_FAILURE 5
+#define AGENTC_REQUEST_IDENTITIES 11
+#define AGENT_IDENTITIES_ANSWER 12
+#define AGENTC_SIGN_REQUEST 13
+#define AGENT_SIGN_RESPONSE 14
+
+static int agent_read_full(int fd, void *p, size_t n)
+{
+    size_t off = 0;
+    ssize_t r;
+
+    while (off < n) {
+        r = read(fd, (char *)p + off, n - off);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            return -1;
+        }
+        off += (size_t)r;
+    }
+    return 0;
+}
+
+static int agent_write_msg(int fd, struct sk_buf *body)
+{
+    struct sk_buf out;
+    size_t off = 0;
+    ssize_t w;
+    int r;
+
+    sk_buf_init(&out);
+    if ((r = sk_buf_put_string(&out, sk_buf_ptr(body), sk_buf_avail(body))) !=
+        0) {
+        sk_buf_free(&out);
+        return r;
+    }
+    while (off < out.len) {
+        w = write(fd, out.data + off, out.len - off);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            sk_buf_free(&out);
+            return SK_ERR_EOF;
+        }
+        off += (size_t)w;
+    }
+    sk_buf_free(&out);
+    return 0;
+}
+
+/* 1 if data is a publickey SSH_MSG_USERAUTH_REQUEST for login with our
+ * key blob (RFC 4252 section 7). */
+static int agent_data_ok(const uint8_t *data, size_t len, const char *login,
+                         const uint8_t *blob, size_t bloblen)
+{
+    struct sk_buf b;
+    const uint8_t *p;
+    size_t n;
+    uint8_t type, has_sig;
+    int ok = 0;
+
+    sk_buf_init(&b);
+    if (sk_buf_put(&b, data, len) != 0) {
+        goto out;
+    }
+    if (sk_buf_get_string_direct(&b, &p, &n) != 0 || n == 0 || n > 64 ||
+        sk_buf_get_u8(&b, &type) != 0 || type != 50 ||
+        sk_buf_get_string_direct(&b, &p, &n) != 0 || n != strlen(login) ||
+        memcmp(p, login, n) != 0 ||
+        sk_buf_get_string_direct(&b, &p, &n) != 0 || n != 14 ||
+        memcmp(p, "ssh-connection", 14) != 0 ||
+        sk_buf_get_string_direct(&b, &p, &n) != 0 || n != 9 ||
+        memcmp(p, "publickey", 9) != 0 || sk_buf_get_u8(&b, &has_sig) != 0 ||
+        has_sig != 1 || sk_buf_get_string_direct(&b, &p, &n) != 0 ||
+        sk_buf_get_string_direct(&b, &p, &n) != 0 || n != bloblen ||
+        memcmp(p, blob, n) != 0 || sk_buf_avail(&b) != 0) {
+        goto out;
+    }
+    ok = 1;
+out:
+    sk_buf_free(&b);
+    return ok;
+}
+
+/* Serves one agent request. Returns 0, or -1 when the agent channel should
+ * be closed. */
+static int mon_agent_handle(struct monitor *m)
+{
+    uint8_t hdr[4], blob[64], sig[128];
+    struct sk_buf req, rep;
+    uint32_t len;
+    uint8_t type;
+    int bl, r = -1;
+    size_t siglen;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (agent_read_full(m->agent_fd, hdr, 4) != 0) {
+        goto out;
+    }
+    len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+          (uint32_t)hdr[2] << 8 | hdr[3];
+    if (len == 0 || len > 64 * 1024) {
+        goto out;
+    }
+    {
+        uint8_t *body = malloc(len);
+
+        if (body == NULL || agent_read_full(m->agent_fd, body, len) != 0 ||
+            sk_buf_put(&req, body, len) != 0) {
+            free(body);
+            goto out;
+        }
+        free(body);
+    }
+    if (sk_buf_get_u8(&req, &type) != 0 || m->egress == NULL) {
+        goto out;
+    }
+    bl = sk_key_pub_blob(m->egress, blob, sizeof(blob));
+    if (bl < 0) {
+        goto out;
+    }
+    if (type == AGENTC_REQUEST_IDENTITIES) {
+        if (sk_buf_put_u8(&rep, AGENT_IDENTITIES_ANSWER) != 0 ||
+            sk_buf_put_u32(&rep, 1) != 0 ||
+            sk_buf_put_string(&rep, blob, (size_t)bl) != 0 ||
+            sk_buf_put_cstring(&rep, "sekisho-egress") != 0) {
+            goto out;
+        }
+    } else if (type == AGENTC_SIGN_REQUEST) {
+        const uint8_t *kb, *data;
+        size_t kbl, dl;
+        uint32_t flags;
+
+        if (sk_buf_get_string_direct(&req, &kb, &kbl) != 0 ||
+            sk_buf_get_string_direct(&req, &data, &dl) != 0 ||
+            sk_buf_get_u32(&req, &flags) != 0 || kbl != (size_t)bl ||
+            memcmp(kb, blob, kbl) != 0 ||
+            m->agent_signs >= AGENT_MAX_SIGNS ||
+            !agent_data_ok(data, dl, m->target.login, blob, (size_t)bl) ||
+            sk_key_sign_ssh(m->egress, data, dl, sig, sizeof(sig), &siglen) !=
+                0) {
+            error_f("refused an egress-key signature request");
+            (void)sk_audit("egress_sign_refused", "{s:s, s:s}", "session",
+                           m->session_id, "user", m->user);
+            if (sk_buf_put_u8(&rep, AGENT_FAILURE) != 0) {
+                goto out;
+            }
+        } else {
+            m->agent_signs++;
+            if (sk_buf_put_u8(&rep, AGENT_SIGN_RESPONSE) != 0 ||
+                sk_buf_put_string(&rep, sig, siglen) != 0) {
+                goto out;
+            }
+        }
+    } else if (sk_buf_put_u8(&rep, AGENT_FAILURE) != 0) {
+        goto out;
+    }
+    r = agent_write_msg(m->agent_fd, &rep) == 0 ? 0 : -1;
+out:
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+    return r;
+}
+
+static volatile sig_atomic_t mon_got_term;
+
+static void mon_sigterm(int sig)
+{
+    (void)sig;
+    mon_got_term = 1;
+}
+
+/* Runs until the worker exits. Returns the connection's exit status. */
+static int mon_loop(struct monitor *m)
+{
+    time_t grace_end = time(NULL) + m->cfg->login_grace_time;
+    int status = 0, r, exitcode = SK_EXIT_OK, killed_for = 0;
+
+    for (;;) {
+        struct pollfd pfd[2];
+        int nfd = 1, timeout = -1;
+
+        if (mon_got_term) {
+            killed_for = SK_EXIT_ERROR;
+            break;
+        }
+        if (!m->authenticated) {
+            time_t now = time(NULL);
+
+            if (now >= grace_end) {
+                logit("login grace time exceeded for %s", m->source);
+                (void)sk_audit("auth_timeout", "{s:s}", "source", m->source);
+                killed_for = SK_EXIT_GRACE;
+                break;
+            }
+            timeout = (int)(grace_end - now) * 1000;
+        }
+        pfd[0].fd = m->ipc;
+        pfd[0].events = POLLIN;
+        if (m->agent_fd >= 0) {
+            pfd[1].fd = m->agent_fd;
+            pfd[1].events = POLLIN;
+            nfd = 2;
+        }
+        if (poll(pfd, (nfds_t)nfd, timeout) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            error_f("poll: %s", strerror(errno));
+            killed_for = SK_EXIT_ERROR;
+            break;
+        }
+        if (nfd == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+            if (mon_agent_handle(m) != 0) {
+                close(m->agent_fd);
+                m->agent_fd = -1;
+            }
+        }
+        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            r = mon_handle(m);
+            if (r == SK_ERR_EOF) {
+                break;
+            }
+            if (r != 0) {
+                error_fr(r, "worker protocol violation");
+                (void)sk_audit("protocol_violation", "{s:s, s:s?}", "source",
+                               m->source, "user",
+                               m->user[0] ? m->user : NULL);
+                killed_for = SK_EXIT_PROTOCOL;
+                break;
+            }
+        }
+    }
+    if (killed_for) {
+        kill(m->worker, SIGKILL);
+        exitcode = killed_for;
+    }
+    while (waitpid(m->worker, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
+        error_f("worker killed by the sandbox (forbidden system call)");
+        (void)sk_audit("sandbox_violation", "{s:s, s:s?}", "source",
+                       m->source, "user", m->user[0] ? m->user : NULL);
+        exitcode = SK_EXIT_SANDBOX;
+    } else if (!killed_for && WIFEXITED(status)) {
+        exitcode = WEXITSTATUS(status);
+    } else if (!killed_for) {
+        exitcode = SK_EXIT_ERROR;
+    }
+    mon_record_end(m, 0, 0, SK_NO_EXIT_STATUS,
+                   exitcode == SK_EXIT_SANDBOX ? "sandbox violation"
+                                               : "worker ended abnormally");
+    return exitcode;
+}
+
+static void close_other_fds(int keep1, int keep2)
+{
+    long max = sysconf(_SC_OPEN_MAX);
+
+    if (max < 0 || max > 65536) {
+        max = 65536;
+    }
+    for (int fd = 3; fd < max; fd++) {
+        if (fd != keep1 && fd != keep2) {
+            close(fd);
+        }
+    }
+}
+
+/* Drops to the unprivileged worker account inside an empty directory. */
+static void worker_drop_privileges(const struct sk_config *cfg)
+{
+    struct passwd *pw;
+    char empty[4096];
+
+    if (geteuid() != 0) {
+        return; /* already unprivileged (tests, demo as a user) */
+    }
+    if ((pw = getpwnam(cfg->worker_user)) == NULL) {
+        fatal_f("worker_user %s does not exist", cfg->worker_user);
+    }
+    snprintf(empty, sizeof(empty), "%s/empty", cfg->state_dir);
+    if (chroot(empty) != 0 || chdir("/") != 0) {
+        fatal_f("chroot %s: %s", empty, strerror(errno));
+    }
+    if (setgroups(0, NULL) != 0 || setresgid(pw->pw_gid, pw->pw_gid,
+                                             pw->pw_gid) != 0 ||
+        setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0) {
+        fatal_f("dropping to %s: %s", cfg->worker_user, strerror(errno));
+    }
+    if (setuid(0) == 0) {
+        fatal_f("privileges were not dropped");
+    }
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: sekisho-session -c CONFIG [-f] [-R | -i]\n"
+                    "  -R  run from sekishod (socket on fd 3, notify fd 4)\n"
+                    "  -i  inetd mode (socket on fd 0)\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *cfgpath = NULL;
+    struct sk_config *cfg = NULL;
+    struct monitor m;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char err[512], host[INET6_ADDRSTRLEN], port[8];
+    int ch, fg = 0, mode_r = 0, mode_i = 0, sock, notify = -1, ipc[2], r,
+            one = 1, code;
+    ssh_key hostkey = NULL;
+    struct sigaction sa;
+
+    while ((ch = getopt(argc, argv, "c:fRi")) != -1) {
+        switch (ch) {
+        case 'c':
+            cfgpath = optarg;
+            break;
+        case 'f':
+            fg = 1;
+            break;
+        case 'R':
+            mode_r = 1;
+            break;
+        case 'i':
+            mode_i = 1;
+            break;
+        default:
+            usage();
+        }
+    }
+    if (cfgpath == NULL || mode_r == mode_i || optind != argc) {
+        usage();
+    }
+    sk_log_init("sekisho-session", fg, SK_LOG_INFO);
+    if (sodium_init() < 0) {
+        fatal_f("libsodium initialisation failed");
+    }
+    if (sk_config_load(cfgpath, &cfg, err, sizeof(err)) != 0) {
+        fatal_f("%s", err);
+    }
+    sk_log_init("sekisho-session", fg, sk_log_level_parse(cfg->log_level));
+    sock = mode_r ? 3 : 0;
+    if (mode_r) {
+        notify = 4;
+    }
+    if (getpeername(sock, (struct sockaddr *)&ss, &sl) != 0 ||
+        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port,
+                    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        fatal_f("not a connected socket: %s", strerror(errno));
+    }
+    (void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    memset(&m, 0, sizeof(m));
+    m.cfg = cfg;
+    m.agent_fd = -1;
+    m.notify = notify;
+    snprintf(m.source, sizeof(m.source), "%s", host);
+
+    /* The host key is read now, while files can be opened; it is used
+     * only by the worker and never touched by the monitor again. */
+    r = ssh_pki_import_privkey_file(cfg->host_key, NULL, NULL, NULL,
+                                    &hostkey);
+    if (r != SSH_OK) {
+        fatal_f("cannot load host key %s", cfg->host_key);
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ipc) != 0) {
+        fatal_f("socketpair: %s", strerror(errno));
+    }
+    /* Fork before the store, the audit log or any key is opened, so the
+     * worker inherits none of them. */
+    if ((m.worker = fork()) < 0) {
+        fatal_f("fork: %s", strerror(errno));
+    }
+    if (m.worker == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+
+        close(ipc[0]);
+        if (devnull < 0 || dup2(devnull, 0) < 0 ||
+            (!fg && dup2(devnull, 2) < 0)) {
+            _exit(SK_EXIT_ERROR);
+        }
+        if (sock == 0) {
+            if ((sock = dup(0)) < 0) {
+                _exit(SK_EXIT_ERROR);
+            }
+        }
+        close(devnull);
+        close_other_fds(sock, ipc[1]);
+        mm_init(ipc[1]);
+        worker_drop_privileges(cfg);
+        worker_main(cfg, sock, ipc[1], hostkey);
+    }
+    ssh_key_free(hostkey);
+    close(ipc[1]);
+    close(sock);
+    m.ipc = ipc[0];
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = mon_sigterm;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((r = sk_audit_open(cfg->audit_log, cfg->gateway_id)) != 0) {
+        error_fr(r, "audit log %s", cfg->audit_log);
+        kill(m.worker, SIGKILL);
+        exit(SK_EXIT_RECORDING);
+    }
+    snprintf(err, sizeof(err), "%s/state.db", cfg->state_dir);
+    if ((r = sk_store_open(err, 0, &m.store)) != 0) {
+        error_fr(r, "state %s", err);
+        (void)sk_audit("store_unavailable", "{s:s}", "source", m.source);
+        kill(m.worker, SIGKILL);
+        exit(SK_EXIT_STORE);
+    }
+    logit("connection from %s port %s", host, port);
+    (void)sk_audit("connect", "{s:s, s:s}", "source", m.source, "port", port);
+    code = mon_loop(&m);
+    if (m.notify >= 0) {
+        close(m.notify);
+    }
+    (void)sk_audit("disconnect", "{s:s, s:s?, s:i}", "source", m.source,
+                   "user", m.user[0] ? m.user : NULL, "status", code);
+    sk_target_clear(&m.target);
+    sk_key_free(m.egress);
+    sk_store_close(m.store);
+    sk_config_free(cfg);
+    return code;
+}

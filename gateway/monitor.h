@@ -1,0 +1,64 @@
+/*
+ * The monitor/worker protocol. The worker (network-facing, sandboxed)
+ * asks; the monitor (privileged: config, state, keys) answers. Every
+ * request type has one row in the monitor's dispatch table (monitor.c)
+ * saying in which state it is permitted; anything else is fatal. Worker
+ * stubs (mm_*, monitor-wrap.c) and monitor handlers (mon_answer_*) come in
+ * named pairs, so `grep mon_answer_` lists every privileged operation.
+ *
+ * Messages are sk_ipc frames; the reply to type T has type T|MON_REPLY.
+ * Payload layouts (sk_buf wire types):
+ *
+ *   MON_LOG            u32 level, string line                  (no reply)
+ *   MON_AUTH_PASSWORD  string user, string password
+ *                 ->   u32 result (MON_AUTH_*)
+ *   MON_TARGET_LIST    (empty)
+ *                 ->   u32 n, n x (string name, u32 allow_exec)
+ *   MON_TARGET_OPEN    string target, u32 mode (SK_ACCESS_*), string command
+ *                 ->   u32 ok, string message-for-user, string session id,
+ *                      string host, string login, string hostkey-algos;
+ *                      fds: [target socket, agent socket] when ok
+ *   MON_HOSTKEY_CHECK  string "TYPE BASE64" key the target presented
+ *                 ->   u32 ok
+ *   MON_UPSTREAM_READY u32 ok, string error  (target auth + channel result)
+ *                 ->   u32 ack
+ *   MON_SESSION_END    u64 bytes_in, u64 bytes_out, u32 exit_status
+ *                      (0xffffffff: none), string reason
+ *                 ->   u32 ack
+ */
+#ifndef SK_MONITOR_H
+#define SK_MONITOR_H
+
+#define MON_REPLY 0x100
+
+enum mon_type {
+    MON_LOG = 1,
+    MON_AUTH_PASSWORD = 2,
+    MON_TARGET_LIST = 3,
+    MON_TARGET_OPEN = 4,
+    MON_HOSTKEY_CHECK = 5,
+    MON_UPSTREAM_READY = 6,
+    MON_SESSION_END = 7,
+};
+
+enum mon_auth_result {
+    MON_AUTH_FAIL = 0,
+    MON_AUTH_OK = 1,
+    MON_AUTH_FAIL_DISCONNECT = 2, /* too many attempts */
+};
+
+/* Worker exit statuses (and so sekisho-session's), read by sekishod. */
+enum sk_exit {
+    SK_EXIT_OK = 0,
+    SK_EXIT_ERROR = 1,
+    SK_EXIT_AUTH_FAILED = 10,
+    SK_EXIT_GRACE = 11,
+    SK_EXIT_SANDBOX = 12,
+    SK_EXIT_RECORDING = 13,
+    SK_EXIT_PROTOCOL = 14,
+    SK_EXIT_STORE = 15,
+};
+
+#define SK_NO_EXIT_STATUS 0xffffffffU
+
+#endif

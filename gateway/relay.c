@@ -1,0 +1,366 @@
+/*
+ * The relay: one ssh_event polls the client session and the target
+ * session. Channel data callbacks write to the other side no more than
+ * the peer's window allows and return what they consumed; libssh keeps
+ * the rest buffered and stops growing that channel's window, so a slow
+ * reader slows the writer (back-pressure) and nothing is ever dropped.
+ * When the peer's window opens again the pump below drains what was
+ * held back.
+ */
+#include "log.h"
+#include "monitor.h"
+#include "worker.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <libssh/callbacks.h>
+#include <libssh/server.h>
+
+struct side {
+    ssh_session s;
+    ssh_channel ch;
+    int pending[2]; /* data held back for want of window, per stream */
+    int eof_in;     /* peer sent EOF */
+    int eof_sent;   /* we sent EOF to this side */
+    int closed;     /* peer closed the channel */
+    struct ssh_channel_callbacks_struct cb;
+};
+
+struct relay {
+    struct side c; /* client */
+    struct side u; /* upstream (target) */
+    uint64_t in, out;
+    uint32_t exit_status;
+    char exit_signal[32];
+    time_t last_activity;
+    int failed;
+};
+
+static struct side *other(struct relay *r, struct side *s)
+{
+    return s == &r->c ? &r->u : &r->c;
+}
+
+static struct side *side_of(struct relay *r, ssh_channel ch)
+{
+    return ch == r->c.ch ? &r->c : &r->u;
+}
+
+/* Writes up to len bytes to dst within its window. Returns the count
+ * written, or -1 on error. */
+static int relay_write(struct side *dst, const void *data, uint32_t len,
+                       int is_stderr)
+{
+    uint32_t win = ssh_channel_window_size(dst->ch), n;
+    int w;
+
+    n = len < win ? len : win;
+    if (n == 0) {
+        return 0;
+    }
+    w = is_stderr ? ssh_channel_write_stderr(dst->ch, data, n)
+                  : ssh_channel_write(dst->ch, data, n);
+    return w == SSH_ERROR ? -1 : w;
+}
+
+static int on_data(ssh_session session, ssh_channel channel, void *data,
+                   uint32_t len, int is_stderr, void *userdata)
+{
+    struct relay *r = userdata;
+    struct side *src = side_of(r, channel), *dst = other(r, src);
+    int w;
+
+    (void)session;
+    if (src == &r->c && is_stderr) {
+        return (int)len; /* clients have no stderr to send; discard */
+    }
+    if (dst->eof_sent || dst->closed) {
+        return (int)len; /* nowhere to go any more */
+    }
+    w = relay_write(dst, data, len, is_stderr);
+    if (w < 0) {
+        r->failed = 1;
+        return 0;
+    }
+    if ((uint32_t)w < len) {
+        src->pending[is_stderr ? 1 : 0] = 1;
+    }
+    if (src == &r->c) {
+        r->in += (uint64_t)w;
+    } else {
+        r->out += (uint64_t)w;
+    }
+    r->last_activity = time(NULL);
+    return w;
+}
+
+static void on_eof(ssh_session session, ssh_channel channel, void *userdata)
+{
+    struct relay *r = userdata;
+
+    (void)session;
+    side_of(r, channel)->eof_in = 1;
+}
+
+static void on_close(ssh_session session, ssh_channel channel,
+                     void *userdata)
+{
+    struct relay *r = userdata;
+
+    (void)session;
+    side_of(r, channel)->closed = 1;
+}
+
+static void on_exit_status(ssh_session session, ssh_channel channel,
+                           int status, void *userdata)
+{
+    struct relay *r = userdata;
+
+    (void)session;
+    if (channel == r->u.ch) {
+        r->exit_status = (uint32_t)status;
+    }
+}
+
+static void on_exit_signal(ssh_session session, ssh_channel channel,
+                           const char *signal, int core, const char *errmsg,
+                           const char *lang, void *userdata)
+{
+    struct relay *r = userdata;
+
+    (void)session;
+    (void)core;
+    (void)errmsg;
+    (void)lang;
+    if (channel == r->u.ch && signal != NULL) {
+        snprintf(r->exit_signal, sizeof(r->exit_signal), "%s", signal);
+    }
+}
+
+static int on_window_change(ssh_session session, ssh_channel channel,
+                            int width, int height, int pxwidth, int pxheight,
+                            void *userdata)
+{
+    struct relay *r = userdata;
+
+    (void)session;
+    (void)channel;
+    (void)pxwidth;
+    (void)pxheight;
+    if (width > 0 && height > 0 && width < 10000 && height < 10000) {
+        (void)ssh_channel_change_pty_size(r->u.ch, width, height);
+    }
+    return 0;
+}
+
+static void on_signal(ssh_session session, ssh_channel channel,
+                      const char *signal, void *userdata)
+{
+    struct relay *r = userdata;
+
+    (void)session;
+    (void)channel;
+    if (signal != NULL) {
+        (void)ssh_channel_request_send_signal(r->u.ch, signal);
+    }
+}
+
+/* Everything the client asks for during the session that is not a
+ * request on its channel (new channels, forwardings, global requests) is
+ * refused. */
+static int on_message(ssh_session session, ssh_message msg, void *userdata)
+{
+    (void)session;
+    (void)userdata;
+    logit("refused request type %d/%d during session",
+          ssh_message_type(msg), ssh_message_subtype(msg));
+    ssh_message_reply_default(msg);
+    return 0;
+}
+
+/* Moves data held back by a full window, where the window now allows. */
+static void pump(struct relay *r, struct side *src)
+{
+    static char buf[256 * 1024];
+    struct side *dst = other(r, src);
+    int k;
+
+    for (k = 0; k < 2; k++) {
+        while (src->pending[k] && !r->failed) {
+            uint32_t win = ssh_channel_window_size(dst->ch), want;
+            int n, w;
+
+            if (dst->eof_sent || dst->closed) {
+                src->pending[k] = 0;
+                break;
+            }
+            if (win == 0) {
+                break;
+            }
+            want = win < sizeof(buf) ? win : (uint32_t)sizeof(buf);
+            n = ssh_channel_read_nonblocking(src->ch, buf, want, k);
+            if (n == SSH_ERROR) {
+                r->failed = 1;
+                break;
+            }
+            if (n <= 0) {
+                src->pending[k] = 0;
+                break;
+            }
+            w = relay_write(dst, buf, (uint32_t)n, k);
+            if (w != n) {
+                r->failed = 1; /* window said yes, write said no */
+                break;
+            }
+            if (src == &r->c) {
+                r->in += (uint64_t)n;
+            } else {
+                r->out += (uint64_t)n;
+            }
+            if ((uint32_t)n < want) {
+                src->pending[k] = 0; /* drained */
+            }
+        }
+    }
+}
+
+static void setup_side(struct relay *r, struct side *s, ssh_session sess,
+                       ssh_channel ch)
+{
+    s->s = sess;
+    s->ch = ch;
+    memset(&s->cb, 0, sizeof(s->cb));
+    s->cb.userdata = r;
+    s->cb.channel_data_function = on_data;
+    s->cb.channel_eof_function = on_eof;
+    s->cb.channel_close_function = on_close;
+    if (s == &r->u) {
+        s->cb.channel_exit_status_function = on_exit_status;
+        s->cb.channel_exit_signal_function = on_exit_signal;
+    } else {
+        s->cb.channel_pty_window_change_function = on_window_change;
+        s->cb.channel_signal_function = on_signal;
+    }
+    ssh_callbacks_init(&s->cb);
+    ssh_set_channel_callbacks(ch, &s->cb);
+    ssh_set_blocking(sess, 0);
+}
+
+void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
+               ssh_channel uch, int idle_timeout, struct relay_result *res)
+{
+    struct relay r;
+    ssh_event ev;
+    const char *reason = "closed";
+    time_t deadline;
+
+    memset(&r, 0, sizeof(r));
+    memset(res, 0, sizeof(*res));
+    r.exit_status = SK_NO_EXIT_STATUS;
+    r.last_activity = time(NULL);
+    setup_side(&r, &r.c, client, cch);
+    setup_side(&r, &r.u, upstream, uch);
+    ssh_set_message_callback(client, on_message, &r);
+    if ((ev = ssh_event_new()) == NULL ||
+        ssh_event_add_session(ev, client) != SSH_OK ||
+        ssh_event_add_session(ev, upstream) != SSH_OK) {
+        snprintf(res->reason, sizeof(res->reason), "event setup failed");
+        return;
+    }
+    for (;;) {
+        int rc = ssh_event_dopoll(ev, 1000);
+
+        if (rc == SSH_ERROR) {
+            /* One of the sockets failed; the checks below say which. */
+            debug_f("poll: %s / %s", ssh_get_error(client),
+                    ssh_get_error(upstream));
+        }
+        pump(&r, &r.u);
+        pump(&r, &r.c);
+        if (r.failed) {
+            reason = "write error";
+            break;
+        }
+        /* libssh drops a dead socket from the poll set without telling
+         * anyone: ask each session directly. */
+        if (!ssh_is_connected(client) || ssh_get_status(client) &
+                                             (SSH_CLOSED | SSH_CLOSED_ERROR)) {
+            reason = "client disconnected";
+            break;
+        }
+        if (!ssh_is_connected(upstream) ||
+            ssh_get_status(upstream) & (SSH_CLOSED | SSH_CLOSED_ERROR)) {
+            reason = "target connection lost";
+            ssh_set_blocking(client, 1);
+            (void)ssh_channel_write_stderr(
+                cch, "\r\nsekisho: connection to the target was lost\r\n",
+                47);
+            break;
+        }
+        /* Half-closes travel once all held-back data has. */
+        if (r.c.eof_in && !r.c.pending[0] && !r.u.eof_sent) {
+            (void)ssh_channel_send_eof(uch);
+            r.u.eof_sent = 1;
+        }
+        if (r.u.eof_in && !r.u.pending[0] && !r.u.pending[1] &&
+            !r.c.eof_sent) {
+            (void)ssh_channel_send_eof(cch);
+            r.c.eof_sent = 1;
+        }
+        if (r.u.closed && !r.u.pending[0] && !r.u.pending[1]) {
+            reason = r.exit_signal[0] ? "target process killed by signal"
+                                      : "target closed the session";
+            break;
+        }
+        if (r.c.closed) {
+            reason = "client closed the session";
+            break;
+        }
+        if (idle_timeout > 0 &&
+            time(NULL) - r.last_activity >= idle_timeout) {
+            reason = "idle timeout";
+            ssh_set_blocking(client, 1);
+            (void)ssh_channel_write_stderr(
+                cch, "\r\nsekisho: session idle too long, closing\r\n", 43);
+            break;
+        }
+    }
+    /* Orderly end towards the client: status, EOF, close; then wait (a
+     * bounded time) for its close so every queued byte has left. */
+    if (ssh_is_connected(client) && !r.c.closed) {
+        if (r.exit_status != SK_NO_EXIT_STATUS) {
+            (void)ssh_channel_request_send_exit_status(cch, (int)r.exit_status);
+        } else if (r.exit_signal[0] != '\0') {
+            (void)ssh_channel_request_send_exit_signal(cch, r.exit_signal, 0,
+                                                       "", "");
+        } else if (strcmp(reason, "target connection lost") == 0 ||
+                   strcmp(reason, "idle timeout") == 0) {
+            (void)ssh_channel_request_send_exit_status(cch, 255);
+        }
+        if (!r.c.eof_sent) {
+            (void)ssh_channel_send_eof(cch);
+        }
+        (void)ssh_channel_close(cch);
+        deadline = time(NULL) + 5;
+        while (!r.c.closed && ssh_is_connected(client) &&
+               time(NULL) < deadline) {
+            if (ssh_event_dopoll(ev, 200) == SSH_ERROR &&
+                !ssh_is_connected(client)) {
+                break;
+            }
+        }
+    }
+    if (ssh_is_connected(upstream) && !r.u.closed) {
+        (void)ssh_channel_close(uch);
+    }
+    ssh_event_remove_session(ev, client);
+    ssh_event_remove_session(ev, upstream);
+    ssh_event_free(ev);
+    res->bytes_in = r.in;
+    res->bytes_out = r.out;
+    res->exit_status = r.exit_status;
+    snprintf(res->reason, sizeof(res->reason), "%s", reason);
+}

@@ -1,0 +1,867 @@
+/*
+ * sekishoctl: administration on the gateway host. Exit status: 0 success,
+ * 1 refused or failed (reason on stderr), 2 usage error.
+ */
+#include "audit.h"
+#include "config.h"
+#include "key.h"
+#include "log.h"
+#include "sk-err.h"
+#include "store.h"
+#include "util.h"
+
+#include "auth/password.h"
+#include "policy/command.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libssh/libssh.h>
+#include <limits.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE 2
+
+static const char *usage_text =
+    "usage: sekishoctl init --dir DIR [--listen ADDR:PORT]\n"
+    "       sekishoctl -c CONFIG COMMAND ...\n"
+    "commands:\n"
+    "  egress-key\n"
+    "  user add NAME [--role maintainer|approver|admin|auditor] "
+    "[--password-stdin]\n"
+    "  user passwd NAME [--password-stdin]\n"
+    "  user lock|unlock|disable|enable|show NAME\n"
+    "  user list\n"
+    "  target add NAME --host H --port P --login USER "
+    "(--host-key-file FILE | --scan)\n"
+    "  target list | show NAME | remove NAME\n"
+    "  grant add USER TARGET [--until TIME] [--exec]\n"
+    "  grant list [USER] | remove USER TARGET\n"
+    "  session list [--json]\n";
+
+static struct sk_config *cfg;
+static sk_store *store;
+static char admin[64];
+
+static void die_usage(const char *fmt, ...) __attribute__((noreturn))
+__attribute__((format(printf, 1, 2)));
+
+static void die_usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (fmt != NULL) {
+        fprintf(stderr, "sekishoctl: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\n");
+    }
+    fputs(usage_text, stderr);
+    exit(EXIT_USAGE);
+}
+
+static void die(const char *fmt, ...) __attribute__((noreturn))
+__attribute__((format(printf, 1, 2)));
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "sekishoctl: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    exit(EXIT_REFUSED);
+}
+
+/* Names given on the command line: say exactly what is wrong. */
+static void check_name(const char *what, const char *name)
+{
+    if (!sk_utf8_valid(name, strlen(name))) {
+        die("%s name is not valid UTF-8", what);
+    }
+    if (!sk_name_valid(name)) {
+        die("%s name '%s' is invalid: use 1-%d characters a-z 0-9 . _ -, "
+            "starting with a letter or digit",
+            what, name, SK_NAME_MAX);
+    }
+}
+
+static void open_state(void)
+{
+    char path[PATH_MAX];
+    int r;
+
+    snprintf(path, sizeof(path), "%s/state.db", cfg->state_dir);
+    if ((r = sk_store_open(path, 0, &store)) != 0) {
+        die("cannot open state %s: %s", path, sk_err_str(r));
+    }
+    if (sk_audit_open(cfg->audit_log, cfg->gateway_id) != 0) {
+        die("cannot open audit log %s: %s", cfg->audit_log, strerror(errno));
+    }
+}
+
+static char *read_password(int from_stdin, const char *user)
+{
+    char *a = NULL, *b = NULL;
+    size_t cap = 0;
+    ssize_t n;
+
+    if (from_stdin) {
+        n = getline(&a, &cap, stdin);
+        if (n <= 0) {
+            free(a);
+            die("no password on standard input");
+        }
+        if (a[n - 1] == '\n') {
+            a[--n] = '\0';
+        }
+        if (n > 0 && a[n - 1] == '\r') {
+            a[--n] = '\0';
+        }
+        return a;
+    }
+    if (!isatty(STDIN_FILENO)) {
+        die_usage("no terminal to ask for %s's password: use "
+                  "--password-stdin", user);
+    }
+    for (int round = 0; round < 2; round++) {
+        struct termios t, saved;
+        char **dst = round == 0 ? &a : &b;
+        size_t c = 0;
+
+        fprintf(stderr, round == 0 ? "New password for %s: "
+                                   : "Retype password for %s: ",
+                user);
+        if (tcgetattr(STDIN_FILENO, &saved) != 0) {
+            die("tcgetattr: %s", strerror(errno));
+        }
+        t = saved;
+        t.c_lflag &= ~(tcflag_t)ECHO;
+        (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &t);
+        n = getline(dst, &c, stdin);
+        (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        fprintf(stderr, "\n");
+        if (n <= 0) {
+            die("no password given");
+        }
+        if ((*dst)[n - 1] == '\n') {
+            (*dst)[n - 1] = '\0';
+        }
+    }
+    if (strcmp(a, b) != 0) {
+        sodium_memzero(a, strlen(a));
+        sodium_memzero(b, strlen(b));
+        die("passwords do not match");
+    }
+    sodium_memzero(b, strlen(b));
+    free(b);
+    return a;
+}
+
+/* Checks and hashes a new password; dies with the reason if refused. */
+static void new_password_hash(const char *user, int from_stdin, char *hash,
+                              size_t hashlen)
+{
+    struct sk_pw_policy pol;
+    char reason[256], *pw;
+    int r;
+
+    pw = read_password(from_stdin, user);
+    sk_pw_policy_default(&pol);
+    r = sk_pw_check(&pol, user, pw, reason, sizeof(reason));
+    if (r == 0) {
+        r = sk_pw_hash(pw, hash, hashlen);
+        if (r != 0) {
+            snprintf(reason, sizeof(reason), "hashing failed: %s",
+                     sk_err_str(r));
+        }
+    }
+    sodium_memzero(pw, strlen(pw));
+    free(pw);
+    if (r != 0) {
+        die("%s", reason);
+    }
+}
+
+static const char *status_name(int s)
+{
+    return s == SK_USER_ACTIVE ? "active"
+           : s == SK_USER_LOCKED ? "locked"
+           : s == SK_USER_DISABLED ? "disabled"
+                                   : "unknown";
+}
+
+static void fmt_time(int64_t t, char *out, size_t n)
+{
+    if (t == 0) {
+        snprintf(out, n, "-");
+    } else {
+        sk_time_fmt((time_t)t, out, n);
+    }
+}
+
+static int print_user(const struct sk_user *u, void *arg)
+{
+    char ll[32];
+
+    (void)arg;
+    fmt_time(u->last_login, ll, sizeof(ll));
+    printf("%-20s %-10s %-8s last-login %s\n", u->name, u->role,
+           status_name(u->status), ll);
+    return 0;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+    const char *sub, *name;
+    int r;
+
+    if (argc < 1) {
+        die_usage("user: subcommand missing");
+    }
+    sub = argv[0];
+    if (strcmp(sub, "list") == 0) {
+        if (argc != 1) {
+            die_usage("user list takes no arguments");
+        }
+        if ((r = sk_store_user_list(store, print_user, NULL)) != 0) {
+            die("user list: %s", sk_err_str(r));
+        }
+        return 0;
+    }
+    if (argc < 2) {
+        die_usage("user %s: NAME missing", sub);
+    }
+    name = argv[1];
+    check_name("user", name);
+    if (strcmp(sub, "add") == 0) {
+        const char *role = "maintainer";
+        int from_stdin = 0, i;
+        char hash[SK_PW_HASH_MAX];
+        struct sk_user u;
+
+        for (i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) {
+                role = argv[++i];
+            } else if (strcmp(argv[i], "--password-stdin") == 0) {
+                from_stdin = 1;
+            } else {
+                die_usage("user add: unexpected argument '%s'", argv[i]);
+            }
+        }
+        if (strcmp(role, "maintainer") && strcmp(role, "approver") &&
+            strcmp(role, "admin") && strcmp(role, "auditor")) {
+            die_usage("user add: role '%s' is not maintainer, approver, "
+                      "admin or auditor", role);
+        }
+        if (sk_cmd_reserved(name)) {
+            die("user name '%s' is reserved", name);
+        }
+        if (sk_store_user_get(store, name, &u) == 0) {
+            sk_user_clear(&u);
+            die("user %s already exists", name);
+        }
+        new_password_hash(name, from_stdin, hash, sizeof(hash));
+        r = sk_store_user_add(store, name, role, hash, time(NULL));
+        sodium_memzero(hash, sizeof(hash));
+        if (r != 0) {
+            die("user add %s: %s", name, sk_err_str(r));
+        }
+        (void)sk_audit("user_add", "{s:s, s:s, s:s}", "admin", admin, "user",
+                       name, "role", role);
+        printf("user %s added (%s)\n", name, role);
+        return 0;
+    }
+    if (argc != 2 && strcmp(sub, "passwd") != 0) {
+        die_usage("user %s: unexpected argument '%s'", sub, argv[2]);
+    }
+    if (strcmp(sub, "passwd") == 0) {
+        char hash[SK_PW_HASH_MAX];
+        int from_stdin = argc == 3 && strcmp(argv[2], "--password-stdin") == 0;
+        struct sk_user u;
+
+        if (argc > 3 || (argc == 3 && !from_stdin)) {
+            die_usage("user passwd: unexpected argument");
+        }
+        if ((r = sk_store_user_get(store, name, &u)) != 0) {
+            die("user %s: %s", name, sk_err_str(r));
+        }
+        sk_user_clear(&u);
+        new_password_hash(name, from_stdin, hash, sizeof(hash));
+        r = sk_store_user_set_password(store, name, hash, time(NULL));
+        sodium_memzero(hash, sizeof(hash));
+        if (r != 0) {
+            die("user passwd %s: %s", name, sk_err_str(r));
+        }
+        (void)sk_audit("user_passwd", "{s:s, s:s}", "admin", admin, "user",
+                       name);
+        printf("password of %s changed\n", name);
+        return 0;
+    }
+    if (strcmp(sub, "show") == 0) {
+        struct sk_user u;
+        char c[32], p[32], l[32];
+
+        if ((r = sk_store_user_get(store, name, &u)) != 0) {
+            die("user %s: %s", name, sk_err_str(r));
+        }
+        fmt_time(u.created, c, sizeof(c));
+        fmt_time(u.pw_changed, p, sizeof(p));
+        fmt_time(u.last_login, l, sizeof(l));
+        printf("name: %s\nrole: %s\nstatus: %s\ncreated: %s\n"
+               "password-changed: %s\nlast-login: %s\n",
+               u.name, u.role, status_name(u.status), c, p, l);
+        sk_user_clear(&u);
+        return 0;
+    }
+    {
+        static const struct {
+            const char *cmd;
+            int status;
+        } st[] = {{"lock", SK_USER_LOCKED},
+                  {"unlock", SK_USER_ACTIVE},
+                  {"enable", SK_USER_ACTIVE},
+                  {"disable", SK_USER_DISABLED}};
+        size_t i;
+        char ev[32];
+
+        for (i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+            if (strcmp(sub, st[i].cmd) != 0) {
+                continue;
+            }
+            if ((r = sk_store_user_set_status(store, name, st[i].status)) !=
+                0) {
+                die("user %s: %s", name, sk_err_str(r));
+            }
+            snprintf(ev, sizeof(ev), "user_%s", sub);
+            (void)sk_audit(ev, "{s:s, s:s}", "admin", admin, "user", name);
+            printf("user %s %s\n", name, status_name(st[i].status));
+            return 0;
+        }
+    }
+    die_usage("user: unknown subcommand '%s'", sub);
+}
+
+/* Reads the server key of host:port with libssh (trust on first use: the
+ * admin is shown the fingerprint and should compare it). */
+static char *scan_host_key(const char *host, int port)
+{
+    ssh_session s = ssh_new();
+    ssh_key key = NULL;
+    char *b64 = NULL, *line = NULL, *fp = NULL;
+    unsigned char *hash = NULL;
+    size_t hlen;
+    int off = 0;
+    long timeout = 10;
+
+    if (s == NULL) {
+        die("out of memory");
+    }
+    if (ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &off) != 0 ||
+        ssh_options_set(s, SSH_OPTIONS_HOST, host) != 0 ||
+        ssh_options_set(s, SSH_OPTIONS_PORT, &port) != 0 ||
+        ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout) != 0 ||
+        ssh_options_set(s, SSH_OPTIONS_HOSTKEYS,
+                        "ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512") !=
+            0) {
+        die("scan: %s", ssh_get_error(s));
+    }
+    if (ssh_connect(s) != SSH_OK) {
+        die("scan %s port %d: %s", host, port, ssh_get_error(s));
+    }
+    if (ssh_get_server_publickey(s, &key) != SSH_OK ||
+        ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK) {
+        die("scan %s: no host key", host);
+    }
+    if (asprintf(&line, "%s %s", ssh_key_type_to_char(ssh_key_type(key)),
+                 b64) < 0) {
+        die("out of memory");
+    }
+    if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash,
+                               &hlen) == 0 &&
+        (fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash,
+                                       hlen)) != NULL) {
+        fprintf(stderr,
+                "scanned %s port %d: %s key %s\n"
+                "compare this fingerprint with the target's own "
+                "(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub)\n",
+                host, port, ssh_key_type_to_char(ssh_key_type(key)), fp);
+    }
+    ssh_string_free_char(fp);
+    ssh_clean_pubkey_hash(&hash);
+    ssh_string_free_char(b64);
+    ssh_key_free(key);
+    ssh_disconnect(s);
+    ssh_free(s);
+    return line;
+}
+
+static char *file_host_key(const char *path)
+{
+    ssh_key key = NULL;
+    char *b64 = NULL, *line = NULL;
+
+    if (ssh_pki_import_pubkey_file(path, &key) != SSH_OK) {
+        die("--host-key-file %s: not a readable OpenSSH public key", path);
+    }
+    if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK ||
+        asprintf(&line, "%s %s", ssh_key_type_to_char(ssh_key_type(key)),
+                 b64) < 0) {
+        die("--host-key-file %s: cannot encode key", path);
+    }
+    ssh_string_free_char(b64);
+    ssh_key_free(key);
+    return line;
+}
+
+static int print_target(const struct sk_target *t, void *arg)
+{
+    (void)arg;
+    printf("%-20s %s@%s:%d\n", t->name, t->login, t->host, t->port);
+    return 0;
+}
+
+static int cmd_target(int argc, char **argv)
+{
+    int r, i;
+
+    if (argc < 1) {
+        die_usage("target: subcommand missing");
+    }
+    if (strcmp(argv[0], "list") == 0) {
+        if (argc != 1) {
+            die_usage("target list takes no arguments");
+        }
+        if ((r = sk_store_target_list(store, print_target, NULL)) != 0) {
+            die("target list: %s", sk_err_str(r));
+        }
+        return 0;
+    }
+    if (argc < 2) {
+        die_usage("target %s: NAME missing", argv[0]);
+    }
+    check_name("target", argv[1]);
+    if (strcmp(argv[0], "add") == 0) {
+        struct sk_target t;
+        const char *keyfile = NULL;
+        int scan = 0;
+        char *end;
+        long port = 0;
+
+        memset(&t, 0, sizeof(t));
+        t.name = argv[1];
+        if (sk_cmd_reserved(t.name)) {
+            die("target name '%s' is a gateway command word", t.name);
+        }
+        for (i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
+                t.host = argv[++i];
+            } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+                errno = 0;
+                port = strtol(argv[++i], &end, 10);
+                if (*end != '\0' || errno != 0 || port < 1 || port > 65535) {
+                    die_usage("target add: --port '%s' is not 1-65535",
+                              argv[i]);
+                }
+            } else if (strcmp(argv[i], "--login") == 0 && i + 1 < argc) {
+                t.login = argv[++i];
+            } else if (strcmp(argv[i], "--host-key-file") == 0 &&
+                       i + 1 < argc) {
+                keyfile = argv[++i];
+            } else if (strcmp(argv[i], "--scan") == 0) {
+                scan = 1;
+            } else {
+                die_usage("target add: unexpected argument '%s'", argv[i]);
+            }
+        }
+        if (t.host == NULL || t.login == NULL || port == 0) {
+            die_usage("target add: --host, --port and --login are required");
+        }
+        if ((keyfile != NULL) == scan) {
+            die_usage("target add: give exactly one of --host-key-file or "
+                      "--scan");
+        }
+        if (strlen(t.host) > 253 || !sk_utf8_valid(t.host, strlen(t.host)) ||
+            strpbrk(t.host, " \t\n/@") != NULL) {
+            die("target add: --host '%s' is not a host name or address",
+                t.host);
+        }
+        if (strlen(t.login) > 32 || strpbrk(t.login, " \t\n:@/") != NULL ||
+            t.login[0] == '\0' || t.login[0] == '-' ||
+            !sk_utf8_valid(t.login, strlen(t.login))) {
+            die("target add: --login '%s' is not a valid account name",
+                t.login);
+        }
+        t.port = (int)port;
+        t.host_key = scan ? scan_host_key(t.host, t.port)
+                          : file_host_key(keyfile);
+        r = sk_store_target_add(store, &t, time(NULL));
+        if (r != 0) {
+            die("target add %s: %s", t.name,
+                r == SK_ERR_EXISTS ? "a target of that name exists"
+                                   : sk_err_str(r));
+        }
+        (void)sk_audit("target_add", "{s:s, s:s, s:s, s:i, s:s, s:s}",
+                       "admin", admin, "target", t.name, "host", t.host,
+                       "port", t.port, "login", t.login, "host_key",
+                       t.host_key);
+        printf("target %s added: %s@%s:%d, pinned %s\n", t.name, t.login,
+               t.host, t.port, t.host_key);
+        free(t.host_key);
+        return 0;
+    }
+    if (argc != 2) {
+        die_usage("target %s: unexpected argument '%s'", argv[0], argv[2]);
+    }
+    if (strcmp(argv[0], "show") == 0) {
+        struct sk_target t;
+        char c[32];
+
+        if ((r = sk_store_target_get(store, argv[1], &t)) != 0) {
+            die("target %s: %s", argv[1], sk_err_str(r));
+        }
+        fmt_time(t.created, c, sizeof(c));
+        printf("name: %s\nhost: %s\nport: %d\nlogin: %s\nhost-key: %s\n"
+               "created: %s\n",
+               t.name, t.host, t.port, t.login, t.host_key, c);
+        sk_target_clear(&t);
+        return 0;
+    }
+    if (strcmp(argv[0], "remove") == 0) {
+        if ((r = sk_store_target_remove(store, argv[1])) != 0) {
+            die("target %s: %s", argv[1], sk_err_str(r));
+        }
+        (void)sk_audit("target_remove", "{s:s, s:s}", "admin", admin,
+                       "target", argv[1]);
+        printf("target %s removed (with its grants)\n", argv[1]);
+        return 0;
+    }
+    die_usage("target: unknown subcommand '%s'", argv[0]);
+}
+
+static int print_grant(const struct sk_grant *g, void *arg)
+{
+    char until[32], created[32];
+
+    (void)arg;
+    fmt_time(g->valid_until, until, sizeof(until));
+    fmt_time(g->created, created, sizeof(created));
+    printf("%-20s %-20s %-5s until %-20s by %s at %s\n", g->user, g->target,
+           g->allow_exec ? "exec" : "shell", g->valid_until ? until : "-",
+           g->created_by, created);
+    return 0;
+}
+
+static int cmd_grant(int argc, char **argv)
+{
+    int r, i;
+
+    if (argc < 1) {
+        die_usage("grant: subcommand missing");
+    }
+    if (strcmp(argv[0], "list") == 0) {
+        if (argc > 2) {
+            die_usage("grant list: too many arguments");
+        }
+        if (argc == 2) {
+            check_name("user", argv[1]);
+        }
+        if ((r = sk_store_grant_list(store, argc == 2 ? argv[1] : NULL,
+                                     print_grant, NULL)) != 0) {
+            die("grant list: %s", sk_err_str(r));
+        }
+        return 0;
+    }
+    if (argc < 3) {
+        die_usage("grant %s: USER and TARGET required", argv[0]);
+    }
+    check_name("user", argv[1]);
+    check_name("target", argv[2]);
+    if (strcmp(argv[0], "add") == 0) {
+        struct sk_grant g;
+        time_t until = 0, now = time(NULL);
+        char ts[32];
+
+        memset(&g, 0, sizeof(g));
+        for (i = 3; i < argc; i++) {
+            if (strcmp(argv[i], "--until") == 0 && i + 1 < argc) {
+                if (sk_time_parse(argv[++i], now, &until) != 0) {
+                    die_usage("grant add: --until '%s' is not a time "
+                              "(YYYY-MM-DD, 'YYYY-MM-DD HH:MM', RFC 3339 UTC "
+                              "or +DURATION such as +8h)",
+                              argv[i]);
+                }
+                if (until <= now) {
+                    die("grant add: --until is in the past");
+                }
+            } else if (strcmp(argv[i], "--exec") == 0) {
+                g.allow_exec = 1;
+            } else {
+                die_usage("grant add: unexpected argument '%s'", argv[i]);
+            }
+        }
+        g.user = argv[1];
+        g.target = argv[2];
+        g.valid_until = (int64_t)until;
+        g.created_by = admin;
+        if ((r = sk_store_grant_add(store, &g, now)) != 0) {
+            die("grant add: %s",
+                r == SK_ERR_NOT_FOUND ? "no such user or target"
+                                      : sk_err_str(r));
+        }
+        fmt_time(g.valid_until, ts, sizeof(ts));
+        (void)sk_audit("grant_add", "{s:s, s:s, s:s, s:b, s:s}", "admin",
+                       admin, "user", g.user, "target", g.target, "exec",
+                       g.allow_exec, "until", ts);
+        printf("granted %s -> %s (%s) until %s\n", g.user, g.target,
+               g.allow_exec ? "shell+exec" : "shell", ts);
+        return 0;
+    }
+    if (strcmp(argv[0], "remove") == 0) {
+        if (argc != 3) {
+            die_usage("grant remove: unexpected argument '%s'", argv[3]);
+        }
+        if ((r = sk_store_grant_remove(store, argv[1], argv[2])) != 0) {
+            die("grant remove: %s", r == SK_ERR_NOT_FOUND
+                                        ? "no such grant"
+                                        : sk_err_str(r));
+        }
+        (void)sk_audit("grant_remove", "{s:s, s:s, s:s}", "admin", admin,
+                       "user", argv[1], "target", argv[2]);
+        printf("grant %s -> %s removed\n", argv[1], argv[2]);
+        return 0;
+    }
+    die_usage("grant: unknown subcommand '%s'", argv[0]);
+}
+
+static int session_json(const struct sk_session_rec *s, void *arg)
+{
+    json_t *arr = arg, *o;
+    char st[32], en[32];
+
+    sk_time_fmt((time_t)s->start, st, sizeof(st));
+    sk_time_fmt((time_t)s->end, en, sizeof(en));
+    o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:I, s:I, "
+                  "s:o, s:s?}",
+                  "id", s->id, "user", s->user, "source", s->source, "target",
+                  s->target, "login", s->login, "mode", s->mode, "start", st,
+                  "end", s->end ? en : NULL, "bytes_in",
+                  (json_int_t)s->bytes_in, "bytes_out",
+                  (json_int_t)s->bytes_out, "exit_status",
+                  s->exit_status < 0 ? json_null()
+                                     : json_integer(s->exit_status),
+                  "end_reason", s->end_reason);
+    if (o == NULL || json_array_append_new(arr, o) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int session_text(const struct sk_session_rec *s, void *arg)
+{
+    char st[32], en[32];
+
+    (void)arg;
+    sk_time_fmt((time_t)s->start, st, sizeof(st));
+    fmt_time(s->end, en, sizeof(en));
+    printf("%s %-12s %-12s %-5s %s %s exit=%d %s\n", s->id, s->user,
+           s->target ? s->target : "-", s->mode ? s->mode : "-", st, en,
+           s->exit_status, s->end_reason ? s->end_reason : "open");
+    return 0;
+}
+
+static int cmd_session(int argc, char **argv)
+{
+    int json = 0, r;
+
+    if (argc < 1 || strcmp(argv[0], "list") != 0) {
+        die_usage("session: subcommand missing or unknown");
+    }
+    if (argc == 2 && strcmp(argv[1], "--json") == 0) {
+        json = 1;
+    } else if (argc != 1) {
+        die_usage("session list: unexpected argument '%s'", argv[1]);
+    }
+    if (json) {
+        json_t *arr = json_array();
+        char *out;
+
+        if (arr == NULL ||
+            (r = sk_store_session_list(store, session_json, arr)) != 0 ||
+            (out = json_dumps(arr, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) ==
+                NULL) {
+            die("session list failed");
+        }
+        printf("%s\n", out);
+        free(out);
+        json_decref(arr);
+        return 0;
+    }
+    if ((r = sk_store_session_list(store, session_text, NULL)) != 0) {
+        die("session list: %s", sk_err_str(r));
+    }
+    return 0;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+    const char *dir = NULL, *listen = "127.0.0.1:2222";
+    char path[PATH_MAX], host[256], *line;
+    ssh_key hk = NULL;
+    struct sk_key *ek = NULL;
+    sk_store *st = NULL;
+    int i, r, port;
+
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+            dir = argv[++i];
+        } else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+            listen = argv[++i];
+        } else {
+            die_usage("init: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (dir == NULL) {
+        die_usage("init: --dir DIR is required");
+    }
+    if (dir[0] != '/') {
+        die_usage("init: --dir must be an absolute path");
+    }
+    if (sk_hostport_parse(listen, host, sizeof(host), &port) != 0) {
+        die_usage("init: --listen '%s' is not ADDR:PORT", listen);
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        die("mkdir %s: %s", dir, strerror(errno));
+    }
+    snprintf(path, sizeof(path), "%s/sekisho.conf", dir);
+    if (access(path, F_OK) == 0) {
+        die("%s exists: refusing to overwrite an installation", path);
+    }
+    snprintf(path, sizeof(path), "%s/empty", dir);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        die("mkdir %s: %s", path, strerror(errno));
+    }
+    snprintf(path, sizeof(path), "%s/host_ed25519_key", dir);
+    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &hk) != SSH_OK ||
+        ssh_pki_export_privkey_file(hk, NULL, NULL, NULL, path) != SSH_OK ||
+        chmod(path, 0600) != 0) {
+        die("cannot write host key %s", path);
+    }
+    ssh_key_free(hk);
+    snprintf(path, sizeof(path), "%s/egress_key", dir);
+    if ((r = sk_key_generate_file(path)) != 0) {
+        die("cannot write egress key %s: %s", path, sk_err_str(r));
+    }
+    snprintf(path, sizeof(path), "%s/state.db", dir);
+    if ((r = sk_store_open(path, SK_STORE_CREATE, &st)) != 0) {
+        die("cannot create state %s: %s", path, sk_err_str(r));
+    }
+    sk_store_close(st);
+    snprintf(path, sizeof(path), "%s/sekisho.conf", dir);
+    if ((r = sk_config_write_initial(path, dir, listen)) != 0) {
+        die("cannot write %s: %s", path, sk_err_str(r));
+    }
+    snprintf(path, sizeof(path), "%s/egress_key", dir);
+    if ((r = sk_key_load(path, &ek)) != 0 ||
+        (line = sk_key_pub_line(ek, "sekisho-egress")) == NULL) {
+        die("cannot read back egress key");
+    }
+    sk_key_free(ek);
+    fprintf(stderr, "initialised %s (config %s/sekisho.conf)\n"
+                    "add this line to ~/.ssh/authorized_keys of each "
+                    "target login:\n", dir, dir);
+    printf("%s\n", line);
+    free(line);
+    return 0;
+}
+
+static int cmd_egress_key(int argc, char **argv)
+{
+    struct sk_key *k = NULL;
+    char *line;
+    int r;
+
+    (void)argv;
+    if (argc != 0) {
+        die_usage("egress-key takes no arguments");
+    }
+    if ((r = sk_key_load(cfg->egress_key, &k)) != 0) {
+        die("egress key %s: %s", cfg->egress_key, sk_err_str(r));
+    }
+    if ((line = sk_key_pub_line(k, "sekisho-egress")) == NULL) {
+        die("out of memory");
+    }
+    printf("%s\n", line);
+    free(line);
+    sk_key_free(k);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cfgpath = NULL;
+    char err[512];
+    struct passwd *pw;
+    const char *sudo;
+    int i = 1, rc;
+
+    sk_log_init("sekishoctl", 1, SK_LOG_INFO);
+    if (sodium_init() < 0) {
+        die("libsodium initialisation failed");
+    }
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
+                      strcmp(argv[1], "--help") == 0)) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "init") == 0) {
+        return cmd_init(argc - 2, argv + 2);
+    }
+    if (argc >= 3 && strcmp(argv[1], "-c") == 0) {
+        cfgpath = argv[2];
+        i = 3;
+    }
+    if (cfgpath == NULL || i >= argc) {
+        die_usage(NULL);
+    }
+    if (sk_config_load(cfgpath, &cfg, err, sizeof(err)) != 0) {
+        die("%s", err);
+    }
+    pw = getpwuid(getuid());
+    sudo = getenv("SUDO_USER");
+    snprintf(admin, sizeof(admin), "%s%s%s", pw ? pw->pw_name : "?",
+             sudo ? "/sudo:" : "", sudo ? sudo : "");
+    if (strcmp(argv[i], "egress-key") == 0) {
+        rc = cmd_egress_key(argc - i - 1, argv + i + 1);
+        sk_config_free(cfg);
+        return rc;
+    }
+    open_state();
+    if (strcmp(argv[i], "user") == 0) {
+        rc = cmd_user(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "target") == 0) {
+        rc = cmd_target(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "grant") == 0) {
+        rc = cmd_grant(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "session") == 0) {
+        rc = cmd_session(argc - i - 1, argv + i + 1);
+    } else {
+        die_usage("unknown command '%s'", argv[i]);
+    }
+    sk_store_close(store);
+    sk_audit_close();
+    sk_config_free(cfg);
+    return rc;
+}

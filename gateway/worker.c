@@ -1,0 +1,599 @@
+/*
+ * The worker: the only process that parses bytes from the network. It runs
+ * libssh's server side with the client and, after the monitor has decided
+ * and connected, libssh's client side with the target, under a seccomp
+ * sandbox and (when started as root) as an unprivileged user in an empty
+ * chroot. Everything it needs from outside it asks of the monitor.
+ */
+#include "log.h"
+#include "monitor.h"
+#include "sk-err.h"
+#include "util.h"
+#include "worker.h"
+
+#include "policy/command.h"
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libssh/callbacks.h>
+#include <libssh/server.h>
+
+/* libssh 0.10 marks the message getters deprecated in favour of server
+ * callbacks, but keyboard-interactive and pty parameters are only
+ * reachable through messages there. */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+/* Algorithms offered to clients and targets: AEAD ciphers first (fast and
+ * strong), no CBC, no SHA-1 anywhere. */
+#define SK_CIPHERS                                                            \
+    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,"                          \
+    "chacha20-poly1305@openssh.com,aes256-ctr,aes128-ctr"
+#define SK_MACS                                                               \
+    "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,"            \
+    "hmac-sha2-256,hmac-sha2-512"
+#define SK_KEX                                                                \
+    "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,"      \
+    "ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group16-sha512,"    \
+    "diffie-hellman-group18-sha512,diffie-hellman-group14-sha256"
+
+#define MENU_MAX 200
+
+struct wk {
+    const struct sk_config *cfg;
+    ssh_session s;
+    ssh_channel ch;
+    char user[SK_NAME_MAX + 1];
+    int have_pty;
+    char term[64];
+    int cols, rows;
+    char lang[64];
+    int is_exec;
+    char *command; /* exec string from the client, or NULL for shell */
+};
+
+static void wk_exit(struct wk *w, int code) __attribute__((noreturn));
+
+static void wk_exit(struct wk *w, int code)
+{
+    if (w->s != NULL) {
+        ssh_disconnect(w->s);
+    }
+    _exit(code);
+}
+
+/* Writes text to the client's terminal (stderr for exec sessions so it
+ * does not mix into piped output). Errors are ignored: the client may be
+ * gone, which the caller finds out next. */
+static void wk_say(struct wk *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void wk_say(struct wk *w, const char *fmt, ...)
+{
+    char buf[1024], out[2048];
+    size_t i, o = 0;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    /* A pty is in raw mode on the client: newlines need a carriage
+     * return. */
+    for (i = 0; buf[i] != '\0' && o + 2 < sizeof(out); i++) {
+        if (buf[i] == '\n' && w->have_pty) {
+            out[o++] = '\r';
+        }
+        out[o++] = buf[i];
+    }
+    if (w->have_pty) {
+        (void)ssh_channel_write(w->ch, out, (uint32_t)o);
+    } else {
+        (void)ssh_channel_write_stderr(w->ch, out, (uint32_t)o);
+    }
+}
+
+static void wk_finish(struct wk *w, int status, int code)
+    __attribute__((noreturn));
+
+/* Ends the client channel with an exit status and leaves. */
+static void wk_finish(struct wk *w, int status, int code)
+{
+    ssh_set_blocking(w->s, 1);
+    (void)ssh_channel_request_send_exit_status(w->ch, status);
+    (void)ssh_channel_send_eof(w->ch);
+    (void)ssh_channel_close(w->ch);
+    wk_exit(w, code);
+}
+
+static int wk_auth(struct wk *w)
+{
+    ssh_message msg;
+    int kbd_pending = 0;
+    char kbd_user[256] = "";
+
+    for (;;) {
+        const char *user;
+        int res = -1;
+
+        if ((msg = ssh_message_get(w->s)) == NULL) {
+            verbose_f("client left during authentication: %s",
+                      ssh_get_error(w->s));
+            return -1;
+        }
+        if (ssh_message_type(msg) != SSH_REQUEST_AUTH) {
+            ssh_message_reply_default(msg);
+            ssh_message_free(msg);
+            continue;
+        }
+        user = ssh_message_auth_user(msg);
+        if (user == NULL) {
+            user = "";
+        }
+        switch (ssh_message_subtype(msg)) {
+        case SSH_AUTH_METHOD_PASSWORD: {
+            const char *pw = ssh_message_auth_password(msg);
+
+            res = mm_auth_password(user, pw != NULL ? pw : "");
+            break;
+        }
+        case SSH_AUTH_METHOD_INTERACTIVE:
+            if (!ssh_message_auth_kbdint_is_response(msg)) {
+                const char *prompts[] = {"Password: "};
+                char echo[] = {0};
+
+                if (ssh_message_auth_interactive_request(
+                        msg, "", "", 1, prompts, echo) != SSH_OK) {
+                    ssh_message_free(msg);
+                    return -1;
+                }
+                kbd_pending = 1;
+                /* The response message carries no user name. */
+                snprintf(kbd_user, sizeof(kbd_user), "%s", user);
+                ssh_message_free(msg);
+                continue;
+            }
+            user = kbd_user;
+            if (kbd_pending && ssh_userauth_kbdint_getnanswers(w->s) == 1) {
+                const char *a = ssh_userauth_kbdint_getanswer(w->s, 0);
+
+                res = mm_auth_password(user, a != NULL ? a : "");
+            } else {
+                res = mm_auth_password(user, "");
+            }
+            kbd_pending = 0;
+            break;
+        default:
+            break;
+        }
+        if (res == MON_AUTH_OK) {
+            /* The monitor accepted it, so it is a valid (short) name. */
+            if (strlen(user) >= sizeof(w->user)) {
+                fatal_f("monitor accepted an over-long user name");
+            }
+            memcpy(w->user, user, strlen(user) + 1);
+            ssh_message_auth_reply_success(msg, 0);
+            ssh_message_free(msg);
+            return 0;
+        }
+        if (res == MON_AUTH_FAIL_DISCONNECT) {
+            ssh_message_free(msg);
+            return -1;
+        }
+        ssh_message_auth_set_methods(msg, SSH_AUTH_METHOD_PASSWORD |
+                                              SSH_AUTH_METHOD_INTERACTIVE);
+        ssh_message_reply_default(msg);
+        ssh_message_free(msg);
+    }
+}
+
+static int env_allowed(const char *name)
+{
+    return strcmp(name, "LANG") == 0 || strncmp(name, "LC_", 3) == 0;
+}
+
+/* Accepts one session channel and collects pty/env until shell or exec. */
+static int wk_channel_setup(struct wk *w)
+{
+    ssh_message msg;
+
+    for (;;) {
+        if ((msg = ssh_message_get(w->s)) == NULL) {
+            return -1;
+        }
+        switch (ssh_message_type(msg)) {
+        case SSH_REQUEST_CHANNEL_OPEN:
+            if (ssh_message_subtype(msg) == SSH_CHANNEL_SESSION &&
+                w->ch == NULL) {
+                w->ch = ssh_message_channel_request_open_reply_accept(msg);
+                if (w->ch == NULL) {
+                    ssh_message_free(msg);
+                    return -1;
+                }
+            } else {
+                logit("refused channel type %d from %s",
+                      ssh_message_subtype(msg), w->user);
+                ssh_message_reply_default(msg);
+            }
+            break;
+        case SSH_REQUEST_CHANNEL:
+            if (ssh_message_channel_request_channel(msg) != w->ch) {
+                ssh_message_reply_default(msg);
+                break;
+            }
+            switch (ssh_message_subtype(msg)) {
+            case SSH_CHANNEL_REQUEST_PTY: {
+                const char *t = ssh_message_channel_request_pty_term(msg);
+
+                snprintf(w->term, sizeof(w->term), "%s",
+                         t && sk_utf8_valid(t, strlen(t)) ? t : "xterm");
+                w->cols = ssh_message_channel_request_pty_width(msg);
+                w->rows = ssh_message_channel_request_pty_height(msg);
+                w->have_pty = 1;
+                ssh_message_channel_request_reply_success(msg);
+                break;
+            }
+            case SSH_CHANNEL_REQUEST_WINDOW_CHANGE:
+                w->cols = ssh_message_channel_request_pty_width(msg);
+                w->rows = ssh_message_channel_request_pty_height(msg);
+                break;
+            case SSH_CHANNEL_REQUEST_ENV: {
+                const char *n = ssh_message_channel_request_env_name(msg);
+                const char *v = ssh_message_channel_request_env_value(msg);
+
+                if (n && v && strcmp(n, "LANG") == 0 && strlen(v) < 64 &&
+                    sk_utf8_valid(v, strlen(v))) {
+                    snprintf(w->lang, sizeof(w->lang), "%s", v);
+                    ssh_message_channel_request_reply_success(msg);
+                } else {
+                    /* Other variables could steer the target's shell. */
+                    if (n && !env_allowed(n)) {
+                        debug_f("ignored env from client");
+                    }
+                    ssh_message_reply_default(msg);
+                }
+                break;
+            }
+            case SSH_CHANNEL_REQUEST_SHELL:
+                ssh_message_channel_request_reply_success(msg);
+                ssh_message_free(msg);
+                return 0;
+            case SSH_CHANNEL_REQUEST_EXEC: {
+                const char *c = ssh_message_channel_request_command(msg);
+
+                w->is_exec = 1;
+                w->command = strdup(c != NULL ? c : "");
+                if (w->command == NULL) {
+                    ssh_message_free(msg);
+                    return -1;
+                }
+                ssh_message_channel_request_reply_success(msg);
+                ssh_message_free(msg);
+                return 0;
+            }
+            default:
+                /* subsystem (sftp), x11, agent forwarding: refused. */
+                logit("refused channel request %d from %s",
+                      ssh_message_subtype(msg), w->user);
+                ssh_message_reply_default(msg);
+                break;
+            }
+            break;
+        default:
+            /* Global requests, including tcpip-forward: refused. */
+            ssh_message_reply_default(msg);
+            break;
+        }
+        ssh_message_free(msg);
+    }
+}
+
+static void wk_list_targets(struct wk *w)
+{
+    struct mm_target t[MENU_MAX];
+    int n = mm_target_list(t, MENU_MAX), i;
+
+    for (i = 0; i < n; i++) {
+        wk_say(w, "%s%s\n", t[i].name, t[i].allow_exec ? "\texec" : "");
+    }
+}
+
+/* Reads a line from the client pty with local echo. Returns its length,
+ * or -1 if the user quit (^C, ^D) or left. */
+static int wk_read_line(struct wk *w, char *out, size_t outlen)
+{
+    size_t n = 0;
+    char c;
+
+    for (;;) {
+        int r = ssh_channel_read_timeout(w->ch, &c, 1, 0,
+                                         w->cfg->login_grace_time * 1000 * 5);
+
+        if (r <= 0) {
+            return -1;
+        }
+        if (c == '\r' || c == '\n') {
+            (void)ssh_channel_write(w->ch, "\r\n", 2);
+            out[n] = '\0';
+            return (int)n;
+        }
+        if (c == 3 || c == 4) {
+            (void)ssh_channel_write(w->ch, "\r\n", 2);
+            return -1;
+        }
+        if ((c == 0x7f || c == 8) && n > 0) {
+            n--;
+            (void)ssh_channel_write(w->ch, "\b \b", 3);
+        } else if (c >= 0x20 && c < 0x7f && n + 1 < outlen) {
+            out[n++] = c;
+            (void)ssh_channel_write(w->ch, &c, 1);
+        }
+    }
+}
+
+/* The numbered menu shown for a pty session without a command. Returns 0
+ * with the chosen target in out, or -1 if the user quit. */
+static int wk_menu(struct wk *w, char *out, size_t outlen)
+{
+    struct mm_target t[MENU_MAX];
+    char line[64];
+    int n = mm_target_list(t, MENU_MAX), i;
+
+    if (n == 0) {
+        wk_say(w, "Sekisho: no targets are available to %s.\n", w->user);
+        return -1;
+    }
+    for (;;) {
+        wk_say(w, "\nSekisho gateway - targets for %s:\n", w->user);
+        for (i = 0; i < n; i++) {
+            wk_say(w, "  %2d) %s\n", i + 1, t[i].name);
+        }
+        wk_say(w, "Choose a target (number or name, q to quit): ");
+        if (wk_read_line(w, line, sizeof(line)) < 0 ||
+            strcmp(line, "q") == 0) {
+            return -1;
+        }
+        for (i = 0; i < n; i++) {
+            char num[16];
+
+            snprintf(num, sizeof(num), "%d", i + 1);
+            if (strcmp(line, num) == 0 || strcmp(line, t[i].name) == 0) {
+                snprintf(out, outlen, "%s", t[i].name);
+                return 0;
+            }
+        }
+        wk_say(w, "No such target.\n");
+    }
+}
+
+/* Connects the client session to the target; on failure tells the user
+ * and returns -1 (the monitor has already been told why). */
+static int wk_upstream(struct wk *w, const char *target, int mode,
+                       const char *remote, ssh_session *ups,
+                       ssh_channel *uch)
+{
+    struct mm_open o;
+    ssh_session u = NULL;
+    ssh_channel c = NULL;
+    ssh_key srvkey = NULL;
+    char *b64 = NULL, keyline[16384], err[256] = "";
+    long timeout = w->cfg->connect_timeout;
+    int off = 0, rc;
+
+    mm_target_open(target, mode, remote, &o);
+    if (!o.ok) {
+        wk_say(w, "sekisho: %s\n", o.message);
+        return -1;
+    }
+    if ((u = ssh_new()) == NULL) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto fail;
+    }
+    /* Configuration files, known_hosts and ~/.ssh are never consulted: the
+     * monitor's pinned key is the only trust anchor. */
+    if (ssh_options_set(u, SSH_OPTIONS_PROCESS_CONFIG, &off) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_FD, &o.sock) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_HOST, o.host) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_USER, o.login) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_SSH_DIR, "/nonexistent") != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_TIMEOUT, &timeout) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_HOSTKEYS, o.hostkey_algos) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_CIPHERS_C_S, SK_CIPHERS) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_CIPHERS_S_C, SK_CIPHERS) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_HMAC_C_S, SK_MACS) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_HMAC_S_C, SK_MACS) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_KEY_EXCHANGE, SK_KEX) != 0) {
+        snprintf(err, sizeof(err), "client options: %s", ssh_get_error(u));
+        goto fail;
+    }
+    o.sock = -1; /* owned by the session now */
+    if (ssh_connect(u) != SSH_OK) {
+        snprintf(err, sizeof(err), "SSH handshake: %s", ssh_get_error(u));
+        goto fail;
+    }
+    if (ssh_get_server_publickey(u, &srvkey) != SSH_OK ||
+        ssh_pki_export_pubkey_base64(srvkey, &b64) != SSH_OK) {
+        snprintf(err, sizeof(err), "no host key from target");
+        goto fail;
+    }
+    snprintf(keyline, sizeof(keyline), "%s %s",
+             ssh_key_type_to_char(ssh_key_type(srvkey)), b64);
+    if (!mm_hostkey_check(keyline)) {
+        wk_say(w, "sekisho: HOST KEY MISMATCH for %s - the target's key is "
+                  "not the pinned one. Connection refused; tell your "
+                  "administrator.\n", target);
+        snprintf(err, sizeof(err), "host key mismatch");
+        goto fail_quiet;
+    }
+    if (ssh_set_agent_socket(u, o.agent) != SSH_OK) {
+        snprintf(err, sizeof(err), "agent socket: %s", ssh_get_error(u));
+        goto fail;
+    }
+    o.agent = -1;
+    rc = ssh_userauth_agent(u, NULL);
+    if (rc != SSH_AUTH_SUCCESS) {
+        snprintf(err, sizeof(err), "target refused the gateway's key");
+        goto fail;
+    }
+    if ((c = ssh_channel_new(u)) == NULL ||
+        ssh_channel_open_session(c) != SSH_OK) {
+        snprintf(err, sizeof(err), "open channel: %s", ssh_get_error(u));
+        goto fail;
+    }
+    if (w->have_pty &&
+        ssh_channel_request_pty_size(c, w->term, w->cols, w->rows) !=
+            SSH_OK) {
+        snprintf(err, sizeof(err), "pty request: %s", ssh_get_error(u));
+        goto fail;
+    }
+    if (w->lang[0] != '\0') {
+        (void)ssh_channel_request_env(c, "LANG", w->lang); /* optional */
+    }
+    rc = mode == SK_ACCESS_EXEC ? ssh_channel_request_exec(c, remote)
+                                : ssh_channel_request_shell(c);
+    if (rc != SSH_OK) {
+        snprintf(err, sizeof(err), "start %s: %s",
+                 mode == SK_ACCESS_EXEC ? "command" : "shell",
+                 ssh_get_error(u));
+        goto fail;
+    }
+    ssh_string_free_char(b64);
+    ssh_key_free(srvkey);
+    mm_upstream_ready(1, "");
+    *ups = u;
+    *uch = c;
+    return 0;
+fail:
+    wk_say(w, "sekisho: cannot open a session on %s.\n", target);
+fail_quiet:
+    logit("upstream %s: %s", target, err);
+    mm_upstream_ready(0, err);
+    mm_session_end(0, 0, SK_NO_EXIT_STATUS, err);
+    if (c != NULL) {
+        ssh_channel_free(c);
+    }
+    if (u != NULL) {
+        ssh_disconnect(u);
+        ssh_free(u);
+    }
+    ssh_string_free_char(b64);
+    ssh_key_free(srvkey);
+    if (o.sock >= 0) {
+        close(o.sock);
+    }
+    if (o.agent >= 0) {
+        close(o.agent);
+    }
+    return -1;
+}
+
+static const char *help_text =
+    "Sekisho gateway commands:\n"
+    "  ssh -t GW TARGET            interactive shell on TARGET\n"
+    "  ssh GW TARGET -- COMMAND    run COMMAND on TARGET (if permitted)\n"
+    "  ssh GW targets              list the targets you may reach\n"
+    "  ssh -t GW                   menu of your targets\n";
+
+void worker_main(const struct sk_config *cfg, int sock, int ipc,
+                 ssh_key hostkey)
+{
+    struct wk w;
+    ssh_bind b;
+    struct sk_cmd cmd;
+    char err[256], chosen[SK_NAME_MAX + 1];
+    ssh_session ups = NULL;
+    ssh_channel uch = NULL;
+    struct relay_result res;
+    int off = 0, mode, r;
+
+    (void)ipc;
+    memset(&w, 0, sizeof(w));
+    w.cfg = cfg;
+    if ((b = ssh_bind_new()) == NULL || (w.s = ssh_new()) == NULL) {
+        fatal_f("libssh allocation failed");
+    }
+    if (ssh_bind_options_set(b, SSH_BIND_OPTIONS_PROCESS_CONFIG, &off) != 0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_IMPORT_KEY, hostkey) != 0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_C_S, SK_CIPHERS) !=
+            0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_S_C, SK_CIPHERS) !=
+            0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_C_S, SK_MACS) != 0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_S_C, SK_MACS) != 0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_KEY_EXCHANGE, SK_KEX) != 0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_BANNER, "Sekisho") != 0) {
+        fatal_f("server options: %s", ssh_get_error(b));
+    }
+    if (ssh_bind_accept_fd(b, w.s, sock) != SSH_OK) {
+        fatal_f("accept: %s", ssh_get_error(b));
+    }
+    /* From here on the process parses hostile input: sandbox first. */
+    if (sandbox_apply(cfg->sandbox_debug) != 0) {
+        fatal_f("sandbox could not be applied; refusing to continue");
+    }
+    if (ssh_handle_key_exchange(w.s) != SSH_OK) {
+        verbose_f("key exchange failed: %s", ssh_get_error(w.s));
+        wk_exit(&w, SK_EXIT_AUTH_FAILED);
+    }
+    if (wk_auth(&w) != 0) {
+        wk_exit(&w, SK_EXIT_AUTH_FAILED);
+    }
+    if (wk_channel_setup(&w) != 0) {
+        wk_exit(&w, SK_EXIT_OK);
+    }
+    r = sk_cmd_parse(w.command ? w.command : "",
+                     w.command ? strlen(w.command) : 0, &cmd, err,
+                     sizeof(err));
+    if (r != 0) {
+        wk_say(&w, "sekisho: %s\n", err);
+        logit("%s sent a bad command: %s", w.user, err);
+        wk_finish(&w, 2, SK_EXIT_OK);
+    }
+    switch (cmd.kind) {
+    case SK_CMD_HELP:
+        wk_say(&w, "%s", help_text);
+        wk_finish(&w, 0, SK_EXIT_OK);
+    case SK_CMD_TARGETS:
+        wk_list_targets(&w);
+        wk_finish(&w, 0, SK_EXIT_OK);
+    case SK_CMD_MENU:
+        if (!w.have_pty) {
+            wk_say(&w, "sekisho: no target given.\n%s", help_text);
+            wk_finish(&w, 2, SK_EXIT_OK);
+        }
+        if (wk_menu(&w, chosen, sizeof(chosen)) != 0) {
+            wk_finish(&w, 0, SK_EXIT_OK);
+        }
+        mode = SK_ACCESS_SHELL;
+        break;
+    case SK_CMD_SHELL:
+        if (!w.have_pty) {
+            wk_say(&w, "sekisho: an interactive session needs a terminal: "
+                       "use ssh -t\n");
+            wk_finish(&w, 2, SK_EXIT_OK);
+        }
+        snprintf(chosen, sizeof(chosen), "%s", cmd.target);
+        mode = SK_ACCESS_SHELL;
+        break;
+    case SK_CMD_EXEC:
+    default:
+        snprintf(chosen, sizeof(chosen), "%s", cmd.target);
+        mode = SK_ACCESS_EXEC;
+        break;
+    }
+    if (wk_upstream(&w, chosen, mode, mode == SK_ACCESS_EXEC ? cmd.remote : "",
+                    &ups, &uch) != 0) {
+        wk_finish(&w, 255, SK_EXIT_OK);
+    }
+    relay_run(w.s, w.ch, ups, uch, cfg->idle_timeout, &res);
+    mm_session_end(res.bytes_in, res.bytes_out, res.exit_status, res.reason);
+    ssh_disconnect(ups);
+    wk_exit(&w, SK_EXIT_OK);
+}

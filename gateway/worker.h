@@ -1,0 +1,59 @@
+/* The worker process: libssh server for the client and libssh client for
+ * the target, under seccomp. See monitor.h for how it talks to the
+ * monitor. */
+#ifndef SK_WORKER_H
+#define SK_WORKER_H
+
+#include "config.h"
+
+#include <libssh/libssh.h>
+#include <stdint.h>
+
+/* Runs the worker on the connected client socket sock, talking to the
+ * monitor over ipc. Never returns. hostkey is the already-imported host
+ * key (files cannot be opened once sandboxed). */
+void worker_main(const struct sk_config *cfg, int sock, int ipc,
+                 ssh_key hostkey) __attribute__((noreturn));
+
+/* Worker-side stubs of the monitor protocol (monitor-wrap.c). They block
+ * for the monitor's answer; a broken channel to the monitor is fatal. */
+void mm_init(int ipc);
+int mm_auth_password(const char *user, const char *password);
+struct mm_target {
+    char name[33];
+    int allow_exec;
+};
+/* Fills up to max entries; returns the count. */
+int mm_target_list(struct mm_target *out, int max);
+struct mm_open {
+    int ok;
+    char message[256];
+    char session_id[64];
+    char host[256];
+    char login[64];
+    char hostkey_algos[128];
+    int sock;
+    int agent;
+};
+void mm_target_open(const char *target, int mode, const char *command,
+                    struct mm_open *out);
+int mm_hostkey_check(const char *key_line);
+void mm_upstream_ready(int ok, const char *error);
+void mm_session_end(uint64_t in, uint64_t out, uint32_t exit_status,
+                    const char *reason);
+
+/* Relay (relay.c). */
+struct relay_result {
+    uint64_t bytes_in;  /* client -> target */
+    uint64_t bytes_out; /* target -> client */
+    uint32_t exit_status; /* SK_NO_EXIT_STATUS if none */
+    char reason[128];
+};
+void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
+               ssh_channel uch, int idle_timeout, struct relay_result *res);
+
+/* Sandbox (sandbox-seccomp.c): no-new-privs + seccomp allowlist. debug:
+ * log violations instead of killing. Returns 0 or -1. */
+int sandbox_apply(int debug);
+
+#endif
