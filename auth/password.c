@@ -63,6 +63,13 @@ int sk_pw_check(const struct sk_pw_policy *p, const char *user,
                  "symbol characters");
         return SK_ERR_DENIED;
     }
+    /* R-PW-2: pwquality's user check misses the name embedded in a longer
+     * password, so look for it ourselves, ignoring case. */
+    if (user != NULL && strlen(user) >= 3 && strcasestr(password, user)) {
+        snprintf(reason, reasonlen, "password must not contain the user "
+                 "name");
+        return SK_ERR_DENIED;
+    }
     if ((pwq = pwquality_default_settings()) == NULL) {
         snprintf(reason, reasonlen, "password checker unavailable");
         return SK_ERR_INTERNAL;

@@ -30,6 +30,9 @@ struct side {
 };
 
 struct relay {
+    /* Empty, but its presence makes libssh route channel requests
+     * (window-change, signal) to the channel callbacks. */
+    struct ssh_server_callbacks_struct server_cb;
     struct side c; /* client */
     struct side u; /* upstream (target) */
     uint64_t in, out;
@@ -263,6 +266,12 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     r.last_activity = time(NULL);
     setup_side(&r, &r.c, client, cch);
     setup_side(&r, &r.u, upstream, uch);
+    ssh_callbacks_init(&r.server_cb);
+    r.server_cb.userdata = &r;
+    if (ssh_set_server_callbacks(client, &r.server_cb) != SSH_OK) {
+        snprintf(res->reason, sizeof(res->reason), "callback setup failed");
+        return;
+    }
     ssh_set_message_callback(client, on_message, &r);
     if ((ev = ssh_event_new()) == NULL ||
         ssh_event_add_session(ev, client) != SSH_OK ||

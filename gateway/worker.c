@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libssh/callbacks.h>
@@ -104,10 +105,25 @@ static void wk_finish(struct wk *w, int status, int code)
 /* Ends the client channel with an exit status and leaves. */
 static void wk_finish(struct wk *w, int status, int code)
 {
+    ssh_event ev;
+    time_t deadline = time(NULL) + 3;
+
     ssh_set_blocking(w->s, 1);
     (void)ssh_channel_request_send_exit_status(w->ch, status);
     (void)ssh_channel_send_eof(w->ch);
     (void)ssh_channel_close(w->ch);
+    /* Let the client read everything and hang up first, so it sees an
+     * orderly end rather than "closed by remote host". */
+    if ((ev = ssh_event_new()) != NULL &&
+        ssh_event_add_session(ev, w->s) == SSH_OK) {
+        while (ssh_is_connected(w->s) && time(NULL) < deadline) {
+            if (ssh_event_dopoll(ev, 200) == SSH_ERROR) {
+                break;
+            }
+        }
+        ssh_event_remove_session(ev, w->s);
+    }
+    ssh_event_free(ev);
     wk_exit(w, code);
 }
 
@@ -293,13 +309,33 @@ static int wk_channel_setup(struct wk *w)
     }
 }
 
+/* Command output (the `targets` list, help): standard output, so it can
+ * be piped; newlines fixed up for a pty. */
+static void wk_out(struct wk *w, const char *text)
+{
+    for (const char *p = text; *p != '\0';) {
+        size_t n = strcspn(p, "\n");
+
+        (void)ssh_channel_write(w->ch, p, (uint32_t)n);
+        p += n;
+        if (*p == '\n') {
+            (void)ssh_channel_write(w->ch, w->have_pty ? "\r\n" : "\n",
+                                    w->have_pty ? 2 : 1);
+            p++;
+        }
+    }
+}
+
 static void wk_list_targets(struct wk *w)
 {
     struct mm_target t[MENU_MAX];
     int n = mm_target_list(t, MENU_MAX), i;
+    char line[64];
 
     for (i = 0; i < n; i++) {
-        wk_say(w, "%s%s\n", t[i].name, t[i].allow_exec ? "\texec" : "");
+        snprintf(line, sizeof(line), "%s%s\n", t[i].name,
+                 t[i].allow_exec ? "\texec" : "");
+        wk_out(w, line);
     }
 }
 
@@ -558,7 +594,7 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
     }
     switch (cmd.kind) {
     case SK_CMD_HELP:
-        wk_say(&w, "%s", help_text);
+        wk_out(&w, help_text);
         wk_finish(&w, 0, SK_EXIT_OK);
     case SK_CMD_TARGETS:
         wk_list_targets(&w);

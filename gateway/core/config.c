@@ -66,8 +66,24 @@ struct load_ctx {
     struct sk_config *cfg;
     unsigned char seen[NKEYWORDS];
     char err[256];
-    int sections_ok;
+    int err_line; /* line our err refers to */
+    int line;     /* line inih is processing (counted by cfg_reader) */
+    FILE *f;
 };
+
+/* Line reader for ini_parse_stream that counts lines, so a handler error
+ * is reported against the line inih was parsing (inih itself only returns
+ * the first failing line, which may be a syntax error of its own). */
+static char *cfg_reader(char *str, int num, void *stream)
+{
+    struct load_ctx *ctx = stream;
+    char *r = fgets(str, num, ctx->f);
+
+    if (r != NULL) {
+        ctx->line++;
+    }
+    return r;
+}
 
 static const struct keyword *kw_find(const char *section, const char *name,
                                      size_t *idx)
@@ -184,6 +200,7 @@ static int cfg_ini_handler(void *user, const char *section, const char *name,
     if (ctx->err[0] != '\0') {
         return 1; /* keep the first error only */
     }
+    ctx->err_line = ctx->line;
     if (name == NULL) {
         return 1; /* section start (INI_CALL_HANDLER_ON_NEW_SECTION) */
     }
@@ -247,21 +264,29 @@ int sk_config_load(const char *path, struct sk_config **out, char *err,
         r = SK_ERR_ALLOC;
         goto fail;
     }
-    line = ini_parse(path, cfg_ini_handler, &ctx);
+    if ((ctx.f = fopen(path, "re")) == NULL) {
+        if (err != NULL) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        }
+        r = SK_ERR_SYSTEM;
+        goto fail;
+    }
+    line = ini_parse_stream(cfg_reader, &ctx, cfg_ini_handler, &ctx);
+    fclose(ctx.f);
     if (line < 0) {
         if (err != NULL) {
-            snprintf(err, errlen, "%s: %s", path,
-                     line == -1 ? strerror(errno) : "out of memory");
+            snprintf(err, errlen, "%s: out of memory", path);
         }
-        r = line == -1 ? SK_ERR_SYSTEM : SK_ERR_ALLOC;
+        r = SK_ERR_ALLOC;
         goto fail;
     }
     if (line > 0) {
         if (err != NULL) {
             snprintf(err, errlen, "%s:%d: %s", path, line,
-                     ctx.err[0] ? ctx.err
-                                : "syntax error (expected [section] or "
-                                  "key = value)");
+                     ctx.err[0] && ctx.err_line == line
+                         ? ctx.err
+                         : "syntax error (expected [section] or "
+                           "key = value)");
         }
         r = SK_ERR_INVALID;
         goto fail;

@@ -223,7 +223,10 @@ static int run(sk_store *st, int must_change, const char *sql,
                                                           : 0;
     } else if ((sqlite3_extended_errcode(st->db) & 0xff) ==
                SQLITE_CONSTRAINT) {
-        r = sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_UNIQUE
+        int ext = sqlite3_extended_errcode(st->db);
+
+        r = (ext == SQLITE_CONSTRAINT_UNIQUE ||
+             ext == SQLITE_CONSTRAINT_PRIMARYKEY)
                 ? SK_ERR_EXISTS
                 : SK_ERR_INVALID;
     } else {

@@ -1,0 +1,217 @@
+# Shared helpers for Sekisho integration tests: real OpenSSH sshd targets on
+# loopback high ports, a real gateway, the real ssh client.
+# Sourced by the test files; expects BUILD (build dir) to be set.
+
+set -u
+
+: "${BUILD:?BUILD must point at the build directory}"
+BIN="$BUILD/gateway"
+T_PASS=0
+T_FAIL=0
+T_FAILED_NAMES=""
+WORK=$(mktemp -d /tmp/sekisho-it.XXXXXX)
+chmod 755 "$WORK"
+PIDS=""
+PW='Correct-Horse-9-Battery!'
+
+log() { printf '%s\n' "$*" >&2; }
+
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    for f in "$WORK"/*/sshd.pid; do
+        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+    done
+    # sessions that outlived their listener
+    pkill -f "sekisho-session -c $WORK/" 2>/dev/null
+    if [ -z "${KEEP_WORK:-}" ]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# free_port: a TCP port nobody listens on.
+free_port() {
+    local p
+    while :; do
+        p=$(( (RANDOM % 20000) + 30000 ))
+        if ! ss -ltn "sport = :$p" | grep -q LISTEN; then
+            echo "$p"
+            return
+        fi
+    done
+}
+
+# wait_port PORT: until something listens there (5 s).
+wait_port() {
+    local i
+    for i in $(seq 1 100); do
+        if ss -ltn "sport = :$1" | grep -q LISTEN; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# start_target NAME: a real sshd on loopback that trusts the gateway's
+# egress key. Sets TPORT_<NAME> and writes $WORK/NAME/hostkey.pub.
+start_target() {
+    local name=$1 dir="$WORK/$1" port
+    port=$(free_port)
+    mkdir -p "$dir" /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/hostkey"
+    "$BIN/sekishoctl" -c "$CONF" egress-key > "$dir/authorized_keys"
+    cat > "$dir/sshd_config" <<EOC
+Port $port
+ListenAddress 127.0.0.1
+HostKey $dir/hostkey
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $dir/authorized_keys
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+MaxStartups 200
+MaxSessions 200
+LogLevel VERBOSE
+EOC
+    /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" || return 1
+    wait_port "$port" || return 1
+    eval "TPORT_$name=$port"
+}
+
+# gw_init [extra config lines...]: a fresh gateway installation.
+gw_init() {
+    GW="$WORK/gw"
+    GPORT=$(free_port)
+    "$BIN/sekishoctl" init --dir "$GW" --listen "127.0.0.1:$GPORT" \
+        > "$WORK/egress.pub" 2>/dev/null || return 1
+    CONF="$GW/sekisho.conf"
+    if [ $# -gt 0 ]; then
+        # Append to [gateway]: rewrite the commented defaults we override.
+        local line key
+        for line in "$@"; do
+            key=${line%% =*}
+            sed -i "s|^#$key = .*|$line|" "$CONF"
+        done
+    fi
+}
+
+gw_start() {
+    "$BIN/sekishod" -c "$CONF" -f > "$WORK/gw.log" 2>&1 &
+    GW_PID=$!
+    PIDS="$PIDS $GW_PID"
+    wait_port "$GPORT"
+}
+
+gw_stop() {
+    kill "$GW_PID" 2>/dev/null
+    wait "$GW_PID" 2>/dev/null
+}
+
+ctl() { "$BIN/sekishoctl" -c "$CONF" "$@"; }
+
+# add_user NAME [ctl args]: user with the standard test password.
+add_user() {
+    local name=$1
+    shift
+    printf '%s\n' "$PW" | ctl user add "$name" --password-stdin "$@" \
+        > /dev/null
+}
+
+add_target() {
+    local name=$1 port
+    port=$(eval echo "\$TPORT_$name")
+    ctl target add "$name" --host 127.0.0.1 --port "$port" --login root \
+        --host-key-file "$WORK/$name/hostkey.pub" > /dev/null
+}
+
+# The ssh client reads the password from an askpass helper; SKPW selects
+# which password it answers with.
+cat > "$WORK/askpass" <<'EOA'
+#!/bin/sh
+printf '%s\n' "${SKPW:-}"
+EOA
+chmod 755 "$WORK/askpass"
+
+# gw_ssh USER [-ssh-options...] [COMMAND...]: the real OpenSSH client
+# against the gateway. Leading arguments that start with '-' are ssh
+# options; the rest is the gateway command.
+gw_ssh() {
+    local user=$1 opts=()
+    shift
+    while [ $# -gt 0 ] && [ "${1#-}" != "$1" ] && [ "$1" != "--" ]; do
+        opts+=("$1")
+        shift
+    done
+    SKPW=${SKPW-$PW} SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force \
+        DISPLAY=:0 timeout "${SSH_TIMEOUT:-60}" ssh -F /dev/null \
+        -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o LogLevel=ERROR -o PubkeyAuthentication=no \
+        -o ConnectTimeout=10 -p "$GPORT" "${opts[@]}" "$user@127.0.0.1" "$@"
+}
+
+# Runs a test function, counting its result. A test fails when any of its
+# checks fails (check sets T_CUR_FAIL).
+run_test() {
+    local name=$1
+    T_CUR_FAIL=0
+    log "--- $name"
+    "$name"
+    if [ "$T_CUR_FAIL" -eq 0 ]; then
+        T_PASS=$((T_PASS + 1))
+        log "PASS $name"
+    else
+        T_FAIL=$((T_FAIL + 1))
+        T_FAILED_NAMES="$T_FAILED_NAMES $name"
+        log "FAIL $name"
+    fi
+}
+
+fail() {
+    log "  check failed: $*"
+    T_CUR_FAIL=1
+}
+
+# expect_eq WHAT EXPECTED ACTUAL
+expect_eq() {
+    if [ "$2" != "$3" ]; then
+        fail "$1: expected '$2', got '$3'"
+    fi
+}
+
+# expect_contains WHAT NEEDLE HAYSTACK
+expect_contains() {
+    case "$3" in
+    *"$2"*) ;;
+    *) fail "$1: '$2' not in: $(printf '%s' "$3" | head -c 600)" ;;
+    esac
+}
+
+expect_not_contains() {
+    case "$3" in
+    *"$2"*) fail "$1: '$2' unexpectedly in: $(printf '%s' "$3" | head -c 600)" ;;
+    *) ;;
+    esac
+}
+
+# audit_has EVENT [FIELD-FRAGMENT]: the audit log has such a line.
+audit_has() {
+    grep "\"event\":\"$1\"" "$GW/audit.log" | grep -qF -- "${2:-}"
+}
+
+# wait_until SECONDS CMD...: polls CMD until it succeeds.
+wait_until() {
+    local n=$(( $1 * 10 ))
+    shift
+    while [ "$n" -gt 0 ]; do
+        if "$@"; then return 0; fi
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
+
+summary() {
+    log ""
+    [ -n "$T_FAILED_NAMES" ] && log "failed:$T_FAILED_NAMES"
+    echo "$T_PASS passed, $T_FAIL failed"
+    [ "$T_FAIL" -eq 0 ]
+}

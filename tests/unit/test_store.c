@@ -1,0 +1,216 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sk-err.h"
+#include "store.h"
+
+static char dbpath[512];
+
+static int setup(void **state)
+{
+    sk_store *st = NULL;
+
+    snprintf(dbpath, sizeof(dbpath), "%s/test_store.%ld.db",
+             getenv("SK_TEST_TMP") ? getenv("SK_TEST_TMP") : "/tmp",
+             (long)getpid());
+    unlink(dbpath);
+    if (sk_store_open(dbpath, SK_STORE_CREATE, &st) != 0) {
+        return -1;
+    }
+    *state = st;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char p[600];
+
+    sk_store_close(*state);
+    unlink(dbpath);
+    snprintf(p, sizeof(p), "%s-wal", dbpath);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", dbpath);
+    unlink(p);
+    return 0;
+}
+
+static int count_cb(const void *x, void *arg)
+{
+    (void)x;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_open_missing(void **state)
+{
+    sk_store *st = NULL;
+
+    (void)state;
+    assert_int_equal(sk_store_open("/nonexistent/dir/x.db", 0, &st),
+                     SK_ERR_STORE);
+    assert_null(st);
+}
+
+static void test_schema(void **state)
+{
+    assert_int_equal(sk_store_schema_version(*state), 1);
+}
+
+static void test_users(void **state)
+{
+    sk_store *st = *state;
+    struct sk_user u;
+    int n = 0;
+
+    assert_int_equal(sk_store_user_add(st, "alice", "maintainer", "$h1", 100),
+                     0);
+    assert_int_equal(sk_store_user_add(st, "alice", "admin", "$h2", 100),
+                     SK_ERR_EXISTS);
+    assert_int_equal(sk_store_user_add(st, "bob", "superuser", "$h", 100),
+                     SK_ERR_INVALID); /* role constraint */
+    assert_int_equal(sk_store_user_get(st, "alice", &u), 0);
+    assert_string_equal(u.role, "maintainer");
+    assert_string_equal(u.pw_hash, "$h1");
+    assert_int_equal(u.status, SK_USER_ACTIVE);
+    assert_int_equal(u.pw_changed, 100);
+    sk_user_clear(&u);
+    assert_int_equal(sk_store_user_set_password(st, "alice", "$h3", 200), 0);
+    assert_int_equal(sk_store_user_set_status(st, "alice", SK_USER_LOCKED),
+                     0);
+    assert_int_equal(sk_store_user_touch_login(st, "alice", 300), 0);
+    assert_int_equal(sk_store_user_get(st, "alice", &u), 0);
+    assert_string_equal(u.pw_hash, "$h3");
+    assert_int_equal(u.pw_changed, 200);
+    assert_int_equal(u.status, SK_USER_LOCKED);
+    assert_int_equal(u.last_login, 300);
+    sk_user_clear(&u);
+    assert_int_equal(sk_store_user_get(st, "nobody", &u), SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_set_status(st, "nobody", 0),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_list(
+                         st, (int (*)(const struct sk_user *, void *))count_cb,
+                         &n),
+                     0);
+    assert_int_equal(n, 1);
+}
+
+static void test_targets_and_grants(void **state)
+{
+    sk_store *st = *state;
+    struct sk_target t = {0, "web01", "10.0.0.1", 22, "root",
+                          "ssh-ed25519 AAAA", 0};
+    struct sk_target got;
+    struct sk_grant g;
+    int n = 0;
+
+    assert_int_equal(sk_store_user_add(st, "alice", "maintainer", "$h", 1),
+                     0);
+    assert_int_equal(sk_store_target_add(st, &t, 10), 0);
+    assert_int_equal(sk_store_target_add(st, &t, 10), SK_ERR_EXISTS);
+    t.name = "bad";
+    t.port = 70000;
+    assert_int_equal(sk_store_target_add(st, &t, 10), SK_ERR_INVALID);
+    assert_int_equal(sk_store_target_get(st, "web01", &got), 0);
+    assert_string_equal(got.host_key, "ssh-ed25519 AAAA");
+    assert_int_equal(got.port, 22);
+    sk_target_clear(&got);
+
+    memset(&g, 0, sizeof(g));
+    g.user = "alice";
+    g.target = "web01";
+    g.created_by = "admin";
+    assert_int_equal(sk_store_grant_add(st, &g, 5), 0);
+    /* re-granting replaces */
+    g.allow_exec = 1;
+    g.valid_until = 99;
+    assert_int_equal(sk_store_grant_add(st, &g, 6), 0);
+    g.target = "nosuch";
+    assert_int_equal(sk_store_grant_add(st, &g, 6), SK_ERR_NOT_FOUND);
+    assert_int_equal(
+        sk_store_grant_list(st, "alice",
+                            (int (*)(const struct sk_grant *, void *))count_cb,
+                            &n),
+        0);
+    assert_int_equal(n, 1);
+    /* removing the target removes its grants */
+    assert_int_equal(sk_store_target_remove(st, "web01"), 0);
+    assert_int_equal(sk_store_target_remove(st, "web01"), SK_ERR_NOT_FOUND);
+    n = 0;
+    assert_int_equal(
+        sk_store_grant_list(st, NULL,
+                            (int (*)(const struct sk_grant *, void *))count_cb,
+                            &n),
+        0);
+    assert_int_equal(n, 0);
+}
+
+static int check_session(const struct sk_session_rec *s, void *arg)
+{
+    (void)arg;
+    assert_string_equal(s->id, "S1");
+    assert_int_equal(s->bytes_out, 1234);
+    assert_int_equal(s->exit_status, 3);
+    assert_string_equal(s->end_reason, "closed");
+    assert_int_equal(s->end, 50);
+    return 0;
+}
+
+static void test_sessions(void **state)
+{
+    sk_store *st = *state;
+    struct sk_session_rec s;
+
+    memset(&s, 0, sizeof(s));
+    s.id = "S1";
+    s.user = "alice";
+    s.source = "127.0.0.1";
+    s.target = "web01";
+    s.mode = "shell";
+    s.start = 40;
+    assert_int_equal(sk_store_session_start(st, &s), 0);
+    assert_int_equal(sk_store_session_start(st, &s), SK_ERR_EXISTS);
+    s.end = 50;
+    s.bytes_out = 1234;
+    s.exit_status = 3;
+    s.end_reason = "closed";
+    assert_int_equal(sk_store_session_end(st, &s), 0);
+    assert_int_equal(sk_store_session_list(st, check_session, NULL), 0);
+    s.id = "nosuch";
+    assert_int_equal(sk_store_session_end(st, &s), SK_ERR_NOT_FOUND);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+    sk_store *st = *state, *again = NULL;
+    struct sk_user u;
+
+    assert_int_equal(sk_store_user_add(st, "zed", "auditor", NULL, 1), 0);
+    assert_int_equal(sk_store_open(dbpath, 0, &again), 0);
+    assert_int_equal(sk_store_user_get(again, "zed", &u), 0);
+    assert_null(u.pw_hash);
+    sk_user_clear(&u);
+    sk_store_close(again);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_missing),
+        cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_targets_and_grants, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,146 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sk-err.h"
+#include "util.h"
+
+static void test_name_valid(void **state)
+{
+    (void)state;
+    assert_true(sk_name_valid("alice"));
+    assert_true(sk_name_valid("web01.prod-2_a"));
+    assert_true(sk_name_valid("0day"));
+    assert_true(sk_name_valid("abcdefghijklmnopqrstuvwxyz012345")); /* 32 */
+    assert_false(sk_name_valid("abcdefghijklmnopqrstuvwxyz0123456")); /* 33 */
+    assert_false(sk_name_valid(""));
+    assert_false(sk_name_valid(NULL));
+    assert_false(sk_name_valid("-x"));
+    assert_false(sk_name_valid(".hidden"));
+    assert_false(sk_name_valid("Alice"));
+    assert_false(sk_name_valid("a b"));
+    assert_false(sk_name_valid("a/b"));
+    assert_false(sk_name_valid("\xc3\xa9t\xc3\xa9"));
+}
+
+static void test_utf8(void **state)
+{
+    (void)state;
+    assert_true(sk_utf8_valid("plain", 5));
+    assert_true(sk_utf8_valid("\xe9\x96\xa2\xe6\x89\x80", 6)); /* 関所 */
+    assert_true(sk_utf8_valid("\xf0\x9f\x98\x80", 4));
+    assert_false(sk_utf8_valid("\xff", 1));
+    assert_false(sk_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(sk_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(sk_utf8_valid("\xe9\x96", 2));         /* truncated */
+    assert_false(sk_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+}
+
+static void test_utf8_repair(void **state)
+{
+    char *s;
+
+    (void)state;
+    s = sk_utf8_repair("a\xff" "b\0c", 5);
+    assert_non_null(s);
+    assert_string_equal(s, "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c");
+    free(s);
+    s = sk_utf8_repair("\xe9\x96\xa2", 3);
+    assert_string_equal(s, "\xe9\x96\xa2");
+    free(s);
+}
+
+static void test_duration(void **state)
+{
+    int64_t d;
+
+    (void)state;
+    assert_int_equal(sk_duration_parse("90", &d), 0);
+    assert_int_equal(d, 90);
+    assert_int_equal(sk_duration_parse("15m", &d), 0);
+    assert_int_equal(d, 900);
+    assert_int_equal(sk_duration_parse("8h", &d), 0);
+    assert_int_equal(d, 28800);
+    assert_int_equal(sk_duration_parse("2d", &d), 0);
+    assert_int_equal(d, 172800);
+    assert_int_equal(sk_duration_parse("0", &d), SK_ERR_INVALID);
+    assert_int_equal(sk_duration_parse("-5m", &d), SK_ERR_INVALID);
+    assert_int_equal(sk_duration_parse("5x", &d), SK_ERR_INVALID);
+    assert_int_equal(sk_duration_parse("5mm", &d), SK_ERR_INVALID);
+    assert_int_equal(sk_duration_parse("", &d), SK_ERR_INVALID);
+    assert_int_equal(sk_duration_parse("99999999999d", &d), SK_ERR_INVALID);
+}
+
+static void test_time_parse(void **state)
+{
+    time_t t;
+
+    (void)state;
+    assert_int_equal(sk_time_parse("2026-11-22T03:42:55Z", 0, &t), 0);
+    assert_int_equal(t, 1795318975);
+    assert_int_equal(sk_time_parse("2026-11-22", 0, &t), 0);
+    assert_int_equal(t, 1795305600);
+    assert_int_equal(sk_time_parse("2026-11-22 03:42", 0, &t), 0);
+    assert_int_equal(t, 1795318920);
+    assert_int_equal(sk_time_parse("+1h", 1000, &t), 0);
+    assert_int_equal(t, 4600);
+    assert_int_equal(sk_time_parse("tomorrow", 0, &t), SK_ERR_INVALID);
+    assert_int_equal(sk_time_parse("2026-11-22T03:42:55", 0, &t),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_time_parse("2026-13-01", 0, &t), SK_ERR_INVALID);
+}
+
+static void test_hostport(void **state)
+{
+    char h[64];
+    int p;
+
+    (void)state;
+    assert_int_equal(sk_hostport_parse("127.0.0.1:2222", h, sizeof(h), &p),
+                     0);
+    assert_string_equal(h, "127.0.0.1");
+    assert_int_equal(p, 2222);
+    assert_int_equal(sk_hostport_parse("[::1]:22", h, sizeof(h), &p), 0);
+    assert_string_equal(h, "::1");
+    assert_int_equal(p, 22);
+    assert_int_equal(sk_hostport_parse("::1:22", h, sizeof(h), &p),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_hostport_parse("host:0", h, sizeof(h), &p),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_hostport_parse("host:65536", h, sizeof(h), &p),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_hostport_parse("host", h, sizeof(h), &p),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_hostport_parse(":22", h, sizeof(h), &p),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_hostport_parse("host:22x", h, sizeof(h), &p),
+                     SK_ERR_INVALID);
+}
+
+static void test_session_id(void **state)
+{
+    char a[64], b[64];
+
+    (void)state;
+    sk_session_id(a, sizeof(a), 1795318975);
+    sk_session_id(b, sizeof(b), 1795318975);
+    assert_int_equal(strlen(a), 25);
+    assert_memory_equal(a, "20261122T034255Z-", 17);
+    assert_string_not_equal(a, b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_name_valid),  cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_utf8_repair), cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_time_parse),  cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_session_id),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
