@@ -363,6 +363,12 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         }
     }
     if (ssh_is_connected(upstream) && !r.u.closed) {
+        ssh_set_blocking(upstream, 1);
+        if (strcmp(reason, "target closed the session") != 0) {
+            /* The user is gone: hang up the remote side as a terminal
+             * would, so nothing is left running on the target. */
+            (void)ssh_channel_request_send_signal(uch, "HUP");
+        }
         (void)ssh_channel_close(uch);
     }
     ssh_event_remove_session(ev, client);

@@ -67,7 +67,7 @@ StrictModes no
 UsePAM no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
+PermitRootLogin no
 MaxStartups 200
 MaxSessions 200
 LogLevel VERBOSE
@@ -116,10 +116,16 @@ add_user() {
         > /dev/null
 }
 
+# Targets are logged in to as an unprivileged account, as in production
+# (OpenSSH, for one, refuses signal requests in root sessions).
+TLOGIN=sekisho-it
+id "$TLOGIN" > /dev/null 2>&1 ||
+    useradd --create-home --shell /bin/bash "$TLOGIN" || exit 1
+
 add_target() {
     local name=$1 port
     port=$(eval echo "\$TPORT_$name")
-    ctl target add "$name" --host 127.0.0.1 --port "$port" --login root \
+    ctl target add "$name" --host 127.0.0.1 --port "$port" --login "$TLOGIN" \
         --host-key-file "$WORK/$name/hostkey.pub" > /dev/null
 }
 

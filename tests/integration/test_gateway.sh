@@ -16,9 +16,9 @@ setup() {
     # shifty is pinned to a key that is not its own
     ssh-keygen -q -t ed25519 -N '' -f "$WORK/otherkey"
     ctl target add shifty --host 127.0.0.1 --port "$TPORT_shifty" \
-        --login root --host-key-file "$WORK/otherkey.pub" > /dev/null
+        --login "$TLOGIN" --host-key-file "$WORK/otherkey.pub" > /dev/null
     # down points at a port nobody listens on
-    ctl target add down --host 127.0.0.1 --port "$(free_port)" --login root \
+    ctl target add down --host 127.0.0.1 --port "$(free_port)" --login "$TLOGIN" \
         --host-key-file "$WORK/web01/hostkey.pub" > /dev/null
     ctl grant add alice web01 --exec > /dev/null
     ctl grant add alice db01 > /dev/null
@@ -73,6 +73,7 @@ t_interactive_pty() {
     expect_eq "exit status from the interactive shell" 5 "$rc"
     expect_contains "typed command ran" "typed-42" "$out"
     expect_contains "target allocated a pty" "/dev/pts/" "$out"
+    expect_contains "logged in as the target login" "$TLOGIN@" "$out"
 }
 
 t_interactive_resize() {
@@ -84,7 +85,7 @@ t_interactive_resize() {
          -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
          -o PubkeyAuthentication=no -p $GPORT -t alice@127.0.0.1 web01; \
          echo CLIENT-EXIT=\$?; sleep 30"
-    wait_until 10 sh -c "tmux -S '$sock' capture-pane -p | grep -q 'root@'" ||
+    wait_until 10 sh -c "tmux -S '$sock' capture-pane -p | grep -q '$TLOGIN@'" ||
         fail "no shell prompt"
     tmux -S "$sock" send-keys 'stty size' Enter
     wait_until 5 sh -c "tmux -S '$sock' capture-pane -p | grep -q '^30 100'" ||
@@ -196,8 +197,13 @@ t_locked_and_disabled_users_refused() {
 }
 
 # Sessions of this gateway's monitors (and their workers) still running.
+# (anchored, so the pgrep in a test's own command line never matches)
 session_procs() {
-    pgrep -f "sekisho-session -c $CONF" | wc -l
+    pgrep -f "^sekisho-session -c $CONF" | wc -l
+}
+
+no_session_procs() {
+    [ "$(session_procs)" -eq 0 ]
 }
 
 t_client_killed_mid_session() {
@@ -210,7 +216,7 @@ t_client_killed_mid_session() {
     # The client process itself (gw_ssh runs it under timeout).
     pkill -9 -f "alice@127.0.0.1 web01 -- exec sleep 301"
     wait "$pid" 2>/dev/null
-    wait_until 10 sh -c "[ \$(pgrep -f 'sekisho-session -c $CONF' | wc -l) -eq 0 ]" ||
+    wait_until 10 no_session_procs ||
         fail "gateway processes left behind: $(pgrep -af sekisho-session)"
     wait_until 10 sh -c "! pgrep -fx 'sleep 301' > /dev/null" ||
         fail "remote command left running"
@@ -236,17 +242,18 @@ t_target_killed_mid_session() {
     expect_contains "output before the loss arrived" "started" "$out"
     expect_contains "user told the target is gone" "connection to the target was lost" "$out"
     expect_eq "client exit status" 255 "$rc"
-    wait_until 10 sh -c "[ \$(pgrep -f 'sekisho-session -c $CONF' | wc -l) -eq 0 ]" ||
-        fail "gateway processes left behind"
+    wait_until 10 no_session_procs ||
+        fail "gateway processes left behind: $(pgrep -af sekisho-session)"
     audit_has session_end '"reason":"target connection lost"' ||
         fail "no session_end for the lost target"
 }
 
 t_worker_sandboxed() {
-    local mon wk
+    local mon wk pid
     gw_ssh alice web01 -- 'exec sleep 3' < /dev/null &
+    pid=$!
     wait_until 10 pgrep -fx 'sleep 3' > /dev/null
-    mon=$(pgrep -f "sekisho-session -c $CONF" -P "$GW_PID" | head -1)
+    mon=$(pgrep -f "^sekisho-session -c $CONF" -P "$GW_PID" | head -1)
     wk=$(pgrep -P "$mon" | head -1)
     [ -n "$wk" ] || fail "no worker process"
     expect_eq "worker seccomp mode" "2" \
@@ -261,7 +268,7 @@ t_worker_sandboxed() {
     if ls -l "/proc/$wk/fd" | grep -qE 'state.db|audit.log|egress_key'; then
         fail "worker holds a privileged file: $(ls -l /proc/$wk/fd)"
     fi
-    wait
+    wait "$pid"
 }
 
 t_sandbox_violation_ends_session() {
@@ -269,7 +276,7 @@ t_sandbox_violation_ends_session() {
     gw_ssh alice web01 -- 'exec sleep 303' < /dev/null > /dev/null 2>&1 &
     pid=$!
     wait_until 10 pgrep -fx 'sleep 303' > /dev/null
-    mon=$(pgrep -f "sekisho-session -c $CONF" -P "$GW_PID" | head -1)
+    mon=$(pgrep -f "^sekisho-session -c $CONF" -P "$GW_PID" | head -1)
     wk=$(pgrep -P "$mon" | head -1)
     # SIGSYS is what the kernel delivers for a forbidden call; the unit
     # test test_sandbox proves the filter sends it.
@@ -286,13 +293,20 @@ t_sandbox_violation_ends_session() {
 
 t_concurrent_50() {
     local i ok=0
+    local pids=""
     for i in $(seq 1 50); do
         gw_ssh alice web01 -- "echo session-$i" < /dev/null \
             > "$WORK/c.$i" 2>&1 &
+        pids="$pids $!"
     done
-    wait
+    # shellcheck disable=SC2086
+    wait $pids
     for i in $(seq 1 50); do
-        [ "$(cat "$WORK/c.$i")" = "session-$i" ] && ok=$((ok + 1))
+            if [ "$(cat "$WORK/c.$i")" = "session-$i" ]; then
+            ok=$((ok + 1))
+        else
+            log "  session $i said: $(head -c 300 "$WORK/c.$i")"
+        fi
     done
     expect_eq "concurrent sessions that succeeded" 50 "$ok"
 }

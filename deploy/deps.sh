@@ -1,0 +1,29 @@
+# Debian 12 packages Sekisho needs; sourced by deploy/demo and tests/check.
+# sk_install_deps build|test: installs whatever of the list is missing
+# (as root, with apt-get), and nothing else.
+
+SK_DEPS_BUILD="build-essential cmake pkg-config libssh-dev libsodium-dev
+libsqlite3-dev libinih-dev libjansson-dev libseccomp-dev libpwquality-dev
+cracklib-runtime openssh-client openssh-server"
+SK_DEPS_TEST="libcmocka-dev tmux iproute2 procps"
+
+sk_install_deps() {
+    local want="$SK_DEPS_BUILD" missing="" p
+    [ "${1:-build}" = test ] && want="$want $SK_DEPS_TEST"
+    for p in $want; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+            grep -q "install ok installed"; then
+            missing="$missing $p"
+        fi
+    done
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing Debian packages:$missing (run as root to install)" >&2
+        return 1
+    fi
+    echo "installing:$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 || return 1
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >&2 || return 1
+}
