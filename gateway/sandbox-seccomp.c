@@ -77,6 +77,7 @@ static const struct sb_rule sb_allow[] = {
     SB(sendmsg),
     SB(sendto),
     SB(shutdown),
+    SB(sigaltstack),
     SB(time),
     SB(write),
     SB(writev),

@@ -120,7 +120,9 @@ add_user() {
 # (OpenSSH, for one, refuses signal requests in root sessions).
 TLOGIN=sekisho-it
 id "$TLOGIN" > /dev/null 2>&1 ||
-    useradd --create-home --shell /bin/bash "$TLOGIN" || exit 1
+    useradd --create-home --shell /bin/bash -p '*' "$TLOGIN" || exit 1
+# sshd without PAM refuses accounts whose password is locked ('!').
+usermod -p '*' "$TLOGIN"
 
 add_target() {
     local name=$1 port
