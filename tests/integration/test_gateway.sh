@@ -336,6 +336,88 @@ t_listener_restart_keeps_sessions() {
     expect_eq "new sessions after restart" "after" "$out"
 }
 
+t_config_errors() {
+    local bad="$WORK/bad.conf" out rc
+    cp "$CONF" "$bad"
+    printf '[gateway]\nbogus_key = 1\n' >> "$bad"
+    out=$("$BIN/sekishod" -c "$bad" -T 2>&1)
+    rc=$?
+    expect_eq "sekishod exit status" 1 "$rc"
+    expect_contains "names file, line and key" \
+        "$bad:$(wc -l < "$bad"): unknown key 'bogus_key'" "$out"
+    out=$("$BIN/sekishoctl" -c "$bad" user list 2>&1)
+    expect_eq "sekishoctl exit status" 1 "$?"
+    expect_contains "sekishoctl names the key" "unknown key 'bogus_key'" "$out"
+    cp "$CONF" "$bad"
+    sed -i 's/^#max_auth_tries = 3/max_auth_tries = many/' "$bad"
+    out=$("$BIN/sekishod" -c "$bad" -T 2>&1)
+    expect_contains "bad number named" \
+        "max_auth_tries: 'many' is not a whole number" "$out"
+    out=$("$BIN/sekishod" -c "$CONF" -T)
+    expect_contains "effective config printed" "max_startups = 80" "$out"
+}
+
+t_ctl_bad_input_changes_nothing() {
+    local before after out
+    before=$(ctl user list; ctl target list; ctl grant list)
+    out=$(printf '%s\n' "$PW" | ctl user add $'\xff\xfe' --password-stdin 2>&1)
+    expect_eq "non-UTF-8 user name exit" 1 "$?"
+    expect_contains "reason given" "not valid UTF-8" "$out"
+    out=$(printf '%s\n' "$PW" | ctl user add "$(printf 'a%.0s' $(seq 40))" \
+        --password-stdin 2>&1)
+    expect_eq "over-long user name exit" 1 "$?"
+    expect_contains "reason given" "is invalid" "$out"
+    out=$(printf 'weak\n' | ctl user add dave --password-stdin 2>&1)
+    expect_eq "weak password exit" 1 "$?"
+    expect_contains "weak password reason" "shorter than 12" "$out"
+    out=$(ctl target add targets --host 127.0.0.1 --port 22 --login x \
+        --scan 2>&1)
+    expect_eq "reserved target name exit" 1 "$?"
+    out=$(ctl grant add alice web01 --until someday 2>&1)
+    expect_eq "bad --until is a usage error" 2 "$?"
+    expect_contains "bad --until reason" "is not a time" "$out"
+    out=$(ctl target add x1 --host 127.0.0.1 --port 99999 --login x --scan 2>&1)
+    expect_eq "bad port is a usage error" 2 "$?"
+    out=$(ctl target add x2 --host 127.0.0.1 --port 22 --login x \
+        --host-key-file /nonexistent 2>&1)
+    expect_eq "missing key file exit" 1 "$?"
+    out=$(ctl frobnicate 2>&1)
+    expect_eq "unknown command exit" 2 "$?"
+    after=$(ctl user list; ctl target list; ctl grant list)
+    expect_eq "state untouched" "$before" "$after"
+}
+
+# Opens a raw TCP connection on fd 7+N without speaking SSH.
+t_preauth_cap_and_grace() {
+    local t0 got
+    gw_stop
+    sed -i 's/^max_startups = 80/max_startups = 2/' "$CONF"
+    sed -i 's/^#login_grace_time = 60/login_grace_time = 2/' "$CONF"
+    gw_start || fail "gateway did not start"
+    exec 7<>"/dev/tcp/127.0.0.1/$GPORT" 8<>"/dev/tcp/127.0.0.1/$GPORT"
+    read -r -t 5 got <&7
+    expect_contains "first connection gets a banner" "SSH-2.0" "$got"
+    read -r -t 5 got <&8
+    expect_contains "second connection gets a banner" "SSH-2.0" "$got"
+    exec 9<>"/dev/tcp/127.0.0.1/$GPORT"
+    t0=$(date +%s%N)
+    got=$(timeout 5 cat <&9)
+    expect_eq "third connection gets no banner" "" "$got"
+    [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 2000 ] ||
+        fail "third unauthenticated connection was not closed at once"
+    t0=$(date +%s)
+    timeout 10 cat <&7 > /dev/null
+    [ $(( $(date +%s) - t0 )) -le 5 ] ||
+        fail "grace time did not end the idle connection"
+    exec 7<&- 8<&- 9<&-
+    grep -q "max_startups (2)" "$WORK/gw.log" || fail "refusal not logged"
+    audit_has auth_timeout "" || fail "no auth_timeout audit line"
+    gw_stop
+    sed -i 's/^max_startups = 2/max_startups = 80/' "$CONF"
+    sed -i 's/^login_grace_time = 2/#login_grace_time = 60/' "$CONF"
+    gw_start || fail "gateway did not restart"
+}
+
 setup
 run_test t_exec_output_and_status
 run_test t_exec_stdin
@@ -356,5 +438,8 @@ run_test t_worker_sandboxed
 run_test t_sandbox_violation_ends_session
 run_test t_concurrent_50
 run_test t_oversized_and_bad_commands
+run_test t_config_errors
+run_test t_ctl_bad_input_changes_nothing
+run_test t_preauth_cap_and_grace
 run_test t_listener_restart_keeps_sessions
 summary
