@@ -241,7 +241,8 @@ int main(int argc, char **argv)
     }
     if (test) {
         sk_config_dump(cfg, stdout);
-        return 0;
+        sk_config_free(cfg);
+        return fflush(stdout) == 0 ? 0 : 1;
     }
     if (cfg->session_program != NULL) {
         snprintf(prog, sizeof(prog), "%s", cfg->session_program);

@@ -12,6 +12,10 @@ T_FAILED_NAMES=""
 WORK=$(mktemp -d /tmp/sekisho-it.XXXXXX)
 chmod 755 "$WORK"
 PIDS=""
+# Sanitizer builds (tests/check runs one) write their reports here; the last
+# test fails if any appear. Ignored by ordinary builds.
+export ASAN_OPTIONS="log_path=$WORK/asan:abort_on_error=0"
+export UBSAN_OPTIONS="log_path=$WORK/ubsan:print_stacktrace=1:halt_on_error=1"
 PW='Correct-Horse-9-Battery!'
 
 log() { printf '%s\n' "$*" >&2; }

@@ -418,6 +418,16 @@ t_preauth_cap_and_grace() {
     gw_start || fail "gateway did not restart"
 }
 
+# Last: no process of this run (gateway, monitor, sekishoctl) reported a
+# sanitizer error or leak (only sanitizer builds write these files).
+t_no_sanitizer_reports() {
+    local f
+    for f in "$WORK"/asan.* "$WORK"/ubsan.*; do
+        [ -e "$f" ] || continue
+        fail "sanitizer report $f: $(head -c 2000 "$f")"
+    done
+}
+
 setup
 run_test t_exec_output_and_status
 run_test t_exec_stdin
@@ -442,4 +452,5 @@ run_test t_config_errors
 run_test t_ctl_bad_input_changes_nothing
 run_test t_preauth_cap_and_grace
 run_test t_listener_restart_keeps_sessions
+run_test t_no_sanitizer_reports
 summary
