@@ -567,6 +567,15 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_BANNER, "Sekisho") != 0) {
         fatal_f("server options: %s", ssh_get_error(b));
     }
+    {
+        /* libssh has no default timeout: bound every blocking step of the
+         * client leg (key exchange, waiting for the channel) ourselves. */
+        long t = cfg->login_grace_time;
+
+        if (ssh_options_set(w.s, SSH_OPTIONS_TIMEOUT, &t) != 0) {
+            fatal_f("timeout option: %s", ssh_get_error(w.s));
+        }
+    }
     if (ssh_bind_accept_fd(b, w.s, sock) != SSH_OK) {
         fatal_f("accept: %s", ssh_get_error(b));
     }

@@ -250,6 +250,37 @@ static char *col_text(sqlite3_stmt *s, int i, int *oom)
     return d;
 }
 
+
+/* Steps statement s to the end, calling emit for each row; emit returns 0
+ * to go on, 1 to stop early, or a negative SK_ERR_*. Finalizes s. */
+static int each_row(sqlite3_stmt *s, int (*emit)(sqlite3_stmt *, void *),
+                    void *ctx)
+{
+    int rc, r = 0;
+
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((r = emit(s, ctx)) != 0) {
+            break;
+        }
+    }
+    if (r == 0 && rc != SQLITE_DONE) {
+        r = SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r > 0 ? 0 : r;
+}
+
+/* Typed callbacks travel through each_row in one of these. */
+struct list_ctx {
+    union {
+        int (*user)(const struct sk_user *, void *);
+        int (*target)(const struct sk_target *, void *);
+        int (*grant)(const struct sk_grant *, void *);
+        int (*session)(const struct sk_session_rec *, void *);
+    } cb;
+    void *arg;
+};
+
 /* Users */
 
 void sk_user_clear(struct sk_user *u)
@@ -338,32 +369,32 @@ int sk_store_user_touch_login(sk_store *st, const char *name, time_t now)
                (int64_t)now, name);
 }
 
+static int emit_user(sqlite3_stmt *s, void *ctx)
+{
+    struct list_ctx *c = ctx;
+    struct sk_user u;
+    int r;
+
+    if ((r = user_row(s, &u)) != 0) {
+        return r;
+    }
+    r = c->cb.user(&u, c->arg) != 0;
+    sk_user_clear(&u);
+    return r;
+}
+
 int sk_store_user_list(sk_store *st,
                        int (*cb)(const struct sk_user *, void *), void *arg)
 {
+    struct list_ctx c = {.cb.user = cb, .arg = arg};
     sqlite3_stmt *s = NULL;
-    struct sk_user u;
-    int r, rc;
+    int r;
 
     if ((r = prep(st, &s, "SELECT " USER_COLS " FROM users ORDER BY name",
                   "")) != 0) {
         return r;
     }
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if ((r = user_row(s, &u)) != 0) {
-            break;
-        }
-        rc = cb(&u, arg);
-        sk_user_clear(&u);
-        if (rc != 0) {
-            break;
-        }
-    }
-    if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        r = SK_ERR_STORE;
-    }
-    sqlite3_finalize(s);
-    return r;
+    return each_row(s, emit_user, &c);
 }
 
 /* Targets */
@@ -436,33 +467,33 @@ int sk_store_target_remove(sk_store *st, const char *name)
     return run(st, 1, "DELETE FROM targets WHERE name = ?", "s", name);
 }
 
+static int emit_target(sqlite3_stmt *s, void *ctx)
+{
+    struct list_ctx *c = ctx;
+    struct sk_target t;
+    int r;
+
+    if ((r = target_row(s, &t)) != 0) {
+        return r;
+    }
+    r = c->cb.target(&t, c->arg) != 0;
+    sk_target_clear(&t);
+    return r;
+}
+
 int sk_store_target_list(sk_store *st,
                          int (*cb)(const struct sk_target *, void *),
                          void *arg)
 {
+    struct list_ctx c = {.cb.target = cb, .arg = arg};
     sqlite3_stmt *s = NULL;
-    struct sk_target t;
-    int r, rc;
+    int r;
 
     if ((r = prep(st, &s, "SELECT " TARGET_COLS " FROM targets ORDER BY name",
                   "")) != 0) {
         return r;
     }
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if ((r = target_row(s, &t)) != 0) {
-            break;
-        }
-        rc = cb(&t, arg);
-        sk_target_clear(&t);
-        if (rc != 0) {
-            break;
-        }
-    }
-    if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        r = SK_ERR_STORE;
-    }
-    sqlite3_finalize(s);
-    return r;
+    return each_row(s, emit_target, &c);
 }
 
 /* Grants */
@@ -508,12 +539,35 @@ int sk_store_grant_remove(sk_store *st, const char *user, const char *target)
                "ss", user, target);
 }
 
+static int emit_grant(sqlite3_stmt *s, void *ctx)
+{
+    struct list_ctx *c = ctx;
+    struct sk_grant g;
+    int oom = 0, r;
+
+    memset(&g, 0, sizeof(g));
+    g.id = sqlite3_column_int64(s, 0);
+    g.user = col_text(s, 1, &oom);
+    g.target = col_text(s, 2, &oom);
+    g.allow_exec = sqlite3_column_int(s, 3);
+    g.valid_until = sqlite3_column_int64(s, 4);
+    g.created = sqlite3_column_int64(s, 5);
+    g.created_by = col_text(s, 6, &oom);
+    if (oom || !g.user || !g.target || !g.created_by) {
+        sk_grant_clear(&g);
+        return SK_ERR_ALLOC;
+    }
+    r = c->cb.grant(&g, c->arg) != 0;
+    sk_grant_clear(&g);
+    return r;
+}
+
 int sk_store_grant_list(sk_store *st, const char *user,
                         int (*cb)(const struct sk_grant *, void *), void *arg)
 {
+    struct list_ctx c = {.cb.grant = cb, .arg = arg};
     sqlite3_stmt *s = NULL;
-    struct sk_grant g;
-    int r, rc, oom = 0;
+    int r;
 
     if ((r = prep(st, &s,
                   "SELECT g.id, u.name, t.name, g.allow_exec, g.valid_until, "
@@ -524,31 +578,7 @@ int sk_store_grant_list(sk_store *st, const char *user,
                   "n", user)) != 0) {
         return r;
     }
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        memset(&g, 0, sizeof(g));
-        g.id = sqlite3_column_int64(s, 0);
-        g.user = col_text(s, 1, &oom);
-        g.target = col_text(s, 2, &oom);
-        g.allow_exec = sqlite3_column_int(s, 3);
-        g.valid_until = sqlite3_column_int64(s, 4);
-        g.created = sqlite3_column_int64(s, 5);
-        g.created_by = col_text(s, 6, &oom);
-        if (oom || !g.user || !g.target || !g.created_by) {
-            sk_grant_clear(&g);
-            r = SK_ERR_ALLOC;
-            break;
-        }
-        rc = cb(&g, arg);
-        sk_grant_clear(&g);
-        if (rc != 0) {
-            break;
-        }
-    }
-    if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        r = SK_ERR_STORE;
-    }
-    sqlite3_finalize(s);
-    return r;
+    return each_row(s, emit_grant, &c);
 }
 
 /* Sessions */
@@ -587,13 +617,41 @@ int sk_store_session_end(sk_store *st, const struct sk_session_rec *s)
                s->bytes_out, (int64_t)s->exit_status, s->end_reason, s->id);
 }
 
+static int emit_session(sqlite3_stmt *s, void *ctx)
+{
+    struct list_ctx *c = ctx;
+    struct sk_session_rec x;
+    int oom = 0, r;
+
+    memset(&x, 0, sizeof(x));
+    x.id = col_text(s, 0, &oom);
+    x.user = col_text(s, 1, &oom);
+    x.source = col_text(s, 2, &oom);
+    x.target = col_text(s, 3, &oom);
+    x.login = col_text(s, 4, &oom);
+    x.mode = col_text(s, 5, &oom);
+    x.start = sqlite3_column_int64(s, 6);
+    x.end = sqlite3_column_int64(s, 7);
+    x.bytes_in = sqlite3_column_int64(s, 8);
+    x.bytes_out = sqlite3_column_int64(s, 9);
+    x.exit_status = sqlite3_column_int(s, 10);
+    x.end_reason = col_text(s, 11, &oom);
+    if (oom || x.id == NULL || x.user == NULL || x.source == NULL) {
+        sk_session_rec_clear(&x);
+        return SK_ERR_ALLOC;
+    }
+    r = c->cb.session(&x, c->arg) != 0;
+    sk_session_rec_clear(&x);
+    return r;
+}
+
 int sk_store_session_list(sk_store *st,
                           int (*cb)(const struct sk_session_rec *, void *),
                           void *arg)
 {
+    struct list_ctx c = {.cb.session = cb, .arg = arg};
     sqlite3_stmt *s = NULL;
-    struct sk_session_rec x;
-    int r, rc, oom = 0;
+    int r;
 
     if ((r = prep(st, &s,
                   "SELECT id, user, source, target, login, mode, start, end, "
@@ -602,34 +660,5 @@ int sk_store_session_list(sk_store *st,
                   "")) != 0) {
         return r;
     }
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        memset(&x, 0, sizeof(x));
-        x.id = col_text(s, 0, &oom);
-        x.user = col_text(s, 1, &oom);
-        x.source = col_text(s, 2, &oom);
-        x.target = col_text(s, 3, &oom);
-        x.login = col_text(s, 4, &oom);
-        x.mode = col_text(s, 5, &oom);
-        x.start = sqlite3_column_int64(s, 6);
-        x.end = sqlite3_column_int64(s, 7);
-        x.bytes_in = sqlite3_column_int64(s, 8);
-        x.bytes_out = sqlite3_column_int64(s, 9);
-        x.exit_status = sqlite3_column_int(s, 10);
-        x.end_reason = col_text(s, 11, &oom);
-        if (oom || x.id == NULL) {
-            sk_session_rec_clear(&x);
-            r = SK_ERR_ALLOC;
-            break;
-        }
-        rc = cb(&x, arg);
-        sk_session_rec_clear(&x);
-        if (rc != 0) {
-            break;
-        }
-    }
-    if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        r = SK_ERR_STORE;
-    }
-    sqlite3_finalize(s);
-    return r;
+    return each_row(s, emit_session, &c);
 }

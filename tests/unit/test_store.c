@@ -42,7 +42,14 @@ static int teardown(void **state)
     return 0;
 }
 
-static int count_cb(const void *x, void *arg)
+static int count_user(const struct sk_user *x, void *arg)
+{
+    (void)x;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int count_grant(const struct sk_grant *x, void *arg)
 {
     (void)x;
     (*(int *)arg)++;
@@ -96,7 +103,7 @@ static void test_users(void **state)
     assert_int_equal(sk_store_user_set_status(st, "nobody", 0),
                      SK_ERR_NOT_FOUND);
     assert_int_equal(sk_store_user_list(
-                         st, (int (*)(const struct sk_user *, void *))count_cb,
+                         st, count_user,
                          &n),
                      0);
     assert_int_equal(n, 1);
@@ -136,7 +143,7 @@ static void test_targets_and_grants(void **state)
     assert_int_equal(sk_store_grant_add(st, &g, 6), SK_ERR_NOT_FOUND);
     assert_int_equal(
         sk_store_grant_list(st, "alice",
-                            (int (*)(const struct sk_grant *, void *))count_cb,
+                            count_grant,
                             &n),
         0);
     assert_int_equal(n, 1);
@@ -146,7 +153,7 @@ static void test_targets_and_grants(void **state)
     n = 0;
     assert_int_equal(
         sk_store_grant_list(st, NULL,
-                            (int (*)(const struct sk_grant *, void *))count_cb,
+                            count_grant,
                             &n),
         0);
     assert_int_equal(n, 0);
