@@ -1090,6 +1090,8 @@ int main(int argc, char **argv)
     if (cfgpath == NULL || mode_r == mode_i || optind != argc) {
         usage();
     }
+    /* State, keys and logs are for root alone. */
+    umask(077);
     sk_log_init("sekisho-session", fg, SK_LOG_INFO);
     if (sodium_init() < 0) {
         fatal_f("libsodium initialisation failed");

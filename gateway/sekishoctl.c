@@ -817,6 +817,8 @@ int main(int argc, char **argv)
     const char *sudo;
     int i = 1, rc;
 
+    /* State, keys and logs are for root alone. */
+    umask(077);
     sk_log_init("sekishoctl", 1, SK_LOG_INFO);
     if (sodium_init() < 0) {
         die("libsodium initialisation failed");

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct child {
@@ -234,6 +235,8 @@ int main(int argc, char **argv)
     if (cfgpath == NULL || optind != argc) {
         usage();
     }
+    /* State, keys and logs are for root alone. */
+    umask(077);
     sk_log_init("sekishod", 1, SK_LOG_INFO);
     if (sk_config_load(cfgpath, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "sekishod: %s\n", err);

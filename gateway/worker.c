@@ -333,7 +333,7 @@ static void wk_list_targets(struct wk *w)
     char line[64];
 
     for (i = 0; i < n; i++) {
-        snprintf(line, sizeof(line), "%s%s\n", t[i].name,
+        snprintf(line, sizeof(line), "%.32s%s\n", t[i].name,
                  t[i].allow_exec ? "\texec" : "");
         wk_out(w, line);
     }
