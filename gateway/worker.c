@@ -569,8 +569,10 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
     }
     {
         /* libssh has no default timeout: bound every blocking step of the
-         * client leg (key exchange, waiting for the channel) ourselves. */
-        long t = cfg->login_grace_time;
+         * client leg (key exchange, waiting for the channel) ourselves.
+         * Longer than the login grace time, which the monitor enforces
+         * (and audits) first. */
+        long t = cfg->login_grace_time + 30;
 
         if (ssh_options_set(w.s, SSH_OPTIONS_TIMEOUT, &t) != 0) {
             fatal_f("timeout option: %s", ssh_get_error(w.s));
