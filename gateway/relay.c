@@ -279,6 +279,12 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         snprintf(res->reason, sizeof(res->reason), "event setup failed");
         return;
     }
+    /* The target may have answered (data, EOF, exit status, even close)
+     * while the worker was still reporting to the monitor, before these
+     * callbacks existed: drain and re-read whatever libssh already
+     * holds. */
+    r.u.pending[0] = r.u.pending[1] = 1;
+    r.c.pending[0] = 1;
     for (;;) {
         int rc = ssh_event_dopoll(ev, 1000);
 
@@ -309,6 +315,16 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
                 47);
             break;
         }
+        /* State changes the callbacks may have missed (see above). */
+        if (!r.u.eof_in && ssh_channel_is_eof(uch)) {
+            r.u.eof_in = 1;
+        }
+        if (!r.u.closed && ssh_channel_is_closed(uch)) {
+            r.u.closed = 1;
+        }
+        if (!r.c.eof_in && ssh_channel_is_eof(cch)) {
+            r.c.eof_in = 1;
+        }
         /* Half-closes travel once all held-back data has. */
         if (r.c.eof_in && !r.c.pending[0] && !r.u.eof_sent) {
             (void)ssh_channel_send_eof(uch);
@@ -335,6 +351,16 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             (void)ssh_channel_write_stderr(
                 cch, "\r\nsekisho: session idle too long, closing\r\n", 43);
             break;
+        }
+    }
+    if (r.u.closed && r.exit_status == SK_NO_EXIT_STATUS &&
+        r.exit_signal[0] == '\0') {
+        /* Closed before our callback saw the status: libssh kept it, and
+         * on a closed channel this returns at once. */
+        int st = ssh_channel_get_exit_status(uch);
+
+        if (st >= 0) {
+            r.exit_status = (uint32_t)st;
         }
     }
     /* Orderly end towards the client: status, EOF, close; then wait (a

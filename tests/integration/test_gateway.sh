@@ -311,6 +311,30 @@ t_concurrent_50() {
     expect_eq "concurrent sessions that succeeded" 50 "$ok"
 }
 
+# Commands that answer and exit at once race the gateway's own setup: their
+# output and exit status must still arrive, every time.
+t_instant_commands_lose_nothing() {
+    local round i pids bad=0
+    for round in 1 2 3; do
+        pids=""
+        for i in $(seq 1 15); do
+            ( out=$(gw_ssh alice web01 -- "echo instant-$i; exit 3" \
+                < /dev/null 2>&1)
+              echo "$?:$out" > "$WORK/q.$i" ) &
+            pids="$pids $!"
+        done
+        # shellcheck disable=SC2086
+        wait $pids
+        for i in $(seq 1 15); do
+            if [ "$(cat "$WORK/q.$i")" != "3:instant-$i" ]; then
+                bad=$((bad + 1))
+                log "  round $round session $i: $(head -c 200 "$WORK/q.$i")"
+            fi
+        done
+    done
+    expect_eq "sessions that lost output or exit status" 0 "$bad"
+}
+
 t_oversized_and_bad_commands() {
     local long out
     long=$(head -c 5000 /dev/zero | tr '\0' a)
@@ -447,6 +471,7 @@ run_test t_target_killed_mid_session
 run_test t_worker_sandboxed
 run_test t_sandbox_violation_ends_session
 run_test t_concurrent_50
+run_test t_instant_commands_lose_nothing
 run_test t_oversized_and_bad_commands
 run_test t_config_errors
 run_test t_ctl_bad_input_changes_nothing
