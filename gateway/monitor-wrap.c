@@ -73,7 +73,8 @@ static void mm_get_str(struct sk_buf *b, char *out, size_t outlen)
     free(s);
 }
 
-int mm_auth_password(const char *user, const char *password)
+int mm_auth_password(const char *user, const char *password,
+                     const char *code)
 {
     struct sk_buf req, rep;
     uint32_t res;
@@ -81,7 +82,8 @@ int mm_auth_password(const char *user, const char *password)
     sk_buf_init(&req);
     sk_buf_init(&rep);
     if (sk_buf_put_cstring(&req, user) != 0 ||
-        sk_buf_put_cstring(&req, password) != 0) {
+        sk_buf_put_cstring(&req, password) != 0 ||
+        sk_buf_put_cstring(&req, code) != 0) {
         sk_buf_free(&req);
         return MON_AUTH_FAIL; /* over-long input: an ordinary failure */
     }

@@ -18,6 +18,7 @@
 #include "worker.h"
 
 #include "auth/password.h"
+#include "auth/totp.h"
 #include "policy/policy.h"
 
 #include <arpa/inet.h>
@@ -133,9 +134,48 @@ static char *mon_safe_name(const char *name)
     return sk_utf8_repair(name, n > 64 ? 64 : n);
 }
 
+/* Checks the TOTP code of user; returns NULL if accepted, else the reason
+ * for the audit log. Accepts each step once (replay refused atomically in
+ * the store). */
+static const char *mon_check_totp(struct monitor *m, const char *user,
+                                  const char *code)
+{
+    uint8_t key[SK_TOTP_KEY_LEN], sealed[SK_TOTP_SEALED_LEN],
+        secret[SK_TOTP_SECRET_LEN];
+    size_t len = 0;
+    uint64_t step = 0;
+    const char *why = NULL;
+    int r;
+
+    r = sk_store_user_get_totp(m->store, user, sealed, sizeof(sealed), &len);
+    if (r != 0) {
+        return r == SK_ERR_NOT_FOUND ? "no second factor enrolled"
+                                     : "state database unavailable";
+    }
+    if (sk_totp_key_load(m->cfg->totp_key, key) != 0) {
+        error_f("TOTP key %s unreadable", m->cfg->totp_key);
+        return "TOTP key unavailable";
+    }
+    r = sk_totp_open(key, sealed, len, secret);
+    sodium_memzero(key, sizeof(key));
+    if (r != 0) {
+        error_f("TOTP secret of %s does not open: altered or wrong key",
+                user);
+        return "TOTP secret unreadable";
+    }
+    if (sk_totp_verify(secret, code, time(NULL), &step) != 0) {
+        why = "wrong verification code";
+    } else if ((r = sk_store_user_totp_use(m->store, user, step)) != 0) {
+        why = r == SK_ERR_DENIED ? "verification code reused"
+                                 : "state database unavailable";
+    }
+    sodium_memzero(secret, sizeof(secret));
+    return why;
+}
+
 static int mon_answer_auth_password(struct monitor *m, struct sk_buf *req)
 {
-    char *user = NULL, *pw = NULL, *shown = NULL;
+    char *user = NULL, *pw = NULL, *code = NULL, *shown = NULL;
     struct sk_user u;
     int ok = 0, r, known = 0;
     uint32_t result;
@@ -143,7 +183,8 @@ static int mon_answer_auth_password(struct monitor *m, struct sk_buf *req)
 
     memset(&u, 0, sizeof(u));
     if (sk_buf_get_cstring(req, &user, 256) != 0 ||
-        sk_buf_get_cstring(req, &pw, SK_PW_MAX) != 0) {
+        sk_buf_get_cstring(req, &pw, SK_PW_MAX) != 0 ||
+        sk_buf_get_cstring(req, &code, 64) != 0) {
         /* Over-long or NUL-containing input: an ordinary failure that
          * costs the same as a real check. */
         (void)sk_pw_verify(NULL, "");
@@ -187,11 +228,21 @@ static int mon_answer_auth_password(struct monitor *m, struct sk_buf *req)
         why = "account disabled";
         goto decided;
     }
+    /* The code is checked only after the password, so a wrong password
+     * never uses up (or confirms) a code. */
+    if (strcmp(m->cfg->second_factor, "totp") == 0 &&
+        (why = mon_check_totp(m, user, code)) != NULL) {
+        goto decided;
+    }
     ok = 1;
 decided:
     if (pw != NULL) {
         sodium_memzero(pw, strlen(pw));
         free(pw);
+    }
+    if (code != NULL) {
+        sodium_memzero(code, strlen(code));
+        free(code);
     }
     shown = mon_safe_name(user != NULL ? user : "");
     if (ok) {
@@ -203,9 +254,14 @@ decided:
             m->notify = -1;
         }
         (void)sk_store_user_touch_login(m->store, m->user, time(NULL));
-        logit("accepted password for %s from %s", m->user, m->source);
+        logit("accepted password%s for %s from %s",
+              strcmp(m->cfg->second_factor, "totp") == 0 ? "+totp" : "",
+              m->user, m->source);
         r = sk_audit("auth_ok", "{s:s, s:s, s:s}", "user", m->user,
-                     "source", m->source, "method", "password");
+                     "source", m->source, "method",
+                     strcmp(m->cfg->second_factor, "totp") == 0
+                         ? "password+totp"
+                         : "password");
         if (r != 0) {
             /* No audit record, no session. */
             error_fr(r, "audit log");
@@ -1100,6 +1156,9 @@ int main(int argc, char **argv)
         fatal_f("%s", err);
     }
     sk_log_init("sekisho-session", fg, sk_log_level_parse(cfg->log_level));
+    if (strcmp(cfg->second_factor, "totp") != 0) {
+        verbose_f("second_factor = none: passwords alone admit users");
+    }
     sock = mode_r ? 3 : 0;
     if (mode_r) {
         notify = 4;

@@ -10,7 +10,7 @@
  * Payload layouts (sk_buf wire types):
  *
  *   MON_LOG            u32 level, string line                  (no reply)
- *   MON_AUTH_PASSWORD  string user, string password
+ *   MON_AUTH_PASSWORD  string user, string password, string TOTP code
  *                 ->   u32 result (MON_AUTH_*)
  *   MON_TARGET_LIST    (empty)
  *                 ->   u32 n, n x (string name, u32 allow_exec)

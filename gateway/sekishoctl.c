@@ -11,6 +11,7 @@
 #include "util.h"
 
 #include "auth/password.h"
+#include "auth/totp.h"
 #include "policy/command.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <libssh/libssh.h>
 #include <limits.h>
 #include <pwd.h>
+#include <qrencode.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,7 +41,7 @@ static const char *usage_text =
     "  user add NAME [--role maintainer|approver|admin|auditor] "
     "[--password-stdin]\n"
     "  user passwd NAME [--password-stdin]\n"
-    "  user lock|unlock|disable|enable|show NAME\n"
+    "  user lock|unlock|disable|enable|show|totp-reset NAME\n"
     "  user list\n"
     "  target add NAME --host H --port P --login USER "
     "(--host-key-file FILE | --scan)\n"
@@ -195,6 +197,71 @@ static void new_password_hash(const char *user, int from_stdin, char *hash,
     }
 }
 
+/* Prints a QR code of text with Unicode half blocks (two modules per
+ * character cell), with the quiet zone authenticator apps need. */
+static void print_qr(const char *text)
+{
+    QRcode *qr = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+    int w, x, y, q = 4;
+
+    if (qr == NULL) {
+        fprintf(stderr, "(QR code unavailable: %s)\n", strerror(errno));
+        return;
+    }
+    w = qr->width;
+    for (y = -q; y < w + q; y += 2) {
+        for (x = -q; x < w + q; x++) {
+            int top = y >= 0 && y < w && x >= 0 && x < w &&
+                      (qr->data[y * w + x] & 1);
+            int bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
+                      (qr->data[(y + 1) * w + x] & 1);
+
+            /* Dark modules are drawn as spaces on a light background:
+             * works on dark and light terminal themes alike. */
+            fputs(top && bot   ? " "
+                  : top        ? "\xe2\x96\x84"
+                  : bot        ? "\xe2\x96\x80"
+                               : "\xe2\x96\x88",
+                  stdout);
+        }
+        fputc('\n', stdout);
+    }
+    QRcode_free(qr);
+}
+
+/* Creates and stores a new TOTP secret for name and prints the enrolment
+ * (otpauth URI line and QR code). */
+static void enrol_totp(const char *name)
+{
+    uint8_t key[SK_TOTP_KEY_LEN], secret[SK_TOTP_SECRET_LEN],
+        sealed[SK_TOTP_SEALED_LEN];
+    char *uri;
+    int r;
+
+    if ((r = sk_totp_key_load(cfg->totp_key, key)) != 0) {
+        die("TOTP key %s: %s", cfg->totp_key, sk_err_str(r));
+    }
+    sk_totp_secret_new(secret);
+    r = sk_totp_seal(key, secret, sealed);
+    sodium_memzero(key, sizeof(key));
+    if (r != 0 ||
+        (r = sk_store_user_set_totp(store, name, sealed, sizeof(sealed))) !=
+            0) {
+        sodium_memzero(secret, sizeof(secret));
+        die("storing the TOTP secret of %s: %s", name, sk_err_str(r));
+    }
+    uri = sk_totp_uri(secret, cfg->gateway_id, name);
+    sodium_memzero(secret, sizeof(secret));
+    if (uri == NULL) {
+        die("cannot encode the TOTP enrolment");
+    }
+    printf("TOTP enrolment for %s (scan with an authenticator app, or enter "
+           "the secret):\n%s\n", name, uri);
+    print_qr(uri);
+    sodium_memzero(uri, strlen(uri));
+    free(uri);
+}
+
 static const char *status_name(int s)
 {
     return s == SK_USER_ACTIVE ? "active"
@@ -282,6 +349,7 @@ static int cmd_user(int argc, char **argv)
         (void)sk_audit("user_add", "{s:s, s:s, s:s}", "admin", admin, "user",
                        name, "role", role);
         printf("user %s added (%s)\n", name, role);
+        enrol_totp(name);
         return 0;
     }
     if (argc != 2 && strcmp(sub, "passwd") != 0) {
@@ -308,6 +376,18 @@ static int cmd_user(int argc, char **argv)
         (void)sk_audit("user_passwd", "{s:s, s:s}", "admin", admin, "user",
                        name);
         printf("password of %s changed\n", name);
+        return 0;
+    }
+    if (strcmp(sub, "totp-reset") == 0) {
+        struct sk_user u;
+
+        if ((r = sk_store_user_get(store, name, &u)) != 0) {
+            die("user %s: %s", name, sk_err_str(r));
+        }
+        sk_user_clear(&u);
+        (void)sk_audit("user_totp_reset", "{s:s, s:s}", "admin", admin,
+                       "user", name);
+        enrol_totp(name);
         return 0;
     }
     if (strcmp(sub, "show") == 0) {
@@ -763,6 +843,10 @@ static int cmd_init(int argc, char **argv)
     snprintf(path, sizeof(path), "%s/egress_key", dir);
     if ((r = sk_key_generate_file(path)) != 0) {
         die("cannot write egress key %s: %s", path, sk_err_str(r));
+    }
+    snprintf(path, sizeof(path), "%s/totp.key", dir);
+    if ((r = sk_totp_key_generate(path)) != 0) {
+        die("cannot write TOTP key %s: %s", path, sk_err_str(r));
     }
     snprintf(path, sizeof(path), "%s/state.db", dir);
     if ((r = sk_store_open(path, SK_STORE_CREATE, &st)) != 0) {

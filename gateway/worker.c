@@ -130,7 +130,7 @@ static void wk_finish(struct wk *w, int status, int code)
 static int wk_auth(struct wk *w)
 {
     ssh_message msg;
-    int kbd_pending = 0;
+    int kbd_pending = 0, totp = strcmp(w->cfg->second_factor, "totp") == 0;
     char kbd_user[256] = "";
 
     for (;;) {
@@ -155,16 +155,21 @@ static int wk_auth(struct wk *w)
         case SSH_AUTH_METHOD_PASSWORD: {
             const char *pw = ssh_message_auth_password(msg);
 
-            res = mm_auth_password(user, pw != NULL ? pw : "");
+            /* A bare password can carry no second factor: only when none
+             * is required does this method count at all. */
+            if (!totp) {
+                res = mm_auth_password(user, pw != NULL ? pw : "", "");
+            }
             break;
         }
         case SSH_AUTH_METHOD_INTERACTIVE:
             if (!ssh_message_auth_kbdint_is_response(msg)) {
-                const char *prompts[] = {"Password: "};
-                char echo[] = {0};
+                const char *prompts[] = {"Password: ", "Verification code: "};
+                char echo[] = {0, 0};
 
                 if (ssh_message_auth_interactive_request(
-                        msg, "", "", 1, prompts, echo) != SSH_OK) {
+                        msg, "", "", totp ? 2 : 1, prompts, echo) !=
+                    SSH_OK) {
                     ssh_message_free(msg);
                     return -1;
                 }
@@ -175,12 +180,16 @@ static int wk_auth(struct wk *w)
                 continue;
             }
             user = kbd_user;
-            if (kbd_pending && ssh_userauth_kbdint_getnanswers(w->s) == 1) {
+            if (kbd_pending &&
+                ssh_userauth_kbdint_getnanswers(w->s) == (totp ? 2 : 1)) {
                 const char *a = ssh_userauth_kbdint_getanswer(w->s, 0);
+                const char *c =
+                    totp ? ssh_userauth_kbdint_getanswer(w->s, 1) : "";
 
-                res = mm_auth_password(user, a != NULL ? a : "");
+                res = mm_auth_password(user, a != NULL ? a : "",
+                                       c != NULL ? c : "");
             } else {
-                res = mm_auth_password(user, "");
+                res = mm_auth_password(user, "", "");
             }
             kbd_pending = 0;
             break;
@@ -201,8 +210,10 @@ static int wk_auth(struct wk *w)
             ssh_message_free(msg);
             return -1;
         }
-        ssh_message_auth_set_methods(msg, SSH_AUTH_METHOD_PASSWORD |
-                                              SSH_AUTH_METHOD_INTERACTIVE);
+        ssh_message_auth_set_methods(
+            msg, totp ? SSH_AUTH_METHOD_INTERACTIVE
+                      : SSH_AUTH_METHOD_PASSWORD |
+                            SSH_AUTH_METHOD_INTERACTIVE);
         ssh_message_reply_default(msg);
         ssh_message_free(msg);
     }

@@ -18,7 +18,8 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
 /* Worker-side stubs of the monitor protocol (monitor-wrap.c). They block
  * for the monitor's answer; a broken channel to the monitor is fatal. */
 void mm_init(int ipc);
-int mm_auth_password(const char *user, const char *password);
+int mm_auth_password(const char *user, const char *password,
+                     const char *code);
 struct mm_target {
     char name[33];
     int allow_exec;

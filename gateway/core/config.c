@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kw_type { KW_STRING, KW_PATH, KW_INT, KW_BOOL, KW_LOGLEVEL };
+enum kw_type { KW_STRING, KW_PATH, KW_INT, KW_BOOL, KW_LOGLEVEL, KW_FACTOR };
 
 struct keyword {
     const char *section;
@@ -56,6 +56,11 @@ static const struct keyword keywords[] = {
      "seconds to reach a target and finish its SSH handshake"},
     {"gateway", "sandbox_debug", KW_BOOL, OFF(sandbox_debug), "no", 0, 0,
      "log forbidden worker system calls instead of killing (testing only)"},
+    {"auth", "second_factor", KW_FACTOR, OFF(second_factor), "totp", 0, 0,
+     "second factor required after the password: totp, or none (not "
+     "compliant with R-PW-5; for testing)"},
+    {"auth", "totp_key", KW_PATH, OFF(totp_key), NULL, 0, 0,
+     "key sealing TOTP secrets at rest (default: state_dir/totp.key)"},
     {"policy", "idle_timeout", KW_INT, OFF(idle_timeout), "0", 0, 604800,
      "seconds without input or output before a session ends (0: never)"},
 };
@@ -153,6 +158,7 @@ static int kw_set(struct sk_config *cfg, const struct keyword *kw,
         /* FALLTHROUGH */
     case KW_STRING:
     case KW_LOGLEVEL:
+    case KW_FACTOR:
         if (value[0] == '\0') {
             snprintf(err, errlen, "%s: empty value", kw->name);
             return SK_ERR_INVALID;
@@ -161,6 +167,12 @@ static int kw_set(struct sk_config *cfg, const struct keyword *kw,
             snprintf(err, errlen,
                      "%s: '%s' is not one of error, info, verbose, debug",
                      kw->name, value);
+            return SK_ERR_INVALID;
+        }
+        if (kw->type == KW_FACTOR && strcmp(value, "totp") != 0 &&
+            strcmp(value, "none") != 0) {
+            snprintf(err, errlen, "%s: '%s' is not totp or none", kw->name,
+                     value);
             return SK_ERR_INVALID;
         }
         free(*sp);
@@ -313,7 +325,8 @@ int sk_config_load(const char *path, struct sk_config **out, char *err,
         (r = path_default(&cfg->egress_key, cfg->state_dir, "egress_key")) !=
             0 ||
         (r = path_default(&cfg->audit_log, cfg->state_dir, "audit.log")) !=
-            0) {
+            0 ||
+        (r = path_default(&cfg->totp_key, cfg->state_dir, "totp.key")) != 0) {
         goto fail;
     }
     {

@@ -26,6 +26,9 @@ struct sk_config {
     int max_auth_tries;
     int connect_timeout;
     int sandbox_debug;
+    /* [auth] */
+    char *second_factor; /* "totp" or "none" */
+    char *totp_key;
     /* [policy] */
     int idle_timeout;
 };

@@ -56,6 +56,9 @@ static const char *migrations[] = {
     "  exit_status INTEGER NOT NULL DEFAULT -1,"
     "  end_reason TEXT);"
     "CREATE INDEX sessions_start ON sessions(start);",
+    /* 2: TOTP second factor (sealed secret, last accepted step) */
+    "ALTER TABLE users ADD COLUMN totp_secret BLOB;"
+    "ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -381,6 +384,73 @@ static int emit_user(sqlite3_stmt *s, void *ctx)
     r = c->cb.user(&u, c->arg) != 0;
     sk_user_clear(&u);
     return r;
+}
+
+int sk_store_user_set_totp(sk_store *st, const char *name,
+                           const uint8_t *sealed, size_t len)
+{
+    sqlite3_stmt *s = NULL;
+    int r, rc;
+
+    if ((r = prep(st, &s,
+                  "UPDATE users SET totp_secret = ?, totp_last_step = 0 "
+                  "WHERE name = ?",
+                  "")) != 0) {
+        return r;
+    }
+    if (sqlite3_bind_blob(s, 1, sealed, (int)len, SQLITE_TRANSIENT) !=
+            SQLITE_OK ||
+        sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return SK_ERR_STORE;
+    }
+    rc = sqlite3_step(s);
+    r = rc != SQLITE_DONE ? SK_ERR_STORE
+        : sqlite3_changes(st->db) == 0 ? SK_ERR_NOT_FOUND
+                                       : 0;
+    sqlite3_finalize(s);
+    return r;
+}
+
+int sk_store_user_get_totp(sk_store *st, const char *name, uint8_t *out,
+                           size_t outlen, size_t *len)
+{
+    sqlite3_stmt *s = NULL;
+    int r, rc, n;
+
+    if ((r = prep(st, &s, "SELECT totp_secret FROM users WHERE name = ?",
+                  "s", name)) != 0) {
+        return r;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_BLOB) {
+        n = sqlite3_column_bytes(s, 0);
+        if (n < 0 || (size_t)n > outlen) {
+            r = SK_ERR_TOO_LONG;
+        } else {
+            memcpy(out, sqlite3_column_blob(s, 0), (size_t)n);
+            *len = (size_t)n;
+            r = 0;
+        }
+    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        r = SK_ERR_NOT_FOUND;
+    } else {
+        r = SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+int sk_store_user_totp_use(sk_store *st, const char *name, uint64_t step)
+{
+    /* One statement, so two sessions racing with the same code cannot
+     * both win. */
+    int r = run(st, 1,
+                "UPDATE users SET totp_last_step = ?1 "
+                "WHERE name = ?2 AND totp_last_step < ?1",
+                "is", (int64_t)step, name);
+
+    return r == SK_ERR_NOT_FOUND ? SK_ERR_DENIED : r;
 }
 
 int sk_store_user_list(sk_store *st,

@@ -13,6 +13,7 @@
 #ifndef SK_STORE_H
 #define SK_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -51,6 +52,16 @@ int sk_store_user_set_password(sk_store *st, const char *name,
                                const char *pw_hash, time_t now);
 int sk_store_user_set_status(sk_store *st, const char *name, int status);
 int sk_store_user_touch_login(sk_store *st, const char *name, time_t now);
+/* Sets the sealed TOTP secret (and forgets the last used step). */
+int sk_store_user_set_totp(sk_store *st, const char *name,
+                           const uint8_t *sealed, size_t len);
+/* Copies the sealed TOTP secret into out; SK_ERR_NOT_FOUND if the user
+ * has none (or does not exist). */
+int sk_store_user_get_totp(sk_store *st, const char *name, uint8_t *out,
+                           size_t outlen, size_t *len);
+/* Records that TOTP step was used. SK_ERR_DENIED if that step or a later
+ * one was already used (replay), atomically. */
+int sk_store_user_totp_use(sk_store *st, const char *name, uint64_t step);
 /* Calls cb for each user in name order; stops early if cb returns != 0. */
 int sk_store_user_list(sk_store *st,
                        int (*cb)(const struct sk_user *, void *), void *arg);

@@ -20,6 +20,13 @@ PW='Correct-Horse-9-Battery!'
 
 log() { printf '%s\n' "$*" >&2; }
 
+# Setup failures are loud: the suite cannot run, and says why.
+die() {
+    log "SETUP FAILED: $*"
+    echo "0 passed, 1 failed"
+    exit 1
+}
+
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null; done
     for f in "$WORK"/*/sshd.pid; do
@@ -113,11 +120,20 @@ gw_stop() {
 ctl() { "$BIN/sekishoctl" -c "$CONF" "$@"; }
 
 # add_user NAME [ctl args]: user with the standard test password.
+# The TOTP secret from the enrolment URI is kept in $WORK/totp.NAME.
 add_user() {
-    local name=$1
+    local name=$1 out
     shift
-    printf '%s\n' "$PW" | ctl user add "$name" --password-stdin "$@" \
-        > /dev/null
+    out=$(printf '%s\n' "$PW" | ctl user add "$name" --password-stdin "$@") ||
+        return 1
+    printf '%s\n' "$out" | grep -o 'secret=[A-Z2-7]*' | cut -d= -f2 \
+        > "$WORK/totp.$name"
+}
+
+# totp NAME [OFFSET-SECONDS]: the user's current (or offset) code.
+totp() {
+    oathtool --totp -b -N "@$(( $(date +%s) + ${2:-0} ))" \
+        "$(cat "$WORK/totp.$1")"
 }
 
 # Targets are logged in to as an unprivileged account, as in production
@@ -137,9 +153,14 @@ add_target() {
 
 # The ssh client reads the password from an askpass helper; SKPW selects
 # which password it answers with.
+# The client asks once per keyboard-interactive prompt; the prompt text
+# is the argument. SKCODE answers "Verification code".
 cat > "$WORK/askpass" <<'EOA'
 #!/bin/sh
-printf '%s\n' "${SKPW:-}"
+case "$1" in
+*Verification*) printf '%s\n' "${SKCODE:-}" ;;
+*) printf '%s\n' "${SKPW:-}" ;;
+esac
 EOA
 chmod 755 "$WORK/askpass"
 

@@ -5,10 +5,13 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
 setup() {
-    gw_init "max_startups = 80" "connect_timeout = 5" || exit 1
-    start_target web01 || exit 1
-    start_target db01 || exit 1
-    start_target shifty || exit 1
+    # Most tests log in many times a minute; TOTP (one use per 30-second
+    # step) is exercised by t_totp_second_factor, which turns it on.
+    gw_init "max_startups = 80" "connect_timeout = 5" \
+        "second_factor = none" || die "gw_init failed"
+    start_target web01 || die "target web01 failed to start"
+    start_target db01 || die "target db01 failed to start"
+    start_target shifty || die "target shifty failed to start"
     add_user alice
     add_user bob
     add_target web01
@@ -24,7 +27,7 @@ setup() {
     ctl grant add alice db01 > /dev/null
     ctl grant add alice shifty --exec > /dev/null
     ctl grant add alice down --exec > /dev/null
-    gw_start || exit 1
+    gw_start || die "gateway failed to start: $(cat "$WORK/gw.log")"
 }
 
 t_exec_output_and_status() {
@@ -452,6 +455,50 @@ t_no_sanitizer_reports() {
     done
 }
 
+t_totp_second_factor() {
+    local out code
+    gw_stop
+    sed -i 's/^second_factor = none/#second_factor = totp/' "$CONF"
+    gw_start || fail "gateway did not start"
+    add_user tina
+    ctl grant add tina web01 --exec > /dev/null
+    [ -s "$WORK/totp.tina" ] || fail "user add printed no otpauth secret"
+    code=$(totp tina)
+    out=$(SKCODE=$code gw_ssh tina web01 -- 'echo mfa-ok' < /dev/null)
+    expect_eq "password + current code" "mfa-ok" "$out"
+    out=$(SKCODE=$code gw_ssh tina web01 -- 'echo replayed' < /dev/null 2>&1)
+    expect_not_contains "same code twice refused" "replayed" "$out"
+    audit_has auth_fail '"reason":"verification code reused"' ||
+        fail "no reuse audit line"
+    out=$(SKCODE=000000 gw_ssh tina web01 -- 'echo wrong' < /dev/null 2>&1)
+    expect_not_contains "wrong code refused" "wrong" "$out"
+    audit_has auth_fail '"reason":"wrong verification code"' ||
+        fail "no wrong-code audit line"
+    # A wrong password must not use up the next code...
+    code=$(totp tina 30)
+    out=$(SKPW='Wrong-Password-1!' SKCODE=$code gw_ssh tina web01 -- \
+        'echo badpw' < /dev/null 2>&1)
+    expect_not_contains "wrong password refused" "badpw" "$out"
+    # ...which then still works with the right password.
+    out=$(SKCODE=$code gw_ssh tina web01 -- 'echo next-step' < /dev/null)
+    expect_eq "next step's code after a failed password" "next-step" "$out"
+    # A password alone (no keyboard-interactive) never gets in.
+    out=$(SKCODE=$(totp tina -30) gw_ssh tina \
+        -o PreferredAuthentications=password web01 -- 'echo pw-only' \
+        < /dev/null 2>&1)
+    expect_not_contains "password method alone refused" "pw-only" "$out"
+    # Without an enrolled secret nobody gets in (fail closed).
+    sqlite3 "$GW/state.db" "UPDATE users SET totp_secret = NULL WHERE name = 'tina'"
+    out=$(SKCODE=$(totp tina -30) gw_ssh tina web01 -- 'echo no-secret' \
+        < /dev/null 2>&1)
+    expect_not_contains "no enrolled secret refused" "no-secret" "$out"
+    audit_has auth_fail '"reason":"no second factor enrolled"' ||
+        fail "no missing-secret audit line"
+    gw_stop
+    sed -i 's/^#second_factor = totp/second_factor = none/' "$CONF"
+    gw_start || fail "gateway did not restart"
+}
+
 setup
 run_test t_exec_output_and_status
 run_test t_exec_stdin
@@ -476,6 +523,7 @@ run_test t_oversized_and_bad_commands
 run_test t_config_errors
 run_test t_ctl_bad_input_changes_nothing
 run_test t_preauth_cap_and_grace
+run_test t_totp_second_factor
 run_test t_listener_restart_keeps_sessions
 run_test t_no_sanitizer_reports
 summary

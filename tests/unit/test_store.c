@@ -68,7 +68,41 @@ static void test_open_missing(void **state)
 
 static void test_schema(void **state)
 {
-    assert_int_equal(sk_store_schema_version(*state), 1);
+    assert_int_equal(sk_store_schema_version(*state), 2);
+}
+
+static void test_totp(void **state)
+{
+    sk_store *st = *state;
+    uint8_t blob[60], out[60];
+    size_t len = 0;
+
+    memset(blob, 0xa5, sizeof(blob));
+    assert_int_equal(sk_store_user_add(st, "alice", "maintainer", "$h", 1),
+                     0);
+    assert_int_equal(sk_store_user_get_totp(st, "alice", out, sizeof(out),
+                                            &len),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_set_totp(st, "alice", blob, sizeof(blob)),
+                     0);
+    assert_int_equal(sk_store_user_set_totp(st, "bob", blob, sizeof(blob)),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_get_totp(st, "alice", out, sizeof(out),
+                                            &len),
+                     0);
+    assert_int_equal(len, sizeof(blob));
+    assert_memory_equal(out, blob, len);
+    assert_int_equal(sk_store_user_get_totp(st, "alice", out, 10, &len),
+                     SK_ERR_TOO_LONG);
+    /* each step once; an older step after a newer one is a replay too */
+    assert_int_equal(sk_store_user_totp_use(st, "alice", 100), 0);
+    assert_int_equal(sk_store_user_totp_use(st, "alice", 100), SK_ERR_DENIED);
+    assert_int_equal(sk_store_user_totp_use(st, "alice", 99), SK_ERR_DENIED);
+    assert_int_equal(sk_store_user_totp_use(st, "alice", 101), 0);
+    /* re-enrolment forgets the used steps */
+    assert_int_equal(sk_store_user_set_totp(st, "alice", blob, sizeof(blob)),
+                     0);
+    assert_int_equal(sk_store_user_totp_use(st, "alice", 50), 0);
 }
 
 static void test_users(void **state)
@@ -213,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_open_missing),
         cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_totp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_targets_and_grants, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
