@@ -73,6 +73,18 @@ static void mm_get_str(struct sk_buf *b, char *out, size_t outlen)
     free(s);
 }
 
+void mm_refused(const char *kind, const char *detail)
+{
+    struct sk_buf b;
+
+    sk_buf_init(&b);
+    if (sk_buf_put_cstring(&b, kind) == 0 &&
+        sk_buf_put_cstring(&b, detail) == 0) {
+        (void)sk_ipc_send(mm_fd, MON_REFUSED, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+}
+
 int mm_auth_password(const char *user, const char *password,
                      const char *code)
 {

@@ -746,6 +746,28 @@ static int mon_answer_session_end(struct monitor *m, struct sk_buf *req)
     return mon_reply_u32(m, MON_SESSION_END, 1);
 }
 
+static int mon_answer_refused(struct monitor *m, struct sk_buf *req)
+{
+    char *kind = NULL, *detail = NULL, *k = NULL, *d = NULL;
+
+    if (sk_buf_get_cstring(req, &kind, 64) != 0 ||
+        sk_buf_get_cstring(req, &detail, 256) != 0) {
+        free(kind);
+        return SK_ERR_BAD_MESSAGE;
+    }
+    k = sk_utf8_repair(kind, strlen(kind));
+    d = sk_utf8_repair(detail, strlen(detail));
+    (void)sk_audit("request_refused", "{s:s, s:s, s:s?, s:s?, s:s?}", "user",
+                   m->user, "source", m->source, "session",
+                   m->session_id[0] ? m->session_id : NULL, "kind", k,
+                   "detail", d && d[0] ? d : NULL);
+    free(k);
+    free(d);
+    free(kind);
+    free(detail);
+    return 0;
+}
+
 static const struct mon_dispatch mon_dispatch[] = {
     {MON_LOG, MON_ANYSTATE, mon_answer_log},
     {MON_AUTH_PASSWORD, MON_PREAUTH, mon_answer_auth_password},
@@ -754,6 +776,7 @@ static const struct mon_dispatch mon_dispatch[] = {
     {MON_HOSTKEY_CHECK, MON_POSTAUTH | MON_ONCE, mon_answer_hostkey_check},
     {MON_UPSTREAM_READY, MON_POSTAUTH | MON_ONCE, mon_answer_upstream_ready},
     {MON_SESSION_END, MON_POSTAUTH | MON_ONCE, mon_answer_session_end},
+    {MON_REFUSED, MON_POSTAUTH, mon_answer_refused},
 };
 
 /* Handles one worker message. Returns 0, SK_ERR_EOF when the worker is

@@ -22,6 +22,7 @@
  *                 ->   u32 ok
  *   MON_UPSTREAM_READY u32 ok, string error  (target auth + channel result)
  *                 ->   u32 ack
+ *   MON_REFUSED        string kind, string detail              (no reply)
  *   MON_SESSION_END    u64 bytes_in, u64 bytes_out, u32 exit_status
  *                      (0xffffffff: none), string reason
  *                 ->   u32 ack
@@ -39,6 +40,7 @@ enum mon_type {
     MON_HOSTKEY_CHECK = 5,
     MON_UPSTREAM_READY = 6,
     MON_SESSION_END = 7,
+    MON_REFUSED = 8,
 };
 
 enum mon_auth_result {

@@ -40,6 +40,7 @@ struct relay {
     char exit_signal[32];
     time_t last_activity;
     int failed;
+    const char *user;
 };
 
 static struct side *other(struct relay *r, struct side *s)
@@ -176,11 +177,10 @@ static void on_signal(ssh_session session, ssh_channel channel,
  * refused. */
 static int on_message(ssh_session session, ssh_message msg, void *userdata)
 {
+    struct relay *r = userdata;
+
     (void)session;
-    (void)userdata;
-    logit("refused request type %d/%d during session",
-          ssh_message_type(msg), ssh_message_subtype(msg));
-    ssh_message_reply_default(msg);
+    wk_refuse(msg, r->user);
     return 0;
 }
 
@@ -253,7 +253,8 @@ static void setup_side(struct relay *r, struct side *s, ssh_session sess,
 }
 
 void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
-               ssh_channel uch, int idle_timeout, struct relay_result *res)
+               ssh_channel uch, const char *user, int idle_timeout,
+               struct relay_result *res)
 {
     struct relay r;
     ssh_event ev;
@@ -263,6 +264,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     memset(&r, 0, sizeof(r));
     memset(res, 0, sizeof(*res));
     r.exit_status = SK_NO_EXIT_STATUS;
+    r.user = user;
     r.last_activity = time(NULL);
     setup_side(&r, &r.c, client, cch);
     setup_side(&r, &r.u, upstream, uch);

@@ -57,7 +57,33 @@ struct wk {
     char lang[64];
     int is_exec;
     char *command; /* exec string from the client, or NULL for shell */
+    /* libssh consumes auth-agent-req@openssh.com itself and only tells a
+     * channel callback, so agent forwarding is noticed there. */
+    struct ssh_channel_callbacks_struct setup_cb;
+    int agent_req;
+    int agent_reported;
 };
+
+static void on_agent_req(ssh_session session, ssh_channel channel,
+                         void *userdata)
+{
+    struct wk *w = userdata;
+
+    (void)session;
+    (void)channel;
+    w->agent_req = 1;
+}
+
+/* Agent forwarding is never set up (the gateway opens no agent channel
+ * to the client); record that it was asked for. */
+static void wk_report_agent_req(struct wk *w)
+{
+    if (w->agent_req && !w->agent_reported) {
+        w->agent_reported = 1;
+        logit("refused agent-forwarding for %s", w->user);
+        mm_refused("agent-forwarding", "");
+    }
+}
 
 static void wk_exit(struct wk *w, int code) __attribute__((noreturn));
 
@@ -242,10 +268,16 @@ static int wk_channel_setup(struct wk *w)
                     ssh_message_free(msg);
                     return -1;
                 }
+                memset(&w->setup_cb, 0, sizeof(w->setup_cb));
+                w->setup_cb.userdata = w;
+                w->setup_cb.channel_auth_agent_req_function = on_agent_req;
+                ssh_callbacks_init(&w->setup_cb);
+                if (ssh_set_channel_callbacks(w->ch, &w->setup_cb) != SSH_OK) {
+                    ssh_message_free(msg);
+                    return -1;
+                }
             } else {
-                logit("refused channel type %d from %s",
-                      ssh_message_subtype(msg), w->user);
-                ssh_message_reply_default(msg);
+                wk_refuse(msg, w->user);
             }
             break;
         case SSH_REQUEST_CHANNEL:
@@ -277,18 +309,19 @@ static int wk_channel_setup(struct wk *w)
                     sk_utf8_valid(v, strlen(v))) {
                     snprintf(w->lang, sizeof(w->lang), "%s", v);
                     ssh_message_channel_request_reply_success(msg);
+                } else if (n && env_allowed(n)) {
+                    /* LC_* are harmless but not forwarded: no record. */
+                    ssh_message_reply_default(msg);
                 } else {
                     /* Other variables could steer the target's shell. */
-                    if (n && !env_allowed(n)) {
-                        debug_f("ignored env from client");
-                    }
-                    ssh_message_reply_default(msg);
+                    wk_refuse(msg, w->user);
                 }
                 break;
             }
             case SSH_CHANNEL_REQUEST_SHELL:
                 ssh_message_channel_request_reply_success(msg);
                 ssh_message_free(msg);
+                wk_report_agent_req(w);
                 return 0;
             case SSH_CHANNEL_REQUEST_EXEC: {
                 const char *c = ssh_message_channel_request_command(msg);
@@ -301,19 +334,18 @@ static int wk_channel_setup(struct wk *w)
                 }
                 ssh_message_channel_request_reply_success(msg);
                 ssh_message_free(msg);
+                wk_report_agent_req(w);
                 return 0;
             }
             default:
                 /* subsystem (sftp), x11, agent forwarding: refused. */
-                logit("refused channel request %d from %s",
-                      ssh_message_subtype(msg), w->user);
-                ssh_message_reply_default(msg);
+                wk_refuse(msg, w->user);
                 break;
             }
             break;
         default:
             /* Global requests, including tcpip-forward: refused. */
-            ssh_message_reply_default(msg);
+            wk_refuse(msg, w->user);
             break;
         }
         ssh_message_free(msg);
@@ -612,6 +644,8 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
     if (r != 0) {
         wk_say(&w, "sekisho: %s\n", err);
         logit("%s sent a bad command: %s", w.user, err);
+        /* scp -O and friends arrive here as remote commands. */
+        mm_refused("command", err);
         wk_finish(&w, 2, SK_EXIT_OK);
     }
     switch (cmd.kind) {
@@ -650,7 +684,7 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
                     &ups, &uch) != 0) {
         wk_finish(&w, 255, SK_EXIT_OK);
     }
-    relay_run(w.s, w.ch, ups, uch, cfg->idle_timeout, &res);
+    relay_run(w.s, w.ch, ups, uch, w.user, cfg->idle_timeout, &res);
     mm_session_end(res.bytes_in, res.bytes_out, res.exit_status, res.reason);
     ssh_disconnect(ups);
     wk_exit(&w, SK_EXIT_OK);

@@ -51,7 +51,14 @@ struct relay_result {
     char reason[128];
 };
 void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
-               ssh_channel uch, int idle_timeout, struct relay_result *res);
+               ssh_channel uch, const char *user, int idle_timeout,
+               struct relay_result *res);
+
+/* Refuses msg (reply_default), logs it and reports it to the monitor for
+ * the audit log (refuse.c). */
+void wk_refuse(ssh_message msg, const char *user);
+/* Reports a refused request (no answer expected). */
+void mm_refused(const char *kind, const char *detail);
 
 /* Sandbox (sandbox-seccomp.c): no-new-privs + seccomp allowlist. debug:
  * log violations instead of killing. Returns 0 or -1. */

@@ -230,6 +230,12 @@ audit_has() {
     grep "\"event\":\"$1\"" "$GW/audit.log" | grep -qF -- "${2:-}"
 }
 
+# audit_soon EVENT [FRAGMENT]: the line appears within 5 s (the monitor may
+# write it just after the client has gone).
+audit_soon() {
+    wait_until 5 audit_has "$@"
+}
+
 # wait_until SECONDS CMD...: polls CMD until it succeeds.
 wait_until() {
     local n=$(( $1 * 10 ))

@@ -484,7 +484,7 @@ t_totp_second_factor() {
     expect_eq "next step's code after a failed password" "next-step" "$out"
     # A password alone (no keyboard-interactive) never gets in.
     out=$(SKCODE=$(totp tina -30) gw_ssh tina \
-        -o PreferredAuthentications=password web01 -- 'echo pw-only' \
+        -oPreferredAuthentications=password web01 -- 'echo pw-only' \
         < /dev/null 2>&1)
     expect_not_contains "password method alone refused" "pw-only" "$out"
     # Without an enrolled secret nobody gets in (fail closed).
@@ -497,6 +497,73 @@ t_totp_second_factor() {
     gw_stop
     sed -i 's/^#second_factor = totp/second_factor = none/' "$CONF"
     gw_start || fail "gateway did not restart"
+}
+
+# R-AC-7: nothing but the terminal leaves through the gateway. Every other
+# path a stock OpenSSH client offers is refused, audited, and the session
+# itself stays usable.
+t_no_transfer_paths() {
+    local out rc lport pid
+    echo "secret-data" > "$WORK/tx.txt"
+    # sftp (subsystem)
+    out=$(printf 'get /etc/hostname\n' | SKPW=$PW SSH_ASKPASS="$WORK/askpass" \
+        SSH_ASKPASS_REQUIRE=force timeout 30 sftp -F /dev/null \
+        -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o PubkeyAuthentication=no -P "$GPORT" alice@127.0.0.1 2>&1)
+    [ $? -ne 0 ] || fail "sftp succeeded"
+    audit_soon request_refused '"detail":"sftp"' || fail "sftp not audited"
+    # scp, SFTP protocol (default) and legacy protocol, both directions
+    SKPW=$PW SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force \
+        timeout 30 scp -F /dev/null -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no \
+        -P "$GPORT" alice@127.0.0.1:/etc/hostname "$WORK/got1" \
+        > /dev/null 2>&1
+    [ ! -e "$WORK/got1" ] || fail "scp (sftp protocol) copied a file out"
+    SKPW=$PW SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force \
+        timeout 30 scp -O -F /dev/null -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no \
+        -P "$GPORT" alice@127.0.0.1:web01/etc/hostname "$WORK/got2" \
+        > /dev/null 2>&1
+    [ ! -e "$WORK/got2" ] || fail "scp -O copied a file out"
+    SKPW=$PW SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force \
+        timeout 30 scp -O -F /dev/null -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no \
+        -P "$GPORT" "$WORK/tx.txt" alice@127.0.0.1:/tmp/ > /dev/null 2>&1
+    [ $? -ne 0 ] || fail "scp -O upload reported success"
+    audit_soon request_refused '"kind":"command"' ||
+        fail "scp's remote command not audited"
+    # ssh -W (and so -J): direct-tcpip
+    out=$(gw_ssh alice "-W127.0.0.1:$TPORT_web01" < /dev/null 2>&1)
+    expect_not_contains "-W reached the target" "OpenSSH" "$out"
+    audit_soon request_refused "\"detail\":\"127.0.0.1:$TPORT_web01\"" ||
+        fail "direct-tcpip not audited"
+    # -L: the forward is set up by the client but every use is refused
+    lport=$(free_port)
+    gw_ssh alice "-L$lport:127.0.0.1:$TPORT_web01" web01 -- 'sleep 4' \
+        < /dev/null > /dev/null 2>&1 &
+    pid=$!
+    wait_port "$lport" || fail "client did not listen for -L"
+    out=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$lport; head -c 20 <&3" 2>&1)
+    expect_not_contains "-L reached the target" "SSH-2.0" "$out"
+    wait "$pid"
+    # -R, -A, -X: refused, and the command still runs
+    eval "$(ssh-agent -s -a "$WORK/agent.sock")" > /dev/null
+    out=$(gw_ssh alice -R0:127.0.0.1:22 -A -X web01 -- 'echo still-works' \
+        < /dev/null 2> "$WORK/rax.err")
+    rc=$?
+    kill "$SSH_AGENT_PID" 2>/dev/null
+    unset SSH_AUTH_SOCK SSH_AGENT_PID
+    expect_eq "session usable despite -R -A -X" "still-works" "$out"
+    expect_eq "exit status" 0 "$rc"
+    audit_soon request_refused '"kind":"tcpip-forward"' || fail "-R not audited"
+    audit_soon request_refused '"kind":"x11-forwarding"' || fail "-X not audited"
+    audit_soon request_refused '"kind":"agent-forwarding"' ||
+        fail "-A not audited"
+    # environment beyond LANG/LC_* is refused and recorded
+    out=$(LD_PRELOAD=/nonexistent.so gw_ssh alice -oSendEnv=LD_PRELOAD \
+        web01 -- 'echo "[$LD_PRELOAD]"' < /dev/null 2>/dev/null)
+    expect_eq "LD_PRELOAD not passed" "[]" "$out"
+    audit_soon request_refused '"detail":"LD_PRELOAD"' || fail "env not audited"
 }
 
 setup
@@ -523,6 +590,7 @@ run_test t_oversized_and_bad_commands
 run_test t_config_errors
 run_test t_ctl_bad_input_changes_nothing
 run_test t_preauth_cap_and_grace
+run_test t_no_transfer_paths
 run_test t_totp_second_factor
 run_test t_listener_restart_keeps_sessions
 run_test t_no_sanitizer_reports

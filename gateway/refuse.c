@@ -1,0 +1,108 @@
+/*
+ * Everything a client asks for beyond one terminal or command channel is
+ * refused here, named, logged and reported to the monitor for the audit
+ * log (R-AC-7: no file transfer, forwarding or other side channels).
+ */
+#include "log.h"
+#include "util.h"
+#include "worker.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <libssh/server.h>
+
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+/* A hostile client could send refusals in a loop; the audit log gets the
+ * first ones, the rest are only counted. */
+#define REFUSE_AUDIT_MAX 50
+
+static int refused_count;
+
+void wk_refuse(ssh_message msg, const char *user)
+{
+    const char *kind = NULL;
+    char detail[160] = "";
+    int type = ssh_message_type(msg), sub = ssh_message_subtype(msg);
+
+    switch (type) {
+    case SSH_REQUEST_CHANNEL_OPEN:
+        switch (sub) {
+        case SSH_CHANNEL_DIRECT_TCPIP: {
+            const char *h = ssh_message_channel_request_open_destination(msg);
+
+            kind = "direct-tcpip";
+            snprintf(detail, sizeof(detail), "%.100s:%d",
+                     h && sk_utf8_valid(h, strlen(h)) ? h : "?",
+                     ssh_message_channel_request_open_destination_port(msg));
+            break;
+        }
+        case SSH_CHANNEL_FORWARDED_TCPIP:
+            kind = "forwarded-tcpip";
+            break;
+        case SSH_CHANNEL_X11:
+            kind = "x11-channel";
+            break;
+        case SSH_CHANNEL_AUTH_AGENT:
+            kind = "agent-channel";
+            break;
+        case SSH_CHANNEL_SESSION:
+            kind = "extra-session-channel";
+            break;
+        default:
+            kind = "channel";
+            break;
+        }
+        break;
+    case SSH_REQUEST_CHANNEL:
+        switch (sub) {
+        case SSH_CHANNEL_REQUEST_SUBSYSTEM: {
+            const char *n = ssh_message_channel_request_subsystem(msg);
+
+            kind = "subsystem";
+            snprintf(detail, sizeof(detail), "%.64s",
+                     n && sk_utf8_valid(n, strlen(n)) ? n : "?");
+            break;
+        }
+        case SSH_CHANNEL_REQUEST_X11:
+            kind = "x11-forwarding";
+            break;
+        case SSH_CHANNEL_REQUEST_ENV: {
+            const char *n = ssh_message_channel_request_env_name(msg);
+
+            kind = "env";
+            snprintf(detail, sizeof(detail), "%.64s",
+                     n && sk_utf8_valid(n, strlen(n)) ? n : "?");
+            break;
+        }
+        case SSH_CHANNEL_REQUEST_UNKNOWN:
+            kind = "unknown-channel-request";
+            break;
+        default:
+            kind = "channel-request";
+            break;
+        }
+        break;
+    case SSH_REQUEST_GLOBAL:
+        if (sub == SSH_GLOBAL_REQUEST_TCPIP_FORWARD) {
+            kind = "tcpip-forward";
+            snprintf(detail, sizeof(detail), "port %d",
+                     ssh_message_global_request_port(msg));
+        }
+        /* keepalives and other housekeeping need no record */
+        break;
+    default:
+        kind = "request";
+        break;
+    }
+    ssh_message_reply_default(msg);
+    if (kind == NULL) {
+        return;
+    }
+    logit("refused %s%s%s for %s", kind, detail[0] ? " " : "", detail,
+          user[0] ? user : "?");
+    if (refused_count++ < REFUSE_AUDIT_MAX) {
+        mm_refused(kind, detail);
+    }
+}
