@@ -173,6 +173,39 @@ static const char *mon_check_totp(struct monitor *m, const char *user,
     return why;
 }
 
+/* Counts a failed login of a known user and locks the account when the
+ * threshold is reached within the window (R-AUTH-2). */
+static void mon_note_failure(struct monitor *m, const char *user)
+{
+    time_t now = time(NULL);
+    int count = 0, r;
+    const struct sk_config *c = m->cfg;
+
+    r = sk_store_auth_failure(m->store, user, m->source, now,
+                              now - c->lockout_window, &count);
+    if (r != 0) {
+        error_fr(r, "recording failed login of %s", user);
+        return;
+    }
+    if (count < c->lockout_threshold) {
+        return;
+    }
+    r = c->lockout_duration > 0
+            ? sk_store_user_lock_until(m->store, user,
+                                       (int64_t)now + c->lockout_duration)
+            : sk_store_user_set_status(m->store, user, SK_USER_LOCKED);
+    if (r != 0) {
+        error_fr(r, "locking %s", user);
+        return;
+    }
+    (void)sk_store_auth_failures_clear(m->store, user);
+    logit("account %s locked after %d failed logins (last from %s)", user,
+          count, m->source);
+    (void)sk_audit("account_locked", "{s:s, s:s, s:i, s:i}", "user", user,
+                   "source", m->source, "failures", count, "seconds",
+                   c->lockout_duration);
+}
+
 static int mon_answer_auth_password(struct monitor *m, struct sk_buf *req)
 {
     char *user = NULL, *pw = NULL, *code = NULL, *shown = NULL;
@@ -228,6 +261,10 @@ static int mon_answer_auth_password(struct monitor *m, struct sk_buf *req)
         why = "account disabled";
         goto decided;
     }
+    if (u.locked_until > (int64_t)time(NULL)) {
+        why = "account locked after failed logins";
+        goto decided;
+    }
     /* The code is checked only after the password, so a wrong password
      * never uses up (or confirms) a code. */
     if (strcmp(m->cfg->second_factor, "totp") == 0 &&
@@ -245,7 +282,14 @@ decided:
         free(code);
     }
     shown = mon_safe_name(user != NULL ? user : "");
+    if (!ok && known &&
+        (strcmp(why, "wrong password") == 0 ||
+         strcmp(why, "wrong verification code") == 0 ||
+         strcmp(why, "verification code reused") == 0)) {
+        mon_note_failure(m, m->user);
+    }
     if (ok) {
+        (void)sk_store_auth_failures_clear(m->store, m->user);
         m->authenticated = 1;
         result = MON_AUTH_OK;
         if (m->notify >= 0) {

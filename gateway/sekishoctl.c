@@ -403,6 +403,10 @@ static int cmd_user(int argc, char **argv)
         printf("name: %s\nrole: %s\nstatus: %s\ncreated: %s\n"
                "password-changed: %s\nlast-login: %s\n",
                u.name, u.role, status_name(u.status), c, p, l);
+        if (u.locked_until > (int64_t)time(NULL)) {
+            fmt_time(u.locked_until, l, sizeof(l));
+            printf("locked-until: %s (failed logins)\n", l);
+        }
         sk_user_clear(&u);
         return 0;
     }
@@ -423,6 +427,11 @@ static int cmd_user(int argc, char **argv)
             }
             if ((r = sk_store_user_set_status(store, name, st[i].status)) !=
                 0) {
+                die("user %s: %s", name, sk_err_str(r));
+            }
+            if (st[i].status == SK_USER_ACTIVE &&
+                ((r = sk_store_user_lock_until(store, name, 0)) != 0 ||
+                 (r = sk_store_auth_failures_clear(store, name)) != 0)) {
                 die("user %s: %s", name, sk_err_str(r));
             }
             snprintf(ev, sizeof(ev), "user_%s", sub);

@@ -61,6 +61,13 @@ static const struct keyword keywords[] = {
      "compliant with R-PW-5; for testing)"},
     {"auth", "totp_key", KW_PATH, OFF(totp_key), NULL, 0, 0,
      "key sealing TOTP secrets at rest (default: state_dir/totp.key)"},
+    {"auth", "lockout_threshold", KW_INT, OFF(lockout_threshold), "5", 1,
+     1000, "failed logins within lockout_window that lock the account"},
+    {"auth", "lockout_window", KW_INT, OFF(lockout_window), "900", 10,
+     604800, "seconds over which failed logins are counted"},
+    {"auth", "lockout_duration", KW_INT, OFF(lockout_duration), "900", 0,
+     31536000,
+     "seconds an account stays locked (0: until `sekishoctl user unlock`)"},
     {"policy", "idle_timeout", KW_INT, OFF(idle_timeout), "0", 0, 604800,
      "seconds without input or output before a session ends (0: never)"},
 };

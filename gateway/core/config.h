@@ -29,6 +29,9 @@ struct sk_config {
     /* [auth] */
     char *second_factor; /* "totp" or "none" */
     char *totp_key;
+    int lockout_threshold;
+    int lockout_window;
+    int lockout_duration;
     /* [policy] */
     int idle_timeout;
 };

@@ -59,6 +59,14 @@ static const char *migrations[] = {
     /* 2: TOTP second factor (sealed secret, last accepted step) */
     "ALTER TABLE users ADD COLUMN totp_secret BLOB;"
     "ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;",
+    /* 3: lockout after repeated failures */
+    "ALTER TABLE users ADD COLUMN locked_until INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE auth_failures ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  time INTEGER NOT NULL);"
+    "CREATE INDEX auth_failures_user ON auth_failures(user, time);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -322,6 +330,7 @@ static int user_row(sqlite3_stmt *s, struct sk_user *u)
     u->status = sqlite3_column_int(s, 5);
     u->created = sqlite3_column_int64(s, 6);
     u->last_login = sqlite3_column_int64(s, 7);
+    u->locked_until = sqlite3_column_int64(s, 8);
     if (oom || u->name == NULL || u->role == NULL) {
         sk_user_clear(u);
         return SK_ERR_ALLOC;
@@ -330,7 +339,8 @@ static int user_row(sqlite3_stmt *s, struct sk_user *u)
 }
 
 #define USER_COLS                                                             \
-    "id, name, role, pw_hash, pw_changed, status, created, last_login"
+    "id, name, role, pw_hash, pw_changed, status, created, last_login, "    \
+    "locked_until"
 
 int sk_store_user_get(sk_store *st, const char *name, struct sk_user *out)
 {
@@ -451,6 +461,47 @@ int sk_store_user_totp_use(sk_store *st, const char *name, uint64_t step)
                 "is", (int64_t)step, name);
 
     return r == SK_ERR_NOT_FOUND ? SK_ERR_DENIED : r;
+}
+
+int sk_store_auth_failure(sk_store *st, const char *user, const char *source,
+                          time_t now, time_t since, int *count)
+{
+    sqlite3_stmt *s = NULL;
+    int r;
+
+    /* Old rows are pruned as new ones come: the table stays small however
+     * long an attack goes on. */
+    if ((r = run(st, 0, "DELETE FROM auth_failures WHERE time < ?", "i",
+                 (int64_t)since)) != 0 ||
+        (r = run(st, 0,
+                 "INSERT INTO auth_failures (user, source, time) "
+                 "VALUES (?, ?, ?)",
+                 "ssi", user, source, (int64_t)now)) != 0) {
+        return r;
+    }
+    if ((r = prep(st, &s,
+                  "SELECT count(*) FROM auth_failures WHERE user = ? AND "
+                  "time >= ?",
+                  "si", user, (int64_t)since)) != 0) {
+        return r;
+    }
+    r = sqlite3_step(s) == SQLITE_ROW ? 0 : SK_ERR_STORE;
+    if (r == 0) {
+        *count = sqlite3_column_int(s, 0);
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+int sk_store_auth_failures_clear(sk_store *st, const char *user)
+{
+    return run(st, 0, "DELETE FROM auth_failures WHERE user = ?", "s", user);
+}
+
+int sk_store_user_lock_until(sk_store *st, const char *name, int64_t until)
+{
+    return run(st, 1, "UPDATE users SET locked_until = ? WHERE name = ?",
+               "is", until, name);
 }
 
 int sk_store_user_list(sk_store *st,

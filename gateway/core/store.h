@@ -42,6 +42,7 @@ struct sk_user {
     int status;
     int64_t created;
     int64_t last_login; /* 0: never */
+    int64_t locked_until; /* lockout after failures ends then; 0: none */
 };
 void sk_user_clear(struct sk_user *u);
 
@@ -52,6 +53,14 @@ int sk_store_user_set_password(sk_store *st, const char *name,
                                const char *pw_hash, time_t now);
 int sk_store_user_set_status(sk_store *st, const char *name, int status);
 int sk_store_user_touch_login(sk_store *st, const char *name, time_t now);
+/* Records a failed login of user from source at now, forgets failures
+ * older than since, and returns in *count the user's failures since
+ * since. */
+int sk_store_auth_failure(sk_store *st, const char *user, const char *source,
+                          time_t now, time_t since, int *count);
+int sk_store_auth_failures_clear(sk_store *st, const char *user);
+/* Sets (0: clears) the end of a lockout. */
+int sk_store_user_lock_until(sk_store *st, const char *name, int64_t until);
 /* Sets the sealed TOTP secret (and forgets the last used step). */
 int sk_store_user_set_totp(sk_store *st, const char *name,
                            const uint8_t *sealed, size_t len);

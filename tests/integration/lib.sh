@@ -63,12 +63,14 @@ wait_port() {
 # start_target NAME: a real sshd on loopback that trusts the gateway's
 # egress key. Sets TPORT_<NAME> and writes $WORK/NAME/hostkey.pub.
 start_target() {
-    local name=$1 dir="$WORK/$1" port
-    port=$(free_port)
+    local name=$1 dir="$WORK/$1" port try
     mkdir -p "$dir" /run/sshd
-    ssh-keygen -q -t ed25519 -N '' -f "$dir/hostkey"
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/hostkey" || return 1
     "$BIN/sekishoctl" -c "$CONF" egress-key > "$dir/authorized_keys"
-    cat > "$dir/sshd_config" <<EOC
+    # A port found free can be taken before sshd binds it: try again.
+    for try in 1 2 3; do
+        port=$(free_port)
+        cat > "$dir/sshd_config" <<EOC
 Port $port
 ListenAddress 127.0.0.1
 HostKey $dir/hostkey
@@ -83,9 +85,16 @@ MaxStartups 200
 MaxSessions 200
 LogLevel VERBOSE
 EOC
-    /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" || return 1
-    wait_port "$port" || return 1
-    eval "TPORT_$name=$port"
+        if /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" &&
+            wait_port "$port"; then
+            eval "TPORT_$name=$port"
+            return 0
+        fi
+        log "sshd for $name on port $port failed (try $try):"
+        tail -5 "$dir/sshd.log" >&2
+        [ -f "$dir/sshd.pid" ] && kill "$(cat "$dir/sshd.pid")" 2>/dev/null
+    done
+    return 1
 }
 
 # gw_init [extra config lines...]: a fresh gateway installation.
@@ -106,10 +115,20 @@ gw_init() {
 }
 
 gw_start() {
-    "$BIN/sekishod" -c "$CONF" -f > "$WORK/gw.log" 2>&1 &
-    GW_PID=$!
-    PIDS="$PIDS $GW_PID"
-    wait_port "$GPORT"
+    local try
+    for try in 1 2 3; do
+        "$BIN/sekishod" -c "$CONF" -f >> "$WORK/gw.log" 2>&1 &
+        GW_PID=$!
+        PIDS="$PIDS $GW_PID"
+        if wait_port "$GPORT" && kill -0 "$GW_PID" 2>/dev/null; then
+            return 0
+        fi
+        # The port was taken meanwhile: move the gateway to another.
+        kill "$GW_PID" 2>/dev/null
+        GPORT=$(free_port)
+        sed -i "s|^listen = .*|listen = 127.0.0.1:$GPORT|" "$CONF"
+    done
+    return 1
 }
 
 gw_stop() {

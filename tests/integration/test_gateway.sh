@@ -7,8 +7,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 setup() {
     # Most tests log in many times a minute; TOTP (one use per 30-second
     # step) is exercised by t_totp_second_factor, which turns it on.
+    # Lockout is exercised by t_lockout; here failures must not lock the
+    # users the other tests need.
     gw_init "max_startups = 80" "connect_timeout = 5" \
-        "second_factor = none" || die "gw_init failed"
+        "second_factor = none" "lockout_threshold = 1000" ||
+        die "gw_init failed"
     start_target web01 || die "target web01 failed to start"
     start_target db01 || die "target db01 failed to start"
     start_target shifty || die "target shifty failed to start"
@@ -566,6 +569,38 @@ t_no_transfer_paths() {
     audit_soon request_refused '"detail":"LD_PRELOAD"' || fail "env not audited"
 }
 
+t_lockout() {
+    local out
+    gw_stop
+    sed -i 's/^lockout_threshold = 1000/lockout_threshold = 4/' "$CONF"
+    gw_start || fail "gateway did not start"
+    add_user lena
+    ctl grant add lena web01 --exec > /dev/null
+    # one connection, three wrong passwords (max_auth_tries)
+    SKPW='Wrong-Password-1!' gw_ssh lena web01 -- true < /dev/null 2>/dev/null
+    out=$(gw_ssh lena web01 -- 'echo below-threshold' < /dev/null)
+    expect_eq "three failures do not lock" "below-threshold" "$out"
+    # a success resets the count: four more failures are needed
+    SKPW='Wrong-Password-1!' gw_ssh lena web01 -- true < /dev/null 2>/dev/null
+    SKPW='Wrong-Password-1!' gw_ssh lena web01 -- true < /dev/null 2>/dev/null
+    audit_has account_locked '"user":"lena"' || fail "no account_locked line"
+    out=$(gw_ssh lena web01 -- 'echo let-in' < /dev/null 2>&1)
+    expect_not_contains "locked account refused with the right password" \
+        "let-in" "$out"
+    audit_has auth_fail '"reason":"account locked after failed logins"' ||
+        fail "no locked refusal line"
+    expect_contains "admin sees the lock" "locked-until" "$(ctl user show lena)"
+    # other users are not affected
+    out=$(gw_ssh alice web01 -- 'echo alice-ok' < /dev/null)
+    expect_eq "another user still logs in" "alice-ok" "$out"
+    ctl user unlock lena > /dev/null
+    out=$(gw_ssh lena web01 -- 'echo unlocked' < /dev/null)
+    expect_eq "unlock lets the user in" "unlocked" "$out"
+    gw_stop
+    sed -i 's/^lockout_threshold = 4/lockout_threshold = 1000/' "$CONF"
+    gw_start || fail "gateway did not restart"
+}
+
 setup
 run_test t_exec_output_and_status
 run_test t_exec_stdin
@@ -592,6 +627,7 @@ run_test t_ctl_bad_input_changes_nothing
 run_test t_preauth_cap_and_grace
 run_test t_no_transfer_paths
 run_test t_totp_second_factor
+run_test t_lockout
 run_test t_listener_restart_keeps_sessions
 run_test t_no_sanitizer_reports
 summary
