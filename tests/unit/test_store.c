@@ -68,7 +68,7 @@ static void test_open_missing(void **state)
 
 static void test_schema(void **state)
 {
-    assert_int_equal(sk_store_schema_version(*state), 2);
+    assert_int_equal(sk_store_schema_version(*state), 3);
 }
 
 static void test_totp(void **state)
@@ -193,6 +193,44 @@ static void test_targets_and_grants(void **state)
     assert_int_equal(n, 0);
 }
 
+static void test_lockout_records(void **state)
+{
+    sk_store *st = *state;
+    struct sk_user u;
+    int n = 0;
+
+    assert_int_equal(sk_store_user_add(st, "alice", "maintainer", "$h", 1),
+                     0);
+    assert_int_equal(sk_store_auth_failure(st, "alice", "10.0.0.1", 100, 0,
+                                           &n),
+                     0);
+    assert_int_equal(n, 1);
+    assert_int_equal(sk_store_auth_failure(st, "alice", "10.0.0.2", 200, 0,
+                                           &n),
+                     0);
+    assert_int_equal(n, 2);
+    /* outside the window: the old failure no longer counts (and is gone) */
+    assert_int_equal(sk_store_auth_failure(st, "alice", "10.0.0.1", 1100,
+                                           150, &n),
+                     0);
+    assert_int_equal(n, 2);
+    assert_int_equal(sk_store_auth_failure(st, "bob", "10.0.0.1", 1100, 150,
+                                           &n),
+                     0);
+    assert_int_equal(n, 1); /* per user */
+    assert_int_equal(sk_store_auth_failures_clear(st, "alice"), 0);
+    assert_int_equal(sk_store_auth_failure(st, "alice", "10.0.0.1", 1200,
+                                           150, &n),
+                     0);
+    assert_int_equal(n, 1);
+    assert_int_equal(sk_store_user_lock_until(st, "alice", 5000), 0);
+    assert_int_equal(sk_store_user_get(st, "alice", &u), 0);
+    assert_int_equal(u.locked_until, 5000);
+    sk_user_clear(&u);
+    assert_int_equal(sk_store_user_lock_until(st, "nobody", 1),
+                     SK_ERR_NOT_FOUND);
+}
+
 static int check_session(const struct sk_session_rec *s, void *arg)
 {
     (void)arg;
@@ -248,6 +286,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_totp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lockout_records, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_targets_and_grants, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
