@@ -18,6 +18,7 @@
 #include "worker.h"
 
 #include "auth/password.h"
+#include "auth/pwchange.h"
 #include "auth/totp.h"
 #include "policy/policy.h"
 
@@ -64,6 +65,8 @@ struct monitor {
     /* authentication */
     int authenticated;
     int auth_failures;
+    int change_pending; /* expired password: only a change completes auth */
+    int change_tries;
     char user[SK_NAME_MAX + 1];
     /* target session */
     struct sk_target target;
@@ -171,6 +174,34 @@ static const char *mon_check_totp(struct monitor *m, const char *user,
     }
     sodium_memzero(secret, sizeof(secret));
     return why;
+}
+
+/* Marks the connection authenticated, once the audit line is written.
+ * Returns MON_AUTH_OK, or MON_AUTH_FAIL_DISCONNECT if it cannot be. */
+static uint32_t mon_auth_success(struct monitor *m, const char *how)
+{
+    char method[64];
+    int r;
+
+    snprintf(method, sizeof(method), "%s%s", how,
+             strcmp(m->cfg->second_factor, "totp") == 0 ? "+totp" : "");
+    r = sk_audit("auth_ok", "{s:s, s:s, s:s}", "user", m->user, "source",
+                 m->source, "method", method);
+    if (r != 0) {
+        /* No audit record, no session. */
+        error_fr(r, "audit log");
+        return MON_AUTH_FAIL_DISCONNECT;
+    }
+    m->authenticated = 1;
+    m->change_pending = 0;
+    if (m->notify >= 0) {
+        /* Frees this connection's pre-auth slot in sekishod. */
+        close(m->notify);
+        m->notify = -1;
+    }
+    (void)sk_store_user_touch_login(m->store, m->user, time(NULL));
+    logit("accepted %s for %s from %s", method, m->user, m->source);
+    return MON_AUTH_OK;
 }
 
 /* Counts a failed login of a known user and locks the account when the
@@ -288,30 +319,20 @@ decided:
          strcmp(why, "verification code reused") == 0)) {
         mon_note_failure(m, m->user);
     }
-    if (ok) {
+    if (ok && m->cfg->password_max_age > 0 &&
+        (int64_t)time(NULL) - u.pw_changed >
+            (int64_t)m->cfg->password_max_age * 86400) {
+        /* R-PW-3: the credentials were right, but the session starts only
+         * after a new password is set. */
         (void)sk_store_auth_failures_clear(m->store, m->user);
-        m->authenticated = 1;
-        result = MON_AUTH_OK;
-        if (m->notify >= 0) {
-            /* Frees this connection's pre-auth slot in sekishod. */
-            close(m->notify);
-            m->notify = -1;
-        }
-        (void)sk_store_user_touch_login(m->store, m->user, time(NULL));
-        logit("accepted password%s for %s from %s",
-              strcmp(m->cfg->second_factor, "totp") == 0 ? "+totp" : "",
-              m->user, m->source);
-        r = sk_audit("auth_ok", "{s:s, s:s, s:s}", "user", m->user,
-                     "source", m->source, "method",
-                     strcmp(m->cfg->second_factor, "totp") == 0
-                         ? "password+totp"
-                         : "password");
-        if (r != 0) {
-            /* No audit record, no session. */
-            error_fr(r, "audit log");
-            m->authenticated = 0;
-            result = MON_AUTH_FAIL_DISCONNECT;
-        }
+        m->change_pending = 1;
+        result = MON_AUTH_CHANGE_REQUIRED;
+        logit("password of %s has expired: change required", m->user);
+        (void)sk_audit("password_expired", "{s:s, s:s}", "user", m->user,
+                       "source", m->source);
+    } else if (ok) {
+        (void)sk_store_auth_failures_clear(m->store, m->user);
+        result = mon_auth_success(m, "password");
     } else {
         m->auth_failures++;
         result = m->auth_failures >= m->cfg->max_auth_tries
@@ -790,6 +811,76 @@ static int mon_answer_session_end(struct monitor *m, struct sk_buf *req)
     return mon_reply_u32(m, MON_SESSION_END, 1);
 }
 
+static int mon_answer_password_change(struct monitor *m, struct sk_buf *req)
+{
+    char *npw = NULL, *again = NULL, reason[256] = "", hash[SK_PW_HASH_MAX];
+    struct sk_pw_policy pol;
+    struct sk_user u;
+    struct sk_buf b;
+    uint32_t result = MON_AUTH_FAIL;
+    int r;
+
+    if (!m->change_pending) {
+        return SK_ERR_BAD_MESSAGE; /* only after CHANGE_REQUIRED */
+    }
+    memset(&u, 0, sizeof(u));
+    if (sk_buf_get_cstring(req, &npw, SK_PW_MAX) != 0 ||
+        sk_buf_get_cstring(req, &again, SK_PW_MAX) != 0) {
+        snprintf(reason, sizeof(reason), "password too long or malformed");
+        goto decided;
+    }
+    if (strcmp(npw, again) != 0) {
+        snprintf(reason, sizeof(reason), "the two new passwords differ");
+        goto decided;
+    }
+    if ((r = sk_store_user_get(m->store, m->user, &u)) != 0) {
+        snprintf(reason, sizeof(reason), "state database unavailable");
+        goto decided;
+    }
+    sk_pw_policy_default(&pol);
+    if (sk_pw_change_check(m->store, &pol, m->user, u.pw_hash, npw,
+                           m->cfg->password_history, reason,
+                           sizeof(reason)) != 0) {
+        goto decided;
+    }
+    if ((r = sk_pw_hash(npw, hash, sizeof(hash))) != 0 ||
+        (r = sk_store_user_set_password(m->store, m->user, hash, time(NULL),
+                                        m->cfg->password_history)) != 0) {
+        snprintf(reason, sizeof(reason), "could not store the password");
+        sodium_memzero(hash, sizeof(hash));
+        goto decided;
+    }
+    sodium_memzero(hash, sizeof(hash));
+    (void)sk_audit("password_changed", "{s:s, s:s, s:s}", "user", m->user,
+                   "source", m->source, "why", "expired");
+    result = mon_auth_success(m, "password(changed)");
+    reason[0] = '\0';
+decided:
+    if (npw != NULL) {
+        sodium_memzero(npw, strlen(npw));
+        free(npw);
+    }
+    if (again != NULL) {
+        sodium_memzero(again, strlen(again));
+        free(again);
+    }
+    sk_user_clear(&u);
+    if (result == MON_AUTH_FAIL) {
+        (void)sk_audit("password_change_refused", "{s:s, s:s, s:s}", "user",
+                       m->user, "source", m->source, "reason", reason);
+        if (++m->change_tries >= m->cfg->max_auth_tries) {
+            result = MON_AUTH_FAIL_DISCONNECT;
+        }
+    }
+    sk_buf_init(&b);
+    if ((r = sk_buf_put_u32(&b, result)) == 0 &&
+        (r = sk_buf_put_cstring(&b, reason)) == 0) {
+        r = mon_reply(m, MON_PASSWORD_CHANGE, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+    return r;
+}
+
 static int mon_answer_refused(struct monitor *m, struct sk_buf *req)
 {
     char *kind = NULL, *detail = NULL, *k = NULL, *d = NULL;
@@ -815,6 +906,7 @@ static int mon_answer_refused(struct monitor *m, struct sk_buf *req)
 static const struct mon_dispatch mon_dispatch[] = {
     {MON_LOG, MON_ANYSTATE, mon_answer_log},
     {MON_AUTH_PASSWORD, MON_PREAUTH, mon_answer_auth_password},
+    {MON_PASSWORD_CHANGE, MON_PREAUTH, mon_answer_password_change},
     {MON_TARGET_LIST, MON_POSTAUTH, mon_answer_target_list},
     {MON_TARGET_OPEN, MON_POSTAUTH | MON_ONCE, mon_answer_target_open},
     {MON_HOSTKEY_CHECK, MON_POSTAUTH | MON_ONCE, mon_answer_hostkey_check},

@@ -23,6 +23,9 @@
  *   MON_UPSTREAM_READY u32 ok, string error  (target auth + channel result)
  *                 ->   u32 ack
  *   MON_REFUSED        string kind, string detail              (no reply)
+ *   MON_PASSWORD_CHANGE string new, string retype  (only after
+ *                      MON_AUTH_CHANGE_REQUIRED)
+ *                 ->   u32 result (MON_AUTH_*), string reason
  *   MON_SESSION_END    u64 bytes_in, u64 bytes_out, u32 exit_status
  *                      (0xffffffff: none), string reason
  *                 ->   u32 ack
@@ -41,12 +44,14 @@ enum mon_type {
     MON_UPSTREAM_READY = 6,
     MON_SESSION_END = 7,
     MON_REFUSED = 8,
+    MON_PASSWORD_CHANGE = 9,
 };
 
 enum mon_auth_result {
     MON_AUTH_FAIL = 0,
     MON_AUTH_OK = 1,
     MON_AUTH_FAIL_DISCONNECT = 2, /* too many attempts */
+    MON_AUTH_CHANGE_REQUIRED = 3, /* right credentials, password expired */
 };
 
 /* Worker exit statuses (and so sekisho-session's), read by sekishod. */

@@ -11,6 +11,7 @@
 #include "util.h"
 
 #include "auth/password.h"
+#include "auth/pwchange.h"
 #include "auth/totp.h"
 #include "policy/command.h"
 
@@ -173,8 +174,8 @@ static char *read_password(int from_stdin, const char *user)
 }
 
 /* Checks and hashes a new password; dies with the reason if refused. */
-static void new_password_hash(const char *user, int from_stdin, char *hash,
-                              size_t hashlen)
+static void new_password_hash(const char *user, const char *current_hash,
+                              int from_stdin, char *hash, size_t hashlen)
 {
     struct sk_pw_policy pol;
     char reason[256], *pw;
@@ -182,7 +183,8 @@ static void new_password_hash(const char *user, int from_stdin, char *hash,
 
     pw = read_password(from_stdin, user);
     sk_pw_policy_default(&pol);
-    r = sk_pw_check(&pol, user, pw, reason, sizeof(reason));
+    r = sk_pw_change_check(store, &pol, user, current_hash, pw,
+                           cfg->password_history, reason, sizeof(reason));
     if (r == 0) {
         r = sk_pw_hash(pw, hash, hashlen);
         if (r != 0) {
@@ -340,7 +342,7 @@ static int cmd_user(int argc, char **argv)
             sk_user_clear(&u);
             die("user %s already exists", name);
         }
-        new_password_hash(name, from_stdin, hash, sizeof(hash));
+        new_password_hash(name, NULL, from_stdin, hash, sizeof(hash));
         r = sk_store_user_add(store, name, role, hash, time(NULL));
         sodium_memzero(hash, sizeof(hash));
         if (r != 0) {
@@ -366,9 +368,10 @@ static int cmd_user(int argc, char **argv)
         if ((r = sk_store_user_get(store, name, &u)) != 0) {
             die("user %s: %s", name, sk_err_str(r));
         }
+        new_password_hash(name, u.pw_hash, from_stdin, hash, sizeof(hash));
         sk_user_clear(&u);
-        new_password_hash(name, from_stdin, hash, sizeof(hash));
-        r = sk_store_user_set_password(store, name, hash, time(NULL));
+        r = sk_store_user_set_password(store, name, hash, time(NULL),
+                                       cfg->password_history);
         sodium_memzero(hash, sizeof(hash));
         if (r != 0) {
             die("user passwd %s: %s", name, sk_err_str(r));

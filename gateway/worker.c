@@ -153,6 +153,19 @@ static void wk_finish(struct wk *w, int status, int code)
     wk_exit(w, code);
 }
 
+/* Asks for a new password (keyboard-interactive INFO_REQUEST). */
+static int wk_ask_change(ssh_message msg, const char *instruction)
+{
+    const char *prompts[] = {"New password: ", "Retype new password: "};
+    char echo[] = {0, 0};
+
+    return ssh_message_auth_interactive_request(msg, "Password change",
+                                                instruction, 2, prompts,
+                                                echo) == SSH_OK
+               ? 0
+               : -1;
+}
+
 static int wk_auth(struct wk *w)
 {
     ssh_message msg;
@@ -206,6 +219,32 @@ static int wk_auth(struct wk *w)
                 continue;
             }
             user = kbd_user;
+            if (kbd_pending == 2) {
+                /* Answers to the password-change prompts. */
+                const char *a = ssh_userauth_kbdint_getanswer(w->s, 0);
+                const char *b = ssh_userauth_kbdint_getanswer(w->s, 1);
+                char reason[256] = "";
+
+                res = ssh_userauth_kbdint_getnanswers(w->s) == 2
+                          ? mm_password_change(a ? a : "", b ? b : "",
+                                               reason, sizeof(reason))
+                          : mm_password_change("", "-", reason,
+                                               sizeof(reason));
+                if (res == MON_AUTH_FAIL) {
+                    char instr[320];
+
+                    snprintf(instr, sizeof(instr),
+                             "Password not changed: %s. Try again.", reason);
+                    if (wk_ask_change(msg, instr) != 0) {
+                        ssh_message_free(msg);
+                        return -1;
+                    }
+                    ssh_message_free(msg);
+                    continue;
+                }
+                kbd_pending = 0;
+                break;
+            }
             if (kbd_pending &&
                 ssh_userauth_kbdint_getnanswers(w->s) == (totp ? 2 : 1)) {
                 const char *a = ssh_userauth_kbdint_getanswer(w->s, 0);
@@ -221,6 +260,19 @@ static int wk_auth(struct wk *w)
             break;
         default:
             break;
+        }
+        if (res == MON_AUTH_CHANGE_REQUIRED) {
+            if (ssh_message_subtype(msg) != SSH_AUTH_METHOD_INTERACTIVE ||
+                wk_ask_change(msg, "Your password has expired. Choose a new "
+                                   "one now.") != 0) {
+                /* The bare password method has no way to ask. */
+                ssh_message_reply_default(msg);
+                ssh_message_free(msg);
+                continue;
+            }
+            kbd_pending = 2;
+            ssh_message_free(msg);
+            continue;
         }
         if (res == MON_AUTH_OK) {
             /* The monitor accepted it, so it is a valid (short) name. */

@@ -29,6 +29,8 @@ struct sk_config {
     /* [auth] */
     char *second_factor; /* "totp" or "none" */
     char *totp_key;
+    int password_max_age;
+    int password_history;
     int lockout_threshold;
     int lockout_window;
     int lockout_duration;

@@ -67,6 +67,13 @@ static const char *migrations[] = {
     "  source TEXT NOT NULL,"
     "  time INTEGER NOT NULL);"
     "CREATE INDEX auth_failures_user ON auth_failures(user, time);",
+    /* 4: password history */
+    "CREATE TABLE password_history ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  pw_hash TEXT NOT NULL,"
+    "  changed INTEGER NOT NULL);"
+    "CREATE INDEX password_history_user ON password_history(user_id, id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -363,11 +370,65 @@ int sk_store_user_get(sk_store *st, const char *name, struct sk_user *out)
 }
 
 int sk_store_user_set_password(sk_store *st, const char *name,
-                               const char *pw_hash, time_t now)
+                               const char *pw_hash, time_t now, int keep)
 {
-    return run(st, 1,
-               "UPDATE users SET pw_hash = ?, pw_changed = ? WHERE name = ?",
-               "sis", pw_hash, (int64_t)now, name);
+    int r;
+
+    /* One transaction: the old hash moves to the history, the new one
+     * takes its place, the history is cut to `keep` entries. */
+    if (exec_sql(st->db, "BEGIN IMMEDIATE") != 0) {
+        return SK_ERR_STORE;
+    }
+    if ((r = run(st, 0,
+                 "INSERT INTO password_history (user_id, pw_hash, changed) "
+                 "SELECT id, pw_hash, pw_changed FROM users "
+                 "WHERE name = ? AND pw_hash IS NOT NULL",
+                 "s", name)) != 0 ||
+        (r = run(st, 1,
+                 "UPDATE users SET pw_hash = ?, pw_changed = ? "
+                 "WHERE name = ?",
+                 "sis", pw_hash, (int64_t)now, name)) != 0 ||
+        (r = run(st, 0,
+                 "DELETE FROM password_history WHERE user_id = "
+                 "(SELECT id FROM users WHERE name = ?1) AND id NOT IN "
+                 "(SELECT h.id FROM password_history h JOIN users u ON "
+                 "u.id = h.user_id WHERE u.name = ?1 "
+                 "ORDER BY h.id DESC LIMIT ?2)",
+                 "si", name, (int64_t)keep)) != 0) {
+        exec_sql(st->db, "ROLLBACK");
+        return r;
+    }
+    return exec_sql(st->db, "COMMIT") == 0 ? 0 : SK_ERR_STORE;
+}
+
+static int emit_history(sqlite3_stmt *s, void *ctx)
+{
+    struct {
+        int (*cb)(const char *, void *);
+        void *arg;
+    } *c = ctx;
+    const unsigned char *h = sqlite3_column_text(s, 0);
+
+    return h != NULL && c->cb((const char *)h, c->arg) != 0;
+}
+
+int sk_store_password_history(sk_store *st, const char *name,
+                              int (*cb)(const char *, void *), void *arg)
+{
+    struct {
+        int (*cb)(const char *, void *);
+        void *arg;
+    } c = {cb, arg};
+    sqlite3_stmt *s = NULL;
+    int r;
+
+    if ((r = prep(st, &s,
+                  "SELECT h.pw_hash FROM password_history h JOIN users u "
+                  "ON u.id = h.user_id WHERE u.name = ? ORDER BY h.id DESC",
+                  "s", name)) != 0) {
+        return r;
+    }
+    return each_row(s, emit_history, &c);
 }
 
 int sk_store_user_set_status(sk_store *st, const char *name, int status)

@@ -49,8 +49,14 @@ void sk_user_clear(struct sk_user *u);
 int sk_store_user_add(sk_store *st, const char *name, const char *role,
                       const char *pw_hash, time_t now);
 int sk_store_user_get(sk_store *st, const char *name, struct sk_user *out);
+/* Replaces the password hash; the old one joins the history, which keeps
+ * the newest `keep` entries. */
 int sk_store_user_set_password(sk_store *st, const char *name,
-                               const char *pw_hash, time_t now);
+                               const char *pw_hash, time_t now, int keep);
+/* Calls cb with each earlier hash of name, newest first; stops early if
+ * cb returns != 0. */
+int sk_store_password_history(sk_store *st, const char *name,
+                              int (*cb)(const char *, void *), void *arg);
 int sk_store_user_set_status(sk_store *st, const char *name, int status);
 int sk_store_user_touch_login(sk_store *st, const char *name, time_t now);
 /* Records a failed login of user from source at now, forgets failures

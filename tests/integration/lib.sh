@@ -178,6 +178,7 @@ cat > "$WORK/askpass" <<'EOA'
 #!/bin/sh
 case "$1" in
 *Verification*) printf '%s\n' "${SKCODE:-}" ;;
+*"New password"* | *"Retype new password"*) printf '%s\n' "${SKNEWPW:-}" ;;
 *) printf '%s\n' "${SKPW:-}" ;;
 esac
 EOA

@@ -601,6 +601,38 @@ t_lockout() {
     gw_start || fail "gateway did not restart"
 }
 
+t_password_expiry() {
+    local out new='Fresh-Garden-7-Lantern?'
+    add_user pete
+    ctl grant add pete web01 --exec > /dev/null
+    sqlite3 "$GW/state.db" "UPDATE users SET pw_changed = 1000 WHERE name = 'pete'"
+    out=$(SKNEWPW='weak' gw_ssh pete web01 -- 'echo weak-ok' < /dev/null 2>&1)
+    expect_not_contains "weak new password refused" "weak-ok" "$out"
+    audit_soon password_change_refused '"reason":"password is shorter than 12' ||
+        fail "weak change not audited with its reason"
+    out=$(SKNEWPW=$PW gw_ssh pete web01 -- 'echo same-ok' < /dev/null 2>&1)
+    expect_not_contains "unchanged password refused" "same-ok" "$out"
+    audit_soon password_change_refused '"reason":"the new password must differ' ||
+        fail "same-password change not audited"
+    out=$(SKNEWPW=$new gw_ssh pete web01 -- 'echo changed-ok' < /dev/null)
+    expect_eq "expired password changed at login" "changed-ok" "$out"
+    audit_soon password_changed '"user":"pete"' || fail "no password_changed"
+    out=$(gw_ssh pete web01 -- 'echo old-ok' < /dev/null 2>&1)
+    expect_not_contains "old password no longer works" "old-ok" "$out"
+    out=$(SKPW=$new gw_ssh pete web01 -- 'echo new-ok' < /dev/null)
+    expect_eq "new password works without another change" "new-ok" "$out"
+    # R-PW-4: the original password is in the history
+    sqlite3 "$GW/state.db" "UPDATE users SET pw_changed = 1000 WHERE name = 'pete'"
+    out=$(SKPW=$new SKNEWPW=$PW gw_ssh pete web01 -- 'echo reuse-ok' \
+        < /dev/null 2>&1)
+    expect_not_contains "earlier password refused" "reuse-ok" "$out"
+    audit_soon password_change_refused '"reason":"the new password repeats' ||
+        fail "history refusal not audited"
+    out=$(printf '%s\n' "$PW" | ctl user passwd pete --password-stdin 2>&1)
+    expect_eq "sekishoctl refuses a remembered password" 1 "$?"
+    expect_contains "with the reason" "repeats one of the last 5" "$out"
+}
+
 setup
 run_test t_exec_output_and_status
 run_test t_exec_stdin
@@ -628,6 +660,7 @@ run_test t_preauth_cap_and_grace
 run_test t_no_transfer_paths
 run_test t_totp_second_factor
 run_test t_lockout
+run_test t_password_expiry
 run_test t_listener_restart_keeps_sessions
 run_test t_no_sanitizer_reports
 summary

@@ -68,7 +68,7 @@ static void test_open_missing(void **state)
 
 static void test_schema(void **state)
 {
-    assert_int_equal(sk_store_schema_version(*state), 3);
+    assert_int_equal(sk_store_schema_version(*state), 4);
 }
 
 static void test_totp(void **state)
@@ -123,7 +123,8 @@ static void test_users(void **state)
     assert_int_equal(u.status, SK_USER_ACTIVE);
     assert_int_equal(u.pw_changed, 100);
     sk_user_clear(&u);
-    assert_int_equal(sk_store_user_set_password(st, "alice", "$h3", 200), 0);
+    assert_int_equal(sk_store_user_set_password(st, "alice", "$h3", 200, 5),
+                     0);
     assert_int_equal(sk_store_user_set_status(st, "alice", SK_USER_LOCKED),
                      0);
     assert_int_equal(sk_store_user_touch_login(st, "alice", 300), 0);
@@ -231,6 +232,43 @@ static void test_lockout_records(void **state)
                      SK_ERR_NOT_FOUND);
 }
 
+static int collect_hash(const char *h, void *arg)
+{
+    char *out = arg;
+
+    strcat(out, h);
+    strcat(out, ",");
+    return 0;
+}
+
+static void test_password_history(void **state)
+{
+    sk_store *st = *state;
+    char seen[256] = "";
+    struct sk_user u;
+
+    assert_int_equal(sk_store_user_add(st, "alice", "maintainer", "$h0", 1),
+                     0);
+    for (int i = 1; i <= 4; i++) {
+        char h[8];
+
+        snprintf(h, sizeof(h), "$h%d", i);
+        assert_int_equal(sk_store_user_set_password(st, "alice", h, 10 + i, 2),
+                         0);
+    }
+    assert_int_equal(sk_store_user_get(st, "alice", &u), 0);
+    assert_string_equal(u.pw_hash, "$h4");
+    assert_int_equal(u.pw_changed, 14);
+    sk_user_clear(&u);
+    /* newest first, cut to the 2 kept */
+    assert_int_equal(sk_store_password_history(st, "alice", collect_hash,
+                                               seen),
+                     0);
+    assert_string_equal(seen, "$h3,$h2,");
+    assert_int_equal(sk_store_user_set_password(st, "nobody", "$x", 1, 2),
+                     SK_ERR_NOT_FOUND);
+}
+
 static int check_session(const struct sk_session_rec *s, void *arg)
 {
     (void)arg;
@@ -286,6 +324,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_totp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_history, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_lockout_records, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_targets_and_grants, setup,
