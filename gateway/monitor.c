@@ -267,6 +267,20 @@ static int mon_answer_auth_password(struct monitor *m, struct sk_buf *req)
         why = "invalid user name";
         goto decided;
     }
+    {
+        int n = 0;
+
+        /* An address that keeps failing is stopped before it can lock
+         * more accounts; its attempts are no longer checked at all. */
+        if (sk_store_source_failures(m->store, m->source,
+                                     time(NULL) - m->cfg->lockout_window,
+                                     &n) == 0 &&
+            n >= m->cfg->source_threshold) {
+            (void)sk_pw_verify(NULL, pw);
+            why = "source address blocked after failed logins";
+            goto decided;
+        }
+    }
     r = sk_store_user_get(m->store, user, &u);
     if (r == SK_ERR_NOT_FOUND) {
         (void)sk_pw_verify(NULL, pw);
@@ -318,6 +332,17 @@ decided:
          strcmp(why, "wrong verification code") == 0 ||
          strcmp(why, "verification code reused") == 0)) {
         mon_note_failure(m, m->user);
+    } else if (!ok && strcmp(why, "unknown user") == 0) {
+        /* Counted against the address only (no account to lock). */
+        int n;
+
+        (void)sk_store_auth_failure(m->store, "", m->source, time(NULL),
+                                    time(NULL) - m->cfg->lockout_window, &n);
+    }
+    if (!ok && strcmp(why, "source address blocked after failed logins") ==
+                   0 &&
+        m->auth_failures == 0) {
+        (void)sk_audit("source_blocked", "{s:s}", "source", m->source);
     }
     if (ok && m->cfg->password_max_age > 0 &&
         (int64_t)time(NULL) - u.pw_changed >

@@ -73,6 +73,10 @@ static const struct keyword keywords[] = {
     {"auth", "lockout_duration", KW_INT, OFF(lockout_duration), "900", 0,
      31536000,
      "seconds an account stays locked (0: until `sekishoctl user unlock`)"},
+    {"auth", "source_threshold", KW_INT, OFF(source_threshold), "20", 1,
+     100000,
+     "failed logins from one address within lockout_window after which "
+     "that address may not try at all (it cannot go on locking accounts)"},
     {"policy", "idle_timeout", KW_INT, OFF(idle_timeout), "0", 0, 604800,
      "seconds without input or output before a session ends (0: never)"},
 };

@@ -34,6 +34,7 @@ struct sk_config {
     int lockout_threshold;
     int lockout_window;
     int lockout_duration;
+    int source_threshold;
     /* [policy] */
     int idle_timeout;
 };

@@ -554,6 +554,26 @@ int sk_store_auth_failure(sk_store *st, const char *user, const char *source,
     return r;
 }
 
+int sk_store_source_failures(sk_store *st, const char *source, time_t since,
+                             int *count)
+{
+    sqlite3_stmt *s = NULL;
+    int r;
+
+    if ((r = prep(st, &s,
+                  "SELECT count(*) FROM auth_failures WHERE source = ? AND "
+                  "time >= ?",
+                  "si", source, (int64_t)since)) != 0) {
+        return r;
+    }
+    r = sqlite3_step(s) == SQLITE_ROW ? 0 : SK_ERR_STORE;
+    if (r == 0) {
+        *count = sqlite3_column_int(s, 0);
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
 int sk_store_auth_failures_clear(sk_store *st, const char *user)
 {
     return run(st, 0, "DELETE FROM auth_failures WHERE user = ?", "s", user);

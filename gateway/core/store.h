@@ -65,6 +65,10 @@ int sk_store_user_touch_login(sk_store *st, const char *name, time_t now);
 int sk_store_auth_failure(sk_store *st, const char *user, const char *source,
                           time_t now, time_t since, int *count);
 int sk_store_auth_failures_clear(sk_store *st, const char *user);
+/* Failed logins (of any user, unknown ones included) from source since
+ * since. */
+int sk_store_source_failures(sk_store *st, const char *source, time_t since,
+                             int *count);
 /* Sets (0: clears) the end of a lockout. */
 int sk_store_user_lock_until(sk_store *st, const char *name, int64_t until);
 /* Sets the sealed TOTP secret (and forgets the last used step). */

@@ -138,6 +138,10 @@ gw_stop() {
 
 ctl() { "$BIN/sekishoctl" -c "$CONF" "$@"; }
 
+# db SQL: the gateway's state, as a test fixture; waits for locks held by
+# running sessions like the gateway itself does.
+db() { sqlite3 -cmd '.timeout 5000' "$GW/state.db" "$@"; }
+
 # add_user NAME [ctl args]: user with the standard test password.
 # The TOTP secret from the enrolment URI is kept in $WORK/totp.NAME.
 add_user() {

@@ -10,7 +10,8 @@ setup() {
     # Lockout is exercised by t_lockout; here failures must not lock the
     # users the other tests need.
     gw_init "max_startups = 80" "connect_timeout = 5" \
-        "second_factor = none" "lockout_threshold = 1000" ||
+        "second_factor = none" "lockout_threshold = 1000" \
+        "source_threshold = 1000" ||
         die "gw_init failed"
     start_target web01 || die "target web01 failed to start"
     start_target db01 || die "target db01 failed to start"
@@ -491,7 +492,7 @@ t_totp_second_factor() {
         < /dev/null 2>&1)
     expect_not_contains "password method alone refused" "pw-only" "$out"
     # Without an enrolled secret nobody gets in (fail closed).
-    sqlite3 "$GW/state.db" "UPDATE users SET totp_secret = NULL WHERE name = 'tina'"
+    db "UPDATE users SET totp_secret = NULL WHERE name = 'tina'"
     out=$(SKCODE=$(totp tina -30) gw_ssh tina web01 -- 'echo no-secret' \
         < /dev/null 2>&1)
     expect_not_contains "no enrolled secret refused" "no-secret" "$out"
@@ -605,7 +606,7 @@ t_password_expiry() {
     local out new='Fresh-Garden-7-Lantern?'
     add_user pete
     ctl grant add pete web01 --exec > /dev/null
-    sqlite3 "$GW/state.db" "UPDATE users SET pw_changed = 1000 WHERE name = 'pete'"
+    db "UPDATE users SET pw_changed = 1000 WHERE name = 'pete'"
     out=$(SKNEWPW='weak' gw_ssh pete web01 -- 'echo weak-ok' < /dev/null 2>&1)
     expect_not_contains "weak new password refused" "weak-ok" "$out"
     audit_soon password_change_refused '"reason":"password is shorter than 12' ||
@@ -622,7 +623,7 @@ t_password_expiry() {
     out=$(SKPW=$new gw_ssh pete web01 -- 'echo new-ok' < /dev/null)
     expect_eq "new password works without another change" "new-ok" "$out"
     # R-PW-4: the original password is in the history
-    sqlite3 "$GW/state.db" "UPDATE users SET pw_changed = 1000 WHERE name = 'pete'"
+    db "UPDATE users SET pw_changed = 1000 WHERE name = 'pete'"
     out=$(SKPW=$new SKNEWPW=$PW gw_ssh pete web01 -- 'echo reuse-ok' \
         < /dev/null 2>&1)
     expect_not_contains "earlier password refused" "reuse-ok" "$out"
@@ -631,6 +632,31 @@ t_password_expiry() {
     out=$(printf '%s\n' "$PW" | ctl user passwd pete --password-stdin 2>&1)
     expect_eq "sekishoctl refuses a remembered password" 1 "$?"
     expect_contains "with the reason" "repeats one of the last 5" "$out"
+}
+
+t_source_blocked() {
+    local out
+    gw_stop
+    sed -i 's/^source_threshold = 1000/source_threshold = 5/' "$CONF"
+    gw_start || fail "gateway did not start"
+    db "DELETE FROM auth_failures"
+    # an attacker guessing user names: 6 failures from this address
+    gw_ssh ghost1 targets < /dev/null > /dev/null 2>&1
+    gw_ssh ghost2 targets < /dev/null > /dev/null 2>&1
+    out=$(gw_ssh alice web01 -- 'echo from-blocked-source' < /dev/null 2>&1)
+    expect_not_contains "blocked address refused even with the right password" \
+        "from-blocked-source" "$out"
+    audit_soon source_blocked '"source":"127.0.0.1"' || fail "no source_blocked"
+    audit_has auth_fail '"reason":"source address blocked after failed logins"' ||
+        fail "refusal reason not audited"
+    expect_not_contains "the account itself is not locked" "locked" \
+        "$(ctl user show alice)"
+    db "DELETE FROM auth_failures"
+    out=$(gw_ssh alice web01 -- 'echo unblocked' < /dev/null)
+    expect_eq "address usable once its failures age out" "unblocked" "$out"
+    gw_stop
+    sed -i 's/^source_threshold = 5/source_threshold = 1000/' "$CONF"
+    gw_start || fail "gateway did not restart"
 }
 
 setup
@@ -661,6 +687,7 @@ run_test t_no_transfer_paths
 run_test t_totp_second_factor
 run_test t_lockout
 run_test t_password_expiry
+run_test t_source_blocked
 run_test t_listener_restart_keeps_sessions
 run_test t_no_sanitizer_reports
 summary
