@@ -7,11 +7,13 @@
 #include "sk-err.h"
 #include "worker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static int mm_fd = -1;
+static char mm_terminate_reason[256];
 
 static void mm_log_sink(int level, const char *line, void *arg)
 {
@@ -24,6 +26,27 @@ static void mm_log_sink(int level, const char *line, void *arg)
         (void)sk_ipc_send(mm_fd, MON_LOG, &b, NULL, 0);
     }
     sk_buf_free(&b);
+}
+
+void mm_take_terminate(struct sk_buf *b)
+{
+    char *s = NULL;
+
+    if (sk_buf_get_cstring(b, &s, sizeof(mm_terminate_reason) - 1) != 0) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "bad terminate message");
+    }
+    snprintf(mm_terminate_reason, sizeof(mm_terminate_reason), "%s", s);
+    free(s);
+}
+
+const char *mm_terminated(void)
+{
+    return mm_terminate_reason[0] ? mm_terminate_reason : NULL;
+}
+
+int mm_fd_get(void)
+{
+    return mm_fd;
 }
 
 void mm_init(int ipc)
@@ -43,8 +66,16 @@ static void mm_request(uint32_t type, struct sk_buf *req, struct sk_buf *rep,
         sk_fatal(SK_EXIT_PROTOCOL, __func__, "send to monitor: %s",
                  sk_err_str(r));
     }
-    if ((r = sk_ipc_recv(mm_fd, &rtype, rep, fds, nfds)) != 0) {
-        sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor: %s", sk_err_str(r));
+    for (;;) {
+        if ((r = sk_ipc_recv(mm_fd, &rtype, rep, fds, nfds)) != 0) {
+            sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor: %s",
+                     sk_err_str(r));
+        }
+        if (rtype != MON_TERMINATE) {
+            break;
+        }
+        /* Crossed with our request: remember it, wait for the reply. */
+        mm_take_terminate(rep);
     }
     if (rtype != (type | MON_REPLY)) {
         sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor sent %u for %u", rtype,

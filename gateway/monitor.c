@@ -78,6 +78,8 @@ struct monitor {
     struct sk_key *egress;
     int session_open; /* row inserted, end not yet recorded */
     int session_ended;
+    time_t terminate_sent; /* MON_TERMINATE sent at; 0: not */
+    time_t last_check;     /* of mon_recheck */
     unsigned char used[16]; /* MON_ONCE bookkeeping, by type */
 };
 
@@ -1157,6 +1159,64 @@ out:
     return r;
 }
 
+/* Re-checks, while a session runs, that it is still allowed: the account
+ * active and the grant live (R-ACCT-1: people who leave lose access at
+ * once; R-AC-5: access ends with its window). Returns NULL or the reason
+ * to end it. */
+static const char *mon_recheck(struct monitor *m)
+{
+    struct sk_user u;
+    struct grant_vec gv;
+    struct sk_policy_grant *pg = NULL;
+    const char *why = NULL;
+    char detail[128];
+    int r;
+
+    if ((r = sk_store_user_get(m->store, m->user, &u)) != 0) {
+        /* Store trouble is not a reason to cut a session; a deleted user
+         * is. */
+        return r == SK_ERR_NOT_FOUND ? "account removed" : NULL;
+    }
+    if (u.status == SK_USER_DISABLED) {
+        why = "account disabled";
+    } else if (u.status == SK_USER_LOCKED ||
+               u.locked_until > (int64_t)time(NULL)) {
+        why = "account locked";
+    }
+    sk_user_clear(&u);
+    if (why != NULL) {
+        return why;
+    }
+    if (mon_load_grants(m, &gv, &pg) != 0) {
+        return NULL;
+    }
+    if (sk_policy_decide(pg, gv.n, m->target.name,
+                         strcmp(m->mode, "exec") == 0 ? SK_ACCESS_EXEC
+                                                      : SK_ACCESS_SHELL,
+                         time(NULL), detail, sizeof(detail)) != 0) {
+        why = "access no longer granted";
+    }
+    free(pg);
+    grant_vec_free(&gv);
+    return why;
+}
+
+static void mon_terminate(struct monitor *m, const char *why)
+{
+    struct sk_buf b;
+
+    logit("session %s of %s ended by the gateway: %s", m->session_id,
+          m->user, why);
+    (void)sk_audit("session_terminated", "{s:s, s:s, s:s}", "session",
+                   m->session_id, "user", m->user, "reason", why);
+    sk_buf_init(&b);
+    if (sk_buf_put_cstring(&b, why) == 0) {
+        (void)sk_ipc_send(m->ipc, MON_TERMINATE, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+    m->terminate_sent = time(NULL);
+}
+
 static volatile sig_atomic_t mon_got_term;
 
 static void mon_sigterm(int sig)
@@ -1189,6 +1249,23 @@ static int mon_loop(struct monitor *m)
                 break;
             }
             timeout = (int)(grace_end - now) * 1000;
+        } else if (m->session_open && !m->session_ended) {
+            const char *why;
+
+            /* Every couple of seconds: is this session still allowed? A
+             * worker that does not end when told is killed. */
+            timeout = 2000;
+            if (m->terminate_sent == 0 && time(NULL) - m->last_check >= 2) {
+                m->last_check = time(NULL);
+                if ((why = mon_recheck(m)) != NULL) {
+                    mon_terminate(m, why);
+                }
+            } else if (m->terminate_sent != 0 &&
+                       time(NULL) - m->terminate_sent > 5) {
+                error_f("worker did not end the session; killing it");
+                killed_for = SK_EXIT_ERROR;
+                break;
+            }
         }
         pfd[0].fd = m->ipc;
         pfd[0].events = POLLIN;

@@ -34,6 +34,9 @@
 #define SK_MONITOR_H
 
 #define MON_REPLY 0x100
+/* The one message the monitor sends unasked: end the session now.
+ * Payload: string reason (shown to the user). */
+#define MON_TERMINATE 0x200
 
 enum mon_type {
     MON_LOG = 1,

@@ -7,6 +7,7 @@
  * When the peer's window opens again the pump below drains what was
  * held back.
  */
+#include "ipc.h"
 #include "log.h"
 #include "monitor.h"
 #include "worker.h"
@@ -184,6 +185,28 @@ static int on_message(ssh_session session, ssh_message msg, void *userdata)
     return 0;
 }
 
+/* The monitor speaks unasked only to end the session (MON_TERMINATE). */
+static int on_monitor(socket_t fd, int revents, void *userdata)
+{
+    struct sk_buf b;
+    uint32_t type;
+    int r;
+
+    (void)userdata;
+    if (!(revents & (POLLIN | POLLHUP | POLLERR))) {
+        return 0;
+    }
+    sk_buf_init(&b);
+    r = sk_ipc_recv(fd, &type, &b, NULL, NULL);
+    if (r != 0 || type != MON_TERMINATE) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "unexpected message from "
+                 "monitor");
+    }
+    mm_take_terminate(&b);
+    sk_buf_free(&b);
+    return 0;
+}
+
 /* Moves data held back by a full window, where the window now allows. */
 static void pump(struct relay *r, struct side *src)
 {
@@ -277,7 +300,9 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     ssh_set_message_callback(client, on_message, &r);
     if ((ev = ssh_event_new()) == NULL ||
         ssh_event_add_session(ev, client) != SSH_OK ||
-        ssh_event_add_session(ev, upstream) != SSH_OK) {
+        ssh_event_add_session(ev, upstream) != SSH_OK ||
+        ssh_event_add_fd(ev, mm_fd_get(), POLLIN, on_monitor, &r) !=
+            SSH_OK) {
         snprintf(res->reason, sizeof(res->reason), "event setup failed");
         return;
     }
@@ -299,6 +324,18 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         pump(&r, &r.c);
         if (r.failed) {
             reason = "write error";
+            break;
+        }
+        if (mm_terminated() != NULL) {
+            char msg[320];
+            int n;
+
+            reason = "ended by the gateway";
+            n = snprintf(msg, sizeof(msg),
+                         "\r\nsekisho: session ended by the gateway: %s\r\n",
+                         mm_terminated());
+            ssh_set_blocking(client, 1);
+            (void)ssh_channel_write_stderr(cch, msg, (uint32_t)n);
             break;
         }
         /* libssh drops a dead socket from the poll set without telling
@@ -374,7 +411,8 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             (void)ssh_channel_request_send_exit_signal(cch, r.exit_signal, 0,
                                                        "", "");
         } else if (strcmp(reason, "target connection lost") == 0 ||
-                   strcmp(reason, "idle timeout") == 0) {
+                   strcmp(reason, "idle timeout") == 0 ||
+                   strcmp(reason, "ended by the gateway") == 0) {
             (void)ssh_channel_request_send_exit_status(cch, 255);
         }
         if (!r.c.eof_sent) {
@@ -399,6 +437,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         }
         (void)ssh_channel_close(uch);
     }
+    ssh_event_remove_fd(ev, mm_fd_get());
     ssh_event_remove_session(ev, client);
     ssh_event_remove_session(ev, upstream);
     ssh_event_free(ev);

@@ -4,6 +4,7 @@
 #ifndef SK_WORKER_H
 #define SK_WORKER_H
 
+#include "buf.h"
 #include "config.h"
 
 #include <libssh/libssh.h>
@@ -61,6 +62,12 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
 /* Refuses msg (reply_default), logs it and reports it to the monitor for
  * the audit log (refuse.c). */
 void wk_refuse(ssh_message msg, const char *user);
+/* MON_TERMINATE handling: mm_take_terminate records the reason from a
+ * received message; mm_terminated returns it (NULL if none). mm_fd_get is
+ * the monitor socket, polled by the relay. */
+void mm_take_terminate(struct sk_buf *b);
+const char *mm_terminated(void);
+int mm_fd_get(void);
 /* Reports a refused request (no answer expected). */
 void mm_refused(const char *kind, const char *detail);
 

@@ -659,6 +659,39 @@ t_source_blocked() {
     gw_start || fail "gateway did not restart"
 }
 
+# R-ACCT-1 / R-AC-5: taking access away ends sessions already open.
+t_revocation_ends_sessions() {
+    local pid out rc
+    add_user rita
+    ctl grant add rita web01 --exec > /dev/null
+    gw_ssh rita web01 -- 'echo started; exec sleep 306' > "$WORK/rv.out" \
+        2>&1 < /dev/null &
+    pid=$!
+    wait_until 10 pgrep -fx 'sleep 306' > /dev/null || fail "no session"
+    ctl user disable rita > /dev/null
+    wait_until 10 sh -c "! kill -0 $pid 2>/dev/null" ||
+        fail "session of a disabled user still open"
+    wait "$pid"
+    rc=$?
+    out=$(cat "$WORK/rv.out")
+    expect_contains "user told why" "session ended by the gateway: account disabled" "$out"
+    [ "$rc" -ne 0 ] || fail "exit status 0 for a terminated session"
+    audit_soon session_terminated '"reason":"account disabled"' ||
+        fail "termination not audited"
+    wait_until 10 sh -c "! pgrep -fx 'sleep 306' > /dev/null" ||
+        fail "remote command left running"
+    ctl user enable rita > /dev/null
+    gw_ssh rita web01 -- 'exec sleep 307' > "$WORK/rv2.out" 2>&1 < /dev/null &
+    pid=$!
+    wait_until 10 pgrep -fx 'sleep 307' > /dev/null || fail "no second session"
+    ctl grant remove rita web01 > /dev/null
+    wait_until 10 sh -c "! kill -0 $pid 2>/dev/null" ||
+        fail "session outlived its grant"
+    expect_contains "grant removal told" "access no longer granted" \
+        "$(cat "$WORK/rv2.out")"
+    pkill -fx 'sleep 307'
+}
+
 setup
 run_test t_exec_output_and_status
 run_test t_exec_stdin
@@ -688,6 +721,7 @@ run_test t_totp_second_factor
 run_test t_lockout
 run_test t_password_expiry
 run_test t_source_blocked
+run_test t_revocation_ends_sessions
 run_test t_listener_restart_keeps_sessions
 run_test t_no_sanitizer_reports
 summary
