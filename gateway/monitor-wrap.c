@@ -160,6 +160,27 @@ int mm_password_change(const char *npw, const char *again, char *reason,
     return (int)res;
 }
 
+int mm_passwd(const char *cur, const char *npw, const char *again,
+              char *reason, size_t reasonlen)
+{
+    struct sk_buf req, rep;
+    uint32_t res;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (sk_buf_put_cstring(&req, cur) != 0 ||
+        sk_buf_put_cstring(&req, npw) != 0 ||
+        sk_buf_put_cstring(&req, again) != 0) {
+        fatal_f("request too large");
+    }
+    mm_request(MON_PASSWD, &req, &rep, NULL, NULL);
+    res = mm_get_u32(&rep);
+    mm_get_str(&rep, reason, reasonlen);
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+    return (int)res;
+}
+
 int mm_target_list(struct mm_target *out, int max)
 {
     struct sk_buf req, rep;

@@ -838,51 +838,87 @@ static int mon_answer_session_end(struct monitor *m, struct sk_buf *req)
     return mon_reply_u32(m, MON_SESSION_END, 1);
 }
 
-static int mon_answer_password_change(struct monitor *m, struct sk_buf *req)
+/* Sets a new password for the authenticated (or change-pending) user after
+ * every check: current password (if given), both entries equal, policy,
+ * history. Returns 0, or -1 with a reason for the user. */
+static int mon_set_password(struct monitor *m, const char *current,
+                            const char *npw, const char *again,
+                            const char *why, char *reason, size_t reasonlen)
 {
-    char *npw = NULL, *again = NULL, reason[256] = "", hash[SK_PW_HASH_MAX];
+    char hash[SK_PW_HASH_MAX];
     struct sk_pw_policy pol;
     struct sk_user u;
-    struct sk_buf b;
-    uint32_t result = MON_AUTH_FAIL;
-    int r;
+    int r, rc = -1;
 
-    if (!m->change_pending) {
-        return SK_ERR_BAD_MESSAGE; /* only after CHANGE_REQUIRED */
-    }
     memset(&u, 0, sizeof(u));
-    if (sk_buf_get_cstring(req, &npw, SK_PW_MAX) != 0 ||
-        sk_buf_get_cstring(req, &again, SK_PW_MAX) != 0) {
-        snprintf(reason, sizeof(reason), "password too long or malformed");
-        goto decided;
+    if ((r = sk_store_user_get(m->store, m->user, &u)) != 0) {
+        snprintf(reason, reasonlen, "state database unavailable");
+        goto out;
+    }
+    if (current != NULL && sk_pw_verify(u.pw_hash, current) != 0) {
+        snprintf(reason, reasonlen, "the current password is wrong");
+        goto out;
     }
     if (strcmp(npw, again) != 0) {
-        snprintf(reason, sizeof(reason), "the two new passwords differ");
-        goto decided;
-    }
-    if ((r = sk_store_user_get(m->store, m->user, &u)) != 0) {
-        snprintf(reason, sizeof(reason), "state database unavailable");
-        goto decided;
+        snprintf(reason, reasonlen, "the two new passwords differ");
+        goto out;
     }
     sk_pw_policy_default(&pol);
     if (sk_pw_change_check(m->store, &pol, m->user, u.pw_hash, npw,
                            m->cfg->password_history, reason,
-                           sizeof(reason)) != 0) {
-        goto decided;
+                           reasonlen) != 0) {
+        goto out;
     }
     if ((r = sk_pw_hash(npw, hash, sizeof(hash))) != 0 ||
         (r = sk_store_user_set_password(m->store, m->user, hash, time(NULL),
                                         m->cfg->password_history)) != 0) {
-        snprintf(reason, sizeof(reason), "could not store the password");
+        snprintf(reason, reasonlen, "could not store the password");
         sodium_memzero(hash, sizeof(hash));
-        goto decided;
+        goto out;
     }
     sodium_memzero(hash, sizeof(hash));
     (void)sk_audit("password_changed", "{s:s, s:s, s:s}", "user", m->user,
-                   "source", m->source, "why", "expired");
-    result = mon_auth_success(m, "password(changed)");
-    reason[0] = '\0';
-decided:
+                   "source", m->source, "why", why);
+    rc = 0;
+out:
+    if (rc != 0) {
+        (void)sk_audit("password_change_refused", "{s:s, s:s, s:s}", "user",
+                       m->user, "source", m->source, "reason", reason);
+    }
+    sk_user_clear(&u);
+    return rc;
+}
+
+/* Shared by both change requests: reads the strings, decides, replies
+ * u32 result + string reason. current_too: the request starts with the
+ * current password (user-initiated change). */
+static int mon_password_request(struct monitor *m, struct sk_buf *req,
+                                uint32_t type, int current_too)
+{
+    char *cur = NULL, *npw = NULL, *again = NULL, reason[256] = "";
+    struct sk_buf b;
+    uint32_t result = MON_AUTH_FAIL;
+    int r;
+
+    if ((current_too && sk_buf_get_cstring(req, &cur, SK_PW_MAX) != 0) ||
+        sk_buf_get_cstring(req, &npw, SK_PW_MAX) != 0 ||
+        sk_buf_get_cstring(req, &again, SK_PW_MAX) != 0) {
+        snprintf(reason, sizeof(reason), "password too long or malformed");
+    } else if (mon_set_password(m, current_too ? cur : NULL, npw, again,
+                                current_too ? "user" : "expired", reason,
+                                sizeof(reason)) == 0) {
+        result = current_too ? MON_AUTH_OK
+                             : mon_auth_success(m, "password(changed)");
+        reason[0] = '\0';
+    }
+    if (result == MON_AUTH_FAIL &&
+        ++m->change_tries >= m->cfg->max_auth_tries) {
+        result = MON_AUTH_FAIL_DISCONNECT;
+    }
+    if (cur != NULL) {
+        sodium_memzero(cur, strlen(cur));
+        free(cur);
+    }
     if (npw != NULL) {
         sodium_memzero(npw, strlen(npw));
         free(npw);
@@ -891,21 +927,29 @@ decided:
         sodium_memzero(again, strlen(again));
         free(again);
     }
-    sk_user_clear(&u);
-    if (result == MON_AUTH_FAIL) {
-        (void)sk_audit("password_change_refused", "{s:s, s:s, s:s}", "user",
-                       m->user, "source", m->source, "reason", reason);
-        if (++m->change_tries >= m->cfg->max_auth_tries) {
-            result = MON_AUTH_FAIL_DISCONNECT;
-        }
-    }
     sk_buf_init(&b);
     if ((r = sk_buf_put_u32(&b, result)) == 0 &&
         (r = sk_buf_put_cstring(&b, reason)) == 0) {
-        r = mon_reply(m, MON_PASSWORD_CHANGE, &b, NULL, 0);
+        r = mon_reply(m, type, &b, NULL, 0);
     }
     sk_buf_free(&b);
     return r;
+}
+
+static int mon_answer_password_change(struct monitor *m, struct sk_buf *req)
+{
+    if (!m->change_pending) {
+        return SK_ERR_BAD_MESSAGE; /* only after CHANGE_REQUIRED */
+    }
+    return mon_password_request(m, req, MON_PASSWORD_CHANGE, 0);
+}
+
+static int mon_answer_passwd(struct monitor *m, struct sk_buf *req)
+{
+    if (m->change_tries >= m->cfg->max_auth_tries) {
+        return SK_ERR_BAD_MESSAGE; /* the worker was told to stop */
+    }
+    return mon_password_request(m, req, MON_PASSWD, 1);
 }
 
 static int mon_answer_refused(struct monitor *m, struct sk_buf *req)
@@ -940,6 +984,7 @@ static const struct mon_dispatch mon_dispatch[] = {
     {MON_UPSTREAM_READY, MON_POSTAUTH | MON_ONCE, mon_answer_upstream_ready},
     {MON_SESSION_END, MON_POSTAUTH | MON_ONCE, mon_answer_session_end},
     {MON_REFUSED, MON_POSTAUTH, mon_answer_refused},
+    {MON_PASSWD, MON_POSTAUTH, mon_answer_passwd},
 };
 
 /* Handles one worker message. Returns 0, SK_ERR_EOF when the worker is

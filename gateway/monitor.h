@@ -26,6 +26,8 @@
  *   MON_PASSWORD_CHANGE string new, string retype  (only after
  *                      MON_AUTH_CHANGE_REQUIRED)
  *                 ->   u32 result (MON_AUTH_*), string reason
+ *   MON_PASSWD         string current, string new, string retype (the
+ *                      `passwd` command) -> u32 result, string reason
  *   MON_SESSION_END    u64 bytes_in, u64 bytes_out, u32 exit_status
  *                      (0xffffffff: none), string reason
  *                 ->   u32 ack
@@ -48,6 +50,7 @@ enum mon_type {
     MON_SESSION_END = 7,
     MON_REFUSED = 8,
     MON_PASSWORD_CHANGE = 9,
+    MON_PASSWD = 10,
 };
 
 enum mon_auth_result {

@@ -436,7 +436,7 @@ static void wk_list_targets(struct wk *w)
 
 /* Reads a line from the client pty with local echo. Returns its length,
  * or -1 if the user quit (^C, ^D) or left. */
-static int wk_read_line(struct wk *w, char *out, size_t outlen)
+static int wk_read_line(struct wk *w, char *out, size_t outlen, int echo)
 {
     size_t n = 0;
     char c;
@@ -459,10 +459,14 @@ static int wk_read_line(struct wk *w, char *out, size_t outlen)
         }
         if ((c == 0x7f || c == 8) && n > 0) {
             n--;
-            (void)ssh_channel_write(w->ch, "\b \b", 3);
-        } else if (c >= 0x20 && c < 0x7f && n + 1 < outlen) {
+            if (echo) {
+                (void)ssh_channel_write(w->ch, "\b \b", 3);
+            }
+        } else if ((unsigned char)c >= 0x20 && c != 0x7f && n + 1 < outlen) {
             out[n++] = c;
-            (void)ssh_channel_write(w->ch, &c, 1);
+            if (echo) {
+                (void)ssh_channel_write(w->ch, &c, 1);
+            }
         }
     }
 }
@@ -485,7 +489,7 @@ static int wk_menu(struct wk *w, char *out, size_t outlen)
             wk_say(w, "  %2d) %s\n", i + 1, t[i].name);
         }
         wk_say(w, "Choose a target (number or name, q to quit): ");
-        if (wk_read_line(w, line, sizeof(line)) < 0 ||
+        if (wk_read_line(w, line, sizeof(line), 1) < 0 ||
             strcmp(line, "q") == 0) {
             return -1;
         }
@@ -625,11 +629,54 @@ fail_quiet:
     return -1;
 }
 
+static void wk_passwd(struct wk *w) __attribute__((noreturn));
+
+/* The `passwd` command: change the gateway password in the terminal. */
+static void wk_passwd(struct wk *w)
+{
+    char cur[SK_CMD_MAX], npw[SK_CMD_MAX], again[SK_CMD_MAX], reason[256];
+    int tries, res = MON_AUTH_FAIL;
+
+    if (!w->have_pty) {
+        wk_say(w, "sekisho: passwd needs a terminal: use ssh -t GW passwd\n");
+        wk_finish(w, 2, SK_EXIT_OK);
+    }
+    wk_say(w, "Changing the gateway password of %s.\n", w->user);
+    for (tries = 0; tries < 3 && res != MON_AUTH_FAIL_DISCONNECT; tries++) {
+        wk_say(w, "Current password: ");
+        if (wk_read_line(w, cur, sizeof(cur), 0) < 0) {
+            break;
+        }
+        wk_say(w, "New password: ");
+        if (wk_read_line(w, npw, sizeof(npw), 0) < 0) {
+            break;
+        }
+        wk_say(w, "Retype new password: ");
+        if (wk_read_line(w, again, sizeof(again), 0) < 0) {
+            break;
+        }
+        res = mm_passwd(cur, npw, again, reason, sizeof(reason));
+        explicit_bzero(cur, sizeof(cur));
+        explicit_bzero(npw, sizeof(npw));
+        explicit_bzero(again, sizeof(again));
+        if (res == MON_AUTH_OK) {
+            wk_say(w, "Password changed.\n");
+            wk_finish(w, 0, SK_EXIT_OK);
+        }
+        wk_say(w, "Password not changed: %s.\n", reason);
+    }
+    explicit_bzero(cur, sizeof(cur));
+    explicit_bzero(npw, sizeof(npw));
+    explicit_bzero(again, sizeof(again));
+    wk_finish(w, 1, SK_EXIT_OK);
+}
+
 static const char *help_text =
     "Sekisho gateway commands:\n"
     "  ssh -t GW TARGET            interactive shell on TARGET\n"
     "  ssh GW TARGET -- COMMAND    run COMMAND on TARGET (if permitted)\n"
     "  ssh GW targets              list the targets you may reach\n"
+    "  ssh -t GW passwd            change your gateway password\n"
     "  ssh -t GW                   menu of your targets\n";
 
 void worker_main(const struct sk_config *cfg, int sock, int ipc,
@@ -707,6 +754,8 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
     case SK_CMD_TARGETS:
         wk_list_targets(&w);
         wk_finish(&w, 0, SK_EXIT_OK);
+    case SK_CMD_PASSWD:
+        wk_passwd(&w);
     case SK_CMD_MENU:
         if (!w.have_pty) {
             wk_say(&w, "sekisho: no target given.\n%s", help_text);

@@ -25,6 +25,9 @@ int mm_auth_password(const char *user, const char *password,
  * MON_AUTH_* result; on failure reason says why (for the user). */
 int mm_password_change(const char *npw, const char *again, char *reason,
                        size_t reasonlen);
+/* The `passwd` command: returns a MON_AUTH_* result and a reason. */
+int mm_passwd(const char *cur, const char *npw, const char *again,
+              char *reason, size_t reasonlen);
 struct mm_target {
     char name[33];
     int allow_exec;

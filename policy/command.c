@@ -73,12 +73,15 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
     while (i < len && is_space(line[i])) {
         i++;
     }
-    if (strcmp(word, "targets") == 0 || strcmp(word, "help") == 0) {
+    if (strcmp(word, "targets") == 0 || strcmp(word, "help") == 0 ||
+        strcmp(word, "passwd") == 0) {
         if (i != len) {
             snprintf(err, errlen, "'%s' takes no arguments", word);
             return SK_ERR_INVALID;
         }
-        out->kind = word[0] == 't' ? SK_CMD_TARGETS : SK_CMD_HELP;
+        out->kind = word[0] == 't'   ? SK_CMD_TARGETS
+                    : word[0] == 'h' ? SK_CMD_HELP
+                                     : SK_CMD_PASSWD;
         return 0;
     }
     if (sk_cmd_reserved(word)) {

@@ -8,6 +8,7 @@
  *   TARGET -- CMD...        run CMD on TARGET (only where the grant allows)
  *   targets                 list allowed targets
  *   help                    usage
+ *   passwd                  change the gateway password (needs a pty)
  *
  * Command words are reserved and can never be target names.
  */
@@ -24,6 +25,7 @@ enum sk_cmd_kind {
     SK_CMD_EXEC,
     SK_CMD_TARGETS,
     SK_CMD_HELP,
+    SK_CMD_PASSWD,
 };
 
 struct sk_cmd {

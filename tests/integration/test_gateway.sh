@@ -692,6 +692,27 @@ t_revocation_ends_sessions() {
     pkill -fx 'sleep 307'
 }
 
+t_passwd_command() {
+    local out new='Quiet-River-8-Meadow#'
+    add_user paul
+    ctl grant add paul web01 --exec > /dev/null
+    out=$( (sleep 1.5; printf 'Not-The-Password-1!\r'; sleep 0.5
+        printf '%s\r' "$new"; sleep 0.5; printf '%s\r' "$new"; sleep 1.5) |
+        gw_ssh paul -tt passwd 2>&1)
+    expect_contains "wrong current password refused" \
+        "the current password is wrong" "$out"
+    out=$( (sleep 1.5; printf '%s\r' "$PW"; sleep 0.5
+        printf '%s\r' "$new"; sleep 0.5; printf '%s\r' "$new"; sleep 1.5) |
+        gw_ssh paul -tt passwd 2>&1)
+    expect_contains "password changed" "Password changed." "$out"
+    expect_not_contains "typed password not echoed" "$new" "$out"
+    out=$(SKPW=$new gw_ssh paul web01 -- 'echo with-new' < /dev/null)
+    expect_eq "new password works" "with-new" "$out"
+    audit_soon password_changed '"why":"user"' || fail "change not audited"
+    out=$(SKPW=$new gw_ssh paul passwd < /dev/null 2>&1)
+    expect_contains "passwd needs a terminal" "needs a terminal" "$out"
+}
+
 setup
 run_test t_exec_output_and_status
 run_test t_exec_stdin
@@ -720,6 +741,7 @@ run_test t_no_transfer_paths
 run_test t_totp_second_factor
 run_test t_lockout
 run_test t_password_expiry
+run_test t_passwd_command
 run_test t_source_blocked
 run_test t_revocation_ends_sessions
 run_test t_listener_restart_keeps_sessions

@@ -41,6 +41,8 @@ static void test_forms(void **state)
     assert_int_equal(c->kind, SK_CMD_TARGETS);
     assert_int_equal(parse("help", c, err), 0);
     assert_int_equal(c->kind, SK_CMD_HELP);
+    assert_int_equal(parse("passwd", c, err), 0);
+    assert_int_equal(c->kind, SK_CMD_PASSWD);
     free(c);
 }
 
@@ -56,6 +58,7 @@ static void test_refusals(void **state)
     assert_non_null(strstr(err, "usage: TARGET"));
     assert_int_equal(parse("web01 --x", c, err), SK_ERR_INVALID);
     assert_int_equal(parse("targets now", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("passwd bob", c, err), SK_ERR_INVALID);
     assert_int_equal(parse("Web01", c, err), SK_ERR_BAD_NAME);
     assert_int_equal(parse("../etc", c, err), SK_ERR_BAD_NAME);
     assert_int_equal(parse("request web01", c, err), SK_ERR_INVALID);
