@@ -40,6 +40,7 @@ struct relay {
     uint32_t exit_status;
     char exit_signal[32];
     time_t last_activity;
+    int warned; /* idle warning shown since the last input */
     int failed;
     const char *user;
 };
@@ -95,10 +96,13 @@ static int on_data(ssh_session session, ssh_channel channel, void *data,
     }
     if (src == &r->c) {
         r->in += (uint64_t)w;
+        /* Idle means nobody at the keyboard (R-AC-6): only the user's
+         * input counts, not output scrolling by. */
+        r->last_activity = time(NULL);
+        r->warned = 0;
     } else {
         r->out += (uint64_t)w;
     }
-    r->last_activity = time(NULL);
     return w;
 }
 
@@ -155,6 +159,8 @@ static int on_window_change(ssh_session session, ssh_channel channel,
     (void)channel;
     (void)pxwidth;
     (void)pxheight;
+    r->last_activity = time(NULL);
+    r->warned = 0;
     if (width > 0 && height > 0 && width < 10000 && height < 10000) {
         (void)ssh_channel_change_pty_size(r->u.ch, width, height);
     }
@@ -383,13 +389,30 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             reason = "client closed the session";
             break;
         }
-        if (idle_timeout > 0 &&
-            time(NULL) - r.last_activity >= idle_timeout) {
-            reason = "idle timeout";
-            ssh_set_blocking(client, 1);
-            (void)ssh_channel_write_stderr(
-                cch, "\r\nsekisho: session idle too long, closing\r\n", 43);
-            break;
+        if (idle_timeout > 0) {
+            time_t idle = time(NULL) - r.last_activity;
+            int lead = idle_timeout / 4 > 60 ? 60
+                       : idle_timeout / 4 < 1 ? 1
+                                              : idle_timeout / 4;
+
+            if (idle >= idle_timeout) {
+                reason = "idle timeout";
+                ssh_set_blocking(client, 1);
+                (void)ssh_channel_write_stderr(
+                    cch, "\r\nsekisho: session idle too long, closing\r\n",
+                    43);
+                break;
+            }
+            if (!r.warned && idle >= idle_timeout - lead) {
+                char msg[160];
+                int n = snprintf(msg, sizeof(msg),
+                                 "\r\nsekisho: no input for %lds; the "
+                                 "session ends in %lds unless you type\r\n",
+                                 (long)idle, (long)(idle_timeout - idle));
+
+                r.warned = 1;
+                (void)ssh_channel_write_stderr(cch, msg, (uint32_t)n);
+            }
         }
     }
     if (r.u.closed && r.exit_status == SK_NO_EXIT_STATUS &&

@@ -785,7 +785,10 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
                     &ups, &uch) != 0) {
         wk_finish(&w, 255, SK_EXIT_OK);
     }
-    relay_run(w.s, w.ch, ups, uch, w.user, cfg->idle_timeout, &res);
+    /* The idle limit is for someone at a terminal; a command without one
+     * (a long backup, say) runs as long as it runs. */
+    relay_run(w.s, w.ch, ups, uch, w.user, w.have_pty ? cfg->idle_timeout : 0,
+              &res);
     mm_session_end(res.bytes_in, res.bytes_out, res.exit_status, res.reason);
     ssh_disconnect(ups);
     wk_exit(&w, SK_EXIT_OK);

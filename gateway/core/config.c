@@ -77,8 +77,9 @@ static const struct keyword keywords[] = {
      100000,
      "failed logins from one address within lockout_window after which "
      "that address may not try at all (it cannot go on locking accounts)"},
-    {"policy", "idle_timeout", KW_INT, OFF(idle_timeout), "0", 0, 604800,
-     "seconds without input or output before a session ends (0: never)"},
+    {"policy", "idle_timeout", KW_INT, OFF(idle_timeout), "900", 0, 604800,
+     "seconds without keyboard input before a terminal session ends, with "
+     "a warning first (0: never)"},
 };
 
 #define NKEYWORDS (sizeof(keywords) / sizeof(keywords[0]))

@@ -713,6 +713,30 @@ t_passwd_command() {
     expect_contains "passwd needs a terminal" "needs a terminal" "$out"
 }
 
+t_idle_timeout() {
+    local out rc t0
+    gw_stop
+    sed -i 's/^#idle_timeout = 900/idle_timeout = 4/' "$CONF"
+    gw_start || fail "gateway did not start"
+    t0=$(date +%s)
+    # (the feeding subshell outlives the session; time the client itself)
+    out=$( (sleep 1; printf 'echo typed\n'; sleep 12) |
+        { gw_ssh alice -tt web01 2>&1; echo "rc=$? at=$(date +%s)"; })
+    rc=$(printf '%s' "$out" | grep -o 'rc=[0-9]*' | cut -d= -f2)
+    expect_contains "warning first" "the session ends in" "$out"
+    expect_contains "then the end" "session idle too long" "$out"
+    expect_eq "exit status" 255 "$rc"
+    [ $(( $(printf '%s' "$out" | grep -o 'at=[0-9]*' | cut -d= -f2) - t0 )) \
+        -lt 10 ] || fail "idle session not ended in time"
+    audit_soon session_end '"reason":"idle timeout"' || fail "end not audited"
+    # a command without a terminal is not idle-limited
+    out=$(gw_ssh alice web01 -- 'sleep 6; echo long-job-done' < /dev/null)
+    expect_eq "exec without pty runs past the idle limit" "long-job-done" "$out"
+    gw_stop
+    sed -i 's/^idle_timeout = 4/#idle_timeout = 900/' "$CONF"
+    gw_start || fail "gateway did not restart"
+}
+
 setup
 run_test t_exec_output_and_status
 run_test t_exec_stdin
@@ -744,6 +768,7 @@ run_test t_password_expiry
 run_test t_passwd_command
 run_test t_source_blocked
 run_test t_revocation_ends_sessions
+run_test t_idle_timeout
 run_test t_listener_restart_keeps_sessions
 run_test t_no_sanitizer_reports
 summary
