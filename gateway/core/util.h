@@ -7,7 +7,6 @@
 #include <time.h>
 
 #define SK_NAME_MAX 32     /* user and target names */
-#define SK_SESSION_ID_LEN 20 /* "YYYYMMDDTHHMMSS-xxxx" style, see below */
 
 /* 1 if s is a valid user/target name: 1..32 bytes of [a-z0-9._-], starting
  * with a letter or digit. Such names are safe in file names, logs and
