@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -679,6 +680,20 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
         error_f("socketpair: %s", strerror(errno));
         r = mon_open_reply(m, 0, "gateway error", NULL);
         goto out;
+    }
+    {
+        /* The monitor reads agent requests with blocking reads: a worker
+         * that stops mid-message must not hold it for ever. */
+        struct timeval tv = {5, 0};
+
+        if (setsockopt(ap[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) !=
+                0 ||
+            setsockopt(ap[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) !=
+                0) {
+            error_f("agent socket timeouts: %s", strerror(errno));
+            r = mon_open_reply(m, 0, "gateway error", NULL);
+            goto out;
+        }
     }
     /* The session is indexed before any byte flows: no record, no
      * session. */
