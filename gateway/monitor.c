@@ -347,11 +347,13 @@ decided:
         m->auth_failures == 0) {
         (void)sk_audit("source_blocked", "{s:s}", "source", m->source);
     }
-    if (ok && m->cfg->password_max_age > 0 &&
-        (int64_t)time(NULL) - u.pw_changed >
-            (int64_t)m->cfg->password_max_age * 86400) {
+    if (ok && (u.pw_changed == 0 ||
+               (m->cfg->password_max_age > 0 &&
+                (int64_t)time(NULL) - u.pw_changed >
+                    (int64_t)m->cfg->password_max_age * 86400))) {
         /* R-PW-3: the credentials were right, but the session starts only
-         * after a new password is set. */
+         * after a new password is set (expired by age, or by an admin:
+         * pw_changed = 0, R-PW-5). */
         (void)sk_store_auth_failures_clear(m->store, m->user);
         m->change_pending = 1;
         result = MON_AUTH_CHANGE_REQUIRED;

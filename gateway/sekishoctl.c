@@ -42,7 +42,7 @@ static const char *usage_text =
     "  user add NAME [--role maintainer|approver|admin|auditor] "
     "[--password-stdin]\n"
     "  user passwd NAME [--password-stdin]\n"
-    "  user lock|unlock|disable|enable|show|totp-reset NAME\n"
+    "  user lock|unlock|disable|enable|show|totp-reset|expire-password NAME\n"
     "  user list\n"
     "  target add NAME --host H --port P --login USER "
     "(--host-key-file FILE | --scan)\n"
@@ -379,6 +379,16 @@ static int cmd_user(int argc, char **argv)
         (void)sk_audit("user_passwd", "{s:s, s:s}", "admin", admin, "user",
                        name);
         printf("password of %s changed\n", name);
+        return 0;
+    }
+    if (strcmp(sub, "expire-password") == 0) {
+        if ((r = sk_store_user_expire_password(store, name)) != 0) {
+            die("user %s: %s", name, sk_err_str(r));
+        }
+        (void)sk_audit("user_expire_password", "{s:s, s:s}", "admin", admin,
+                       "user", name);
+        printf("password of %s expired: it must be changed at the next "
+               "login\n", name);
         return 0;
     }
     if (strcmp(sub, "totp-reset") == 0) {

@@ -431,6 +431,12 @@ int sk_store_password_history(sk_store *st, const char *name,
     return each_row(s, emit_history, &c);
 }
 
+int sk_store_user_expire_password(sk_store *st, const char *name)
+{
+    return run(st, 1, "UPDATE users SET pw_changed = 0 WHERE name = ?", "s",
+               name);
+}
+
 int sk_store_user_set_status(sk_store *st, const char *name, int status)
 {
     return run(st, 1, "UPDATE users SET status = ? WHERE name = ?", "is",

@@ -58,6 +58,8 @@ int sk_store_user_set_password(sk_store *st, const char *name,
 int sk_store_password_history(sk_store *st, const char *name,
                               int (*cb)(const char *, void *), void *arg);
 int sk_store_user_set_status(sk_store *st, const char *name, int status);
+/* Marks the password as expired: the next login must change it. */
+int sk_store_user_expire_password(sk_store *st, const char *name);
 int sk_store_user_touch_login(sk_store *st, const char *name, time_t now);
 /* Records a failed login of user from source at now, forgets failures
  * older than since, and returns in *count the user's failures since

@@ -632,6 +632,13 @@ t_password_expiry() {
     out=$(printf '%s\n' "$PW" | ctl user passwd pete --password-stdin 2>&1)
     expect_eq "sekishoctl refuses a remembered password" 1 "$?"
     expect_contains "with the reason" "repeats one of the last 5" "$out"
+    # R-PW-5: an admin forces a reset (leaked password)
+    db "UPDATE users SET pw_changed = strftime('%s','now') WHERE name = 'pete'"
+    ctl user expire-password pete > /dev/null || fail "expire-password failed"
+    out=$(SKPW=$new SKNEWPW='Other-Harbor-4-Candle%' gw_ssh pete web01 -- \
+        'echo reset-ok' < /dev/null)
+    expect_eq "admin-expired password changed at login" "reset-ok" "$out"
+    audit_has user_expire_password '"user":"pete"' || fail "expiry not audited"
 }
 
 t_source_blocked() {
