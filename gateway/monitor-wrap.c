@@ -1,4 +1,4 @@
-/* Worker-side stubs of the monitor protocol: each mm_X pairs with
+/* Worker-side wrappers of the monitor protocol: each mm_X pairs with
  * mon_answer_X in monitor.c. */
 #include "buf.h"
 #include "ipc.h"

@@ -3,7 +3,7 @@
  * asks; the monitor (privileged: config, state, keys) answers. Every
  * request type has one row in the monitor's dispatch table (monitor.c)
  * saying in which state it is permitted; anything else is fatal. Worker
- * stubs (mm_*, monitor-wrap.c) and monitor handlers (mon_answer_*) come in
+ * wrappers (mm_*, monitor-wrap.c) and monitor handlers (mon_answer_*) come in
  * named pairs, so `grep mon_answer_` lists every privileged operation.
  *
  * Messages are sk_ipc frames; the reply to type T has type T|MON_REPLY.

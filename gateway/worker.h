@@ -16,7 +16,7 @@
 void worker_main(const struct sk_config *cfg, int sock, int ipc,
                  ssh_key hostkey) __attribute__((noreturn));
 
-/* Worker-side stubs of the monitor protocol (monitor-wrap.c). They block
+/* Worker-side wrappers of the monitor protocol (monitor-wrap.c). They block
  * for the monitor's answer; a broken channel to the monitor is fatal. */
 void mm_init(int ipc);
 int mm_auth_password(const char *user, const char *password,
