@@ -147,3 +147,60 @@ int sk_key_sign_ssh(const struct sk_key *k, const uint8_t *data, size_t len,
     *siglen = off;
     return 0;
 }
+
+void sk_key_pub_raw(const struct sk_key *k, uint8_t pk[SK_KEY_PUBLEN])
+{
+    memcpy(pk, k->pk, SK_KEY_PUBLEN);
+}
+
+int sk_key_sign_raw(const struct sk_key *k, const uint8_t *data, size_t len,
+                    uint8_t sig[SK_KEY_SIGLEN])
+{
+    return crypto_sign_detached(sig, NULL, data, len, k->sk) == 0
+               ? 0
+               : SK_ERR_CRYPTO;
+}
+
+void sk_key_id(const char *kind, const uint8_t *pk, size_t pklen, char *out,
+               size_t outlen)
+{
+    uint8_t h[crypto_generichash_BYTES];
+    char hex[2 * 8 + 1];
+
+    /* A short fingerprint is enough to pick among a handful of keys; the
+     * signature check itself uses the whole key. */
+    crypto_generichash(h, sizeof(h), pk, pklen, NULL, 0);
+    sodium_bin2hex(hex, sizeof(hex), h, 8);
+    snprintf(out, outlen, "%s:%s", kind, hex);
+}
+
+int sk_key_parse_pub_line(const char *line, uint8_t pk[SK_KEY_PUBLEN])
+{
+    uint8_t blob[128];
+    const char *p, *end;
+    size_t binlen = 0;
+
+    if (strncmp(line, "ssh-ed25519 ", 12) != 0) {
+        return SK_ERR_INVALID;
+    }
+    p = line + 12;
+    for (end = p; *end != '\0' && *end != ' ' && *end != '\n'; end++) {
+    }
+    if (sodium_base642bin(blob, sizeof(blob), p, (size_t)(end - p), NULL,
+                          &binlen, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        binlen != 4 + 11 + 4 + SK_KEY_PUBLEN ||
+        memcmp(blob, "\0\0\0\013ssh-ed25519\0\0\0\040", 19) != 0) {
+        return SK_ERR_INVALID;
+    }
+    memcpy(pk, blob + 19, SK_KEY_PUBLEN);
+    return 0;
+}
+
+int sk_key_verify_raw(const uint8_t pk[SK_KEY_PUBLEN], const uint8_t *data,
+                      size_t len, const uint8_t sig[SK_KEY_SIGLEN])
+{
+    return crypto_sign_verify_detached(sig, data, len, pk) == 0
+               ? 0
+               : SK_ERR_CRYPTO;
+}

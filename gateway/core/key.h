@@ -31,4 +31,45 @@ char *sk_key_pub_line(const struct sk_key *k, const char *comment);
 int sk_key_sign_ssh(const struct sk_key *k, const uint8_t *data, size_t len,
                     uint8_t *out, size_t outlen, size_t *siglen);
 
+#define SK_KEY_PUBLEN 32
+#define SK_KEY_SIGLEN 64
+/* Raw 32-byte Ed25519 public key. */
+void sk_key_pub_raw(const struct sk_key *k, uint8_t pk[SK_KEY_PUBLEN]);
+/* Raw detached Ed25519 signature. Returns 0 or SK_ERR_CRYPTO. */
+int sk_key_sign_raw(const struct sk_key *k, const uint8_t *data, size_t len,
+                    uint8_t sig[SK_KEY_SIGLEN]);
+/* Returns 0 if sig is pk's signature of data, else SK_ERR_CRYPTO. */
+int sk_key_verify_raw(const uint8_t pk[SK_KEY_PUBLEN], const uint8_t *data,
+                      size_t len, const uint8_t sig[SK_KEY_SIGLEN]);
+/* Key id "KIND:" + 16 hex digits of BLAKE2b(pk), e.g. "ed25519:9f3c...".
+ * Names a key in transcripts and audit lines; out >= 32 bytes. */
+void sk_key_id(const char *kind, const uint8_t *pk, size_t pklen, char *out,
+               size_t outlen);
+/* Parses an "ssh-ed25519 BASE64 [comment]" line. Returns 0 or
+ * SK_ERR_INVALID. */
+int sk_key_parse_pub_line(const char *line, uint8_t pk[SK_KEY_PUBLEN]);
+
+/*
+ * Auditor keys (X25519, libsodium crypto_box): transcripts' stream keys
+ * are sealed to their public halves. Files:
+ *   public:  "sekisho-x25519-public-v1 BASE64 comment\n"
+ *   secret:  "sekisho-x25519-secret-v1\nBASE64\n", or with a passphrase
+ *            "sekisho-x25519-secret-v1-argon2id\nSALT OPS MEM\nBASE64\n"
+ *            (argon2id-derived secretbox key; BASE64 is nonce||box).
+ */
+struct sk_boxkey {
+    uint8_t pk[32];
+    uint8_t sk[32];
+};
+/* Creates both files (O_EXCL, 0600/0644). passphrase NULL: unprotected. */
+int sk_boxkey_generate_files(const char *secpath, const char *pubpath,
+                             const char *passphrase);
+/* Loads a secret key (sodium_malloc'd; free with sk_boxkey_free). Returns
+ * SK_ERR_DENIED if the file needs a passphrase and none or a wrong one was
+ * given. */
+int sk_boxkey_load_secret(const char *path, const char *passphrase,
+                          struct sk_boxkey **out);
+void sk_boxkey_free(struct sk_boxkey *k);
+int sk_boxkey_load_public(const char *path, uint8_t pk[32]);
+
 #endif

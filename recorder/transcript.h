@@ -1,0 +1,137 @@
+/*
+ * Session transcripts: writer, verifier, decrypting reader. The byte
+ * layout is specified in recorder/FORMAT.md; this is its only
+ * implementation. Library code: returns 0 or a negative SK_ERR_*, never
+ * logs, never exits. Blocking I/O on descriptors the caller owns.
+ */
+#ifndef SK_TRANSCRIPT_H
+#define SK_TRANSCRIPT_H
+
+#include "key.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SK_TR_MAGIC "SKTR1\r\n\032"
+#define SK_TR_MAGIC_LEN 8
+#define SK_TR_FORMAT 1
+
+/* Record types. */
+#define SK_TR_REC_HEADER 'H'
+#define SK_TR_REC_DATA 'D'
+#define SK_TR_REC_CHECKPOINT 'C'
+#define SK_TR_REC_SEAL 'F'
+#define SK_TR_REC_MAX (1024 * 1024)
+#define SK_TR_CKPT_BODY 136
+
+/* Event types inside encrypted data records. */
+enum sk_tr_ev {
+    SK_TR_EV_INPUT = 1,  /* bytes the user sent */
+    SK_TR_EV_OUTPUT = 2, /* bytes the user was sent (stdout) */
+    SK_TR_EV_STDERR = 3, /* bytes the user was sent (stderr) */
+    SK_TR_EV_RESIZE = 4, /* u32 cols, u32 rows */
+    SK_TR_EV_EXEC = 5,   /* the remote command */
+    SK_TR_EV_EXIT = 6,   /* u32 exit status */
+    SK_TR_EV_SIGNAL = 7, /* name of the signal that ended the command */
+    SK_TR_EV_MARKER = 8, /* UTF-8 JSON object: a policy event */
+    SK_TR_EV_END = 9,    /* UTF-8 reason the session ended */
+    SK_TR_EV_MAX = 9,
+};
+#define SK_TR_EV_HDR 13          /* u8 type, u64 t_us, u32 len */
+#define SK_TR_EV_DATA_MAX (256 * 1024)
+
+/* What the plaintext header says about the session. Strings may be NULL
+ * (written as JSON null). */
+struct sk_tr_meta {
+    const char *session, *user, *source, *target, *login, *mode, *command,
+        *request, *term, *gateway, *clock_sync;
+    int cols, rows;
+    int64_t start_us; /* wall clock, microseconds since the epoch */
+};
+
+struct sk_tr_writer;
+
+/* Writes the magic, the header and the first checkpoint to fd (a new,
+ * empty file) and prepares the encrypted stream, whose key is sealed to
+ * each of the nrecip auditor public keys. signer is borrowed and must
+ * outlive the writer. */
+int sk_tr_writer_open(int fd, const struct sk_tr_meta *meta,
+                      const struct sk_key *signer,
+                      const uint8_t (*recipients)[32], size_t nrecip,
+                      struct sk_tr_writer **out);
+/* Buffers one event; full chunks are encrypted and written. t_us is the
+ * monotonic offset from the session start (clamped to never go back). */
+int sk_tr_event(struct sk_tr_writer *w, int type, uint64_t t_us,
+                const void *data, size_t len);
+/* Writes buffered events and a signed checkpoint, then fdatasync. A
+ * no-op if nothing was written since the last one. */
+int sk_tr_checkpoint(struct sk_tr_writer *w, uint64_t t_us);
+/* Bytes written since the last checkpoint (buffered or not). */
+uint64_t sk_tr_unsigned_bytes(const struct sk_tr_writer *w);
+/* Ends the stream (final tag), writes the seal, fdatasync. chain (32
+ * bytes, may be NULL) receives the sealed chain value, *size the file
+ * size. The writer is unusable afterwards except for _free. */
+int sk_tr_close(struct sk_tr_writer *w, uint64_t t_us, uint8_t *chain,
+                uint64_t *size);
+/* Frees (wiping the stream state); does not close fd. */
+void sk_tr_writer_free(struct sk_tr_writer *w);
+
+/* Verification (no decryption key needed). */
+typedef int (*sk_tr_keyfn)(const char *key_id, uint8_t pk[32], void *arg);
+
+#define SK_TR_INCOMPLETE 1 /* intact up to the last checkpoint, not sealed */
+
+struct sk_tr_info {
+    char session[64];
+    char signing_key[40];
+    uint64_t size;          /* bytes in the file */
+    uint64_t verified_size; /* bytes covered by the last good signature */
+    uint64_t records, checkpoints;
+    uint64_t duration_us; /* time of the last signature */
+    int sealed;
+    uint8_t chain[32]; /* the last signed chain value */
+    char *header_json; /* malloc'd; the caller frees */
+    char error[256];   /* what is wrong, when the result is < 0 */
+};
+
+/* Walks the whole file: checks the magic, the record framing, the chain
+ * and every signature with the key keyfn returns for the header's
+ * signing_key. Returns 0 if intact and sealed, SK_TR_INCOMPLETE if intact
+ * but unsealed (info says how far it verified), SK_ERR_INVALID or
+ * SK_ERR_CRYPTO if damaged (info->error names the record and offset), or
+ * SK_ERR_SYSTEM. */
+int sk_tr_verify(int fd, sk_tr_keyfn keyfn, void *arg,
+                 struct sk_tr_info *info);
+void sk_tr_info_clear(struct sk_tr_info *info);
+
+/* Decryption. */
+struct sk_tr_event {
+    int type;
+    uint64_t t_us;
+    const uint8_t *data;
+    uint32_t len;
+};
+typedef int (*sk_tr_eventfn)(const struct sk_tr_event *ev, void *arg);
+
+/* Decrypts fd (from its start) with the auditor key, calling fn for each
+ * event in order; fn returning non-zero stops the walk and is returned.
+ * *header_json (may be NULL) receives the header (malloc'd). Returns 0
+ * at a proper end of stream, SK_TR_INCOMPLETE if the file ends early, or
+ * a negative SK_ERR_* with err set. */
+int sk_tr_decrypt(int fd, const struct sk_boxkey *k, sk_tr_eventfn fn,
+                  void *arg, char **header_json, char *err, size_t errlen);
+
+/* Exports (export.c): decrypt and write to out. idle_cap_s > 0 caps the
+ * gaps between events (asciicast only). */
+int sk_tr_export_asciicast(int fd, const struct sk_boxkey *k, FILE *out,
+                           double idle_cap_s, char *err, size_t errlen);
+int sk_tr_export_text(int fd, const struct sk_boxkey *k, FILE *out,
+                      char *err, size_t errlen);
+
+/* Length of the longest prefix of p[0..n) that does not end inside a
+ * UTF-8 sequence which more bytes could complete (so the rest, at most 3
+ * bytes, is carried to the next chunk). */
+size_t sk_utf8_complete_prefix(const uint8_t *p, size_t n);
+
+#endif

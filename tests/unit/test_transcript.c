@@ -1,0 +1,564 @@
+/* Transcript format: byte-for-byte vector, round trip, tamper detection,
+ * truncation, exports. Randomness is made deterministic (libsodium's
+ * pluggable RNG) so the writer's output is fixed and can be compared with
+ * the committed vector tests/unit/vectors/transcript-v1.skt. Set
+ * SK_WRITE_VECTORS=1 to rewrite it after a deliberate format change (and
+ * bump the format version and FORMAT.md's changelog). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "key.h"
+#include "recorder/transcript.h"
+#include "sk-err.h"
+#include "util.h"
+
+#ifndef VECTOR_DIR
+#error VECTOR_DIR must be defined
+#endif
+
+static uint8_t rng_seed[randombytes_SEEDBYTES];
+static uint64_t rng_ctr;
+
+static const char *rng_name(void)
+{
+    return "test-deterministic";
+}
+
+static void rng_buf(void *buf, size_t n)
+{
+    memcpy(rng_seed, &rng_ctr, sizeof(rng_ctr));
+    rng_ctr++;
+    randombytes_buf_deterministic(buf, n, rng_seed);
+}
+
+static uint32_t rng_random(void)
+{
+    uint32_t v;
+
+    rng_buf(&v, sizeof(v));
+    return v;
+}
+
+static struct randombytes_implementation rng_impl = {
+    .implementation_name = rng_name,
+    .random = rng_random,
+    .buf = rng_buf,
+};
+
+static char tmpdir[512];
+static struct sk_key *signer;
+static struct sk_boxkey *auditor, *other;
+static uint8_t signer_pk[32];
+
+static void tmp_path(char *out, size_t outlen, const char *name)
+{
+    snprintf(out, outlen, "%s/%s", tmpdir, name);
+}
+
+/* Key files from fixed seeds, through the real loaders. */
+static void make_keys(void)
+{
+    uint8_t seed[32], pk[32], sk[64], bsk[32];
+    char b64[128], text[256], path[600];
+
+    memset(seed, 7, sizeof(seed));
+    crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_bin2base64(b64, sizeof(b64), sk, 64,
+                      sodium_base64_VARIANT_ORIGINAL);
+    snprintf(text, sizeof(text), "sekisho-ed25519-secret-v1\n%s\n", b64);
+    tmp_path(path, sizeof(path), "sign.key");
+    unlink(path);
+    assert_int_equal(sk_file_write_new(path, text, strlen(text), 0600), 0);
+    assert_int_equal(sk_key_load(path, &signer), 0);
+    sk_key_pub_raw(signer, signer_pk);
+    assert_memory_equal(signer_pk, pk, 32);
+
+    memset(bsk, 9, sizeof(bsk));
+    sodium_bin2base64(b64, sizeof(b64), bsk, 32,
+                      sodium_base64_VARIANT_ORIGINAL);
+    snprintf(text, sizeof(text), "sekisho-x25519-secret-v1\n%s\n", b64);
+    tmp_path(path, sizeof(path), "auditor.key");
+    unlink(path);
+    assert_int_equal(sk_file_write_new(path, text, strlen(text), 0600), 0);
+    assert_int_equal(sk_boxkey_load_secret(path, NULL, &auditor), 0);
+
+    memset(bsk, 10, sizeof(bsk));
+    sodium_bin2base64(b64, sizeof(b64), bsk, 32,
+                      sodium_base64_VARIANT_ORIGINAL);
+    snprintf(text, sizeof(text), "sekisho-x25519-secret-v1\n%s\n", b64);
+    tmp_path(path, sizeof(path), "other.key");
+    unlink(path);
+    assert_int_equal(sk_file_write_new(path, text, strlen(text), 0600), 0);
+    assert_int_equal(sk_boxkey_load_secret(path, NULL, &other), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "%s",
+             getenv("SK_TEST_TMP") ? getenv("SK_TEST_TMP") : "/tmp");
+    make_keys();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    sk_key_free(signer);
+    sk_boxkey_free(auditor);
+    sk_boxkey_free(other);
+    return 0;
+}
+
+static int trusted(const char *id, uint8_t pk[32], void *arg)
+{
+    char want[40];
+
+    (void)arg;
+    sk_key_id("ed25519", signer_pk, 32, want, sizeof(want));
+    if (strcmp(id, want) != 0) {
+        return -1;
+    }
+    memcpy(pk, signer_pk, 32);
+    return 0;
+}
+
+static const struct sk_tr_meta meta = {
+    .session = "20261122T000000Z-00000001",
+    .user = "alice",
+    .source = "192.0.2.7",
+    .target = "web01",
+    .login = "ops",
+    .mode = "shell",
+    .term = "xterm-256color",
+    .gateway = "gw-test",
+    .clock_sync = "synchronized",
+    .cols = 80,
+    .rows = 24,
+    .start_us = 1795305600000000LL,
+};
+
+/* Writes the reference transcript into path. seal: end it properly. */
+static void write_reference(const char *path, int seal)
+{
+    struct sk_tr_writer *w = NULL;
+    const uint8_t(*rc)[32] = (const uint8_t(*)[32])auditor->pk;
+    uint8_t resize[8] = {0, 0, 0, 100, 0, 0, 0, 30}, chain[32];
+    uint64_t size;
+    int fd;
+
+    unlink(path);
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    rng_ctr = 0;
+    assert_int_equal(sk_tr_writer_open(fd, &meta, signer, rc, 1, &w), 0);
+    assert_int_equal(sk_tr_event(w, SK_TR_EV_OUTPUT, 1000, "$ ", 2), 0);
+    assert_int_equal(sk_tr_event(w, SK_TR_EV_INPUT, 500000, "ls\r", 3), 0);
+    /* "é" split over two events: exports must join it. */
+    assert_int_equal(sk_tr_event(w, SK_TR_EV_OUTPUT, 600000, "caf\xc3", 4),
+                     0);
+    assert_int_equal(sk_tr_checkpoint(w, 700000), 0);
+    assert_int_equal(sk_tr_event(w, SK_TR_EV_OUTPUT, 800000, "\xa9\r\n", 3),
+                     0);
+    assert_int_equal(sk_tr_event(w, SK_TR_EV_RESIZE, 900000, resize, 8), 0);
+    assert_int_equal(sk_tr_event(w, SK_TR_EV_MARKER, 950000,
+                                 "{\"kind\":\"blocked\"}", 18),
+                     0);
+    if (seal) {
+        assert_int_equal(sk_tr_event(w, SK_TR_EV_END, 1000000, "closed", 6),
+                         0);
+        assert_int_equal(sk_tr_close(w, 1000000, chain, &size), 0);
+    } else {
+        assert_int_equal(sk_tr_checkpoint(w, 960000), 0);
+    }
+    sk_tr_writer_free(w);
+    close(fd);
+}
+
+static int verify_path(const char *path, struct sk_tr_info *info)
+{
+    int fd = open(path, O_RDONLY), r;
+
+    assert_true(fd >= 0);
+    r = sk_tr_verify(fd, trusted, NULL, info);
+    close(fd);
+    return r;
+}
+
+static void read_file(const char *path, char **buf, size_t *len)
+{
+    assert_int_equal(sk_file_read(path, 1 << 20, buf, len), 0);
+}
+
+static void test_vector(void **state)
+{
+    char path[600], *got, *want;
+    size_t gl, wl;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "ref.skt");
+    write_reference(path, 1);
+    read_file(path, &got, &gl);
+    if (getenv("SK_WRITE_VECTORS") != NULL) {
+        unlink(VECTOR_DIR "/transcript-v1.skt");
+        assert_int_equal(sk_file_write_new(VECTOR_DIR "/transcript-v1.skt",
+                                           got, gl, 0644),
+                         0);
+    }
+    read_file(VECTOR_DIR "/transcript-v1.skt", &want, &wl);
+    assert_int_equal(gl, wl);
+    assert_memory_equal(got, want, gl);
+    free(got);
+    free(want);
+}
+
+static void test_verify_sealed(void **state)
+{
+    struct sk_tr_info info;
+
+    (void)state;
+    /* The committed vector, not just what this build writes. */
+    assert_int_equal(verify_path(VECTOR_DIR "/transcript-v1.skt", &info), 0);
+    assert_true(info.sealed);
+    assert_int_equal(info.checkpoints, 3); /* header, explicit, seal */
+    assert_string_equal(info.session, meta.session);
+    assert_int_equal(info.verified_size, info.size);
+    assert_int_equal(info.duration_us, 1000000);
+    assert_non_null(strstr(info.header_json, "\"user\":\"alice\""));
+    sk_tr_info_clear(&info);
+}
+
+struct collect {
+    char out[256];
+    char in[64];
+    int resizes, markers, ends;
+};
+
+static int on_ev(const struct sk_tr_event *ev, void *arg)
+{
+    struct collect *c = arg;
+
+    if (ev->type == SK_TR_EV_OUTPUT) {
+        strncat(c->out, (const char *)ev->data, ev->len);
+    } else if (ev->type == SK_TR_EV_INPUT) {
+        strncat(c->in, (const char *)ev->data, ev->len);
+    } else if (ev->type == SK_TR_EV_RESIZE) {
+        c->resizes++;
+    } else if (ev->type == SK_TR_EV_MARKER) {
+        c->markers++;
+    } else if (ev->type == SK_TR_EV_END) {
+        c->ends++;
+    }
+    return 0;
+}
+
+static void test_decrypt(void **state)
+{
+    struct collect c;
+    char err[256], *hdr = NULL;
+    int fd = open(VECTOR_DIR "/transcript-v1.skt", O_RDONLY);
+
+    (void)state;
+    assert_true(fd >= 0);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, &hdr, err,
+                                   sizeof(err)),
+                     0);
+    assert_string_equal(c.out, "$ caf\xc3\xa9\r\n");
+    assert_string_equal(c.in, "ls\r");
+    assert_int_equal(c.resizes, 1);
+    assert_int_equal(c.markers, 1);
+    assert_int_equal(c.ends, 1);
+    assert_non_null(strstr(hdr, "\"recipients\""));
+    free(hdr);
+    /* A key the stream was not sealed to opens nothing. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(sk_tr_decrypt(fd, other, on_ev, &c, NULL, err,
+                                   sizeof(err)),
+                     SK_ERR_DENIED);
+    assert_string_equal(c.out, "");
+    close(fd);
+}
+
+/* Every single-byte change anywhere in the file is caught. */
+static void test_every_flip_detected(void **state)
+{
+    char path[600], *orig;
+    size_t len;
+    struct sk_tr_info info;
+
+    (void)state;
+    read_file(VECTOR_DIR "/transcript-v1.skt", &orig, &len);
+    tmp_path(path, sizeof(path), "flip.skt");
+    for (size_t i = 0; i < len; i++) {
+        orig[i] ^= 0x01;
+        unlink(path);
+        assert_int_equal(sk_file_write_new(path, orig, len, 0600), 0);
+        orig[i] ^= 0x01;
+        if (verify_path(path, &info) == 0) {
+            fail_msg("flipping byte %zu went unnoticed", i);
+        }
+        sk_tr_info_clear(&info);
+    }
+    free(orig);
+}
+
+/* Cut anywhere: intact up to the last checkpoint, reported incomplete. */
+static void test_truncation(void **state)
+{
+    char path[600], *orig;
+    size_t len;
+    struct sk_tr_info info;
+    int r;
+
+    (void)state;
+    read_file(VECTOR_DIR "/transcript-v1.skt", &orig, &len);
+    tmp_path(path, sizeof(path), "cut.skt");
+    for (size_t cut = len - 1; cut > 0; cut--) {
+        unlink(path);
+        assert_int_equal(sk_file_write_new(path, orig, cut, 0600), 0);
+        r = verify_path(path, &info);
+        assert_true(r != 0);
+        if (r == SK_TR_INCOMPLETE) {
+            assert_true(info.verified_size <= cut);
+            assert_false(info.sealed);
+            assert_non_null(strstr(info.error, "incomplete"));
+        }
+        sk_tr_info_clear(&info);
+    }
+    free(orig);
+}
+
+/* An unsealed file (a crash) verifies to its last checkpoint. */
+static void test_unsealed(void **state)
+{
+    char path[600];
+    struct sk_tr_info info;
+    struct collect c;
+    char err[128];
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "open.skt");
+    write_reference(path, 0);
+    assert_int_equal(verify_path(path, &info), SK_TR_INCOMPLETE);
+    assert_int_equal(info.checkpoints, 3);
+    assert_int_equal(info.verified_size, info.size);
+    sk_tr_info_clear(&info);
+    fd = open(path, O_RDONLY);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
+                                   sizeof(err)),
+                     SK_TR_INCOMPLETE);
+    assert_int_equal(c.markers, 1);
+    close(fd);
+}
+
+/* Swapping two whole records breaks the chain. */
+static void test_reorder(void **state)
+{
+    char path[600], *buf;
+    size_t len, off = SK_TR_MAGIC_LEN, starts[32];
+    int n = 0;
+    struct sk_tr_info info;
+
+    (void)state;
+    read_file(VECTOR_DIR "/transcript-v1.skt", &buf, &len);
+    while (off + 5 <= len && n < 32) {
+        uint32_t l = (uint32_t)(uint8_t)buf[off + 1] << 24 |
+                     (uint32_t)(uint8_t)buf[off + 2] << 16 |
+                     (uint32_t)(uint8_t)buf[off + 3] << 8 |
+                     (uint8_t)buf[off + 4];
+
+        starts[n++] = off;
+        off += 5 + l;
+    }
+    assert_int_equal(off, len);
+    /* Records: H C D C D F. Swap the two data records (4 and 2 are D). */
+    assert_int_equal(buf[starts[2]], 'D');
+    assert_int_equal(buf[starts[4]], 'D');
+    {
+        size_t l2 = starts[3] - starts[2], l4 = starts[5] - starts[4];
+        char *out = malloc(len);
+        size_t o = 0;
+
+        memcpy(out, buf, starts[2]);
+        o = starts[2];
+        memcpy(out + o, buf + starts[4], l4);
+        o += l4;
+        memcpy(out + o, buf + starts[3], starts[4] - starts[3]);
+        o += starts[4] - starts[3];
+        memcpy(out + o, buf + starts[2], l2);
+        o += l2;
+        memcpy(out + o, buf + starts[5], len - starts[5]);
+        tmp_path(path, sizeof(path), "swap.skt");
+        unlink(path);
+        assert_int_equal(sk_file_write_new(path, out, len, 0600), 0);
+        free(out);
+    }
+    assert_true(verify_path(path, &info) < 0);
+    assert_non_null(strstr(info.error, "checkpoint"));
+    sk_tr_info_clear(&info);
+    free(buf);
+}
+
+static int trust_none(const char *id, uint8_t pk[32], void *arg)
+{
+    (void)id;
+    (void)pk;
+    (void)arg;
+    return -1;
+}
+
+static void test_untrusted_signer_refused(void **state)
+{
+    struct sk_tr_info info;
+    int fd = open(VECTOR_DIR "/transcript-v1.skt", O_RDONLY);
+
+    (void)state;
+    assert_int_equal(sk_tr_verify(fd, trust_none, NULL, &info),
+                     SK_ERR_CRYPTO);
+    assert_non_null(strstr(info.error, "not a trusted key"));
+    sk_tr_info_clear(&info);
+    close(fd);
+}
+
+static void test_asciicast(void **state)
+{
+    char err[128], *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int fd = open(VECTOR_DIR "/transcript-v1.skt", O_RDONLY);
+
+    (void)state;
+    assert_int_equal(sk_tr_export_asciicast(fd, auditor, f, 0, err,
+                                            sizeof(err)),
+                     0);
+    fclose(f);
+    assert_non_null(strstr(text, "{\"version\":2,\"width\":80,\"height\":24"));
+    assert_non_null(strstr(text, "\"TERM\":\"xterm-256color\""));
+    assert_non_null(strstr(text, "[0.001,\"o\",\"$ \"]"));
+    assert_non_null(strstr(text, "[0.5,\"i\",\"ls\\r\"]"));
+    /* The split é is whole, in the event that completed it. */
+    assert_non_null(strstr(text, "[0.6,\"o\",\"caf\"]"));
+    assert_non_null(strstr(text, "[0.8,\"o\",\"\xc3\xa9\\r\\n\"]"));
+    assert_non_null(strstr(text, "[0.9,\"r\",\"100x30\"]"));
+    assert_null(strstr(text, "\xef\xbf\xbd")); /* no replacement chars */
+    free(text);
+    close(fd);
+}
+
+static void test_text_export(void **state)
+{
+    char err[128], *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int fd = open(VECTOR_DIR "/transcript-v1.skt", O_RDONLY);
+
+    (void)state;
+    assert_int_equal(sk_tr_export_text(fd, auditor, f, err, sizeof(err)), 0);
+    fclose(f);
+    assert_non_null(strstr(text, "$ caf\xc3\xa9\r\n"));
+    assert_non_null(strstr(text, "resize 100x30"));
+    assert_non_null(strstr(text, "end: closed"));
+    free(text);
+    close(fd);
+}
+
+static void test_utf8_prefix(void **state)
+{
+    (void)state;
+    assert_int_equal(sk_utf8_complete_prefix((const uint8_t *)"abc", 3), 3);
+    assert_int_equal(sk_utf8_complete_prefix((const uint8_t *)"ab\xc3", 3),
+                     2);
+    assert_int_equal(
+        sk_utf8_complete_prefix((const uint8_t *)"a\xe3\x81", 3), 1);
+    assert_int_equal(
+        sk_utf8_complete_prefix((const uint8_t *)"\xe3\x81\x82", 3), 3);
+    assert_int_equal(
+        sk_utf8_complete_prefix((const uint8_t *)"\xf0\x9f\x98", 3), 0);
+    /* Stray continuation bytes are not carried (they can never become
+     * valid); the repair replaces them. */
+    assert_int_equal(
+        sk_utf8_complete_prefix((const uint8_t *)"a\x80\x80\x80", 4), 4);
+}
+
+static void test_bad_events_refused(void **state)
+{
+    char path[600];
+    struct sk_tr_writer *w = NULL;
+    const uint8_t(*rc)[32] = (const uint8_t(*)[32])auditor->pk;
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "bad.skt");
+    unlink(path);
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_int_equal(sk_tr_writer_open(fd, &meta, signer, rc, 0, &w),
+                     SK_ERR_INVALID); /* no auditor: nobody could read it */
+    assert_int_equal(sk_tr_writer_open(fd, &meta, signer, rc, 1, &w), 0);
+    assert_int_equal(sk_tr_event(w, 0, 0, "", 0), SK_ERR_INVALID);
+    assert_int_equal(sk_tr_event(w, SK_TR_EV_MAX + 1, 0, "", 0),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_tr_event(w, SK_TR_EV_OUTPUT, 0, path,
+                                 SK_TR_EV_DATA_MAX + 1),
+                     SK_ERR_INVALID);
+    sk_tr_writer_free(w);
+    close(fd);
+}
+
+/* A write error (here: a read-only descriptor) fails the writer for
+ * good, so the recorder can end the session. */
+static void test_write_error(void **state)
+{
+    char path[600];
+    struct sk_tr_writer *w = NULL;
+    const uint8_t(*rc)[32] = (const uint8_t(*)[32])auditor->pk;
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "ro.skt");
+    unlink(path);
+    close(open(path, O_RDWR | O_CREAT | O_EXCL, 0600));
+    fd = open(path, O_RDONLY);
+    assert_int_equal(sk_tr_writer_open(fd, &meta, signer, rc, 1, &w),
+                     SK_ERR_SYSTEM);
+    assert_null(w);
+    close(fd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vector),
+        cmocka_unit_test(test_verify_sealed),
+        cmocka_unit_test(test_decrypt),
+        cmocka_unit_test(test_every_flip_detected),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_unsealed),
+        cmocka_unit_test(test_reorder),
+        cmocka_unit_test(test_untrusted_signer_refused),
+        cmocka_unit_test(test_asciicast),
+        cmocka_unit_test(test_text_export),
+        cmocka_unit_test(test_utf8_prefix),
+        cmocka_unit_test(test_bad_events_refused),
+        cmocka_unit_test(test_write_error),
+    };
+
+    if (randombytes_set_implementation(&rng_impl) != 0 ||
+        sodium_init() < 0) {
+        return 1;
+    }
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
