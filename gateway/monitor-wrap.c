@@ -206,18 +206,22 @@ int mm_target_list(struct mm_target *out, int max)
 }
 
 void mm_target_open(const char *target, int mode, const char *command,
+                    const char *term, int cols, int rows,
                     struct mm_open *out)
 {
     struct sk_buf req, rep;
     int fds[SK_IPC_MAX_FDS], nfds = 0;
 
     memset(out, 0, sizeof(*out));
-    out->sock = out->agent = -1;
+    out->sock = out->agent = out->rec = -1;
     sk_buf_init(&req);
     sk_buf_init(&rep);
     if (sk_buf_put_cstring(&req, target) != 0 ||
         sk_buf_put_u32(&req, (uint32_t)mode) != 0 ||
-        sk_buf_put_cstring(&req, command) != 0) {
+        sk_buf_put_cstring(&req, command) != 0 ||
+        sk_buf_put_cstring(&req, term) != 0 ||
+        sk_buf_put_u32(&req, (uint32_t)cols) != 0 ||
+        sk_buf_put_u32(&req, (uint32_t)rows) != 0) {
         fatal_f("request too large");
     }
     mm_request(MON_TARGET_OPEN, &req, &rep, fds, &nfds);
@@ -227,13 +231,17 @@ void mm_target_open(const char *target, int mode, const char *command,
     mm_get_str(&rep, out->host, sizeof(out->host));
     mm_get_str(&rep, out->login, sizeof(out->login));
     mm_get_str(&rep, out->hostkey_algos, sizeof(out->hostkey_algos));
+    if (sk_buf_get_u64(&rep, &out->t0) != 0) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "short reply");
+    }
     if (out->ok) {
-        if (nfds != 2) {
+        if (nfds != 3) {
             sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor sent %d fds",
                      nfds);
         }
         out->sock = fds[0];
         out->agent = fds[1];
+        out->rec = fds[2];
     } else {
         for (int i = 0; i < nfds; i++) {
             close(fds[i]);

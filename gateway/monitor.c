@@ -46,6 +46,9 @@
 
 #include <jansson.h>
 #include <libssh/libssh.h>
+#include <sys/timex.h>
+
+#include "recorder.h"
 
 #define MON_PREAUTH 0x01
 #define MON_POSTAUTH 0x02
@@ -75,6 +78,8 @@ struct monitor {
     char session_id[64];
     char mode[8];
     int agent_fd; /* monitor end of the agent socketpair, or -1 */
+    struct rec_proc rec; /* the session's recorder (rec.pid > 0: running) */
+    int have_rec;
     int agent_signs;
     struct sk_key *egress;
     int session_open; /* row inserted, end not yet recorded */
@@ -581,6 +586,7 @@ static const char *hostkey_algos(const char *keyline)
 static int mon_open_reply(struct monitor *m, int ok, const char *msg,
                           const int *fds)
 {
+    uint64_t t0 = ok && m->have_rec ? m->rec.t0 : 0;
     struct sk_buf b;
     int r;
 
@@ -591,35 +597,123 @@ static int mon_open_reply(struct monitor *m, int ok, const char *msg,
         (r = sk_buf_put_cstring(&b, ok ? m->target.host : "")) != 0 ||
         (r = sk_buf_put_cstring(&b, ok ? m->target.login : "")) != 0 ||
         (r = sk_buf_put_cstring(
-             &b, ok ? hostkey_algos(m->target.host_key) : "")) != 0) {
+             &b, ok ? hostkey_algos(m->target.host_key) : "")) != 0 ||
+        (r = sk_buf_put_u64(&b, t0)) != 0) {
         sk_buf_free(&b);
         return r;
     }
-    r = mon_reply(m, MON_TARGET_OPEN, &b, fds, ok ? 2 : 0);
+    r = mon_reply(m, MON_TARGET_OPEN, &b, fds, ok ? 3 : 0);
     sk_buf_free(&b);
     return r;
 }
 
+/* Splits a space-separated list of auditor public key files and loads
+ * each. Returns the count, or -1 with err set. */
+static int load_auditor_keys(const char *list, uint8_t (*out)[32], int max,
+                             char *err, size_t errlen)
+{
+    char *copy = strdup(list), *save = NULL, *tok;
+    int n = 0, r;
+
+    if (copy == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (tok = strtok_r(copy, " \t,", &save); tok != NULL;
+         tok = strtok_r(NULL, " \t,", &save)) {
+        if (n == max) {
+            snprintf(err, errlen, "more than %d auditor keys", max);
+            n = -1;
+            break;
+        }
+        if ((r = sk_boxkey_load_public(tok, out[n])) != 0) {
+            snprintf(err, errlen, "auditor public key %s: %s", tok,
+                     r == SK_ERR_SYSTEM ? strerror(errno) : sk_err_str(r));
+            n = -1;
+            break;
+        }
+        n++;
+    }
+    free(copy);
+    if (n == 0) {
+        snprintf(err, errlen, "no auditor public key configured");
+        return -1;
+    }
+    return n;
+}
+
+static int mon_start_recorder(struct monitor *m, const char *command,
+                              const char *term, int cols, int rows,
+                              char *err, size_t errlen)
+{
+    struct sk_tr_meta meta;
+    struct sk_key *signer = NULL;
+    uint8_t rcpt[8][32];
+    struct timex tx;
+    struct timespec now;
+    int n, r;
+
+    if ((n = load_auditor_keys(m->cfg->auditor_pubkeys, rcpt, 8, err,
+                               errlen)) < 0) {
+        return -1;
+    }
+    if ((r = sk_key_load(m->cfg->signing_key, &signer)) != 0) {
+        snprintf(err, errlen, "signing key %s: %s", m->cfg->signing_key,
+                 r == SK_ERR_SYSTEM ? strerror(errno) : sk_err_str(r));
+        return -1;
+    }
+    memset(&tx, 0, sizeof(tx));
+    clock_gettime(CLOCK_REALTIME, &now);
+    memset(&meta, 0, sizeof(meta));
+    meta.session = m->session_id;
+    meta.user = m->user;
+    meta.source = m->source;
+    meta.target = m->target.name;
+    meta.login = m->target.login;
+    meta.mode = m->mode;
+    meta.command = command;
+    meta.term = term[0] != '\0' ? term : NULL;
+    meta.cols = cols;
+    meta.rows = rows;
+    meta.gateway = m->cfg->gateway_id;
+    /* Auditors must know whether the wall-clock start can be trusted. */
+    meta.clock_sync = ntp_adjtime(&tx) == TIME_ERROR ? "unsynchronized"
+                                                      : "synchronized";
+    meta.start_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    r = rec_start(m->cfg, &meta, signer, (const uint8_t(*)[32])rcpt,
+                  (size_t)n, &m->rec, err, errlen);
+    sk_key_free(signer);
+    if (r != 0) {
+        return -1;
+    }
+    m->have_rec = 1;
+    return 0;
+}
+
 static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
 {
-    char *target = NULL, *command = NULL, why[128], err[256];
+    char *target = NULL, *command = NULL, *term = NULL, why[128], err[256];
     struct grant_vec gv;
     struct sk_policy_grant *pg = NULL;
     struct sk_session_rec rec;
-    uint32_t mode;
-    int r, sock = -1, ap[2] = {-1, -1}, fds[2];
+    uint32_t mode, cols = 0, rows = 0;
+    int r, sock = -1, ap[2] = {-1, -1}, fds[3];
     const char *denied = "target unknown or not permitted";
 
     memset(&gv, 0, sizeof(gv));
     if (sk_buf_get_cstring(req, &target, SK_NAME_MAX) != 0 ||
         sk_buf_get_u32(req, &mode) != 0 ||
         sk_buf_get_cstring(req, &command, 4096) != 0 ||
+        sk_buf_get_cstring(req, &term, 64) != 0 ||
+        sk_buf_get_u32(req, &cols) != 0 || sk_buf_get_u32(req, &rows) != 0 ||
+        cols > 10000 || rows > 10000 || !sk_utf8_valid(term, strlen(term)) ||
         mode > SK_ACCESS_EXEC || !sk_name_valid(target) ||
         (mode == SK_ACCESS_EXEC && (command[0] == '\0' ||
                                     !sk_utf8_valid(command,
                                                    strlen(command))))) {
         free(target);
         free(command);
+        free(term);
         return SK_ERR_BAD_MESSAGE;
     }
     snprintf(m->mode, sizeof(m->mode), "%s",
@@ -660,6 +754,21 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
         goto out;
     }
     m->have_target = 1;
+    sk_session_id(m->session_id, sizeof(m->session_id), time(NULL));
+    /* No recording, no session: the recorder must have signed the
+     * transcript header before anything else happens. */
+    if (mon_start_recorder(m, mode == SK_ACCESS_EXEC ? command : NULL, term,
+                           (int)cols, (int)rows, err, sizeof(err)) != 0) {
+        error_f("session %s: cannot record: %s", m->session_id, err);
+        (void)sk_audit("recording_failed", "{s:s, s:s, s:s, s:s, s:s}",
+                       "session", m->session_id, "user", m->user, "source",
+                       m->source, "target", m->target.name, "reason", err);
+        r = mon_open_reply(m, 0,
+                           "the session cannot be recorded, so it cannot "
+                           "start; tell your administrator",
+                           NULL);
+        goto out;
+    }
     if (m->egress == NULL &&
         (r = sk_key_load(m->cfg->egress_key, &m->egress)) != 0) {
         error_fr(r, "egress key %s", m->cfg->egress_key);
@@ -699,7 +808,6 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
     }
     /* The session is indexed before any byte flows: no record, no
      * session. */
-    sk_session_id(m->session_id, sizeof(m->session_id), time(NULL));
     memset(&rec, 0, sizeof(rec));
     rec.id = m->session_id;
     rec.user = m->user;
@@ -708,12 +816,15 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
     rec.login = m->target.login;
     rec.mode = m->mode;
     rec.start = time(NULL);
+    rec.transcript = m->rec.path;
     if ((r = sk_store_session_start(m->store, &rec)) != 0 ||
-        (r = sk_audit("session_start", "{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-                      "session", m->session_id, "user", m->user, "source",
-                      m->source, "target", m->target.name, "login",
-                      m->target.login, "mode", m->mode, "command",
-                      mode == SK_ACCESS_EXEC ? command : "")) != 0) {
+        (r = sk_audit("session_start",
+                      "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "session",
+                      m->session_id, "user", m->user, "source", m->source,
+                      "target", m->target.name, "login", m->target.login,
+                      "mode", m->mode, "command",
+                      mode == SK_ACCESS_EXEC ? command : "", "transcript",
+                      m->rec.path)) != 0) {
         error_fr(r, "recording session start");
         r = mon_open_reply(m, 0, "gateway error: cannot record the session",
                            NULL);
@@ -722,6 +833,7 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
     m->session_open = 1;
     fds[0] = sock;
     fds[1] = ap[1];
+    fds[2] = m->rec.worker_fd;
     m->agent_fd = ap[0];
     ap[0] = -1;
     r = mon_open_reply(m, 1, "", fds);
@@ -735,8 +847,18 @@ out:
     if (ap[1] >= 0) {
         close(ap[1]);
     }
+    if (m->have_rec && m->rec.worker_fd >= 0) {
+        /* Passed on (or not needed): the worker's end is the worker's. */
+        close(m->rec.worker_fd);
+        m->rec.worker_fd = -1;
+    }
+    if (m->have_rec && !m->session_open) {
+        rec_finish(&m->rec, 5000); /* refused after all: seal and stop */
+        m->have_rec = 0;
+    }
     free(target);
     free(command);
+    free(term);
     return r;
 }
 
@@ -813,6 +935,10 @@ static void mon_record_end(struct monitor *m, uint64_t in, uint64_t out,
         return;
     }
     m->session_ended = 1;
+    if (m->have_rec) {
+        /* The worker has closed its end; the seal follows at once. */
+        rec_finish(&m->rec, 10000);
+    }
     memset(&rec, 0, sizeof(rec));
     rec.id = m->session_id;
     rec.target = m->target.name;
@@ -823,17 +949,26 @@ static void mon_record_end(struct monitor *m, uint64_t in, uint64_t out,
     rec.bytes_out = (int64_t)out;
     rec.exit_status = status == SK_NO_EXIT_STATUS ? -1 : (int)status;
     rec.end_reason = (char *)reason;
+    rec.transcript_hash = m->have_rec && m->rec.sealed ? m->rec.hash : NULL;
     if ((r = sk_store_session_end(m->store, &rec)) != 0) {
         error_fr(r, "session %s end", m->session_id);
     }
     logit("session %s ended: %s, in %llu out %llu bytes, exit %d",
           m->session_id, reason, (unsigned long long)in,
           (unsigned long long)out, rec.exit_status);
-    (void)sk_audit("session_end", "{s:s, s:s, s:s, s:I, s:I, s:i, s:s}",
+    /* The transcript's sealed chain value goes into the audit chain: a
+     * transcript deleted, swapped or cut after the fact no longer matches
+     * its session_end line. */
+    (void)sk_audit("session_end",
+                   "{s:s, s:s, s:s, s:I, s:I, s:i, s:s, s:s?, s:s?, s:I}",
                    "session", m->session_id, "user", m->user, "target",
                    m->target.name, "bytes_in", (json_int_t)in, "bytes_out",
                    (json_int_t)out, "exit_status", rec.exit_status, "reason",
-                   reason);
+                   reason, "transcript", m->have_rec ? m->rec.path : NULL,
+                   "transcript_hash", rec.transcript_hash,
+                   "transcript_size",
+                   (json_int_t)(m->have_rec && m->rec.sealed ? m->rec.size
+                                                             : 0));
 }
 
 static int mon_answer_session_end(struct monitor *m, struct sk_buf *req)
@@ -1294,8 +1429,8 @@ static int mon_loop(struct monitor *m)
     int status = 0, r, exitcode = SK_EXIT_OK, killed_for = 0;
 
     for (;;) {
-        struct pollfd pfd[2];
-        int nfd = 1, timeout = -1;
+        struct pollfd pfd[3];
+        int nfd = 1, timeout = -1, recidx = -1;
 
         if (mon_got_term) {
             killed_for = SK_EXIT_ERROR;
@@ -1336,6 +1471,11 @@ static int mon_loop(struct monitor *m)
             pfd[1].events = POLLIN;
             nfd = 2;
         }
+        if (m->have_rec && !m->rec.done && m->rec.status_fd >= 0) {
+            recidx = nfd;
+            pfd[nfd].fd = m->rec.status_fd;
+            pfd[nfd++].events = POLLIN;
+        }
         if (poll(pfd, (nfds_t)nfd, timeout) < 0) {
             if (errno == EINTR) {
                 continue;
@@ -1344,7 +1484,19 @@ static int mon_loop(struct monitor *m)
             killed_for = SK_EXIT_ERROR;
             break;
         }
-        if (nfd == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (recidx > 0 &&
+            (pfd[recidx].revents & (POLLIN | POLLHUP | POLLERR)) &&
+            rec_poll(&m->rec, 0) && !m->rec.sealed && m->session_open &&
+            !m->session_ended && m->terminate_sent == 0) {
+            /* The worker notices too (its socket closes); this makes sure
+             * and puts it on record. */
+            (void)sk_audit("recording_failed", "{s:s, s:s, s:s}", "session",
+                           m->session_id, "user", m->user, "reason",
+                           "recorder ended during the session");
+            mon_terminate(m, "recording failed");
+        }
+        if (m->agent_fd >= 0 && nfd >= 2 && pfd[1].fd == m->agent_fd &&
+            (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
             if (mon_agent_handle(m) != 0) {
                 close(m->agent_fd);
                 m->agent_fd = -1;
@@ -1402,7 +1554,7 @@ static void close_other_fds(int keep1, int keep2)
 }
 
 /* Drops to the unprivileged worker account inside an empty directory. */
-static void worker_drop_privileges(const struct sk_config *cfg)
+void sk_drop_privileges(const struct sk_config *cfg)
 {
     struct passwd *pw;
     char empty[4096];
@@ -1529,7 +1681,7 @@ int main(int argc, char **argv)
         close(devnull);
         close_other_fds(sock, ipc[1]);
         mm_init(ipc[1]);
-        worker_drop_privileges(cfg);
+        sk_drop_privileges(cfg);
         worker_main(cfg, sock, ipc[1], hostkey);
     }
     ssh_key_free(hostkey);
@@ -1557,6 +1709,9 @@ int main(int argc, char **argv)
     logit("connection from %s port %s", host, port);
     (void)sk_audit("connect", "{s:s, s:s}", "source", m.source, "port", port);
     code = mon_loop(&m);
+    if (m.have_rec) {
+        rec_finish(&m.rec, 5000);
+    }
     if (m.notify >= 0) {
         close(m.notify);
     }

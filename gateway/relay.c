@@ -6,11 +6,16 @@
  * reader slows the writer (back-pressure) and nothing is ever dropped.
  * When the peer's window opens again the pump below drains what was
  * held back.
+ *
+ * Every byte is handed to the recorder before it is written to the other
+ * side (wk_rec blocks while the recorder is behind). If the recorder is
+ * gone, nothing more is relayed and the session ends.
  */
 #include "ipc.h"
 #include "log.h"
 #include "monitor.h"
 #include "worker.h"
+#include "recorder/transcript.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -42,6 +47,7 @@ struct relay {
     time_t last_activity;
     int warned; /* idle warning shown since the last input */
     int failed;
+    int rec_failed; /* the recorder is gone: stop relaying */
     const char *user;
 };
 
@@ -55,21 +61,36 @@ static struct side *side_of(struct relay *r, ssh_channel ch)
     return ch == r->c.ch ? &r->c : &r->u;
 }
 
-/* Writes up to len bytes to dst within its window. Returns the count
- * written, or -1 on error. */
-static int relay_write(struct side *dst, const void *data, uint32_t len,
-                       int is_stderr)
+/* Records, then writes, up to len bytes to dst within its window.
+ * Returns the count written, or -1 on error (r->rec_failed says whether
+ * the recorder was the cause). */
+static int relay_write(struct relay *r, struct side *dst, const void *data,
+                       uint32_t len, int is_stderr)
 {
     uint32_t win = ssh_channel_window_size(dst->ch), n;
-    int w;
+    int w, type = dst == &r->u ? SK_TR_EV_INPUT
+                  : is_stderr  ? SK_TR_EV_STDERR
+                               : SK_TR_EV_OUTPUT;
 
     n = len < win ? len : win;
     if (n == 0) {
         return 0;
     }
+    if (wk_rec(type, data, n) != 0) {
+        r->rec_failed = 1;
+        return -1;
+    }
     w = is_stderr ? ssh_channel_write_stderr(dst->ch, data, n)
                   : ssh_channel_write(dst->ch, data, n);
     return w == SSH_ERROR ? -1 : w;
+}
+
+/* A message from the gateway to the user: recorded like any output. */
+static void relay_notice(struct relay *r, const char *msg)
+{
+    (void)wk_rec(SK_TR_EV_STDERR, msg, strlen(msg));
+    ssh_set_blocking(r->c.s, 1);
+    (void)ssh_channel_write_stderr(r->c.ch, msg, (uint32_t)strlen(msg));
 }
 
 static int on_data(ssh_session session, ssh_channel channel, void *data,
@@ -86,7 +107,10 @@ static int on_data(ssh_session session, ssh_channel channel, void *data,
     if (dst->eof_sent || dst->closed) {
         return (int)len; /* nowhere to go any more */
     }
-    w = relay_write(dst, data, len, is_stderr);
+    if (r->rec_failed) {
+        return 0;
+    }
+    w = relay_write(r, dst, data, len, is_stderr);
     if (w < 0) {
         r->failed = 1;
         return 0;
@@ -162,6 +186,19 @@ static int on_window_change(ssh_session session, ssh_channel channel,
     r->last_activity = time(NULL);
     r->warned = 0;
     if (width > 0 && height > 0 && width < 10000 && height < 10000) {
+        uint8_t sz[8] = {0,
+                         0,
+                         (uint8_t)(width >> 8),
+                         (uint8_t)width,
+                         0,
+                         0,
+                         (uint8_t)(height >> 8),
+                         (uint8_t)height};
+
+        if (wk_rec(SK_TR_EV_RESIZE, sz, sizeof(sz)) != 0) {
+            r->rec_failed = 1;
+            return 0;
+        }
         (void)ssh_channel_change_pty_size(r->u.ch, width, height);
     }
     return 0;
@@ -213,6 +250,21 @@ static int on_monitor(socket_t fd, int revents, void *userdata)
     return 0;
 }
 
+static const char rec_failed_msg[] =
+    "\r\nsekisho: recording failed; the session cannot continue\r\n";
+
+/* The recorder never writes to its socket: readable means it is gone. */
+static int on_recorder(socket_t fd, int revents, void *userdata)
+{
+    struct relay *r = userdata;
+
+    (void)fd;
+    if (revents & (POLLIN | POLLHUP | POLLERR)) {
+        r->rec_failed = 1;
+    }
+    return 0;
+}
+
 /* Moves data held back by a full window, where the window now allows. */
 static void pump(struct relay *r, struct side *src)
 {
@@ -221,7 +273,7 @@ static void pump(struct relay *r, struct side *src)
     int k;
 
     for (k = 0; k < 2; k++) {
-        while (src->pending[k] && !r->failed) {
+        while (src->pending[k] && !r->failed && !r->rec_failed) {
             uint32_t win = ssh_channel_window_size(dst->ch), want;
             int n, w;
 
@@ -242,7 +294,7 @@ static void pump(struct relay *r, struct side *src)
                 src->pending[k] = 0;
                 break;
             }
-            w = relay_write(dst, buf, (uint32_t)n, k);
+            w = relay_write(r, dst, buf, (uint32_t)n, k);
             if (w != n) {
                 r->failed = 1; /* window said yes, write said no */
                 break;
@@ -308,6 +360,8 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         ssh_event_add_session(ev, client) != SSH_OK ||
         ssh_event_add_session(ev, upstream) != SSH_OK ||
         ssh_event_add_fd(ev, mm_fd_get(), POLLIN, on_monitor, &r) !=
+            SSH_OK ||
+        ssh_event_add_fd(ev, wk_rec_fd(), POLLIN, on_recorder, &r) !=
             SSH_OK) {
         snprintf(res->reason, sizeof(res->reason), "event setup failed");
         return;
@@ -328,6 +382,14 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         }
         pump(&r, &r.u);
         pump(&r, &r.c);
+        if (r.rec_failed) {
+            /* Fail closed: what cannot be recorded is not relayed. */
+            reason = "recording failed";
+            ssh_set_blocking(client, 1);
+            (void)ssh_channel_write_stderr(cch, rec_failed_msg,
+                                           sizeof(rec_failed_msg) - 1);
+            break;
+        }
         if (r.failed) {
             reason = "write error";
             break;
@@ -340,8 +402,8 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             n = snprintf(msg, sizeof(msg),
                          "\r\nsekisho: session ended by the gateway: %s\r\n",
                          mm_terminated());
-            ssh_set_blocking(client, 1);
-            (void)ssh_channel_write_stderr(cch, msg, (uint32_t)n);
+            (void)n;
+            relay_notice(&r, msg);
             break;
         }
         /* libssh drops a dead socket from the poll set without telling
@@ -354,10 +416,8 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         if (!ssh_is_connected(upstream) ||
             ssh_get_status(upstream) & (SSH_CLOSED | SSH_CLOSED_ERROR)) {
             reason = "target connection lost";
-            ssh_set_blocking(client, 1);
-            (void)ssh_channel_write_stderr(
-                cch, "\r\nsekisho: connection to the target was lost\r\n",
-                47);
+            relay_notice(&r,
+                         "\r\nsekisho: connection to the target was lost\r\n");
             break;
         }
         /* State changes the callbacks may have missed (see above). */
@@ -397,10 +457,8 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
 
             if (idle >= idle_timeout) {
                 reason = "idle timeout";
-                ssh_set_blocking(client, 1);
-                (void)ssh_channel_write_stderr(
-                    cch, "\r\nsekisho: session idle too long, closing\r\n",
-                    43);
+                relay_notice(&r,
+                             "\r\nsekisho: session idle too long, closing\r\n");
                 break;
             }
             if (!r.warned && idle >= idle_timeout - lead) {
@@ -411,7 +469,9 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
                                  (long)idle, (long)(idle_timeout - idle));
 
                 r.warned = 1;
-                (void)ssh_channel_write_stderr(cch, msg, (uint32_t)n);
+                (void)n;
+                (void)wk_rec(SK_TR_EV_STDERR, msg, strlen(msg));
+                (void)ssh_channel_write_stderr(cch, msg, (uint32_t)strlen(msg));
             }
         }
     }
@@ -425,6 +485,16 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             r.exit_status = (uint32_t)st;
         }
     }
+    if (r.exit_status != SK_NO_EXIT_STATUS) {
+        uint8_t st[4] = {(uint8_t)(r.exit_status >> 24),
+                         (uint8_t)(r.exit_status >> 16),
+                         (uint8_t)(r.exit_status >> 8),
+                         (uint8_t)r.exit_status};
+
+        (void)wk_rec(SK_TR_EV_EXIT, st, sizeof(st));
+    } else if (r.exit_signal[0] != '\0') {
+        (void)wk_rec(SK_TR_EV_SIGNAL, r.exit_signal, strlen(r.exit_signal));
+    }
     /* Orderly end towards the client: status, EOF, close; then wait (a
      * bounded time) for its close so every queued byte has left. */
     if (ssh_is_connected(client) && !r.c.closed) {
@@ -435,6 +505,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
                                                        "", "");
         } else if (strcmp(reason, "target connection lost") == 0 ||
                    strcmp(reason, "idle timeout") == 0 ||
+                   strcmp(reason, "recording failed") == 0 ||
                    strcmp(reason, "ended by the gateway") == 0) {
             (void)ssh_channel_request_send_exit_status(cch, 255);
         }
@@ -461,6 +532,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         (void)ssh_channel_close(uch);
     }
     ssh_event_remove_fd(ev, mm_fd_get());
+    ssh_event_remove_fd(ev, wk_rec_fd());
     ssh_event_remove_session(ev, client);
     ssh_event_remove_session(ev, upstream);
     ssh_event_free(ev);

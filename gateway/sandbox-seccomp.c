@@ -83,6 +83,42 @@ static const struct sb_rule sb_allow[] = {
     SB(writev),
 };
 
+/* The recorder's list: it reads events from one socket, writes one file
+ * and answers the monitor; nothing else. */
+static const struct sb_rule sb_recorder_allow[] = {
+    SB(brk),
+    SB(clock_gettime),
+    SB(clock_nanosleep),
+    SB(close),
+    SB(exit),
+    SB(exit_group),
+    SB(fdatasync),
+    SB(fstat),
+    SB(fsync),
+    SB(futex),
+    SB(getpid),
+    SB(getrandom),
+    SB(gettid),
+    SB(gettimeofday),
+    SB(lseek),
+    SB(madvise),
+    SB(mremap),
+    SB(munmap),
+    SB(nanosleep),
+    SB(poll),
+    SB(ppoll),
+    SB(read),
+    SB(restart_syscall),
+    SB(rt_sigaction),
+    SB(rt_sigprocmask),
+    SB(rt_sigreturn),
+    SB(sched_yield),
+    SB(sigaltstack),
+    SB(time),
+    SB(write),
+    SB(writev),
+};
+
 static int sb_add(scmp_filter_ctx ctx, uint32_t action, int nr,
                   const char *name, unsigned cnt,
                   const struct scmp_arg_cmp *args)
@@ -95,7 +131,8 @@ static int sb_add(scmp_filter_ctx ctx, uint32_t action, int nr,
     return r;
 }
 
-int sandbox_apply(int debug)
+static int sb_load(int debug, const struct sb_rule *allow, size_t nallow,
+                   int sockets)
 {
     scmp_filter_ctx ctx;
     uint32_t deflt = debug ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS;
@@ -116,8 +153,8 @@ int sandbox_apply(int debug)
             goto out;
         }
     }
-    for (i = 0; i < sizeof(sb_allow) / sizeof(sb_allow[0]); i++) {
-        if (sb_add(ctx, SCMP_ACT_ALLOW, sb_allow[i].nr, sb_allow[i].name, 0,
+    for (i = 0; i < nallow; i++) {
+        if (sb_add(ctx, SCMP_ACT_ALLOW, allow[i].nr, allow[i].name, 0,
                    NULL) != 0) {
             goto out;
         }
@@ -139,10 +176,10 @@ int sandbox_apply(int debug)
         if (sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), "fcntl", 1, getfl) ||
             sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), "fcntl", 1, setfl) ||
             sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), "fcntl", 1, getfd) ||
-            sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), "ioctl", 1,
-                   fionread) ||
-            sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), "setsockopt",
-                   1, tcp) ||
+            (sockets && (sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), "ioctl",
+                                1, fionread) ||
+                         sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt),
+                                "setsockopt", 1, tcp))) ||
             sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), "mmap", 1, noexec) ||
             sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), "mprotect", 1,
                    noexec)) {
@@ -158,4 +195,17 @@ int sandbox_apply(int debug)
 out:
     seccomp_release(ctx);
     return r;
+}
+
+int sandbox_apply(int debug)
+{
+    return sb_load(debug, sb_allow, sizeof(sb_allow) / sizeof(sb_allow[0]),
+                   1);
+}
+
+int sandbox_apply_recorder(int debug)
+{
+    return sb_load(debug, sb_recorder_allow,
+                   sizeof(sb_recorder_allow) / sizeof(sb_recorder_allow[0]),
+                   0);
 }

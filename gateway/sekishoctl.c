@@ -819,8 +819,9 @@ static int cmd_session(int argc, char **argv)
 
 static int cmd_init(int argc, char **argv)
 {
-    const char *dir = NULL, *listen = "127.0.0.1:2222";
-    char path[PATH_MAX], host[256], *line;
+    const char *dir = NULL, *listen = "127.0.0.1:2222", *ppfile = NULL;
+    char path[PATH_MAX], path2[PATH_MAX], host[256], *line, *pass = NULL;
+    size_t passlen = 0;
     ssh_key hk = NULL;
     struct sk_key *ek = NULL;
     sk_store *st = NULL;
@@ -831,6 +832,9 @@ static int cmd_init(int argc, char **argv)
             dir = argv[++i];
         } else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
             listen = argv[++i];
+        } else if (strcmp(argv[i], "--auditor-passphrase-file") == 0 &&
+                   i + 1 < argc) {
+            ppfile = argv[++i];
         } else {
             die_usage("init: unexpected argument '%s'", argv[i]);
         }
@@ -869,6 +873,52 @@ static int cmd_init(int argc, char **argv)
     snprintf(path, sizeof(path), "%s/totp.key", dir);
     if ((r = sk_totp_key_generate(path)) != 0) {
         die("cannot write TOTP key %s: %s", path, sk_err_str(r));
+    }
+    /* Transcript and audit signing key; its public half is what auditors
+     * (and sekisho-verify) trust. */
+    snprintf(path, sizeof(path), "%s/signing_key", dir);
+    if ((r = sk_key_generate_file(path)) != 0 ||
+        (r = sk_key_load(path, &ek)) != 0 ||
+        (line = sk_key_pub_line(ek, "sekisho-signing")) == NULL) {
+        die("cannot write signing key %s: %s", path, sk_err_str(r));
+    }
+    sk_key_free(ek);
+    ek = NULL;
+    snprintf(path, sizeof(path), "%s/signing_key.pub", dir);
+    {
+        char *nl = NULL;
+
+        if (asprintf(&nl, "%s\n", line) < 0 ||
+            (r = sk_file_write_new(path, nl, strlen(nl), 0644)) != 0) {
+            die("cannot write %s", path);
+        }
+        free(nl);
+    }
+    free(line);
+    /* Auditor key pair: transcripts are encrypted to the public half.
+     * With a passphrase file the secret half is sealed under it (do this
+     * outside a demo; better still, keep the secret off the gateway). */
+    if (ppfile != NULL) {
+        if ((r = sk_file_read(ppfile, 1024, &pass, &passlen)) != 0) {
+            die("cannot read %s: %s", ppfile, sk_err_str(r));
+        }
+        pass[strcspn(pass, "\r\n")] = '\0';
+        if (strlen(pass) < 12) {
+            die("auditor passphrase: at least 12 characters");
+        }
+    }
+    snprintf(path, sizeof(path), "%s/auditor.key", dir);
+    snprintf(path2, sizeof(path2), "%s/auditor.pub", dir);
+    if ((r = sk_boxkey_generate_files(path, path2, pass)) != 0) {
+        die("cannot write auditor keys %s: %s", path, sk_err_str(r));
+    }
+    if (pass != NULL) {
+        sodium_memzero(pass, passlen);
+        free(pass);
+    }
+    snprintf(path, sizeof(path), "%s/transcripts", dir);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        die("mkdir %s: %s", path, strerror(errno));
     }
     snprintf(path, sizeof(path), "%s/state.db", dir);
     if ((r = sk_store_open(path, SK_STORE_CREATE, &st)) != 0) {

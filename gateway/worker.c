@@ -10,6 +10,7 @@
 #include "sk-err.h"
 #include "util.h"
 #include "worker.h"
+#include "recorder/transcript.h"
 
 #include "policy/command.h"
 #include "policy/policy.h"
@@ -520,10 +521,20 @@ static int wk_upstream(struct wk *w, const char *target, int mode,
     long timeout = w->cfg->connect_timeout;
     int off = 0, rc;
 
-    mm_target_open(target, mode, remote, &o);
+    mm_target_open(target, mode, remote, w->have_pty ? w->term : "",
+                   w->have_pty ? w->cols : 0, w->have_pty ? w->rows : 0, &o);
     if (!o.ok) {
         wk_say(w, "sekisho: %s\n", o.message);
         return -1;
+    }
+    /* From here on every byte is recorded; the recorder is running and
+     * has signed the transcript header. */
+    wk_rec_init(o.rec, o.t0);
+    o.rec = -1;
+    if (mode == SK_ACCESS_EXEC &&
+        wk_rec(SK_TR_EV_EXEC, remote, strlen(remote)) != 0) {
+        snprintf(err, sizeof(err), "recording failed");
+        goto fail;
     }
     if ((u = ssh_new()) == NULL) {
         snprintf(err, sizeof(err), "out of memory");
@@ -610,6 +621,7 @@ fail:
 fail_quiet:
     logit("upstream %s: %s", target, err);
     mm_upstream_ready(0, err);
+    wk_rec_end(err);
     mm_session_end(0, 0, SK_NO_EXIT_STATUS, err);
     if (c != NULL) {
         ssh_channel_free(c);
@@ -789,6 +801,9 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
      * (a long backup, say) runs as long as it runs. */
     relay_run(w.s, w.ch, ups, uch, w.user, w.have_pty ? cfg->idle_timeout : 0,
               &res);
+    /* The recorder seals once its socket closes; the monitor waits for
+     * the seal before it records the end. */
+    wk_rec_end(res.reason);
     mm_session_end(res.bytes_in, res.bytes_out, res.exit_status, res.reason);
     ssh_disconnect(ups);
     wk_exit(&w, SK_EXIT_OK);

@@ -43,8 +43,12 @@ struct mm_open {
     char hostkey_algos[128];
     int sock;
     int agent;
+    int rec;     /* event socket to the recorder */
+    uint64_t t0; /* session time origin (CLOCK_MONOTONIC µs) */
 };
+/* term/cols/rows describe the client's pty (term "" without one). */
 void mm_target_open(const char *target, int mode, const char *command,
+                    const char *term, int cols, int rows,
                     struct mm_open *out);
 int mm_hostkey_check(const char *key_line);
 void mm_upstream_ready(int ok, const char *error);
@@ -74,8 +78,23 @@ int mm_fd_get(void);
 /* Reports a refused request (no answer expected). */
 void mm_refused(const char *kind, const char *detail);
 
+/* Drops to worker_user inside state_dir/empty when running as root
+ * (monitor.c); fatal if that fails. */
+void sk_drop_privileges(const struct sk_config *cfg);
+
+/* Recording (wk-record.c): events to the recorder. wk_rec blocks while
+ * the recorder is behind; it returns -1 once the recorder is gone (then
+ * the session must end). Data longer than a frame allows is split. */
+void wk_rec_init(int fd, uint64_t t0);
+int wk_rec(int type, const void *data, size_t len);
+int wk_rec_fd(void);
+/* Sends the end event and closes the socket (the recorder then seals). */
+void wk_rec_end(const char *reason);
+
 /* Sandbox (sandbox-seccomp.c): no-new-privs + seccomp allowlist. debug:
  * log violations instead of killing. Returns 0 or -1. */
 int sandbox_apply(int debug);
+/* The recorder's narrower filter (read, write, fdatasync, poll, memory). */
+int sandbox_apply_recorder(int debug);
 
 #endif

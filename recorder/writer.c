@@ -20,6 +20,7 @@ struct sk_tr_writer {
     uint64_t seq;     /* checkpoints written */
     uint64_t last_t;
     uint64_t since; /* bytes since the last checkpoint */
+    uint64_t events;
     uint8_t chain[32];
     uint8_t signed_chain[32]; /* the value the last signature covers */
     const struct sk_key *signer;
@@ -103,6 +104,7 @@ static int put_signed(struct sk_tr_writer *w, int type, uint64_t t_us)
     put64(body + 16, w->records);
     put64(body + 24, t_us);
     memcpy(body + 32, w->chain, 32);
+    put64(body + 64, w->events);
     memcpy(w->signed_chain, w->chain, 32);
     memcpy(msg, type == SK_TR_REC_SEAL ? "SKTR1-SEAL" : "SKTR1-CKPT", 10);
     memcpy(msg + 10, body, 72);
@@ -292,6 +294,7 @@ int sk_tr_event(struct sk_tr_writer *w, int type, uint64_t t_us,
         memcpy(p + SK_TR_EV_HDR, data, len);
     }
     w->plen += SK_TR_EV_HDR + len;
+    w->events++;
     w->since += SK_TR_EV_HDR + len;
     if (w->plen >= CHUNK_TARGET) {
         return flush_chunk(w, 0);

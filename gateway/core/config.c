@@ -77,6 +77,29 @@ static const struct keyword keywords[] = {
      100000,
      "failed logins from one address within lockout_window after which "
      "that address may not try at all (it cannot go on locking accounts)"},
+    {"recorder", "transcript_dir", KW_PATH, OFF(transcript_dir), NULL, 0, 0,
+     "where transcripts are written, one dated directory per day "
+     "(default: state_dir/transcripts)"},
+    {"recorder", "signing_key", KW_PATH, OFF(signing_key), NULL, 0, 0,
+     "Ed25519 key signing transcripts and audit lines (default: "
+     "state_dir/signing_key)"},
+    {"recorder", "signing_pubkeys", KW_STRING, OFF(signing_pubkeys), NULL, 0,
+     0,
+     "space-separated public key files trusted when verifying; keep old "
+     "ones after a rotation (default: state_dir/signing_key.pub)"},
+    {"recorder", "auditor_pubkeys", KW_STRING, OFF(auditor_pubkeys), NULL, 0,
+     0,
+     "space-separated auditor public key files; every transcript's stream "
+     "key is sealed to each (default: state_dir/auditor.pub)"},
+    {"recorder", "auditor_key", KW_PATH, OFF(auditor_key), NULL, 0, 0,
+     "auditor secret key used by replay/export/search (default: "
+     "state_dir/auditor.key; keep it off the gateway in production)"},
+    {"recorder", "checkpoint_interval", KW_INT, OFF(checkpoint_interval), "2",
+     1, 3600,
+     "seconds between signed checkpoints while a session produces data"},
+    {"recorder", "retention_min_days", KW_INT, OFF(retention_min_days),
+     "1826", 1, 36500,
+     "purge refuses transcripts younger than this (default 5 years)"},
     {"policy", "idle_timeout", KW_INT, OFF(idle_timeout), "900", 0, 604800,
      "seconds without keyboard input before a terminal session ends, with "
      "a warning first (0: never)"},
@@ -343,7 +366,18 @@ int sk_config_load(const char *path, struct sk_config **out, char *err,
             0 ||
         (r = path_default(&cfg->audit_log, cfg->state_dir, "audit.log")) !=
             0 ||
-        (r = path_default(&cfg->totp_key, cfg->state_dir, "totp.key")) != 0) {
+        (r = path_default(&cfg->totp_key, cfg->state_dir, "totp.key")) !=
+            0 ||
+        (r = path_default(&cfg->transcript_dir, cfg->state_dir,
+                          "transcripts")) != 0 ||
+        (r = path_default(&cfg->signing_key, cfg->state_dir,
+                          "signing_key")) != 0 ||
+        (r = path_default(&cfg->signing_pubkeys, cfg->state_dir,
+                          "signing_key.pub")) != 0 ||
+        (r = path_default(&cfg->auditor_pubkeys, cfg->state_dir,
+                          "auditor.pub")) != 0 ||
+        (r = path_default(&cfg->auditor_key, cfg->state_dir,
+                          "auditor.key")) != 0) {
         goto fail;
     }
     {

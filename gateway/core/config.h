@@ -35,6 +35,14 @@ struct sk_config {
     int lockout_window;
     int lockout_duration;
     int source_threshold;
+    /* [recorder] */
+    char *transcript_dir;
+    char *signing_key;
+    char *signing_pubkeys; /* space-separated files */
+    char *auditor_pubkeys; /* space-separated files */
+    char *auditor_key;
+    int checkpoint_interval;
+    int retention_min_days;
     /* [policy] */
     int idle_timeout;
 };

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define SK_IPC_MAX (256 * 1024)
-#define SK_IPC_MAX_FDS 2
+#define SK_IPC_MAX_FDS 3
 
 /* Sends type + payload (b may be NULL for an empty payload) and nfds
  * descriptors from fds (the caller keeps ownership of them). */

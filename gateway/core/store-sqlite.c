@@ -74,6 +74,9 @@ static const char *migrations[] = {
     "  pw_hash TEXT NOT NULL,"
     "  changed INTEGER NOT NULL);"
     "CREATE INDEX password_history_user ON password_history(user_id, id);",
+    /* 5: transcripts */
+    "ALTER TABLE sessions ADD COLUMN transcript TEXT;"
+    "ALTER TABLE sessions ADD COLUMN transcript_hash TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -803,6 +806,8 @@ void sk_session_rec_clear(struct sk_session_rec *s)
     free(s->login);
     free(s->mode);
     free(s->end_reason);
+    free(s->transcript);
+    free(s->transcript_hash);
     memset(s, 0, sizeof(*s));
 }
 
@@ -810,9 +815,9 @@ int sk_store_session_start(sk_store *st, const struct sk_session_rec *s)
 {
     return run(st, 0,
                "INSERT INTO sessions (id, user, source, target, login, mode, "
-               "start) VALUES (?, ?, ?, ?, ?, ?, ?)",
-               "sssnnni", s->id, s->user, s->source, s->target, s->login,
-               s->mode, s->start);
+               "start, transcript) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               "sssnnnin", s->id, s->user, s->source, s->target, s->login,
+               s->mode, s->start, s->transcript);
 }
 
 int sk_store_session_end(sk_store *st, const struct sk_session_rec *s)
@@ -820,9 +825,10 @@ int sk_store_session_end(sk_store *st, const struct sk_session_rec *s)
     return run(st, 1,
                "UPDATE sessions SET target = ?, login = ?, mode = ?, "
                "end = ?, bytes_in = ?, bytes_out = ?, exit_status = ?, "
-               "end_reason = ? WHERE id = ?",
-               "nnniiiins", s->target, s->login, s->mode, s->end, s->bytes_in,
-               s->bytes_out, (int64_t)s->exit_status, s->end_reason, s->id);
+               "end_reason = ?, transcript_hash = ? WHERE id = ?",
+               "nnniiiinns", s->target, s->login, s->mode, s->end,
+               s->bytes_in, s->bytes_out, (int64_t)s->exit_status,
+               s->end_reason, s->transcript_hash, s->id);
 }
 
 static int emit_session(sqlite3_stmt *s, void *ctx)
@@ -844,6 +850,8 @@ static int emit_session(sqlite3_stmt *s, void *ctx)
     x.bytes_out = sqlite3_column_int64(s, 9);
     x.exit_status = sqlite3_column_int(s, 10);
     x.end_reason = col_text(s, 11, &oom);
+    x.transcript = col_text(s, 12, &oom);
+    x.transcript_hash = col_text(s, 13, &oom);
     if (oom || x.id == NULL || x.user == NULL || x.source == NULL) {
         sk_session_rec_clear(&x);
         return SK_ERR_ALLOC;
@@ -863,8 +871,8 @@ int sk_store_session_list(sk_store *st,
 
     if ((r = prep(st, &s,
                   "SELECT id, user, source, target, login, mode, start, end, "
-                  "bytes_in, bytes_out, exit_status, end_reason FROM sessions "
-                  "ORDER BY start, id",
+                  "bytes_in, bytes_out, exit_status, end_reason, transcript, "
+                  "transcript_hash FROM sessions ORDER BY start, id",
                   "")) != 0) {
         return r;
     }

@@ -136,6 +136,8 @@ struct sk_session_rec {
     int64_t bytes_out;
     int exit_status; /* -1: none */
     char *end_reason;
+    char *transcript;      /* file path */
+    char *transcript_hash; /* hex chain value of the seal; NULL: unsealed */
 };
 void sk_session_rec_clear(struct sk_session_rec *s);
 

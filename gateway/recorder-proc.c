@@ -1,0 +1,414 @@
+/*
+ * The recorder process; see recorder.h. Its loop: read event frames from
+ * the worker, hand them to the transcript writer, sign a checkpoint every
+ * checkpoint_interval seconds (or MiB) while data flows, and seal the
+ * transcript when the worker closes its end. Any failure is reported to
+ * the monitor and ends the process, which ends the session: nothing is
+ * relayed that is not recorded.
+ */
+#include "recorder.h"
+#include "log.h"
+#include "monitor.h"
+#include "sk-err.h"
+#include "util.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CKPT_BYTES (1024 * 1024)
+#define INBUF (512 * 1024)
+
+uint64_t rec_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void say(int fd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void say(int fd, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n > 0) {
+        /* write(2), not send(2): one call fewer in the sandbox. A
+         * seqpacket write is one message; SIGPIPE is ignored. */
+        (void)!write(fd, msg, (size_t)n < sizeof(msg) ? (size_t)n
+                                                     : sizeof(msg) - 1);
+    }
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+    return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+static void rec_fail(int status, const char *what, int code)
+    __attribute__((noreturn));
+
+static void rec_fail(int status, const char *what, int code)
+{
+    char e[160];
+
+    snprintf(e, sizeof(e), "%s", code == SK_ERR_SYSTEM ? strerror(errno)
+                                                       : sk_err_str(code));
+    error_f("recording failed: %s: %s", what, e);
+    say(status, "error %s: %s", what, e);
+    _exit(SK_EXIT_RECORDING);
+}
+
+/* The child: never returns. */
+static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
+                      int status, const struct sk_tr_meta *meta,
+                      const struct sk_key *signer, const uint8_t (*rcpt)[32],
+                      size_t nrcpt, uint64_t t0)
+{
+    struct sk_tr_writer *w = NULL;
+    uint8_t *in, chain[32];
+    char hex[65];
+    size_t have = 0;
+    uint64_t last_ckpt = rec_now_us(), size = 0;
+    int r, got_end = 0;
+
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    if ((r = sk_tr_writer_open(tfd, meta, signer, rcpt, nrcpt, &w)) != 0) {
+        rec_fail(status, "writing the transcript header", r);
+    }
+    /* Same confinement as the worker: no files, no network, nobody. */
+    sk_drop_privileges(cfg);
+    if ((in = malloc(INBUF)) == NULL) {
+        rec_fail(status, "memory", SK_ERR_ALLOC);
+    }
+    if (sandbox_apply_recorder(cfg->sandbox_debug) != 0) {
+        rec_fail(status, "sandbox", SK_ERR_INTERNAL);
+    }
+    say(status, "ready");
+    for (;;) {
+        struct pollfd pfd[2] = {{evfd, POLLIN, 0}, {status, POLLIN, 0}};
+        uint64_t now = rec_now_us(),
+                 due = last_ckpt + (uint64_t)cfg->checkpoint_interval *
+                                       1000000u;
+        int timeout = sk_tr_unsigned_bytes(w) == 0 ? -1
+                      : due > now ? (int)((due - now) / 1000) + 1
+                                  : 0;
+        ssize_t n;
+        size_t off = 0;
+
+        if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
+            rec_fail(status, "poll", SK_ERR_SYSTEM);
+        }
+        if (pfd[1].revents & (POLLHUP | POLLERR)) {
+            /* The monitor is gone: nobody could learn of a failure any
+             * more, so seal what we have and stop. */
+            break;
+        }
+        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            n = read(evfd, in + have, INBUF - have);
+            if (n < 0 && errno != EINTR && errno != EAGAIN) {
+                break; /* the worker is gone: seal what we have */
+            }
+            if (n == 0) {
+                break;
+            }
+            if (n > 0) {
+                have += (size_t)n;
+            }
+            /* Whole frames only; a partial one waits for its rest. */
+            while (have - off >= SK_TR_EV_HDR) {
+                uint8_t type = in[off];
+                uint64_t t = be64(in + off + 1);
+                uint32_t len = be32(in + off + 9);
+
+                if (type < 1 || type > SK_TR_EV_MAX ||
+                    len > SK_TR_EV_DATA_MAX) {
+                    /* A worker that sends garbage may be compromised: end
+                     * the session rather than guess. */
+                    (void)sk_tr_event(w, SK_TR_EV_MARKER, rec_now_us() - t0,
+                                      "{\"kind\":\"recorder_protocol_"
+                                      "error\"}",
+                                      35);
+                    (void)sk_tr_close(w, rec_now_us() - t0, NULL, NULL);
+                    rec_fail(status, "malformed event from the worker",
+                             SK_ERR_BAD_MESSAGE);
+                }
+                if (have - off - SK_TR_EV_HDR < len) {
+                    break;
+                }
+                if (type == SK_TR_EV_END) {
+                    got_end = 1;
+                }
+                if ((r = sk_tr_event(w, type, t, in + off + SK_TR_EV_HDR,
+                                     len)) != 0) {
+                    rec_fail(status, "writing the transcript", r);
+                }
+                off += SK_TR_EV_HDR + len;
+            }
+            memmove(in, in + off, have - off);
+            have -= off;
+        }
+        now = rec_now_us();
+        if (sk_tr_unsigned_bytes(w) >= CKPT_BYTES ||
+            (sk_tr_unsigned_bytes(w) > 0 &&
+             now >= last_ckpt + (uint64_t)cfg->checkpoint_interval *
+                                    1000000u)) {
+            if ((r = sk_tr_checkpoint(w, now - t0)) != 0) {
+                rec_fail(status, "writing a checkpoint", r);
+            }
+            last_ckpt = now;
+        }
+    }
+    if (!got_end) {
+        static const char why[] = "event stream ended without an end event";
+
+        (void)sk_tr_event(w, SK_TR_EV_END, rec_now_us() - t0, why,
+                          sizeof(why) - 1);
+    }
+    if ((r = sk_tr_close(w, rec_now_us() - t0, chain, &size)) != 0) {
+        rec_fail(status, "sealing the transcript", r);
+    }
+    sodium_bin2hex(hex, sizeof(hex), chain, sizeof(chain));
+    say(status, "sealed %s %llu", hex, (unsigned long long)size);
+    sk_tr_writer_free(w);
+    _exit(0);
+}
+
+/* mkdir -p for the dated directory, 0700 each. */
+static int mkdirs(const char *path)
+{
+    char tmp[PATH_MAX];
+
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void close_from(int keep[], int nkeep)
+{
+    long max = sysconf(_SC_OPEN_MAX);
+
+    if (max < 0 || max > 65536) {
+        max = 65536;
+    }
+    for (int fd = 3; fd < max; fd++) {
+        int k = 0;
+
+        for (int i = 0; i < nkeep; i++) {
+            k |= keep[i] == fd;
+        }
+        if (!k) {
+            close(fd);
+        }
+    }
+}
+
+int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
+              const struct sk_key *signer, const uint8_t (*rcpt)[32],
+              size_t nrcpt, struct rec_proc *out, char *err, size_t errlen)
+{
+    char dir[PATH_MAX], day[16], msg[512];
+    struct tm tm;
+    time_t now = (time_t)(meta->start_us / 1000000);
+    int tfd = -1, ev[2] = {-1, -1}, st[2] = {-1, -1}, one = 1;
+    struct timeval tv = {30, 0};
+    int bufsz = 1 << 20;
+    uint64_t t0 = rec_now_us();
+    struct pollfd pfd;
+    ssize_t n;
+
+    memset(out, 0, sizeof(*out));
+    out->pid = -1;
+    out->status_fd = out->worker_fd = -1;
+    (void)one;
+    gmtime_r(&now, &tm);
+    strftime(day, sizeof(day), "%Y/%m/%d", &tm);
+    snprintf(dir, sizeof(dir), "%s/%s", cfg->transcript_dir, day);
+    if (mkdirs(dir) != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if ((size_t)snprintf(out->path, sizeof(out->path), "%s/%s.skt", dir,
+                         meta->session) >= sizeof(out->path)) {
+        snprintf(err, errlen, "transcript path too long");
+        return -1;
+    }
+    tfd = open(out->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                              O_CLOEXEC,
+               0600);
+    if (tfd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", out->path,
+                 strerror(errno));
+        return -1;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ev) != 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, st) != 0) {
+        snprintf(err, errlen, "socketpair: %s", strerror(errno));
+        goto fail;
+    }
+    /* Large buffers keep the relay streaming; the send timeout bounds how
+     * long a stuck recorder can hold the worker before the session ends
+     * (the worker cannot set options itself under its sandbox). */
+    if (setsockopt(ev[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
+        setsockopt(ev[1], SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz)) !=
+            0 ||
+        setsockopt(ev[0], SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz)) !=
+            0) {
+        snprintf(err, errlen, "event socket options: %s", strerror(errno));
+        goto fail;
+    }
+    if ((out->pid = fork()) < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        goto fail;
+    }
+    if (out->pid == 0) {
+        int keep[3] = {tfd, ev[0], st[1]};
+
+        close_from(keep, 3);
+        sk_log_init("sekisho-recorder", 0, SK_LOG_INFO);
+        rec_child(cfg, tfd, ev[0], st[1], meta, signer, rcpt, nrcpt, t0);
+    }
+    close(tfd);
+    close(ev[0]);
+    close(st[1]);
+    out->status_fd = st[0];
+    out->worker_fd = ev[1];
+    pfd.fd = st[0];
+    pfd.events = POLLIN;
+    if (poll(&pfd, 1, 10000) <= 0 ||
+        (n = recv(st[0], msg, sizeof(msg) - 1, 0)) <= 0) {
+        snprintf(err, errlen, "the recorder did not start");
+        goto fail_child;
+    }
+    msg[n] = '\0';
+    if (strcmp(msg, "ready") != 0) {
+        snprintf(err, errlen, "recorder: %s",
+                 strncmp(msg, "error ", 6) == 0 ? msg + 6 : msg);
+        goto fail_child;
+    }
+    out->t0 = t0;
+    return 0;
+fail_child:
+    kill(out->pid, SIGKILL);
+    while (waitpid(out->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    close(out->status_fd);
+    close(out->worker_fd);
+    out->status_fd = out->worker_fd = -1;
+    out->pid = -1;
+    (void)unlink(out->path);
+    return -1;
+fail:
+    if (tfd >= 0) {
+        close(tfd);
+        (void)unlink(out->path);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (ev[i] >= 0) {
+            close(ev[i]);
+        }
+        if (st[i] >= 0) {
+            close(st[i]);
+        }
+    }
+    return -1;
+}
+
+int rec_poll(struct rec_proc *p, int timeout_ms)
+{
+    struct pollfd pfd;
+    char msg[512], hex[65];
+    unsigned long long size;
+    ssize_t n;
+
+    if (p->done || p->status_fd < 0) {
+        p->done = 1;
+        return 1;
+    }
+    pfd.fd = p->status_fd;
+    pfd.events = POLLIN;
+    if (poll(&pfd, 1, timeout_ms) <= 0) {
+        return 0;
+    }
+    n = recv(p->status_fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return 0;
+    }
+    p->done = 1;
+    if (n <= 0) {
+        error_f("recorder for %s ended without sealing", p->path);
+        return 1;
+    }
+    msg[n] = '\0';
+    if (sscanf(msg, "sealed %64s %llu", hex, &size) == 2 &&
+        strlen(hex) == 64) {
+        memcpy(p->hash, hex, sizeof(p->hash));
+        p->size = size;
+        p->sealed = 1;
+    } else {
+        char *shown = sk_utf8_repair(msg, (size_t)n);
+
+        error_f("recorder for %s: %s", p->path, shown ? shown : "?");
+        free(shown);
+    }
+    return 1;
+}
+
+void rec_finish(struct rec_proc *p, int timeout_ms)
+{
+    if (p->pid <= 0) {
+        return;
+    }
+    if (p->worker_fd >= 0) {
+        close(p->worker_fd);
+        p->worker_fd = -1;
+    }
+    if (!p->done) {
+        (void)rec_poll(p, timeout_ms);
+    }
+    if (!p->done) {
+        error_f("recorder for %s did not finish; killing it", p->path);
+        kill(p->pid, SIGKILL);
+        p->done = 1;
+    }
+    while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    p->pid = -1;
+    close(p->status_fd);
+    p->status_fd = -1;
+}

@@ -1,0 +1,59 @@
+/*
+ * The recorder process (recorder-proc.c): one per recorded session,
+ * forked by the monitor. It alone holds the transcript descriptor and
+ * (a copy of) the signing key; the worker writes events to it over a
+ * stream socket and the monitor hears from it over a status socket.
+ *
+ * Worker -> recorder frames: u8 type, u64 t_us (CLOCK_MONOTONIC
+ * microseconds since the session's t0), u32 len, len bytes. The worker's
+ * writes block while the recorder is behind (back-pressure); if the
+ * recorder dies, the worker's socket reports it and the session ends.
+ *
+ * Recorder -> monitor status datagrams (text): "ready", then at the end
+ * "sealed HEXCHAIN SIZE", or "error TEXT" at any point before exiting.
+ */
+#ifndef SK_RECORDER_PROC_H
+#define SK_RECORDER_PROC_H
+
+#include "config.h"
+#include "key.h"
+#include "recorder/transcript.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct rec_proc {
+    pid_t pid;
+    int status_fd;  /* monitor end of the status socket */
+    int worker_fd;  /* the worker's end of the event socket (to pass on) */
+    char path[PATH_MAX];
+    char hash[65];  /* hex chain value of the seal, once sealed */
+    uint64_t size;
+    uint64_t t0;    /* CLOCK_MONOTONIC µs at the session's start */
+    int done;       /* final word received (or the recorder is gone) */
+    int sealed;
+};
+
+/* Creates the transcript (transcript_dir/YYYY/MM/DD/<session>.skt,
+ * O_EXCL|O_NOFOLLOW, 0600), forks the recorder and waits up to 10 s for
+ * it to write and sign the header. On failure nothing is left running,
+ * the file is removed and err says why. signer is copied into the child
+ * by fork; the caller keeps its own. */
+int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
+              const struct sk_key *signer, const uint8_t (*rcpt)[32],
+              size_t nrcpt, struct rec_proc *out, char *err, size_t errlen);
+
+/* Reads one status message if there is one (non-blocking when
+ * timeout_ms is 0). Returns 1 when the recorder has given its final word
+ * or is gone (p->done set), 0 otherwise. */
+int rec_poll(struct rec_proc *p, int timeout_ms);
+
+/* Waits for the final word (up to timeout_ms), then reaps the process
+ * and closes the status socket. */
+void rec_finish(struct rec_proc *p, int timeout_ms);
+
+/* Current CLOCK_MONOTONIC in microseconds. */
+uint64_t rec_now_us(void);
+
+#endif
