@@ -78,6 +78,8 @@ struct monitor {
     char session_id[64];
     char mode[8];
     int agent_fd; /* monitor end of the agent socketpair, or -1 */
+    struct sk_key *signer; /* transcript and audit signing key */
+    char kill_msg[300];
     struct rec_proc rec; /* the session's recorder (rec.pid > 0: running) */
     int have_rec;
     int agent_signs;
@@ -647,7 +649,6 @@ static int mon_start_recorder(struct monitor *m, const char *command,
                               char *err, size_t errlen)
 {
     struct sk_tr_meta meta;
-    struct sk_key *signer = NULL;
     uint8_t rcpt[8][32];
     struct timex tx;
     struct timespec now;
@@ -655,11 +656,6 @@ static int mon_start_recorder(struct monitor *m, const char *command,
 
     if ((n = load_auditor_keys(m->cfg->auditor_pubkeys, rcpt, 8, err,
                                errlen)) < 0) {
-        return -1;
-    }
-    if ((r = sk_key_load(m->cfg->signing_key, &signer)) != 0) {
-        snprintf(err, errlen, "signing key %s: %s", m->cfg->signing_key,
-                 r == SK_ERR_SYSTEM ? strerror(errno) : sk_err_str(r));
         return -1;
     }
     memset(&tx, 0, sizeof(tx));
@@ -680,9 +676,8 @@ static int mon_start_recorder(struct monitor *m, const char *command,
     meta.clock_sync = ntp_adjtime(&tx) == TIME_ERROR ? "unsynchronized"
                                                       : "synchronized";
     meta.start_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
-    r = rec_start(m->cfg, &meta, signer, (const uint8_t(*)[32])rcpt,
+    r = rec_start(m->cfg, &meta, m->signer, (const uint8_t(*)[32])rcpt,
                   (size_t)n, &m->rec, err, errlen);
-    sk_key_free(signer);
     if (r != 0) {
         return -1;
     }
@@ -1366,9 +1361,17 @@ static const char *mon_recheck(struct monitor *m)
     struct grant_vec gv;
     struct sk_policy_grant *pg = NULL;
     const char *why = NULL;
-    char detail[128];
+    char detail[128], *kill = NULL;
     int r;
 
+    /* `sekishoctl session kill` leaves its request in the store. */
+    if (sk_store_session_kill_reason(m->store, m->session_id, &kill) == 0 &&
+        kill != NULL) {
+        snprintf(m->kill_msg, sizeof(m->kill_msg),
+                 "ended by an administrator: %s", kill);
+        free(kill);
+        return m->kill_msg;
+    }
     if ((r = sk_store_user_get(m->store, m->user, &u)) != 0) {
         /* Store trouble is not a reason to cut a session; a deleted user
          * is. */
@@ -1694,7 +1697,15 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if ((r = sk_audit_open(cfg->audit_log, cfg->gateway_id)) != 0) {
+    /* The signing key signs audit lines and, in the recorder, the
+     * transcript; without it nothing can be recorded, so nothing runs. */
+    if ((r = sk_key_load(cfg->signing_key, &m.signer)) != 0) {
+        error_fr(r, "signing key %s", cfg->signing_key);
+        kill(m.worker, SIGKILL);
+        exit(SK_EXIT_RECORDING);
+    }
+    if ((r = sk_audit_open(cfg->audit_log, cfg->gateway_id, m.signer)) !=
+        0) {
         error_fr(r, "audit log %s", cfg->audit_log);
         kill(m.worker, SIGKILL);
         exit(SK_EXIT_RECORDING);
@@ -1719,6 +1730,8 @@ int main(int argc, char **argv)
                    "user", m.user[0] ? m.user : NULL, "status", code);
     sk_target_clear(&m.target);
     sk_key_free(m.egress);
+    sk_audit_close();
+    sk_key_free(m.signer);
     sk_store_close(m.store);
     sk_config_free(cfg);
     return code;

@@ -15,6 +15,8 @@
 #include "auth/totp.h"
 #include "policy/command.h"
 
+#include "ctl.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <libssh/libssh.h>
@@ -31,8 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_REFUSED 1
-#define EXIT_USAGE 2
+
+
 
 static const char *usage_text =
     "usage: sekishoctl init --dir DIR [--listen ADDR:PORT]\n"
@@ -49,16 +51,22 @@ static const char *usage_text =
     "  target list | show NAME | remove NAME\n"
     "  grant add USER TARGET [--until TIME] [--exec]\n"
     "  grant list [USER] | remove USER TARGET\n"
-    "  session list [--json]\n";
+    "  session list [--json] [--user U] [--target T] [--since TIME]\n"
+    "  session kill ID [--reason TEXT] | watch ID\n"
+    "  verify (SESSION | --all) [--allow-incomplete]\n"
+    "  export SESSION --format asciicast|text [-o FILE] "
+    "[--passphrase-file F]\n"
+    "  replay SESSION [--speed X] [--from SECONDS] [--max-idle SECONDS]\n"
+    "  search PATTERN [--user U] [--target T]\n"
+    "  purge --before DATE\n"
+    "  audit show [--json] [--event E] [--session ID] | audit verify\n";
 
-static struct sk_config *cfg;
-static sk_store *store;
-static char admin[64];
+struct sk_config *cfg;
+sk_store *store;
+char admin[64];
+static struct sk_key *signer;
 
-static void die_usage(const char *fmt, ...) __attribute__((noreturn))
-__attribute__((format(printf, 1, 2)));
-
-static void die_usage(const char *fmt, ...)
+void die_usage(const char *fmt, ...)
 {
     va_list ap;
 
@@ -73,10 +81,7 @@ static void die_usage(const char *fmt, ...)
     exit(EXIT_USAGE);
 }
 
-static void die(const char *fmt, ...) __attribute__((noreturn))
-__attribute__((format(printf, 1, 2)));
-
-static void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
     va_list ap;
 
@@ -89,7 +94,7 @@ static void die(const char *fmt, ...)
 }
 
 /* Names given on the command line: say exactly what is wrong. */
-static void check_name(const char *what, const char *name)
+void check_name(const char *what, const char *name)
 {
     if (!sk_utf8_valid(name, strlen(name))) {
         die("%s name is not valid UTF-8", what);
@@ -110,7 +115,12 @@ static void open_state(void)
     if ((r = sk_store_open(path, 0, &store)) != 0) {
         die("cannot open state %s: %s", path, sk_err_str(r));
     }
-    if (sk_audit_open(cfg->audit_log, cfg->gateway_id) != 0) {
+    /* Every change is signed into the audit chain: no key, no change. */
+    if ((r = sk_key_load(cfg->signing_key, &signer)) != 0) {
+        die("cannot load signing key %s: %s", cfg->signing_key,
+            r == SK_ERR_SYSTEM ? strerror(errno) : sk_err_str(r));
+    }
+    if (sk_audit_open(cfg->audit_log, cfg->gateway_id, signer) != 0) {
         die("cannot open audit log %s: %s", cfg->audit_log, strerror(errno));
     }
 }
@@ -272,7 +282,7 @@ static const char *status_name(int s)
                                    : "unknown";
 }
 
-static void fmt_time(int64_t t, char *out, size_t n)
+void fmt_time(int64_t t, char *out, size_t n)
 {
     if (t == 0) {
         snprintf(out, n, "-");
@@ -748,75 +758,6 @@ static int cmd_grant(int argc, char **argv)
     die_usage("grant: unknown subcommand '%s'", argv[0]);
 }
 
-static int session_json(const struct sk_session_rec *s, void *arg)
-{
-    json_t *arr = arg, *o;
-    char st[32], en[32];
-
-    sk_time_fmt((time_t)s->start, st, sizeof(st));
-    sk_time_fmt((time_t)s->end, en, sizeof(en));
-    o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:I, s:I, "
-                  "s:o, s:s?}",
-                  "id", s->id, "user", s->user, "source", s->source, "target",
-                  s->target, "login", s->login, "mode", s->mode, "start", st,
-                  "end", s->end ? en : NULL, "bytes_in",
-                  (json_int_t)s->bytes_in, "bytes_out",
-                  (json_int_t)s->bytes_out, "exit_status",
-                  s->exit_status < 0 ? json_null()
-                                     : json_integer(s->exit_status),
-                  "end_reason", s->end_reason);
-    if (o == NULL || json_array_append_new(arr, o) != 0) {
-        return -1;
-    }
-    return 0;
-}
-
-static int session_text(const struct sk_session_rec *s, void *arg)
-{
-    char st[32], en[32];
-
-    (void)arg;
-    sk_time_fmt((time_t)s->start, st, sizeof(st));
-    fmt_time(s->end, en, sizeof(en));
-    printf("%s %-12s %-12s %-5s %s %s exit=%d %s\n", s->id, s->user,
-           s->target ? s->target : "-", s->mode ? s->mode : "-", st, en,
-           s->exit_status, s->end_reason ? s->end_reason : "open");
-    return 0;
-}
-
-static int cmd_session(int argc, char **argv)
-{
-    int json = 0, r;
-
-    if (argc < 1 || strcmp(argv[0], "list") != 0) {
-        die_usage("session: subcommand missing or unknown");
-    }
-    if (argc == 2 && strcmp(argv[1], "--json") == 0) {
-        json = 1;
-    } else if (argc != 1) {
-        die_usage("session list: unexpected argument '%s'", argv[1]);
-    }
-    if (json) {
-        json_t *arr = json_array();
-        char *out;
-
-        if (arr == NULL ||
-            (r = sk_store_session_list(store, session_json, arr)) != 0 ||
-            (out = json_dumps(arr, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) ==
-                NULL) {
-            die("session list failed");
-        }
-        printf("%s\n", out);
-        free(out);
-        json_decref(arr);
-        return 0;
-    }
-    if ((r = sk_store_session_list(store, session_text, NULL)) != 0) {
-        die("session list: %s", sk_err_str(r));
-    }
-    return 0;
-}
-
 static int cmd_init(int argc, char **argv)
 {
     const char *dir = NULL, *listen = "127.0.0.1:2222", *ppfile = NULL;
@@ -1014,12 +955,25 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[i], "grant") == 0) {
         rc = cmd_grant(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "session") == 0) {
-        rc = cmd_session(argc - i - 1, argv + i + 1);
+        rc = ctl_session(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "verify") == 0) {
+        rc = ctl_verify(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "export") == 0) {
+        rc = ctl_export(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "replay") == 0) {
+        rc = ctl_replay(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "search") == 0) {
+        rc = ctl_search(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "purge") == 0) {
+        rc = ctl_purge(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "audit") == 0) {
+        rc = ctl_audit(argc - i - 1, argv + i + 1);
     } else {
         die_usage("unknown command '%s'", argv[i]);
     }
     sk_store_close(store);
     sk_audit_close();
+    sk_key_free(signer);
     sk_config_free(cfg);
     return rc;
 }

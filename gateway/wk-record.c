@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,7 +67,17 @@ static int send_frame(int type, uint64_t t, const uint8_t *data, size_t len)
         /* Blocking: a slow recorder slows the relay, never the reverse.
          * The monitor set a send timeout, so a stuck recorder ends the
          * session instead of freezing it. */
-        w = writev(rec_fd, iov, n);
+        /* sendmsg for MSG_NOSIGNAL: a dead recorder is an error to
+         * handle (end the session), not a SIGPIPE that kills the worker
+         * before it can say so. */
+        {
+            struct msghdr mh;
+
+            memset(&mh, 0, sizeof(mh));
+            mh.msg_iov = iov;
+            mh.msg_iovlen = (size_t)n;
+            w = sendmsg(rec_fd, &mh, MSG_NOSIGNAL);
+        }
         if (w < 0 && errno == EINTR) {
             continue;
         }

@@ -384,6 +384,15 @@ static int open_stream(const char *hdr, size_t len, const struct sk_boxkey *k,
 int sk_tr_decrypt(int fd, const struct sk_boxkey *k, sk_tr_eventfn fn,
                   void *arg, char **header_json, char *err, size_t errlen)
 {
+    return sk_tr_decrypt_follow(fd, k, fn, arg, NULL, header_json, err,
+                                errlen);
+}
+
+int sk_tr_decrypt_follow(int fd, const struct sk_boxkey *k,
+                         sk_tr_eventfn fn, void *arg,
+                         int (*more)(void *arg), char **header_json,
+                         char *err, size_t errlen)
+{
     struct rd r;
     crypto_secretstream_xchacha20poly1305_state *st = NULL;
     uint8_t *plain = NULL, tag = 0;
@@ -404,7 +413,20 @@ int sk_tr_decrypt(int fd, const struct sk_boxkey *k, sk_tr_eventfn fn,
         goto out;
     }
     for (;;) {
+        uint64_t start = r.off;
+
         s = rd_record(&r, &type, &len);
+        if ((s == RD_END || s == RD_TRUNCATED) && !ended && more != NULL &&
+            more(arg)) {
+            /* Following a live file: the record may still be growing. */
+            if (lseek(fd, (off_t)start, SEEK_SET) != (off_t)start) {
+                ret = derr(err, errlen, SK_ERR_SYSTEM, "seek: %s",
+                           strerror(errno));
+                break;
+            }
+            r.off = start;
+            continue;
+        }
         if (s == RD_END || s == RD_TRUNCATED) {
             ret = ended ? 0 : SK_TR_INCOMPLETE;
             break;

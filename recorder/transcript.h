@@ -122,6 +122,14 @@ typedef int (*sk_tr_eventfn)(const struct sk_tr_event *ev, void *arg);
 int sk_tr_decrypt(int fd, const struct sk_boxkey *k, sk_tr_eventfn fn,
                   void *arg, char **header_json, char *err, size_t errlen);
 
+/* As sk_tr_decrypt, but at the end of a file that is not sealed yet it
+ * calls more(arg): non-zero (after waiting as it sees fit) means read
+ * on, zero means stop (SK_TR_INCOMPLETE). For following a live session. */
+int sk_tr_decrypt_follow(int fd, const struct sk_boxkey *k,
+                         sk_tr_eventfn fn, void *arg,
+                         int (*more)(void *arg), char **header_json,
+                         char *err, size_t errlen);
+
 /* Exports (export.c): decrypt and write to out. idle_cap_s > 0 caps the
  * gaps between events (asciicast only). */
 int sk_tr_export_asciicast(int fd, const struct sk_boxkey *k, FILE *out,

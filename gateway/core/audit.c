@@ -6,21 +6,36 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
+#define SIG_PREFIX ",\"sig\":\""
+#define GENESIS                                                                \
+    "0000000000000000000000000000000000000000000000000000000000000000"
+#define LINE_MAX_BYTES (1024 * 1024)
+
 static int audit_fd = -1;
 static char audit_gw[64] = "sekisho";
+static const struct sk_key *audit_signer;
+static char audit_key_id[40];
 
-int sk_audit_open(const char *path, const char *gateway_id)
+int sk_audit_open(const char *path, const char *gateway_id,
+                  const struct sk_key *signer)
 {
+    uint8_t pk[32];
     int fd;
 
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+    if (signer == NULL) {
+        return SK_ERR_INVALID;
+    }
+    fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
               0600);
     if (fd < 0) {
         return SK_ERR_SYSTEM;
@@ -29,6 +44,9 @@ int sk_audit_open(const char *path, const char *gateway_id)
         close(audit_fd);
     }
     audit_fd = fd;
+    audit_signer = signer;
+    sk_key_pub_raw(signer, pk);
+    sk_key_id("ed25519", pk, sizeof(pk), audit_key_id, sizeof(audit_key_id));
     snprintf(audit_gw, sizeof(audit_gw), "%s", gateway_id);
     return 0;
 }
@@ -39,17 +57,98 @@ void sk_audit_close(void)
         close(audit_fd);
         audit_fd = -1;
     }
+    audit_signer = NULL;
+}
+
+static void line_hash(const char *line, size_t len, char out[65])
+{
+    uint8_t h[32];
+
+    crypto_generichash(h, sizeof(h), (const uint8_t *)line, len, NULL, 0);
+    sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+/* Hash of the file's last line (without its newline), or the genesis
+ * value for an empty file. Called under the lock. */
+static int last_line_hash(int fd, char out[65])
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t want = 4096, start;
+    ssize_t n;
+    off_t size;
+
+    if (fstat(fd, &st) != 0) {
+        return SK_ERR_SYSTEM;
+    }
+    size = st.st_size;
+    if (size == 0) {
+        memcpy(out, GENESIS, 65);
+        return 0;
+    }
+    for (;;) {
+        size_t len = (off_t)want < size ? want : (size_t)size;
+
+        free(buf);
+        if ((buf = malloc(len)) == NULL) {
+            return SK_ERR_ALLOC;
+        }
+        n = pread(fd, buf, len, size - (off_t)len);
+        if (n != (ssize_t)len) {
+            free(buf);
+            return SK_ERR_SYSTEM;
+        }
+        if (buf[len - 1] != '\n') {
+            /* A torn last line (a crash mid-write cannot happen with one
+             * write(2), but a full disk can): refuse to chain onto it. */
+            free(buf);
+            errno = EILSEQ;
+            return SK_ERR_INVALID;
+        }
+        for (start = len - 1; start > 0 && buf[start - 1] != '\n'; start--) {
+        }
+        if (start > 0 || (off_t)len == size) {
+            line_hash(buf + start, len - 1 - start, out);
+            free(buf);
+            return 0;
+        }
+        if (want >= LINE_MAX_BYTES) {
+            free(buf);
+            errno = E2BIG;
+            return SK_ERR_TOO_LONG;
+        }
+        want *= 4;
+    }
+}
+
+static int sign_line(const char *body, size_t len, char *b64, size_t b64len)
+{
+    uint8_t sig[SK_KEY_SIGLEN], *msg;
+    int r;
+
+    if ((msg = malloc(8 + len)) == NULL) {
+        return SK_ERR_ALLOC;
+    }
+    memcpy(msg, "SKAUDIT1", 8);
+    memcpy(msg + 8, body, len);
+    r = sk_key_sign_raw(audit_signer, msg, 8 + len, sig);
+    free(msg);
+    if (r == 0) {
+        sodium_bin2base64(b64, b64len, sig, sizeof(sig),
+                          sodium_base64_VARIANT_ORIGINAL);
+    }
+    return r;
 }
 
 int sk_audit(const char *event, const char *fmt, ...)
 {
     json_t *obj = NULL, *extra = NULL;
     json_error_t jerr;
-    char ts[32], *line = NULL;
+    char ts[32], prev[65], b64[128], *body = NULL, *line = NULL;
     size_t len;
     ssize_t w;
     va_list ap;
-    int r = SK_ERR_INTERNAL;
+    int r = SK_ERR_INTERNAL, locked = 0;
 
     sk_time_fmt(time(NULL), ts, sizeof(ts));
     obj = json_pack("{s:s, s:s, s:s, s:I}", "time", ts, "event", event,
@@ -69,25 +168,185 @@ int sk_audit(const char *event, const char *fmt, ...)
             goto out;
         }
     }
-    if ((line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
-        NULL) {
-        goto out;
-    }
-    syslog(LOG_AUTHPRIV | LOG_NOTICE, "audit %s", line);
-    len = strlen(line);
-    line[len] = '\n'; /* json_dumps NUL becomes the newline */
-    if (audit_fd < 0) {
+    /* Reserved members are ours, whatever a caller passed. */
+    json_object_del(obj, "key");
+    json_object_del(obj, "prev");
+    json_object_del(obj, "sig");
+    if (audit_fd < 0 || audit_signer == NULL) {
         r = SK_ERR_SYSTEM;
         errno = EBADF;
         goto out;
     }
+    while (flock(audit_fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            r = SK_ERR_SYSTEM;
+            goto out;
+        }
+    }
+    locked = 1;
+    if ((r = last_line_hash(audit_fd, prev)) != 0) {
+        goto out;
+    }
+    r = SK_ERR_INTERNAL;
+    if (json_object_set_new(obj, "key", json_string(audit_key_id)) != 0 ||
+        json_object_set_new(obj, "prev", json_string(prev)) != 0 ||
+        (body = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
+            NULL) {
+        goto out;
+    }
+    len = strlen(body);
+    if ((r = sign_line(body, len, b64, sizeof(b64))) != 0) {
+        goto out;
+    }
+    /* body ends in '}': splice the signature in as the last member. */
+    if (asprintf(&line, "%.*s%s%s\"}\n", (int)(len - 1), body, SIG_PREFIX,
+                 b64) < 0) {
+        line = NULL;
+        r = SK_ERR_ALLOC;
+        goto out;
+    }
+    syslog(LOG_AUTHPRIV | LOG_NOTICE, "audit %.*s", (int)strlen(line) - 1,
+           line);
+    len = strlen(line);
     do {
-        w = write(audit_fd, line, len + 1);
+        w = write(audit_fd, line, len);
     } while (w < 0 && errno == EINTR);
-    r = (w == (ssize_t)(len + 1)) ? 0 : SK_ERR_SYSTEM;
+    if (w >= 0 && (size_t)w != len) {
+        /* A short write (full disk) leaves a torn line: cut it off so the
+         * chain stays whole, and report the failure. */
+        struct stat st;
+
+        if (fstat(audit_fd, &st) == 0) {
+            (void)!ftruncate(audit_fd, st.st_size - w);
+        }
+        errno = ENOSPC;
+    }
+    r = (w == (ssize_t)len) ? 0 : SK_ERR_SYSTEM;
 out:
+    if (locked) {
+        (void)flock(audit_fd, LOCK_UN);
+    }
     free(line);
+    free(body);
     json_decref(extra);
     json_decref(obj);
+    return r;
+}
+
+static int verr(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int verr(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int sk_audit_verify(FILE *f, sk_audit_keyfn keyfn, void *arg,
+                    uint64_t *lines, uint64_t *bad_line, char *last_hash,
+                    char *err, size_t errlen)
+{
+    char prev[65], *line = NULL, *sigp, kid[40], *msg = NULL;
+    size_t cap = 0, blen, siglen;
+    ssize_t n;
+    uint8_t sig[SK_KEY_SIGLEN + 4], pk[32];
+    uint64_t no = 0;
+    int r = 0;
+
+    memcpy(prev, GENESIS, sizeof(prev));
+    *bad_line = 0;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        json_t *o = NULL;
+        json_error_t je;
+        const char *k = NULL, *p = NULL;
+
+        no++;
+        if (line[n - 1] != '\n') {
+            r = verr(err, errlen, SK_ERR_INVALID,
+                     "line %llu is cut short (no newline)",
+                     (unsigned long long)no);
+            break;
+        }
+        line[--n] = '\0';
+        /* The signature is the last member: `,"sig":"B64"}`. */
+        sigp = strstr(line, SIG_PREFIX);
+        if (sigp == NULL || line[n - 1] != '}' || line[n - 2] != '"' ||
+            strstr(sigp + 1, SIG_PREFIX) != NULL) {
+            r = verr(err, errlen, SK_ERR_INVALID,
+                     "line %llu has no signature", (unsigned long long)no);
+            break;
+        }
+        blen = (size_t)(sigp - line);
+        if (sodium_base642bin(sig, sizeof(sig), sigp + strlen(SIG_PREFIX),
+                              (size_t)(line + n - 2 -
+                                       (sigp + strlen(SIG_PREFIX))),
+                              NULL, &siglen, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            siglen != SK_KEY_SIGLEN) {
+            r = verr(err, errlen, SK_ERR_INVALID,
+                     "line %llu: malformed signature", (unsigned long long)no);
+            break;
+        }
+        /* The signed text is the line with the signature member cut
+         * out: body up to sigp, then the closing brace. */
+        free(msg);
+        if ((msg = malloc(8 + blen + 1)) == NULL) {
+            r = SK_ERR_ALLOC;
+            break;
+        }
+        memcpy(msg, "SKAUDIT1", 8);
+        memcpy(msg + 8, line, blen);
+        msg[8 + blen] = '}';
+        o = json_loadb(msg + 8, blen + 1, JSON_REJECT_DUPLICATES, &je);
+        if (o == NULL || json_unpack(o, "{s:s, s:s}", "key", &k, "prev",
+                                     &p) != 0 ||
+            strlen(k) >= sizeof(kid)) {
+            json_decref(o);
+            r = verr(err, errlen, SK_ERR_INVALID,
+                     "line %llu is not a signed audit record",
+                     (unsigned long long)no);
+            break;
+        }
+        snprintf(kid, sizeof(kid), "%s", k);
+        if (strcmp(p, prev) != 0) {
+            json_decref(o);
+            r = verr(err, errlen, SK_ERR_CRYPTO,
+                     "line %llu does not follow line %llu (a line was "
+                     "removed, inserted, reordered or changed before it)",
+                     (unsigned long long)no, (unsigned long long)(no - 1));
+            break;
+        }
+        json_decref(o);
+        if (keyfn(kid, pk, arg) != 0) {
+            r = verr(err, errlen, SK_ERR_CRYPTO,
+                     "line %llu is signed by %s, not a trusted key",
+                     (unsigned long long)no, kid);
+            break;
+        }
+        if (sk_key_verify_raw(pk, (const uint8_t *)msg, 8 + blen + 1, sig) !=
+            0) {
+            r = verr(err, errlen, SK_ERR_CRYPTO,
+                     "line %llu: bad signature (the line was altered)",
+                     (unsigned long long)no);
+            break;
+        }
+        line_hash(line, (size_t)n, prev);
+    }
+    if (r == 0 && ferror(f)) {
+        r = verr(err, errlen, SK_ERR_SYSTEM, "read error");
+    }
+    if (r != 0) {
+        *bad_line = no;
+    }
+    *lines = no;
+    if (last_hash != NULL) {
+        memcpy(last_hash, prev, 65);
+    }
+    free(msg);
+    free(line);
     return r;
 }

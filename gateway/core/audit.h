@@ -4,16 +4,31 @@
  * untrusted strings are escaped by the library; strings must be valid
  * UTF-8 (repair peer-supplied bytes with sk_utf8_repair first).
  *
- * Each line has "time" (RFC 3339 UTC), "event", "gateway", "pid" and the
- * caller's fields. Writes are one write(2) on an O_APPEND descriptor, so
- * concurrent session processes never interleave lines.
+ * Each line has "time" (RFC 3339 UTC), "event", "gateway", "pid", the
+ * caller's fields, then "key" (the signing key id), "prev" (hex BLAKE2b-256
+ * of the previous line, 64 zeros for the first) and last "sig", an
+ * Ed25519 signature (base64) of the line as it reads with the
+ * `,"sig":"..."` member removed, prefixed by "SKAUDIT1". So the log is a
+ * chain: editing, inserting, removing or reordering a line breaks the
+ * chain or a signature, and sk_audit_verify says which line.
+ *
+ * Writers serialise on flock(2), read the last line for its hash and
+ * append with one write(2), so concurrent session processes never
+ * interleave or fork the chain.
  */
 #ifndef SK_AUDIT_H
 #define SK_AUDIT_H
 
+#include "key.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
 /* Opens (creating, mode 0600) the audit log. gateway_id names this gateway
- * in every line. Returns 0 or SK_ERR_SYSTEM. */
-int sk_audit_open(const char *path, const char *gateway_id);
+ * in every line; signer signs every line and is borrowed (it must outlive
+ * the log; sk_audit_close does not free it). Returns 0 or SK_ERR_*. */
+int sk_audit_open(const char *path, const char *gateway_id,
+                  const struct sk_key *signer);
 void sk_audit_close(void);
 
 /* Emits an event; fmt is a jansson json_pack object format for the extra
@@ -21,5 +36,15 @@ void sk_audit_close(void);
  * line could not be written: callers for which the record is a
  * precondition (session start) must then refuse to continue. */
 int sk_audit(const char *event, const char *fmt, ...);
+
+/* Verification of a whole log. keyfn finds a trusted public key by id.
+ * Returns 0 if every line is intact and chained, else SK_ERR_INVALID /
+ * SK_ERR_CRYPTO with *bad_line (1-based) and err naming the problem.
+ * *lines receives the count and last_hash (65 bytes, may be NULL) the
+ * hash of the last line, which can be noted elsewhere as an anchor. */
+typedef int (*sk_audit_keyfn)(const char *key_id, uint8_t pk[32], void *arg);
+int sk_audit_verify(FILE *f, sk_audit_keyfn keyfn, void *arg,
+                    uint64_t *lines, uint64_t *bad_line, char *last_hash,
+                    char *err, size_t errlen);
 
 #endif

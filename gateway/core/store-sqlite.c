@@ -76,7 +76,9 @@ static const char *migrations[] = {
     "CREATE INDEX password_history_user ON password_history(user_id, id);",
     /* 5: transcripts */
     "ALTER TABLE sessions ADD COLUMN transcript TEXT;"
-    "ALTER TABLE sessions ADD COLUMN transcript_hash TEXT;",
+    "ALTER TABLE sessions ADD COLUMN transcript_hash TEXT;"
+    "ALTER TABLE sessions ADD COLUMN kill_reason TEXT;"
+    "ALTER TABLE sessions ADD COLUMN purged INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -852,6 +854,7 @@ static int emit_session(sqlite3_stmt *s, void *ctx)
     x.end_reason = col_text(s, 11, &oom);
     x.transcript = col_text(s, 12, &oom);
     x.transcript_hash = col_text(s, 13, &oom);
+    x.purged = sqlite3_column_int(s, 14);
     if (oom || x.id == NULL || x.user == NULL || x.source == NULL) {
         sk_session_rec_clear(&x);
         return SK_ERR_ALLOC;
@@ -872,9 +875,43 @@ int sk_store_session_list(sk_store *st,
     if ((r = prep(st, &s,
                   "SELECT id, user, source, target, login, mode, start, end, "
                   "bytes_in, bytes_out, exit_status, end_reason, transcript, "
-                  "transcript_hash FROM sessions ORDER BY start, id",
+                  "transcript_hash, purged FROM sessions ORDER BY start, id",
                   "")) != 0) {
         return r;
     }
     return each_row(s, emit_session, &c);
+}
+
+int sk_store_session_kill(sk_store *st, const char *id, const char *reason)
+{
+    return run(st, 1,
+               "UPDATE sessions SET kill_reason = ? WHERE id = ? AND end = 0",
+               "ss", reason, id);
+}
+
+int sk_store_session_kill_reason(sk_store *st, const char *id, char **out)
+{
+    sqlite3_stmt *s = NULL;
+    int r, rc, oom = 0;
+
+    *out = NULL;
+    if ((r = prep(st, &s, "SELECT kill_reason FROM sessions WHERE id = ?",
+                  "s", id)) != 0) {
+        return r;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *out = col_text(s, 0, &oom);
+        r = oom ? SK_ERR_ALLOC : 0;
+    } else {
+        r = rc == SQLITE_DONE ? SK_ERR_NOT_FOUND : SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+int sk_store_session_purged(sk_store *st, const char *id)
+{
+    return run(st, 1, "UPDATE sessions SET purged = 1 WHERE id = ?", "s",
+               id);
 }

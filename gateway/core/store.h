@@ -138,6 +138,7 @@ struct sk_session_rec {
     char *end_reason;
     char *transcript;      /* file path */
     char *transcript_hash; /* hex chain value of the seal; NULL: unsealed */
+    int purged;            /* transcript removed by retention */
 };
 void sk_session_rec_clear(struct sk_session_rec *s);
 
@@ -146,5 +147,14 @@ int sk_store_session_end(sk_store *st, const struct sk_session_rec *s);
 int sk_store_session_list(sk_store *st,
                           int (*cb)(const struct sk_session_rec *, void *),
                           void *arg);
+
+/* Asks the session's monitor to end it (seen within its 2 s recheck).
+ * SK_ERR_NOT_FOUND if no such open session. */
+int sk_store_session_kill(sk_store *st, const char *id, const char *reason);
+/* The pending kill reason of a session (*out NULL if none; caller
+ * frees). */
+int sk_store_session_kill_reason(sk_store *st, const char *id, char **out);
+/* Marks a session's transcript as removed by retention. */
+int sk_store_session_purged(sk_store *st, const char *id);
 
 #endif

@@ -282,3 +282,13 @@ summary() {
     echo "$T_PASS passed, $T_FAIL failed"
     [ "$T_FAIL" -eq 0 ]
 }
+
+# Last: no process of this run (gateway, monitor, sekishoctl) reported a
+# sanitizer error or leak (only sanitizer builds write these files).
+t_no_sanitizer_reports() {
+    local f
+    for f in "$WORK"/asan.* "$WORK"/ubsan.*; do
+        [ -e "$f" ] || continue
+        fail "sanitizer report $f: $(head -c 2000 "$f")"
+    done
+}

@@ -449,16 +449,6 @@ t_preauth_cap_and_grace() {
     gw_start || fail "gateway did not restart"
 }
 
-# Last: no process of this run (gateway, monitor, sekishoctl) reported a
-# sanitizer error or leak (only sanitizer builds write these files).
-t_no_sanitizer_reports() {
-    local f
-    for f in "$WORK"/asan.* "$WORK"/ubsan.*; do
-        [ -e "$f" ] || continue
-        fail "sanitizer report $f: $(head -c 2000 "$f")"
-    done
-}
-
 t_totp_second_factor() {
     local out code
     gw_stop

@@ -1,0 +1,1371 @@
+/*
+ * sekishoctl for auditors: session list/kill/watch, verify, export,
+ * replay, search, purge, audit show/verify. Transcripts are checked
+ * against the signing public keys in signing_pubkeys and against the
+ * audit log and the state database, so a transcript that was deleted,
+ * swapped, cut or altered is reported by name.
+ */
+#include "audit.h"
+#include "key.h"
+#include "sk-err.h"
+#include "util.h"
+
+#include "ctl.h"
+#include "recorder/transcript.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- trusted keys ---- */
+
+#define MAX_TRUSTED 16
+
+struct trusted {
+    int n;
+    char id[MAX_TRUSTED][40];
+    uint8_t pk[MAX_TRUSTED][32];
+};
+
+static struct trusted trust;
+
+static void load_trusted(void)
+{
+    char *copy, *save = NULL, *tok, *text = NULL;
+    size_t len;
+    int r;
+
+    if (trust.n > 0) {
+        return;
+    }
+    if ((copy = strdup(cfg->signing_pubkeys)) == NULL) {
+        die("out of memory");
+    }
+    for (tok = strtok_r(copy, " \t,", &save); tok != NULL;
+         tok = strtok_r(NULL, " \t,", &save)) {
+        if (trust.n == MAX_TRUSTED) {
+            die("signing_pubkeys: more than %d keys", MAX_TRUSTED);
+        }
+        if ((r = sk_file_read(tok, 4096, &text, &len)) != 0 ||
+            sk_key_parse_pub_line(text, trust.pk[trust.n]) != 0) {
+            die("signing public key %s: %s", tok,
+                r ? (r == SK_ERR_SYSTEM ? strerror(errno) : sk_err_str(r))
+                  : "not an ssh-ed25519 public key line");
+        }
+        free(text);
+        sk_key_id("ed25519", trust.pk[trust.n], 32, trust.id[trust.n], 40);
+        trust.n++;
+    }
+    free(copy);
+    if (trust.n == 0) {
+        die("signing_pubkeys names no key");
+    }
+}
+
+static int trusted_key(const char *id, uint8_t pk[32], void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < trust.n; i++) {
+        if (strcmp(trust.id[i], id) == 0) {
+            memcpy(pk, trust.pk[i], 32);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* ---- the audit log, indexed by session ---- */
+
+struct aud_sess {
+    char id[64];
+    char transcript[PATH_MAX];
+    char hash[65];  /* from session_end; "" if none or unsealed */
+    long pid;       /* of the monitor, from session_start */
+    int started, ended, purged;
+};
+
+struct aud_index {
+    struct aud_sess *v;
+    size_t n, cap;
+};
+
+static struct aud_sess *aud_find(struct aud_index *ix, const char *id)
+{
+    for (size_t i = 0; i < ix->n; i++) {
+        if (strcmp(ix->v[i].id, id) == 0) {
+            return &ix->v[i];
+        }
+    }
+    return NULL;
+}
+
+static struct aud_sess *aud_get(struct aud_index *ix, const char *id)
+{
+    struct aud_sess *a = aud_find(ix, id);
+
+    if (a != NULL) {
+        return a;
+    }
+    if (ix->n == ix->cap) {
+        size_t nc = ix->cap ? ix->cap * 2 : 64;
+        struct aud_sess *nv = realloc(ix->v, nc * sizeof(*nv));
+
+        if (nv == NULL) {
+            die("out of memory");
+        }
+        ix->v = nv;
+        ix->cap = nc;
+    }
+    a = &ix->v[ix->n++];
+    memset(a, 0, sizeof(*a));
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    return a;
+}
+
+/* Reads the audit log's session lines. Integrity is checked separately
+ * (audit verify); this only collects what the lines claim. */
+static void aud_load(struct aud_index *ix)
+{
+    FILE *f = fopen(cfg->audit_log, "r");
+    char *line = NULL;
+    size_t cap = 0;
+
+    memset(ix, 0, sizeof(*ix));
+    if (f == NULL) {
+        if (errno == ENOENT) {
+            return;
+        }
+        die("cannot read audit log %s: %s", cfg->audit_log, strerror(errno));
+    }
+    while (getline(&line, &cap, f) > 0) {
+        json_error_t e;
+        json_t *o = json_loads(line, 0, &e);
+        const char *ev = NULL, *sess = NULL, *tr = NULL, *h = NULL;
+        json_int_t pid = 0;
+        struct aud_sess *a;
+
+        if (o == NULL ||
+            json_unpack(o, "{s:s, s?s, s?s, s?s, s?I}", "event", &ev,
+                        "session", &sess, "transcript", &tr,
+                        "transcript_hash", &h, "pid", &pid) != 0 ||
+            sess == NULL || strlen(sess) >= 64) {
+            json_decref(o);
+            continue;
+        }
+        if (strcmp(ev, "session_start") == 0) {
+            a = aud_get(ix, sess);
+            a->started = 1;
+            a->pid = (long)pid;
+            if (tr != NULL) {
+                snprintf(a->transcript, sizeof(a->transcript), "%s", tr);
+            }
+        } else if (strcmp(ev, "session_end") == 0) {
+            a = aud_get(ix, sess);
+            a->ended = 1;
+            if (h != NULL && strlen(h) == 64) {
+                memcpy(a->hash, h, 65);
+            }
+        } else if (strcmp(ev, "transcript_purged") == 0) {
+            aud_get(ix, sess)->purged = 1;
+        }
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+}
+
+/* Is the monitor that wrote session_start still running it? */
+static int monitor_alive(long pid)
+{
+    char path[64], buf[256];
+    ssize_t n;
+    int fd;
+
+    if (pid <= 0) {
+        return 0;
+    }
+    snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+    if ((fd = open(path, O_RDONLY)) < 0) {
+        return 0;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return 0;
+    }
+    buf[n] = '\0';
+    return strstr(buf, "sekisho-session") != NULL;
+}
+
+/* ---- sessions from the store ---- */
+
+struct sess_vec {
+    struct sk_session_rec *v;
+    size_t n, cap;
+};
+
+static int sess_collect(const struct sk_session_rec *s, void *arg)
+{
+    struct sess_vec *sv = arg;
+    struct sk_session_rec *d;
+
+    if (sv->n == sv->cap) {
+        size_t nc = sv->cap ? sv->cap * 2 : 64;
+        struct sk_session_rec *nv = realloc(sv->v, nc * sizeof(*nv));
+
+        if (nv == NULL) {
+            return -1;
+        }
+        sv->v = nv;
+        sv->cap = nc;
+    }
+    d = &sv->v[sv->n];
+    memset(d, 0, sizeof(*d));
+#define DUP(f)                                                                 \
+    if (s->f != NULL && (d->f = strdup(s->f)) == NULL) {                       \
+        sk_session_rec_clear(d);                                               \
+        return -1;                                                             \
+    }
+    DUP(id);
+    DUP(user);
+    DUP(source);
+    DUP(target);
+    DUP(login);
+    DUP(mode);
+    DUP(end_reason);
+    DUP(transcript);
+    DUP(transcript_hash);
+#undef DUP
+    d->start = s->start;
+    d->end = s->end;
+    d->bytes_in = s->bytes_in;
+    d->bytes_out = s->bytes_out;
+    d->exit_status = s->exit_status;
+    d->purged = s->purged;
+    sv->n++;
+    return 0;
+}
+
+static void sess_load(struct sess_vec *sv)
+{
+    int r;
+
+    memset(sv, 0, sizeof(*sv));
+    if ((r = sk_store_session_list(store, sess_collect, sv)) != 0) {
+        die("session list: %s", sk_err_str(r));
+    }
+}
+
+static void sess_free(struct sess_vec *sv)
+{
+    for (size_t i = 0; i < sv->n; i++) {
+        sk_session_rec_clear(&sv->v[i]);
+    }
+    free(sv->v);
+}
+
+static struct sk_session_rec *sess_find(struct sess_vec *sv, const char *id)
+{
+    for (size_t i = 0; i < sv->n; i++) {
+        if (strcmp(sv->v[i].id, id) == 0) {
+            return &sv->v[i];
+        }
+    }
+    return NULL;
+}
+
+/* The one session named on the command line (exit 1 if unknown). */
+static struct sk_session_rec *sess_arg(struct sess_vec *sv, const char *id)
+{
+    struct sk_session_rec *s;
+
+    if (strlen(id) > 63 || !sk_utf8_valid(id, strlen(id))) {
+        die("session id '%.63s...' is not valid", id);
+    }
+    if ((s = sess_find(sv, id)) == NULL) {
+        die("no session %s", id);
+    }
+    return s;
+}
+
+/* ---- verify ---- */
+
+enum vstate { V_OK, V_RUNNING, V_INCOMPLETE, V_PURGED, V_BAD };
+
+/* Checks one session's transcript against itself, the store and the
+ * audit log. Prints one line; returns the state. */
+static enum vstate verify_session(const struct sk_session_rec *s,
+                                  struct aud_index *ix, int quiet)
+{
+    struct aud_sess *a = aud_find(ix, s->id);
+    struct sk_tr_info info;
+    char hex[65], why[PATH_MAX * 2 + 512];
+    const char *path = s->transcript;
+    enum vstate st = V_BAD;
+    int fd, r;
+
+    memset(&info, 0, sizeof(info));
+    if (s->purged || (a != NULL && a->purged)) {
+        if (!quiet) {
+            printf("%s PURGED (removed by retention, audited)\n", s->id);
+        }
+        return V_PURGED;
+    }
+    if (path == NULL && a != NULL && a->transcript[0] != '\0') {
+        path = a->transcript;
+    }
+    if (path == NULL) {
+        snprintf(why, sizeof(why), "no transcript was recorded");
+        goto bad;
+    }
+    if (a == NULL || !a->started) {
+        snprintf(why, sizeof(why),
+                 "the audit log has no session_start for it");
+        goto bad;
+    }
+    if (a->transcript[0] != '\0' && strcmp(a->transcript, path) != 0) {
+        snprintf(why, sizeof(why),
+                 "the audit log names transcript %s, the state database %s",
+                 a->transcript, path);
+        goto bad;
+    }
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        snprintf(why, sizeof(why), "transcript %s: %s", path,
+                 errno == ENOENT ? "missing (deleted?)" : strerror(errno));
+        goto bad;
+    }
+    r = sk_tr_verify(fd, trusted_key, NULL, &info);
+    close(fd);
+    if (r < 0) {
+        snprintf(why, sizeof(why), "transcript %s: %s", path, info.error);
+        goto bad;
+    }
+    if (strcmp(info.session, s->id) != 0) {
+        snprintf(why, sizeof(why),
+                 "transcript %s belongs to session %s (swapped)", path,
+                 info.session);
+        goto bad;
+    }
+    sodium_bin2hex(hex, sizeof(hex), info.chain, sizeof(info.chain));
+    if (r == 0) {
+        /* Sealed: the seal must be the one the gateway recorded. */
+        if ((s->transcript_hash != NULL &&
+             strcmp(s->transcript_hash, hex) != 0) ||
+            (a->hash[0] != '\0' && strcmp(a->hash, hex) != 0)) {
+            snprintf(why, sizeof(why),
+                     "transcript %s is sealed with %.16s..., but the "
+                     "gateway recorded %.16s... (replaced)",
+                     path, hex,
+                     a->hash[0] ? a->hash
+                                : (s->transcript_hash ? s->transcript_hash
+                                                      : "?"));
+            goto bad;
+        }
+        if (!a->ended) {
+            snprintf(why, sizeof(why),
+                     "sealed, but the audit log has no session_end (audit "
+                     "lines removed?)");
+            goto bad;
+        }
+        if (!quiet) {
+            printf("%s OK sealed, %llu checkpoints, %llu bytes, %.1fs, "
+                   "hash %s\n",
+                   s->id, (unsigned long long)info.checkpoints,
+                   (unsigned long long)info.size,
+                   (double)info.duration_us / 1e6, hex);
+        }
+        st = V_OK;
+        goto out;
+    }
+    /* Not sealed. */
+    if (a->hash[0] != '\0' || s->transcript_hash != NULL) {
+        snprintf(why, sizeof(why),
+                 "transcript %s was sealed when the session ended but is "
+                 "now cut short: %s",
+                 path, info.error);
+        goto bad;
+    }
+    if (!a->ended && s->end == 0 && monitor_alive(a->pid)) {
+        if (!quiet) {
+            printf("%s RUNNING, verified so far: %llu checkpoints, %llu "
+                   "bytes\n",
+                   s->id, (unsigned long long)info.checkpoints,
+                   (unsigned long long)info.verified_size);
+        }
+        st = V_RUNNING;
+        goto out;
+    }
+    if (!quiet) {
+        printf("%s INCOMPLETE: %s; the session did not end normally "
+               "(crash or kill)\n",
+               s->id, info.error);
+    }
+    st = V_INCOMPLETE;
+    goto out;
+bad:
+    printf("%s FAILED: %s\n", s->id, why);
+    st = V_BAD;
+out:
+    sk_tr_info_clear(&info);
+    return st;
+}
+
+static int audit_verify_print(int quiet)
+{
+    FILE *f = fopen(cfg->audit_log, "r");
+    uint64_t lines = 0, bad = 0;
+    char last[65], err[256];
+    int r;
+
+    if (f == NULL) {
+        printf("audit log %s FAILED: %s\n", cfg->audit_log, strerror(errno));
+        return 1;
+    }
+    load_trusted();
+    r = sk_audit_verify(f, trusted_key, NULL, &lines, &bad, last, err,
+                        sizeof(err));
+    fclose(f);
+    if (r != 0) {
+        printf("audit log %s FAILED: %s\n", cfg->audit_log, err);
+        return 1;
+    }
+    if (!quiet) {
+        printf("audit log %s OK: %llu lines, last line hash %s\n",
+               cfg->audit_log, (unsigned long long)lines, last);
+    }
+    return 0;
+}
+
+/* Every *.skt under the transcript directory must belong to a session
+ * the state database knows. */
+static int scan_orphans(const char *dir, struct sess_vec *sv, int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int bad = 0;
+
+    if (d == NULL) {
+        return errno == ENOENT ? 0 : 1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char path[PATH_MAX], id[64];
+        size_t n = strlen(e->d_name);
+
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (depth < 3) {
+            bad |= scan_orphans(path, sv, depth + 1);
+            continue;
+        }
+        if (n < 5 || n - 4 >= sizeof(id) ||
+            strcmp(e->d_name + n - 4, ".skt") != 0) {
+            continue;
+        }
+        snprintf(id, sizeof(id), "%.*s", (int)(n - 4), e->d_name);
+        if (sess_find(sv, id) == NULL) {
+            printf("%s FAILED: transcript %s belongs to no known session\n",
+                   id, path);
+            bad = 1;
+        }
+    }
+    closedir(d);
+    return bad;
+}
+
+int ctl_verify(int argc, char **argv)
+{
+    struct sess_vec sv;
+    struct aud_index ix;
+    const char *id = NULL;
+    int all = 0, allow_incomplete = 0, bad = 0, n_ok = 0, n_other = 0;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--all") == 0) {
+            all = 1;
+        } else if (strcmp(argv[i], "--allow-incomplete") == 0) {
+            allow_incomplete = 1;
+        } else if (argv[i][0] != '-' && id == NULL) {
+            id = argv[i];
+        } else {
+            die_usage("verify: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (all == (id != NULL)) {
+        die_usage("verify: give a SESSION or --all");
+    }
+    load_trusted();
+    sess_load(&sv);
+    aud_load(&ix);
+    if (all) {
+        bad |= audit_verify_print(0);
+        for (size_t i = 0; i < sv.n; i++) {
+            enum vstate st = verify_session(&sv.v[i], &ix, 0);
+
+            bad |= st == V_BAD || (st == V_INCOMPLETE && !allow_incomplete);
+            n_ok += st == V_OK;
+            n_other += st != V_OK && st != V_BAD;
+        }
+        /* Sessions the audit log knows but the database lost. */
+        for (size_t i = 0; i < ix.n; i++) {
+            if (ix.v[i].started && sess_find(&sv, ix.v[i].id) == NULL) {
+                printf("%s FAILED: in the audit log but not in the state "
+                       "database\n",
+                       ix.v[i].id);
+                bad = 1;
+            }
+        }
+        bad |= scan_orphans(cfg->transcript_dir, &sv, 0);
+        printf("%s: %d sealed and intact, %d other, %zu sessions\n",
+               bad ? "FAILED" : "OK", n_ok, n_other, sv.n);
+    } else {
+        enum vstate st = verify_session(sess_arg(&sv, id), &ix, 0);
+
+        bad = st == V_BAD || (st == V_INCOMPLETE && !allow_incomplete);
+    }
+    (void)sk_audit("verify", "{s:s, s:s, s:s}", "admin", admin, "scope",
+                   all ? "all" : id, "result", bad ? "failed" : "ok");
+    sess_free(&sv);
+    free(ix.v);
+    return bad ? EXIT_REFUSED : 0;
+}
+
+/* ---- decryption: the auditor key ---- */
+
+static struct sk_boxkey *load_auditor(const char *ppfile)
+{
+    struct sk_boxkey *k = NULL;
+    char *pass = NULL;
+    size_t plen = 0;
+    int r;
+
+    if (ppfile != NULL) {
+        if ((r = sk_file_read(ppfile, 1024, &pass, &plen)) != 0) {
+            die("cannot read %s: %s", ppfile, sk_err_str(r));
+        }
+        pass[strcspn(pass, "\r\n")] = '\0';
+    }
+    r = sk_boxkey_load_secret(cfg->auditor_key, pass, &k);
+    if (r == SK_ERR_DENIED && pass == NULL && isatty(STDIN_FILENO)) {
+        char *p = getpass("Auditor key passphrase: ");
+
+        if (p != NULL) {
+            r = sk_boxkey_load_secret(cfg->auditor_key, p, &k);
+            sodium_memzero(p, strlen(p));
+        }
+    }
+    if (pass != NULL) {
+        sodium_memzero(pass, plen);
+        free(pass);
+    }
+    if (r != 0) {
+        die("auditor key %s: %s", cfg->auditor_key,
+            r == SK_ERR_DENIED   ? "passphrase missing or wrong"
+            : r == SK_ERR_SYSTEM ? strerror(errno)
+                                 : sk_err_str(r));
+    }
+    return k;
+}
+
+/* Verifies before anything is shown: a damaged transcript is refused, an
+ * incomplete one shown with a warning. Returns an open descriptor. */
+static int open_checked(const struct sk_session_rec *s)
+{
+    struct sk_tr_info info;
+    int fd, r;
+
+    if (s->purged) {
+        die("session %s: transcript purged by retention", s->id);
+    }
+    if (s->transcript == NULL) {
+        die("session %s has no transcript", s->id);
+    }
+    if ((fd = open(s->transcript, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        die("transcript %s: %s", s->transcript, strerror(errno));
+    }
+    load_trusted();
+    r = sk_tr_verify(fd, trusted_key, NULL, &info);
+    if (r < 0) {
+        die("transcript %s FAILED verification: %s", s->transcript,
+            info.error);
+    }
+    if (strcmp(info.session, s->id) != 0) {
+        die("transcript %s belongs to session %s", s->transcript,
+            info.session);
+    }
+    if (r == 0 && s->transcript_hash != NULL) {
+        char hex[65];
+
+        sodium_bin2hex(hex, sizeof(hex), info.chain, sizeof(info.chain));
+        if (strcmp(hex, s->transcript_hash) != 0) {
+            die("transcript %s is not the one recorded (seal differs)",
+                s->transcript);
+        }
+    }
+    if (r == SK_TR_INCOMPLETE) {
+        fprintf(stderr, "sekishoctl: warning: %s\n", info.error);
+    }
+    sk_tr_info_clear(&info);
+    return fd;
+}
+
+int ctl_export(int argc, char **argv)
+{
+    struct sess_vec sv;
+    struct sk_session_rec *s;
+    struct sk_boxkey *k;
+    const char *id = NULL, *format = NULL, *outp = NULL, *pp = NULL;
+    char err[256];
+    FILE *out = stdout;
+    int fd, r;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) {
+            format = argv[++i];
+        } else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+            outp = argv[++i];
+        } else if (strcmp(argv[i], "--passphrase-file") == 0 &&
+                   i + 1 < argc) {
+            pp = argv[++i];
+        } else if (argv[i][0] != '-' && id == NULL) {
+            id = argv[i];
+        } else {
+            die_usage("export: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (id == NULL || format == NULL) {
+        die_usage("export: SESSION and --format are required");
+    }
+    if (strcmp(format, "asciicast") != 0 && strcmp(format, "text") != 0) {
+        die_usage("export: unknown format '%s' (asciicast or text)", format);
+    }
+    sess_load(&sv);
+    s = sess_arg(&sv, id);
+    fd = open_checked(s);
+    k = load_auditor(pp);
+    if (outp != NULL) {
+        int ofd = open(outp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+                                 O_CLOEXEC,
+                       0600);
+
+        if (ofd < 0 || (out = fdopen(ofd, "w")) == NULL) {
+            die("cannot write %s: %s", outp, strerror(errno));
+        }
+    }
+    r = strcmp(format, "asciicast") == 0
+            ? sk_tr_export_asciicast(fd, k, out, 0, err, sizeof(err))
+            : sk_tr_export_text(fd, k, out, err, sizeof(err));
+    sk_boxkey_free(k);
+    close(fd);
+    if (outp != NULL && fclose(out) != 0 && r >= 0) {
+        snprintf(err, sizeof(err), "write %s: %s", outp, strerror(errno));
+        r = SK_ERR_SYSTEM;
+    }
+    (void)sk_audit("transcript_exported", "{s:s, s:s, s:s, s:s?, s:s}",
+                   "admin", admin, "session", s->id, "format", format, "file",
+                   outp, "result", r < 0 ? "failed" : "ok");
+    sess_free(&sv);
+    if (r < 0) {
+        die("export failed: %s", err);
+    }
+    return 0;
+}
+
+/* ---- replay ---- */
+
+struct replay {
+    double speed, from, max_idle;
+    uint64_t last_t;
+    int tty, paused, quit;
+    struct termios saved;
+};
+
+/* Waits up to seconds, reacting to keys: space pauses, + and - change
+ * the speed, n skips the wait, q quits. */
+static void replay_wait(struct replay *rp, double seconds)
+{
+    struct timespec t0, now;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+        double left;
+        char c;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        left = seconds - ((double)(now.tv_sec - t0.tv_sec) +
+                          (double)(now.tv_nsec - t0.tv_nsec) / 1e9);
+        if (!rp->paused && left <= 0) {
+            return;
+        }
+        if (!rp->tty) {
+            struct timespec ts = {(time_t)left,
+                                  (long)((left - (double)(time_t)left) *
+                                         1e9)};
+
+            nanosleep(&ts, NULL);
+            return;
+        }
+        if (poll(&pfd, 1, rp->paused ? -1 : (int)(left * 1000) + 1) > 0 &&
+            read(STDIN_FILENO, &c, 1) == 1) {
+            if (c == ' ') {
+                rp->paused = !rp->paused;
+            } else if (c == '+' && rp->speed < 64) {
+                rp->speed *= 2;
+            } else if (c == '-' && rp->speed > 1.0 / 64) {
+                rp->speed /= 2;
+            } else if (c == 'n' || c == '.') {
+                return;
+            } else if (c == 'q' || c == 3) {
+                rp->quit = 1;
+                return;
+            }
+        }
+    }
+}
+
+static int on_replay(const struct sk_tr_event *ev, void *arg)
+{
+    struct replay *rp = arg;
+    double gap = (double)(ev->t_us - rp->last_t) / 1e6;
+
+    if (ev->type != SK_TR_EV_OUTPUT && ev->type != SK_TR_EV_STDERR) {
+        return 0;
+    }
+    if ((double)ev->t_us / 1e6 >= rp->from) {
+        if (rp->max_idle > 0 && gap > rp->max_idle) {
+            gap = rp->max_idle;
+        }
+        replay_wait(rp, gap / rp->speed);
+    }
+    rp->last_t = ev->t_us;
+    if (rp->quit) {
+        return 1;
+    }
+    if (fwrite(ev->data, 1, ev->len, stdout) != ev->len ||
+        fflush(stdout) != 0) {
+        return SK_ERR_SYSTEM;
+    }
+    return 0;
+}
+
+int ctl_replay(int argc, char **argv)
+{
+    struct sess_vec sv;
+    struct sk_session_rec *s;
+    struct sk_boxkey *k;
+    struct replay rp;
+    const char *id = NULL, *pp = NULL;
+    char err[256], *end;
+    int fd, r;
+
+    memset(&rp, 0, sizeof(rp));
+    rp.speed = 1;
+    rp.max_idle = 2;
+    for (int i = 0; i < argc; i++) {
+        double *dst = NULL;
+
+        if (strcmp(argv[i], "--speed") == 0 && i + 1 < argc) {
+            dst = &rp.speed;
+        } else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
+            dst = &rp.from;
+        } else if (strcmp(argv[i], "--max-idle") == 0 && i + 1 < argc) {
+            dst = &rp.max_idle;
+        } else if (strcmp(argv[i], "--passphrase-file") == 0 &&
+                   i + 1 < argc) {
+            pp = argv[++i];
+            continue;
+        } else if (argv[i][0] != '-' && id == NULL) {
+            id = argv[i];
+            continue;
+        } else {
+            die_usage("replay: unexpected argument '%s'", argv[i]);
+        }
+        errno = 0;
+        *dst = strtod(argv[++i], &end);
+        if (errno != 0 || *end != '\0' || *dst < 0 || *dst > 1e7 ||
+            (dst == &rp.speed && *dst < 0.01)) {
+            die_usage("replay: bad number '%s' for %s", argv[i],
+                      argv[i - 1]);
+        }
+    }
+    if (id == NULL) {
+        die_usage("replay: SESSION is required");
+    }
+    sess_load(&sv);
+    s = sess_arg(&sv, id);
+    fd = open_checked(s);
+    k = load_auditor(pp);
+    (void)sk_audit("transcript_replayed", "{s:s, s:s}", "admin", admin,
+                   "session", s->id);
+    rp.tty = isatty(STDIN_FILENO);
+    if (rp.tty && tcgetattr(STDIN_FILENO, &rp.saved) == 0) {
+        struct termios raw = rp.saved;
+
+        raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        (void)tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+        fprintf(stderr, "[replay %s: space pause, +/- speed, n skip wait, "
+                        "q quit]\r\n",
+                s->id);
+    } else {
+        rp.tty = 0;
+    }
+    r = sk_tr_decrypt(fd, k, on_replay, &rp, NULL, err, sizeof(err));
+    if (rp.tty) {
+        (void)tcsetattr(STDIN_FILENO, TCSANOW, &rp.saved);
+    }
+    sk_boxkey_free(k);
+    close(fd);
+    sess_free(&sv);
+    if (r < 0) {
+        die("replay failed: %s", err);
+    }
+    fprintf(stderr, "\r\n[end of session %s%s]\r\n", id,
+            r == SK_TR_INCOMPLETE ? ", transcript incomplete" : "");
+    return 0;
+}
+
+/* ---- search ---- */
+
+struct search {
+    const char *pat;
+    size_t plen;
+    const char *id;
+    /* per stream (input, output): the tail of the previous event, so
+     * a match split across events is found */
+    char *tail[2];
+    size_t tlen[2];
+    int hits;
+};
+
+static void print_context(const char *id, double t, const char *stream,
+                          const char *buf, size_t len, size_t at, size_t n)
+{
+    size_t a = at > 40 ? at - 40 : 0, b = at + n + 40 < len ? at + n + 40
+                                                             : len;
+    char *shown = sk_utf8_repair(buf + a, b - a);
+
+    for (char *p = shown; p && *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            *p = ' '; /* control bytes would drive the auditor's terminal */
+        }
+    }
+    printf("%s %9.3fs %-6s %s\n", id, t, stream, shown ? shown : "?");
+    free(shown);
+}
+
+static int on_search(const struct sk_tr_event *ev, void *arg)
+{
+    struct search *sr = arg;
+    int k;
+    char *buf;
+    size_t len, from = 0;
+
+    if (ev->type == SK_TR_EV_INPUT) {
+        k = 0;
+    } else if (ev->type == SK_TR_EV_OUTPUT || ev->type == SK_TR_EV_STDERR) {
+        k = 1;
+    } else {
+        return 0;
+    }
+    len = sr->tlen[k] + ev->len;
+    if ((buf = malloc(len + 1)) == NULL) {
+        return SK_ERR_ALLOC;
+    }
+    memcpy(buf, sr->tail[k], sr->tlen[k]);
+    memcpy(buf + sr->tlen[k], ev->data, ev->len);
+    for (;;) {
+        char *hit = memmem(buf + from, len - from, sr->pat, sr->plen);
+
+        if (hit == NULL) {
+            break;
+        }
+        print_context(sr->id, (double)ev->t_us / 1e6, k ? "output" : "input",
+                      buf, len, (size_t)(hit - buf), sr->plen);
+        sr->hits++;
+        from = (size_t)(hit - buf) + sr->plen;
+    }
+    /* Keep what a later match could still start in, but never a part of
+     * a match already reported. */
+    {
+        size_t keep = sr->plen > 1 ? sr->plen - 1 : 0;
+
+        if (keep > len - from) {
+            keep = len - from;
+        }
+        free(sr->tail[k]);
+        sr->tail[k] = malloc(keep + 1);
+        if (sr->tail[k] == NULL) {
+            free(buf);
+            return SK_ERR_ALLOC;
+        }
+        memcpy(sr->tail[k], buf + len - keep, keep);
+        sr->tlen[k] = keep;
+    }
+    free(buf);
+    return 0;
+}
+
+int ctl_search(int argc, char **argv)
+{
+    struct sess_vec sv;
+    struct sk_boxkey *k;
+    const char *pat = NULL, *user = NULL, *target = NULL, *pp = NULL;
+    int hits = 0, errors = 0;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
+            user = argv[++i];
+        } else if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) {
+            target = argv[++i];
+        } else if (strcmp(argv[i], "--passphrase-file") == 0 &&
+                   i + 1 < argc) {
+            pp = argv[++i];
+        } else if (pat == NULL) {
+            pat = argv[i];
+        } else {
+            die_usage("search: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (pat == NULL || pat[0] == '\0' || strlen(pat) > 1024) {
+        die_usage("search: PATTERN (1-1024 bytes) is required");
+    }
+    sess_load(&sv);
+    k = load_auditor(pp);
+    load_trusted();
+    (void)sk_audit("transcript_search", "{s:s, s:s, s:s?, s:s?}", "admin",
+                   admin, "pattern", pat, "user", user, "target", target);
+    for (size_t i = 0; i < sv.n; i++) {
+        struct sk_session_rec *s = &sv.v[i];
+        struct search sr;
+        struct sk_tr_info info;
+        char err[256];
+        int fd, r;
+
+        if ((user && strcmp(s->user, user) != 0) ||
+            (target && (s->target == NULL || strcmp(s->target, target))) ||
+            s->transcript == NULL || s->purged) {
+            continue;
+        }
+        if ((fd = open(s->transcript, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) <
+            0) {
+            fprintf(stderr, "sekishoctl: %s: %s\n", s->id, strerror(errno));
+            errors++;
+            continue;
+        }
+        if (sk_tr_verify(fd, trusted_key, NULL, &info) < 0) {
+            fprintf(stderr, "sekishoctl: %s: skipped, FAILED verification: "
+                            "%s\n",
+                    s->id, info.error);
+            sk_tr_info_clear(&info);
+            close(fd);
+            errors++;
+            continue;
+        }
+        sk_tr_info_clear(&info);
+        memset(&sr, 0, sizeof(sr));
+        sr.pat = pat;
+        sr.plen = strlen(pat);
+        sr.id = s->id;
+        r = sk_tr_decrypt(fd, k, on_search, &sr, NULL, err, sizeof(err));
+        if (r < 0) {
+            fprintf(stderr, "sekishoctl: %s: %s\n", s->id, err);
+            errors++;
+        }
+        hits += sr.hits;
+        free(sr.tail[0]);
+        free(sr.tail[1]);
+        close(fd);
+    }
+    sk_boxkey_free(k);
+    sess_free(&sv);
+    fprintf(stderr, "%d match%s\n", hits, hits == 1 ? "" : "es");
+    return errors ? EXIT_REFUSED : 0;
+}
+
+/* ---- purge ---- */
+
+int ctl_purge(int argc, char **argv)
+{
+    struct sess_vec sv;
+    time_t before, now = time(NULL), floor;
+    int n = 0, bad = 0;
+
+    if (argc != 2 || strcmp(argv[0], "--before") != 0) {
+        die_usage("purge: --before DATE is required");
+    }
+    if (sk_time_parse(argv[1], now, &before) != 0) {
+        die_usage("purge: '%s' is not a date (YYYY-MM-DD)", argv[1]);
+    }
+    floor = now - (time_t)cfg->retention_min_days * 86400;
+    if (before > floor) {
+        char f[32];
+
+        sk_time_fmt(floor, f, sizeof(f));
+        die("purge refused: transcripts must be kept %d days "
+            "(retention_min_days); --before may be at most %s",
+            cfg->retention_min_days, f);
+    }
+    sess_load(&sv);
+    for (size_t i = 0; i < sv.n; i++) {
+        struct sk_session_rec *s = &sv.v[i];
+
+        if (s->start >= (int64_t)before || s->purged || s->end == 0) {
+            continue;
+        }
+        /* The audit line first: a purge that is not on record must not
+         * happen. */
+        if (sk_audit("transcript_purged", "{s:s, s:s, s:s?, s:s?}", "admin",
+                     admin, "session", s->id, "transcript", s->transcript,
+                     "transcript_hash", s->transcript_hash) != 0) {
+            die("audit log unavailable: nothing purged");
+        }
+        if (s->transcript != NULL && unlink(s->transcript) != 0 &&
+            errno != ENOENT) {
+            fprintf(stderr, "sekishoctl: %s: %s\n", s->transcript,
+                    strerror(errno));
+            bad = 1;
+            continue;
+        }
+        if (sk_store_session_purged(store, s->id) != 0) {
+            bad = 1;
+            continue;
+        }
+        n++;
+    }
+    sess_free(&sv);
+    printf("purged %d transcript%s\n", n, n == 1 ? "" : "s");
+    return bad ? EXIT_REFUSED : 0;
+}
+
+/* ---- session list / kill / watch ---- */
+
+static json_t *session_obj(const struct sk_session_rec *s)
+{
+    char st[32], en[32];
+
+    sk_time_fmt((time_t)s->start, st, sizeof(st));
+    sk_time_fmt((time_t)s->end, en, sizeof(en));
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:I, s:I, "
+                     "s:o, s:s?, s:s?, s:s?, s:b}",
+                     "id", s->id, "user", s->user, "source", s->source,
+                     "target", s->target, "login", s->login, "mode", s->mode,
+                     "start", st, "end", s->end ? en : NULL, "bytes_in",
+                     (json_int_t)s->bytes_in, "bytes_out",
+                     (json_int_t)s->bytes_out, "exit_status",
+                     s->exit_status < 0 ? json_null()
+                                        : json_integer(s->exit_status),
+                     "end_reason", s->end_reason, "transcript",
+                     s->transcript, "transcript_hash", s->transcript_hash,
+                     "purged", s->purged);
+}
+
+static int session_list(int argc, char **argv)
+{
+    struct sess_vec sv;
+    const char *user = NULL, *target = NULL;
+    time_t since = 0;
+    int json = 0;
+    json_t *arr = NULL;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
+            user = argv[++i];
+        } else if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) {
+            target = argv[++i];
+        } else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc) {
+            if (sk_time_parse(argv[++i], time(NULL), &since) != 0) {
+                die_usage("session list: '%s' is not a time", argv[i]);
+            }
+        } else {
+            die_usage("session list: unexpected argument '%s'", argv[i]);
+        }
+    }
+    sess_load(&sv);
+    if (json && (arr = json_array()) == NULL) {
+        die("out of memory");
+    }
+    for (size_t i = 0; i < sv.n; i++) {
+        const struct sk_session_rec *s = &sv.v[i];
+        char st[32], en[32];
+
+        if ((user && strcmp(s->user, user) != 0) ||
+            (target && (s->target == NULL || strcmp(s->target, target))) ||
+            s->start < (int64_t)since) {
+            continue;
+        }
+        if (json) {
+            json_t *o = session_obj(s);
+
+            if (o == NULL || json_array_append_new(arr, o) != 0) {
+                die("out of memory");
+            }
+            continue;
+        }
+        sk_time_fmt((time_t)s->start, st, sizeof(st));
+        fmt_time(s->end, en, sizeof(en));
+        printf("%s %-12s %-12s %-5s %s %s exit=%d %s\n", s->id, s->user,
+               s->target ? s->target : "-", s->mode ? s->mode : "-", st, en,
+               s->exit_status, s->end_reason ? s->end_reason : "open");
+    }
+    if (json) {
+        char *out = json_dumps(arr, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+
+        if (out == NULL) {
+            die("out of memory");
+        }
+        printf("%s\n", out);
+        free(out);
+        json_decref(arr);
+    }
+    sess_free(&sv);
+    return 0;
+}
+
+static int session_kill(int argc, char **argv)
+{
+    const char *id = NULL, *reason = "no reason given";
+    int r;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+            reason = argv[++i];
+        } else if (id == NULL && argv[i][0] != '-') {
+            id = argv[i];
+        } else {
+            die_usage("session kill: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (id == NULL) {
+        die_usage("session kill: ID is required");
+    }
+    if (!sk_utf8_valid(reason, strlen(reason)) || strlen(reason) > 200) {
+        die("session kill: the reason must be UTF-8, at most 200 bytes");
+    }
+    if ((r = sk_store_session_kill(store, id, reason)) != 0) {
+        die("session kill: %s", r == SK_ERR_NOT_FOUND
+                                    ? "no such open session"
+                                    : sk_err_str(r));
+    }
+    (void)sk_audit("session_kill_requested", "{s:s, s:s, s:s}", "admin",
+                   admin, "session", id, "reason", reason);
+    printf("session %s will end within a few seconds\n", id);
+    return 0;
+}
+
+static volatile sig_atomic_t watch_stop;
+
+static void on_watch_signal(int sig)
+{
+    (void)sig;
+    watch_stop = 1;
+}
+
+struct watch {
+    const char *id;
+};
+
+static int watch_more(void *arg)
+{
+    struct watch *w = arg;
+    struct sk_session_rec *s;
+    struct sess_vec sv;
+    int open_;
+    struct timespec ts = {0, 250 * 1000 * 1000};
+
+    if (watch_stop) {
+        return 0;
+    }
+    nanosleep(&ts, NULL);
+    sess_load(&sv);
+    s = sess_find(&sv, w->id);
+    open_ = s != NULL && s->end == 0;
+    sess_free(&sv);
+    /* Once the session has ended the seal follows at once: one more
+     * read finds it. */
+    return open_ || !watch_stop;
+}
+
+static int on_watch(const struct sk_tr_event *ev, void *arg)
+{
+    (void)arg;
+    if (watch_stop) {
+        return 1;
+    }
+    if (ev->type == SK_TR_EV_OUTPUT || ev->type == SK_TR_EV_STDERR) {
+        if (fwrite(ev->data, 1, ev->len, stdout) != ev->len ||
+            fflush(stdout) != 0) {
+            return SK_ERR_SYSTEM;
+        }
+    }
+    return 0;
+}
+
+static int session_watch(int argc, char **argv)
+{
+    struct sess_vec sv;
+    struct sk_session_rec *s;
+    struct sk_boxkey *k;
+    struct watch w;
+    const char *pp = NULL, *id = NULL;
+    char err[256];
+    int fd, r;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--passphrase-file") == 0 && i + 1 < argc) {
+            pp = argv[++i];
+        } else if (id == NULL && argv[i][0] != '-') {
+            id = argv[i];
+        } else {
+            die_usage("session watch: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (id == NULL) {
+        die_usage("session watch: ID is required");
+    }
+    sess_load(&sv);
+    s = sess_arg(&sv, id);
+    if (s->transcript == NULL) {
+        die("session %s has no transcript", id);
+    }
+    if ((fd = open(s->transcript, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        die("transcript %s: %s", s->transcript, strerror(errno));
+    }
+    k = load_auditor(pp);
+    (void)sk_audit("session_watch", "{s:s, s:s}", "admin", admin, "session",
+                   id);
+    signal(SIGINT, on_watch_signal);
+    signal(SIGTERM, on_watch_signal);
+    w.id = id;
+    /* Read-only by construction: this process has no way to the
+     * session's input, only the transcript file. */
+    r = sk_tr_decrypt_follow(fd, k, on_watch, &w, watch_more, NULL, err,
+                             sizeof(err));
+    sk_boxkey_free(k);
+    close(fd);
+    sess_free(&sv);
+    if (r < 0) {
+        die("watch: %s", err);
+    }
+    fprintf(stderr, "\r\n[session %s %s]\r\n", id,
+            r == 0 ? "ended" : "watch stopped");
+    return 0;
+}
+
+int ctl_session(int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "list") == 0) {
+        return session_list(argc - 1, argv + 1);
+    }
+    if (argc >= 1 && strcmp(argv[0], "kill") == 0) {
+        return session_kill(argc - 1, argv + 1);
+    }
+    if (argc >= 1 && strcmp(argv[0], "watch") == 0) {
+        return session_watch(argc - 1, argv + 1);
+    }
+    die_usage("session: subcommand missing or unknown");
+}
+
+/* ---- audit show / verify ---- */
+
+static int audit_show(int argc, char **argv)
+{
+    const char *event = NULL, *session = NULL;
+    int json = 0;
+    FILE *f;
+    char *line = NULL;
+    size_t cap = 0;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--event") == 0 && i + 1 < argc) {
+            event = argv[++i];
+        } else if (strcmp(argv[i], "--session") == 0 && i + 1 < argc) {
+            session = argv[++i];
+        } else {
+            die_usage("audit show: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if ((f = fopen(cfg->audit_log, "r")) == NULL) {
+        die("cannot read %s: %s", cfg->audit_log, strerror(errno));
+    }
+    while (getline(&line, &cap, f) > 0) {
+        json_error_t e;
+        json_t *o = json_loads(line, 0, &e), *v;
+        const char *ev = NULL, *sess = NULL, *key;
+
+        if (o == NULL) {
+            printf("(unparseable line)\n");
+            continue;
+        }
+        (void)json_unpack(o, "{s?s, s?s}", "event", &ev, "session", &sess);
+        if ((event && (ev == NULL || strcmp(ev, event) != 0)) ||
+            (session && (sess == NULL || strcmp(sess, session) != 0))) {
+            json_decref(o);
+            continue;
+        }
+        if (json) {
+            fputs(line, stdout);
+            json_decref(o);
+            continue;
+        }
+        /* One readable line: time, event, then the fields; the chain and
+         * signature members are for `audit verify`. */
+        printf("%s %s", json_string_value(json_object_get(o, "time")),
+               ev ? ev : "?");
+        json_object_foreach(o, key, v)
+        {
+            char *val;
+
+            if (strcmp(key, "time") == 0 || strcmp(key, "event") == 0 ||
+                strcmp(key, "prev") == 0 || strcmp(key, "sig") == 0 ||
+                strcmp(key, "key") == 0 || strcmp(key, "gateway") == 0) {
+                continue;
+            }
+            val = json_is_string(v) ? strdup(json_string_value(v))
+                                    : json_dumps(v, JSON_ENCODE_ANY |
+                                                        JSON_COMPACT);
+            if (val != NULL) {
+                for (char *p = val; *p; p++) {
+                    if ((unsigned char)*p < 0x20) {
+                        *p = ' ';
+                    }
+                }
+            }
+            printf(" %s=%s", key, val ? val : "?");
+            free(val);
+        }
+        printf("\n");
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+    return 0;
+}
+
+int ctl_audit(int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "show") == 0) {
+        return audit_show(argc - 1, argv + 1);
+    }
+    if (argc == 1 && strcmp(argv[0], "verify") == 0) {
+        return audit_verify_print(0) ? EXIT_REFUSED : 0;
+    }
+    die_usage("audit: show or verify");
+}

@@ -1,0 +1,192 @@
+/*
+ * sekisho-verify: checks transcripts and an audit log with nothing but
+ * the gateway's signing public key(s) and the files, so an auditor can
+ * verify on a machine of their own. Needs no state database, no config,
+ * no secret.
+ *
+ *   sekisho-verify -k signing_key.pub [-k OLD.pub] [--audit audit.log]
+ *                  [--allow-incomplete] [TRANSCRIPT...]
+ *
+ * With --audit, each transcript's seal is also compared with the
+ * session_end line the gateway wrote for it. Exit status: 0 if all is
+ * intact, 1 if anything is not (each problem on its own line), 2 usage.
+ */
+#include "audit.h"
+#include "key.h"
+#include "sk-err.h"
+#include "util.h"
+
+#include "recorder/transcript.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_KEYS 16
+
+static int nkeys;
+static char key_ids[MAX_KEYS][40];
+static uint8_t keys[MAX_KEYS][32];
+
+static int keyfn(const char *id, uint8_t pk[32], void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < nkeys; i++) {
+        if (strcmp(key_ids[i], id) == 0) {
+            memcpy(pk, keys[i], 32);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: sekisho-verify -k SIGNING.pub [-k ...] "
+                    "[--audit LOG] [--allow-incomplete] [TRANSCRIPT...]\n");
+    exit(2);
+}
+
+/* The seal the audit log recorded for a session ("" if none). */
+static void audit_seal(const char *log, const char *session, char out[65],
+                       int *ended)
+{
+    FILE *f = fopen(log, "r");
+    char *line = NULL;
+    size_t cap = 0;
+
+    out[0] = '\0';
+    *ended = 0;
+    if (f == NULL) {
+        return;
+    }
+    while (getline(&line, &cap, f) > 0) {
+        json_error_t e;
+        json_t *o = json_loads(line, 0, &e);
+        const char *ev = NULL, *s = NULL, *h = NULL;
+
+        if (o != NULL &&
+            json_unpack(o, "{s:s, s?s, s?s}", "event", &ev, "session", &s,
+                        "transcript_hash", &h) == 0 &&
+            strcmp(ev, "session_end") == 0 && s != NULL &&
+            strcmp(s, session) == 0) {
+            *ended = 1;
+            if (h != NULL && strlen(h) == 64) {
+                memcpy(out, h, 65);
+            }
+        }
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+    const char *audit = NULL;
+    int allow_incomplete = 0, bad = 0, i;
+
+    if (sodium_init() < 0) {
+        return 1;
+    }
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "-k") == 0 && i + 1 < argc) {
+            char *text = NULL;
+            size_t len;
+
+            if (nkeys == MAX_KEYS) {
+                fprintf(stderr, "sekisho-verify: too many keys\n");
+                return 2;
+            }
+            if (sk_file_read(argv[++i], 4096, &text, &len) != 0 ||
+                sk_key_parse_pub_line(text, keys[nkeys]) != 0) {
+                fprintf(stderr,
+                        "sekisho-verify: %s is not an ssh-ed25519 public "
+                        "key file\n",
+                        argv[i]);
+                free(text);
+                return 2;
+            }
+            free(text);
+            sk_key_id("ed25519", keys[nkeys], 32, key_ids[nkeys], 40);
+            nkeys++;
+        } else if (strcmp(argv[i], "--audit") == 0 && i + 1 < argc) {
+            audit = argv[++i];
+        } else if (strcmp(argv[i], "--allow-incomplete") == 0) {
+            allow_incomplete = 1;
+        } else {
+            usage();
+        }
+    }
+    if (nkeys == 0 || (audit == NULL && i == argc)) {
+        usage();
+    }
+    if (audit != NULL) {
+        FILE *f = fopen(audit, "r");
+        uint64_t lines = 0, badl = 0;
+        char last[65], err[256];
+
+        if (f == NULL) {
+            printf("%s FAILED: %s\n", audit, strerror(errno));
+            bad = 1;
+        } else if (sk_audit_verify(f, keyfn, NULL, &lines, &badl, last, err,
+                                   sizeof(err)) != 0) {
+            printf("%s FAILED: %s\n", audit, err);
+            bad = 1;
+        } else {
+            printf("%s OK: %llu lines, last line hash %s\n", audit,
+                   (unsigned long long)lines, last);
+        }
+        if (f != NULL) {
+            fclose(f);
+        }
+    }
+    for (; i < argc; i++) {
+        struct sk_tr_info info;
+        char hex[65], seal[65];
+        int fd = open(argv[i], O_RDONLY | O_NOFOLLOW), r, ended = 0;
+
+        if (fd < 0) {
+            printf("%s FAILED: %s\n", argv[i], strerror(errno));
+            bad = 1;
+            continue;
+        }
+        r = sk_tr_verify(fd, keyfn, NULL, &info);
+        close(fd);
+        sodium_bin2hex(hex, sizeof(hex), info.chain, sizeof(info.chain));
+        if (r < 0) {
+            printf("%s FAILED: %s\n", argv[i], info.error);
+            bad = 1;
+        } else {
+            if (audit != NULL) {
+                audit_seal(audit, info.session, seal, &ended);
+            }
+            if (audit != NULL && seal[0] != '\0' &&
+                (r != 0 || strcmp(seal, hex) != 0)) {
+                printf("%s FAILED: session %s: the audit log records seal "
+                       "%.16s..., the file %s\n",
+                       argv[i], info.session, seal,
+                       r == 0 ? "has another (replaced)"
+                              : "is not sealed (cut short)");
+                bad = 1;
+            } else if (r == 0) {
+                printf("%s OK: session %s sealed, %llu checkpoints, %llu "
+                       "bytes, hash %s\n",
+                       argv[i], info.session,
+                       (unsigned long long)info.checkpoints,
+                       (unsigned long long)info.size, hex);
+            } else {
+                printf("%s INCOMPLETE: session %s: %s\n", argv[i],
+                       info.session, info.error);
+                bad |= !allow_incomplete;
+            }
+        }
+        sk_tr_info_clear(&info);
+    }
+    return bad ? 1 : 0;
+}

@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# Integration tests for recording (issue 5): real sessions through the
+# gateway become signed, encrypted transcripts that verify, export to
+# asciicast v2 for the real asciinema, and fail verification by name when
+# tampered with; recording failures end sessions (fail closed).
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+
+VERIFY="$BUILD/recorder/sekisho-verify"
+
+setup() {
+    gw_init "connect_timeout = 5" "second_factor = none" \
+        "lockout_threshold = 1000" "source_threshold = 1000" ||
+        die "gw_init failed"
+    start_target web01 || die "target web01 failed to start"
+    add_user alice
+    add_target web01
+    ctl grant add alice web01 --exec > /dev/null
+    gw_start || die "gateway failed to start: $(cat "$WORK/gw.log")"
+}
+
+last_session() { db "SELECT id FROM sessions ORDER BY rowid DESC LIMIT 1"; }
+transcript_of() { db "SELECT transcript FROM sessions WHERE id='$1'"; }
+session_ended() { [ "$(db "SELECT end FROM sessions WHERE id='$1'")" != 0 ]; }
+
+# The pid of the recorder of session ID: the process holding its file.
+recorder_pid() {
+    local t p
+    t=$(transcript_of "$1")
+    for p in $(pgrep -f "sekisho-session -c $CONF"); do
+        if ls -l "/proc/$p/fd" 2>/dev/null | grep -qF -- "$t"; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+t_shell_recorded_verifies_and_replays() {
+    local id out cast
+    out=$( (sleep 1; printf 'echo typed-$((6*7))\n'; sleep 0.5
+        printf 'printf "caf\\303\\251 %%s\\n" done; exit 3\n'; sleep 1) |
+        gw_ssh alice -tt web01 2>&1)
+    expect_contains "session ran" "typed-42" "$out"
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session $id never ended"
+    [[ "$(transcript_of "$id")" == *"$id.skt" ]] ||
+        fail "transcript file name does not contain the session id"
+    out=$(ctl verify "$id")
+    expect_eq "verify exit status" 0 "$?"
+    expect_contains "verify says sealed" "OK sealed" "$out"
+    cast="$WORK/$id.cast"
+    ctl export "$id" --format asciicast -o "$cast" ||
+        fail "export failed"
+    expect_contains "asciicast v2 header" '{"version":2,' "$(head -1 "$cast")"
+    grep -q '"i",".*e' "$cast" || fail "no input events in the cast"
+    grep -q '"i","\\r"' "$cast" || grep -q '\\r"\]' "$cast" ||
+        fail "typed Enter not recorded"
+    # asciinema cat insists on a terminal: give it one with script(1).
+    out=$(script -qec "asciinema cat '$cast'" /dev/null 2>&1)
+    expect_contains "asciinema cat shows the output" "typed-42" "$out"
+    expect_contains "UTF-8 intact" "café done" "$out"
+    # The keystrokes themselves: each typed character is an input event.
+    out=$(grep -o '"i","[^"]*"' "$cast" | sed 's/.*"i","//; s/"$//' | tr -d '\n')
+    expect_contains "typed input recorded" 'echo typed-$((6*7))' "$out"
+    out=$(ctl export "$id" --format text)
+    expect_contains "text export" "typed-42" "$out"
+    expect_contains "text export has the exit" "exit status 3" "$out"
+    audit_has transcript_exported "\"session\":\"$id\"" ||
+        fail "export not audited"
+    # The standalone verifier needs only the public key and the files.
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" \
+        "$(transcript_of "$id")")
+    expect_eq "sekisho-verify exit status" 0 "$?"
+    expect_contains "sekisho-verify" "OK: session $id sealed" "$out"
+}
+
+t_exec_recorded() {
+    local id out
+    out=$(gw_ssh alice web01 -- 'echo exec-out; echo exec-err >&2; exit 4' \
+        2>&1 < /dev/null)
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session never ended"
+    out=$(ctl export "$id" --format text)
+    expect_contains "command recorded" "command: echo exec-out" "$out"
+    expect_contains "stdout recorded" "exec-out" "$out"
+    expect_contains "stderr recorded" "exec-err" "$out"
+    expect_contains "exit recorded" "exit status 4" "$out"
+    out=$(ctl session list --json)
+    printf '%s' "$out" | grep -q "\"transcript_hash\": \"[0-9a-f]\{64\}\"" ||
+        fail "session list has no transcript hash"
+    audit_has session_end "\"session\":\"$id\"" ||
+        fail "no session_end"
+    grep "\"event\":\"session_end\"" "$GW/audit.log" | grep -F "$id" |
+        grep -q '"transcript_hash":"[0-9a-f]\{64\}"' ||
+        fail "session_end carries no transcript hash"
+}
+
+t_tampering_detected() {
+    local id t out save="$WORK/save.skt" size
+    gw_ssh alice web01 -- 'seq 1 2000' > /dev/null < /dev/null
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session never ended"
+    t=$(transcript_of "$id")
+    cp "$t" "$save"
+    size=$(stat -c %s "$t")
+    # a flipped byte in the middle
+    python3 -c "import sys; f=open(sys.argv[1],'r+b'); f.seek($size//2); b=f.read(1); f.seek($size//2); f.write(bytes([b[0]^1]))" "$t"
+    cmp -s "$t" "$save" && fail "the byte was not changed"
+    out=$(ctl verify "$id")
+    expect_eq "flipped byte: exit status" 1 "$?"
+    expect_contains "flipped byte: named" "FAILED" "$out"
+    ctl export "$id" --format text > /dev/null 2>&1 &&
+        fail "export of a damaged transcript was allowed"
+    cp "$save" "$t"
+    # truncated
+    head -c $((size - 200)) "$save" > "$t"
+    out=$(ctl verify "$id")
+    expect_eq "truncated: exit status" 1 "$?"
+    expect_contains "truncated: named" "cut short" "$out"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" "$t")
+    expect_eq "truncated: sekisho-verify" 1 "$?"
+    # deleted
+    rm -f "$t"
+    out=$(ctl verify "$id")
+    expect_eq "deleted: exit status" 1 "$?"
+    expect_contains "deleted: named" "missing" "$out"
+    # restored: intact again
+    cp "$save" "$t"
+    ctl verify "$id" > /dev/null || fail "restored transcript does not verify"
+}
+
+t_swapped_transcript_detected() {
+    local a b ta tb out
+    gw_ssh alice web01 -- 'echo one' > /dev/null < /dev/null
+    a=$(last_session)
+    gw_ssh alice web01 -- 'echo two' > /dev/null < /dev/null
+    b=$(last_session)
+    wait_until 5 session_ended "$b" || fail "session never ended"
+    ta=$(transcript_of "$a")
+    tb=$(transcript_of "$b")
+    cp "$ta" "$WORK/a.skt"
+    cp "$tb" "$ta"
+    out=$(ctl verify "$a")
+    expect_eq "swapped: exit status" 1 "$?"
+    expect_contains "swapped: named" "belongs to session $b" "$out"
+    cp "$WORK/a.skt" "$ta"
+    ctl verify "$a" > /dev/null || fail "restored transcript does not verify"
+}
+
+t_audit_log_tampering_detected() {
+    local out n save="$WORK/audit.save"
+    out=$(ctl audit verify)
+    expect_eq "intact audit log verifies" 0 "$?"
+    cp "$GW/audit.log" "$save"
+    # edit one line's content (the user of a session_start)
+    n=$(grep -n '"event":"session_start"' "$GW/audit.log" | head -1 | cut -d: -f1)
+    sed -i "${n}s/\"user\":\"alice\"/\"user\":\"mallory\"/" "$GW/audit.log"
+    out=$(ctl audit verify)
+    expect_eq "edited line: exit status" 1 "$?"
+    expect_contains "edited line: named" "line $n" "$out"
+    cp "$save" "$GW/audit.log"
+    # remove a line in the middle
+    sed -i "${n}d" "$GW/audit.log"
+    out=$(ctl audit verify)
+    expect_eq "removed line: exit status" 1 "$?"
+    expect_contains "removed line: named" "does not follow" "$out"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log")
+    expect_eq "removed line: sekisho-verify" 1 "$?"
+    cp "$save" "$GW/audit.log"
+    ctl audit verify > /dev/null || fail "restored audit log does not verify"
+    out=$(ctl audit show --event session_start | head -1)
+    expect_contains "audit show is readable" " session_start " "$out"
+    expect_contains "audit show has the fields" " user=alice " "$out"
+}
+
+t_verify_all() {
+    local out
+    out=$(ctl verify --all)
+    expect_eq "verify --all on an intact gateway" 0 "$?"
+    expect_contains "verify --all summary" "OK:" "$out"
+    # A transcript nobody knows about is reported.
+    mkdir -p "$GW/transcripts/2000/01/01"
+    cp "$(transcript_of "$(last_session)")" \
+        "$GW/transcripts/2000/01/01/stray-session.skt"
+    out=$(ctl verify --all)
+    expect_eq "stray transcript: exit status" 1 "$?"
+    expect_contains "stray transcript: named" "belongs to no known session" "$out"
+    rm -f "$GW/transcripts/2000/01/01/stray-session.skt"
+}
+
+t_kill9_leaves_verifiable_prefix() {
+    local id out pid
+    gw_ssh alice web01 -- 'for i in $(seq 1 400); do echo kill9-line-$i; sleep 0.02; done; sleep 300' \
+        > "$WORK/k9.out" 2>&1 < /dev/null &
+    pid=$!
+    wait_until 10 grep -q kill9-line-300 "$WORK/k9.out" ||
+        fail "output never flowed"
+    sleep 3 # a checkpoint covers what was sent
+    id=$(last_session)
+    pkill -9 -f "sekisho-session -c $CONF"
+    wait "$pid" 2>/dev/null
+    out=$(ctl verify "$id")
+    expect_eq "killed session: exit status" 1 "$?"
+    expect_contains "killed session: incomplete" "INCOMPLETE" "$out"
+    out=$(ctl verify "$id" --allow-incomplete)
+    expect_eq "killed session accepted with --allow-incomplete" 0 "$?"
+    out=$(ctl export "$id" --format text 2>&1)
+    expect_contains "prefix readable" "kill9-line-300" "$out"
+    expect_contains "marked incomplete" "incomplete" "$out"
+    pkill -f 'sleep 300' 2>/dev/null
+}
+
+t_recorder_killed_ends_session() {
+    local id rp out t0 t1
+    gw_ssh alice web01 -- 'echo started; sleep 303' > "$WORK/rk.out" \
+        2> "$WORK/rk.err" < /dev/null &
+    wait_until 10 grep -q started "$WORK/rk.out" || fail "session never started"
+    id=$(last_session)
+    rp=$(recorder_pid "$id") || fail "no recorder process for $id"
+    t0=$(date +%s%N)
+    kill -9 "$rp"
+    wait $! 2>/dev/null
+    t1=$(date +%s%N)
+    [ $(( (t1 - t0) / 1000000 )) -lt 3000 ] ||
+        fail "session outlived its recorder by $(( (t1 - t0) / 1000000 )) ms"
+    expect_contains "user told" "recording failed" "$(cat "$WORK/rk.err")"
+    audit_soon session_end "\"reason\":\"recording failed\"" ||
+        fail "end not audited"
+    wait_until 10 sh -c "! pgrep -fx 'sleep 303' > /dev/null" ||
+        fail "remote command left running"
+}
+
+t_full_disk() {
+    local mnt="$WORK/small" out id
+    gw_stop
+    mkdir -p "$mnt"
+    mount -t tmpfs -o size=256k,mode=0700 tmpfs "$mnt" ||
+        { fail "cannot mount a tmpfs (run as root)"; gw_start; return; }
+    sed -i "s|^#transcript_dir = .*|transcript_dir = $mnt|" "$CONF"
+    gw_start || fail "gateway did not start"
+    # Full before the session: it never starts.
+    dd if=/dev/zero of="$mnt/fill" bs=4k 2>/dev/null
+    out=$(gw_ssh alice web01 -- 'echo should-not-run' 2>&1 < /dev/null)
+    expect_not_contains "no session on a full disk" "should-not-run" "$out"
+    expect_contains "user told" "cannot be recorded" "$out"
+    audit_has recording_failed || fail "refusal not audited"
+    # Space for the header only: the running session ends when it fills.
+    rm -f "$mnt/fill"
+    dd if=/dev/zero of="$mnt/fill" bs=1k count=$((256 - 24)) 2>/dev/null
+    out=$(gw_ssh alice web01 -- 'yes sekisho-fill | head -c 5000000; echo END-OF-RUN' \
+        2>&1 < /dev/null)
+    expect_not_contains "session did not run to its end" "END-OF-RUN" "$out"
+    expect_contains "user told" "recording failed" "$out"
+    audit_soon session_end '"reason":"recording failed"' ||
+        fail "end not audited"
+    gw_stop
+    umount "$mnt"
+    sed -i "s|^transcript_dir = .*|#transcript_dir = x|" "$CONF"
+    gw_start || fail "gateway did not restart"
+}
+
+t_session_kill_and_watch() {
+    local id out
+    gw_ssh alice web01 -- 'for i in $(seq 1 100); do echo watch-me-$i; sleep 0.2; done' \
+        > "$WORK/kw.out" 2> "$WORK/kw.err" < /dev/null &
+    wait_until 10 grep -q watch-me-3 "$WORK/kw.out" || fail "no output"
+    id=$(last_session)
+    timeout 6 "$BIN/sekishoctl" -c "$CONF" session watch "$id" \
+        > "$WORK/watch.out" 2>/dev/null
+    expect_contains "watch follows the session" "watch-me-" \
+        "$(cat "$WORK/watch.out")"
+    out=$(ctl session kill "$id" --reason "maintenance window closed")
+    expect_eq "kill accepted" 0 "$?"
+    wait $! 2>/dev/null
+    expect_contains "user told why" "maintenance window closed" \
+        "$(cat "$WORK/kw.err")"
+    grep -q watch-me-100 "$WORK/kw.out" && fail "session was not ended"
+    audit_has session_kill_requested "\"session\":\"$id\"" ||
+        fail "kill not audited"
+    audit_has session_watch "\"session\":\"$id\"" || fail "watch not audited"
+    ctl session kill "$id" > /dev/null 2>&1 &&
+        fail "killing an ended session succeeded"
+}
+
+t_100mb_recorded_intact() {
+    local id want got
+    want=$(yes 'sekisho recorded line 0123456789abcdef' | head -c 100000000 |
+        sha256sum | cut -d' ' -f1)
+    got=$(gw_ssh alice web01 -- "yes 'sekisho recorded line 0123456789abcdef' | head -c 100000000" \
+        < /dev/null | sha256sum | cut -d' ' -f1)
+    expect_eq "100 MB arrive intact" "$want" "$got"
+    id=$(last_session)
+    wait_until 10 session_ended "$id" || fail "session never ended"
+    ctl verify "$id" > /dev/null || fail "100 MB transcript does not verify"
+    # The recorded output is the same 100 MB (text export minus markers).
+    got=$(ctl export "$id" --format text | grep -v '^\[sekisho ' |
+        grep -v '^$' | tr -d '\n' | sha256sum | cut -d' ' -f1)
+    want=$(yes 'sekisho recorded line 0123456789abcdef' | head -c 100000000 |
+        tr -d '\n' | sha256sum | cut -d' ' -f1)
+    expect_eq "recorded output intact" "$want" "$got"
+}
+
+t_search_and_purge() {
+    local out
+    gw_ssh alice web01 -- 'echo needle-$((1000+337))' > /dev/null < /dev/null
+    out=$(ctl search needle-1337 2>&1)
+    expect_contains "search finds the output" "needle-1337" "$out"
+    expect_contains "search names the session" "$(last_session)" "$out"
+    out=$(ctl purge --before "$(date -u -d '-1 day' +%Y-%m-%d)" 2>&1)
+    expect_eq "purge of young transcripts refused" 1 "$?"
+    expect_contains "purge says why" "retention_min_days" "$out"
+    out=$(ctl purge --before 2000-01-01)
+    expect_eq "purge of nothing old" 0 "$?"
+    expect_contains "nothing purged" "purged 0" "$out"
+}
+
+t_bad_arguments() {
+    local out
+    out=$(ctl verify 2>&1)
+    expect_eq "verify without a session: usage" 2 "$?"
+    out=$(ctl verify no-such-session 2>&1)
+    expect_eq "unknown session" 1 "$?"
+    expect_contains "unknown session named" "no session no-such-session" "$out"
+    out=$(ctl export "$(last_session)" --format mp4 2>&1)
+    expect_eq "unknown format: usage" 2 "$?"
+    out=$(ctl replay "$(last_session)" --speed fast 2>&1)
+    expect_eq "bad speed: usage" 2 "$?"
+    out=$("$VERIFY" -k /dev/null x 2>&1)
+    expect_eq "sekisho-verify with a bad key: usage" 2 "$?"
+}
+
+t_replay() {
+    local out
+    gw_ssh alice web01 -- 'echo replay-$((2*21)); sleep 3; echo after-gap' \
+        > /dev/null < /dev/null
+    # Idle gaps are capped (--max-idle), so this takes well under 3 s.
+    out=$(ctl replay "$(last_session)" --speed 2 --max-idle 0.5 < /dev/null 2>&1)
+    expect_eq "replay exit status" 0 "$?"
+    expect_contains "replay shows the output" "replay-42" "$out"
+    expect_contains "replay reaches the end" "after-gap" "$out"
+}
+
+setup
+run_test t_shell_recorded_verifies_and_replays
+run_test t_exec_recorded
+run_test t_tampering_detected
+run_test t_swapped_transcript_detected
+run_test t_audit_log_tampering_detected
+run_test t_search_and_purge
+run_test t_replay
+run_test t_bad_arguments
+run_test t_verify_all
+run_test t_session_kill_and_watch
+run_test t_recorder_killed_ends_session
+run_test t_full_disk
+run_test t_100mb_recorded_intact
+run_test t_kill9_leaves_verifiable_prefix
+run_test t_no_sanitizer_reports
+summary
