@@ -6,6 +6,10 @@
 #include "log.h"
 #include "util.h"
 #include "worker.h"
+#include "recorder/transcript.h"
+
+#include <jansson.h>
+#include <stdlib.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -104,5 +108,18 @@ void wk_refuse(ssh_message msg, const char *user)
           user[0] ? user : "?");
     if (refused_count++ < REFUSE_AUDIT_MAX) {
         mm_refused(kind, detail);
+        if (wk_rec_fd() >= 0) {
+            /* Mid-session: the transcript shows the attempt where it
+             * happened. jansson escapes the client-supplied detail. */
+            json_t *o = json_pack("{s:s, s:s, s:s}", "kind", "refused",
+                                  "request", kind, "detail", detail);
+            char *j = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+            if (j != NULL) {
+                (void)wk_rec(SK_TR_EV_MARKER, j, strlen(j));
+            }
+            free(j);
+            json_decref(o);
+        }
     }
 }

@@ -96,6 +96,24 @@ t_exec_recorded() {
         fail "session_end carries no transcript hash"
 }
 
+t_refusal_marked_in_transcript() {
+    local id lp out
+    lp=$(free_port)
+    gw_ssh alice "-L$lp:127.0.0.1:22" web01 -- 'sleep 3; echo forward-test-done' \
+        > "$WORK/fw.out" 2>/dev/null < /dev/null &
+    wait_port "$lp" || fail "local forward never listened"
+    sleep 0.5
+    # Use the forward mid-session: the gateway refuses the channel.
+    timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$lp; sleep 0.5" 2>/dev/null
+    wait $!
+    expect_contains "session went on" "forward-test-done" "$(cat "$WORK/fw.out")"
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session never ended"
+    out=$(ctl export "$id" --format text)
+    expect_contains "refusal marked in the transcript" '"kind":"refused"' "$out"
+    expect_contains "refusal names the request" 'direct-tcpip' "$out"
+}
+
 t_tampering_detected() {
     local id t out save="$WORK/save.skt" size
     gw_ssh alice web01 -- 'seq 1 2000' > /dev/null < /dev/null
@@ -344,6 +362,7 @@ t_replay() {
 setup
 run_test t_shell_recorded_verifies_and_replays
 run_test t_exec_recorded
+run_test t_refusal_marked_in_transcript
 run_test t_tampering_detected
 run_test t_swapped_transcript_detected
 run_test t_audit_log_tampering_detected
