@@ -10,7 +10,7 @@ BUILD=${BUILD:-$HERE/../build}
 SIZE_MB=${1:-200}
 ROUNDS=${2:-3}
 
-gw_init "max_startups = 20" > /dev/null
+gw_init "max_startups = 20" "second_factor = none" > /dev/null
 start_target web01
 start_target jump
 add_user alice
@@ -59,3 +59,12 @@ for tty in notty pty; do
         "$tty" "$d" "$p" "$s" "$(echo "scale=2; $s / $d" | bc)" \
         "$(echo "scale=2; $s / $p" | bc)"
 done
+# Every Sekisho session above was recorded; verifying the largest
+# transcript measures the auditor's side.
+id=$(sqlite3 "$GW/state.db" "SELECT id FROM sessions ORDER BY bytes_out DESC LIMIT 1")
+t=$(sqlite3 "$GW/state.db" "SELECT transcript FROM sessions WHERE id='$id'")
+sz=$(stat -c %s "$t")
+t0=$(date +%s%N)
+"$BUILD/recorder/sekisho-verify" -k "$GW/signing_key.pub" "$t" > /dev/null
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "verify: $(( sz / 1000000 )) MB transcript in $ms ms: $(( sz / 1000 / (ms > 0 ? ms : 1) )) MB/s"

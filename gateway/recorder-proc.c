@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CKPT_BYTES (1024 * 1024)
+#define CKPT_BYTES (4 * 1024 * 1024)
 #define INBUF (512 * 1024)
 
 uint64_t rec_now_us(void)
@@ -176,14 +176,16 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
             have -= off;
         }
         now = rec_now_us();
-        if (sk_tr_unsigned_bytes(w) >= CKPT_BYTES ||
-            (sk_tr_unsigned_bytes(w) > 0 &&
-             now >= last_ckpt + (uint64_t)cfg->checkpoint_interval *
-                                    1000000u)) {
-            if ((r = sk_tr_checkpoint(w, now - t0)) != 0) {
+        if (sk_tr_unsigned_bytes(w) > 0 &&
+            now >= last_ckpt + (uint64_t)cfg->checkpoint_interval *
+                                   1000000u) {
+            if ((r = sk_tr_checkpoint(w, now - t0, 1)) != 0) {
                 rec_fail(status, "writing a checkpoint", r);
             }
             last_ckpt = now;
+        } else if (sk_tr_unsigned_bytes(w) >= CKPT_BYTES &&
+                   (r = sk_tr_checkpoint(w, now - t0, 0)) != 0) {
+            rec_fail(status, "writing a checkpoint", r);
         }
     }
     if (!got_end) {

@@ -64,9 +64,9 @@ int sk_tr_writer_open(int fd, const struct sk_tr_meta *meta,
  * monotonic offset from the session start (clamped to never go back). */
 int sk_tr_event(struct sk_tr_writer *w, int type, uint64_t t_us,
                 const void *data, size_t len);
-/* Writes buffered events and a signed checkpoint, then fdatasync. A
- * no-op if nothing was written since the last one. */
-int sk_tr_checkpoint(struct sk_tr_writer *w, uint64_t t_us);
+/* Writes buffered events and a signed checkpoint, then (sync) fdatasync.
+ * A no-op if nothing was written since the last one. */
+int sk_tr_checkpoint(struct sk_tr_writer *w, uint64_t t_us, int sync);
 /* Bytes written since the last checkpoint (buffered or not). */
 uint64_t sk_tr_unsigned_bytes(const struct sk_tr_writer *w);
 /* Ends the stream (final tag), writes the seal, fdatasync. chain (32

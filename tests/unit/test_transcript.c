@@ -168,7 +168,7 @@ static void write_reference(const char *path, int seal)
     /* "é" split over two events: exports must join it. */
     assert_int_equal(sk_tr_event(w, SK_TR_EV_OUTPUT, 600000, "caf\xc3", 4),
                      0);
-    assert_int_equal(sk_tr_checkpoint(w, 700000), 0);
+    assert_int_equal(sk_tr_checkpoint(w, 700000, 1), 0);
     assert_int_equal(sk_tr_event(w, SK_TR_EV_OUTPUT, 800000, "\xa9\r\n", 3),
                      0);
     assert_int_equal(sk_tr_event(w, SK_TR_EV_RESIZE, 900000, resize, 8), 0);
@@ -180,7 +180,7 @@ static void write_reference(const char *path, int seal)
                          0);
         assert_int_equal(sk_tr_close(w, 1000000, chain, &size), 0);
     } else {
-        assert_int_equal(sk_tr_checkpoint(w, 960000), 0);
+        assert_int_equal(sk_tr_checkpoint(w, 960000, 1), 0);
     }
     sk_tr_writer_free(w);
     close(fd);
