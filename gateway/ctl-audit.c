@@ -885,7 +885,9 @@ static int on_search(const struct sk_tr_event *ev, void *arg)
     if ((buf = malloc(len + 1)) == NULL) {
         return SK_ERR_ALLOC;
     }
-    memcpy(buf, sr->tail[k], sr->tlen[k]);
+    if (sr->tlen[k] > 0) {
+        memcpy(buf, sr->tail[k], sr->tlen[k]);
+    }
     memcpy(buf + sr->tlen[k], ev->data, ev->len);
     for (;;) {
         char *hit = memmem(buf + from, len - from, sr->pat, sr->plen);

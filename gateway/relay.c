@@ -15,7 +15,10 @@
 #include "log.h"
 #include "monitor.h"
 #include "worker.h"
+#include "policy/inband.h"
 #include "recorder/transcript.h"
+
+#include <stdlib.h>
 
 #include <poll.h>
 #include <stdio.h>
@@ -48,6 +51,11 @@ struct relay {
     int warned; /* idle warning shown since the last input */
     int failed;
     int rec_failed; /* the recorder is gone: stop relaying */
+    /* In-band transfer filters, one per stream (policy/inband.h). */
+    struct sk_inband ib_in, ib_out, ib_err;
+    uint8_t *fbuf; /* filter output */
+    size_t fcap;
+    int blocked;   /* transfer starts blocked so far */
     const char *user;
 };
 
@@ -61,28 +69,88 @@ static struct side *side_of(struct relay *r, ssh_channel ch)
     return ch == r->c.ch ? &r->c : &r->u;
 }
 
-/* Records, then writes, up to len bytes to dst within its window.
- * Returns the count written, or -1 on error (r->rec_failed says whether
- * the recorder was the cause). */
+/* What to do when the filter removed the start of a transfer: tell the
+ * user, mark the transcript, audit, and make the sending program give up
+ * (ZMODEM and Kermit senders stop on a row of CANs). Notices and audit
+ * lines are capped: a sender retrying in a loop must not flood either. */
+static void relay_blocked(struct relay *r, struct side *from, int kind,
+                          int count)
+{
+    static const char cancel[] = "\030\030\030\030\030\030\030\030"
+                                 "\010\010\010\010\010\010\010\010";
+    const char *dir = from == &r->u ? "from the target" : "from the client";
+    char msg[160], detail[64];
+    int n;
+
+    r->blocked += count;
+    if (r->blocked - count >= 20) {
+        return;
+    }
+    snprintf(detail, sizeof(detail), "%s %s", sk_inband_name(kind), dir);
+    mm_refused("in-band-transfer", detail);
+    n = snprintf(msg, sizeof(msg),
+                 "{\"kind\":\"blocked_transfer\",\"protocol\":\"%s\","
+                 "\"from\":\"%s\"}",
+                 sk_inband_name(kind), from == &r->u ? "target" : "client");
+    (void)wk_rec(SK_TR_EV_MARKER, msg, (size_t)n);
+    n = snprintf(msg, sizeof(msg),
+                 "\r\nsekisho: file transfer blocked (%s %s); nothing "
+                 "leaves through the gateway but the terminal\r\n",
+                 sk_inband_name(kind), dir);
+    if (ssh_channel_window_size(r->c.ch) >= (uint32_t)n &&
+        wk_rec(SK_TR_EV_STDERR, msg, (size_t)n) == 0) {
+        (void)ssh_channel_write_stderr(r->c.ch, msg, (uint32_t)n);
+    }
+    if ((kind == SK_IB_ZMODEM || kind == SK_IB_KERMIT) &&
+        ssh_channel_window_size(from->ch) >= sizeof(cancel) - 1) {
+        (void)ssh_channel_write(from->ch, cancel, sizeof(cancel) - 1);
+    }
+}
+
+/* Filters (policy/inband.c), records, then writes up to len bytes to dst
+ * within its window. Returns the count of input bytes consumed, or -1 on
+ * error (r->rec_failed says whether the recorder was the cause). */
 static int relay_write(struct relay *r, struct side *dst, const void *data,
                        uint32_t len, int is_stderr)
 {
     uint32_t win = ssh_channel_window_size(dst->ch), n;
-    int w, type = dst == &r->u ? SK_TR_EV_INPUT
-                  : is_stderr  ? SK_TR_EV_STDERR
-                               : SK_TR_EV_OUTPUT;
+    struct sk_inband *ib = dst == &r->u ? &r->ib_in
+                           : is_stderr  ? &r->ib_err
+                                        : &r->ib_out;
+    int w, kind, count, type = dst == &r->u ? SK_TR_EV_INPUT
+                             : is_stderr    ? SK_TR_EV_STDERR
+                                            : SK_TR_EV_OUTPUT;
+    size_t m;
 
     n = len < win ? len : win;
     if (n == 0) {
         return 0;
     }
-    if (wk_rec(type, data, n) != 0) {
-        r->rec_failed = 1;
-        return -1;
+    if (n > r->fcap) {
+        uint8_t *nb = realloc(r->fbuf, n);
+
+        if (nb == NULL) {
+            return -1;
+        }
+        r->fbuf = nb;
+        r->fcap = n;
     }
-    w = is_stderr ? ssh_channel_write_stderr(dst->ch, data, n)
-                  : ssh_channel_write(dst->ch, data, n);
-    return w == SSH_ERROR ? -1 : w;
+    m = sk_inband_filter(ib, data, n, r->fbuf, &kind, &count);
+    if (m > 0) {
+        if (wk_rec(type, r->fbuf, m) != 0) {
+            r->rec_failed = 1;
+            return -1;
+        }
+        w = is_stderr ? ssh_channel_write_stderr(dst->ch, r->fbuf, (uint32_t)m)
+                      : ssh_channel_write(dst->ch, r->fbuf, (uint32_t)m);
+        if (w == SSH_ERROR) {
+            return -1;
+        }
+    }
+    if (kind != SK_IB_NONE) {
+        relay_blocked(r, other(r, dst), kind, count);
+    }
+    return (int)n;
 }
 
 /* A message from the gateway to the user: recorded like any output. */
@@ -346,6 +414,9 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     memset(res, 0, sizeof(*res));
     r.exit_status = SK_NO_EXIT_STATUS;
     r.user = user;
+    sk_inband_init(&r.ib_in, SK_IB_FROM_CLIENT);
+    sk_inband_init(&r.ib_out, SK_IB_FROM_TARGET);
+    sk_inband_init(&r.ib_err, SK_IB_FROM_TARGET);
     r.last_activity = time(NULL);
     setup_side(&r, &r.c, client, cch);
     setup_side(&r, &r.u, upstream, uch);
@@ -536,6 +607,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     ssh_event_remove_session(ev, client);
     ssh_event_remove_session(ev, upstream);
     ssh_event_free(ev);
+    free(r.fbuf);
     res->bytes_in = r.in;
     res->bytes_out = r.out;
     res->exit_status = r.exit_status;

@@ -451,6 +451,48 @@ t_preauth_cap_and_grace() {
     gw_start || fail "gateway did not restart"
 }
 
+# in_band_case NAME PRINTF-FORMAT SECRET: the target prints the start of a
+# transfer; SECRET never reaches the client, the line after it does, the
+# user is told, the attempt is audited.
+in_band_case() {
+    local name=$1 fmt=$2 secret=$3
+    gw_ssh alice web01 -- "printf '$fmt'; echo; echo after-$name" \
+        > "$WORK/ib.out" 2> "$WORK/ib.err" < /dev/null
+    grep -qaF -- "$secret" "$WORK/ib.out" && fail "$name: '$secret' reached the client"
+    grep -qa "after-$name" "$WORK/ib.out" || fail "$name: session output lost"
+    expect_contains "$name: user told" "file transfer blocked" "$(cat "$WORK/ib.err")"
+}
+
+t_inband_transfers_blocked() {
+    local zdle out
+    zdle=$(printf '\030B0')
+    in_band_case zmodem 'rz\r**\030B00000000000000\r\212\021' "$zdle"
+    audit_soon request_refused '"detail":"ZMODEM from the target"' ||
+        fail "ZMODEM not audited"
+    in_band_case osc52 'x\033]52;c;c2VjcmV0LWNsaXA=\007' 'c2VjcmV0LWNsaXA='
+    in_band_case iterm2 '\033]1337;File=name=eA==;inline=0:c2VjcmV0LWZpbGU=\007' \
+        'c2VjcmV0LWZpbGU='
+    in_band_case trzsz '::TRZSZ:TRANSFER:S:1.1.6:0123456789\n' 'TRANSFER:S'
+    in_band_case kermit '\001# S~* @-#Y3~^>J)0___F\r' 'S~* @-#Y3'
+    # From the client: a ZMODEM header typed into a command never reaches
+    # the target (the target is this machine: read its file).
+    printf 'x**\030B00000000000000\r\212\021y' |
+        gw_ssh alice web01 -- "cat > /tmp/sekisho-ib.$$" 2> /dev/null
+    grep -qaF "$zdle" "/tmp/sekisho-ib.$$" && fail "client ZMODEM reached the target"
+    grep -qa 'x' "/tmp/sekisho-ib.$$" || fail "client input lost"
+    rm -f "/tmp/sekisho-ib.$$"
+    # The real lrzsz: sz and rz on the target are cancelled, the session
+    # goes on, no header reaches the client.
+    out=$( (sleep 1; printf 'sz /etc/hostname; echo sz-rc=$?\n'; sleep 3
+        printf 'rz; echo rz-rc=$?\n'; sleep 3; printf 'exit\n'; sleep 0.5) |
+        gw_ssh alice -tt web01 2>&1)
+    expect_contains "sz ended" "sz-rc=" "$out"
+    expect_contains "rz ended" "rz-rc=" "$out"
+    expect_contains "user told" "file transfer blocked (ZMODEM" "$out"
+    printf '%s' "$out" | grep -qaF "$zdle" && fail "a real ZMODEM header reached the client"
+    true
+}
+
 t_totp_second_factor() {
     local out code
     gw_stop
@@ -761,6 +803,7 @@ run_test t_config_errors
 run_test t_ctl_bad_input_changes_nothing
 run_test t_preauth_cap_and_grace
 run_test t_no_transfer_paths
+run_test t_inband_transfers_blocked
 run_test t_totp_second_factor
 run_test t_lockout
 run_test t_password_expiry
