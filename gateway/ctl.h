@@ -29,5 +29,7 @@ int ctl_replay(int argc, char **argv);
 int ctl_search(int argc, char **argv);
 int ctl_purge(int argc, char **argv);
 int ctl_audit(int argc, char **argv);
+int ctl_request(int argc, char **argv);
+int ctl_report(int argc, char **argv);
 
 #endif

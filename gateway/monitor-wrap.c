@@ -6,6 +6,7 @@
 #include "monitor.h"
 #include "sk-err.h"
 #include "worker.h"
+#include "policy/command.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,4 +301,61 @@ void mm_session_end(uint64_t in, uint64_t out, uint32_t exit_status,
     (void)mm_get_u32(&rep);
     sk_buf_free(&req);
     sk_buf_free(&rep);
+}
+
+int mm_work_request(const struct sk_cmd *c, char *msg, size_t msglen)
+{
+    struct sk_buf req, rep;
+    uint32_t ok;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (sk_buf_put_cstring(&req, c->target) != 0 ||
+        sk_buf_put_cstring(&req, c->text) != 0 ||
+        sk_buf_put_cstring(&req, c->start) != 0 ||
+        sk_buf_put_cstring(&req, c->dur) != 0 ||
+        sk_buf_put_cstring(&req, c->ticket) != 0) {
+        fatal_f("request too large");
+    }
+    mm_request(MON_REQUEST, &req, &rep, NULL, NULL);
+    ok = mm_get_u32(&rep);
+    mm_get_str(&rep, msg, msglen);
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+    return (int)ok;
+}
+
+char *mm_work_requests(void)
+{
+    struct sk_buf rep;
+    char *text = NULL;
+
+    sk_buf_init(&rep);
+    mm_request(MON_REQUESTS, NULL, &rep, NULL, NULL);
+    if (sk_buf_get_cstring(&rep, &text, SK_IPC_MAX) != 0) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "bad string from monitor");
+    }
+    sk_buf_free(&rep);
+    return text;
+}
+
+int mm_work_request_act(int action, long long id, const char *text, char *msg,
+                   size_t msglen)
+{
+    struct sk_buf req, rep;
+    uint32_t ok;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (sk_buf_put_u32(&req, (uint32_t)action) != 0 ||
+        sk_buf_put_u64(&req, (uint64_t)id) != 0 ||
+        sk_buf_put_cstring(&req, text) != 0) {
+        fatal_f("request too large");
+    }
+    mm_request(MON_REQUEST_ACT, &req, &rep, NULL, NULL);
+    ok = mm_get_u32(&rep);
+    mm_get_str(&rep, msg, msglen);
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+    return (int)ok;
 }

@@ -48,6 +48,8 @@
 #include <libssh/libssh.h>
 #include <sys/timex.h>
 
+#include "access.h"
+#include "requests.h"
 #include "recorder.h"
 
 #define MON_PREAUTH 0x01
@@ -79,6 +81,8 @@ struct monitor {
     char mode[8];
     int agent_fd; /* monitor end of the agent socketpair, or -1 */
     struct sk_key *signer; /* transcript and audit signing key */
+    int64_t request_id;    /* the work request the session runs under */
+    int window_warned;     /* the user was told their window closes */
     char kill_msg[300];
     struct rec_proc rec; /* the session's recorder (rec.pid > 0: running) */
     int have_rec;
@@ -387,79 +391,9 @@ decided:
     return mon_reply_u32(m, MON_AUTH_PASSWORD, result);
 }
 
-struct grant_vec {
-    struct sk_grant *v;
-    size_t n, alloc;
-};
-
-static int grant_collect(const struct sk_grant *g, void *arg)
-{
-    struct grant_vec *gv = arg;
-    struct sk_grant *c;
-
-    if (gv->n == gv->alloc) {
-        size_t na = gv->alloc ? gv->alloc * 2 : 16;
-        struct sk_grant *nv = reallocarray(gv->v, na, sizeof(*nv));
-
-        if (nv == NULL) {
-            return -1;
-        }
-        gv->v = nv;
-        gv->alloc = na;
-    }
-    c = &gv->v[gv->n];
-    memset(c, 0, sizeof(*c));
-    c->target = strdup(g->target);
-    c->user = strdup(g->user);
-    c->created_by = strdup(g->created_by);
-    if (!c->target || !c->user || !c->created_by) {
-        sk_grant_clear(c);
-        return -1;
-    }
-    c->allow_exec = g->allow_exec;
-    c->valid_until = g->valid_until;
-    gv->n++;
-    return 0;
-}
-
-static void grant_vec_free(struct grant_vec *gv)
-{
-    for (size_t i = 0; i < gv->n; i++) {
-        sk_grant_clear(&gv->v[i]);
-    }
-    free(gv->v);
-    memset(gv, 0, sizeof(*gv));
-}
-
-/* Loads the user's grants as policy input. Returns 0 or SK_ERR_*. */
-static int mon_load_grants(struct monitor *m, struct grant_vec *gv,
-                           struct sk_policy_grant **pg)
-{
-    int r;
-
-    memset(gv, 0, sizeof(*gv));
-    *pg = NULL;
-    r = sk_store_grant_list(m->store, m->user, grant_collect, gv);
-    if (r != 0) {
-        grant_vec_free(gv);
-        return r;
-    }
-    if (gv->n > 0 && (*pg = calloc(gv->n, sizeof(**pg))) == NULL) {
-        grant_vec_free(gv);
-        return SK_ERR_ALLOC;
-    }
-    for (size_t i = 0; i < gv->n; i++) {
-        (*pg)[i].target = gv->v[i].target;
-        (*pg)[i].allow_exec = gv->v[i].allow_exec;
-        (*pg)[i].valid_until = gv->v[i].valid_until;
-    }
-    return 0;
-}
-
 static int mon_answer_target_list(struct monitor *m, struct sk_buf *req)
 {
-    struct grant_vec gv;
-    struct sk_policy_grant *pg = NULL;
+    struct access ac;
     struct sk_buf b;
     time_t now = time(NULL);
     uint32_t n = 0;
@@ -468,25 +402,39 @@ static int mon_answer_target_list(struct monitor *m, struct sk_buf *req)
 
     (void)req;
     sk_buf_init(&b);
-    if ((r = mon_load_grants(m, &gv, &pg)) != 0) {
+    if ((r = access_load(m->store, m->user, &ac)) != 0) {
         error_fr(r, "grants for %s", m->user);
         /* Fail closed: an empty list. */
         r = sk_buf_put_u32(&b, 0);
         goto send;
     }
-    for (i = 0; i < gv.n; i++) {
-        n += sk_policy_grant_live(&pg[i], now) ? 1 : 0;
+    /* Each reachable target once (a grant and a request may both name
+     * it), with exec if any live rule allows it. */
+    for (i = 0; i < ac.n; i++) {
+        struct sk_policy_grant *g = &ac.v[i];
+
+        if (!sk_policy_grant_live(g, now)) {
+            continue;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (ac.v[j].allow_exec >= 0 && sk_policy_grant_live(&ac.v[j], now) &&
+                strcmp(ac.v[j].target, g->target) == 0) {
+                ac.v[j].allow_exec |= g->allow_exec;
+                g->allow_exec = -1; /* listed already */
+                break;
+            }
+        }
+        n += g->allow_exec >= 0;
     }
     r = sk_buf_put_u32(&b, n);
-    for (i = 0; r == 0 && i < gv.n; i++) {
-        if (sk_policy_grant_live(&pg[i], now)) {
-            if ((r = sk_buf_put_cstring(&b, pg[i].target)) == 0) {
-                r = sk_buf_put_u32(&b, (uint32_t)pg[i].allow_exec);
+    for (i = 0; r == 0 && i < ac.n; i++) {
+        if (sk_policy_grant_live(&ac.v[i], now) && ac.v[i].allow_exec >= 0) {
+            if ((r = sk_buf_put_cstring(&b, ac.v[i].target)) == 0) {
+                r = sk_buf_put_u32(&b, (uint32_t)ac.v[i].allow_exec);
             }
         }
     }
-    free(pg);
-    grant_vec_free(&gv);
+    access_free(&ac);
 send:
     if (r == 0) {
         r = mon_reply(m, MON_TARGET_LIST, &b, NULL, 0);
@@ -688,14 +636,12 @@ static int mon_start_recorder(struct monitor *m, const char *command,
 static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
 {
     char *target = NULL, *command = NULL, *term = NULL, why[128], err[256];
-    struct grant_vec gv;
-    struct sk_policy_grant *pg = NULL;
+    struct access ac;
     struct sk_session_rec rec;
     uint32_t mode, cols = 0, rows = 0;
     int r, sock = -1, ap[2] = {-1, -1}, fds[3];
     const char *denied = "target unknown or not permitted";
 
-    memset(&gv, 0, sizeof(gv));
     if (sk_buf_get_cstring(req, &target, SK_NAME_MAX) != 0 ||
         sk_buf_get_u32(req, &mode) != 0 ||
         sk_buf_get_cstring(req, &command, 4096) != 0 ||
@@ -715,20 +661,23 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
              mode == SK_ACCESS_EXEC ? "exec" : "shell");
     /* Policy first: nothing about the target is looked at for a user who
      * may not reach it. */
-    if ((r = mon_load_grants(m, &gv, &pg)) != 0) {
+    if ((r = access_load(m->store, m->user, &ac)) != 0) {
         error_fr(r, "grants for %s", m->user);
         snprintf(why, sizeof(why), "state database unavailable");
         r = SK_ERR_STORE;
     } else {
-        r = sk_policy_decide(pg, gv.n, target, (enum sk_access_mode)mode,
-                             time(NULL), why, sizeof(why));
+        size_t idx = 0;
+
+        r = sk_policy_match(ac.v, ac.n, target, (enum sk_access_mode)mode,
+                            time(NULL), why, sizeof(why), &idx);
+        /* The session belongs to the request that allowed it. */
+        m->request_id = r == 0 ? ac.v[idx].request_id : 0;
+        access_free(&ac);
     }
-    free(pg);
-    grant_vec_free(&gv);
-    (void)sk_audit("policy_decision", "{s:s, s:s, s:s, s:s, s:s, s:s}",
+    (void)sk_audit("policy_decision", "{s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
                    "user", m->user, "source", m->source, "target", target,
                    "mode", m->mode, "decision", r == 0 ? "allow" : "deny",
-                   "reason", why);
+                   "reason", why, "request", (json_int_t)m->request_id);
     if (r != 0) {
         logit("%s denied %s on %s: %s", m->user, m->mode, target, why);
         r = mon_open_reply(m, 0,
@@ -812,14 +761,16 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
     rec.mode = m->mode;
     rec.start = time(NULL);
     rec.transcript = m->rec.path;
+    rec.request_id = m->request_id;
     if ((r = sk_store_session_start(m->store, &rec)) != 0 ||
         (r = sk_audit("session_start",
-                      "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "session",
-                      m->session_id, "user", m->user, "source", m->source,
-                      "target", m->target.name, "login", m->target.login,
-                      "mode", m->mode, "command",
+                      "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+                      "session", m->session_id, "user", m->user, "source",
+                      m->source, "target", m->target.name, "login",
+                      m->target.login, "mode", m->mode, "command",
                       mode == SK_ACCESS_EXEC ? command : "", "transcript",
-                      m->rec.path)) != 0) {
+                      m->rec.path, "request",
+                      (json_int_t)m->request_id)) != 0) {
         error_fr(r, "recording session start");
         r = mon_open_reply(m, 0, "gateway error: cannot record the session",
                            NULL);
@@ -1121,7 +1072,144 @@ static int mon_answer_refused(struct monitor *m, struct sk_buf *req)
     return 0;
 }
 
+static int mon_reply_msg(struct monitor *m, uint32_t type, int ok,
+                         const char *msg)
+{
+    struct sk_buf b;
+    int r;
+
+    sk_buf_init(&b);
+    if ((r = sk_buf_put_u32(&b, (uint32_t)ok)) == 0 &&
+        (r = sk_buf_put_cstring(&b, msg)) == 0) {
+        r = mon_reply(m, type, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+    return r;
+}
+
+static int mon_answer_request(struct monitor *m, struct sk_buf *req)
+{
+    char *target = NULL, *reason = NULL, *start = NULL, *dur = NULL,
+         *ticket = NULL, msg[300];
+    int64_t id = 0;
+    int ok, r;
+
+    if (sk_buf_get_cstring(req, &target, SK_NAME_MAX) != 0 ||
+        sk_buf_get_cstring(req, &reason, SK_REQ_REASON_MAX) != 0 ||
+        sk_buf_get_cstring(req, &start, 63) != 0 ||
+        sk_buf_get_cstring(req, &dur, 31) != 0 ||
+        sk_buf_get_cstring(req, &ticket, 64) != 0 ||
+        !sk_utf8_valid(reason, strlen(reason)) ||
+        !sk_utf8_valid(start, strlen(start)) ||
+        !sk_utf8_valid(dur, strlen(dur)) ||
+        !sk_utf8_valid(ticket, strlen(ticket))) {
+        r = SK_ERR_BAD_MESSAGE;
+        goto out;
+    }
+    ok = rq_create(m->store, m->cfg, m->user, target, reason, start, dur,
+                   ticket, time(NULL), &id, msg, sizeof(msg)) == 0;
+    r = mon_reply_msg(m, MON_REQUEST, ok, msg);
+out:
+    free(target);
+    free(reason);
+    free(start);
+    free(dur);
+    free(ticket);
+    return r;
+}
+
+struct req_text {
+    struct sk_buf *b;
+    const char *user;
+    int approver;
+    int n;
+};
+
+static int req_text_cb(const struct sk_request *q, void *arg)
+{
+    struct req_text *t = arg;
+    char line[1400];
+    time_t now = time(NULL);
+
+    /* Own requests, and for approvers the ones they can act on. */
+    if (strcmp(q->user, t->user) != 0 &&
+        !(t->approver && (strcmp(q->state, "pending") == 0 ||
+                          strcmp(q->state, "reported") == 0))) {
+        return 0;
+    }
+    rq_line(q, now, line, sizeof(line));
+    if (sk_buf_put(t->b, line, strlen(line)) != 0 ||
+        sk_buf_put(t->b, "\n", 1) != 0) {
+        return -1;
+    }
+    return ++t->n >= 150; /* enough for a terminal, within one frame */
+}
+
+static int mon_answer_requests(struct monitor *m, struct sk_buf *req)
+{
+    struct sk_buf text, b;
+    struct sk_user u;
+    struct req_text t;
+    int r;
+
+    (void)req;
+    sk_buf_init(&text);
+    sk_buf_init(&b);
+    memset(&t, 0, sizeof(t));
+    t.b = &text;
+    t.user = m->user;
+    if (sk_store_user_get(m->store, m->user, &u) == 0) {
+        t.approver = sk_req_is_approver(u.role);
+        sk_user_clear(&u);
+    }
+    if (sk_store_request_list(m->store, NULL, req_text_cb, &t) != 0) {
+        sk_buf_reset(&text);
+        (void)sk_buf_put(&text, "state unavailable\n", 18);
+    } else if (t.n == 0) {
+        (void)sk_buf_put(&text, "no requests\n", 12);
+    }
+    if ((r = sk_buf_put_string(&b, sk_buf_ptr(&text), sk_buf_avail(&text))) ==
+        0) {
+        r = mon_reply(m, MON_REQUESTS, &b, NULL, 0);
+    }
+    sk_buf_free(&text);
+    sk_buf_free(&b);
+    return r;
+}
+
+static int mon_answer_request_act(struct monitor *m, struct sk_buf *req)
+{
+    uint32_t act;
+    uint64_t id;
+    char *text = NULL, msg[300];
+    struct sk_user u;
+    int ok, r;
+
+    if (sk_buf_get_u32(req, &act) != 0 || sk_buf_get_u64(req, &id) != 0 ||
+        sk_buf_get_cstring(req, &text, SK_REQ_REASON_MAX) != 0 ||
+        act > SK_REQ_SIGNOFF || id == 0 || id > INT64_MAX ||
+        !sk_utf8_valid(text, strlen(text))) {
+        free(text);
+        return SK_ERR_BAD_MESSAGE;
+    }
+    /* The role as it is now, not as it was at login. */
+    if (sk_store_user_get(m->store, m->user, &u) != 0) {
+        free(text);
+        return mon_reply_msg(m, MON_REQUEST_ACT, 0, "state unavailable");
+    }
+    ok = rq_act(m->store, m->cfg, (int64_t)id, (enum sk_req_action)act,
+                m->user, u.role, text[0] ? text : NULL, time(NULL), msg,
+                sizeof(msg)) == 0;
+    sk_user_clear(&u);
+    free(text);
+    r = mon_reply_msg(m, MON_REQUEST_ACT, ok, msg);
+    return r;
+}
+
 static const struct mon_dispatch mon_dispatch[] = {
+    {MON_REQUEST, MON_POSTAUTH | MON_ONCE, mon_answer_request},
+    {MON_REQUESTS, MON_POSTAUTH | MON_ONCE, mon_answer_requests},
+    {MON_REQUEST_ACT, MON_POSTAUTH | MON_ONCE, mon_answer_request_act},
     {MON_LOG, MON_ANYSTATE, mon_answer_log},
     {MON_AUTH_PASSWORD, MON_PREAUTH, mon_answer_auth_password},
     {MON_PASSWORD_CHANGE, MON_PREAUTH, mon_answer_password_change},
@@ -1355,13 +1443,26 @@ out:
  * active and the grant live (R-ACCT-1: people who leave lose access at
  * once; R-AC-5: access ends with its window). Returns NULL or the reason
  * to end it. */
+/* A message for the user mid-session (MON_NOTICE). */
+static void mon_notice(struct monitor *m, const char *text)
+{
+    struct sk_buf b;
+
+    sk_buf_init(&b);
+    if (sk_buf_put_cstring(&b, text) == 0) {
+        (void)sk_ipc_send(m->ipc, MON_NOTICE, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+}
+
 static const char *mon_recheck(struct monitor *m)
 {
     struct sk_user u;
-    struct grant_vec gv;
-    struct sk_policy_grant *pg = NULL;
+    struct access ac;
     const char *why = NULL;
     char detail[128], *kill = NULL;
+    size_t idx = 0;
+    time_t now = time(NULL);
     int r;
 
     /* `sekishoctl session kill` leaves its request in the store. */
@@ -1387,17 +1488,30 @@ static const char *mon_recheck(struct monitor *m)
     if (why != NULL) {
         return why;
     }
-    if (mon_load_grants(m, &gv, &pg) != 0) {
+    if (access_load(m->store, m->user, &ac) != 0) {
         return NULL;
     }
-    if (sk_policy_decide(pg, gv.n, m->target.name,
-                         strcmp(m->mode, "exec") == 0 ? SK_ACCESS_EXEC
-                                                      : SK_ACCESS_SHELL,
-                         time(NULL), detail, sizeof(detail)) != 0) {
-        why = "access no longer granted";
+    if (sk_policy_match(ac.v, ac.n, m->target.name,
+                        strcmp(m->mode, "exec") == 0 ? SK_ACCESS_EXEC
+                                                     : SK_ACCESS_SHELL,
+                        now, detail, sizeof(detail), &idx) != 0) {
+        why = ac.n > 0 && strstr(detail, "window") != NULL
+                  ? "the approved work window has closed"
+                  : "access no longer granted";
+    } else if (ac.v[idx].valid_until != 0 && !m->window_warned &&
+               ac.v[idx].valid_until - (int64_t)now <= 120) {
+        /* The end is near: say so once, so the user can wrap up. (Another
+         * rule may still cover the target; then no end comes.) */
+        char msg[200];
+
+        m->window_warned = 1;
+        snprintf(msg, sizeof(msg),
+                 "\r\nsekisho: your access to %s ends in %lld seconds\r\n",
+                 m->target.name,
+                 (long long)(ac.v[idx].valid_until - (int64_t)now));
+        mon_notice(m, msg);
     }
-    free(pg);
-    grant_vec_free(&gv);
+    access_free(&ac);
     return why;
 }
 

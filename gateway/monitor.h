@@ -28,6 +28,13 @@
  *                 ->   u32 result (MON_AUTH_*), string reason
  *   MON_PASSWD         string current, string new, string retype (the
  *                      `passwd` command) -> u32 result, string reason
+ *   MON_REQUEST        string target, string reason, string start,
+ *                      string duration, string ticket (`request` command)
+ *                 ->   u32 ok, string message for the user
+ *   MON_REQUESTS       (empty)  -> string text (the user's requests; for
+ *                      approvers also those awaiting them)
+ *   MON_REQUEST_ACT    u32 action (SK_REQ_*), u64 id, string text
+ *                 ->   u32 ok, string message for the user
  *   MON_SESSION_END    u64 bytes_in, u64 bytes_out, u32 exit_status
  *                      (0xffffffff: none), string reason
  *                 ->   u32 ack
@@ -39,6 +46,9 @@
 /* The one message the monitor sends unasked: end the session now.
  * Payload: string reason (shown to the user). */
 #define MON_TERMINATE 0x200
+/* Unasked too: a notice for the user (string text), e.g. that their
+ * access window is about to close. The session goes on. */
+#define MON_NOTICE 0x201
 
 enum mon_type {
     MON_LOG = 1,
@@ -51,6 +61,9 @@ enum mon_type {
     MON_REFUSED = 8,
     MON_PASSWORD_CHANGE = 9,
     MON_PASSWD = 10,
+    MON_REQUEST = 11,
+    MON_REQUESTS = 12,
+    MON_REQUEST_ACT = 13,
 };
 
 enum mon_auth_result {

@@ -303,17 +303,29 @@ static int on_monitor(socket_t fd, int revents, void *userdata)
     uint32_t type;
     int r;
 
-    (void)userdata;
     if (!(revents & (POLLIN | POLLHUP | POLLERR))) {
         return 0;
     }
     sk_buf_init(&b);
     r = sk_ipc_recv(fd, &type, &b, NULL, NULL);
-    if (r != 0 || type != MON_TERMINATE) {
+    if (r != 0 || (type != MON_TERMINATE && type != MON_NOTICE)) {
         sk_fatal(SK_EXIT_PROTOCOL, __func__, "unexpected message from "
                  "monitor");
     }
-    mm_take_terminate(&b);
+    if (type == MON_NOTICE) {
+        char *text = NULL;
+        struct relay *rl = userdata;
+
+        if (sk_buf_get_cstring(&b, &text, 1024) == 0 &&
+            ssh_channel_window_size(rl->c.ch) >= strlen(text) &&
+            wk_rec(SK_TR_EV_STDERR, text, strlen(text)) == 0) {
+            (void)ssh_channel_write_stderr(rl->c.ch, text,
+                                           (uint32_t)strlen(text));
+        }
+        free(text);
+    } else {
+        mm_take_terminate(&b);
+    }
     sk_buf_free(&b);
     return 0;
 }

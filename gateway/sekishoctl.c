@@ -59,7 +59,11 @@ static const char *usage_text =
     "  replay SESSION [--speed X] [--from SECONDS] [--max-idle SECONDS]\n"
     "  search PATTERN [--user U] [--target T]\n"
     "  purge --before DATE\n"
-    "  audit show [--json] [--event E] [--session ID] | audit verify\n";
+    "  audit show [--json] [--event E] [--session ID] | audit verify\n"
+    "  request list [--state S] [--user U] [--json] | show ID\n"
+    "  request approve|deny|signoff ID [--as APPROVER] [--comment TEXT]\n"
+    "  report privileges|inspection [--format text|csv|json] "
+    "[--unused-days N]\n";
 
 struct sk_config *cfg;
 sk_store *store;
@@ -966,6 +970,10 @@ int main(int argc, char **argv)
         rc = ctl_search(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "purge") == 0) {
         rc = ctl_purge(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "request") == 0) {
+        rc = ctl_request(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "report") == 0) {
+        rc = ctl_report(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "audit") == 0) {
         rc = ctl_audit(argc - i - 1, argv + i + 1);
     } else {

@@ -14,6 +14,7 @@
 
 #include "policy/command.h"
 #include "policy/policy.h"
+#include "policy/request.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -683,13 +684,34 @@ static void wk_passwd(struct wk *w)
     wk_finish(w, 1, SK_EXIT_OK);
 }
 
+/* A command's outcome: on stdout if done (scripts read the request id
+ * there), on stderr with exit status 1 if refused. */
+static void wk_result(struct wk *w, int ok, const char *msg)
+    __attribute__((noreturn));
+
+static void wk_result(struct wk *w, int ok, const char *msg)
+{
+    if (ok) {
+        wk_out(w, msg);
+        wk_out(w, "\n");
+    } else {
+        wk_say(w, "sekisho: %s\n", msg);
+    }
+    wk_finish(w, ok ? 0 : 1, SK_EXIT_OK);
+}
+
 static const char *help_text =
     "Sekisho gateway commands:\n"
     "  ssh -t GW TARGET            interactive shell on TARGET\n"
     "  ssh GW TARGET -- COMMAND    run COMMAND on TARGET (if permitted)\n"
     "  ssh GW targets              list the targets you may reach\n"
     "  ssh -t GW passwd            change your gateway password\n"
-    "  ssh -t GW                   menu of your targets\n";
+    "  ssh -t GW                   menu of your targets\n"
+    "  ssh GW request TARGET --reason TEXT [--start TIME] [--for DURATION]\n"
+    "                              [--ticket ID]   ask for access\n"
+    "  ssh GW requests             your requests (approvers: also theirs)\n"
+    "  ssh GW report ID TEXT       report the work done under request ID\n"
+    "  ssh GW approve ID | deny ID [TEXT] | signoff ID [TEXT]  (approvers)\n";
 
 void worker_main(const struct sk_config *cfg, int sock, int ipc,
                  ssh_key hostkey)
@@ -768,6 +790,33 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
         wk_finish(&w, 0, SK_EXIT_OK);
     case SK_CMD_PASSWD:
         wk_passwd(&w);
+    case SK_CMD_REQUEST: {
+        char msg[300];
+        int ok = mm_work_request(&cmd, msg, sizeof(msg));
+
+        wk_result(&w, ok, msg);
+    }
+    case SK_CMD_REQUESTS: {
+        char *text = mm_work_requests();
+
+        wk_out(&w, text);
+        free(text);
+        wk_finish(&w, 0, SK_EXIT_OK);
+    }
+    case SK_CMD_REPORT:
+    case SK_CMD_APPROVE:
+    case SK_CMD_DENY:
+    case SK_CMD_SIGNOFF: {
+        char msg[300];
+        int act = cmd.kind == SK_CMD_REPORT    ? SK_REQ_REPORT
+                  : cmd.kind == SK_CMD_APPROVE ? SK_REQ_APPROVE
+                  : cmd.kind == SK_CMD_DENY    ? SK_REQ_DENY
+                                               : SK_REQ_SIGNOFF;
+        int ok = mm_work_request_act(act, cmd.id, cmd.text, msg,
+                                     sizeof(msg));
+
+        wk_result(&w, ok, msg);
+    }
     case SK_CMD_MENU:
         if (!w.have_pty) {
             wk_say(&w, "sekisho: no target given.\n%s", help_text);

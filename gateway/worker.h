@@ -55,6 +55,16 @@ void mm_upstream_ready(int ok, const char *error);
 void mm_session_end(uint64_t in, uint64_t out, uint32_t exit_status,
                     const char *reason);
 
+/* Work requests (the request/requests/report/approve/deny/signoff
+ * commands): the monitor applies the rules; msg is for the user. Return
+ * 1 if done. */
+struct sk_cmd;
+int mm_work_request(const struct sk_cmd *c, char *msg, size_t msglen);
+/* The user's requests as text (malloc'd). */
+char *mm_work_requests(void);
+int mm_work_request_act(int action, long long id, const char *text,
+                        char *msg, size_t msglen);
+
 /* Relay (relay.c). */
 struct relay_result {
     uint64_t bytes_in;  /* client -> target */

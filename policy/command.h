@@ -9,6 +9,12 @@
  *   targets                 list allowed targets
  *   help                    usage
  *   passwd                  change the gateway password (needs a pty)
+ *   request TARGET --reason TEXT [--start TIME] [--for DURATION]
+ *           [--ticket ID]       ask for access (TEXT and TIME run to the
+ *                               next --option)
+ *   requests                list own requests (approvers: also pending)
+ *   report ID TEXT          report the work done under request ID
+ *   approve ID | deny ID [TEXT] | signoff ID [TEXT]   (approvers)
  *
  * Command words are reserved and can never be target names.
  */
@@ -26,12 +32,25 @@ enum sk_cmd_kind {
     SK_CMD_TARGETS,
     SK_CMD_HELP,
     SK_CMD_PASSWD,
+    SK_CMD_REQUEST,
+    SK_CMD_REQUESTS,
+    SK_CMD_REPORT,
+    SK_CMD_APPROVE,
+    SK_CMD_DENY,
+    SK_CMD_SIGNOFF,
 };
+
+#define SK_CMD_TEXT_MAX 1000
 
 struct sk_cmd {
     enum sk_cmd_kind kind;
     char target[33];   /* SK_CMD_SHELL, SK_CMD_EXEC */
     char remote[SK_CMD_MAX + 1]; /* SK_CMD_EXEC: the command for the target */
+    long long id;                 /* request id (report, approve, ...) */
+    char text[SK_CMD_TEXT_MAX + 1]; /* reason, report or comment */
+    char start[64];               /* request --start, "" if none */
+    char dur[32];                 /* request --for, "" if none */
+    char ticket[65];              /* request --ticket, "" if none */
 };
 
 /* Parses len bytes at line (not NUL-terminated). Returns 0 and fills out,

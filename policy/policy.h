@@ -12,7 +12,9 @@
 struct sk_policy_grant {
     const char *target;
     int allow_exec;
-    int64_t valid_until; /* 0: no end */
+    int64_t valid_from;  /* 0: no start */
+    int64_t valid_until; /* 0: no end (exclusive) */
+    int64_t request_id;  /* 0: a standing grant; else an approved request */
 };
 
 enum sk_access_mode {
@@ -27,6 +29,12 @@ enum sk_access_mode {
 int sk_policy_decide(const struct sk_policy_grant *grants, size_t n,
                      const char *target, enum sk_access_mode mode, time_t now,
                      char *why, size_t whylen);
+
+/* As sk_policy_decide; on success *index (may be NULL) names the grant
+ * that allowed it (for linking the session to its request). */
+int sk_policy_match(const struct sk_policy_grant *grants, size_t n,
+                    const char *target, enum sk_access_mode mode, time_t now,
+                    char *why, size_t whylen, size_t *index);
 
 /* 1 if the grant is usable at now (ignoring mode). */
 int sk_policy_grant_live(const struct sk_policy_grant *g, time_t now);

@@ -100,6 +100,12 @@ static const struct keyword keywords[] = {
     {"recorder", "retention_min_days", KW_INT, OFF(retention_min_days),
      "1826", 1, 36500,
      "purge refuses transcripts younger than this (default 5 years)"},
+    {"policy", "approvals_required", KW_INT, OFF(approvals_required), "1", 1,
+     10, "distinct approvers (never the requester) a work request needs"},
+    {"policy", "notify_command", KW_STRING, OFF(notify_command), "none", 0,
+     0,
+     "program (absolute path, then arguments; no shell) run for every "
+     "request event with the event as JSON on stdin; none: no notices"},
     {"policy", "idle_timeout", KW_INT, OFF(idle_timeout), "900", 0, 604800,
      "seconds without keyboard input before a terminal session ends, with "
      "a warning first (0: never)"},

@@ -44,6 +44,8 @@ struct sk_config {
     int checkpoint_interval;
     int retention_min_days;
     /* [policy] */
+    int approvals_required;
+    char *notify_command;
     int idle_timeout;
 };
 

@@ -79,6 +79,31 @@ static const char *migrations[] = {
     "ALTER TABLE sessions ADD COLUMN transcript_hash TEXT;"
     "ALTER TABLE sessions ADD COLUMN kill_reason TEXT;"
     "ALTER TABLE sessions ADD COLUMN purged INTEGER NOT NULL DEFAULT 0;",
+    /* 6: work requests and approvals */
+    "CREATE TABLE requests ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  ticket TEXT,"
+    "  start INTEGER NOT NULL,"
+    "  end INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending',"
+    "  decided_by TEXT,"
+    "  decided INTEGER NOT NULL DEFAULT 0,"
+    "  report TEXT,"
+    "  reported INTEGER NOT NULL DEFAULT 0,"
+    "  signed_off_by TEXT,"
+    "  signed_off INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX requests_user ON requests(user, id);"
+    "CREATE TABLE request_votes ("
+    "  request_id INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE,"
+    "  approver TEXT NOT NULL,"
+    "  decision TEXT NOT NULL,"
+    "  time INTEGER NOT NULL,"
+    "  UNIQUE (request_id, approver));"
+    "ALTER TABLE sessions ADD COLUMN request_id INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -300,6 +325,7 @@ struct list_ctx {
         int (*target)(const struct sk_target *, void *);
         int (*grant)(const struct sk_grant *, void *);
         int (*session)(const struct sk_session_rec *, void *);
+        int (*request)(const struct sk_request *, void *);
     } cb;
     void *arg;
 };
@@ -817,9 +843,10 @@ int sk_store_session_start(sk_store *st, const struct sk_session_rec *s)
 {
     return run(st, 0,
                "INSERT INTO sessions (id, user, source, target, login, mode, "
-               "start, transcript) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               "sssnnnin", s->id, s->user, s->source, s->target, s->login,
-               s->mode, s->start, s->transcript);
+               "start, transcript, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, "
+               "?, ?)",
+               "sssnnnini", s->id, s->user, s->source, s->target, s->login,
+               s->mode, s->start, s->transcript, s->request_id);
 }
 
 int sk_store_session_end(sk_store *st, const struct sk_session_rec *s)
@@ -855,6 +882,7 @@ static int emit_session(sqlite3_stmt *s, void *ctx)
     x.transcript = col_text(s, 12, &oom);
     x.transcript_hash = col_text(s, 13, &oom);
     x.purged = sqlite3_column_int(s, 14);
+    x.request_id = sqlite3_column_int64(s, 15);
     if (oom || x.id == NULL || x.user == NULL || x.source == NULL) {
         sk_session_rec_clear(&x);
         return SK_ERR_ALLOC;
@@ -875,7 +903,8 @@ int sk_store_session_list(sk_store *st,
     if ((r = prep(st, &s,
                   "SELECT id, user, source, target, login, mode, start, end, "
                   "bytes_in, bytes_out, exit_status, end_reason, transcript, "
-                  "transcript_hash, purged FROM sessions ORDER BY start, id",
+                  "transcript_hash, purged, request_id FROM sessions "
+                  "ORDER BY start, id",
                   "")) != 0) {
         return r;
     }
@@ -914,4 +943,178 @@ int sk_store_session_purged(sk_store *st, const char *id)
 {
     return run(st, 1, "UPDATE sessions SET purged = 1 WHERE id = ?", "s",
                id);
+}
+
+/* Requests */
+
+void sk_request_clear(struct sk_request *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    free(r->user);
+    free(r->target);
+    free(r->reason);
+    free(r->ticket);
+    free(r->state);
+    free(r->decided_by);
+    free(r->report);
+    free(r->signed_off_by);
+    memset(r, 0, sizeof(*r));
+}
+
+int sk_store_request_add(sk_store *st, const struct sk_request *r,
+                         int64_t *id)
+{
+    int rc = run(st, 0,
+                 "INSERT INTO requests (user, target, reason, ticket, start, "
+                 "end, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 "ssssiii", r->user, r->target, r->reason, r->ticket,
+                 r->start, r->end, r->created);
+
+    if (rc == 0) {
+        *id = sqlite3_last_insert_rowid(st->db);
+    }
+    return rc;
+}
+
+#define REQ_COLS                                                               \
+    "r.id, r.user, r.target, r.reason, r.ticket, r.start, r.end, r.created, " \
+    "r.state, r.decided_by, r.decided, r.report, r.reported, "                \
+    "r.signed_off_by, r.signed_off, (SELECT count(*) FROM request_votes v "   \
+    "WHERE v.request_id = r.id AND v.decision = 'approve') "
+
+static int request_row(sqlite3_stmt *s, struct sk_request *r)
+{
+    int oom = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->id = sqlite3_column_int64(s, 0);
+    r->user = col_text(s, 1, &oom);
+    r->target = col_text(s, 2, &oom);
+    r->reason = col_text(s, 3, &oom);
+    r->ticket = col_text(s, 4, &oom);
+    r->start = sqlite3_column_int64(s, 5);
+    r->end = sqlite3_column_int64(s, 6);
+    r->created = sqlite3_column_int64(s, 7);
+    r->state = col_text(s, 8, &oom);
+    r->decided_by = col_text(s, 9, &oom);
+    r->decided = sqlite3_column_int64(s, 10);
+    r->report = col_text(s, 11, &oom);
+    r->reported = sqlite3_column_int64(s, 12);
+    r->signed_off_by = col_text(s, 13, &oom);
+    r->signed_off = sqlite3_column_int64(s, 14);
+    r->approvals = sqlite3_column_int(s, 15);
+    if (oom || !r->user || !r->target || !r->reason || !r->state) {
+        sk_request_clear(r);
+        return SK_ERR_ALLOC;
+    }
+    return 0;
+}
+
+int sk_store_request_get(sk_store *st, int64_t id, struct sk_request *out)
+{
+    sqlite3_stmt *s = NULL;
+    int r, rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((r = prep(st, &s,
+                  "SELECT " REQ_COLS "FROM requests r WHERE r.id = ?", "i",
+                  id)) != 0) {
+        return r;
+    }
+    rc = sqlite3_step(s);
+    r = rc == SQLITE_ROW    ? request_row(s, out)
+        : rc == SQLITE_DONE ? SK_ERR_NOT_FOUND
+                            : SK_ERR_STORE;
+    sqlite3_finalize(s);
+    return r;
+}
+
+static int emit_request(sqlite3_stmt *s, void *ctx)
+{
+    struct list_ctx *c = ctx;
+    struct sk_request q;
+    int r;
+
+    if ((r = request_row(s, &q)) != 0) {
+        return r;
+    }
+    r = c->cb.request(&q, c->arg) != 0;
+    sk_request_clear(&q);
+    return r;
+}
+
+int sk_store_request_list(sk_store *st, const char *user,
+                          int (*cb)(const struct sk_request *, void *),
+                          void *arg)
+{
+    struct list_ctx c = {.cb.request = cb, .arg = arg};
+    sqlite3_stmt *s = NULL;
+    int r;
+
+    if ((r = prep(st, &s,
+                  "SELECT " REQ_COLS "FROM requests r "
+                  "WHERE ?1 IS NULL OR r.user = ?1 ORDER BY r.id DESC",
+                  "n", user)) != 0) {
+        return r;
+    }
+    return each_row(s, emit_request, &c);
+}
+
+int sk_store_request_vote(sk_store *st, int64_t id, const char *approver,
+                          const char *decision, time_t now)
+{
+    return run(st, 0,
+               "INSERT INTO request_votes (request_id, approver, decision, "
+               "time) VALUES (?, ?, ?, ?)",
+               "issi", id, approver, decision, (int64_t)now);
+}
+
+int sk_store_request_votes(sk_store *st, int64_t id,
+                           int (*cb)(const char *, const char *, int64_t,
+                                     void *),
+                           void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int r, rc;
+
+    if ((r = prep(st, &s,
+                  "SELECT approver, decision, time FROM request_votes "
+                  "WHERE request_id = ? ORDER BY time, approver",
+                  "i", id)) != 0) {
+        return r;
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb((const char *)sqlite3_column_text(s, 0),
+               (const char *)sqlite3_column_text(s, 1),
+               sqlite3_column_int64(s, 2), arg) != 0) {
+            break;
+        }
+    }
+    r = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : SK_ERR_STORE;
+    sqlite3_finalize(s);
+    return r;
+}
+
+int sk_store_request_transition(sk_store *st, int64_t id, const char *from,
+                                const char *to, const char *by,
+                                const char *text, time_t now)
+{
+    if (strcmp(to, "reported") == 0) {
+        return run(st, 1,
+                   "UPDATE requests SET state = ?, report = ?, reported = ? "
+                   "WHERE id = ? AND state = ?",
+                   "ssiis", to, text, (int64_t)now, id, from);
+    }
+    if (strcmp(to, "signed_off") == 0) {
+        return run(st, 1,
+                   "UPDATE requests SET state = ?, signed_off_by = ?, "
+                   "signed_off = ? WHERE id = ? AND state = ?",
+                   "ssiis", to, by, (int64_t)now, id, from);
+    }
+    return run(st, 1,
+               "UPDATE requests SET state = ?, decided_by = ?, decided = ? "
+               "WHERE id = ? AND state = ?",
+               "ssiis", to, by, (int64_t)now, id, from);
 }

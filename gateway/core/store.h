@@ -139,6 +139,7 @@ struct sk_session_rec {
     char *transcript;      /* file path */
     char *transcript_hash; /* hex chain value of the seal; NULL: unsealed */
     int purged;            /* transcript removed by retention */
+    int64_t request_id;    /* the work request it ran under; 0: a grant */
 };
 void sk_session_rec_clear(struct sk_session_rec *s);
 
@@ -147,6 +148,48 @@ int sk_store_session_end(sk_store *st, const struct sk_session_rec *s);
 int sk_store_session_list(sk_store *st,
                           int (*cb)(const struct sk_session_rec *, void *),
                           void *arg);
+
+/* Work requests (access asked for, approved, reported, signed off). */
+struct sk_request {
+    int64_t id;
+    char *user;
+    char *target;
+    char *reason;
+    char *ticket; /* may be NULL */
+    int64_t start, end; /* the access window asked for */
+    int64_t created;
+    char *state; /* pending, approved, denied, reported, signed_off */
+    char *decided_by; /* who made it approved or denied */
+    int64_t decided;
+    char *report; /* the maintainer's completion report */
+    int64_t reported;
+    char *signed_off_by;
+    int64_t signed_off;
+    int approvals; /* approve votes so far */
+};
+void sk_request_clear(struct sk_request *r);
+
+int sk_store_request_add(sk_store *st, const struct sk_request *r,
+                         int64_t *id);
+int sk_store_request_get(sk_store *st, int64_t id, struct sk_request *out);
+/* Requests of user (all if NULL), newest first. */
+int sk_store_request_list(sk_store *st, const char *user,
+                          int (*cb)(const struct sk_request *, void *),
+                          void *arg);
+/* Records a vote. SK_ERR_EXISTS if approver already voted. */
+int sk_store_request_vote(sk_store *st, int64_t id, const char *approver,
+                          const char *decision, time_t now);
+/* Calls cb(approver, decision, time) for each vote, oldest first. */
+int sk_store_request_votes(sk_store *st, int64_t id,
+                           int (*cb)(const char *, const char *, int64_t,
+                                     void *),
+                           void *arg);
+/* Moves the request from state `from` to `to` atomically (SK_ERR_NOT_FOUND
+ * if it is not in `from` any more), recording by/text in the columns the
+ * new state uses (decided_by; report; signed_off_by). */
+int sk_store_request_transition(sk_store *st, int64_t id, const char *from,
+                                const char *to, const char *by,
+                                const char *text, time_t now);
 
 /* Asks the session's monitor to end it (seen within its 2 s recheck).
  * SK_ERR_NOT_FOUND if no such open session. */

@@ -92,10 +92,70 @@ static void test_reserved(void **state)
     assert_false(sk_cmd_reserved("web01"));
 }
 
+static void test_request_commands(void **state)
+{
+    struct sk_cmd *c = malloc(sizeof(*c));
+    char err[256];
+
+    (void)state;
+    assert_int_equal(parse("request web01 --reason replace the disk in bay 2",
+                           c, err),
+                     0);
+    assert_int_equal(c->kind, SK_CMD_REQUEST);
+    assert_string_equal(c->target, "web01");
+    assert_string_equal(c->text, "replace the disk in bay 2");
+    assert_string_equal(c->start, "");
+    assert_int_equal(parse("request db01 --start 2026-12-01 09:00 --for 4h "
+                           "--ticket CHG-1234 --reason patch - not before 9",
+                           c, err),
+                     0);
+    assert_string_equal(c->start, "2026-12-01 09:00");
+    assert_string_equal(c->dur, "4h");
+    assert_string_equal(c->ticket, "CHG-1234");
+    assert_string_equal(c->text, "patch - not before 9");
+    /* refusals: no reason, unknown option, repeated option, bad target */
+    assert_int_equal(parse("request web01", c, err), SK_ERR_INVALID);
+    assert_non_null(strstr(err, "--reason is required"));
+    assert_int_equal(parse("request web01 --why x", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("request web01 --reason a --reason b", c, err),
+                     SK_ERR_INVALID);
+    assert_non_null(strstr(err, "given twice"));
+    assert_int_equal(parse("request --reason x", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("request targets --reason x", c, err),
+                     SK_ERR_INVALID);
+    assert_int_equal(parse("request web01 --reason", c, err),
+                     SK_ERR_INVALID);
+    /* report / approve / deny / signoff */
+    assert_int_equal(parse("report 12 replaced disk, RAID rebuilt", c, err),
+                     0);
+    assert_int_equal(c->kind, SK_CMD_REPORT);
+    assert_int_equal(c->id, 12);
+    assert_string_equal(c->text, "replaced disk, RAID rebuilt");
+    assert_int_equal(parse("report 12", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("approve 7", c, err), 0);
+    assert_int_equal(c->kind, SK_CMD_APPROVE);
+    assert_int_equal(c->id, 7);
+    assert_int_equal(parse("approve 7 because", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("deny 7 not this week", c, err), 0);
+    assert_int_equal(c->kind, SK_CMD_DENY);
+    assert_string_equal(c->text, "not this week");
+    assert_int_equal(parse("signoff 7", c, err), 0);
+    assert_int_equal(c->kind, SK_CMD_SIGNOFF);
+    assert_int_equal(parse("approve x7", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("approve 0", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("approve -3", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("approve 1234567890123", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("requests", c, err), 0);
+    assert_int_equal(c->kind, SK_CMD_REQUESTS);
+    assert_int_equal(parse("requests all", c, err), SK_ERR_INVALID);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forms),
+        cmocka_unit_test(test_request_commands),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_reserved),
     };

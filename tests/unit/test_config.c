@@ -77,7 +77,9 @@ static void test_values(void **state)
     sk_config_dump(cfg, f);
     fclose(f);
     assert_non_null(strstr(dump, "max_startups = 3\n"));
-    assert_non_null(strstr(dump, "[policy]\nidle_timeout = 900\n"));
+    assert_non_null(strstr(dump, "[policy]\napprovals_required = 1\n"));
+    assert_non_null(strstr(dump, "\nidle_timeout = 900\n"));
+    assert_non_null(strstr(dump, "[recorder]\ntranscript_dir = "));
     sk_config_free(cfg);
     assert_int_equal(load(dump, &cfg, err), 0);
     assert_int_equal(cfg->max_startups, 3);

@@ -7,18 +7,25 @@
 #include <string.h>
 
 #include "policy/policy.h"
+#include "policy/request.h"
 #include "sk-err.h"
 
+/* target, exec, valid_from, valid_until, request */
 static const struct sk_policy_grant grants[] = {
-    {"web01", 1, 0},
-    {"db01", 0, 0},
-    {"tmp01", 1, 1000},
+    {"web01", 1, 0, 0, 0},
+    {"db01", 0, 0, 0, 0},
+    {"tmp01", 1, 0, 1000, 0},
+    /* db01 again through an approved request [2000, 3000), exec */
+    {"db01", 1, 2000, 3000, 7},
+    /* a request window alone */
+    {"win01", 0, 100, 200, 9},
 };
+#define NG (sizeof(grants) / sizeof(grants[0]))
 
 static int decide(const char *t, enum sk_access_mode m, time_t now,
                   char *why)
 {
-    return sk_policy_decide(grants, 3, t, m, now, why, 128);
+    return sk_policy_decide(grants, NG, t, m, now, why, 128);
 }
 
 static void test_decisions(void **state)
@@ -46,10 +53,128 @@ static void test_decisions(void **state)
     assert_int_equal(decide("web0", SK_ACCESS_SHELL, 5, why), SK_ERR_DENIED);
 }
 
+/* Overlapping rules: any rule that allows is enough, and the match says
+ * which (the session is linked to its request). */
+static void test_overlap_and_windows(void **state)
+{
+    char why[128];
+    size_t idx = 99;
+
+    (void)state;
+    /* db01 exec only inside the request's window */
+    assert_int_equal(decide("db01", SK_ACCESS_EXEC, 1999, why),
+                     SK_ERR_DENIED);
+    assert_int_equal(sk_policy_match(grants, NG, "db01", SK_ACCESS_EXEC, 2000,
+                                      why, sizeof(why), &idx),
+                     0);
+    assert_int_equal(grants[idx].request_id, 7);
+    assert_string_equal(why, "request");
+    assert_int_equal(decide("db01", SK_ACCESS_EXEC, 2999, why), 0);
+    assert_int_equal(decide("db01", SK_ACCESS_EXEC, 3000, why),
+                     SK_ERR_DENIED);
+    /* the standing grant still allows a shell outside the window */
+    assert_int_equal(sk_policy_match(grants, NG, "db01", SK_ACCESS_SHELL,
+                                      5000, why, sizeof(why), &idx),
+                     0);
+    assert_int_equal(grants[idx].request_id, 0);
+    /* window boundaries and the reasons given */
+    assert_int_equal(decide("win01", SK_ACCESS_SHELL, 99, why),
+                     SK_ERR_DENIED);
+    assert_string_equal(why, "request window not open yet");
+    assert_int_equal(decide("win01", SK_ACCESS_SHELL, 100, why), 0);
+    assert_int_equal(decide("win01", SK_ACCESS_SHELL, 199, why), 0);
+    assert_int_equal(decide("win01", SK_ACCESS_SHELL, 200, why),
+                     SK_ERR_DENIED);
+    assert_string_equal(why, "request window closed");
+}
+
+static void test_request_rules(void **state)
+{
+    char why[128];
+
+    (void)state;
+    /* approvers decide pending requests of others, once */
+    assert_int_equal(sk_req_check("pending", "alice", "bob", "approver",
+                                  SK_REQ_APPROVE, 0, why, sizeof(why)),
+                     0);
+    assert_int_equal(sk_req_check("pending", "alice", "bob", "approver",
+                                  SK_REQ_APPROVE, 1, why, sizeof(why)),
+                     SK_ERR_DENIED);
+    assert_string_equal(why, "you have already decided this request");
+    assert_int_equal(sk_req_check("pending", "alice", "alice", "admin",
+                                  SK_REQ_APPROVE, 0, why, sizeof(why)),
+                     SK_ERR_DENIED);
+    assert_string_equal(why, "you cannot decide your own request");
+    assert_int_equal(sk_req_check("pending", "alice", "carol", "maintainer",
+                                  SK_REQ_DENY, 0, why, sizeof(why)),
+                     SK_ERR_DENIED);
+    assert_int_equal(sk_req_check("approved", "alice", "bob", "approver",
+                                  SK_REQ_APPROVE, 0, why, sizeof(why)),
+                     SK_ERR_DENIED);
+    /* only the requester reports, only an approved request */
+    assert_int_equal(sk_req_check("approved", "alice", "alice", "maintainer",
+                                  SK_REQ_REPORT, 0, why, sizeof(why)),
+                     0);
+    assert_int_equal(sk_req_check("approved", "alice", "bob", "approver",
+                                  SK_REQ_REPORT, 0, why, sizeof(why)),
+                     SK_ERR_DENIED);
+    assert_int_equal(sk_req_check("pending", "alice", "alice", "maintainer",
+                                  SK_REQ_REPORT, 0, why, sizeof(why)),
+                     SK_ERR_DENIED);
+    /* sign-off: an approver, not the requester, after the report */
+    assert_int_equal(sk_req_check("reported", "alice", "bob", "approver",
+                                  SK_REQ_SIGNOFF, 0, why, sizeof(why)),
+                     0);
+    assert_int_equal(sk_req_check("reported", "bob", "bob", "approver",
+                                  SK_REQ_SIGNOFF, 0, why, sizeof(why)),
+                     SK_ERR_DENIED);
+    assert_int_equal(sk_req_check("approved", "alice", "bob", "approver",
+                                  SK_REQ_SIGNOFF, 0, why, sizeof(why)),
+                     SK_ERR_DENIED);
+    assert_string_equal(why, "the work has not been reported yet");
+}
+
+static void test_request_windows_and_display(void **state)
+{
+    char why[128];
+
+    (void)state;
+    assert_int_equal(sk_req_window_ok(1000, 2000, 1000, why, sizeof(why)),
+                     0);
+    assert_int_equal(sk_req_window_ok(700, 2000, 1000, why, sizeof(why)), 0);
+    assert_int_equal(sk_req_window_ok(699, 2000, 1000, why, sizeof(why)),
+                     SK_ERR_DENIED);
+    assert_int_equal(sk_req_window_ok(1000, 1000, 1000, why, sizeof(why)),
+                     SK_ERR_DENIED);
+    assert_int_equal(sk_req_window_ok(1000, 1000 + SK_REQ_MAX_WINDOW, 1000,
+                                      why, sizeof(why)),
+                     0);
+    assert_int_equal(sk_req_window_ok(1000, 1001 + SK_REQ_MAX_WINDOW, 1000,
+                                      why, sizeof(why)),
+                     SK_ERR_DENIED);
+    assert_string_equal(sk_req_display("pending", 10, 20, 5),
+                        "awaiting approval");
+    assert_string_equal(sk_req_display("pending", 10, 20, 20),
+                        "expired unapproved");
+    assert_string_equal(sk_req_display("approved", 10, 20, 5),
+                        "approved, window not open yet");
+    assert_string_equal(sk_req_display("approved", 10, 20, 10),
+                        "approved, window open");
+    assert_string_equal(sk_req_display("approved", 10, 20, 20),
+                        "awaiting report");
+    assert_string_equal(sk_req_display("reported", 10, 20, 30),
+                        "awaiting sign-off");
+    assert_string_equal(sk_req_display("signed_off", 10, 20, 30),
+                        "signed off");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decisions),
+        cmocka_unit_test(test_overlap_and_windows),
+        cmocka_unit_test(test_request_rules),
+        cmocka_unit_test(test_request_windows_and_display),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,69 @@
+#include "access.h"
+#include "sk-err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int push(struct access *a, const char *target, int exec, int64_t from,
+                int64_t until, int64_t request)
+{
+    struct sk_policy_grant *g;
+
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 16;
+        struct sk_policy_grant *nv = reallocarray(a->v, nc, sizeof(*nv));
+
+        if (nv == NULL) {
+            return -1;
+        }
+        a->v = nv;
+        a->cap = nc;
+    }
+    g = &a->v[a->n];
+    if ((g->target = strdup(target)) == NULL) {
+        return -1;
+    }
+    g->allow_exec = exec;
+    g->valid_from = from;
+    g->valid_until = until;
+    g->request_id = request;
+    a->n++;
+    return 0;
+}
+
+static int on_grant(const struct sk_grant *g, void *arg)
+{
+    return push(arg, g->target, g->allow_exec, 0, g->valid_until, 0);
+}
+
+static int on_request(const struct sk_request *r, void *arg)
+{
+    /* Only an approved, unreported request opens its window; a request
+     * grants an interactive shell, never exec. */
+    if (strcmp(r->state, "approved") != 0) {
+        return 0;
+    }
+    return push(arg, r->target, 0, r->start, r->end, r->id);
+}
+
+int access_load(sk_store *st, const char *user, struct access *a)
+{
+    int r;
+
+    memset(a, 0, sizeof(*a));
+    if ((r = sk_store_grant_list(st, user, on_grant, a)) != 0 ||
+        (r = sk_store_request_list(st, user, on_request, a)) != 0) {
+        access_free(a);
+        return r < 0 ? r : SK_ERR_ALLOC;
+    }
+    return 0;
+}
+
+void access_free(struct access *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        free((char *)a->v[i].target);
+    }
+    free(a->v);
+    memset(a, 0, sizeof(*a));
+}

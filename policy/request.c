@@ -1,0 +1,104 @@
+#include "request.h"
+#include "sk-err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int sk_req_is_approver(const char *role)
+{
+    return role != NULL &&
+           (strcmp(role, "approver") == 0 || strcmp(role, "admin") == 0);
+}
+
+static int deny(char *why, size_t whylen, const char *msg)
+{
+    snprintf(why, whylen, "%s", msg);
+    return SK_ERR_DENIED;
+}
+
+int sk_req_check(const char *state, const char *requester, const char *actor,
+                 const char *role, enum sk_req_action action, int voted,
+                 char *why, size_t whylen)
+{
+    int own = strcmp(requester, actor) == 0;
+
+    switch (action) {
+    case SK_REQ_APPROVE:
+    case SK_REQ_DENY:
+        if (!sk_req_is_approver(role)) {
+            return deny(why, whylen, "only approvers may decide requests");
+        }
+        if (own) {
+            return deny(why, whylen, "you cannot decide your own request");
+        }
+        if (strcmp(state, "pending") != 0) {
+            return deny(why, whylen, "the request is not awaiting approval");
+        }
+        if (voted) {
+            return deny(why, whylen, "you have already decided this request");
+        }
+        return 0;
+    case SK_REQ_REPORT:
+        if (!own) {
+            return deny(why, whylen, "only the requester reports the work");
+        }
+        if (strcmp(state, "approved") != 0) {
+            return deny(why, whylen, "only an approved request can be "
+                                     "reported");
+        }
+        return 0;
+    case SK_REQ_SIGNOFF:
+        if (!sk_req_is_approver(role)) {
+            return deny(why, whylen, "only approvers may sign off");
+        }
+        if (own) {
+            return deny(why, whylen, "you cannot sign off your own work");
+        }
+        if (strcmp(state, "reported") != 0) {
+            return deny(why, whylen, "the work has not been reported yet");
+        }
+        return 0;
+    }
+    return deny(why, whylen, "unknown action");
+}
+
+int sk_req_window_ok(int64_t start, int64_t end, time_t now, char *why,
+                     size_t whylen)
+{
+    if (start < (int64_t)now - 300) {
+        return deny(why, whylen, "the window starts in the past");
+    }
+    if (end <= start) {
+        return deny(why, whylen, "the window is empty");
+    }
+    if (end - start > SK_REQ_MAX_WINDOW) {
+        return deny(why, whylen, "the window is longer than 30 days");
+    }
+    return 0;
+}
+
+const char *sk_req_display(const char *state, int64_t start, int64_t end,
+                           time_t now)
+{
+    if (strcmp(state, "pending") == 0) {
+        return (int64_t)now >= end ? "expired unapproved"
+                                   : "awaiting approval";
+    }
+    if (strcmp(state, "approved") == 0) {
+        if ((int64_t)now < start) {
+            return "approved, window not open yet";
+        }
+        return (int64_t)now < end ? "approved, window open"
+                                  : "awaiting report";
+    }
+    if (strcmp(state, "reported") == 0) {
+        return "awaiting sign-off";
+    }
+    if (strcmp(state, "signed_off") == 0) {
+        return "signed off";
+    }
+    if (strcmp(state, "denied") == 0) {
+        return "denied";
+    }
+    return state;
+}
