@@ -72,6 +72,9 @@ static void mm_request(uint32_t type, struct sk_buf *req, struct sk_buf *rep,
             sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor: %s",
                      sk_err_str(r));
         }
+        if (rtype == MON_NOTICE) {
+            continue; /* not relaying yet: nobody to show it to */
+        }
         if (rtype != MON_TERMINATE) {
             break;
         }

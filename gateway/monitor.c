@@ -83,6 +83,7 @@ struct monitor {
     struct sk_key *signer; /* transcript and audit signing key */
     int64_t request_id;    /* the work request the session runs under */
     int window_warned;     /* the user was told their window closes */
+    int relaying;          /* the target leg is up: notices can be shown */
     char kill_msg[300];
     struct rec_proc rec; /* the session's recorder (rec.pid > 0: running) */
     int have_rec;
@@ -849,6 +850,7 @@ static int mon_answer_upstream_ready(struct monitor *m, struct sk_buf *req)
     }
     shown = sk_utf8_repair(err, strlen(err));
     if (ok) {
+        m->relaying = 1;
         logit("session %s: %s connected to %s as %s", m->session_id, m->user,
               m->target.name, m->target.login);
     } else {
@@ -1499,6 +1501,7 @@ static const char *mon_recheck(struct monitor *m)
                   ? "the approved work window has closed"
                   : "access no longer granted";
     } else if (ac.v[idx].valid_until != 0 && !m->window_warned &&
+               m->relaying &&
                ac.v[idx].valid_until - (int64_t)now <= 120) {
         /* The end is near: say so once, so the user can wrap up. (Another
          * rule may still cover the target; then no end comes.) */
