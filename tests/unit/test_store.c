@@ -304,6 +304,88 @@ static void test_sessions(void **state)
     assert_int_equal(sk_store_session_end(st, &s), SK_ERR_NOT_FOUND);
 }
 
+static int count_req(const struct sk_request *x, void *arg)
+{
+    (void)x;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int count_votes(const char *a, const char *d, int64_t t, void *arg)
+{
+    (void)a;
+    (void)d;
+    (void)t;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_requests(void **state)
+{
+    sk_store *st = *state;
+    struct sk_request q, got;
+    int64_t id = 0, id2 = 0;
+    int n = 0;
+
+    memset(&q, 0, sizeof(q));
+    q.user = "alice";
+    q.target = "web01";
+    q.reason = "fix";
+    q.start = 100;
+    q.end = 200;
+    q.created = 50;
+    assert_int_equal(sk_store_request_add(st, &q, &id), 0);
+    q.ticket = "CHG-1";
+    q.user = "bob";
+    assert_int_equal(sk_store_request_add(st, &q, &id2), 0);
+    assert_true(id2 > id && id > 0);
+    assert_int_equal(sk_store_request_get(st, id, &got), 0);
+    assert_string_equal(got.state, "pending");
+    assert_null(got.ticket);
+    assert_int_equal(got.approvals, 0);
+    sk_request_clear(&got);
+    assert_int_equal(sk_store_request_get(st, 9999, &got), SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_request_list(st, "alice", count_req, &n), 0);
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(sk_store_request_list(st, NULL, count_req, &n), 0);
+    assert_int_equal(n, 2);
+    /* one vote per approver */
+    assert_int_equal(sk_store_request_vote(st, id, "bob", "approve", 60), 0);
+    assert_int_equal(sk_store_request_vote(st, id, "bob", "approve", 61),
+                     SK_ERR_EXISTS);
+    assert_int_equal(sk_store_request_vote(st, id, "carol", "deny", 62), 0);
+    n = 0;
+    assert_int_equal(sk_store_request_votes(st, id, count_votes, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(sk_store_request_get(st, id, &got), 0);
+    assert_int_equal(got.approvals, 1); /* approvals, not denials */
+    sk_request_clear(&got);
+    /* transitions are atomic compare-and-set on the state */
+    assert_int_equal(sk_store_request_transition(st, id, "pending",
+                                                 "approved", "bob", NULL, 63),
+                     0);
+    assert_int_equal(sk_store_request_transition(st, id, "pending", "denied",
+                                                 "carol", NULL, 64),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_request_transition(st, id, "approved",
+                                                 "reported", "alice",
+                                                 "done", 70),
+                     0);
+    assert_int_equal(sk_store_request_transition(st, id, "reported",
+                                                 "signed_off", "bob", NULL,
+                                                 80),
+                     0);
+    assert_int_equal(sk_store_request_get(st, id, &got), 0);
+    assert_string_equal(got.state, "signed_off");
+    assert_string_equal(got.decided_by, "bob");
+    assert_string_equal(got.report, "done");
+    assert_string_equal(got.signed_off_by, "bob");
+    assert_int_equal(got.reported, 70);
+    assert_int_equal(got.signed_off, 80);
+    sk_request_clear(&got);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
     sk_store *st = *state, *again = NULL;
@@ -331,6 +413,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_targets_and_grants, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
                                         teardown),
     };
