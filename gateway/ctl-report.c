@@ -186,6 +186,7 @@ static int users_cb(const struct sk_user *u, void *arg)
     *d = *u;
     DUPS(d, u, name);
     DUPS(d, u, role);
+    DUPS(d, u, sources);
     d->pw_hash = NULL;
     return 0;
 }

@@ -49,6 +49,7 @@
 #include <sys/timex.h>
 
 #include "access.h"
+#include "policy/cidr.h"
 #include "requests.h"
 #include "recorder.h"
 
@@ -323,6 +324,12 @@ static int mon_answer_auth_password(struct monitor *m, struct sk_buf *req)
     }
     if (u.locked_until > (int64_t)time(NULL)) {
         why = "account locked after failed logins";
+        goto decided;
+    }
+    /* R-AUTH-1: only from the terminals this user may use. Told apart
+     * from a wrong password only in the audit log. */
+    if (!sk_cidr_list_match(u.sources, m->source)) {
+        why = "source address not allowed for this user";
         goto decided;
     }
     /* The code is checked only after the password, so a wrong password

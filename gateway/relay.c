@@ -56,6 +56,7 @@ struct relay {
     uint8_t *fbuf; /* filter output */
     size_t fcap;
     int blocked;   /* transfer starts blocked so far */
+    int filter;    /* a terminal session: filter in-band transfers */
     const char *user;
 };
 
@@ -135,7 +136,16 @@ static int relay_write(struct relay *r, struct side *dst, const void *data,
         r->fbuf = nb;
         r->fcap = n;
     }
-    m = sk_inband_filter(ib, data, n, r->fbuf, &kind, &count);
+    if (r->filter) {
+        m = sk_inband_filter(ib, data, n, r->fbuf, &kind, &count);
+    } else {
+        /* No terminal, no terminal-borne transfer: a command's bytes pass
+         * untouched (binary output stays binary). */
+        memcpy(r->fbuf, data, n);
+        m = n;
+        kind = SK_IB_NONE;
+        count = 0;
+    }
     if (m > 0) {
         if (wk_rec(type, r->fbuf, m) != 0) {
             r->rec_failed = 1;
@@ -415,7 +425,7 @@ static void setup_side(struct relay *r, struct side *s, ssh_session sess,
 
 void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
                ssh_channel uch, const char *user, int idle_timeout,
-               struct relay_result *res)
+               int terminal, struct relay_result *res)
 {
     struct relay r;
     ssh_event ev;
@@ -426,6 +436,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     memset(res, 0, sizeof(*res));
     r.exit_status = SK_NO_EXIT_STATUS;
     r.user = user;
+    r.filter = terminal;
     sk_inband_init(&r.ib_in, SK_IB_FROM_CLIENT);
     sk_inband_init(&r.ib_out, SK_IB_FROM_TARGET);
     sk_inband_init(&r.ib_err, SK_IB_FROM_TARGET);
@@ -481,7 +492,11 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             char msg[320];
             int n;
 
-            reason = "ended by the gateway";
+            /* The monitor may notice a dead recorder before we do: the
+             * same end either way. */
+            reason = strcmp(mm_terminated(), "recording failed") == 0
+                         ? "recording failed"
+                         : "ended by the gateway";
             n = snprintf(msg, sizeof(msg),
                          "\r\nsekisho: session ended by the gateway: %s\r\n",
                          mm_terminated());

@@ -13,6 +13,7 @@
 #include "auth/password.h"
 #include "auth/pwchange.h"
 #include "auth/totp.h"
+#include "policy/cidr.h"
 #include "policy/command.h"
 
 #include "ctl.h"
@@ -42,7 +43,8 @@ static const char *usage_text =
     "commands:\n"
     "  egress-key\n"
     "  user add NAME [--role maintainer|approver|admin|auditor] "
-    "[--password-stdin]\n"
+    "[--password-stdin] [--from CIDR]...\n"
+    "  user from NAME CIDR... | --any\n"
     "  user passwd NAME [--password-stdin]\n"
     "  user lock|unlock|disable|enable|show|totp-reset|expire-password NAME\n"
     "  user list\n"
@@ -98,6 +100,27 @@ void die(const char *fmt, ...)
 }
 
 /* Names given on the command line: say exactly what is wrong. */
+/* Validates a CIDR argument and appends its canonical form to list. */
+static void add_source(char *list, size_t listlen, const char *arg)
+{
+    struct sk_cidr c;
+    char canon[64];
+
+    if (sk_cidr_parse(arg, &c) != 0) {
+        die("'%s' is not an address or CIDR block (192.0.2.0/24, "
+            "2001:db8::/32)",
+            arg);
+    }
+    sk_cidr_format(&c, canon, sizeof(canon));
+    if (strlen(list) + strlen(canon) + 2 > listlen) {
+        die("too many --from blocks");
+    }
+    if (list[0] != '\0') {
+        strcat(list, " ");
+    }
+    strcat(list, canon);
+}
+
 void check_name(const char *what, const char *name)
 {
     if (!sk_utf8_valid(name, strlen(name))) {
@@ -301,8 +324,8 @@ static int print_user(const struct sk_user *u, void *arg)
 
     (void)arg;
     fmt_time(u->last_login, ll, sizeof(ll));
-    printf("%-20s %-10s %-8s last-login %s\n", u->name, u->role,
-           status_name(u->status), ll);
+    printf("%-20s %-10s %-8s last-login %s from %s\n", u->name, u->role,
+           status_name(u->status), ll, u->sources ? u->sources : "anywhere");
     return 0;
 }
 
@@ -332,7 +355,7 @@ static int cmd_user(int argc, char **argv)
     if (strcmp(sub, "add") == 0) {
         const char *role = "maintainer";
         int from_stdin = 0, i;
-        char hash[SK_PW_HASH_MAX];
+        char hash[SK_PW_HASH_MAX], sources[1024] = "";
         struct sk_user u;
 
         for (i = 2; i < argc; i++) {
@@ -340,6 +363,8 @@ static int cmd_user(int argc, char **argv)
                 role = argv[++i];
             } else if (strcmp(argv[i], "--password-stdin") == 0) {
                 from_stdin = 1;
+            } else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
+                add_source(sources, sizeof(sources), argv[++i]);
             } else {
                 die_usage("user add: unexpected argument '%s'", argv[i]);
             }
@@ -362,10 +387,43 @@ static int cmd_user(int argc, char **argv)
         if (r != 0) {
             die("user add %s: %s", name, sk_err_str(r));
         }
-        (void)sk_audit("user_add", "{s:s, s:s, s:s}", "admin", admin, "user",
-                       name, "role", role);
-        printf("user %s added (%s)\n", name, role);
+        if (sources[0] != '\0' &&
+            (r = sk_store_user_set_sources(store, name, sources)) != 0) {
+            die("user add %s: %s", name, sk_err_str(r));
+        }
+        (void)sk_audit("user_add", "{s:s, s:s, s:s, s:s?}", "admin", admin,
+                       "user", name, "role", role, "from",
+                       sources[0] ? sources : NULL);
+        printf("user %s added (%s%s%s)\n", name, role,
+               sources[0] ? ", from " : "", sources);
         enrol_totp(name);
+        return 0;
+    }
+    if (strcmp(sub, "from") == 0) {
+        char sources[1024] = "";
+        struct sk_user u;
+
+        if (argc < 3) {
+            die_usage("user from NAME CIDR... | --any");
+        }
+        if ((r = sk_store_user_get(store, name, &u)) != 0) {
+            die("user %s: %s", name, sk_err_str(r));
+        }
+        sk_user_clear(&u);
+        if (!(argc == 3 && strcmp(argv[2], "--any") == 0)) {
+            for (int i = 2; i < argc; i++) {
+                add_source(sources, sizeof(sources), argv[i]);
+            }
+        }
+        if ((r = sk_store_user_set_sources(store, name,
+                                           sources[0] ? sources : NULL)) !=
+            0) {
+            die("user from %s: %s", name, sk_err_str(r));
+        }
+        (void)sk_audit("user_sources", "{s:s, s:s, s:s}", "admin", admin,
+                       "user", name, "from", sources[0] ? sources : "any");
+        printf("user %s may connect from %s\n", name,
+               sources[0] ? sources : "anywhere");
         return 0;
     }
     if (argc != 2 && strcmp(sub, "passwd") != 0) {
@@ -428,8 +486,9 @@ static int cmd_user(int argc, char **argv)
         fmt_time(u.pw_changed, p, sizeof(p));
         fmt_time(u.last_login, l, sizeof(l));
         printf("name: %s\nrole: %s\nstatus: %s\ncreated: %s\n"
-               "password-changed: %s\nlast-login: %s\n",
-               u.name, u.role, status_name(u.status), c, p, l);
+               "password-changed: %s\nlast-login: %s\nfrom: %s\n",
+               u.name, u.role, status_name(u.status), c, p, l,
+               u.sources ? u.sources : "anywhere");
         if (u.locked_until > (int64_t)time(NULL)) {
             fmt_time(u.locked_until, l, sizeof(l));
             printf("locked-until: %s (failed logins)\n", l);

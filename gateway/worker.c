@@ -849,7 +849,7 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
     /* The idle limit is for someone at a terminal; a command without one
      * (a long backup, say) runs as long as it runs. */
     relay_run(w.s, w.ch, ups, uch, w.user, w.have_pty ? cfg->idle_timeout : 0,
-              &res);
+              w.have_pty, &res);
     /* The recorder seals once its socket closes; the monitor waits for
      * the seal before it records the end. */
     wk_rec_end(res.reason);

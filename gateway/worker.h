@@ -72,9 +72,11 @@ struct relay_result {
     uint32_t exit_status; /* SK_NO_EXIT_STATUS if none */
     char reason[128];
 };
+/* terminal: the client has a pty, so in-band transfers are filtered
+ * (policy/inband.h); without one, bytes pass untouched. */
 void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
                ssh_channel uch, const char *user, int idle_timeout,
-               struct relay_result *res);
+               int terminal, struct relay_result *res);
 
 /* Refuses msg (reply_default), logs it and reports it to the monitor for
  * the audit log (refuse.c). */

@@ -20,6 +20,12 @@
  * receiver ever sees a whole header (for OSC an early BEL ends the
  * fragment the terminal saw).
  *
+ * The relay filters sessions with a terminal (a pty), where terminal
+ * emulators start these transfers on their own. A command run without a
+ * pty (`ssh gw target -- cmd`, allowed only by an exec grant) has its
+ * bytes passed untouched: its output goes to a file or pipe anyway, and
+ * the grant is the administrator's decision to allow that.
+ *
  * Not caught, by nature: data the user can see (cat, base64, hexdump) —
  * that is what the terminal is for, and it is recorded.
  */

@@ -104,6 +104,8 @@ static const char *migrations[] = {
     "  time INTEGER NOT NULL,"
     "  UNIQUE (request_id, approver));"
     "ALTER TABLE sessions ADD COLUMN request_id INTEGER NOT NULL DEFAULT 0;",
+    /* 7: per-user source-address restriction (space-separated CIDRs) */
+    "ALTER TABLE users ADD COLUMN sources TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -343,6 +345,7 @@ void sk_user_clear(struct sk_user *u)
         explicit_bzero(u->pw_hash, strlen(u->pw_hash));
         free(u->pw_hash);
     }
+    free(u->sources);
     memset(u, 0, sizeof(*u));
 }
 
@@ -369,6 +372,7 @@ static int user_row(sqlite3_stmt *s, struct sk_user *u)
     u->created = sqlite3_column_int64(s, 6);
     u->last_login = sqlite3_column_int64(s, 7);
     u->locked_until = sqlite3_column_int64(s, 8);
+    u->sources = col_text(s, 9, &oom);
     if (oom || u->name == NULL || u->role == NULL) {
         sk_user_clear(u);
         return SK_ERR_ALLOC;
@@ -378,7 +382,7 @@ static int user_row(sqlite3_stmt *s, struct sk_user *u)
 
 #define USER_COLS                                                             \
     "id, name, role, pw_hash, pw_changed, status, created, last_login, "    \
-    "locked_until"
+    "locked_until, sources"
 
 int sk_store_user_get(sk_store *st, const char *name, struct sk_user *out)
 {
@@ -1117,4 +1121,11 @@ int sk_store_request_transition(sk_store *st, int64_t id, const char *from,
                "UPDATE requests SET state = ?, decided_by = ?, decided = ? "
                "WHERE id = ? AND state = ?",
                "ssiis", to, by, (int64_t)now, id, from);
+}
+
+int sk_store_user_set_sources(sk_store *st, const char *name,
+                              const char *sources)
+{
+    return run(st, 1, "UPDATE users SET sources = ? WHERE name = ?", "ns",
+               sources, name);
 }

@@ -43,6 +43,7 @@ struct sk_user {
     int64_t created;
     int64_t last_login; /* 0: never */
     int64_t locked_until; /* lockout after failures ends then; 0: none */
+    char *sources; /* allowed source CIDRs, space-separated; NULL: any */
 };
 void sk_user_clear(struct sk_user *u);
 
@@ -83,6 +84,10 @@ int sk_store_user_get_totp(sk_store *st, const char *name, uint8_t *out,
 /* Records that TOTP step was used. SK_ERR_DENIED if that step or a later
  * one was already used (replay), atomically. */
 int sk_store_user_totp_use(sk_store *st, const char *name, uint64_t step);
+/* Sets the allowed source CIDRs (space-separated, validated by the
+ * caller; NULL: from anywhere). */
+int sk_store_user_set_sources(sk_store *st, const char *name,
+                              const char *sources);
 /* Calls cb for each user in name order; stops early if cb returns != 0. */
 int sk_store_user_list(sk_store *st,
                        int (*cb)(const struct sk_user *, void *), void *arg);

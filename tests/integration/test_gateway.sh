@@ -456,7 +456,7 @@ t_preauth_cap_and_grace() {
 # user is told, the attempt is audited.
 in_band_case() {
     local name=$1 fmt=$2 secret=$3
-    gw_ssh alice web01 -- "printf '$fmt'; echo; echo after-$name" \
+    gw_ssh alice -tt web01 -- "printf '$fmt'; echo; echo after-$name" \
         > "$WORK/ib.out" 2> "$WORK/ib.err" < /dev/null
     grep -qaF -- "$secret" "$WORK/ib.out" && fail "$name: '$secret' reached the client"
     grep -qa "after-$name" "$WORK/ib.out" || fail "$name: session output lost"
@@ -474,10 +474,11 @@ t_inband_transfers_blocked() {
         'c2VjcmV0LWZpbGU='
     in_band_case trzsz '::TRZSZ:TRANSFER:S:1.1.6:0123456789\n' 'TRANSFER:S'
     in_band_case kermit '\001# S~* @-#Y3~^>J)0___F\r' 'S~* @-#Y3'
-    # From the client: a ZMODEM header typed into a command never reaches
+    # From the client: a ZMODEM header typed at the terminal never reaches
     # the target (the target is this machine: read its file).
-    printf 'x**\030B00000000000000\r\212\021y' |
-        gw_ssh alice web01 -- "cat > /tmp/sekisho-ib.$$" 2> /dev/null
+    (sleep 1; printf 'x**\030B00000000000000\r\212\021y\n'; sleep 1
+        printf '\004'; sleep 1) |
+        gw_ssh alice -tt web01 -- "cat > /tmp/sekisho-ib.$$" > /dev/null 2>&1
     grep -qaF "$zdle" "/tmp/sekisho-ib.$$" && fail "client ZMODEM reached the target"
     grep -qa 'x' "/tmp/sekisho-ib.$$" || fail "client input lost"
     rm -f "/tmp/sekisho-ib.$$"
@@ -486,11 +487,37 @@ t_inband_transfers_blocked() {
     out=$( (sleep 1; printf 'sz /etc/hostname; echo sz-rc=$?\n'; sleep 3
         printf 'rz; echo rz-rc=$?\n'; sleep 3; printf 'exit\n'; sleep 0.5) |
         gw_ssh alice -tt web01 2>&1)
+    # Without a terminal nothing is filtered: binary output stays intact
+    # (t_exec_100mb_intact); an exec grant is a decision to allow that.
     expect_contains "sz ended" "sz-rc=" "$out"
     expect_contains "rz ended" "rz-rc=" "$out"
     expect_contains "user told" "file transfer blocked (ZMODEM" "$out"
     printf '%s' "$out" | grep -qaF "$zdle" && fail "a real ZMODEM header reached the client"
     true
+}
+
+t_source_restricted_user() {
+    local out
+    out=$(printf '%s\n' "$PW" | ctl user add sam --password-stdin --from 10.0.0.0/8 \
+        --from 192.0.2.0/24)
+    expect_contains "sources shown" "from 10.0.0.0/8 192.0.2.0/24" "$out"
+    ctl grant add sam web01 --exec > /dev/null
+    out=$(gw_ssh sam web01 -- echo from-here 2>&1 < /dev/null)
+    expect_not_contains "refused from outside its blocks" "from-here" "$out"
+    audit_has auth_fail '"reason":"source address not allowed for this user"' ||
+        fail "refusal not audited with its reason"
+    ctl user from sam 127.0.0.0/8 > /dev/null || fail "user from failed"
+    out=$(gw_ssh sam web01 -- echo from-here 2>&1 < /dev/null)
+    expect_eq "allowed from its block" "from-here" "$out"
+    expect_contains "show lists the block" "from: 127.0.0.0/8" "$(ctl user show sam)"
+    ctl user from sam --any > /dev/null
+    expect_contains "any" "from: anywhere" "$(ctl user show sam)"
+    out=$(printf '%s\n' "$PW" | ctl user add sam2 --password-stdin \
+        --from 10.0.0.1/8 2>&1)
+    expect_eq "host bits refused" 1 "$?"
+    expect_contains "bad block named" "'10.0.0.1/8' is not an address" "$out"
+    ctl user show sam2 > /dev/null 2>&1 && fail "user created despite the bad block"
+    audit_has user_sources '"user":"sam"' || fail "change not audited"
 }
 
 t_totp_second_factor() {
@@ -809,6 +836,7 @@ run_test t_lockout
 run_test t_password_expiry
 run_test t_passwd_command
 run_test t_source_blocked
+run_test t_source_restricted_user
 run_test t_revocation_ends_sessions
 run_test t_idle_timeout
 run_test t_listener_restart_keeps_sessions

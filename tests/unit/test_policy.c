@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "policy/policy.h"
+#include "policy/cidr.h"
 #include "policy/request.h"
 #include "sk-err.h"
 
@@ -168,10 +169,58 @@ static void test_request_windows_and_display(void **state)
                         "signed off");
 }
 
+static void test_cidr(void **state)
+{
+    struct sk_cidr c;
+    char out[64];
+
+    (void)state;
+    assert_int_equal(sk_cidr_parse("10.0.0.0/8", &c), 0);
+    assert_true(sk_cidr_match(&c, "10.255.1.2"));
+    assert_false(sk_cidr_match(&c, "11.0.0.0"));
+    assert_false(sk_cidr_match(&c, "::1"));
+    /* IPv4-mapped IPv6 from a dual-stack listener */
+    assert_true(sk_cidr_match(&c, "::ffff:10.1.2.3"));
+    sk_cidr_format(&c, out, sizeof(out));
+    assert_string_equal(out, "10.0.0.0/8");
+    /* boundaries: /0, /32, odd prefixes */
+    assert_int_equal(sk_cidr_parse("0.0.0.0/0", &c), 0);
+    assert_true(sk_cidr_match(&c, "203.0.113.9"));
+    assert_int_equal(sk_cidr_parse("192.0.2.7", &c), 0);
+    assert_int_equal(c.prefix, 32);
+    assert_true(sk_cidr_match(&c, "192.0.2.7"));
+    assert_false(sk_cidr_match(&c, "192.0.2.6"));
+    assert_int_equal(sk_cidr_parse("192.0.2.128/25", &c), 0);
+    assert_true(sk_cidr_match(&c, "192.0.2.255"));
+    assert_false(sk_cidr_match(&c, "192.0.2.127"));
+    assert_int_equal(sk_cidr_parse("2001:db8::/32", &c), 0);
+    assert_true(sk_cidr_match(&c, "2001:db8:ffff::1"));
+    assert_false(sk_cidr_match(&c, "2001:db9::1"));
+    assert_false(sk_cidr_match(&c, "10.0.0.1"));
+    assert_int_equal(sk_cidr_parse("::1/128", &c), 0);
+    assert_true(sk_cidr_match(&c, "::1"));
+    /* refused: host bits set, bad prefixes, garbage */
+    assert_int_equal(sk_cidr_parse("10.0.0.1/8", &c), SK_ERR_INVALID);
+    assert_int_equal(sk_cidr_parse("10.0.0.0/33", &c), SK_ERR_INVALID);
+    assert_int_equal(sk_cidr_parse("10.0.0.0/-1", &c), SK_ERR_INVALID);
+    assert_int_equal(sk_cidr_parse("10.0.0.0/", &c), SK_ERR_INVALID);
+    assert_int_equal(sk_cidr_parse("10.0.0/8", &c), SK_ERR_INVALID);
+    assert_int_equal(sk_cidr_parse("::/129", &c), SK_ERR_INVALID);
+    assert_int_equal(sk_cidr_parse("example.com", &c), SK_ERR_INVALID);
+    assert_int_equal(sk_cidr_parse("", &c), SK_ERR_INVALID);
+    /* lists: empty means anywhere; malformed entries never match */
+    assert_true(sk_cidr_list_match(NULL, "1.2.3.4"));
+    assert_true(sk_cidr_list_match("", "1.2.3.4"));
+    assert_true(sk_cidr_list_match("10.0.0.0/8 127.0.0.0/8", "127.0.0.1"));
+    assert_false(sk_cidr_list_match("10.0.0.0/8 192.0.2.0/24", "127.0.0.1"));
+    assert_false(sk_cidr_list_match("bogus", "127.0.0.1"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decisions),
+        cmocka_unit_test(test_cidr),
         cmocka_unit_test(test_overlap_and_windows),
         cmocka_unit_test(test_request_rules),
         cmocka_unit_test(test_request_windows_and_display),

@@ -1,0 +1,79 @@
+#include "check.h"
+#include "auth/password.h"
+#include "auth/totp.h"
+#include "sk-err.h"
+
+#include <sodium.h>
+#include <string.h>
+
+const char *sk_auth_totp(sk_store *st, const char *key_path,
+                         const char *user, const char *code, time_t now)
+{
+    uint8_t key[SK_TOTP_KEY_LEN], sealed[SK_TOTP_SEALED_LEN],
+        secret[SK_TOTP_SECRET_LEN];
+    size_t len = 0;
+    uint64_t step = 0;
+    const char *why = NULL;
+    int r;
+
+    r = sk_store_user_get_totp(st, user, sealed, sizeof(sealed), &len);
+    if (r != 0) {
+        return r == SK_ERR_NOT_FOUND ? "no second factor enrolled"
+                                     : "state database unavailable";
+    }
+    if (sk_totp_key_load(key_path, key) != 0) {
+        return "TOTP key unavailable";
+    }
+    r = sk_totp_open(key, sealed, len, secret);
+    sodium_memzero(key, sizeof(key));
+    if (r != 0) {
+        return "TOTP secret unreadable";
+    }
+    if (sk_totp_verify(secret, code, now, &step) != 0) {
+        why = "wrong verification code";
+    } else if ((r = sk_store_user_totp_use(st, user, step)) != 0) {
+        why = r == SK_ERR_DENIED ? "verification code reused"
+                                 : "state database unavailable";
+    }
+    sodium_memzero(secret, sizeof(secret));
+    return why;
+}
+
+const char *sk_auth_check(sk_store *st, const char *totp_key, int totp,
+                          const char *user, const char *password,
+                          const char *code, time_t now, int *known)
+{
+    struct sk_user u;
+    const char *why = NULL;
+    int r;
+
+    *known = 0;
+    memset(&u, 0, sizeof(u));
+    r = sk_store_user_get(st, user, &u);
+    if (r != 0) {
+        (void)sk_pw_verify(NULL, password);
+        return r == SK_ERR_NOT_FOUND ? "unknown user"
+                                     : "state database unavailable";
+    }
+    *known = 1;
+    if (sk_pw_verify(u.pw_hash, password) != 0) {
+        why = "wrong password";
+    } else if (u.status == SK_USER_LOCKED) {
+        why = "account locked";
+    } else if (u.status == SK_USER_DISABLED) {
+        why = "account disabled";
+    } else if (u.locked_until > (int64_t)now) {
+        why = "account locked after failed logins";
+    } else if (totp) {
+        why = sk_auth_totp(st, totp_key, user, code, now);
+    }
+    sk_user_clear(&u);
+    return why;
+}
+
+int sk_auth_pw_expired(const struct sk_user *u, int max_age_days, time_t now)
+{
+    return u->pw_changed == 0 ||
+           (max_age_days > 0 &&
+            (int64_t)now - u->pw_changed > (int64_t)max_age_days * 86400);
+}
