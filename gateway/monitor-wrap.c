@@ -141,28 +141,6 @@ int mm_auth_password(const char *user, const char *password,
     return (int)res;
 }
 
-int mm_password_change(const char *npw, const char *again, char *reason,
-                       size_t reasonlen)
-{
-    struct sk_buf req, rep;
-    uint32_t res;
-
-    sk_buf_init(&req);
-    sk_buf_init(&rep);
-    if (sk_buf_put_cstring(&req, npw) != 0 ||
-        sk_buf_put_cstring(&req, again) != 0) {
-        sk_buf_reset(&req);
-        /* over-long: the monitor refuses an empty pair with a reason */
-        (void)sk_buf_put_cstring(&req, "");
-        (void)sk_buf_put_cstring(&req, "-");
-    }
-    mm_request(MON_PASSWORD_CHANGE, &req, &rep, NULL, NULL);
-    res = mm_get_u32(&rep);
-    mm_get_str(&rep, reason, reasonlen);
-    sk_buf_free(&req);
-    sk_buf_free(&rep);
-    return (int)res;
-}
 
 int mm_passwd(const char *cur, const char *npw, const char *again,
               char *reason, size_t reasonlen)

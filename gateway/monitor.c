@@ -46,6 +46,7 @@
 
 #include <jansson.h>
 #include <libssh/libssh.h>
+#include <security/pam_appl.h>
 #include <sys/timex.h>
 
 #include "access.h"
@@ -72,8 +73,7 @@ struct monitor {
     /* authentication */
     int authenticated;
     int auth_failures;
-    int change_pending; /* expired password: only a change completes auth */
-    int change_tries;
+    int change_tries; /* `passwd` attempts */
     char user[SK_NAME_MAX + 1];
     /* target session */
     struct sk_target target;
@@ -94,6 +94,7 @@ struct monitor {
     int session_ended;
     time_t terminate_sent; /* MON_TERMINATE sent at; 0: not */
     time_t last_check;     /* of mon_recheck */
+    time_t grace_end;      /* authentication must be done by then */
     unsigned char used[16]; /* MON_ONCE bookkeeping, by type */
 };
 
@@ -153,45 +154,6 @@ static char *mon_safe_name(const char *name)
     return sk_utf8_repair(name, n > 64 ? 64 : n);
 }
 
-/* Checks the TOTP code of user; returns NULL if accepted, else the reason
- * for the audit log. Accepts each step once (replay refused atomically in
- * the store). */
-static const char *mon_check_totp(struct monitor *m, const char *user,
-                                  const char *code)
-{
-    uint8_t key[SK_TOTP_KEY_LEN], sealed[SK_TOTP_SEALED_LEN],
-        secret[SK_TOTP_SECRET_LEN];
-    size_t len = 0;
-    uint64_t step = 0;
-    const char *why = NULL;
-    int r;
-
-    r = sk_store_user_get_totp(m->store, user, sealed, sizeof(sealed), &len);
-    if (r != 0) {
-        return r == SK_ERR_NOT_FOUND ? "no second factor enrolled"
-                                     : "state database unavailable";
-    }
-    if (sk_totp_key_load(m->cfg->totp_key, key) != 0) {
-        error_f("TOTP key %s unreadable", m->cfg->totp_key);
-        return "TOTP key unavailable";
-    }
-    r = sk_totp_open(key, sealed, len, secret);
-    sodium_memzero(key, sizeof(key));
-    if (r != 0) {
-        error_f("TOTP secret of %s does not open: altered or wrong key",
-                user);
-        return "TOTP secret unreadable";
-    }
-    if (sk_totp_verify(secret, code, time(NULL), &step) != 0) {
-        why = "wrong verification code";
-    } else if ((r = sk_store_user_totp_use(m->store, user, step)) != 0) {
-        why = r == SK_ERR_DENIED ? "verification code reused"
-                                 : "state database unavailable";
-    }
-    sodium_memzero(secret, sizeof(secret));
-    return why;
-}
-
 /* Marks the connection authenticated, once the audit line is written.
  * Returns MON_AUTH_OK, or MON_AUTH_FAIL_DISCONNECT if it cannot be. */
 static uint32_t mon_auth_success(struct monitor *m, const char *how)
@@ -209,7 +171,6 @@ static uint32_t mon_auth_success(struct monitor *m, const char *how)
         return MON_AUTH_FAIL_DISCONNECT;
     }
     m->authenticated = 1;
-    m->change_pending = 0;
     if (m->notify >= 0) {
         /* Frees this connection's pre-auth slot in sekishod. */
         close(m->notify);
@@ -253,111 +214,293 @@ static void mon_note_failure(struct monitor *m, const char *user)
                    c->lockout_duration);
 }
 
-static int mon_answer_auth_password(struct monitor *m, struct sk_buf *req)
+/*
+ * PAM (pam_start_confdir, service pam_service in pam_dir). The
+ * conversation is bridged to the worker: interactively (keyboard-
+ * interactive: every prompt goes to the client as an INFO_REQUEST and the
+ * monitor blocks for the worker's MON_PAM_RESPONSES), or, for the bare
+ * "password" method, answered from the password given.
+ */
+struct pam_bridge {
+    struct monitor *m;
+    int interactive;
+    const char *pw; /* non-interactive: answers to echo-off prompts */
+    const char *code;
+    int answered;
+    int broken; /* the worker misbehaved or went away */
+    time_t deadline;
+};
+
+/* Sends the prompts to the worker and waits for its answers. */
+static int bridge_ask(struct pam_bridge *b, int n,
+                      const struct pam_message **msg,
+                      struct pam_response *resp)
 {
-    char *user = NULL, *pw = NULL, *code = NULL, *shown = NULL;
-    struct sk_user u;
-    int ok = 0, r, known = 0;
-    uint32_t result;
-    const char *why = "bad credentials";
+    struct sk_buf out, in;
+    uint32_t type, cnt;
+    int r, i;
 
-    memset(&u, 0, sizeof(u));
-    if (sk_buf_get_cstring(req, &user, 256) != 0 ||
-        sk_buf_get_cstring(req, &pw, SK_PW_MAX) != 0 ||
-        sk_buf_get_cstring(req, &code, 64) != 0) {
-        /* Over-long or NUL-containing input: an ordinary failure that
-         * costs the same as a real check. */
-        (void)sk_pw_verify(NULL, "");
-        why = "malformed credentials";
-        goto decided;
-    }
-    if (m->user[0] != '\0' && strcmp(m->user, user) != 0) {
-        /* SSH lets a client change user name between attempts; we do not,
-         * so attempts cannot be spread over accounts. */
-        (void)sk_pw_verify(NULL, pw);
-        why = "user name changed during authentication";
-        goto decided;
-    }
-    if (!sk_name_valid(user)) {
-        (void)sk_pw_verify(NULL, pw);
-        why = "invalid user name";
-        goto decided;
-    }
-    {
-        int n = 0;
+    sk_buf_init(&out);
+    sk_buf_init(&in);
+    r = sk_buf_put_u32(&out, (uint32_t)n);
+    for (i = 0; r == 0 && i < n; i++) {
+        const char *t = msg[i]->msg ? msg[i]->msg : "";
+        char *shown = sk_utf8_repair(t, strlen(t) > 512 ? 512 : strlen(t));
 
-        /* An address that keeps failing is stopped before it can lock
-         * more accounts; its attempts are no longer checked at all. */
-        if (sk_store_source_failures(m->store, m->source,
-                                     time(NULL) - m->cfg->lockout_window,
-                                     &n) == 0 &&
-            n >= m->cfg->source_threshold) {
-            (void)sk_pw_verify(NULL, pw);
-            why = "source address blocked after failed logins";
-            goto decided;
+        r = shown == NULL ? SK_ERR_ALLOC : 0;
+        if (r == 0 && (r = sk_buf_put_u32(&out, (uint32_t)msg[i]->msg_style)) ==
+                          0) {
+            r = sk_buf_put_cstring(&out, shown);
+        }
+        free(shown);
+    }
+    if (r != 0 || sk_ipc_send(b->m->ipc, MON_PAM_PROMPTS, &out, NULL, 0) !=
+                      0) {
+        b->broken = 1;
+        sk_buf_free(&out);
+        return PAM_CONV_ERR;
+    }
+    sk_buf_free(&out);
+    for (;;) {
+        struct pollfd pfd = {b->m->ipc, POLLIN, 0};
+        time_t now = time(NULL);
+        int pr;
+
+        if (now >= b->deadline) {
+            b->broken = 1; /* grace time: the client never answered */
+            return PAM_CONV_ERR;
+        }
+        pr = poll(&pfd, 1, (int)(b->deadline - now) * 1000);
+        if (pr < 0 && errno == EINTR) {
+            continue;
+        }
+        if (pr <= 0) {
+            continue; /* the deadline check above ends it */
+        }
+        break;
+    }
+    if (sk_ipc_recv(b->m->ipc, &type, &in, NULL, NULL) != 0 ||
+        type != MON_PAM_RESPONSES || sk_buf_get_u32(&in, &cnt) != 0 ||
+        cnt != (uint32_t)n) {
+        b->broken = 1;
+        sk_buf_free(&in);
+        return PAM_CONV_ERR;
+    }
+    for (i = 0; i < n; i++) {
+        if (sk_buf_get_cstring(&in, &resp[i].resp, SK_PW_MAX) != 0) {
+            b->broken = 1;
+            sk_buf_free(&in);
+            return PAM_CONV_ERR;
         }
     }
-    r = sk_store_user_get(m->store, user, &u);
-    if (r == SK_ERR_NOT_FOUND) {
-        (void)sk_pw_verify(NULL, pw);
-        why = "unknown user";
-        goto decided;
-    } else if (r != 0) {
-        error_fr(r, "store");
-        (void)sk_pw_verify(NULL, pw);
-        why = "state database unavailable";
-        goto decided;
+    sk_buf_free(&in);
+    return PAM_SUCCESS;
+}
+
+static int mon_pam_conv(int n, const struct pam_message **msg,
+                        struct pam_response **resp, void *appdata)
+{
+    struct pam_bridge *b = appdata;
+    struct pam_response *r;
+    int i, rc = PAM_SUCCESS;
+
+    if (n <= 0 || n > 16) {
+        return PAM_CONV_ERR;
     }
-    known = 1;
-    snprintf(m->user, sizeof(m->user), "%s", user);
-    if (sk_pw_verify(u.pw_hash, pw) != 0) {
-        why = "wrong password";
-        goto decided;
+    if ((r = calloc((size_t)n, sizeof(*r))) == NULL) {
+        return PAM_BUF_ERR;
     }
-    if (u.status == SK_USER_LOCKED) {
-        why = "account locked";
-        goto decided;
+    if (b->interactive) {
+        rc = bridge_ask(b, n, msg, r);
+    } else {
+        for (i = 0; i < n && rc == PAM_SUCCESS; i++) {
+            int style = msg[i]->msg_style;
+
+            if (style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON) {
+                /* First prompt: the password; second: the code (none can
+                 * come with this method, so a second factor fails). */
+                const char *a = b->answered == 0 ? b->pw
+                                : b->answered == 1 ? b->code
+                                                   : NULL;
+
+                b->answered++;
+                if (a == NULL || (r[i].resp = strdup(a)) == NULL) {
+                    rc = PAM_CONV_ERR;
+                }
+            }
+        }
     }
-    if (u.status == SK_USER_DISABLED) {
-        why = "account disabled";
-        goto decided;
+    if (rc != PAM_SUCCESS) {
+        for (i = 0; i < n; i++) {
+            if (r[i].resp != NULL) {
+                sodium_memzero(r[i].resp, strlen(r[i].resp));
+                free(r[i].resp);
+            }
+        }
+        free(r);
+        return rc;
     }
-    if (u.locked_until > (int64_t)time(NULL)) {
-        why = "account locked after failed logins";
-        goto decided;
+    *resp = r;
+    return PAM_SUCCESS;
+}
+
+/* Runs the PAM transaction for user. Returns NULL if authenticated (and
+ * the account usable, after a password change if one was required), else
+ * the reason for the audit log. */
+static const char *mon_pam(struct monitor *m, struct pam_bridge *b,
+                           const char *user, char *why, size_t whylen)
+{
+    struct pam_conv conv = {mon_pam_conv, b};
+    pam_handle_t *ph = NULL;
+    const char *env;
+    int r, tries;
+
+    r = pam_start_confdir(m->cfg->pam_service, user, &conv,
+                          m->cfg->pam_dir, &ph);
+    if (r != PAM_SUCCESS) {
+        error_f("pam_start %s in %s: %s", m->cfg->pam_service,
+                m->cfg->pam_dir, pam_strerror(ph, r));
+        snprintf(why, whylen, "PAM unavailable");
+        return why;
     }
-    /* R-AUTH-1: only from the terminals this user may use. Told apart
-     * from a wrong password only in the audit log. */
-    if (!sk_cidr_list_match(u.sources, m->source)) {
-        why = "source address not allowed for this user";
-        goto decided;
+    (void)pam_set_item(ph, PAM_RHOST, m->source);
+    (void)pam_set_item(ph, PAM_RUSER, user);
+    r = pam_authenticate(ph, PAM_DISALLOW_NULL_AUTHTOK);
+    if (r == PAM_SUCCESS) {
+        r = pam_acct_mgmt(ph, PAM_DISALLOW_NULL_AUTHTOK);
+        if (r == PAM_NEW_AUTHTOK_REQD) {
+            /* R-PW-3: right credentials, but the session starts only
+             * after a new password that meets the policy. */
+            logit("password of %s has expired: change required", user);
+            (void)sk_audit("password_expired", "{s:s, s:s}", "user", user,
+                           "source", m->source);
+            for (tries = 0; tries < m->cfg->max_auth_tries && !b->broken &&
+                            b->interactive;
+                 tries++) {
+                r = pam_chauthtok(ph, PAM_CHANGE_EXPIRED_AUTHTOK);
+                if (r == PAM_SUCCESS) {
+                    (void)sk_audit("password_changed", "{s:s, s:s, s:s}",
+                                   "user", user, "source", m->source, "why",
+                                   "expired");
+                    break;
+                }
+                env = pam_getenv(ph, "SEKISHO_AUTH_REASON");
+                (void)sk_audit("password_change_refused", "{s:s, s:s, s:s}",
+                               "user", user, "source", m->source, "reason",
+                               env != NULL ? env : pam_strerror(ph, r));
+            }
+            if (r != PAM_SUCCESS) {
+                snprintf(why, whylen, "%s",
+                         b->interactive ? "password change failed"
+                                        : "password expired (this method "
+                                          "cannot change it)");
+                pam_end(ph, r);
+                return why;
+            }
+        }
     }
-    /* The code is checked only after the password, so a wrong password
-     * never uses up (or confirms) a code. */
-    if (strcmp(m->cfg->second_factor, "totp") == 0 &&
-        (why = mon_check_totp(m, user, code)) != NULL) {
-        goto decided;
+    if (r != PAM_SUCCESS) {
+        env = pam_getenv(ph, "SEKISHO_AUTH_REASON");
+        snprintf(why, whylen, "%s",
+                 b->broken          ? "no answer to the prompts"
+                 : env != NULL      ? env
+                                    : pam_strerror(ph, r));
+        pam_end(ph, r);
+        return why;
     }
-    ok = 1;
-decided:
-    if (pw != NULL) {
-        sodium_memzero(pw, strlen(pw));
-        free(pw);
+    pam_end(ph, PAM_SUCCESS);
+    return NULL;
+}
+
+/* Standard prompts answered by nobody's rules: a refused client sees
+ * the same exchange as any other. */
+static void mon_fake_prompts(struct pam_bridge *b)
+{
+    struct pam_message p1 = {PAM_PROMPT_ECHO_OFF, "Password: "},
+                       p2 = {PAM_PROMPT_ECHO_OFF, "Verification code: "};
+    const struct pam_message *msg[2] = {&p1, &p2};
+    struct pam_response *resp = NULL;
+    int n = strcmp(b->m->cfg->second_factor, "totp") == 0 ? 2 : 1;
+
+    if (mon_pam_conv(n, msg, &resp, b) == PAM_SUCCESS) {
+        (void)sk_pw_verify(NULL, resp[0].resp ? resp[0].resp : "");
+        for (int i = 0; i < n; i++) {
+            if (resp[i].resp != NULL) {
+                sodium_memzero(resp[i].resp, strlen(resp[i].resp));
+                free(resp[i].resp);
+            }
+        }
+        free(resp);
+    } else {
+        (void)sk_pw_verify(NULL, "");
     }
-    if (code != NULL) {
-        sodium_memzero(code, strlen(code));
-        free(code);
+}
+
+/* One authentication attempt: checks before PAM (the name, the address),
+ * PAM, checks after (the user's allowed sources), then counting, lockout
+ * and the audit line. Returns a MON_AUTH_* result. */
+static uint32_t mon_authenticate(struct monitor *m, const char *user,
+                                 struct pam_bridge *b, const char *method)
+{
+    char whybuf[256], *shown;
+    const char *why = NULL;
+    struct sk_user u;
+    int known = 0, ok = 0, n = 0;
+    uint32_t result;
+
+    memset(&u, 0, sizeof(u));
+    b->m = m;
+    b->deadline = m->grace_end;
+    if (user == NULL) {
+        why = "malformed credentials";
+    } else if (m->user[0] != '\0' && strcmp(m->user, user) != 0) {
+        /* SSH lets a client change user name between attempts; we do not,
+         * so attempts cannot be spread over accounts. */
+        why = "user name changed during authentication";
+    } else if (!sk_name_valid(user)) {
+        why = "invalid user name";
+    } else if (sk_store_source_failures(m->store, m->source,
+                                        time(NULL) - m->cfg->lockout_window,
+                                        &n) == 0 &&
+               n >= m->cfg->source_threshold) {
+        /* An address that keeps failing is stopped before it can lock
+         * more accounts; its attempts are no longer checked at all. */
+        why = "source address blocked after failed logins";
     }
+    if (why != NULL) {
+        if (b->interactive) {
+            mon_fake_prompts(b);
+        } else {
+            (void)sk_pw_verify(NULL, b->pw ? b->pw : "");
+        }
+    } else {
+        known = sk_store_user_get(m->store, user, &u) == 0;
+        if (known) {
+            snprintf(m->user, sizeof(m->user), "%s", user);
+        }
+        why = mon_pam(m, b, user, whybuf, sizeof(whybuf));
+        if (why == NULL && known && !sk_cidr_list_match(u.sources, m->source)) {
+            /* R-AUTH-1: only from the terminals this user may use. Told
+             * apart from a wrong password only in the audit log. */
+            why = "source address not allowed for this user";
+        }
+        if (why == NULL && !known) {
+            /* Another module of the stack vouched for a name we do not
+             * know: there is nothing it may reach. */
+            why = "unknown user";
+        }
+        ok = why == NULL;
+    }
+    sk_user_clear(&u);
     shown = mon_safe_name(user != NULL ? user : "");
     if (!ok && known &&
         (strcmp(why, "wrong password") == 0 ||
          strcmp(why, "wrong verification code") == 0 ||
-         strcmp(why, "verification code reused") == 0)) {
+         strcmp(why, "verification code reused") == 0 ||
+         strncmp(why, "Authentication failure", 22) == 0)) {
         mon_note_failure(m, m->user);
     } else if (!ok && strcmp(why, "unknown user") == 0) {
         /* Counted against the address only (no account to lock). */
-        int n;
-
         (void)sk_store_auth_failure(m->store, "", m->source, time(NULL),
                                     time(NULL) - m->cfg->lockout_window, &n);
     }
@@ -366,37 +509,73 @@ decided:
         m->auth_failures == 0) {
         (void)sk_audit("source_blocked", "{s:s}", "source", m->source);
     }
-    if (ok && (u.pw_changed == 0 ||
-               (m->cfg->password_max_age > 0 &&
-                (int64_t)time(NULL) - u.pw_changed >
-                    (int64_t)m->cfg->password_max_age * 86400))) {
-        /* R-PW-3: the credentials were right, but the session starts only
-         * after a new password is set (expired by age, or by an admin:
-         * pw_changed = 0, R-PW-5). */
+    if (ok) {
         (void)sk_store_auth_failures_clear(m->store, m->user);
-        m->change_pending = 1;
-        result = MON_AUTH_CHANGE_REQUIRED;
-        logit("password of %s has expired: change required", m->user);
-        (void)sk_audit("password_expired", "{s:s, s:s}", "user", m->user,
-                       "source", m->source);
-    } else if (ok) {
-        (void)sk_store_auth_failures_clear(m->store, m->user);
-        result = mon_auth_success(m, "password");
+        result = mon_auth_success(m, method);
     } else {
         m->auth_failures++;
-        result = m->auth_failures >= m->cfg->max_auth_tries
+        result = m->auth_failures >= m->cfg->max_auth_tries || b->broken
                      ? MON_AUTH_FAIL_DISCONNECT
                      : MON_AUTH_FAIL;
-        logit("failed password for %s%s from %s (%s)", known ? "" : "invalid ",
-              shown ? shown : "?", m->source, why);
+        logit("failed %s for %s%s from %s (%s)", method,
+              known ? "" : "invalid ", shown ? shown : "?", m->source, why);
         (void)sk_audit("auth_fail", "{s:s?, s:s, s:s, s:s, s:i}", "user",
-                       shown, "source", m->source, "method", "password",
+                       shown, "source", m->source, "method", method,
                        "reason", why, "attempt", m->auth_failures);
     }
     free(shown);
+    return result;
+}
+
+/* The bare "password" method: PAM answered from the given password. */
+static int mon_answer_auth_password(struct monitor *m, struct sk_buf *req)
+{
+    char *user = NULL, *pw = NULL, *code = NULL;
+    struct pam_bridge b;
+    uint32_t result;
+
+    memset(&b, 0, sizeof(b));
+    if (sk_buf_get_cstring(req, &user, 256) != 0 ||
+        sk_buf_get_cstring(req, &pw, SK_PW_MAX) != 0 ||
+        sk_buf_get_cstring(req, &code, 64) != 0) {
+        /* Over-long or NUL-containing input: an ordinary failure that
+         * costs the same as a real check. */
+        free(user);
+        user = NULL;
+    }
+    b.pw = pw != NULL ? pw : "";
+    b.code = code != NULL && code[0] != '\0' ? code : NULL;
+    result = mon_authenticate(m, user, &b, "password");
+    if (pw != NULL) {
+        sodium_memzero(pw, strlen(pw));
+        free(pw);
+    }
+    if (code != NULL) {
+        sodium_memzero(code, strlen(code));
+        free(code);
+    }
     free(user);
-    sk_user_clear(&u);
     return mon_reply_u32(m, MON_AUTH_PASSWORD, result);
+}
+
+/* Keyboard-interactive: PAM's conversation goes to the client. */
+static int mon_answer_pam_start(struct monitor *m, struct sk_buf *req)
+{
+    char *user = NULL;
+    struct pam_bridge b;
+    uint32_t result;
+
+    memset(&b, 0, sizeof(b));
+    b.interactive = 1;
+    if (sk_buf_get_cstring(req, &user, 256) != 0) {
+        user = NULL;
+    }
+    result = mon_authenticate(m, user, &b, "keyboard-interactive");
+    free(user);
+    if (b.broken && result != MON_AUTH_OK) {
+        result = MON_AUTH_FAIL_DISCONNECT;
+    }
+    return mon_reply_u32(m, MON_PAM_START, result);
 }
 
 static int mon_answer_target_list(struct monitor *m, struct sk_buf *req)
@@ -1014,8 +1193,7 @@ static int mon_password_request(struct monitor *m, struct sk_buf *req,
     } else if (mon_set_password(m, current_too ? cur : NULL, npw, again,
                                 current_too ? "user" : "expired", reason,
                                 sizeof(reason)) == 0) {
-        result = current_too ? MON_AUTH_OK
-                             : mon_auth_success(m, "password(changed)");
+        result = MON_AUTH_OK;
         reason[0] = '\0';
     }
     if (result == MON_AUTH_FAIL &&
@@ -1041,14 +1219,6 @@ static int mon_password_request(struct monitor *m, struct sk_buf *req,
     }
     sk_buf_free(&b);
     return r;
-}
-
-static int mon_answer_password_change(struct monitor *m, struct sk_buf *req)
-{
-    if (!m->change_pending) {
-        return SK_ERR_BAD_MESSAGE; /* only after CHANGE_REQUIRED */
-    }
-    return mon_password_request(m, req, MON_PASSWORD_CHANGE, 0);
 }
 
 static int mon_answer_passwd(struct monitor *m, struct sk_buf *req)
@@ -1221,7 +1391,7 @@ static const struct mon_dispatch mon_dispatch[] = {
     {MON_REQUEST_ACT, MON_POSTAUTH | MON_ONCE, mon_answer_request_act},
     {MON_LOG, MON_ANYSTATE, mon_answer_log},
     {MON_AUTH_PASSWORD, MON_PREAUTH, mon_answer_auth_password},
-    {MON_PASSWORD_CHANGE, MON_PREAUTH, mon_answer_password_change},
+    {MON_PAM_START, MON_PREAUTH, mon_answer_pam_start},
     {MON_TARGET_LIST, MON_POSTAUTH, mon_answer_target_list},
     {MON_TARGET_OPEN, MON_POSTAUTH | MON_ONCE, mon_answer_target_open},
     {MON_HOSTKEY_CHECK, MON_POSTAUTH | MON_ONCE, mon_answer_hostkey_check},
@@ -1552,7 +1722,7 @@ static void mon_sigterm(int sig)
 /* Runs until the worker exits. Returns the connection's exit status. */
 static int mon_loop(struct monitor *m)
 {
-    time_t grace_end = time(NULL) + m->cfg->login_grace_time;
+    time_t grace_end = m->grace_end;
     int status = 0, r, exitcode = SK_EXIT_OK, killed_for = 0;
 
     for (;;) {
@@ -1843,6 +2013,7 @@ int main(int argc, char **argv)
     }
     logit("connection from %s port %s", host, port);
     (void)sk_audit("connect", "{s:s, s:s}", "source", m.source, "port", port);
+    m.grace_end = time(NULL) + cfg->login_grace_time;
     code = mon_loop(&m);
     if (m.have_rec) {
         rec_finish(&m.rec, 5000);

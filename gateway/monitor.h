@@ -11,6 +11,10 @@
  *
  *   MON_LOG            u32 level, string line                  (no reply)
  *   MON_AUTH_PASSWORD  string user, string password, string TOTP code
+ *                 ->   u32 result (MON_AUTH_*)   (the bare password
+ *                      method: PAM answered from these)
+ *   MON_PAM_START      string user  (keyboard-interactive)
+ *                      ... MON_PAM_PROMPTS / MON_PAM_RESPONSES rounds ...
  *                 ->   u32 result (MON_AUTH_*)
  *   MON_TARGET_LIST    (empty)
  *                 ->   u32 n, n x (string name, u32 allow_exec)
@@ -23,9 +27,6 @@
  *   MON_UPSTREAM_READY u32 ok, string error  (target auth + channel result)
  *                 ->   u32 ack
  *   MON_REFUSED        string kind, string detail              (no reply)
- *   MON_PASSWORD_CHANGE string new, string retype  (only after
- *                      MON_AUTH_CHANGE_REQUIRED)
- *                 ->   u32 result (MON_AUTH_*), string reason
  *   MON_PASSWD         string current, string new, string retype (the
  *                      `passwd` command) -> u32 result, string reason
  *   MON_REQUEST        string target, string reason, string start,
@@ -59,12 +60,20 @@ enum mon_type {
     MON_UPSTREAM_READY = 6,
     MON_SESSION_END = 7,
     MON_REFUSED = 8,
-    MON_PASSWORD_CHANGE = 9,
+    /* 9: was MON_PASSWORD_CHANGE (expired passwords now change in PAM) */
     MON_PASSWD = 10,
     MON_REQUEST = 11,
     MON_REQUESTS = 12,
     MON_REQUEST_ACT = 13,
+    MON_PAM_START = 14,
+    MON_PAM_RESPONSES = 15,
 };
+
+/* Sent by the monitor during MON_PAM_START, before its reply: PAM wants
+ * to ask. Payload u32 n, n x (u32 style (PAM_PROMPT_ECHO_OFF/ON,
+ * PAM_ERROR_MSG, PAM_TEXT_INFO), string text). The worker answers with
+ * MON_PAM_RESPONSES: u32 n, n x string (empty for messages). */
+#define MON_PAM_PROMPTS 0x202
 
 enum mon_auth_result {
     MON_AUTH_FAIL = 0,

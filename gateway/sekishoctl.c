@@ -38,7 +38,8 @@
 
 
 static const char *usage_text =
-    "usage: sekishoctl init --dir DIR [--listen ADDR:PORT]\n"
+    "usage: sekishoctl init --dir DIR [--listen ADDR:PORT] "
+    "[--auditor-passphrase-file F] [--pam-module PATH]\n"
     "       sekishoctl -c CONFIG COMMAND ...\n"
     "commands:\n"
     "  egress-key\n"
@@ -821,9 +822,79 @@ static int cmd_grant(int argc, char **argv)
     die_usage("grant: unknown subcommand '%s'", argv[0]);
 }
 
+/* Where pam_sekisho.so is: given, next to a build tree's sekishoctl
+ * (build/gateway/ -> build/auth/), or installed beside it. */
+static void find_pam_module(char *out, size_t outlen)
+{
+    char exe[PATH_MAX], *slash;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    static const char *rel[] = {"/../auth/pam_sekisho.so",
+                                "/../lib/security/pam_sekisho.so",
+                                "/../lib/x86_64-linux-gnu/security/"
+                                "pam_sekisho.so"};
+
+    if (n > 0) {
+        exe[n] = '\0';
+        if ((slash = strrchr(exe, '/')) != NULL) {
+            *slash = '\0';
+            for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+                char cand[PATH_MAX + 64], real[PATH_MAX];
+
+                snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
+                if (realpath(cand, real) != NULL) {
+                    snprintf(out, outlen, "%s", real);
+                    return;
+                }
+            }
+        }
+    }
+    snprintf(out, outlen, "/usr/local/lib/security/pam_sekisho.so");
+    fprintf(stderr, "sekishoctl: warning: pam_sekisho.so not found; "
+                    "pam.d/sekisho names %s\n",
+            out);
+}
+
+/* DIR/pam.d/sekisho: the default stack, our module for all three
+ * phases. Administrators may put pam_sss, pam_radius, ... around it. */
+static void write_pam_stack(const char *dir, const char *module)
+{
+    char path[PATH_MAX], mod[PATH_MAX], *text = NULL;
+    int r;
+
+    if (module != NULL) {
+        if (module[0] != '/') {
+            die_usage("init: --pam-module must be an absolute path");
+        }
+        snprintf(mod, sizeof(mod), "%s", module);
+    } else {
+        find_pam_module(mod, sizeof(mod));
+    }
+    snprintf(path, sizeof(path), "%s/pam.d", dir);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        die("mkdir %s: %s", path, strerror(errno));
+    }
+    if (asprintf(&text,
+                 "# Sekisho's PAM stack (service \"sekisho\"), read by the\n"
+                 "# gateway through pam_start_confdir. pam_sekisho checks the\n"
+                 "# gateway's own accounts: password and verification code,\n"
+                 "# account state and expiry, password changes.\n"
+                 "auth     required  %s config=%s/sekisho.conf\n"
+                 "account  required  %s config=%s/sekisho.conf\n"
+                 "password required  %s config=%s/sekisho.conf\n",
+                 mod, dir, mod, dir, mod, dir) < 0) {
+        die("out of memory");
+    }
+    snprintf(path, sizeof(path), "%s/pam.d/sekisho", dir);
+    if ((r = sk_file_write_new(path, text, strlen(text), 0644)) != 0) {
+        die("cannot write %s: %s", path, sk_err_str(r));
+    }
+    free(text);
+}
+
 static int cmd_init(int argc, char **argv)
 {
-    const char *dir = NULL, *listen = "127.0.0.1:2222", *ppfile = NULL;
+    const char *dir = NULL, *listen = "127.0.0.1:2222", *ppfile = NULL,
+               *pam_module = NULL;
     char path[PATH_MAX], path2[PATH_MAX], host[256], *line, *pass = NULL;
     size_t passlen = 0;
     ssh_key hk = NULL;
@@ -839,6 +910,8 @@ static int cmd_init(int argc, char **argv)
         } else if (strcmp(argv[i], "--auditor-passphrase-file") == 0 &&
                    i + 1 < argc) {
             ppfile = argv[++i];
+        } else if (strcmp(argv[i], "--pam-module") == 0 && i + 1 < argc) {
+            pam_module = argv[++i];
         } else {
             die_usage("init: unexpected argument '%s'", argv[i]);
         }
@@ -924,6 +997,7 @@ static int cmd_init(int argc, char **argv)
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         die("mkdir %s: %s", path, strerror(errno));
     }
+    write_pam_stack(dir, pam_module);
     snprintf(path, sizeof(path), "%s/state.db", dir);
     if ((r = sk_store_open(path, SK_STORE_CREATE, &st)) != 0) {
         die("cannot create state %s: %s", path, sk_err_str(r));

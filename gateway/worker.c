@@ -5,6 +5,7 @@
  * sandbox and (when started as root) as an unprivileged user in an empty
  * chroot. Everything it needs from outside it asks of the monitor.
  */
+#include "ipc.h"
 #include "log.h"
 #include "monitor.h"
 #include "sk-err.h"
@@ -17,6 +18,7 @@
 #include "policy/request.h"
 
 #include <errno.h>
+#include <security/pam_appl.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -155,24 +157,126 @@ static void wk_finish(struct wk *w, int status, int code)
     wk_exit(w, code);
 }
 
-/* Asks for a new password (keyboard-interactive INFO_REQUEST). */
-static int wk_ask_change(ssh_message msg, const char *instruction)
+/* Keyboard-interactive through PAM: the monitor runs the PAM transaction
+ * and sends each conversation (MON_PAM_PROMPTS); every prompt goes to the
+ * client as an INFO_REQUEST on *msg and the answers go back
+ * (MON_PAM_RESPONSES). *msg is replaced by the client's last response
+ * message, which the caller answers with the result. Returns a MON_AUTH_*
+ * result, or -1 if the client went away. */
+static int wk_pam(struct wk *w, ssh_message *msg, const char *user)
 {
-    const char *prompts[] = {"New password: ", "Retype new password: "};
-    char echo[] = {0, 0};
+    struct sk_buf b, rep;
+    uint32_t type;
+    int r;
 
-    return ssh_message_auth_interactive_request(msg, "Password change",
-                                                instruction, 2, prompts,
-                                                echo) == SSH_OK
-               ? 0
-               : -1;
+    sk_buf_init(&b);
+    sk_buf_init(&rep);
+    if (sk_buf_put_cstring(&b, user) != 0 ||
+        sk_ipc_send(mm_fd_get(), MON_PAM_START, &b, NULL, 0) != 0) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "send to monitor failed");
+    }
+    sk_buf_free(&b);
+    for (;;) {
+        const char *prompts[16];
+        char echo[16], instr[2048] = "", *texts[16] = {NULL};
+        uint32_t n = 0, style[16];
+        int np = 0, nans;
+        ssh_message m2;
+
+        if ((r = sk_ipc_recv(mm_fd_get(), &type, &rep, NULL, NULL)) != 0) {
+            sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor: %s",
+                     sk_err_str(r));
+        }
+        if (type == (MON_PAM_START | MON_REPLY)) {
+            uint32_t res;
+
+            if (sk_buf_get_u32(&rep, &res) != 0) {
+                sk_fatal(SK_EXIT_PROTOCOL, __func__, "short reply");
+            }
+            sk_buf_free(&rep);
+            return (int)res;
+        }
+        if (type != MON_PAM_PROMPTS || sk_buf_get_u32(&rep, &n) != 0 ||
+            n == 0 || n > 16) {
+            sk_fatal(SK_EXIT_PROTOCOL, __func__, "unexpected %u from monitor",
+                     type);
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            if (sk_buf_get_u32(&rep, &style[i]) != 0 ||
+                sk_buf_get_cstring(&rep, &texts[i], 512) != 0) {
+                sk_fatal(SK_EXIT_PROTOCOL, __func__, "bad prompts");
+            }
+            if (style[i] == PAM_PROMPT_ECHO_OFF ||
+                style[i] == PAM_PROMPT_ECHO_ON) {
+                prompts[np] = texts[i];
+                echo[np++] = style[i] == PAM_PROMPT_ECHO_ON;
+            } else {
+                /* Messages (errors, information) become the request's
+                 * instruction text, which every client shows. */
+                size_t l = strlen(instr);
+
+                snprintf(instr + l, sizeof(instr) - l, "%s%s",
+                         l ? "\n" : "", texts[i]);
+            }
+        }
+        if (ssh_message_auth_interactive_request(*msg, "", instr, np, prompts,
+                                                 echo) != SSH_OK) {
+            return -1;
+        }
+        ssh_message_free(*msg);
+        *msg = NULL;
+        /* The client's answer; anything else meanwhile is refused. */
+        for (;;) {
+            if ((m2 = ssh_message_get(w->s)) == NULL) {
+                return -1;
+            }
+            if (ssh_message_type(m2) == SSH_REQUEST_AUTH &&
+                ssh_message_subtype(m2) == SSH_AUTH_METHOD_INTERACTIVE &&
+                ssh_message_auth_kbdint_is_response(m2)) {
+                break;
+            }
+            ssh_message_reply_default(m2);
+            ssh_message_free(m2);
+        }
+        *msg = m2;
+        nans = ssh_userauth_kbdint_getnanswers(w->s);
+        sk_buf_init(&b);
+        if (sk_buf_put_u32(&b, n) != 0) {
+            sk_fatal(SK_EXIT_PROTOCOL, __func__, "out of memory");
+        }
+        for (uint32_t i = 0, k = 0; i < n; i++) {
+            const char *a = "";
+
+            if (style[i] == PAM_PROMPT_ECHO_OFF ||
+                style[i] == PAM_PROMPT_ECHO_ON) {
+                const char *g = (int)k < nans
+                                    ? ssh_userauth_kbdint_getanswer(w->s, k)
+                                    : NULL;
+
+                a = g != NULL ? g : "";
+                k++;
+            }
+            if (sk_buf_put_cstring(&b, a) != 0) {
+                /* over-long answer: send it empty (a failure) */
+                (void)sk_buf_put_cstring(&b, "");
+            }
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            free(texts[i]);
+        }
+        r = sk_ipc_send(mm_fd_get(), MON_PAM_RESPONSES, &b, NULL, 0);
+        sk_buf_free(&b); /* wipes the answers */
+        if (r != 0) {
+            sk_fatal(SK_EXIT_PROTOCOL, __func__, "send to monitor failed");
+        }
+    }
 }
 
 static int wk_auth(struct wk *w)
 {
     ssh_message msg;
-    int kbd_pending = 0, totp = strcmp(w->cfg->second_factor, "totp") == 0;
-    char kbd_user[256] = "";
+    int totp = strcmp(w->cfg->second_factor, "totp") == 0;
+    char user_copy[256];
 
     for (;;) {
         const char *user;
@@ -189,9 +293,7 @@ static int wk_auth(struct wk *w)
             continue;
         }
         user = ssh_message_auth_user(msg);
-        if (user == NULL) {
-            user = "";
-        }
+        snprintf(user_copy, sizeof(user_copy), "%s", user ? user : "");
         switch (ssh_message_subtype(msg)) {
         case SSH_AUTH_METHOD_PASSWORD: {
             const char *pw = ssh_message_auth_password(msg);
@@ -199,89 +301,31 @@ static int wk_auth(struct wk *w)
             /* A bare password can carry no second factor: only when none
              * is required does this method count at all. */
             if (!totp) {
-                res = mm_auth_password(user, pw != NULL ? pw : "", "");
+                res = mm_auth_password(user_copy, pw != NULL ? pw : "", "");
             }
             break;
         }
         case SSH_AUTH_METHOD_INTERACTIVE:
-            if (!ssh_message_auth_kbdint_is_response(msg)) {
-                const char *prompts[] = {"Password: ", "Verification code: "};
-                char echo[] = {0, 0};
-
-                if (ssh_message_auth_interactive_request(
-                        msg, "", "", totp ? 2 : 1, prompts, echo) !=
-                    SSH_OK) {
+            if (ssh_message_auth_kbdint_is_response(msg)) {
+                break; /* an answer nobody asked for */
+            }
+            res = wk_pam(w, &msg, user_copy);
+            if (res < 0 || msg == NULL) {
+                if (msg != NULL) {
                     ssh_message_free(msg);
-                    return -1;
                 }
-                kbd_pending = 1;
-                /* The response message carries no user name. */
-                snprintf(kbd_user, sizeof(kbd_user), "%s", user);
-                ssh_message_free(msg);
-                continue;
+                return -1;
             }
-            user = kbd_user;
-            if (kbd_pending == 2) {
-                /* Answers to the password-change prompts. */
-                const char *a = ssh_userauth_kbdint_getanswer(w->s, 0);
-                const char *b = ssh_userauth_kbdint_getanswer(w->s, 1);
-                char reason[256] = "";
-
-                res = ssh_userauth_kbdint_getnanswers(w->s) == 2
-                          ? mm_password_change(a ? a : "", b ? b : "",
-                                               reason, sizeof(reason))
-                          : mm_password_change("", "-", reason,
-                                               sizeof(reason));
-                if (res == MON_AUTH_FAIL) {
-                    char instr[320];
-
-                    snprintf(instr, sizeof(instr),
-                             "Password not changed: %s. Try again.", reason);
-                    if (wk_ask_change(msg, instr) != 0) {
-                        ssh_message_free(msg);
-                        return -1;
-                    }
-                    ssh_message_free(msg);
-                    continue;
-                }
-                kbd_pending = 0;
-                break;
-            }
-            if (kbd_pending &&
-                ssh_userauth_kbdint_getnanswers(w->s) == (totp ? 2 : 1)) {
-                const char *a = ssh_userauth_kbdint_getanswer(w->s, 0);
-                const char *c =
-                    totp ? ssh_userauth_kbdint_getanswer(w->s, 1) : "";
-
-                res = mm_auth_password(user, a != NULL ? a : "",
-                                       c != NULL ? c : "");
-            } else {
-                res = mm_auth_password(user, "", "");
-            }
-            kbd_pending = 0;
             break;
         default:
             break;
         }
-        if (res == MON_AUTH_CHANGE_REQUIRED) {
-            if (ssh_message_subtype(msg) != SSH_AUTH_METHOD_INTERACTIVE ||
-                wk_ask_change(msg, "Your password has expired. Choose a new "
-                                   "one now.") != 0) {
-                /* The bare password method has no way to ask. */
-                ssh_message_reply_default(msg);
-                ssh_message_free(msg);
-                continue;
-            }
-            kbd_pending = 2;
-            ssh_message_free(msg);
-            continue;
-        }
         if (res == MON_AUTH_OK) {
             /* The monitor accepted it, so it is a valid (short) name. */
-            if (strlen(user) >= sizeof(w->user)) {
+            if (strlen(user_copy) >= sizeof(w->user)) {
                 fatal_f("monitor accepted an over-long user name");
             }
-            memcpy(w->user, user, strlen(user) + 1);
+            memcpy(w->user, user_copy, strlen(user_copy) + 1);
             ssh_message_auth_reply_success(msg, 0);
             ssh_message_free(msg);
             return 0;

@@ -21,10 +21,6 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
 void mm_init(int ipc);
 int mm_auth_password(const char *user, const char *password,
                      const char *code);
-/* After MON_AUTH_CHANGE_REQUIRED: proposes a new password. Returns a
- * MON_AUTH_* result; on failure reason says why (for the user). */
-int mm_password_change(const char *npw, const char *again, char *reason,
-                       size_t reasonlen);
 /* The `passwd` command: returns a MON_AUTH_* result and a reason. */
 int mm_passwd(const char *cur, const char *npw, const char *again,
               char *reason, size_t reasonlen);

@@ -59,6 +59,11 @@ static const struct keyword keywords[] = {
     {"auth", "second_factor", KW_FACTOR, OFF(second_factor), "totp", 0, 0,
      "second factor required after the password: totp, or none (not "
      "compliant with R-PW-5; for testing)"},
+    {"auth", "pam_service", KW_STRING, OFF(pam_service), "sekisho", 0, 0,
+     "PAM service whose stack authenticates users"},
+    {"auth", "pam_dir", KW_PATH, OFF(pam_dir), NULL, 0, 0,
+     "directory holding the PAM service file (default: state_dir/pam.d; "
+     "/etc/pam.d for the system's)"},
     {"auth", "totp_key", KW_PATH, OFF(totp_key), NULL, 0, 0,
      "key sealing TOTP secrets at rest (default: state_dir/totp.key)"},
     {"auth", "password_max_age", KW_INT, OFF(password_max_age), "90", 0,
@@ -374,6 +379,7 @@ int sk_config_load(const char *path, struct sk_config **out, char *err,
             0 ||
         (r = path_default(&cfg->totp_key, cfg->state_dir, "totp.key")) !=
             0 ||
+        (r = path_default(&cfg->pam_dir, cfg->state_dir, "pam.d")) != 0 ||
         (r = path_default(&cfg->transcript_dir, cfg->state_dir,
                           "transcripts")) != 0 ||
         (r = path_default(&cfg->signing_key, cfg->state_dir,

@@ -28,6 +28,8 @@ struct sk_config {
     int sandbox_debug;
     /* [auth] */
     char *second_factor; /* "totp" or "none" */
+    char *pam_service;
+    char *pam_dir;
     char *totp_key;
     int password_max_age;
     int password_history;
