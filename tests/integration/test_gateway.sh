@@ -520,6 +520,32 @@ t_source_restricted_user() {
     audit_has user_sources '"user":"sam"' || fail "change not audited"
 }
 
+t_pam_stack() {
+    local stack="$GW/pam.d/sekisho" mod out
+    [ -f "$stack" ] || { fail "init wrote no pam.d/sekisho"; return; }
+    mod=$(awk '$1 == "auth" {print $3}' "$stack")
+    [ -f "$mod" ] || fail "the stack names a missing module: $mod"
+    grep -q "^account  *required  *$mod config=$GW/sekisho.conf" "$stack" ||
+        fail "no account line: $(cat "$stack")"
+    cp "$stack" "$WORK/stack.save"
+    # The stack is really what decides: pam_deny first refuses everyone.
+    { echo "auth requisite pam_deny.so"; cat "$WORK/stack.save"; } > "$stack"
+    out=$(gw_ssh alice web01 -- echo through-pam 2>&1 < /dev/null)
+    expect_not_contains "pam_deny refuses" "through-pam" "$out"
+    # Every message a module issues reaches the client (here pam_echo's,
+    # as keyboard-interactive instruction text, shown at LogLevel INFO).
+    { echo "auth optional pam_echo.so Authorized use only, %u."
+      cat "$WORK/stack.save"; } > "$stack"
+    out=$(SKPW=$PW SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force \
+        DISPLAY=:0 timeout 30 ssh -F /dev/null -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o LogLevel=INFO \
+        -o PubkeyAuthentication=no -p "$GPORT" alice@127.0.0.1 \
+        web01 -- echo through-pam 2>&1 < /dev/null)
+    expect_contains "module message shown" "Authorized use only, alice." "$out"
+    expect_contains "then the login goes on" "through-pam" "$out"
+    cp "$WORK/stack.save" "$stack"
+}
+
 t_totp_second_factor() {
     local out code
     gw_stop
@@ -837,6 +863,7 @@ run_test t_password_expiry
 run_test t_passwd_command
 run_test t_source_blocked
 run_test t_source_restricted_user
+run_test t_pam_stack
 run_test t_revocation_ends_sessions
 run_test t_idle_timeout
 run_test t_listener_restart_keeps_sessions
