@@ -254,6 +254,7 @@ static int sess_collect(const struct sk_session_rec *s, void *arg)
     d->bytes_out = s->bytes_out;
     d->exit_status = s->exit_status;
     d->purged = s->purged;
+    d->request_id = s->request_id;
     sv->n++;
     return 0;
 }
@@ -1062,7 +1063,7 @@ static json_t *session_obj(const struct sk_session_rec *s)
     sk_time_fmt((time_t)s->start, st, sizeof(st));
     sk_time_fmt((time_t)s->end, en, sizeof(en));
     return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:I, s:I, "
-                     "s:o, s:s?, s:s?, s:s?, s:b}",
+                     "s:o, s:s?, s:s?, s:s?, s:b, s:I}",
                      "id", s->id, "user", s->user, "source", s->source,
                      "target", s->target, "login", s->login, "mode", s->mode,
                      "start", st, "end", s->end ? en : NULL, "bytes_in",
@@ -1072,7 +1073,8 @@ static json_t *session_obj(const struct sk_session_rec *s)
                                         : json_integer(s->exit_status),
                      "end_reason", s->end_reason, "transcript",
                      s->transcript, "transcript_hash", s->transcript_hash,
-                     "purged", s->purged);
+                     "purged", s->purged, "request",
+                     (json_int_t)s->request_id);
 }
 
 static int session_list(int argc, char **argv)
@@ -1081,6 +1083,7 @@ static int session_list(int argc, char **argv)
     const char *user = NULL, *target = NULL;
     time_t since = 0;
     int json = 0;
+    long long request = -1;
     json_t *arr = NULL;
 
     for (int i = 0; i < argc; i++) {
@@ -1093,6 +1096,13 @@ static int session_list(int argc, char **argv)
         } else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc) {
             if (sk_time_parse(argv[++i], time(NULL), &since) != 0) {
                 die_usage("session list: '%s' is not a time", argv[i]);
+            }
+        } else if (strcmp(argv[i], "--request") == 0 && i + 1 < argc) {
+            char *end;
+
+            request = strtoll(argv[++i], &end, 10);
+            if (*end != '\0' || request <= 0) {
+                die_usage("session list: '%s' is not a request id", argv[i]);
             }
         } else {
             die_usage("session list: unexpected argument '%s'", argv[i]);
@@ -1108,7 +1118,8 @@ static int session_list(int argc, char **argv)
 
         if ((user && strcmp(s->user, user) != 0) ||
             (target && (s->target == NULL || strcmp(s->target, target))) ||
-            s->start < (int64_t)since) {
+            s->start < (int64_t)since ||
+            (request > 0 && s->request_id != request)) {
             continue;
         }
         if (json) {

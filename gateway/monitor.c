@@ -785,6 +785,7 @@ static int mon_start_recorder(struct monitor *m, const char *command,
 {
     struct sk_tr_meta meta;
     uint8_t rcpt[8][32];
+    char reqid[24];
     struct timex tx;
     struct timespec now;
     int n, r;
@@ -803,6 +804,10 @@ static int mon_start_recorder(struct monitor *m, const char *command,
     meta.login = m->target.login;
     meta.mode = m->mode;
     meta.command = command;
+    if (m->request_id != 0) {
+        snprintf(reqid, sizeof(reqid), "%lld", (long long)m->request_id);
+        meta.request = reqid;
+    }
     meta.term = term[0] != '\0' ? term : NULL;
     meta.cols = cols;
     meta.rows = rows;

@@ -35,7 +35,7 @@ shell_on_web01() { # USER -> output of a short pty session
 }
 
 t_request_approve_connect_report_signoff() {
-    local out id
+    local out id t
     out=$(gw_ssh alice web01 -- id 2>&1 < /dev/null)
     expect_contains "no access before a request" "not permitted" "$out"
     out=$(gw_ssh alice request web01 --reason replace disk in bay 2 --for 1h \
@@ -64,6 +64,12 @@ t_request_approve_connect_report_signoff() {
     out=$(ctl request show "$id")
     expect_contains "show lists the session" "session 2" "$out"
     expect_contains "show lists the vote" "approve" "$out"
+    out=$(ctl session list --request "$id" --json)
+    expect_contains "session list by request" "\"request\": $id" "$out"
+    # The transcript header names the request too.
+    t=$(db "SELECT transcript FROM sessions WHERE request_id = $id LIMIT 1")
+    head -c 2000 "$t" | grep -qa "\"request\":\"$id\"" ||
+        fail "transcript header does not name request $id"
     out=$(gw_ssh bob report "$id" did it < /dev/null 2>&1)
     expect_contains "only the requester reports" "only the requester" "$out"
     out=$(gw_ssh alice report "$id" disk replaced, RAID rebuilt < /dev/null 2>&1)
