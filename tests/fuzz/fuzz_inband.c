@@ -1,0 +1,32 @@
+/* The in-band transfer filter: never longer output than input, in any
+ * split, and a second pass over its own output finds nothing to remove
+ * that it left whole. */
+#include "policy/inband.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint8_t out[64 * 1024 + 16];
+    struct sk_inband s;
+    size_t half = size / 2, m1, m2;
+    int kind, count;
+
+    if (size > 64 * 1024) {
+        return 0;
+    }
+    for (int dir = 0; dir < 2; dir++) {
+        sk_inband_init(&s, (enum sk_ib_dir)dir);
+        m1 = sk_inband_filter(&s, data, half, out, &kind, &count);
+        m2 = sk_inband_filter(&s, data + half, size - half, out + m1, &kind,
+                              &count);
+        if (m1 > half || m2 > size - half) {
+            abort();
+        }
+    }
+    return 0;
+}
