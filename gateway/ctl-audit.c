@@ -41,11 +41,53 @@ struct trusted {
 
 static struct trusted trust;
 
-static void load_trusted(void)
+static void trust_file(const char *path)
 {
-    char *copy, *save = NULL, *tok, *text = NULL;
+    char *text = NULL;
     size_t len;
     int r;
+
+    if (trust.n == MAX_TRUSTED) {
+        die("more than %d trusted signing keys", MAX_TRUSTED);
+    }
+    if ((r = sk_file_read(path, 4096, &text, &len)) != 0 ||
+        sk_key_parse_pub_line(text, trust.pk[trust.n]) != 0) {
+        die("signing public key %s: %s", path,
+            r ? (r == SK_ERR_SYSTEM ? strerror(errno) : sk_err_str(r))
+              : "not an ssh-ed25519 public key line");
+    }
+    free(text);
+    sk_key_id("ed25519", trust.pk[trust.n], 32, trust.id[trust.n], 40);
+    trust.n++;
+}
+
+/* Keys retired by `key rotate-signing` stay trusted for what they
+ * signed. */
+static void trust_retired(void)
+{
+    char dir[PATH_MAX];
+    DIR *d;
+    struct dirent *e;
+
+    snprintf(dir, sizeof(dir), "%s/signing-keys.retired", cfg->state_dir);
+    if ((d = opendir(dir)) == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char path[PATH_MAX + 256];
+
+        if (n > 4 && strcmp(e->d_name + n - 4, ".pub") == 0) {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            trust_file(path);
+        }
+    }
+    closedir(d);
+}
+
+static void load_trusted(void)
+{
+    char *copy, *save = NULL, *tok;
 
     if (trust.n > 0) {
         return;
@@ -55,20 +97,10 @@ static void load_trusted(void)
     }
     for (tok = strtok_r(copy, " \t,", &save); tok != NULL;
          tok = strtok_r(NULL, " \t,", &save)) {
-        if (trust.n == MAX_TRUSTED) {
-            die("signing_pubkeys: more than %d keys", MAX_TRUSTED);
-        }
-        if ((r = sk_file_read(tok, 4096, &text, &len)) != 0 ||
-            sk_key_parse_pub_line(text, trust.pk[trust.n]) != 0) {
-            die("signing public key %s: %s", tok,
-                r ? (r == SK_ERR_SYSTEM ? strerror(errno) : sk_err_str(r))
-                  : "not an ssh-ed25519 public key line");
-        }
-        free(text);
-        sk_key_id("ed25519", trust.pk[trust.n], 32, trust.id[trust.n], 40);
-        trust.n++;
+        trust_file(tok);
     }
     free(copy);
+    trust_retired();
     if (trust.n == 0) {
         die("signing_pubkeys names no key");
     }
@@ -1381,4 +1413,90 @@ int ctl_audit(int argc, char **argv)
         return audit_verify_print(0) ? EXIT_REFUSED : 0;
     }
     die_usage("audit: show or verify");
+}
+
+/* ---- key rotation ---- */
+
+/* key rotate-signing: a new signing key from now on; the old public key
+ * is kept (signing-keys.retired/) so everything it signed still verifies.
+ * Sessions already running finish with the key they started with. */
+static int rotate_signing(void)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX + 16], pub[PATH_MAX + 16],
+        old[PATH_MAX + 64], oldid[40], newid[40], *line = NULL, *text = NULL;
+    struct sk_key *ok = NULL, *nk = NULL;
+    uint8_t pk[32];
+    int r;
+
+    if ((r = sk_key_load(cfg->signing_key, &ok)) != 0) {
+        die("signing key %s: %s", cfg->signing_key, sk_err_str(r));
+    }
+    sk_key_pub_raw(ok, pk);
+    sk_key_id("ed25519", pk, 32, oldid, sizeof(oldid));
+    snprintf(dir, sizeof(dir), "%s/signing-keys.retired", cfg->state_dir);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        die("mkdir %s: %s", dir, strerror(errno));
+    }
+    /* The old public key is kept first: losing it would orphan every
+     * transcript it signed. */
+    if ((line = sk_key_pub_line(ok, "sekisho-signing-retired")) == NULL ||
+        asprintf(&text, "%s\n", line) < 0) {
+        die("out of memory");
+    }
+    snprintf(old, sizeof(old), "%s/%s.pub", dir, oldid + 8);
+    if ((r = sk_file_write_new(old, text, strlen(text), 0644)) != 0 &&
+        r != SK_ERR_EXISTS) {
+        die("cannot write %s: %s", old, sk_err_str(r));
+    }
+    free(text);
+    free(line);
+    snprintf(tmp, sizeof(tmp), "%s.new", cfg->signing_key);
+    unlink(tmp);
+    if ((r = sk_key_generate_file(tmp)) != 0 ||
+        (r = sk_key_load(tmp, &nk)) != 0) {
+        die("cannot create %s: %s", tmp, sk_err_str(r));
+    }
+    sk_key_pub_raw(nk, pk);
+    sk_key_id("ed25519", pk, 32, newid, sizeof(newid));
+    if ((line = sk_key_pub_line(nk, "sekisho-signing")) == NULL ||
+        asprintf(&text, "%s\n", line) < 0) {
+        die("out of memory");
+    }
+    snprintf(pub, sizeof(pub), "%s.pub.new", cfg->signing_key);
+    unlink(pub);
+    if ((r = sk_file_write_new(pub, text, strlen(text), 0644)) != 0) {
+        die("cannot write %s: %s", pub, sk_err_str(r));
+    }
+    /* On record (signed with the old key) before the switch. */
+    if (sk_audit("signing_key_rotated", "{s:s, s:s, s:s}", "admin", admin,
+                 "old_key", oldid, "new_key", newid) != 0) {
+        unlink(tmp);
+        unlink(pub);
+        die("audit log unavailable: key not rotated");
+    }
+    {
+        char final_pub[PATH_MAX + 8];
+
+        snprintf(final_pub, sizeof(final_pub), "%s.pub", cfg->signing_key);
+        if (rename(tmp, cfg->signing_key) != 0 ||
+            rename(pub, final_pub) != 0) {
+            die("rename: %s", strerror(errno));
+        }
+    }
+    printf("signing key rotated: %s -> %s (old public key kept in %s)\n",
+           oldid, newid, dir);
+    printf("%s\n", line);
+    free(text);
+    free(line);
+    sk_key_free(ok);
+    sk_key_free(nk);
+    return 0;
+}
+
+int ctl_key(int argc, char **argv)
+{
+    if (argc == 1 && strcmp(argv[0], "rotate-signing") == 0) {
+        return rotate_signing();
+    }
+    die_usage("key: rotate-signing");
 }

@@ -30,6 +30,7 @@ int ctl_search(int argc, char **argv);
 int ctl_purge(int argc, char **argv);
 int ctl_audit(int argc, char **argv);
 int ctl_request(int argc, char **argv);
+int ctl_key(int argc, char **argv);
 int ctl_report(int argc, char **argv);
 
 #endif

@@ -64,6 +64,7 @@ static const char *usage_text =
     "  search PATTERN [--user U] [--target T]\n"
     "  purge --before DATE\n"
     "  audit show [--json] [--event E] [--session ID] | audit verify\n"
+    "  key rotate-signing\n"
     "  request list [--state S] [--user U] [--json] | show ID\n"
     "  request approve|deny|signoff ID [--as APPROVER] [--comment TEXT]\n"
     "  report privileges|inspection [--format text|csv|json] "
@@ -1104,6 +1105,8 @@ int main(int argc, char **argv)
         rc = ctl_search(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "purge") == 0) {
         rc = ctl_purge(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "key") == 0) {
+        rc = ctl_key(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "request") == 0) {
         rc = ctl_request(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "report") == 0) {

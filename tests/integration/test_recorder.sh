@@ -331,6 +331,32 @@ t_search_and_purge() {
     expect_contains "nothing purged" "purged 0" "$out"
 }
 
+t_key_rotation() {
+    local old new out oldt
+    gw_ssh alice web01 -- 'echo before-rotation' > /dev/null < /dev/null
+    old=$(last_session)
+    oldt=$(transcript_of "$old")
+    out=$(ctl key rotate-signing)
+    expect_eq "rotation" 0 "$?"
+    expect_contains "rotation says so" "signing key rotated" "$out"
+    gw_ssh alice web01 -- 'echo after-rotation' > /dev/null < /dev/null
+    new=$(last_session)
+    wait_until 5 session_ended "$new" || fail "session never ended"
+    ctl verify "$old" > /dev/null || fail "old transcript no longer verifies"
+    ctl verify "$new" > /dev/null || fail "new transcript does not verify"
+    out=$(ctl audit verify)
+    expect_eq "audit chain across the rotation" 0 "$?"
+    audit_has signing_key_rotated "" || fail "rotation not audited"
+    # The standalone verifier needs the retired key for old transcripts.
+    out=$("$VERIFY" -k "$GW/signing_key.pub" "$oldt")
+    expect_eq "old transcript with only the new key" 1 "$?"
+    expect_contains "untrusted signer named" "not a trusted key" "$out"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" \
+        $(printf -- '-k %s ' "$GW"/signing-keys.retired/*.pub) "$oldt" \
+        "$(transcript_of "$new")")
+    expect_eq "old and new with both keys" 0 "$?"
+}
+
 t_bad_arguments() {
     local out
     out=$(ctl verify 2>&1)
@@ -367,6 +393,7 @@ run_test t_audit_log_tampering_detected
 run_test t_search_and_purge
 run_test t_replay
 run_test t_bad_arguments
+run_test t_key_rotation
 run_test t_verify_all
 run_test t_session_kill_and_watch
 run_test t_recorder_killed_ends_session
