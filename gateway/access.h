@@ -17,8 +17,14 @@ struct access {
     size_t n, cap;
 };
 
-/* Loads user's rules. Returns 0 or SK_ERR_* (nothing to free then). */
+/* Loads user's rules. A rule whose stored window does not parse is
+ * dropped (fail closed: it allows nothing). Returns 0 or SK_ERR_*
+ * (nothing to free then). */
 int access_load(sk_store *st, const char *user, struct access *a);
 void access_free(struct access *a);
+
+/* The moment now in time zone tz (a zoneinfo name) for policy decisions.
+ * Not pure: sets TZ for this process. */
+void access_when(const char *tz, time_t now, struct sk_when *out);
 
 #endif

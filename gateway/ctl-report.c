@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAXCOLS 12
+#define MAXCOLS 14
 
 struct table {
     const char *cols[MAXCOLS];
@@ -199,6 +199,7 @@ static int grants_cb(const struct sk_grant *g, void *arg)
     DUPS(d, g, user);
     DUPS(d, g, target);
     DUPS(d, g, created_by);
+    DUPS(d, g, window);
     return 0;
 }
 
@@ -279,28 +280,40 @@ static void privileges(struct table *t, struct vec *users, struct vec *grants,
     struct sk_user *u = users->v;
     struct sk_grant *g = grants->v;
     struct sk_request *q = reqs->v;
-    char a[32], b[32], via[32];
+    char a[32], b[32], via[32], lim[24];
+    struct sk_when when;
 
-    t->ncols = 11;
+    when.now = now;
+    sk_local_time(cfg->timezone, now, &when.wday, &when.minute);
+    t->ncols = 13;
     memcpy(t->cols,
            (const char *[]){"user", "role", "account", "target", "login",
-                            "via", "exec", "since", "until", "granted_by",
-                            "live"},
-           sizeof(const char *) * 11);
+                            "via", "exec", "since", "until", "hours",
+                            "max_session_s", "granted_by", "live"},
+           sizeof(const char *) * 13);
     for (size_t i = 0; i < users->n; i++) {
         for (size_t j = 0; j < grants->n; j++) {
             struct sk_policy_grant pg = {g[j].target, g[j].allow_exec, 0,
-                                         g[j].valid_until, 0};
+                                         g[j].valid_until, 0, NULL, 0};
+            struct sk_window win;
+            char wwhy[64];
 
             if (strcmp(g[j].user, u[i].name) != 0) {
                 continue;
             }
+            if (g[j].window != NULL &&
+                sk_window_parse(g[j].window, &win, wwhy, sizeof(wwhy)) == 0) {
+                pg.window = &win;
+            }
             fmt_t(g[j].created, a, sizeof(a));
             fmt_t(g[j].valid_until, b, sizeof(b));
+            snprintf(lim, sizeof(lim), "%lld", (long long)g[j].max_session);
             add_row(t, u[i].name, u[i].role, status_str(u[i].status),
                     g[j].target, login_of(targets, g[j].target), "grant",
-                    g[j].allow_exec ? "yes" : "no", a, b, g[j].created_by,
-                    sk_policy_grant_live(&pg, now) &&
+                    g[j].allow_exec ? "yes" : "no", a, b,
+                    g[j].window ? g[j].window : "any time",
+                    g[j].max_session ? lim : "-", g[j].created_by,
+                    sk_policy_grant_live(&pg, &when) &&
                             u[i].status == SK_USER_ACTIVE
                         ? "yes"
                         : "no");
@@ -315,7 +328,7 @@ static void privileges(struct table *t, struct vec *users, struct vec *grants,
             snprintf(via, sizeof(via), "request %lld", (long long)q[j].id);
             add_row(t, u[i].name, u[i].role, status_str(u[i].status),
                     q[j].target, login_of(targets, q[j].target), via, "no", a,
-                    b, q[j].decided_by,
+                    b, "window", "-", q[j].decided_by,
                     (int64_t)now >= q[j].start && (int64_t)now < q[j].end &&
                             u[i].status == SK_USER_ACTIVE
                         ? "yes"
@@ -405,6 +418,31 @@ static void inspection(struct table *t, struct vec *users, struct vec *grants,
     add_row(t, "accounts", "-", d);
 }
 
+static void free_all(struct vec *users, struct vec *grants, struct vec *reqs,
+                     struct vec *targets, struct vec *sessions)
+{
+    for (size_t i = 0; i < users->n; i++) {
+        sk_user_clear(&((struct sk_user *)users->v)[i]);
+    }
+    for (size_t i = 0; i < grants->n; i++) {
+        sk_grant_clear(&((struct sk_grant *)grants->v)[i]);
+    }
+    for (size_t i = 0; i < reqs->n; i++) {
+        sk_request_clear(&((struct sk_request *)reqs->v)[i]);
+    }
+    for (size_t i = 0; i < targets->n; i++) {
+        sk_target_clear(&((struct sk_target *)targets->v)[i]);
+    }
+    for (size_t i = 0; i < sessions->n; i++) {
+        sk_session_rec_clear(&((struct sk_session_rec *)sessions->v)[i]);
+    }
+    free(users->v);
+    free(grants->v);
+    free(reqs->v);
+    free(targets->v);
+    free(sessions->v);
+}
+
 int ctl_report(int argc, char **argv)
 {
     const char *kind, *format = "text", *outp = NULL;
@@ -488,5 +526,6 @@ int ctl_report(int argc, char **argv)
     }
     free(text);
     table_free(&t);
+    free_all(&users, &grants, &reqs, &targets, &sessions);
     return 0;
 }

@@ -85,6 +85,9 @@ struct monitor {
     int64_t request_id;    /* the work request the session runs under */
     int window_warned;     /* the user was told their window closes */
     int relaying;          /* the target leg is up: notices can be shown */
+    int64_t max_session;   /* seconds the allowing rule permits; 0: any */
+    time_t session_t0;
+    int max_warned;
     char kill_msg[300];
     struct rec_proc rec; /* the session's recorder (rec.pid > 0: running) */
     int have_rec;
@@ -582,6 +585,7 @@ static int mon_answer_target_list(struct monitor *m, struct sk_buf *req)
 {
     struct access ac;
     struct sk_buf b;
+    struct sk_when when;
     time_t now = time(NULL);
     uint32_t n = 0;
     size_t i;
@@ -589,6 +593,7 @@ static int mon_answer_target_list(struct monitor *m, struct sk_buf *req)
 
     (void)req;
     sk_buf_init(&b);
+    access_when(m->cfg->timezone, now, &when);
     if ((r = access_load(m->store, m->user, &ac)) != 0) {
         error_fr(r, "grants for %s", m->user);
         /* Fail closed: an empty list. */
@@ -600,11 +605,12 @@ static int mon_answer_target_list(struct monitor *m, struct sk_buf *req)
     for (i = 0; i < ac.n; i++) {
         struct sk_policy_grant *g = &ac.v[i];
 
-        if (!sk_policy_grant_live(g, now)) {
+        if (!sk_policy_grant_live(g, &when)) {
             continue;
         }
         for (size_t j = 0; j < i; j++) {
-            if (ac.v[j].allow_exec >= 0 && sk_policy_grant_live(&ac.v[j], now) &&
+            if (ac.v[j].allow_exec >= 0 &&
+                sk_policy_grant_live(&ac.v[j], &when) &&
                 strcmp(ac.v[j].target, g->target) == 0) {
                 ac.v[j].allow_exec |= g->allow_exec;
                 g->allow_exec = -1; /* listed already */
@@ -615,7 +621,8 @@ static int mon_answer_target_list(struct monitor *m, struct sk_buf *req)
     }
     r = sk_buf_put_u32(&b, n);
     for (i = 0; r == 0 && i < ac.n; i++) {
-        if (sk_policy_grant_live(&ac.v[i], now) && ac.v[i].allow_exec >= 0) {
+        if (sk_policy_grant_live(&ac.v[i], &when) &&
+            ac.v[i].allow_exec >= 0) {
             if ((r = sk_buf_put_cstring(&b, ac.v[i].target)) == 0) {
                 r = sk_buf_put_u32(&b, (uint32_t)ac.v[i].allow_exec);
             }
@@ -859,11 +866,16 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
         r = SK_ERR_STORE;
     } else {
         size_t idx = 0;
+        struct sk_when when;
 
+        access_when(m->cfg->timezone, time(NULL), &when);
         r = sk_policy_match(ac.v, ac.n, target, (enum sk_access_mode)mode,
-                            time(NULL), why, sizeof(why), &idx);
-        /* The session belongs to the request that allowed it. */
+                            &when, why, sizeof(why), &idx);
+        /* The session belongs to the request that allowed it, and lasts
+         * at most as long as that rule says. */
         m->request_id = r == 0 ? ac.v[idx].request_id : 0;
+        m->max_session = r == 0 ? ac.v[idx].max_session : 0;
+        m->session_t0 = time(NULL);
         access_free(&ac);
     }
     (void)sk_audit("policy_decision", "{s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
@@ -1647,6 +1659,7 @@ static const char *mon_recheck(struct monitor *m)
     char detail[128], *kill = NULL;
     size_t idx = 0;
     time_t now = time(NULL);
+    struct sk_when when;
     int r;
 
     /* `sekishoctl session kill` leaves its request in the store. */
@@ -1672,15 +1685,35 @@ static const char *mon_recheck(struct monitor *m)
     if (why != NULL) {
         return why;
     }
+    if (m->max_session > 0) {
+        int64_t left = m->max_session - (int64_t)(now - m->session_t0);
+
+        if (left <= 0) {
+            return "maximum session length reached";
+        }
+        if (left <= 120 && !m->max_warned && m->relaying) {
+            char msg[200];
+
+            m->max_warned = 1;
+            snprintf(msg, sizeof(msg),
+                     "\r\nsekisho: this session reaches its maximum length "
+                     "in %lld seconds\r\n",
+                     (long long)left);
+            mon_notice(m, msg);
+        }
+    }
     if (access_load(m->store, m->user, &ac) != 0) {
         return NULL;
     }
+    access_when(m->cfg->timezone, now, &when);
     if (sk_policy_match(ac.v, ac.n, m->target.name,
                         strcmp(m->mode, "exec") == 0 ? SK_ACCESS_EXEC
                                                      : SK_ACCESS_SHELL,
-                        now, detail, sizeof(detail), &idx) != 0) {
+                        &when, detail, sizeof(detail), &idx) != 0) {
         why = ac.n > 0 && strstr(detail, "window") != NULL
                   ? "the approved work window has closed"
+              : strstr(detail, "hours") != NULL
+                  ? "outside the permitted hours"
                   : "access no longer granted";
     } else if (ac.v[idx].valid_until != 0 && !m->window_warned &&
                m->relaying &&

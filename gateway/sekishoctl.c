@@ -15,6 +15,7 @@
 #include "auth/totp.h"
 #include "policy/cidr.h"
 #include "policy/command.h"
+#include "policy/window.h"
 
 #include "ctl.h"
 
@@ -52,7 +53,8 @@ static const char *usage_text =
     "  target add NAME --host H --port P --login USER "
     "(--host-key-file FILE | --scan)\n"
     "  target list | show NAME | remove NAME\n"
-    "  grant add USER TARGET [--until TIME] [--exec]\n"
+    "  grant add USER TARGET [--until TIME] [--exec] [--hours WINDOW]\n"
+    "            [--max-session DURATION]\n"
     "  grant list [USER] | remove USER TARGET\n"
     "  session list [--json] [--user U] [--target T] [--request ID] "
     "[--since TIME]\n"
@@ -736,9 +738,14 @@ static int print_grant(const struct sk_grant *g, void *arg)
     (void)arg;
     fmt_time(g->valid_until, until, sizeof(until));
     fmt_time(g->created, created, sizeof(created));
-    printf("%-20s %-20s %-5s until %-20s by %s at %s\n", g->user, g->target,
+    printf("%-20s %-20s %-5s until %-20s by %s at %s%s%s", g->user, g->target,
            g->allow_exec ? "exec" : "shell", g->valid_until ? until : "-",
-           g->created_by, created);
+           g->created_by, created, g->window ? " hours " : "",
+           g->window ? g->window : "");
+    if (g->max_session) {
+        printf(" max-session %llds", (long long)g->max_session);
+    }
+    printf("\n");
     return 0;
 }
 
@@ -786,6 +793,21 @@ static int cmd_grant(int argc, char **argv)
                 }
             } else if (strcmp(argv[i], "--exec") == 0) {
                 g.allow_exec = 1;
+            } else if (strcmp(argv[i], "--hours") == 0 && i + 1 < argc) {
+                struct sk_window w;
+                char why[200];
+
+                g.window = argv[++i];
+                if (sk_window_parse(g.window, &w, why, sizeof(why)) != 0) {
+                    die("grant add: --hours: %s", why);
+                }
+            } else if (strcmp(argv[i], "--max-session") == 0 &&
+                       i + 1 < argc) {
+                if (sk_duration_parse(argv[++i], &g.max_session) != 0) {
+                    die_usage("grant add: --max-session '%s' is not a "
+                              "duration (90m, 4h)",
+                              argv[i]);
+                }
             } else {
                 die_usage("grant add: unexpected argument '%s'", argv[i]);
             }
@@ -800,11 +822,14 @@ static int cmd_grant(int argc, char **argv)
                                       : sk_err_str(r));
         }
         fmt_time(g.valid_until, ts, sizeof(ts));
-        (void)sk_audit("grant_add", "{s:s, s:s, s:s, s:b, s:s}", "admin",
-                       admin, "user", g.user, "target", g.target, "exec",
-                       g.allow_exec, "until", ts);
-        printf("granted %s -> %s (%s) until %s\n", g.user, g.target,
-               g.allow_exec ? "shell+exec" : "shell", ts);
+        (void)sk_audit("grant_add", "{s:s, s:s, s:s, s:b, s:s, s:s?, s:I}",
+                       "admin", admin, "user", g.user, "target", g.target,
+                       "exec", g.allow_exec, "until", ts, "hours", g.window,
+                       "max_session", (json_int_t)g.max_session);
+        printf("granted %s -> %s (%s) until %s%s%s\n", g.user, g.target,
+               g.allow_exec ? "shell+exec" : "shell", ts,
+               g.window ? ", hours " : "", g.window ? g.window : "");
+        g.window = NULL; /* argv's, not ours */
         return 0;
     }
     if (strcmp(argv[0], "remove") == 0) {

@@ -5,9 +5,19 @@
 #ifndef SK_POLICY_H
 #define SK_POLICY_H
 
+#include "window.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+/* The moment of a decision: the absolute time and, for time-of-day rules,
+ * the weekday (0 = Sunday) and minute in the gateway's time zone. */
+struct sk_when {
+    time_t now;
+    int wday;
+    int minute;
+};
 
 struct sk_policy_grant {
     const char *target;
@@ -15,6 +25,8 @@ struct sk_policy_grant {
     int64_t valid_from;  /* 0: no start */
     int64_t valid_until; /* 0: no end (exclusive) */
     int64_t request_id;  /* 0: a standing grant; else an approved request */
+    const struct sk_window *window; /* NULL: any time of day */
+    int64_t max_session; /* seconds a session under this rule may last; 0 */
 };
 
 enum sk_access_mode {
@@ -27,16 +39,19 @@ enum sk_access_mode {
  * why (for the audit log, not for the user: it reveals whether the target
  * exists for this user). */
 int sk_policy_decide(const struct sk_policy_grant *grants, size_t n,
-                     const char *target, enum sk_access_mode mode, time_t now,
-                     char *why, size_t whylen);
+                     const char *target, enum sk_access_mode mode,
+                     const struct sk_when *when, char *why, size_t whylen);
 
 /* As sk_policy_decide; on success *index (may be NULL) names the grant
  * that allowed it (for linking the session to its request). */
 int sk_policy_match(const struct sk_policy_grant *grants, size_t n,
-                    const char *target, enum sk_access_mode mode, time_t now,
-                    char *why, size_t whylen, size_t *index);
+                    const char *target, enum sk_access_mode mode,
+                    const struct sk_when *when, char *why, size_t whylen,
+                    size_t *index);
 
-/* 1 if the grant is usable at now (ignoring mode). */
-int sk_policy_grant_live(const struct sk_policy_grant *g, time_t now);
+/* 1 if the grant is usable at when (validity and time of day; ignoring
+ * mode). */
+int sk_policy_grant_live(const struct sk_policy_grant *g,
+                         const struct sk_when *when);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum kw_type { KW_STRING, KW_PATH, KW_INT, KW_BOOL, KW_LOGLEVEL, KW_FACTOR };
 
@@ -105,6 +106,9 @@ static const struct keyword keywords[] = {
     {"recorder", "retention_min_days", KW_INT, OFF(retention_min_days),
      "1826", 1, 36500,
      "purge refuses transcripts younger than this (default 5 years)"},
+    {"policy", "timezone", KW_STRING, OFF(timezone), "UTC", 0, 0,
+     "time zone of the grants' time-of-day windows (a zoneinfo name, "
+     "e.g. Asia/Tokyo)"},
     {"policy", "approvals_required", KW_INT, OFF(approvals_required), "1", 1,
      10, "distinct approvers (never the requester) a work request needs"},
     {"policy", "notify_command", KW_STRING, OFF(notify_command), "none", 0,
@@ -391,6 +395,33 @@ int sk_config_load(const char *path, struct sk_config **out, char *err,
         (r = path_default(&cfg->auditor_key, cfg->state_dir,
                           "auditor.key")) != 0) {
         goto fail;
+    }
+    {
+        /* A zone name must name a zone: a typo would silently mean UTC. */
+        char zf[300];
+        const char *z = cfg->timezone;
+        size_t zi;
+
+        for (zi = 0; z[zi] != '\0'; zi++) {
+            if (!((z[zi] >= 'A' && z[zi] <= 'Z') ||
+                  (z[zi] >= 'a' && z[zi] <= 'z') ||
+                  (z[zi] >= '0' && z[zi] <= '9') ||
+                  strchr("/_+-", z[zi]) != NULL)) {
+                break;
+            }
+        }
+        snprintf(zf, sizeof(zf), "/usr/share/zoneinfo/%s", z);
+        if (z[zi] != '\0' || zi > 64 || strstr(z, "..") != NULL ||
+            access(zf, R_OK) != 0) {
+            if (err != NULL) {
+                snprintf(err, errlen,
+                         "%s: [policy] timezone: '%s' is not a known time "
+                         "zone",
+                         path, z);
+            }
+            r = SK_ERR_INVALID;
+            goto fail;
+        }
     }
     {
         char host[256];

@@ -46,6 +46,7 @@ struct sk_config {
     int checkpoint_interval;
     int retention_min_days;
     /* [policy] */
+    char *timezone;
     int approvals_required;
     char *notify_command;
     int idle_timeout;

@@ -106,6 +106,9 @@ static const char *migrations[] = {
     "ALTER TABLE sessions ADD COLUMN request_id INTEGER NOT NULL DEFAULT 0;",
     /* 7: per-user source-address restriction (space-separated CIDRs) */
     "ALTER TABLE users ADD COLUMN sources TEXT;",
+    /* 8: per-rule time-of-day window and maximum session length */
+    "ALTER TABLE grants ADD COLUMN window TEXT;"
+    "ALTER TABLE grants ADD COLUMN max_session INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -749,6 +752,7 @@ void sk_grant_clear(struct sk_grant *g)
     free(g->user);
     free(g->target);
     free(g->created_by);
+    free(g->window);
     memset(g, 0, sizeof(*g));
 }
 
@@ -758,15 +762,17 @@ int sk_store_grant_add(sk_store *st, const struct sk_grant *g, time_t now)
 
     r = run(st, 0,
             "INSERT INTO grants (user_id, target_id, allow_exec, valid_until, "
-            "created, created_by) "
-            "SELECT u.id, t.id, ?, ?, ?, ? FROM users u, targets t "
+            "created, created_by, window, max_session) "
+            "SELECT u.id, t.id, ?, ?, ?, ?, ?, ? FROM users u, targets t "
             "WHERE u.name = ? AND t.name = ? "
             "ON CONFLICT (user_id, target_id) DO UPDATE SET "
             "allow_exec = excluded.allow_exec, "
             "valid_until = excluded.valid_until, created = excluded.created, "
-            "created_by = excluded.created_by",
-            "iiisss", (int64_t)g->allow_exec, g->valid_until, (int64_t)now,
-            g->created_by, g->user, g->target);
+            "created_by = excluded.created_by, window = excluded.window, "
+            "max_session = excluded.max_session",
+            "iiisnis" "s", (int64_t)g->allow_exec, g->valid_until,
+            (int64_t)now, g->created_by, g->window, g->max_session, g->user,
+            g->target);
     if (r == 0 && sqlite3_changes(st->db) == 0) {
         r = SK_ERR_NOT_FOUND;
     }
@@ -796,6 +802,8 @@ static int emit_grant(sqlite3_stmt *s, void *ctx)
     g.valid_until = sqlite3_column_int64(s, 4);
     g.created = sqlite3_column_int64(s, 5);
     g.created_by = col_text(s, 6, &oom);
+    g.window = col_text(s, 7, &oom);
+    g.max_session = sqlite3_column_int64(s, 8);
     if (oom || !g.user || !g.target || !g.created_by) {
         sk_grant_clear(&g);
         return SK_ERR_ALLOC;
@@ -814,7 +822,8 @@ int sk_store_grant_list(sk_store *st, const char *user,
 
     if ((r = prep(st, &s,
                   "SELECT g.id, u.name, t.name, g.allow_exec, g.valid_until, "
-                  "g.created, g.created_by FROM grants g "
+                  "g.created, g.created_by, g.window, g.max_session "
+                  "FROM grants g "
                   "JOIN users u ON u.id = g.user_id "
                   "JOIN targets t ON t.id = g.target_id "
                   "WHERE ?1 IS NULL OR u.name = ?1 ORDER BY u.name, t.name",

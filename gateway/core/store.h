@@ -118,6 +118,8 @@ struct sk_grant {
     int64_t valid_until; /* 0: no end */
     int64_t created;
     char *created_by;
+    char *window;        /* time-of-day rule (policy/window.h); NULL: any */
+    int64_t max_session; /* seconds; 0: no limit */
 };
 void sk_grant_clear(struct sk_grant *g);
 

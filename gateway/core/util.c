@@ -325,3 +325,14 @@ out:
     close(fd);
     return r;
 }
+
+void sk_local_time(const char *tz, time_t now, int *wday, int *minute)
+{
+    struct tm tm;
+
+    setenv("TZ", tz, 1);
+    tzset();
+    localtime_r(&now, &tm);
+    *wday = tm.tm_wday;
+    *minute = tm.tm_hour * 60 + tm.tm_min;
+}

@@ -42,6 +42,10 @@ int sk_duration_parse(const char *s, int64_t *out);
  * port. Returns 0 or SK_ERR_INVALID. */
 int sk_hostport_parse(const char *s, char *host, size_t hostlen, int *port);
 
+/* Weekday (0 = Sunday) and minute of the day of now in time zone tz (a
+ * zoneinfo name). Not pure: sets TZ for the process. */
+void sk_local_time(const char *tz, time_t now, int *wday, int *minute);
+
 /* Creates path exclusively (O_EXCL|O_NOFOLLOW, mode) and writes n bytes.
  * Not pure: touches the file system. Returns 0 or SK_ERR_SYSTEM/EXISTS. */
 int sk_file_write_new(const char *path, const void *p, size_t n, int mode);

@@ -546,6 +546,48 @@ t_pam_stack() {
     cp "$WORK/stack.save" "$stack"
 }
 
+# window_around TZ OFFSET-HOURS LEN-HOURS: "daily HH:00-HH:00" starting
+# OFFSET hours from the current hour in TZ.
+window_around() {
+    local h s e
+    h=$(TZ=$1 date +%H)
+    s=$(( (10#$h + $2 + 24) % 24 ))
+    e=$(( (s + $3) % 24 ))
+    printf 'daily %02d:00-%02d:00' "$s" "$e"
+}
+
+t_rule_hours_and_max_session() {
+    local out t0
+    add_user hana
+    # a window that does not include now
+    ctl grant add hana web01 --exec --hours "$(window_around UTC 2 1)" > /dev/null
+    out=$(gw_ssh hana web01 -- echo in-hours 2>&1 < /dev/null)
+    expect_not_contains "refused outside the rule's hours" "in-hours" "$out"
+    audit_has policy_decision "\"reason\":\"outside the rule's hours\"" ||
+        fail "hours refusal not audited"
+    # the hours are read in the configured zone
+    sed -i 's|^#timezone = .*|timezone = Asia/Tokyo|' "$CONF"
+    ctl grant add hana web01 --exec --hours "$(window_around Asia/Tokyo 0 1)" \
+        > /dev/null
+    out=$(gw_ssh hana web01 -- echo in-hours 2>&1 < /dev/null)
+    expect_eq "allowed inside the rule's hours (Asia/Tokyo)" "in-hours" "$out"
+    sed -i 's|^timezone = .*|#timezone = UTC|' "$CONF"
+    out=$(ctl grant add hana web01 --hours "Mon-Fry 09:00-18:00" 2>&1)
+    expect_eq "bad window refused" 1 "$?"
+    expect_contains "bad window named" "Mon-Fry" "$out"
+    # a rule's maximum session length ends the session, with a warning
+    ctl grant add hana web01 --max-session 6s > /dev/null
+    t0=$(date +%s)
+    out=$( (sleep 1; printf 'echo started\n'; sleep 25) |
+        { gw_ssh hana -tt web01 2>&1; echo "at=$(date +%s)"; })
+    expect_contains "warned" "reaches its maximum length" "$out"
+    expect_contains "ended" "maximum session length reached" "$out"
+    [ $(( $(printf '%s' "$out" | grep -o 'at=[0-9]*' | cut -d= -f2) - t0 )) \
+        -lt 15 ] || fail "session outlived its maximum length"
+    expect_contains "grant list shows the rule" "max-session 6s" \
+        "$(ctl grant list hana)"
+}
+
 t_totp_second_factor() {
     local out code
     gw_stop
@@ -864,6 +906,7 @@ run_test t_passwd_command
 run_test t_source_blocked
 run_test t_source_restricted_user
 run_test t_pam_stack
+run_test t_rule_hours_and_max_session
 run_test t_revocation_ends_sessions
 run_test t_idle_timeout
 run_test t_listener_restart_keeps_sessions

@@ -77,7 +77,7 @@ static void test_values(void **state)
     sk_config_dump(cfg, f);
     fclose(f);
     assert_non_null(strstr(dump, "max_startups = 3\n"));
-    assert_non_null(strstr(dump, "[policy]\napprovals_required = 1\n"));
+    assert_non_null(strstr(dump, "[policy]\ntimezone = UTC\napprovals_required = 1\n"));
     assert_non_null(strstr(dump, "\nidle_timeout = 900\n"));
     assert_non_null(strstr(dump, "[recorder]\ntranscript_dir = "));
     sk_config_free(cfg);
@@ -96,6 +96,10 @@ static void test_errors(void **state)
         const char *msg;
     } bad[] = {
         {"[gateway]\nstate_dir = /s\nbogus = 1\n", ":3: unknown key 'bogus'"},
+        {"[gateway]\nstate_dir = /s\n[policy]\ntimezone = Mars/Olympus\n",
+         "timezone: 'Mars/Olympus' is not a known time zone"},
+        {"[gateway]\nstate_dir = /s\n[policy]\ntimezone = ../../etc/passwd\n",
+         "is not a known time zone"},
         {"[gateway]\nstate_dir = /s\n[nope]\nx = 1\n",
          ":4: unknown section [nope]"},
         {"state_dir = /s\n", ":1: key 'state_dir' outside a [section]"},

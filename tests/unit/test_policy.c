@@ -11,22 +11,32 @@
 #include "policy/request.h"
 #include "sk-err.h"
 
-/* target, exec, valid_from, valid_until, request */
+/* target, exec, valid_from, valid_until, request, window, max */
 static const struct sk_policy_grant grants[] = {
-    {"web01", 1, 0, 0, 0},
-    {"db01", 0, 0, 0, 0},
-    {"tmp01", 1, 0, 1000, 0},
+    {"web01", 1, 0, 0, 0, NULL, 0},
+    {"db01", 0, 0, 0, 0, NULL, 0},
+    {"tmp01", 1, 0, 1000, 0, NULL, 0},
     /* db01 again through an approved request [2000, 3000), exec */
-    {"db01", 1, 2000, 3000, 7},
+    {"db01", 1, 2000, 3000, 7, NULL, 0},
     /* a request window alone */
-    {"win01", 0, 100, 200, 9},
+    {"win01", 0, 100, 200, 9, NULL, 0},
 };
 #define NG (sizeof(grants) / sizeof(grants[0]))
+
+static const struct sk_when *at(time_t now)
+{
+    static struct sk_when w;
+
+    w.now = now;
+    w.wday = 3;
+    w.minute = 600;
+    return &w;
+}
 
 static int decide(const char *t, enum sk_access_mode m, time_t now,
                   char *why)
 {
-    return sk_policy_decide(grants, NG, t, m, now, why, 128);
+    return sk_policy_decide(grants, NG, t, m, at(now), why, 128);
 }
 
 static void test_decisions(void **state)
@@ -47,7 +57,7 @@ static void test_decisions(void **state)
                      SK_ERR_DENIED);
     assert_string_equal(why, "grant expired");
     /* no grants at all: deny */
-    assert_int_equal(sk_policy_decide(NULL, 0, "web01", SK_ACCESS_SHELL, 5,
+    assert_int_equal(sk_policy_decide(NULL, 0, "web01", SK_ACCESS_SHELL, at(5),
                                       why, sizeof(why)),
                      SK_ERR_DENIED);
     /* prefix of a granted name is not that name */
@@ -65,8 +75,8 @@ static void test_overlap_and_windows(void **state)
     /* db01 exec only inside the request's window */
     assert_int_equal(decide("db01", SK_ACCESS_EXEC, 1999, why),
                      SK_ERR_DENIED);
-    assert_int_equal(sk_policy_match(grants, NG, "db01", SK_ACCESS_EXEC, 2000,
-                                      why, sizeof(why), &idx),
+    assert_int_equal(sk_policy_match(grants, NG, "db01", SK_ACCESS_EXEC,
+                                      at(2000), why, sizeof(why), &idx),
                      0);
     assert_int_equal(grants[idx].request_id, 7);
     assert_string_equal(why, "request");
@@ -75,7 +85,7 @@ static void test_overlap_and_windows(void **state)
                      SK_ERR_DENIED);
     /* the standing grant still allows a shell outside the window */
     assert_int_equal(sk_policy_match(grants, NG, "db01", SK_ACCESS_SHELL,
-                                      5000, why, sizeof(why), &idx),
+                                      at(5000), why, sizeof(why), &idx),
                      0);
     assert_int_equal(grants[idx].request_id, 0);
     /* window boundaries and the reasons given */
@@ -216,11 +226,85 @@ static void test_cidr(void **state)
     assert_false(sk_cidr_list_match("bogus", "127.0.0.1"));
 }
 
+static int in_window(const char *spec, int wday, int h, int m)
+{
+    struct sk_window w;
+    char why[160];
+
+    assert_int_equal(sk_window_parse(spec, &w, why, sizeof(why)), 0);
+    return sk_window_contains(&w, wday, h * 60 + m);
+}
+
+static void test_windows(void **state)
+{
+    struct sk_window w;
+    char why[160];
+    struct sk_policy_grant g = {"web01", 1, 0, 0, 0, &w, 0};
+    struct sk_when when = {5, 1, 9 * 60};
+
+    (void)state;
+    /* office hours, boundaries half-open */
+    assert_true(in_window("Mon-Fri 09:00-18:00", 1, 9, 0));
+    assert_true(in_window("Mon-Fri 09:00-18:00", 5, 17, 59));
+    assert_false(in_window("Mon-Fri 09:00-18:00", 5, 18, 0));
+    assert_false(in_window("Mon-Fri 09:00-18:00", 1, 8, 59));
+    assert_false(in_window("Mon-Fri 09:00-18:00", 6, 12, 0));
+    assert_false(in_window("Mon-Fri 09:00-18:00", 0, 12, 0));
+    assert_true(in_window("weekdays 09:00-18:00", 3, 12, 0));
+    assert_true(in_window("weekends 00:00-24:00", 0, 23, 59));
+    assert_true(in_window("daily 00:00-24:00", 4, 0, 0));
+    assert_true(in_window("Sat,Sun 10:00-12:00; Wed 13:00-14:00", 3, 13, 30));
+    assert_false(in_window("Sat,Sun 10:00-12:00; Wed 13:00-14:00", 4, 13, 30));
+    /* wrapping day range, and hours over midnight */
+    assert_true(in_window("Fri-Mon 08:00-09:00", 0, 8, 30));
+    assert_false(in_window("Fri-Mon 08:00-09:00", 3, 8, 30));
+    assert_true(in_window("Fri 22:00-06:00", 5, 23, 0));
+    assert_true(in_window("Fri 22:00-06:00", 6, 5, 59));
+    assert_false(in_window("Fri 22:00-06:00", 6, 6, 0));
+    assert_false(in_window("Fri 22:00-06:00", 4, 23, 0));
+    assert_false(in_window("Fri 22:00-06:00", 5, 5, 0));
+    /* malformed windows are refused with a reason */
+    assert_int_equal(sk_window_parse("", &w, why, sizeof(why)),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_window_parse("Mon-Fri", &w, why, sizeof(why)),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_window_parse("Mon-Fry 09:00-18:00", &w, why,
+                                     sizeof(why)),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_window_parse("Mon 09:00-09:00", &w, why, sizeof(why)),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_window_parse("Mon 24:00-09:00", &w, why, sizeof(why)),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_window_parse("Mon 09:60-10:00", &w, why, sizeof(why)),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_window_parse("Mon 9:00-10:00", &w, why, sizeof(why)),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_window_parse("Mon 09:00-10:00 extra", &w, why,
+                                     sizeof(why)),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_window_parse("Mon, 09:00-10:00", &w, why,
+                                     sizeof(why)),
+                     SK_ERR_INVALID);
+    /* in a decision */
+    assert_int_equal(sk_window_parse("Mon-Fri 09:00-18:00", &w, why,
+                                     sizeof(why)),
+                     0);
+    assert_int_equal(sk_policy_decide(&g, 1, "web01", SK_ACCESS_SHELL, &when,
+                                      why, sizeof(why)),
+                     0);
+    when.minute = 18 * 60;
+    assert_int_equal(sk_policy_decide(&g, 1, "web01", SK_ACCESS_SHELL, &when,
+                                      why, sizeof(why)),
+                     SK_ERR_DENIED);
+    assert_string_equal(why, "outside the rule's hours");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decisions),
         cmocka_unit_test(test_cidr),
+        cmocka_unit_test(test_windows),
         cmocka_unit_test(test_overlap_and_windows),
         cmocka_unit_test(test_request_rules),
         cmocka_unit_test(test_request_windows_and_display),

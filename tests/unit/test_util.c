@@ -134,9 +134,31 @@ static void test_session_id(void **state)
     assert_string_not_equal(a, b);
 }
 
+/* Windows are local: Tokyo has no DST, Berlin does (2026-03-29 02:00
+ * local becomes 03:00). */
+static void test_local_time(void **state)
+{
+    int wday, minute;
+
+    (void)state;
+    /* 2026-03-29 00:30 UTC: Sunday */
+    sk_local_time("Asia/Tokyo", 1774744200, &wday, &minute);
+    assert_int_equal(wday, 0);
+    assert_int_equal(minute, 9 * 60 + 30);
+    sk_local_time("Europe/Berlin", 1774744200, &wday, &minute);
+    assert_int_equal(minute, 1 * 60 + 30); /* CET, UTC+1 */
+    /* one hour later the clocks have jumped: 03:30 CEST */
+    sk_local_time("Europe/Berlin", 1774744200 + 3600, &wday, &minute);
+    assert_int_equal(minute, 3 * 60 + 30);
+    sk_local_time("UTC", 1774744200, &wday, &minute);
+    assert_int_equal(minute, 30);
+    assert_int_equal(wday, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_local_time),
         cmocka_unit_test(test_name_valid),  cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_utf8_repair), cmocka_unit_test(test_duration),
         cmocka_unit_test(test_time_parse),  cmocka_unit_test(test_hostport),
