@@ -1,6 +1,7 @@
 #include "access.h"
 #include "sk-err.h"
 #include "util.h"
+#include "policy/cidr.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,7 @@ int access_load(sk_store *st, const char *user, struct access *a)
 
     memset(a, 0, sizeof(*a));
     if ((r = sk_store_grant_list(st, user, on_grant, a)) != 0 ||
+        (r = sk_store_group_grant_list(st, user, on_grant, a)) != 0 ||
         (r = sk_store_request_list(st, user, on_request, a)) != 0) {
         access_free(a);
         return r < 0 ? r : SK_ERR_ALLOC;
@@ -94,4 +96,34 @@ void access_when(const char *tz, time_t now, struct sk_when *out)
     /* The zone was checked when the configuration was read. */
     out->now = now;
     sk_local_time(tz, now, &out->wday, &out->minute);
+}
+
+static int group_src_cb(const char *name, const char *sources,
+                        const char *members, void *arg)
+{
+    const char *addr = ((const char **)arg)[0];
+
+    (void)name;
+    (void)members;
+    if (sources != NULL && !sk_cidr_list_match(sources, addr)) {
+        ((const char **)arg)[1] = name != NULL ? "group" : "?";
+        return 1;
+    }
+    return 0;
+}
+
+int access_source_ok(sk_store *st, const char *user, const char *user_sources,
+                     const char *addr)
+{
+    const char *arg[2] = {addr, NULL};
+
+    if (!sk_cidr_list_match(user_sources, addr)) {
+        return 0;
+    }
+    /* Every group's restriction applies too: membership never widens
+     * where one may connect from. */
+    if (sk_store_group_list(st, user, group_src_cb, arg) != 0) {
+        return 0; /* fail closed */
+    }
+    return arg[1] == NULL;
 }

@@ -23,6 +23,12 @@ struct access {
 int access_load(sk_store *st, const char *user, struct access *a);
 void access_free(struct access *a);
 
+/* 1 if addr may be used by user: inside the user's own source blocks
+ * (user_sources, NULL: any) and inside those of each of their groups.
+ * Store trouble: 0 (fail closed). */
+int access_source_ok(sk_store *st, const char *user, const char *user_sources,
+                     const char *addr);
+
 /* The moment now in time zone tz (a zoneinfo name) for policy decisions.
  * Not pure: sets TZ for this process. */
 void access_when(const char *tz, time_t now, struct sk_when *out);

@@ -292,32 +292,46 @@ static void privileges(struct table *t, struct vec *users, struct vec *grants,
                             "max_session_s", "granted_by", "live"},
            sizeof(const char *) * 13);
     for (size_t i = 0; i < users->n; i++) {
-        for (size_t j = 0; j < grants->n; j++) {
-            struct sk_policy_grant pg = {g[j].target, g[j].allow_exec, 0,
-                                         g[j].valid_until, 0, NULL, 0};
-            struct sk_window win;
-            char wwhy[64];
+        struct vec mine = {.sz = sizeof(struct sk_grant)};
 
-            if (strcmp(g[j].user, u[i].name) != 0) {
-                continue;
+        /* The user's own grants, then those through their groups. */
+        for (size_t j = 0; j < grants->n; j++) {
+            if (strcmp(g[j].user, u[i].name) == 0) {
+                (void)grants_cb(&g[j], &mine);
             }
-            if (g[j].window != NULL &&
-                sk_window_parse(g[j].window, &win, wwhy, sizeof(wwhy)) == 0) {
+        }
+        if (sk_store_group_grant_list(store, u[i].name, grants_cb, &mine) !=
+            0) {
+            die("state unavailable");
+        }
+        for (size_t j = 0; j < mine.n; j++) {
+            struct sk_grant *x = &((struct sk_grant *)mine.v)[j];
+            struct sk_policy_grant pg = {x->target, x->allow_exec, 0,
+                                         x->valid_until, 0, NULL, 0};
+            struct sk_window win;
+            char wwhy[64], gvia[48];
+
+            if (x->window != NULL &&
+                sk_window_parse(x->window, &win, wwhy, sizeof(wwhy)) == 0) {
                 pg.window = &win;
             }
-            fmt_t(g[j].created, a, sizeof(a));
-            fmt_t(g[j].valid_until, b, sizeof(b));
-            snprintf(lim, sizeof(lim), "%lld", (long long)g[j].max_session);
+            fmt_t(x->created, a, sizeof(a));
+            fmt_t(x->valid_until, b, sizeof(b));
+            snprintf(lim, sizeof(lim), "%lld", (long long)x->max_session);
+            snprintf(gvia, sizeof(gvia), "group %s", x->user + 1);
             add_row(t, u[i].name, u[i].role, status_str(u[i].status),
-                    g[j].target, login_of(targets, g[j].target), "grant",
-                    g[j].allow_exec ? "yes" : "no", a, b,
-                    g[j].window ? g[j].window : "any time",
-                    g[j].max_session ? lim : "-", g[j].created_by,
+                    x->target, login_of(targets, x->target),
+                    x->user[0] == '@' ? gvia : "grant",
+                    x->allow_exec ? "yes" : "no", a, b,
+                    x->window ? x->window : "any time",
+                    x->max_session ? lim : "-", x->created_by,
                     sk_policy_grant_live(&pg, &when) &&
                             u[i].status == SK_USER_ACTIVE
                         ? "yes"
                         : "no");
+            sk_grant_clear(x);
         }
+        free(mine.v);
         for (size_t j = 0; j < reqs->n; j++) {
             if (strcmp(q[j].user, u[i].name) != 0 ||
                 strcmp(q[j].state, "approved") != 0) {

@@ -482,7 +482,8 @@ static uint32_t mon_authenticate(struct monitor *m, const char *user,
             snprintf(m->user, sizeof(m->user), "%s", user);
         }
         why = mon_pam(m, b, user, whybuf, sizeof(whybuf));
-        if (why == NULL && known && !sk_cidr_list_match(u.sources, m->source)) {
+        if (why == NULL && known &&
+            !access_source_ok(m->store, user, u.sources, m->source)) {
             /* R-AUTH-1: only from the terminals this user may use. Told
              * apart from a wrong password only in the audit log. */
             why = "source address not allowed for this user";

@@ -53,9 +53,11 @@ static const char *usage_text =
     "  target add NAME --host H --port P --login USER "
     "(--host-key-file FILE | --scan)\n"
     "  target list | show NAME | remove NAME\n"
-    "  grant add USER TARGET [--until TIME] [--exec] [--hours WINDOW]\n"
+    "  group add|remove NAME | list | member add|remove GROUP USER\n"
+    "  group from GROUP CIDR... | --any\n"
+    "  grant add USER|@GROUP TARGET [--until TIME] [--exec] [--hours WINDOW]\n"
     "            [--max-session DURATION]\n"
-    "  grant list [USER] | remove USER TARGET\n"
+    "  grant list [USER] | remove USER|@GROUP TARGET\n"
     "  session list [--json] [--user U] [--target T] [--request ID] "
     "[--since TIME]\n"
     "  session kill ID [--reason TEXT] | watch ID\n"
@@ -751,6 +753,7 @@ static int print_grant(const struct sk_grant *g, void *arg)
 
 static int cmd_grant(int argc, char **argv)
 {
+    const char *group = NULL;
     int r, i;
 
     if (argc < 1) {
@@ -764,15 +767,20 @@ static int cmd_grant(int argc, char **argv)
             check_name("user", argv[1]);
         }
         if ((r = sk_store_grant_list(store, argc == 2 ? argv[1] : NULL,
-                                     print_grant, NULL)) != 0) {
+                                     print_grant, NULL)) != 0 ||
+            (r = sk_store_group_grant_list(store,
+                                           argc == 2 ? argv[1] : NULL,
+                                           print_grant, NULL)) != 0) {
             die("grant list: %s", sk_err_str(r));
         }
         return 0;
     }
     if (argc < 3) {
-        die_usage("grant %s: USER and TARGET required", argv[0]);
+        die_usage("grant %s: USER|@GROUP and TARGET required", argv[0]);
     }
-    check_name("user", argv[1]);
+    /* "@name" names a group: the grant is for all its members. */
+    group = argv[1][0] == '@' ? argv[1] + 1 : NULL;
+    check_name(group ? "group" : "user", group ? group : argv[1]);
     check_name("target", argv[2]);
     if (strcmp(argv[0], "add") == 0) {
         struct sk_grant g;
@@ -816,10 +824,14 @@ static int cmd_grant(int argc, char **argv)
         g.target = argv[2];
         g.valid_until = (int64_t)until;
         g.created_by = admin;
-        if ((r = sk_store_grant_add(store, &g, now)) != 0) {
+        r = group ? sk_store_group_grant_add(store, group, &g, now)
+                  : sk_store_grant_add(store, &g, now);
+        if (r != 0) {
             die("grant add: %s",
-                r == SK_ERR_NOT_FOUND ? "no such user or target"
-                                      : sk_err_str(r));
+                r == SK_ERR_NOT_FOUND
+                    ? (group ? "no such group or target"
+                             : "no such user or target")
+                    : sk_err_str(r));
         }
         fmt_time(g.valid_until, ts, sizeof(ts));
         (void)sk_audit("grant_add", "{s:s, s:s, s:s, s:b, s:s, s:s?, s:I}",
@@ -836,7 +848,9 @@ static int cmd_grant(int argc, char **argv)
         if (argc != 3) {
             die_usage("grant remove: unexpected argument '%s'", argv[3]);
         }
-        if ((r = sk_store_grant_remove(store, argv[1], argv[2])) != 0) {
+        r = group ? sk_store_group_grant_remove(store, group, argv[2])
+                  : sk_store_grant_remove(store, argv[1], argv[2]);
+        if (r != 0) {
             die("grant remove: %s", r == SK_ERR_NOT_FOUND
                                         ? "no such grant"
                                         : sk_err_str(r));
@@ -847,6 +861,97 @@ static int cmd_grant(int argc, char **argv)
         return 0;
     }
     die_usage("grant: unknown subcommand '%s'", argv[0]);
+}
+
+static int print_group(const char *name, const char *sources,
+                       const char *members, void *arg)
+{
+    (void)arg;
+    printf("%-20s from %-30s members %s\n", name,
+           sources ? sources : "anywhere", members ? members : "-");
+    return 0;
+}
+
+static int cmd_group(int argc, char **argv)
+{
+    char sources[1024] = "";
+    int r;
+
+    if (argc == 1 && strcmp(argv[0], "list") == 0) {
+        if ((r = sk_store_group_list(store, NULL, print_group, NULL)) != 0) {
+            die("group list: %s", sk_err_str(r));
+        }
+        return 0;
+    }
+    if (argc < 2) {
+        die_usage("group add|remove|list|member|from");
+    }
+    if (strcmp(argv[0], "member") == 0) {
+        int add;
+
+        if (argc != 4 || (strcmp(argv[1], "add") && strcmp(argv[1], "remove"))) {
+            die_usage("group member add|remove GROUP USER");
+        }
+        add = strcmp(argv[1], "add") == 0;
+        check_name("group", argv[2]);
+        check_name("user", argv[3]);
+        if ((r = sk_store_group_member(store, argv[2], argv[3], add)) != 0) {
+            die("group member %s: %s", argv[1],
+                r == SK_ERR_NOT_FOUND ? (add ? "no such group or user"
+                                             : "not a member")
+                : r == SK_ERR_EXISTS ? "already a member"
+                                     : sk_err_str(r));
+        }
+        (void)sk_audit(add ? "group_member_add" : "group_member_remove",
+                       "{s:s, s:s, s:s}", "admin", admin, "group", argv[2],
+                       "user", argv[3]);
+        printf("%s %s %s\n", argv[3], add ? "joined" : "left", argv[2]);
+        return 0;
+    }
+    check_name("group", argv[1]);
+    if (strcmp(argv[0], "add") == 0 && argc == 2) {
+        if (sk_cmd_reserved(argv[1])) {
+            die("group name '%s' is reserved", argv[1]);
+        }
+        if ((r = sk_store_group_add(store, argv[1], admin, time(NULL))) != 0) {
+            die("group add: %s", r == SK_ERR_EXISTS ? "group exists"
+                                                    : sk_err_str(r));
+        }
+        (void)sk_audit("group_add", "{s:s, s:s}", "admin", admin, "group",
+                       argv[1]);
+        printf("group %s added\n", argv[1]);
+        return 0;
+    }
+    if (strcmp(argv[0], "remove") == 0 && argc == 2) {
+        if ((r = sk_store_group_remove(store, argv[1])) != 0) {
+            die("group remove: %s", r == SK_ERR_NOT_FOUND ? "no such group"
+                                                          : sk_err_str(r));
+        }
+        (void)sk_audit("group_remove", "{s:s, s:s}", "admin", admin, "group",
+                       argv[1]);
+        printf("group %s removed (with its grants)\n", argv[1]);
+        return 0;
+    }
+    if (strcmp(argv[0], "from") == 0 && argc >= 3) {
+        if (!(argc == 3 && strcmp(argv[2], "--any") == 0)) {
+            for (int i = 2; i < argc; i++) {
+                add_source(sources, sizeof(sources), argv[i]);
+            }
+        }
+        if ((r = sk_store_group_set_sources(store, argv[1],
+                                            sources[0] ? sources : NULL)) !=
+            0) {
+            die("group from: %s", r == SK_ERR_NOT_FOUND ? "no such group"
+                                                        : sk_err_str(r));
+        }
+        (void)sk_audit("group_sources", "{s:s, s:s, s:s}", "admin", admin,
+                       "group", argv[1], "from", sources[0] ? sources : "any");
+        printf("members of %s may connect from %s\n", argv[1],
+               sources[0] ? sources : "anywhere (their own limits apply)");
+        return 0;
+    }
+    die_usage("group add|remove NAME | list | member add|remove GROUP USER "
+              "| from GROUP CIDR...|--any");
 }
 
 /* Where pam_sekisho.so is: given, next to a build tree's sekishoctl
@@ -1116,6 +1221,8 @@ int main(int argc, char **argv)
         rc = cmd_user(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "target") == 0) {
         rc = cmd_target(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "group") == 0) {
+        rc = cmd_group(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "grant") == 0) {
         rc = cmd_grant(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "session") == 0) {

@@ -109,6 +109,28 @@ static const char *migrations[] = {
     /* 8: per-rule time-of-day window and maximum session length */
     "ALTER TABLE grants ADD COLUMN window TEXT;"
     "ALTER TABLE grants ADD COLUMN max_session INTEGER NOT NULL DEFAULT 0;",
+    /* 9: groups: members, source restrictions, grants */
+    "CREATE TABLE groups ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  sources TEXT,"
+    "  created INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL);"
+    "CREATE TABLE group_members ("
+    "  group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  UNIQUE (group_id, user_id));"
+    "CREATE TABLE group_grants ("
+    "  id INTEGER PRIMARY KEY,"
+    "  group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,"
+    "  target_id INTEGER NOT NULL REFERENCES targets(id) ON DELETE CASCADE,"
+    "  allow_exec INTEGER NOT NULL DEFAULT 0,"
+    "  valid_until INTEGER NOT NULL DEFAULT 0,"
+    "  created INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  window TEXT,"
+    "  max_session INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (group_id, target_id));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1137,4 +1159,139 @@ int sk_store_user_set_sources(sk_store *st, const char *name,
 {
     return run(st, 1, "UPDATE users SET sources = ? WHERE name = ?", "ns",
                sources, name);
+}
+
+/* Groups */
+
+int sk_store_group_add(sk_store *st, const char *name, const char *by,
+                       time_t now)
+{
+    return run(st, 0,
+               "INSERT INTO groups (name, created, created_by) VALUES (?, ?, "
+               "?)",
+               "sis", name, (int64_t)now, by);
+}
+
+int sk_store_group_remove(sk_store *st, const char *name)
+{
+    return run(st, 1, "DELETE FROM groups WHERE name = ?", "s", name);
+}
+
+int sk_store_group_set_sources(sk_store *st, const char *name,
+                               const char *sources)
+{
+    return run(st, 1, "UPDATE groups SET sources = ? WHERE name = ?", "ns",
+               sources, name);
+}
+
+int sk_store_group_member(sk_store *st, const char *group, const char *user,
+                          int add)
+{
+    int r;
+
+    if (!add) {
+        return run(st, 1,
+                   "DELETE FROM group_members WHERE "
+                   "group_id = (SELECT id FROM groups WHERE name = ?) AND "
+                   "user_id = (SELECT id FROM users WHERE name = ?)",
+                   "ss", group, user);
+    }
+    r = run(st, 0,
+            "INSERT INTO group_members (group_id, user_id) "
+            "SELECT g.id, u.id FROM groups g, users u "
+            "WHERE g.name = ? AND u.name = ?",
+            "ss", group, user);
+    if (r == 0 && sqlite3_changes(st->db) == 0) {
+        r = SK_ERR_NOT_FOUND;
+    }
+    return r;
+}
+
+/* cb(group, sources-or-NULL, member-list (space-separated) or NULL). */
+int sk_store_group_list(sk_store *st, const char *user,
+                        int (*cb)(const char *, const char *, const char *,
+                                  void *),
+                        void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    int r, rc;
+
+    if ((r = prep(st, &s,
+                  "SELECT g.name, g.sources, (SELECT group_concat(u.name, "
+                  "' ') FROM group_members m JOIN users u ON u.id = "
+                  "m.user_id WHERE m.group_id = g.id) FROM groups g "
+                  "WHERE ?1 IS NULL OR g.id IN (SELECT m.group_id FROM "
+                  "group_members m JOIN users u ON u.id = m.user_id WHERE "
+                  "u.name = ?1) ORDER BY g.name",
+                  "n", user)) != 0) {
+        return r;
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb((const char *)sqlite3_column_text(s, 0),
+               (const char *)sqlite3_column_text(s, 1),
+               (const char *)sqlite3_column_text(s, 2), arg) != 0) {
+            break;
+        }
+    }
+    r = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : SK_ERR_STORE;
+    sqlite3_finalize(s);
+    return r;
+}
+
+int sk_store_group_grant_add(sk_store *st, const char *group,
+                             const struct sk_grant *g, time_t now)
+{
+    int r;
+
+    r = run(st, 0,
+            "INSERT INTO group_grants (group_id, target_id, allow_exec, "
+            "valid_until, created, created_by, window, max_session) "
+            "SELECT gr.id, t.id, ?, ?, ?, ?, ?, ? FROM groups gr, targets t "
+            "WHERE gr.name = ? AND t.name = ? "
+            "ON CONFLICT (group_id, target_id) DO UPDATE SET "
+            "allow_exec = excluded.allow_exec, "
+            "valid_until = excluded.valid_until, created = excluded.created, "
+            "created_by = excluded.created_by, window = excluded.window, "
+            "max_session = excluded.max_session",
+            "iiisniss", (int64_t)g->allow_exec, g->valid_until, (int64_t)now,
+            g->created_by, g->window, g->max_session, group, g->target);
+    if (r == 0 && sqlite3_changes(st->db) == 0) {
+        r = SK_ERR_NOT_FOUND;
+    }
+    return r;
+}
+
+int sk_store_group_grant_remove(sk_store *st, const char *group,
+                                const char *target)
+{
+    return run(st, 1,
+               "DELETE FROM group_grants WHERE "
+               "group_id = (SELECT id FROM groups WHERE name = ?) AND "
+               "target_id = (SELECT id FROM targets WHERE name = ?)",
+               "ss", group, target);
+}
+
+/* Grants through groups: g->user is "@GROUP". With user set, only the
+ * groups that user belongs to. */
+int sk_store_group_grant_list(sk_store *st, const char *user,
+                              int (*cb)(const struct sk_grant *, void *),
+                              void *arg)
+{
+    struct list_ctx c = {.cb.grant = cb, .arg = arg};
+    sqlite3_stmt *s = NULL;
+    int r;
+
+    if ((r = prep(st, &s,
+                  "SELECT gg.id, '@' || gr.name, t.name, gg.allow_exec, "
+                  "gg.valid_until, gg.created, gg.created_by, gg.window, "
+                  "gg.max_session FROM group_grants gg "
+                  "JOIN groups gr ON gr.id = gg.group_id "
+                  "JOIN targets t ON t.id = gg.target_id "
+                  "WHERE ?1 IS NULL OR gr.id IN (SELECT m.group_id FROM "
+                  "group_members m JOIN users u ON u.id = m.user_id WHERE "
+                  "u.name = ?1) ORDER BY gr.name, t.name",
+                  "n", user)) != 0) {
+        return r;
+    }
+    return each_row(s, emit_grant, &c);
 }

@@ -198,6 +198,33 @@ int sk_store_request_transition(sk_store *st, int64_t id, const char *from,
                                 const char *to, const char *by,
                                 const char *text, time_t now);
 
+/* Groups: a name, members, a source restriction, grants of their own. */
+int sk_store_group_add(sk_store *st, const char *name, const char *by,
+                       time_t now);
+int sk_store_group_remove(sk_store *st, const char *name);
+int sk_store_group_set_sources(sk_store *st, const char *name,
+                               const char *sources);
+/* add: 1 to add user to group, 0 to remove. SK_ERR_NOT_FOUND if either
+ * does not exist (or, removing, the user was not a member); SK_ERR_EXISTS
+ * if already a member. */
+int sk_store_group_member(sk_store *st, const char *group, const char *user,
+                          int add);
+/* Groups (of user, or all if NULL): cb(name, sources or NULL, members
+ * space-separated or NULL). */
+int sk_store_group_list(sk_store *st, const char *user,
+                        int (*cb)(const char *, const char *, const char *,
+                                  void *),
+                        void *arg);
+int sk_store_group_grant_add(sk_store *st, const char *group,
+                             const struct sk_grant *g, time_t now);
+int sk_store_group_grant_remove(sk_store *st, const char *group,
+                                const char *target);
+/* Grants through groups, g->user being "@GROUP"; with user, only those
+ * of the groups user belongs to. */
+int sk_store_group_grant_list(sk_store *st, const char *user,
+                              int (*cb)(const struct sk_grant *, void *),
+                              void *arg);
+
 /* Asks the session's monitor to end it (seen within its 2 s recheck).
  * SK_ERR_NOT_FOUND if no such open session. */
 int sk_store_session_kill(sk_store *st, const char *id, const char *reason);

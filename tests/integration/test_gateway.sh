@@ -588,6 +588,37 @@ t_rule_hours_and_max_session() {
         "$(ctl grant list hana)"
 }
 
+t_groups() {
+    local out
+    add_user gina
+    ctl group add ops > /dev/null || fail "group add"
+    ctl group member add ops gina > /dev/null || fail "member add"
+    out=$(ctl group member add ops gina 2>&1)
+    expect_contains "member twice" "already a member" "$out"
+    ctl grant add @ops web01 --exec > /dev/null || fail "group grant"
+    out=$(gw_ssh gina web01 -- echo via-group 2>&1 < /dev/null)
+    expect_eq "a group grant admits its members" "via-group" "$out"
+    expect_contains "grant list shows the group" "@ops" "$(ctl grant list gina)"
+    ctl report privileges | grep -q "^gina .* web01 .*group ops" ||
+        fail "privileges report lacks the group grant"
+    # a group's source restriction applies to its members
+    ctl group from ops 10.0.0.0/8 > /dev/null
+    out=$(gw_ssh gina web01 -- echo via-group 2>&1 < /dev/null)
+    expect_not_contains "group source restriction" "via-group" "$out"
+    audit_has auth_fail '"reason":"source address not allowed for this user"' ||
+        fail "group source refusal not audited"
+    ctl group from ops --any > /dev/null
+    ctl group member remove ops gina > /dev/null
+    out=$(gw_ssh gina web01 -- echo via-group 2>&1 < /dev/null)
+    expect_not_contains "leaving the group ends the access" "via-group" "$out"
+    out=$(ctl group member add nosuch gina 2>&1)
+    expect_eq "unknown group" 1 "$?"
+    out=$(ctl grant add @nosuch web01 2>&1)
+    expect_contains "grant to unknown group" "no such group" "$out"
+    ctl group remove ops > /dev/null || fail "group remove"
+    audit_has group_member_add '"group":"ops"' || fail "membership not audited"
+}
+
 t_totp_second_factor() {
     local out code
     gw_stop
@@ -907,6 +938,7 @@ run_test t_source_blocked
 run_test t_source_restricted_user
 run_test t_pam_stack
 run_test t_rule_hours_and_max_session
+run_test t_groups
 run_test t_revocation_ends_sessions
 run_test t_idle_timeout
 run_test t_listener_restart_keeps_sessions

@@ -68,7 +68,7 @@ static void test_open_missing(void **state)
 
 static void test_schema(void **state)
 {
-    assert_int_equal(sk_store_schema_version(*state), 8);
+    assert_int_equal(sk_store_schema_version(*state), 9);
 }
 
 static void test_totp(void **state)
@@ -386,6 +386,65 @@ static void test_requests(void **state)
     sk_request_clear(&got);
 }
 
+static int count_groups(const char *n, const char *s, const char *m,
+                        void *arg)
+{
+    (void)n;
+    (void)s;
+    (void)m;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_groups(void **state)
+{
+    sk_store *st = *state;
+    struct sk_target t;
+    struct sk_grant g;
+    int n = 0;
+
+    assert_int_equal(sk_store_user_add(st, "gina", "maintainer", "x", 1), 0);
+    memset(&t, 0, sizeof(t));
+    t.name = "web01";
+    t.host = "127.0.0.1";
+    t.port = 22;
+    t.login = "ops";
+    t.host_key = "ssh-ed25519 AAAA";
+    assert_int_equal(sk_store_target_add(st, &t, 1), 0);
+    assert_int_equal(sk_store_group_add(st, "ops", "root", 1), 0);
+    assert_int_equal(sk_store_group_add(st, "ops", "root", 1), SK_ERR_EXISTS);
+    assert_int_equal(sk_store_group_member(st, "ops", "gina", 1), 0);
+    assert_int_equal(sk_store_group_member(st, "ops", "gina", 1),
+                     SK_ERR_EXISTS);
+    assert_int_equal(sk_store_group_member(st, "nope", "gina", 1),
+                     SK_ERR_NOT_FOUND);
+    memset(&g, 0, sizeof(g));
+    g.target = "web01";
+    g.allow_exec = 1;
+    g.created_by = "root";
+    g.window = "weekdays 09:00-18:00";
+    assert_int_equal(sk_store_group_grant_add(st, "ops", &g, 2), 0);
+    assert_int_equal(sk_store_group_grant_add(st, "nope", &g, 2),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_group_grant_list(st, "gina", count_grant, &n),
+                     0);
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(sk_store_group_list(st, "gina", count_groups, &n), 0);
+    assert_int_equal(n, 1);
+    /* leaving the group takes its grants away */
+    assert_int_equal(sk_store_group_member(st, "ops", "gina", 0), 0);
+    n = 0;
+    assert_int_equal(sk_store_group_grant_list(st, "gina", count_grant, &n),
+                     0);
+    assert_int_equal(n, 0);
+    /* removing the group removes its grants (cascade) */
+    assert_int_equal(sk_store_group_remove(st, "ops"), 0);
+    n = 0;
+    assert_int_equal(sk_store_group_grant_list(st, NULL, count_grant, &n), 0);
+    assert_int_equal(n, 0);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
     sk_store *st = *state, *again = NULL;
@@ -414,6 +473,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
                                         teardown),
     };
