@@ -407,10 +407,17 @@ static enum vstate verify_session(const struct sk_session_rec *s,
             goto bad;
         }
         if (!a->ended) {
-            snprintf(why, sizeof(why),
-                     "sealed, but the audit log has no session_end (audit "
-                     "lines removed?)");
-            goto bad;
+            /* The recorder sealed what it got, but the monitor never
+             * wrote the end: it was killed (a removed audit line would
+             * break the audit chain, which `audit verify` reports). */
+            if (!quiet) {
+                printf("%s INCOMPLETE: transcript sealed (%llu bytes, hash "
+                       "%s) but the gateway never recorded the session's "
+                       "end (its monitor was killed?)\n",
+                       s->id, (unsigned long long)info.size, hex);
+            }
+            st = V_INCOMPLETE;
+            goto out;
         }
         if (!quiet) {
             printf("%s OK sealed, %llu checkpoints, %llu bytes, %.1fs, "
@@ -650,6 +657,11 @@ static int open_checked(const struct sk_session_rec *s)
     }
     if (r == SK_TR_INCOMPLETE) {
         fprintf(stderr, "sekishoctl: warning: %s\n", info.error);
+    } else if (s->end == 0 && s->transcript_hash == NULL) {
+        fprintf(stderr, "sekishoctl: warning: incomplete: the gateway has not "
+                        "recorded the end of session %s (still running, or "
+                        "its monitor was killed)\n",
+                s->id);
     }
     sk_tr_info_clear(&info);
     return fd;

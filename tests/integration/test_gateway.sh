@@ -710,6 +710,32 @@ t_no_transfer_paths() {
     out=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$lport; head -c 20 <&3" 2>&1)
     expect_not_contains "-L reached the target" "SSH-2.0" "$out"
     wait "$pid"
+    # -J (ProxyJump through the gateway): the jump's direct-tcpip refused
+    # (a config file, because -J hands the jump's ssh -F but not -o)
+    n0=$(grep -c '"kind":"direct-tcpip"' "$GW/audit.log")
+    printf 'Host *\n StrictHostKeyChecking no\n UserKnownHostsFile /dev/null\n LogLevel ERROR\n PubkeyAuthentication no\n' \
+        > "$WORK/jump.conf"
+    out=$(SKPW=$PW SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force \
+        DISPLAY=:0 timeout 30 ssh -F "$WORK/jump.conf" \
+        -J "alice@127.0.0.1:$GPORT" -p "$TPORT_web01" "$TLOGIN@127.0.0.1" \
+        echo jumped < /dev/null 2>&1)
+    expect_not_contains "-J reached the target" "jumped" "$out"
+    wait_until 5 sh -c "[ \$(grep -c '\"kind\":\"direct-tcpip\"' '$GW/audit.log') -gt $n0 ]" ||
+        fail "-J not audited"
+    # -D (SOCKS): every connection through it is refused
+    lport=$(free_port)
+    gw_ssh alice "-D$lport" web01 -- 'sleep 4' > /dev/null 2>&1 < /dev/null &
+    pid=$!
+    wait_port "$lport" || fail "client did not listen for -D"
+    n0=$(grep -c '"kind":"direct-tcpip"' "$GW/audit.log")
+    out=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$lport
+        printf '\005\001\000' >&3; sleep 0.3
+        printf '\005\001\000\001\177\000\000\001\000\026' >&3
+        sleep 1; head -c 200 <&3 | od -c | head -3" 2>&1)
+    expect_not_contains "-D reached the target" "S   S   H" "$out"
+    wait_until 5 sh -c "[ \$(grep -c '\"kind\":\"direct-tcpip\"' '$GW/audit.log') -gt $n0 ]" ||
+        fail "-D use not audited"
+    wait "$pid"
     # -R, -A, -X: refused, and the command still runs
     eval "$(ssh-agent -s -a "$WORK/agent.sock")" > /dev/null
     out=$(gw_ssh alice -R0:127.0.0.1:22 -A -X web01 -- 'echo still-works' \
