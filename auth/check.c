@@ -64,6 +64,8 @@ const char *sk_auth_check(sk_store *st, const char *totp_key, int totp,
         why = "account disabled";
     } else if (u.locked_until > (int64_t)now) {
         why = "account locked after failed logins";
+    } else if (sk_auth_account_expired(&u, now)) {
+        why = "account expired";
     } else if (totp) {
         why = sk_auth_totp(st, totp_key, user, code, now);
     }
@@ -76,4 +78,16 @@ int sk_auth_pw_expired(const struct sk_user *u, int max_age_days, time_t now)
     return u->pw_changed == 0 ||
            (max_age_days > 0 &&
             (int64_t)now - u->pw_changed > (int64_t)max_age_days * 86400);
+}
+
+int sk_auth_account_expired(const struct sk_user *u, time_t now)
+{
+    return u->expires != 0 && (int64_t)now >= u->expires;
+}
+
+int sk_auth_pw_min_age_ok(const struct sk_user *u, int min_age_days,
+                          time_t now)
+{
+    return u->pw_by_admin || u->pw_changed == 0 || min_age_days <= 0 ||
+           (int64_t)now - u->pw_changed >= (int64_t)min_age_days * 86400;
 }

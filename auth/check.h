@@ -31,4 +31,14 @@ const char *sk_auth_check(sk_store *st, const char *totp_key, int totp,
 int sk_auth_pw_expired(const struct sk_user *u, int max_age_days,
                        time_t now);
 
+/* 1 if the account has passed its expiry date. */
+int sk_auth_account_expired(const struct sk_user *u, time_t now);
+
+/* Minimum password age (R-PW, against cycling through the history): a
+ * user may change their own password only min_age_days after the last
+ * change they made themselves; a password an administrator set (initial
+ * or reset) may be replaced at once. Returns 1 if allowed now. */
+int sk_auth_pw_min_age_ok(const struct sk_user *u, int min_age_days,
+                          time_t now);
+
 #endif

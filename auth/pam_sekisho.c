@@ -205,6 +205,9 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *ph, int flags, int argc,
     if (u.status == SK_USER_DISABLED) {
         reason(ph, "account disabled");
         r = PAM_PERM_DENIED;
+    } else if (sk_auth_account_expired(&u, time(NULL))) {
+        reason(ph, "account expired");
+        r = PAM_ACCT_EXPIRED;
     } else if (u.status == SK_USER_LOCKED ||
                u.locked_until > (int64_t)time(NULL)) {
         reason(ph, "account locked");
@@ -248,14 +251,20 @@ PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *ph, int flags, int argc,
     }
     sk_pw_policy_default(&pol);
     r = PAM_AUTHTOK_ERR;
-    if (strcmp(ans[0], ans[1]) != 0) {
+    if (!(flags & PAM_CHANGE_EXPIRED_AUTHTOK) &&
+        !sk_auth_pw_min_age_ok(&u, c.cfg->password_min_age, time(NULL))) {
+        snprintf(why, sizeof(why),
+                 "the password was changed less than %d day(s) ago",
+                 c.cfg->password_min_age);
+    } else if (strcmp(ans[0], ans[1]) != 0) {
         snprintf(why, sizeof(why), "the two entries differ");
     } else if (sk_pw_change_check(c.st, &pol, user, u.pw_hash, ans[0],
                                   c.cfg->password_history, why,
                                   sizeof(why)) == 0) {
         if (sk_pw_hash(ans[0], hash, sizeof(hash)) == 0 &&
             sk_store_user_set_password(c.st, user, hash, time(NULL),
-                                       c.cfg->password_history) == 0) {
+                                       c.cfg->password_history) == 0 &&
+            sk_store_user_pw_by_admin(c.st, user, 0) == 0) {
             r = PAM_SUCCESS;
         } else {
             snprintf(why, sizeof(why), "state database unavailable");

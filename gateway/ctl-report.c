@@ -376,6 +376,15 @@ static void inspection(struct table *t, struct vec *users, struct vec *grants,
             add_row(t, "account not active", u[i].name,
                     status_str(u[i].status));
         }
+        if (u[i].expires != 0 && u[i].expires <= (int64_t)now + 14 * 86400) {
+            fmt_t(u[i].expires, a, sizeof(a));
+            snprintf(d, sizeof(d), "%s %s",
+                     u[i].expires <= (int64_t)now ? "expired" : "expires",
+                     a);
+            add_row(t, u[i].expires <= (int64_t)now ? "account expired"
+                                                     : "account expiring",
+                    u[i].name, d);
+        }
         if ((int64_t)now - last > (int64_t)days * 86400) {
             fmt_t(u[i].last_login, a, sizeof(a));
             snprintf(d, sizeof(d), "no login for more than %d days (last: %s)",

@@ -17,6 +17,7 @@
 #include "util.h"
 #include "worker.h"
 
+#include "auth/check.h"
 #include "auth/password.h"
 #include "auth/pwchange.h"
 #include "auth/totp.h"
@@ -1163,6 +1164,12 @@ static int mon_set_password(struct monitor *m, const char *current,
         snprintf(reason, reasonlen, "the current password is wrong");
         goto out;
     }
+    if (!sk_auth_pw_min_age_ok(&u, m->cfg->password_min_age, time(NULL))) {
+        snprintf(reason, reasonlen,
+                 "the password was changed less than %d day(s) ago",
+                 m->cfg->password_min_age);
+        goto out;
+    }
     if (strcmp(npw, again) != 0) {
         snprintf(reason, reasonlen, "the two new passwords differ");
         goto out;
@@ -1175,7 +1182,8 @@ static int mon_set_password(struct monitor *m, const char *current,
     }
     if ((r = sk_pw_hash(npw, hash, sizeof(hash))) != 0 ||
         (r = sk_store_user_set_password(m->store, m->user, hash, time(NULL),
-                                        m->cfg->password_history)) != 0) {
+                                        m->cfg->password_history)) != 0 ||
+        (r = sk_store_user_pw_by_admin(m->store, m->user, 0)) != 0) {
         snprintf(reason, reasonlen, "could not store the password");
         sodium_memzero(hash, sizeof(hash));
         goto out;
@@ -1681,6 +1689,8 @@ static const char *mon_recheck(struct monitor *m)
     } else if (u.status == SK_USER_LOCKED ||
                u.locked_until > (int64_t)time(NULL)) {
         why = "account locked";
+    } else if (sk_auth_account_expired(&u, now)) {
+        why = "account expired";
     }
     sk_user_clear(&u);
     if (why != NULL) {

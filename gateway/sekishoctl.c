@@ -45,8 +45,9 @@ static const char *usage_text =
     "commands:\n"
     "  egress-key\n"
     "  user add NAME [--role maintainer|approver|admin|auditor] "
-    "[--password-stdin] [--from CIDR]...\n"
+    "[--password-stdin] [--from CIDR]... [--expires DATE]\n"
     "  user from NAME CIDR... | --any\n"
+    "  user expires NAME DATE|never\n"
     "  user passwd NAME [--password-stdin]\n"
     "  user lock|unlock|disable|enable|show|totp-reset|expire-password NAME\n"
     "  user list\n"
@@ -107,6 +108,22 @@ void die(const char *fmt, ...)
 }
 
 /* Names given on the command line: say exactly what is wrong. */
+/* An account expiry date: in the future. */
+static time_t parse_expiry(const char *arg)
+{
+    time_t t, now = time(NULL);
+
+    if (sk_time_parse(arg, now, &t) != 0) {
+        die_usage("'%s' is not a date (YYYY-MM-DD, 'YYYY-MM-DD HH:MM' UTC "
+                  "or +DURATION)",
+                  arg);
+    }
+    if (t <= now) {
+        die("expiry date %s is in the past", arg);
+    }
+    return t;
+}
+
 /* Validates a CIDR argument and appends its canonical form to list. */
 static void add_source(char *list, size_t listlen, const char *arg)
 {
@@ -364,6 +381,7 @@ static int cmd_user(int argc, char **argv)
         int from_stdin = 0, i;
         char hash[SK_PW_HASH_MAX], sources[1024] = "";
         struct sk_user u;
+        time_t expires = 0;
 
         for (i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) {
@@ -372,6 +390,8 @@ static int cmd_user(int argc, char **argv)
                 from_stdin = 1;
             } else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
                 add_source(sources, sizeof(sources), argv[++i]);
+            } else if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
+                expires = parse_expiry(argv[++i]);
             } else {
                 die_usage("user add: unexpected argument '%s'", argv[i]);
             }
@@ -394,8 +414,10 @@ static int cmd_user(int argc, char **argv)
         if (r != 0) {
             die("user add %s: %s", name, sk_err_str(r));
         }
-        if (sources[0] != '\0' &&
-            (r = sk_store_user_set_sources(store, name, sources)) != 0) {
+        if ((sources[0] != '\0' &&
+             (r = sk_store_user_set_sources(store, name, sources)) != 0) ||
+            (expires != 0 &&
+             (r = sk_store_user_set_expires(store, name, expires)) != 0)) {
             die("user add %s: %s", name, sk_err_str(r));
         }
         (void)sk_audit("user_add", "{s:s, s:s, s:s, s:s?}", "admin", admin,
@@ -404,6 +426,25 @@ static int cmd_user(int argc, char **argv)
         printf("user %s added (%s%s%s)\n", name, role,
                sources[0] ? ", from " : "", sources);
         enrol_totp(name);
+        return 0;
+    }
+    if (strcmp(sub, "expires") == 0) {
+        time_t when;
+        char ts[32];
+
+        if (argc != 3) {
+            die_usage("user expires NAME DATE|never");
+        }
+        when = strcmp(argv[2], "never") == 0 ? 0 : parse_expiry(argv[2]);
+        if ((r = sk_store_user_set_expires(store, name, (int64_t)when)) !=
+            0) {
+            die("user expires %s: %s", name,
+                r == SK_ERR_NOT_FOUND ? "no such user" : sk_err_str(r));
+        }
+        fmt_time((int64_t)when, ts, sizeof(ts));
+        (void)sk_audit("user_expires", "{s:s, s:s, s:s}", "admin", admin,
+                       "user", name, "expires", when ? ts : "never");
+        printf("account %s expires %s\n", name, when ? ts : "never");
         return 0;
     }
     if (strcmp(sub, "from") == 0) {
@@ -452,6 +493,10 @@ static int cmd_user(int argc, char **argv)
         r = sk_store_user_set_password(store, name, hash, time(NULL),
                                        cfg->password_history);
         sodium_memzero(hash, sizeof(hash));
+        if (r == 0) {
+            /* An administrator's password may be replaced at once. */
+            r = sk_store_user_pw_by_admin(store, name, 1);
+        }
         if (r != 0) {
             die("user passwd %s: %s", name, sk_err_str(r));
         }
@@ -496,6 +541,10 @@ static int cmd_user(int argc, char **argv)
                "password-changed: %s\nlast-login: %s\nfrom: %s\n",
                u.name, u.role, status_name(u.status), c, p, l,
                u.sources ? u.sources : "anywhere");
+        fmt_time(u.expires, l, sizeof(l));
+        printf("expires: %s%s\n", u.expires ? l : "never",
+               u.expires && u.expires <= (int64_t)time(NULL) ? " (expired)"
+                                                             : "");
         if (u.locked_until > (int64_t)time(NULL)) {
             fmt_time(u.locked_until, l, sizeof(l));
             printf("locked-until: %s (failed logins)\n", l);

@@ -70,6 +70,9 @@ static const struct keyword keywords[] = {
     {"auth", "password_max_age", KW_INT, OFF(password_max_age), "90", 0,
      3650,
      "days until a password must be changed at login (0: never expires)"},
+    {"auth", "password_min_age", KW_INT, OFF(password_min_age), "1", 0, 365,
+     "days before a user may change their own password again (a password "
+     "an administrator set may be replaced at once; 0: no minimum)"},
     {"auth", "password_history", KW_INT, OFF(password_history), "5", 0, 100,
      "earlier passwords a new one may not repeat"},
     {"auth", "lockout_threshold", KW_INT, OFF(lockout_threshold), "5", 1,

@@ -33,6 +33,7 @@ struct sk_config {
     char *totp_key;
     int password_max_age;
     int password_history;
+    int password_min_age;
     int lockout_threshold;
     int lockout_window;
     int lockout_duration;

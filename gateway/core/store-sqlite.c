@@ -131,6 +131,9 @@ static const char *migrations[] = {
     "  window TEXT,"
     "  max_session INTEGER NOT NULL DEFAULT 0,"
     "  UNIQUE (group_id, target_id));",
+    /* 10: account expiry; who set the current password */
+    "ALTER TABLE users ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN pw_by_admin INTEGER NOT NULL DEFAULT 1;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -398,6 +401,8 @@ static int user_row(sqlite3_stmt *s, struct sk_user *u)
     u->last_login = sqlite3_column_int64(s, 7);
     u->locked_until = sqlite3_column_int64(s, 8);
     u->sources = col_text(s, 9, &oom);
+    u->expires = sqlite3_column_int64(s, 10);
+    u->pw_by_admin = sqlite3_column_int(s, 11);
     if (oom || u->name == NULL || u->role == NULL) {
         sk_user_clear(u);
         return SK_ERR_ALLOC;
@@ -407,7 +412,7 @@ static int user_row(sqlite3_stmt *s, struct sk_user *u)
 
 #define USER_COLS                                                             \
     "id, name, role, pw_hash, pw_changed, status, created, last_login, "    \
-    "locked_until, sources"
+    "locked_until, sources, expires, pw_by_admin"
 
 int sk_store_user_get(sk_store *st, const char *name, struct sk_user *out)
 {
@@ -1294,4 +1299,16 @@ int sk_store_group_grant_list(sk_store *st, const char *user,
         return r;
     }
     return each_row(s, emit_grant, &c);
+}
+
+int sk_store_user_set_expires(sk_store *st, const char *name, int64_t when)
+{
+    return run(st, 1, "UPDATE users SET expires = ? WHERE name = ?", "is",
+               when, name);
+}
+
+int sk_store_user_pw_by_admin(sk_store *st, const char *name, int by_admin)
+{
+    return run(st, 1, "UPDATE users SET pw_by_admin = ? WHERE name = ?",
+               "is", (int64_t)by_admin, name);
 }

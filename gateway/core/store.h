@@ -44,6 +44,8 @@ struct sk_user {
     int64_t last_login; /* 0: never */
     int64_t locked_until; /* lockout after failures ends then; 0: none */
     char *sources; /* allowed source CIDRs, space-separated; NULL: any */
+    int64_t expires; /* the account ends then; 0: never */
+    int pw_by_admin; /* the current password was set by an administrator */
 };
 void sk_user_clear(struct sk_user *u);
 
@@ -84,6 +86,10 @@ int sk_store_user_get_totp(sk_store *st, const char *name, uint8_t *out,
 /* Records that TOTP step was used. SK_ERR_DENIED if that step or a later
  * one was already used (replay), atomically. */
 int sk_store_user_totp_use(sk_store *st, const char *name, uint64_t step);
+/* Account expiry (0: never). */
+int sk_store_user_set_expires(sk_store *st, const char *name, int64_t when);
+/* Records who set the current password (1: an administrator). */
+int sk_store_user_pw_by_admin(sk_store *st, const char *name, int by_admin);
 /* Sets the allowed source CIDRs (space-separated, validated by the
  * caller; NULL: from anywhere). */
 int sk_store_user_set_sources(sk_store *st, const char *name,

@@ -904,6 +904,34 @@ t_passwd_command() {
     audit_soon password_changed '"why":"user"' || fail "change not audited"
     out=$(SKPW=$new gw_ssh paul passwd < /dev/null 2>&1)
     expect_contains "passwd needs a terminal" "needs a terminal" "$out"
+    # minimum age: a password the user chose stays for password_min_age
+    # (1 day) before they may change it again
+    out=$( (sleep 1.5; printf '%s\r' "$new"; sleep 0.5
+        printf 'Other-River-9-Meadow#\r'; sleep 0.5
+        printf 'Other-River-9-Meadow#\r'; sleep 1.5) |
+        SKPW=$new gw_ssh paul -tt passwd 2>&1)
+    expect_contains "minimum age enforced" "changed less than 1 day" "$out"
+}
+
+t_account_expiry() {
+    local out
+    add_user eve --expires +4s
+    ctl grant add eve web01 --exec > /dev/null
+    expect_contains "show lists the expiry" "expires: 20" "$(ctl user show eve)"
+    out=$(gw_ssh eve web01 -- echo before-expiry 2>&1 < /dev/null)
+    expect_eq "usable before its expiry" "before-expiry" "$out"
+    sleep 5
+    out=$(gw_ssh eve web01 -- echo after-expiry 2>&1 < /dev/null)
+    expect_not_contains "refused after its expiry" "after-expiry" "$out"
+    audit_has auth_fail '"reason":"account expired"' ||
+        fail "expiry refusal not audited"
+    ctl report inspection | grep -q "account expired .*eve" ||
+        fail "inspection does not list the expired account"
+    ctl user expires eve never > /dev/null || fail "user expires never"
+    out=$(gw_ssh eve web01 -- echo extended 2>&1 < /dev/null)
+    expect_eq "usable again" "extended" "$out"
+    out=$(ctl user expires eve 2001-01-01 2>&1)
+    expect_eq "past expiry refused" 1 "$?"
 }
 
 t_idle_timeout() {
@@ -965,6 +993,7 @@ run_test t_source_restricted_user
 run_test t_pam_stack
 run_test t_rule_hours_and_max_session
 run_test t_groups
+run_test t_account_expiry
 run_test t_revocation_ends_sessions
 run_test t_idle_timeout
 run_test t_listener_restart_keeps_sessions

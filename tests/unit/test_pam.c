@@ -283,6 +283,55 @@ static void test_change_expired(void **state)
     assert_int_equal(acct, PAM_SUCCESS);
 }
 
+static void test_min_age_and_expiry(void **state)
+{
+    struct script sc;
+    struct pam_conv c = {conv, &sc};
+    pam_handle_t *ph = NULL;
+    char why[128];
+    int acct;
+    sk_store *st;
+
+    (void)state;
+    write_config("none");
+    /* a password the user chose just now: no change without expiry */
+    st = open_store();
+    assert_int_equal(sk_store_user_pw_by_admin(st, "pete", 0), 0);
+    sk_store_close(st);
+    assert_int_equal(pam_start_confdir("sekisho-test", "pete", &c, pamdir,
+                                       &ph),
+                     PAM_SUCCESS);
+    memset(&sc, 0, sizeof(sc));
+    sc.answers[0] = "Third-Good-Pass-6!";
+    sc.answers[1] = "Third-Good-Pass-6!";
+    assert_int_equal(pam_chauthtok(ph, 0), PAM_AUTHTOK_ERR);
+    assert_string_equal(pam_getenv(ph, "SEKISHO_AUTH_REASON"),
+                        "the password was changed less than 1 day(s) ago");
+    pam_end(ph, PAM_SUCCESS);
+    /* one an administrator set may be replaced at once */
+    st = open_store();
+    assert_int_equal(sk_store_user_pw_by_admin(st, "pete", 1), 0);
+    sk_store_close(st);
+    assert_int_equal(pam_start_confdir("sekisho-test", "pete", &c, pamdir,
+                                       &ph),
+                     PAM_SUCCESS);
+    memset(&sc, 0, sizeof(sc));
+    sc.answers[0] = "Third-Good-Pass-6!";
+    sc.answers[1] = "Third-Good-Pass-6!";
+    assert_int_equal(pam_chauthtok(ph, 0), PAM_SUCCESS);
+    pam_end(ph, PAM_SUCCESS);
+    /* an expired account: refused with its reason */
+    st = open_store();
+    assert_int_equal(sk_store_user_set_expires(st, "pete", time(NULL) - 1),
+                     0);
+    sk_store_close(st);
+    memset(&sc, 0, sizeof(sc));
+    sc.answers[0] = "Third-Good-Pass-6!";
+    assert_int_equal(run_auth("pete", &sc, &acct, why, sizeof(why)),
+                     PAM_AUTH_ERR);
+    assert_string_equal(why, "account expired");
+}
+
 static void test_bad_module_arguments(void **state)
 {
     struct script sc;
@@ -315,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_password_and_code),
         cmocka_unit_test(test_account_states),
         cmocka_unit_test(test_change_expired),
+        cmocka_unit_test(test_min_age_and_expiry),
         cmocka_unit_test(test_bad_module_arguments),
     };
 

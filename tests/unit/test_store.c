@@ -68,7 +68,7 @@ static void test_open_missing(void **state)
 
 static void test_schema(void **state)
 {
-    assert_int_equal(sk_store_schema_version(*state), 9);
+    assert_int_equal(sk_store_schema_version(*state), 10);
 }
 
 static void test_totp(void **state)
