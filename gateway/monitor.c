@@ -1927,7 +1927,8 @@ void sk_drop_privileges(const struct sk_config *cfg)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: sekisho-session -c CONFIG [-f] [-R | -i]\n"
+    fprintf(stderr, "usage: sekisho-session -c CONFIG [-f] [-R | -i] "
+                    "[-D SECONDS]\n"
                     "  -R  run from sekishod (socket on fd 3, notify fd 4)\n"
                     "  -i  inetd mode (socket on fd 0)\n");
     exit(2);
@@ -1942,12 +1943,19 @@ int main(int argc, char **argv)
     socklen_t sl = sizeof(ss);
     char err[512], host[INET6_ADDRSTRLEN], port[8];
     int ch, fg = 0, mode_r = 0, mode_i = 0, sock, notify = -1, ipc[2], r,
-            one = 1, code;
+            one = 1, code, delay = 0;
     ssh_key hostkey = NULL;
     struct sigaction sa;
 
-    while ((ch = getopt(argc, argv, "c:fRi")) != -1) {
+    while ((ch = getopt(argc, argv, "c:fRiD:")) != -1) {
         switch (ch) {
+        case 'D':
+            /* sekishod's penalty for an address that keeps failing */
+            delay = atoi(optarg);
+            if (delay < 0 || delay > 60) {
+                usage();
+            }
+            break;
         case 'c':
             cfgpath = optarg;
             break;
@@ -1966,6 +1974,10 @@ int main(int argc, char **argv)
     }
     if (cfgpath == NULL || mode_r == mode_i || optind != argc) {
         usage();
+    }
+    if (delay > 0) {
+        /* Before any work for this client: the SSH banner comes late. */
+        sleep((unsigned)delay);
     }
     /* State, keys and logs are for root alone. */
     umask(077);

@@ -36,6 +36,74 @@ struct child {
 
 static struct child *children;
 static int nchildren, maxchildren;
+
+/*
+ * Per-source penalties at the door: connections from an address whose
+ * recent connections ended in failed authentication (or never
+ * authenticated within the grace time) start later, and past
+ * source_threshold such connections within lockout_window they are
+ * closed at once, before any fork or SSH work. The monitor's
+ * store-backed per-source block (which counts every attempt, persists and
+ * is shared) stays the authority; this protects the gateway's resources.
+ * A small table: the least recently failing entry gives way.
+ */
+#define PENALTY_SLOTS 512
+
+struct penalty {
+    char source[64];
+    int failures;
+    time_t first, last;
+};
+
+static struct penalty penalties[PENALTY_SLOTS];
+
+static struct penalty *penalty_find(const char *source, int create)
+{
+    struct penalty *oldest = &penalties[0];
+
+    for (int i = 0; i < PENALTY_SLOTS; i++) {
+        if (penalties[i].source[0] != '\0' &&
+            strcmp(penalties[i].source, source) == 0) {
+            return &penalties[i];
+        }
+        if (penalties[i].last < oldest->last) {
+            oldest = &penalties[i];
+        }
+    }
+    if (!create) {
+        return NULL;
+    }
+    memset(oldest, 0, sizeof(*oldest));
+    snprintf(oldest->source, sizeof(oldest->source), "%s", source);
+    return oldest;
+}
+
+/* Failed connections from source within the window (0 if none). */
+static int penalty_count(const struct sk_config *cfg, const char *source,
+                         time_t now)
+{
+    struct penalty *p = penalty_find(source, 0);
+
+    if (p == NULL || now - p->last > cfg->lockout_window) {
+        return 0;
+    }
+    return p->failures;
+}
+
+static void penalty_note(const struct sk_config *cfg, const char *source,
+                         time_t now)
+{
+    struct penalty *p = penalty_find(source, 1);
+
+    if (now - p->last > cfg->lockout_window) {
+        p->failures = 0;
+        p->first = now;
+    }
+    p->failures++;
+    p->last = now;
+}
+
+static const struct sk_config *penalty_cfg;
 static volatile sig_atomic_t got_chld, got_term;
 
 static void on_signal(int sig)
@@ -92,6 +160,11 @@ static void reap(void)
             if (WIFEXITED(status)) {
                 int c = WEXITSTATUS(status);
 
+                if ((c == SK_EXIT_AUTH_FAILED || c == SK_EXIT_GRACE) &&
+                    penalty_cfg != NULL) {
+                    penalty_note(penalty_cfg, children[i].source,
+                                 time(NULL));
+                }
                 if (c == SK_EXIT_OK) {
                     verbose_f("session %ld from %s ended", (long)pid,
                               children[i].source);
@@ -154,10 +227,11 @@ static int listen_on(const char *spec)
 }
 
 static void spawn(const struct sk_config *cfg, const char *prog, int fg,
-                  int sock, const char *source)
+                  int sock, const char *source, int delay)
 {
     int np[2];
     pid_t pid;
+    char dstr[16];
 
     if (pipe2(np, O_CLOEXEC) != 0) {
         error_f("pipe: %s", strerror(errno));
@@ -172,10 +246,23 @@ static void spawn(const struct sk_config *cfg, const char *prog, int fg,
         return;
     }
     if (pid == 0) {
-        char *argv[] = {"sekisho-session", "-c", cfg->path, "-R",
-                        fg ? "-f" : NULL, NULL};
+        char *argv[8];
+        int a = 0;
         sigset_t none;
 
+        argv[a++] = "sekisho-session";
+        argv[a++] = "-c";
+        argv[a++] = cfg->path;
+        argv[a++] = "-R";
+        if (delay > 0) {
+            snprintf(dstr, sizeof(dstr), "%d", delay);
+            argv[a++] = "-D";
+            argv[a++] = dstr;
+        }
+        if (fg) {
+            argv[a++] = "-f";
+        }
+        argv[a] = NULL;
         (void)setsid();
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -238,7 +325,10 @@ int main(int argc, char **argv)
     /* State, keys and logs are for root alone. */
     umask(077);
     sk_log_init("sekishod", 1, SK_LOG_INFO);
-    if (sk_config_load(cfgpath, &cfg, err, sizeof(err)) != 0) {
+    if (sk_config_load(cfgpath, &cfg, err, sizeof(err)) == 0) {
+        penalty_cfg = cfg;
+    }
+    if (cfg == NULL) {
         fprintf(stderr, "sekishod: %s\n", err);
         return 1;
     }
@@ -337,7 +427,27 @@ int main(int argc, char **argv)
                           "connections", host, cfg->max_startups);
                     close(s);
                 } else {
-                    spawn(cfg, prog, fg, s, host);
+                    int fails = penalty_count(cfg, host, time(NULL));
+
+                    if (fails >= cfg->source_threshold) {
+                        /* Only the first refusal of a burst is logged. */
+                        if (fails == cfg->source_threshold) {
+                            logit("refused %s: %d failed logins within "
+                                  "lockout_window (penalty)",
+                                  host, fails);
+                            penalty_note(cfg, host, time(NULL));
+                        }
+                        close(s);
+                    } else {
+                        /* Past half the threshold, each further failure
+                         * costs a second more before the next try may
+                         * start (at most 5): a slow-down for guessing,
+                         * unnoticeable for a user who mistyped. */
+                        int half = cfg->source_threshold / 2,
+                            d = fails >= half ? fails - half + 1 : 0;
+
+                        spawn(cfg, prog, fg, s, host, d > 5 ? 5 : d);
+                    }
                 }
             } else if (errno != EINTR && errno != EAGAIN &&
                        errno != ECONNABORTED) {

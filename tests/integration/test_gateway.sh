@@ -852,6 +852,64 @@ t_source_blocked() {
     gw_start || fail "gateway did not restart"
 }
 
+# The listener's own per-source penalty: after source_threshold failed
+# connections an address is closed on before any SSH work.
+t_listener_penalty() {
+    local out i t0
+    gw_stop
+    sed -i 's/^source_threshold = 1000/source_threshold = 3/' "$CONF"
+    gw_start || fail "gateway did not start"
+    for i in 1 2 3; do
+        SKPW='Wrong-Password-1!' gw_ssh alice web01 -- true < /dev/null \
+            > /dev/null 2>&1
+    done
+    t0=$(date +%s%N)
+    out=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$GPORT; head -c 7 <&3" \
+        2>/dev/null)
+    expect_not_contains "no SSH banner for a penalised address" "SSH-" "$out"
+    [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 2000 ] ||
+        fail "the penalised connection was not closed at once"
+    grep -q "refused 127.0.0.1: 3 failed logins within lockout_window (penalty)" \
+        "$WORK/gw.log" || fail "penalty not logged"
+    expect_not_contains "the account is not locked by it" "locked" \
+        "$(ctl user show alice)"
+    gw_stop
+    sed -i 's/^source_threshold = 3/source_threshold = 1000/' "$CONF"
+    db "DELETE FROM auth_failures"
+    gw_start || fail "gateway did not restart"
+    out=$(gw_ssh alice web01 -- 'echo after-penalty' < /dev/null)
+    expect_eq "a restarted listener starts clean" "after-penalty" "$out"
+}
+
+# A real brute-force tool: hydra finds nothing, locks only the account it
+# attacks, and the gateway keeps serving everyone else.
+t_hydra() {
+    local out
+    gw_stop
+    sed -i 's/^lockout_threshold = 1000/lockout_threshold = 5/; s/^source_threshold = 1000/source_threshold = 20/' "$CONF"
+    gw_start || fail "gateway did not start"
+    db "DELETE FROM auth_failures"
+    add_user victim
+    printf '%s\n' 'Password1!' 'Summer2026!' 'Welcome-123' 'Admin@2026' \
+        'Qwerty!234' 'Sekisho-2026' 'Passw0rd!!' 'Letmein#99' 'Changeme!1' \
+        'Winter-2025!' 'Tokyo#2026' 'Maint-Pass-1' > "$WORK/words"
+    out=$(timeout 180 hydra -l victim -P "$WORK/words" -e nsr -s "$GPORT" \
+        -t 4 -I -q ssh://127.0.0.1 2>&1)
+    expect_contains "hydra ran to its end" "0 valid password" "$out"
+    expect_not_contains "hydra found nothing" "login: victim" "$out"
+    # everyone else is served at once, from another address
+    out=$(gw_ssh alice -b127.0.0.2 web01 -- 'echo still-served' < /dev/null)
+    expect_eq "the gateway stays responsive" "still-served" "$out"
+    expect_not_contains "other accounts are not locked" "locked" \
+        "$(ctl user show alice)"
+    audit_has account_locked '"user":"victim"' ||
+        fail "the attacked account was not locked"
+    gw_stop
+    sed -i 's/^lockout_threshold = 5/lockout_threshold = 1000/; s/^source_threshold = 20/source_threshold = 1000/' "$CONF"
+    db "DELETE FROM auth_failures"
+    gw_start || fail "gateway did not restart"
+}
+
 # R-ACCT-1 / R-AC-5: taking access away ends sessions already open.
 t_revocation_ends_sessions() {
     local pid out rc
@@ -990,6 +1048,8 @@ run_test t_password_expiry
 run_test t_passwd_command
 run_test t_source_blocked
 run_test t_source_restricted_user
+run_test t_listener_penalty
+run_test t_hydra
 run_test t_pam_stack
 run_test t_rule_hours_and_max_session
 run_test t_groups
