@@ -26,6 +26,7 @@
 #include "config.h"
 #include "sk-err.h"
 #include "store.h"
+#include "util.h"
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
@@ -87,14 +88,6 @@ static void reason(pam_handle_t *ph, const char *why)
 
     snprintf(env, sizeof(env), "SEKISHO_AUTH_REASON=%s", why);
     (void)pam_putenv(ph, env);
-}
-
-static void wipe_free(char *s)
-{
-    if (s != NULL) {
-        sodium_memzero(s, strlen(s));
-        free(s);
-    }
 }
 
 /* Asks n prompts (echo off) in one conversation; answers in out[]. */
@@ -163,8 +156,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *ph, int flags, int argc,
         /* Later modules (and a password change) may use it. */
         (void)pam_set_item(ph, PAM_AUTHTOK, ans[0]);
     }
-    wipe_free(ans[0]);
-    wipe_free(ans[1]);
+    sk_secret_free(ans[0]);
+    sk_secret_free(ans[1]);
     ctx_close(&c);
     if (why != NULL) {
         reason(ph, why);
@@ -276,8 +269,8 @@ PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *ph, int flags, int argc,
         pam_error(ph, "Password not changed: %s.", why);
         reason(ph, why);
     }
-    wipe_free(ans[0]);
-    wipe_free(ans[1]);
+    sk_secret_free(ans[0]);
+    sk_secret_free(ans[1]);
     sk_user_clear(&u);
     ctx_close(&c);
     return r;

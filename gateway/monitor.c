@@ -551,14 +551,8 @@ static int mon_answer_auth_password(struct monitor *m, struct sk_buf *req)
     b.pw = pw != NULL ? pw : "";
     b.code = code != NULL && code[0] != '\0' ? code : NULL;
     result = mon_authenticate(m, user, &b, "password");
-    if (pw != NULL) {
-        sodium_memzero(pw, strlen(pw));
-        free(pw);
-    }
-    if (code != NULL) {
-        sodium_memzero(code, strlen(code));
-        free(code);
-    }
+    sk_secret_free(pw);
+    sk_secret_free(code);
     free(user);
     return mon_reply_u32(m, MON_AUTH_PASSWORD, result);
 }
@@ -1226,18 +1220,9 @@ static int mon_password_request(struct monitor *m, struct sk_buf *req,
         ++m->change_tries >= m->cfg->max_auth_tries) {
         result = MON_AUTH_FAIL_DISCONNECT;
     }
-    if (cur != NULL) {
-        sodium_memzero(cur, strlen(cur));
-        free(cur);
-    }
-    if (npw != NULL) {
-        sodium_memzero(npw, strlen(npw));
-        free(npw);
-    }
-    if (again != NULL) {
-        sodium_memzero(again, strlen(again));
-        free(again);
-    }
+    sk_secret_free(cur);
+    sk_secret_free(npw);
+    sk_secret_free(again);
     sk_buf_init(&b);
     if ((r = sk_buf_put_u32(&b, result)) == 0 &&
         (r = sk_buf_put_cstring(&b, reason)) == 0) {

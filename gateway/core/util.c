@@ -336,3 +336,11 @@ void sk_local_time(const char *tz, time_t now, int *wday, int *minute)
     *wday = tm.tm_wday;
     *minute = tm.tm_hour * 60 + tm.tm_min;
 }
+
+void sk_secret_free(char *s)
+{
+    if (s != NULL) {
+        sodium_memzero(s, strlen(s));
+        free(s);
+    }
+}

@@ -42,6 +42,10 @@ int sk_duration_parse(const char *s, int64_t *out);
  * port. Returns 0 or SK_ERR_INVALID. */
 int sk_hostport_parse(const char *s, char *host, size_t hostlen, int *port);
 
+/* Wipes a NUL-terminated secret (password, code) and frees it. NULL is
+ * fine. */
+void sk_secret_free(char *s);
+
 /* Weekday (0 = Sunday) and minute of the day of now in time zone tz (a
  * zoneinfo name). Not pure: sets TZ for the process. */
 void sk_local_time(const char *tz, time_t now, int *wday, int *minute);
