@@ -855,14 +855,19 @@ t_source_blocked() {
 # The listener's own per-source penalty: after source_threshold failed
 # connections an address is closed on before any SSH work.
 t_listener_penalty() {
-    local out i t0
+    local out i t0 n0
     gw_stop
     sed -i 's/^source_threshold = 1000/source_threshold = 3/' "$CONF"
     gw_start || fail "gateway did not start"
+    n0=$(grep -c 'exited 10 (authentication failed)' "$WORK/gw.log")
     for i in 1 2 3; do
         SKPW='Wrong-Password-1!' gw_ssh alice web01 -- true < /dev/null \
             > /dev/null 2>&1
     done
+    # (the listener counts a failure when it reaps the session process,
+    # just after the client has gone)
+    wait_until 10 sh -c "[ \$(grep -c 'exited 10 (authentication failed)' \
+        '$WORK/gw.log') -ge $((n0 + 3)) ]" || fail "failures not reaped"
     t0=$(date +%s%N)
     out=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$GPORT; head -c 7 <&3" \
         2>/dev/null)
