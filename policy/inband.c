@@ -76,41 +76,69 @@ const char *sk_inband_name(int kind)
     }
 }
 
-/* Does a pattern end with the byte just appended to the history? Returns
- * the pattern or NULL. */
-static const struct pattern *match_end(const struct sk_inband *s)
+/* The byte at position i of the stream as this call sees it: in[i] for
+ * i >= 0, else the history's byte -i from its end (i = -1: the last). */
+static int byte_at(const struct sk_inband *s, const uint8_t *in, long i)
 {
-    for (size_t i = 0; i < NPATTERNS; i++) {
-        const struct pattern *pt = &patterns[i];
-        size_t k;
+    if (i >= 0) {
+        return in[i];
+    }
+    if ((size_t)-i > s->hlen) {
+        return -1;
+    }
+    return s->hist[(long)s->hlen + i];
+}
 
-        if (pt->len > s->hlen ||
-            !(s->dir == SK_IB_FROM_TARGET ? pt->from_target
-                                          : pt->from_client)) {
+/* Does a pattern end at in[i]? Bytes before base (other than history,
+ * when history is still valid) do not count. */
+/* Patterns by their last byte: only those can end at a given byte. */
+static uint8_t by_last[256][4];
+static uint8_t n_by_last[256];
+
+static const struct pattern *match_at(const struct sk_inband *s,
+                                      const uint8_t *in, long base, long i,
+                                      int hist_ok)
+{
+    for (size_t q = 0; q < n_by_last[in[i]]; q++) {
+        const struct pattern *pt = &patterns[by_last[in[i]][q]];
+        long start = i - (long)pt->len + 1;
+        size_t j;
+
+        if (!(s->dir == SK_IB_FROM_TARGET ? pt->from_target
+                                          : pt->from_client) ||
+            pt->p[pt->len - 1] != in[i] ||
+            (start < base && (!hist_ok || base != 0))) {
             continue;
         }
-        for (k = 0; k < pt->len; k++) {
-            uint8_t c = s->hist[s->hlen - pt->len + k];
-            uint16_t want = pt->p[k];
+        for (j = 0; j + 1 < pt->len; j++) {
+            int c = byte_at(s, in, start + (long)j);
+            uint16_t want = pt->p[j];
 
-            if (want == ANY ? (c < 0x20 || c > 0x7e) : c != want) {
+            if (c < 0 || (want == ANY ? (c < 0x20 || c > 0x7e)
+                                      : (uint16_t)c != want)) {
                 break;
             }
         }
-        if (k == pt->len) {
+        if (j + 1 == pt->len) {
             return pt;
         }
     }
     return NULL;
 }
 
-static void hist_push(struct sk_inband *s, uint8_t c)
+static void init_table(void)
 {
-    if (s->hlen == SK_IB_HIST) {
-        memmove(s->hist, s->hist + 1, SK_IB_HIST - 1);
-        s->hlen--;
+    static int done;
+
+    if (done) {
+        return;
     }
-    s->hist[s->hlen++] = c;
+    for (size_t k = 0; k < NPATTERNS; k++) {
+        uint8_t last = (uint8_t)patterns[k].p[patterns[k].len - 1];
+
+        by_last[last][n_by_last[last]++] = (uint8_t)k;
+    }
+    done = 1;
 }
 
 /* One byte while skipping: returns 1 when the sequence has ended (the
@@ -129,41 +157,71 @@ static int skip_byte(struct sk_inband *s, uint8_t c)
     return c == '\r' || c == '\n' || c == 0x11 || s->skipped >= SKIP_LINE_MAX;
 }
 
+/* Keeps the last bytes of the clean region [from, len) as history for the
+ * next call (joined to the old history if the region is short). */
+static void keep_history(struct sk_inband *s, const uint8_t *in, size_t from,
+                         size_t len, int hist_ok)
+{
+    uint8_t tmp[SK_IB_HIST];
+    size_t n = len - from, k = 0;
+
+    if (n >= SK_IB_HIST) {
+        memcpy(s->hist, in + len - SK_IB_HIST, SK_IB_HIST);
+        s->hlen = SK_IB_HIST;
+        return;
+    }
+    if (hist_ok) {
+        size_t old = s->hlen + n > SK_IB_HIST ? SK_IB_HIST - n : s->hlen;
+
+        memcpy(tmp, s->hist + s->hlen - old, old);
+        k = old;
+    }
+    memcpy(tmp + k, in + from, n);
+    memcpy(s->hist, tmp, k + n);
+    s->hlen = k + n;
+}
+
 size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
                         uint8_t *out, int *found, int *count)
 {
-    size_t o = 0, i;
-    int n = 0;
+    size_t o = 0, i = 0, emit = 0, base = 0;
+    int n = 0, hist_ok = !s->skip;
 
+    init_table();
     *found = SK_IB_NONE;
-    for (i = 0; i < len; i++) {
-        uint8_t c = in[i];
+    while (i < len) {
         const struct pattern *pt;
 
         if (s->skip) {
-            if (skip_byte(s, c)) {
+            int ended = skip_byte(s, in[i]);
+
+            i++;
+            if (ended) {
                 s->skip = 0;
                 s->skip_esc = 0;
                 s->skipped = 0;
-                s->hlen = 0; /* a new sequence starts clean */
             }
+            /* nothing before here is output or history any more */
+            emit = base = i;
+            hist_ok = 0;
             continue;
         }
-        hist_push(s, c);
-        out[o++] = c;
-        if ((pt = match_end(s)) == NULL) {
+        if (n_by_last[in[i]] == 0 ||
+            (pt = match_at(s, in, (long)base, (long)i, hist_ok)) == NULL) {
+            i++;
             continue;
         }
-        /* Take back the part of the sequence this call had passed. */
         {
-            /* the current byte and those before it in this call */
-            size_t in_call = pt->len < o ? pt->len : o;
-            int straddled = pt->len > in_call; /* began in an earlier call */
+            long start = (long)i - (long)pt->len + 1;
+            size_t upto = start > (long)emit ? (size_t)start : emit;
 
-            o -= in_call;
-            if (pt->osc && straddled) {
-                /* The terminal saw the start of an escape: end it at once
-                 * (this BEL takes the place of a removed byte). */
+            /* Pass what came before the sequence; drop the sequence. */
+            memcpy(out + o, in + emit, upto - emit);
+            o += upto - emit;
+            if (pt->osc && start < 0) {
+                /* The terminal saw the start of an escape in an earlier
+                 * call: end it at once (this BEL stands in for one of the
+                 * bytes removed). */
                 out[o++] = 0x07;
             }
         }
@@ -173,6 +231,15 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
         s->skip = pt->kind;
         s->skip_esc = 0;
         s->skipped = 0;
+        i++;
+        emit = base = i;
+        hist_ok = 0;
+    }
+    if (!s->skip) {
+        memcpy(out + o, in + emit, len - emit);
+        o += len - emit;
+        keep_history(s, in, base, len, hist_ok);
+    } else {
         s->hlen = 0;
     }
     if (count != NULL) {
