@@ -53,8 +53,6 @@ struct relay {
     int rec_failed; /* the recorder is gone: stop relaying */
     /* In-band transfer filters, one per stream (policy/inband.h). */
     struct sk_inband ib_in, ib_out, ib_err;
-    uint8_t *fbuf; /* filter output */
-    size_t fcap;
     int blocked;   /* transfer starts blocked so far */
     int filter;    /* a terminal session: filter in-band transfers */
     const char *user;
@@ -111,7 +109,7 @@ static void relay_blocked(struct relay *r, struct side *from, int kind,
 /* Filters (policy/inband.c), records, then writes up to len bytes to dst
  * within its window. Returns the count of input bytes consumed, or -1 on
  * error (r->rec_failed says whether the recorder was the cause). */
-static int relay_write(struct relay *r, struct side *dst, const void *data,
+static int relay_write(struct relay *r, struct side *dst, void *data,
                        uint32_t len, int is_stderr)
 {
     uint32_t win = ssh_channel_window_size(dst->ch), n;
@@ -127,32 +125,24 @@ static int relay_write(struct relay *r, struct side *dst, const void *data,
     if (n == 0) {
         return 0;
     }
-    if (n > r->fcap) {
-        uint8_t *nb = realloc(r->fbuf, n);
-
-        if (nb == NULL) {
-            return -1;
-        }
-        r->fbuf = nb;
-        r->fcap = n;
-    }
+    /* In place: these bytes are consumed whatever happens, so libssh's
+     * buffer (or the pump's) may be rewritten. No copy on the hot path. */
     if (r->filter) {
-        m = sk_inband_filter(ib, data, n, r->fbuf, &kind, &count);
+        m = sk_inband_filter(ib, data, n, data, &kind, &count);
     } else {
         /* No terminal, no terminal-borne transfer: a command's bytes pass
          * untouched (binary output stays binary). */
-        memcpy(r->fbuf, data, n);
         m = n;
         kind = SK_IB_NONE;
         count = 0;
     }
     if (m > 0) {
-        if (wk_rec(type, r->fbuf, m) != 0) {
+        if (wk_rec(type, data, m) != 0) {
             r->rec_failed = 1;
             return -1;
         }
-        w = is_stderr ? ssh_channel_write_stderr(dst->ch, r->fbuf, (uint32_t)m)
-                      : ssh_channel_write(dst->ch, r->fbuf, (uint32_t)m);
+        w = is_stderr ? ssh_channel_write_stderr(dst->ch, data, (uint32_t)m)
+                      : ssh_channel_write(dst->ch, data, (uint32_t)m);
         if (w == SSH_ERROR) {
             return -1;
         }
@@ -634,7 +624,6 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     ssh_event_remove_session(ev, client);
     ssh_event_remove_session(ev, upstream);
     ssh_event_free(ev);
-    free(r.fbuf);
     res->bytes_in = r.in;
     res->bytes_out = r.out;
     res->exit_status = r.exit_status;

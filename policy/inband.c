@@ -216,7 +216,7 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
             size_t upto = start > (long)emit ? (size_t)start : emit;
 
             /* Pass what came before the sequence; drop the sequence. */
-            memcpy(out + o, in + emit, upto - emit);
+            memmove(out + o, in + emit, upto - emit);
             o += upto - emit;
             if (pt->osc && start < 0) {
                 /* The terminal saw the start of an escape in an earlier
@@ -236,9 +236,11 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
         hist_ok = 0;
     }
     if (!s->skip) {
-        memcpy(out + o, in + emit, len - emit);
-        o += len - emit;
+        /* History first: with out == in the move below may overwrite
+         * the bytes it keeps. */
         keep_history(s, in, base, len, hist_ok);
+        memmove(out + o, in + emit, len - emit);
+        o += len - emit;
     } else {
         s->hlen = 0;
     }

@@ -63,7 +63,7 @@ struct sk_inband {
 void sk_inband_init(struct sk_inband *s, enum sk_ib_dir dir);
 
 /* Filters len bytes of in into out (room for len bytes: the output is
- * never longer than the input). Returns the output length. *found is set
+ * never longer than the input; out may be in itself, filtering in place). Returns the output length. *found is set
  * to the kind of the first transfer start seen in this call, or
  * SK_IB_NONE; *count (may be NULL) to how many starts were seen. */
 size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
