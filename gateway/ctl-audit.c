@@ -31,34 +31,19 @@
 
 /* ---- trusted keys ---- */
 
-#define MAX_TRUSTED 16
-
-struct trusted {
-    int n;
-    char id[MAX_TRUSTED][40];
-    uint8_t pk[MAX_TRUSTED][32];
-};
-
-static struct trusted trust;
+static struct sk_keyring trust;
 
 static void trust_file(const char *path)
 {
-    char *text = NULL;
-    size_t len;
-    int r;
+    int r = sk_keyring_add_file(&trust, path);
 
-    if (trust.n == MAX_TRUSTED) {
-        die("more than %d trusted signing keys", MAX_TRUSTED);
-    }
-    if ((r = sk_file_read(path, 4096, &text, &len)) != 0 ||
-        sk_key_parse_pub_line(text, trust.pk[trust.n]) != 0) {
+    if (r != 0) {
         die("signing public key %s: %s", path,
-            r ? (r == SK_ERR_SYSTEM ? strerror(errno) : sk_err_str(r))
-              : "not an ssh-ed25519 public key line");
+            r == SK_ERR_TOO_LONG  ? "too many trusted signing keys"
+            : r == SK_ERR_SYSTEM  ? strerror(errno)
+            : r == SK_ERR_INVALID ? "not an ssh-ed25519 public key line"
+                                  : sk_err_str(r));
     }
-    free(text);
-    sk_key_id("ed25519", trust.pk[trust.n], 32, trust.id[trust.n], 40);
-    trust.n++;
 }
 
 /* Keys retired by `key rotate-signing` stay trusted for what they
@@ -109,13 +94,7 @@ static void load_trusted(void)
 static int trusted_key(const char *id, uint8_t pk[32], void *arg)
 {
     (void)arg;
-    for (int i = 0; i < trust.n; i++) {
-        if (strcmp(trust.id[i], id) == 0) {
-            memcpy(pk, trust.pk[i], 32);
-            return 0;
-        }
-    }
-    return -1;
+    return sk_keyring_find(id, pk, &trust);
 }
 
 /* ---- the audit log, indexed by session ---- */

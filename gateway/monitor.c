@@ -1870,20 +1870,6 @@ static int mon_loop(struct monitor *m)
     return exitcode;
 }
 
-static void close_other_fds(int keep1, int keep2)
-{
-    long max = sysconf(_SC_OPEN_MAX);
-
-    if (max < 0 || max > 65536) {
-        max = 65536;
-    }
-    for (int fd = 3; fd < max; fd++) {
-        if (fd != keep1 && fd != keep2) {
-            close(fd);
-        }
-    }
-}
-
 /* Drops to the unprivileged worker account inside an empty directory. */
 void sk_drop_privileges(const struct sk_config *cfg)
 {
@@ -2022,7 +2008,11 @@ int main(int argc, char **argv)
             }
         }
         close(devnull);
-        close_other_fds(sock, ipc[1]);
+        {
+            int keep[2] = {sock, ipc[1]};
+
+            sk_close_fds_except(keep, 2);
+        }
         mm_init(ipc[1]);
         sk_drop_privileges(cfg);
         worker_main(cfg, sock, ipc[1], hostkey);

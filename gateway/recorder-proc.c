@@ -221,25 +221,6 @@ static int mkdirs(const char *path)
     return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static void close_from(int keep[], int nkeep)
-{
-    long max = sysconf(_SC_OPEN_MAX);
-
-    if (max < 0 || max > 65536) {
-        max = 65536;
-    }
-    for (int fd = 3; fd < max; fd++) {
-        int k = 0;
-
-        for (int i = 0; i < nkeep; i++) {
-            k |= keep[i] == fd;
-        }
-        if (!k) {
-            close(fd);
-        }
-    }
-}
-
 int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
               const struct sk_key *signer, const uint8_t (*rcpt)[32],
               size_t nrcpt, struct rec_proc *out, char *err, size_t errlen)
@@ -301,7 +282,7 @@ int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
     if (out->pid == 0) {
         int keep[3] = {tfd, ev[0], st[1]};
 
-        close_from(keep, 3);
+        sk_close_fds_except(keep, 3);
         sk_log_init("sekisho-recorder", 0, SK_LOG_INFO);
         rec_child(cfg, tfd, ev[0], st[1], meta, signer, rcpt, nrcpt, t0);
     }

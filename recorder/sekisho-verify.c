@@ -27,23 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_KEYS 16
-
-static int nkeys;
-static char key_ids[MAX_KEYS][40];
-static uint8_t keys[MAX_KEYS][32];
-
-static int keyfn(const char *id, uint8_t pk[32], void *arg)
-{
-    (void)arg;
-    for (int i = 0; i < nkeys; i++) {
-        if (strcmp(key_ids[i], id) == 0) {
-            memcpy(pk, keys[i], 32);
-            return 0;
-        }
-    }
-    return -1;
-}
+static struct sk_keyring keys;
 
 static void usage(void)
 {
@@ -96,25 +80,13 @@ int main(int argc, char **argv)
     }
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-k") == 0 && i + 1 < argc) {
-            char *text = NULL;
-            size_t len;
-
-            if (nkeys == MAX_KEYS) {
-                fprintf(stderr, "sekisho-verify: too many keys\n");
-                return 2;
-            }
-            if (sk_file_read(argv[++i], 4096, &text, &len) != 0 ||
-                sk_key_parse_pub_line(text, keys[nkeys]) != 0) {
+            if (sk_keyring_add_file(&keys, argv[++i]) != 0) {
                 fprintf(stderr,
                         "sekisho-verify: %s is not an ssh-ed25519 public "
-                        "key file\n",
+                        "key file (or too many keys)\n",
                         argv[i]);
-                free(text);
                 return 2;
             }
-            free(text);
-            sk_key_id("ed25519", keys[nkeys], 32, key_ids[nkeys], 40);
-            nkeys++;
         } else if (strcmp(argv[i], "--audit") == 0 && i + 1 < argc) {
             audit = argv[++i];
         } else if (strcmp(argv[i], "--allow-incomplete") == 0) {
@@ -123,7 +95,7 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (nkeys == 0 || (audit == NULL && i == argc)) {
+    if (keys.n == 0 || (audit == NULL && i == argc)) {
         usage();
     }
     if (audit != NULL) {
@@ -134,7 +106,7 @@ int main(int argc, char **argv)
         if (f == NULL) {
             printf("%s FAILED: %s\n", audit, strerror(errno));
             bad = 1;
-        } else if (sk_audit_verify(f, keyfn, NULL, &lines, &badl, last, err,
+        } else if (sk_audit_verify(f, sk_keyring_find, &keys, &lines, &badl, last, err,
                                    sizeof(err)) != 0) {
             printf("%s FAILED: %s\n", audit, err);
             bad = 1;
@@ -156,7 +128,7 @@ int main(int argc, char **argv)
             bad = 1;
             continue;
         }
-        r = sk_tr_verify(fd, keyfn, NULL, &info);
+        r = sk_tr_verify(fd, sk_keyring_find, &keys, &info);
         close(fd);
         sodium_bin2hex(hex, sizeof(hex), info.chain, sizeof(info.chain));
         if (r < 0) {

@@ -204,3 +204,39 @@ int sk_key_verify_raw(const uint8_t pk[SK_KEY_PUBLEN], const uint8_t *data,
                ? 0
                : SK_ERR_CRYPTO;
 }
+
+int sk_keyring_add_file(struct sk_keyring *ring, const char *path)
+{
+    char *text = NULL;
+    size_t len;
+    int r;
+
+    if (ring->n == SK_KEYRING_MAX) {
+        return SK_ERR_TOO_LONG;
+    }
+    if ((r = sk_file_read(path, 4096, &text, &len)) != 0) {
+        return r;
+    }
+    r = sk_key_parse_pub_line(text, ring->pk[ring->n]);
+    free(text);
+    if (r != 0) {
+        return r;
+    }
+    sk_key_id("ed25519", ring->pk[ring->n], SK_KEY_PUBLEN, ring->id[ring->n],
+              sizeof(ring->id[0]));
+    ring->n++;
+    return 0;
+}
+
+int sk_keyring_find(const char *id, uint8_t pk[SK_KEY_PUBLEN], void *arg)
+{
+    const struct sk_keyring *ring = arg;
+
+    for (int i = 0; i < ring->n; i++) {
+        if (strcmp(ring->id[i], id) == 0) {
+            memcpy(pk, ring->pk[i], SK_KEY_PUBLEN);
+            return 0;
+        }
+    }
+    return -1;
+}

@@ -49,6 +49,21 @@ void sk_key_id(const char *kind, const uint8_t *pk, size_t pklen, char *out,
  * SK_ERR_INVALID. */
 int sk_key_parse_pub_line(const char *line, uint8_t pk[SK_KEY_PUBLEN]);
 
+/* A set of trusted Ed25519 public keys, looked up by key id: what
+ * verifiers (sekishoctl, sekisho-verify) check signatures against. */
+#define SK_KEYRING_MAX 16
+struct sk_keyring {
+    int n;
+    char id[SK_KEYRING_MAX][40];
+    uint8_t pk[SK_KEYRING_MAX][SK_KEY_PUBLEN];
+};
+/* Adds the key in an "ssh-ed25519 ..." file. Returns 0, SK_ERR_TOO_LONG
+ * (ring full), SK_ERR_INVALID (not such a line) or SK_ERR_SYSTEM. */
+int sk_keyring_add_file(struct sk_keyring *ring, const char *path);
+/* Finds id in ring (arg) and copies its key: the shape of the verifiers'
+ * key callbacks. Returns 0 or -1. */
+int sk_keyring_find(const char *id, uint8_t pk[SK_KEY_PUBLEN], void *ring);
+
 /*
  * Auditor keys (X25519, libsodium crypto_box): transcripts' stream keys
  * are sealed to their public halves. Files:

@@ -344,3 +344,22 @@ void sk_secret_free(char *s)
         free(s);
     }
 }
+
+void sk_close_fds_except(const int *keep, int nkeep)
+{
+    long max = sysconf(_SC_OPEN_MAX);
+
+    if (max < 0 || max > 65536) {
+        max = 65536;
+    }
+    for (int fd = 3; fd < max; fd++) {
+        int k = 0;
+
+        for (int i = 0; i < nkeep; i++) {
+            k |= keep[i] == fd;
+        }
+        if (!k) {
+            close(fd);
+        }
+    }
+}

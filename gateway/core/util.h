@@ -42,6 +42,10 @@ int sk_duration_parse(const char *s, int64_t *out);
  * port. Returns 0 or SK_ERR_INVALID. */
 int sk_hostport_parse(const char *s, char *host, size_t hostlen, int *port);
 
+/* Closes every descriptor from 3 up except the nkeep in keep[] (for a
+ * forked child that must inherit nothing else). Not pure. */
+void sk_close_fds_except(const int *keep, int nkeep);
+
 /* Wipes a NUL-terminated secret (password, code) and frees it. NULL is
  * fine. */
 void sk_secret_free(char *s);
