@@ -222,6 +222,11 @@ run_test() {
     else
         T_FAIL=$((T_FAIL + 1))
         T_FAILED_NAMES="$T_FAILED_NAMES $name"
+        # What the gateway said last, for failures seen only in CI.
+        if [ -f "$WORK/gw.log" ]; then
+            log "  gateway log, last lines:"
+            tail -n 25 "$WORK/gw.log" | sed 's/^/    /' >&2
+        fi
         log "FAIL $name"
     fi
 }

@@ -304,17 +304,22 @@ t_concurrent_50() {
     local i ok=0
     local pids=""
     for i in $(seq 1 50); do
-        gw_ssh alice web01 -- "echo session-$i" < /dev/null \
-            > "$WORK/c.$i" 2>&1 &
+        ( gw_ssh alice -v web01 -- "echo session-$i" < /dev/null \
+            > "$WORK/c.$i" 2> "$WORK/c.$i.err"
+          echo "$?" > "$WORK/c.$i.rc" ) &
         pids="$pids $!"
     done
     # shellcheck disable=SC2086
     wait $pids
     for i in $(seq 1 50); do
-            if [ "$(cat "$WORK/c.$i")" = "session-$i" ]; then
+        if [ "$(cat "$WORK/c.$i")" = "session-$i" ] &&
+            [ "$(cat "$WORK/c.$i.rc")" = 0 ]; then
             ok=$((ok + 1))
         else
-            log "  session $i said: $(head -c 300 "$WORK/c.$i")"
+            log "  session $i (exit $(cat "$WORK/c.$i.rc")) said:" \
+                "$(head -c 300 "$WORK/c.$i")"
+            log "  its client's last words:"
+            tail -n 15 "$WORK/c.$i.err" | sed 's/^/    /' >&2
         fi
     done
     expect_eq "concurrent sessions that succeeded" 50 "$ok"
