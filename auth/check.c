@@ -39,9 +39,10 @@ const char *sk_auth_totp(sk_store *st, const char *key_path,
     return why;
 }
 
-const char *sk_auth_check(sk_store *st, const char *totp_key, int totp,
-                          const char *user, const char *password,
-                          const char *code, time_t now, int *known)
+const char *sk_auth_check(sk_store *st, const char *totp_key,
+                          unsigned factors, const char *user,
+                          const char *password, const char *code, time_t now,
+                          int *known)
 {
     struct sk_user u;
     const char *why = NULL;
@@ -49,14 +50,19 @@ const char *sk_auth_check(sk_store *st, const char *totp_key, int totp,
 
     *known = 0;
     memset(&u, 0, sizeof(u));
+    if ((factors & SK_F_PAM) == 0) {
+        return "nothing to check";
+    }
     r = sk_store_user_get(st, user, &u);
     if (r != 0) {
-        (void)sk_pw_verify(NULL, password);
+        if (factors & SK_F_PASSWORD) {
+            (void)sk_pw_verify(NULL, password);
+        }
         return r == SK_ERR_NOT_FOUND ? "unknown user"
                                      : "state database unavailable";
     }
     *known = 1;
-    if (sk_pw_verify(u.pw_hash, password) != 0) {
+    if ((factors & SK_F_PASSWORD) && sk_pw_verify(u.pw_hash, password) != 0) {
         why = "wrong password";
     } else if (u.status == SK_USER_LOCKED) {
         why = "account locked";
@@ -66,7 +72,7 @@ const char *sk_auth_check(sk_store *st, const char *totp_key, int totp,
         why = "account locked after failed logins";
     } else if (sk_auth_account_expired(&u, now)) {
         why = "account expired";
-    } else if (totp) {
+    } else if (factors & SK_F_TOTP) {
         why = sk_auth_totp(st, totp_key, user, code, now);
     }
     sk_user_clear(&u);

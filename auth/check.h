@@ -6,6 +6,7 @@
 #ifndef SK_AUTH_CHECK_H
 #define SK_AUTH_CHECK_H
 
+#include "methods.h"
 #include "store.h"
 
 #include <time.h>
@@ -16,15 +17,17 @@
 const char *sk_auth_totp(sk_store *st, const char *key_path,
                          const char *user, const char *code, time_t now);
 
-/* Password then (if totp) code, then account state. *known says whether
- * the user exists. Returns NULL if accepted, else the reason ("unknown
- * user", "wrong password", "wrong verification code", "verification code
+/* The factors asked (SK_F_PASSWORD and/or SK_F_TOTP, methods.h):
+ * password, then account state, then code. *known says whether the user
+ * exists. Returns NULL if accepted, else the reason ("unknown user",
+ * "wrong password", "wrong verification code", "verification code
  * reused", "account locked", ...). The code is checked only after the
  * password, so a wrong password never uses up (or confirms) a code; an
  * unknown user costs one dummy argon2id like a known one. */
-const char *sk_auth_check(sk_store *st, const char *totp_key, int totp,
-                          const char *user, const char *password,
-                          const char *code, time_t now, int *known);
+const char *sk_auth_check(sk_store *st, const char *totp_key,
+                          unsigned factors, const char *user,
+                          const char *password, const char *code, time_t now,
+                          int *known);
 
 /* 1 if user's password must be changed now (expired by age, or by an
  * admin: pw_changed = 0). max_age_days 0: never by age. */

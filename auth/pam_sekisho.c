@@ -6,7 +6,10 @@
  *
  *   auth      Password and (second_factor = totp) Verification code, in one
  *             conversation (one keyboard-interactive round); argon2id;
- *             RFC 6238 with each step once.
+ *             RFC 6238 with each step once. The gateway's monitor may ask
+ *             for fewer through the PAM environment: SEKISHO_FACTORS =
+ *             "password", "totp" or "password+totp", as its method rule
+ *             requires after a public or security key.
  *   account   disabled or locked -> PAM_PERM_DENIED; password past
  *             password_max_age or expired by an admin -> PAM_NEW_AUTHTOK_REQD.
  *   password  New password / Retype new password; the password policy
@@ -122,39 +125,78 @@ static int ask(pam_handle_t *ph, int n, const char *const *prompts,
     return PAM_SUCCESS;
 }
 
+/* Which factors to ask: what the gateway's monitor put in SEKISHO_FACTORS
+ * (its method rule decides; e.g. only "password" after a security key),
+ * else password and, with second_factor = totp, the code. 0 if the
+ * variable is malformed. */
+static unsigned factors_wanted(pam_handle_t *ph, const struct sk_config *cfg)
+{
+    const char *env = pam_getenv(ph, "SEKISHO_FACTORS");
+    struct sk_methods m;
+    char err[128];
+
+    if (env == NULL) {
+        return strcmp(cfg->second_factor, "totp") == 0
+                   ? SK_F_PASSWORD | SK_F_TOTP
+                   : SK_F_PASSWORD;
+    }
+    if (sk_methods_parse(env, 1, &m, err, sizeof(err)) != 0 || m.n != 1 ||
+        (m.alt[0] & ~SK_F_PAM) != 0) {
+        pam_syslog(ph, LOG_ERR, "SEKISHO_FACTORS: %s",
+                   m.n > 1 ? "one set of factors expected" : err);
+        return 0;
+    }
+    return m.alt[0];
+}
+
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *ph, int flags, int argc,
                                    const char **argv)
 {
-    static const char *const prompts[] = {"Password: ",
-                                          "Verification code: "};
+    const char *prompts[2];
     struct ctx c;
     const char *user = NULL, *why;
     char *ans[2] = {NULL, NULL};
-    int totp, known, r;
+    unsigned want;
+    int n = 0, known, r;
 
     (void)flags;
     if (ctx_open(ph, argc, argv, &c) != 0) {
         reason(ph, "gateway configuration or state unavailable");
         return PAM_AUTHINFO_UNAVAIL;
     }
-    totp = strcmp(c.cfg->second_factor, "totp") == 0;
+    if ((want = factors_wanted(ph, c.cfg)) == 0) {
+        reason(ph, "bad SEKISHO_FACTORS from the application");
+        ctx_close(&c);
+        return PAM_AUTH_ERR;
+    }
     if (pam_get_user(ph, &user, NULL) != PAM_SUCCESS || user == NULL) {
         ctx_close(&c);
         return PAM_USER_UNKNOWN;
     }
-    if ((r = ask(ph, totp ? 2 : 1, prompts, ans)) != PAM_SUCCESS) {
+    if (want & SK_F_PASSWORD) {
+        prompts[n++] = "Password: ";
+    }
+    if (want & SK_F_TOTP) {
+        prompts[n++] = "Verification code: ";
+    }
+    if ((r = ask(ph, n, prompts, ans)) != PAM_SUCCESS) {
         reason(ph, "no answer to the prompts");
         ctx_close(&c);
         return r;
     }
-    if (strlen(ans[0]) > SK_PW_MAX) {
-        ans[0][SK_PW_MAX] = '\0';
-    }
-    why = sk_auth_check(c.st, c.cfg->totp_key, totp, user, ans[0],
-                        totp ? ans[1] : "", time(NULL), &known);
-    if (why == NULL) {
-        /* Later modules (and a password change) may use it. */
-        (void)pam_set_item(ph, PAM_AUTHTOK, ans[0]);
+    {
+        const char *pw = (want & SK_F_PASSWORD) ? ans[0] : "";
+        const char *code = (want & SK_F_TOTP) ? ans[n - 1] : "";
+
+        if ((want & SK_F_PASSWORD) && strlen(ans[0]) > SK_PW_MAX) {
+            ans[0][SK_PW_MAX] = '\0';
+        }
+        why = sk_auth_check(c.st, c.cfg->totp_key, want, user, pw, code,
+                            time(NULL), &known);
+        if (why == NULL && (want & SK_F_PASSWORD)) {
+            /* Later modules (and a password change) may use it. */
+            (void)pam_set_item(ph, PAM_AUTHTOK, ans[0]);
+        }
     }
     sk_secret_free(ans[0]);
     sk_secret_free(ans[1]);

@@ -32,5 +32,7 @@ int ctl_audit(int argc, char **argv);
 int ctl_request(int argc, char **argv);
 int ctl_key(int argc, char **argv);
 int ctl_report(int argc, char **argv);
+int ctl_user_key(int argc, char **argv);
+int ctl_user_methods(int argc, char **argv);
 
 #endif

@@ -121,7 +121,7 @@ void mm_refused(const char *kind, const char *detail)
 }
 
 int mm_auth_password(const char *user, const char *password,
-                     const char *code)
+                     const char *code, uint32_t *next)
 {
     struct sk_buf req, rep;
     uint32_t res;
@@ -136,11 +136,33 @@ int mm_auth_password(const char *user, const char *password,
     }
     mm_request(MON_AUTH_PASSWORD, &req, &rep, NULL, NULL);
     res = mm_get_u32(&rep);
+    *next = mm_get_u32(&rep);
     sk_buf_free(&req); /* wipes the password copy */
     sk_buf_free(&rep);
     return (int)res;
 }
 
+int mm_auth_pubkey(const char *user, const char *key, uint32_t phase,
+                   uint32_t *next)
+{
+    struct sk_buf req, rep;
+    uint32_t res;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (sk_buf_put_cstring(&req, user) != 0 ||
+        sk_buf_put_cstring(&req, key) != 0 ||
+        sk_buf_put_u32(&req, phase) != 0) {
+        sk_buf_free(&req);
+        return MON_AUTH_FAIL;
+    }
+    mm_request(MON_AUTH_PUBKEY, &req, &rep, NULL, NULL);
+    res = mm_get_u32(&rep);
+    *next = mm_get_u32(&rep);
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+    return (int)res;
+}
 
 int mm_passwd(const char *cur, const char *npw, const char *again,
               char *reason, size_t reasonlen)

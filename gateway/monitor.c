@@ -54,6 +54,7 @@
 #include "policy/cidr.h"
 #include "requests.h"
 #include "recorder.h"
+#include "userkey.h"
 
 #define MON_PREAUTH 0x01
 #define MON_POSTAUTH 0x02
@@ -99,8 +100,18 @@ struct monitor {
     time_t terminate_sent; /* MON_TERMINATE sent at; 0: not */
     time_t last_check;     /* of mon_recheck */
     time_t grace_end;      /* authentication must be done by then */
-    unsigned char used[16]; /* MON_ONCE bookkeeping, by type */
+    unsigned char used[32]; /* MON_ONCE bookkeeping, by type */
+    /* the method rule (methods.h): the user's own or the global one, and
+     * the factors this connection has proved so far */
+    struct sk_methods rule;
+    unsigned done;
+    int key_offers;     /* keys offered that would not do */
+    char keys_used[160]; /* fingerprints of the keys that proved factors */
 };
+
+/* Keys a client may offer that would not do, before it is cut off
+ * (OpenSSH clients offer each key in their agent). */
+#define MON_MAX_KEY_OFFERS 16
 
 struct mon_dispatch {
     uint32_t type;
@@ -162,13 +173,14 @@ static char *mon_safe_name(const char *name)
  * Returns MON_AUTH_OK, or MON_AUTH_FAIL_DISCONNECT if it cannot be. */
 static uint32_t mon_auth_success(struct monitor *m, const char *how)
 {
-    char method[64];
+    char method[64], factors[64];
     int r;
 
-    snprintf(method, sizeof(method), "%s%s", how,
-             strcmp(m->cfg->second_factor, "totp") == 0 ? "+totp" : "");
-    r = sk_audit("auth_ok", "{s:s, s:s, s:s}", "user", m->user, "source",
-                 m->source, "method", method);
+    sk_factors_format(m->done, factors, sizeof(factors));
+    snprintf(method, sizeof(method), "%s", how);
+    r = sk_audit("auth_ok", "{s:s, s:s, s:s, s:s, s:s}", "user", m->user,
+                 "source", m->source, "method", method, "factors", factors,
+                 "keys", m->keys_used);
     if (r != 0) {
         /* No audit record, no session. */
         error_fr(r, "audit log");
@@ -181,8 +193,89 @@ static uint32_t mon_auth_success(struct monitor *m, const char *how)
         m->notify = -1;
     }
     (void)sk_store_user_touch_login(m->store, m->user, time(NULL));
-    logit("accepted %s for %s from %s", method, m->user, m->source);
+    logit("accepted %s (%s) for %s from %s", method, factors, m->user,
+          m->source);
     return MON_AUTH_OK;
+}
+
+/* A factor was accepted but the user's rule wants more (SSH partial
+ * success). Returns MON_AUTH_PARTIAL, or MON_AUTH_FAIL_DISCONNECT if the
+ * audit line cannot be written. */
+static uint32_t mon_auth_partial(struct monitor *m, const char *how)
+{
+    char factors[64], wanted[64];
+
+    sk_factors_format(m->done, factors, sizeof(factors));
+    sk_factors_format(sk_methods_wanted(&m->rule, m->done), wanted,
+                      sizeof(wanted));
+    if (sk_audit("auth_partial", "{s:s, s:s, s:s, s:s, s:s, s:s}", "user",
+                 m->user, "source", m->source, "method", how, "factors",
+                 factors, "wanted", wanted, "keys", m->keys_used) != 0) {
+        return MON_AUTH_FAIL_DISCONNECT;
+    }
+    logit("partial %s (%s) for %s from %s; still wanted: %s", how, factors,
+          m->user, m->source, wanted);
+    return MON_AUTH_PARTIAL;
+}
+
+/* Which SSH methods can still help (for the worker's method list). */
+static uint32_t mon_next(const struct monitor *m)
+{
+    unsigned w = sk_methods_wanted(&m->rule, m->done);
+    uint32_t n = 0;
+
+    if (w & SK_F_KEYS) {
+        n |= MON_M_PUBLICKEY;
+    }
+    if (w & SK_F_PAM) {
+        n |= MON_M_KBDINT;
+    }
+    for (int i = 0; i < m->rule.n; i++) {
+        if ((m->rule.alt[i] & ~m->done) == SK_F_PASSWORD) {
+            n |= MON_M_PASSWORD;
+        }
+    }
+    return n;
+}
+
+static int mon_reply_auth(struct monitor *m, uint32_t type, uint32_t result)
+{
+    struct sk_buf b;
+    int r;
+
+    sk_buf_init(&b);
+    if ((r = sk_buf_put_u32(&b, result)) == 0 &&
+        (r = sk_buf_put_u32(&b, mon_next(m))) == 0) {
+        r = mon_reply(m, type, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+    return r;
+}
+
+/* Sets m->rule for a user name: their own rule if they have one, else
+ * the global one (also for unknown names, so those look like any user
+ * without a rule of their own). Returns NULL, or why nobody may pass: a
+ * stored rule that no longer parses (say, after second_factor was made
+ * mandatory) admits nobody rather than less than it says. */
+static const char *mon_rule_for(struct monitor *m, const char *user)
+{
+    struct sk_user u;
+    char err[256];
+    const char *why = NULL;
+
+    m->rule = m->cfg->methods_rule;
+    if (sk_store_user_get(m->store, user, &u) != 0) {
+        return NULL;
+    }
+    if (u.methods != NULL &&
+        sk_methods_parse(u.methods, sk_config_min_factors(m->cfg), &m->rule,
+                         err, sizeof(err)) != 0) {
+        error_f("method rule of %s: %s", user, err);
+        m->rule.n = 0;
+        why = "the user's method rule is invalid";
+    }
+    sk_user_clear(&u);
+    return why;
 }
 
 /* Counts a failed login of a known user and locks the account when the
@@ -233,6 +326,8 @@ struct pam_bridge {
     int answered;
     int broken; /* the worker misbehaved or went away */
     time_t deadline;
+    unsigned ask; /* the factors (SK_F_PAM bits) this round proves */
+    const char *rule_error; /* from mon_rule_for: nobody may pass */
 };
 
 /* Sends the prompts to the worker and waits for its answers. */
@@ -369,6 +464,19 @@ static const char *mon_pam(struct monitor *m, struct pam_bridge *b,
     }
     (void)pam_set_item(ph, PAM_RHOST, m->source);
     (void)pam_set_item(ph, PAM_RUSER, user);
+    {
+        /* What pam_sekisho is to ask (the method rule's choice); any
+         * other stack must ask at least as much (docs/admin.md). */
+        char fenv[80], f[64];
+
+        sk_factors_format(b->ask, f, sizeof(f));
+        snprintf(fenv, sizeof(fenv), "SEKISHO_FACTORS=%s", f);
+        if (pam_putenv(ph, fenv) != PAM_SUCCESS) {
+            pam_end(ph, PAM_BUF_ERR);
+            snprintf(why, whylen, "PAM unavailable");
+            return why;
+        }
+    }
     r = pam_authenticate(ph, PAM_DISALLOW_NULL_AUTHTOK);
     if (r == PAM_SUCCESS) {
         r = pam_acct_mgmt(ph, PAM_DISALLOW_NULL_AUTHTOK);
@@ -424,8 +532,11 @@ static void mon_fake_prompts(struct pam_bridge *b)
                        p2 = {PAM_PROMPT_ECHO_OFF, "Verification code: "};
     const struct pam_message *msg[2] = {&p1, &p2};
     struct pam_response *resp = NULL;
-    int n = strcmp(b->m->cfg->second_factor, "totp") == 0 ? 2 : 1;
+    int n = (b->ask & SK_F_PASSWORD) && (b->ask & SK_F_TOTP) ? 2 : 1;
 
+    if (b->ask == SK_F_TOTP) {
+        msg[0] = &p2;
+    }
     if (mon_pam_conv(n, msg, &resp, b) == PAM_SUCCESS) {
         (void)sk_pw_verify(NULL, resp[0].resp ? resp[0].resp : "");
         for (int i = 0; i < n; i++) {
@@ -470,6 +581,8 @@ static uint32_t mon_authenticate(struct monitor *m, const char *user,
         /* An address that keeps failing is stopped before it can lock
          * more accounts; its attempts are no longer checked at all. */
         why = "source address blocked after failed logins";
+    } else if (b->rule_error != NULL) {
+        why = b->rule_error;
     }
     if (why != NULL) {
         if (b->interactive) {
@@ -516,7 +629,10 @@ static uint32_t mon_authenticate(struct monitor *m, const char *user,
     }
     if (ok) {
         (void)sk_store_auth_failures_clear(m->store, m->user);
-        result = mon_auth_success(m, method);
+        m->done |= b->ask;
+        result = sk_methods_satisfied(&m->rule, m->done)
+                     ? mon_auth_success(m, method)
+                     : mon_auth_partial(m, method);
     } else {
         m->auth_failures++;
         result = m->auth_failures >= m->cfg->max_auth_tries || b->broken
@@ -550,11 +666,21 @@ static int mon_answer_auth_password(struct monitor *m, struct sk_buf *req)
     }
     b.pw = pw != NULL ? pw : "";
     b.code = code != NULL && code[0] != '\0' ? code : NULL;
-    result = mon_authenticate(m, user, &b, "password");
+    b.ask = SK_F_PASSWORD;
+    if (user != NULL && sk_name_valid(user)) {
+        b.rule_error = mon_rule_for(m, user);
+    }
+    if (!(mon_next(m) & MON_M_PASSWORD) && b.rule_error == NULL) {
+        /* A bare password completes no alternative of the rule (it can
+         * carry no code): not checked at all, as if never offered. */
+        result = MON_AUTH_FAIL;
+    } else {
+        result = mon_authenticate(m, user, &b, "password");
+    }
     sk_secret_free(pw);
     sk_secret_free(code);
     free(user);
-    return mon_reply_u32(m, MON_AUTH_PASSWORD, result);
+    return mon_reply_auth(m, MON_AUTH_PASSWORD, result);
 }
 
 /* Keyboard-interactive: PAM's conversation goes to the client. */
@@ -569,12 +695,152 @@ static int mon_answer_pam_start(struct monitor *m, struct sk_buf *req)
     if (sk_buf_get_cstring(req, &user, 256) != 0) {
         user = NULL;
     }
+    if (user != NULL && sk_name_valid(user)) {
+        b.rule_error = mon_rule_for(m, user);
+    }
+    b.ask = sk_methods_pam_ask(&m->rule, m->done);
+    if (b.ask == 0 && b.rule_error == NULL) {
+        /* Only keys are still wanted: nothing to ask. */
+        free(user);
+        return mon_reply_auth(m, MON_PAM_START, MON_AUTH_FAIL);
+    }
+    if (b.ask == 0) {
+        b.ask = SK_F_PASSWORD; /* fail alike, after the usual prompt */
+    }
     result = mon_authenticate(m, user, &b, "keyboard-interactive");
     free(user);
     if (b.broken && result != MON_AUTH_OK) {
         result = MON_AUTH_FAIL_DISCONNECT;
     }
-    return mon_reply_u32(m, MON_PAM_START, result);
+    return mon_reply_auth(m, MON_PAM_START, result);
+}
+
+/*
+ * Public keys and FIDO2 security keys. libssh in the worker checks the
+ * signature (libssh 0.10 offers no way to hand the signed data to this
+ * process); the monitor decides everything else: whether the key is
+ * registered to this user, whether the rule still wants its factor, and
+ * whether the account may log in at all.
+ */
+static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
+{
+    char *user = NULL, *line = NULL, *shown, fp[128] = "", err[256];
+    const char *why = NULL, *method = "publickey";
+    struct sk_userkey *k = NULL;
+    struct sk_user u;
+    uint32_t phase = 0, result;
+    int known = 0, n = 0, r;
+
+    memset(&u, 0, sizeof(u));
+    if (sk_buf_get_cstring(req, &user, 256) != 0 ||
+        sk_buf_get_cstring(req, &line, SK_USERKEY_MAX) != 0 ||
+        sk_buf_get_u32(req, &phase) != 0 || phase > MON_PK_BAD_SIG) {
+        /* The worker builds these from what libssh parsed: anything
+         * else is a compromised worker. */
+        free(user);
+        free(line);
+        return SK_ERR_BAD_MESSAGE;
+    }
+    if ((k = calloc(1, sizeof(*k))) == NULL) {
+        free(user);
+        free(line);
+        return SK_ERR_ALLOC;
+    }
+    if (m->user[0] != '\0' && strcmp(m->user, user) != 0) {
+        why = "user name changed during authentication";
+    } else if (!sk_name_valid(user)) {
+        why = "invalid user name";
+    } else if (sk_store_source_failures(m->store, m->source,
+                                        time(NULL) - m->cfg->lockout_window,
+                                        &n) == 0 &&
+               n >= m->cfg->source_threshold) {
+        why = "source address blocked after failed logins";
+    } else if ((why = mon_rule_for(m, user)) == NULL) {
+        known = sk_store_user_get(m->store, user, &u) == 0;
+        if (sk_userkey_parse(line, k, err, sizeof(err)) != 0) {
+            why = "key type not accepted";
+        } else if (k->factor == SK_F_SK) {
+            method = "publickey (security key)";
+        }
+        if (why != NULL) {
+            ;
+        } else if (!(sk_methods_wanted(&m->rule, m->done) & k->factor)) {
+            why = k->factor == SK_F_SK
+                      ? "no security key wanted by the method rule"
+                      : "no public key wanted by the method rule";
+        } else if (!known || sk_store_user_key_find(m->store, user, k->canon,
+                                                    fp, sizeof(fp)) != 0) {
+            why = "key not registered to this user";
+        }
+    }
+    if (phase == MON_PK_PROBE) {
+        if (why == NULL) {
+            result = MON_AUTH_KEY_OK;
+        } else {
+            verbose_f("key %s offered for %s not accepted: %s",
+                      k->fingerprint[0] ? k->fingerprint : "?",
+                      known ? user : "(unknown)", why);
+            result = ++m->key_offers > MON_MAX_KEY_OFFERS
+                         ? MON_AUTH_FAIL_DISCONNECT
+                         : MON_AUTH_FAIL;
+        }
+        goto out;
+    }
+    if (why == NULL && phase == MON_PK_BAD_SIG) {
+        why = "bad signature";
+    }
+    if (why == NULL) {
+        /* The account checks PAM's account stage makes, for a rule that
+         * may have no PAM factor at all. */
+        time_t now = time(NULL);
+
+        if (u.status == SK_USER_LOCKED) {
+            why = "account locked";
+        } else if (u.status == SK_USER_DISABLED) {
+            why = "account disabled";
+        } else if (u.locked_until > (int64_t)now) {
+            why = "account locked after failed logins";
+        } else if (sk_auth_account_expired(&u, now)) {
+            why = "account expired";
+        } else if (!access_source_ok(m->store, user, u.sources, m->source)) {
+            why = "source address not allowed for this user";
+        }
+    }
+    if (known) {
+        snprintf(m->user, sizeof(m->user), "%s", user);
+    }
+    if (why == NULL) {
+        size_t l = strlen(m->keys_used);
+
+        m->done |= k->factor;
+        snprintf(m->keys_used + l, sizeof(m->keys_used) - l, "%s%s",
+                 l ? " " : "", fp);
+        (void)sk_store_user_key_used(m->store, k->canon, time(NULL));
+        result = sk_methods_satisfied(&m->rule, m->done)
+                     ? mon_auth_success(m, method)
+                     : mon_auth_partial(m, method);
+        goto out;
+    }
+    m->auth_failures++;
+    result = m->auth_failures >= m->cfg->max_auth_tries
+                 ? MON_AUTH_FAIL_DISCONNECT
+                 : MON_AUTH_FAIL;
+    shown = mon_safe_name(user);
+    logit("failed %s for %s%s from %s (%s)", method, known ? "" : "invalid ",
+          shown ? shown : "?", m->source, why);
+    r = sk_audit("auth_fail", "{s:s?, s:s, s:s, s:s, s:s, s:i}", "user",
+                 shown, "source", m->source, "method", method, "fingerprint",
+                 k->fingerprint, "reason", why, "attempt", m->auth_failures);
+    free(shown);
+    if (r != 0) {
+        result = MON_AUTH_FAIL_DISCONNECT;
+    }
+out:
+    sk_user_clear(&u);
+    free(k);
+    free(user);
+    free(line);
+    return mon_reply_auth(m, MON_AUTH_PUBKEY, result);
 }
 
 static int mon_answer_target_list(struct monitor *m, struct sk_buf *req)
@@ -1403,6 +1669,7 @@ static const struct mon_dispatch mon_dispatch[] = {
     {MON_LOG, MON_ANYSTATE, mon_answer_log},
     {MON_AUTH_PASSWORD, MON_PREAUTH, mon_answer_auth_password},
     {MON_PAM_START, MON_PREAUTH, mon_answer_pam_start},
+    {MON_AUTH_PUBKEY, MON_PREAUTH, mon_answer_auth_pubkey},
     {MON_TARGET_LIST, MON_POSTAUTH, mon_answer_target_list},
     {MON_TARGET_OPEN, MON_POSTAUTH | MON_ONCE, mon_answer_target_open},
     {MON_HOSTKEY_CHECK, MON_POSTAUTH | MON_ONCE, mon_answer_hostkey_check},
@@ -1975,6 +2242,7 @@ int main(int argc, char **argv)
     (void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     memset(&m, 0, sizeof(m));
     m.cfg = cfg;
+    m.rule = cfg->methods_rule;
     m.agent_fd = -1;
     m.notify = notify;
     snprintf(m.source, sizeof(m.source), "%s", host);

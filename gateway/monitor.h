@@ -11,11 +11,15 @@
  *
  *   MON_LOG            u32 level, string line                  (no reply)
  *   MON_AUTH_PASSWORD  string user, string password, string TOTP code
- *                 ->   u32 result (MON_AUTH_*)   (the bare password
- *                      method: PAM answered from these)
+ *                 ->   u32 result (MON_AUTH_*), u32 next (MON_M_*)  (the
+ *                      bare password method: PAM answered from these)
  *   MON_PAM_START      string user  (keyboard-interactive)
  *                      ... MON_PAM_PROMPTS / MON_PAM_RESPONSES rounds ...
- *                 ->   u32 result (MON_AUTH_*)
+ *                 ->   u32 result (MON_AUTH_*), u32 next (MON_M_*)
+ *   MON_AUTH_PUBKEY    string user, string key ("TYPE BASE64"), u32 phase
+ *                      (MON_PK_*: a probe, or a request whose signature
+ *                      libssh found valid / invalid)
+ *                 ->   u32 result (MON_AUTH_*), u32 next (MON_M_*)
  *   MON_TARGET_LIST    (empty)
  *                 ->   u32 n, n x (string name, u32 allow_exec)
  *   MON_TARGET_OPEN    string target, u32 mode (SK_ACCESS_*), string command
@@ -67,6 +71,22 @@ enum mon_type {
     MON_REQUEST_ACT = 13,
     MON_PAM_START = 14,
     MON_PAM_RESPONSES = 15,
+    MON_AUTH_PUBKEY = 16,
+};
+
+enum mon_pk_phase {
+    MON_PK_PROBE = 0,    /* "would this key do?" (no signature) */
+    MON_PK_SIGNED = 1,   /* signature verified by libssh in the worker */
+    MON_PK_BAD_SIG = 2,  /* signature present but wrong */
+};
+
+/* The SSH methods that can still bring the user closer to their method
+ * rule (methods.h), for the worker's USERAUTH_FAILURE method list. */
+enum mon_next {
+    MON_M_PUBLICKEY = 1,
+    MON_M_KBDINT = 2,
+    MON_M_PASSWORD = 4, /* the bare method: only when a password alone
+                           completes some alternative */
 };
 
 /* Sent by the monitor during MON_PAM_START, before its reply: PAM wants
@@ -80,6 +100,8 @@ enum mon_auth_result {
     MON_AUTH_OK = 1,
     MON_AUTH_FAIL_DISCONNECT = 2, /* too many attempts */
     MON_AUTH_CHANGE_REQUIRED = 3, /* right credentials, password expired */
+    MON_AUTH_PARTIAL = 4, /* factor accepted; the rule wants more */
+    MON_AUTH_KEY_OK = 5,  /* probe: the key would be accepted */
 };
 
 /* Worker exit statuses (and so sekisho-session's), read by sekishod. */

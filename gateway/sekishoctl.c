@@ -51,6 +51,10 @@ static const char *usage_text =
     "  user passwd NAME [--password-stdin]\n"
     "  user lock|unlock|disable|enable|show|totp-reset|expire-password NAME\n"
     "  user list\n"
+    "  user key add NAME FILE|- | key list [NAME] | key remove NAME "
+    "FINGERPRINT\n"
+    "  user methods NAME RULE|default   (e.g. \"password+totp "
+    "sk+password\")\n"
     "  target add NAME --host H --port P --login USER "
     "(--host-key-file FILE | --scan)\n"
     "  target list | show NAME | remove NAME\n"
@@ -353,6 +357,14 @@ static int print_user(const struct sk_user *u, void *arg)
     return 0;
 }
 
+static int show_key(const struct sk_user_key *k, void *arg)
+{
+    (void)arg;
+    printf("key: %s %.*s%s%s\n", k->fingerprint, (int)strcspn(k->key, " "),
+           k->key, k->comment[0] ? " " : "", k->comment);
+    return 0;
+}
+
 static int cmd_user(int argc, char **argv)
 {
     const char *sub, *name;
@@ -370,6 +382,12 @@ static int cmd_user(int argc, char **argv)
             die("user list: %s", sk_err_str(r));
         }
         return 0;
+    }
+    if (strcmp(sub, "key") == 0) {
+        return ctl_user_key(argc - 1, argv + 1);
+    }
+    if (strcmp(sub, "methods") == 0) {
+        return ctl_user_methods(argc - 1, argv + 1);
     }
     if (argc < 2) {
         die_usage("user %s: NAME missing", sub);
@@ -549,7 +567,10 @@ static int cmd_user(int argc, char **argv)
             fmt_time(u.locked_until, l, sizeof(l));
             printf("locked-until: %s (failed logins)\n", l);
         }
+        printf("methods: %s%s\n", u.methods ? u.methods : cfg->methods,
+               u.methods ? "" : " (global)");
         sk_user_clear(&u);
+        (void)sk_store_user_key_list(store, name, show_key, NULL);
         return 0;
     }
     {

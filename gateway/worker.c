@@ -43,6 +43,12 @@
 #define SK_MACS                                                               \
     "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,"            \
     "hmac-sha2-256,hmac-sha2-512"
+/* Signature algorithms accepted from users' keys: no SHA-1 (ssh-rsa) and
+ * no DSA. */
+#define SK_USER_KEY_ALGOS                                                     \
+    "ssh-ed25519,sk-ssh-ed25519@openssh.com,ecdsa-sha2-nistp256,"             \
+    "ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"                                \
+    "sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-256"
 #define SK_KEX                                                                \
     "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,"      \
     "ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group16-sha512,"    \
@@ -163,7 +169,8 @@ static void wk_finish(struct wk *w, int status, int code)
  * (MON_PAM_RESPONSES). *msg is replaced by the client's last response
  * message, which the caller answers with the result. Returns a MON_AUTH_*
  * result, or -1 if the client went away. */
-static int wk_pam(struct wk *w, ssh_message *msg, const char *user)
+static int wk_pam(struct wk *w, ssh_message *msg, const char *user,
+                  uint32_t *next)
 {
     struct sk_buf b, rep;
     uint32_t type;
@@ -190,7 +197,8 @@ static int wk_pam(struct wk *w, ssh_message *msg, const char *user)
         if (type == (MON_PAM_START | MON_REPLY)) {
             uint32_t res;
 
-            if (sk_buf_get_u32(&rep, &res) != 0) {
+            if (sk_buf_get_u32(&rep, &res) != 0 ||
+                sk_buf_get_u32(&rep, next) != 0) {
                 sk_fatal(SK_EXIT_PROTOCOL, __func__, "short reply");
             }
             sk_buf_free(&rep);
@@ -272,12 +280,88 @@ static int wk_pam(struct wk *w, ssh_message *msg, const char *user)
     }
 }
 
+/* The monitor's MON_M_* as libssh's method bits. */
+static int wk_methods(uint32_t next)
+{
+    int m = 0;
+
+    if (next & MON_M_PUBLICKEY) {
+        m |= SSH_AUTH_METHOD_PUBLICKEY;
+    }
+    if (next & MON_M_KBDINT) {
+        m |= SSH_AUTH_METHOD_INTERACTIVE;
+    }
+    if (next & MON_M_PASSWORD) {
+        m |= SSH_AUTH_METHOD_PASSWORD;
+    }
+    /* Never an empty list: a client must be able to fail normally. */
+    return m != 0 ? m : (int)SSH_AUTH_METHOD_INTERACTIVE;
+}
+
+/* A publickey request: the key goes to the monitor, which decides. A
+ * probe gets PK_OK; a signed request libssh verified counts. Returns a
+ * MON_AUTH_* result. */
+static int wk_pubkey(ssh_message msg, const char *user, uint32_t *next)
+{
+    ssh_key key = ssh_message_auth_pubkey(msg);
+    enum ssh_publickey_state_e st = ssh_message_auth_publickey_state(msg);
+    char *b64 = NULL, line[12000];
+    const char *type;
+    uint32_t phase;
+    int res;
+
+    if (key == NULL || (type = ssh_key_type_to_char(ssh_key_type(key))) ==
+                           NULL ||
+        ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK ||
+        (size_t)snprintf(line, sizeof(line), "%s %s", type, b64) >=
+            sizeof(line)) {
+        ssh_string_free_char(b64);
+        return MON_AUTH_FAIL;
+    }
+    ssh_string_free_char(b64);
+    switch (st) {
+    case SSH_PUBLICKEY_STATE_NONE:
+        phase = MON_PK_PROBE;
+        break;
+    case SSH_PUBLICKEY_STATE_VALID:
+        phase = MON_PK_SIGNED;
+        break;
+    default:
+        phase = MON_PK_BAD_SIG;
+        break;
+    }
+    res = mm_auth_pubkey(user, line, phase, next);
+    if (res == MON_AUTH_KEY_OK) {
+        if (phase != MON_PK_PROBE ||
+            ssh_message_auth_reply_pk_ok_simple(msg) != SSH_OK) {
+            return MON_AUTH_FAIL;
+        }
+    }
+    return res;
+}
+
 static int wk_auth(struct wk *w)
 {
     ssh_message msg;
-    int totp = strcmp(w->cfg->second_factor, "totp") == 0;
     char user_copy[256];
+    uint32_t next = 0;
 
+    {
+        /* Before any attempt: the global rule's methods (sent in reply
+         * to the "none" request). */
+        const struct sk_methods *g = &w->cfg->methods_rule;
+        unsigned all = 0;
+
+        for (int i = 0; i < g->n; i++) {
+            all |= g->alt[i];
+            if (g->alt[i] == SK_F_PASSWORD) {
+                next |= MON_M_PASSWORD;
+            }
+        }
+        next |= (all & SK_F_KEYS ? MON_M_PUBLICKEY : 0) |
+                (all & SK_F_PAM ? MON_M_KBDINT : 0);
+        ssh_set_auth_methods(w->s, wk_methods(next));
+    }
     for (;;) {
         const char *user;
         int res = -1;
@@ -298,18 +382,24 @@ static int wk_auth(struct wk *w)
         case SSH_AUTH_METHOD_PASSWORD: {
             const char *pw = ssh_message_auth_password(msg);
 
-            /* A bare password can carry no second factor: only when none
-             * is required does this method count at all. */
-            if (!totp) {
-                res = mm_auth_password(user_copy, pw != NULL ? pw : "", "");
-            }
+            /* The monitor checks it only if a password alone completes
+             * some alternative of the rule (it can carry no code). */
+            res = mm_auth_password(user_copy, pw != NULL ? pw : "", "",
+                                   &next);
             break;
         }
+        case SSH_AUTH_METHOD_PUBLICKEY:
+            res = wk_pubkey(msg, user_copy, &next);
+            if (res == MON_AUTH_KEY_OK) {
+                ssh_message_free(msg);
+                continue; /* PK_OK sent; the signed request follows */
+            }
+            break;
         case SSH_AUTH_METHOD_INTERACTIVE:
             if (ssh_message_auth_kbdint_is_response(msg)) {
                 break; /* an answer nobody asked for */
             }
-            res = wk_pam(w, &msg, user_copy);
+            res = wk_pam(w, &msg, user_copy, &next);
             if (res < 0 || msg == NULL) {
                 if (msg != NULL) {
                     ssh_message_free(msg);
@@ -334,11 +424,14 @@ static int wk_auth(struct wk *w)
             ssh_message_free(msg);
             return -1;
         }
-        ssh_message_auth_set_methods(
-            msg, totp ? SSH_AUTH_METHOD_INTERACTIVE
-                      : SSH_AUTH_METHOD_PASSWORD |
-                            SSH_AUTH_METHOD_INTERACTIVE);
-        ssh_message_reply_default(msg);
+        ssh_message_auth_set_methods(msg, wk_methods(next));
+        if (res == MON_AUTH_PARTIAL) {
+            /* SSH_MSG_USERAUTH_FAILURE with partial success: the next
+             * factor, by the methods listed. */
+            ssh_message_auth_reply_success(msg, 1);
+        } else {
+            ssh_message_reply_default(msg);
+        }
         ssh_message_free(msg);
     }
 }
@@ -767,7 +860,7 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
     ssh_session ups = NULL;
     ssh_channel uch = NULL;
     struct relay_result res;
-    int off = 0, mode, r;
+    int off = 0, rsa_min = 2048, mode, r;
 
     (void)ipc;
     memset(&w, 0, sizeof(w));
@@ -784,6 +877,10 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_C_S, SK_MACS) != 0 ||
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_S_C, SK_MACS) != 0 ||
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_KEY_EXCHANGE, SK_KEX) != 0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES,
+                             SK_USER_KEY_ALGOS) != 0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_RSA_MIN_SIZE, &rsa_min) !=
+            0 ||
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_BANNER, "Sekisho") != 0) {
         fatal_f("server options: %s", ssh_get_error(b));
     }

@@ -19,8 +19,13 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
 /* Worker-side wrappers of the monitor protocol (monitor-wrap.c). They block
  * for the monitor's answer; a broken channel to the monitor is fatal. */
 void mm_init(int ipc);
+/* Authentication steps: each returns a MON_AUTH_* result and sets *next
+ * to the MON_M_* methods that can still help. */
 int mm_auth_password(const char *user, const char *password,
-                     const char *code);
+                     const char *code, uint32_t *next);
+/* key: "TYPE BASE64" of the offered key; phase: MON_PK_*. */
+int mm_auth_pubkey(const char *user, const char *key, uint32_t phase,
+                   uint32_t *next);
 /* The `passwd` command: returns a MON_AUTH_* result and a reason. */
 int mm_passwd(const char *cur, const char *npw, const char *again,
               char *reason, size_t reasonlen);

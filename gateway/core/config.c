@@ -1,4 +1,5 @@
 #include "config.h"
+#include "methods.h"
 #include "sk-err.h"
 #include "log.h"
 #include "util.h"
@@ -60,6 +61,10 @@ static const struct keyword keywords[] = {
     {"auth", "second_factor", KW_FACTOR, OFF(second_factor), "totp", 0, 0,
      "second factor required after the password: totp, or none (not "
      "compliant with R-PW-5; for testing)"},
+    {"auth", "methods", KW_STRING, OFF(methods), NULL, 0, 0,
+     "factor combinations that admit a user, e.g. \"password+totp "
+     "sk+password\" (default: password+totp; password if second_factor = "
+     "none); per user: sekishoctl user methods"},
     {"auth", "pam_service", KW_STRING, OFF(pam_service), "sekisho", 0, 0,
      "PAM service whose stack authenticates users"},
     {"auth", "pam_dir", KW_PATH, OFF(pam_dir), NULL, 0, 0,
@@ -427,6 +432,27 @@ int sk_config_load(const char *path, struct sk_config **out, char *err,
         }
     }
     {
+        /* The rule every user without one of their own follows. Unless
+         * second_factor = none, each alternative needs two factors. */
+        char why[256];
+        int min = sk_config_min_factors(cfg);
+
+        if (cfg->methods == NULL &&
+            (cfg->methods = strdup(min >= 2 ? "password+totp"
+                                            : "password")) == NULL) {
+            r = SK_ERR_ALLOC;
+            goto fail;
+        }
+        if (sk_methods_parse(cfg->methods, min, &cfg->methods_rule, why,
+                             sizeof(why)) != 0) {
+            if (err != NULL) {
+                snprintf(err, errlen, "%s: [auth] methods: %s", path, why);
+            }
+            r = SK_ERR_INVALID;
+            goto fail;
+        }
+    }
+    {
         char host[256];
         int port;
 
@@ -445,6 +471,11 @@ int sk_config_load(const char *path, struct sk_config **out, char *err,
 fail:
     sk_config_free(cfg);
     return r;
+}
+
+int sk_config_min_factors(const struct sk_config *cfg)
+{
+    return strcmp(cfg->second_factor, "none") == 0 ? 1 : 2;
 }
 
 void sk_config_free(struct sk_config *cfg)

@@ -6,6 +6,8 @@
 #ifndef SK_CONFIG_H
 #define SK_CONFIG_H
 
+#include "methods.h"
+
 #include <stdio.h>
 
 struct sk_config {
@@ -28,6 +30,8 @@ struct sk_config {
     int sandbox_debug;
     /* [auth] */
     char *second_factor; /* "totp" or "none" */
+    char *methods;       /* the global method rule (text) */
+    struct sk_methods methods_rule; /* ... parsed */
     char *pam_service;
     char *pam_dir;
     char *totp_key;
@@ -52,6 +56,10 @@ struct sk_config {
     char *notify_command;
     int idle_timeout;
 };
+
+/* Factors each alternative of a method rule must have: 2, or 1 with
+ * second_factor = none. */
+int sk_config_min_factors(const struct sk_config *cfg);
 
 /* Reads path. On success returns 0 and a new config in *out (free with
  * sk_config_free). On failure returns a negative SK_ERR_* and, if err is

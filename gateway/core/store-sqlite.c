@@ -134,6 +134,17 @@ static const char *migrations[] = {
     /* 10: account expiry; who set the current password */
     "ALTER TABLE users ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE users ADD COLUMN pw_by_admin INTEGER NOT NULL DEFAULT 1;",
+    /* 11: per-user method rules; public keys and FIDO2 security keys */
+    "ALTER TABLE users ADD COLUMN methods TEXT;"
+    "CREATE TABLE user_keys ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL UNIQUE,"
+    "  fingerprint TEXT NOT NULL,"
+    "  comment TEXT NOT NULL DEFAULT '',"
+    "  added INTEGER NOT NULL,"
+    "  added_by TEXT NOT NULL,"
+    "  last_used INTEGER NOT NULL DEFAULT 0);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -374,6 +385,7 @@ void sk_user_clear(struct sk_user *u)
         free(u->pw_hash);
     }
     free(u->sources);
+    free(u->methods);
     memset(u, 0, sizeof(*u));
 }
 
@@ -403,6 +415,7 @@ static int user_row(sqlite3_stmt *s, struct sk_user *u)
     u->sources = col_text(s, 9, &oom);
     u->expires = sqlite3_column_int64(s, 10);
     u->pw_by_admin = sqlite3_column_int(s, 11);
+    u->methods = col_text(s, 12, &oom);
     if (oom || u->name == NULL || u->role == NULL) {
         sk_user_clear(u);
         return SK_ERR_ALLOC;
@@ -412,7 +425,7 @@ static int user_row(sqlite3_stmt *s, struct sk_user *u)
 
 #define USER_COLS                                                             \
     "id, name, role, pw_hash, pw_changed, status, created, last_login, "    \
-    "locked_until, sources, expires, pw_by_admin"
+    "locked_until, sources, expires, pw_by_admin, methods"
 
 int sk_store_user_get(sk_store *st, const char *name, struct sk_user *out)
 {
@@ -1311,4 +1324,112 @@ int sk_store_user_pw_by_admin(sk_store *st, const char *name, int by_admin)
 {
     return run(st, 1, "UPDATE users SET pw_by_admin = ? WHERE name = ?",
                "is", (int64_t)by_admin, name);
+}
+
+int sk_store_user_set_methods(sk_store *st, const char *name,
+                              const char *methods)
+{
+    return run(st, 1, "UPDATE users SET methods = ? WHERE name = ?", "ns",
+               methods, name);
+}
+
+int sk_store_user_key_add(sk_store *st, const char *user, const char *key,
+                          const char *fingerprint, const char *comment,
+                          const char *by, time_t now)
+{
+    int r = run(st, 0,
+                "INSERT INTO user_keys (user_id, key, fingerprint, comment, "
+                "added, added_by) SELECT id, ?, ?, ?, ?, ? FROM users "
+                "WHERE name = ?",
+                "sssiss", key, fingerprint, comment, (int64_t)now, by, user);
+
+    if (r == 0 && sqlite3_changes(st->db) == 0) {
+        r = SK_ERR_NOT_FOUND;
+    }
+    return r;
+}
+
+int sk_store_user_key_remove(sk_store *st, const char *user,
+                             const char *fingerprint)
+{
+    return run(st, 1,
+               "DELETE FROM user_keys WHERE fingerprint = ? AND user_id = "
+               "(SELECT id FROM users WHERE name = ?)",
+               "ss", fingerprint, user);
+}
+
+int sk_store_user_key_find(sk_store *st, const char *user, const char *key,
+                           char *fingerprint, size_t fplen)
+{
+    sqlite3_stmt *s = NULL;
+    int r, rc;
+
+    if ((r = prep(st, &s,
+                  "SELECT k.fingerprint FROM user_keys k JOIN users u ON "
+                  "u.id = k.user_id WHERE u.name = ? AND k.key = ?",
+                  "ss", user, key)) != 0) {
+        return r;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(s, 0);
+
+        snprintf(fingerprint, fplen, "%s", t ? (const char *)t : "");
+        r = 0;
+    } else {
+        r = rc == SQLITE_DONE ? SK_ERR_NOT_FOUND : SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+int sk_store_user_key_used(sk_store *st, const char *key, time_t now)
+{
+    return run(st, 0, "UPDATE user_keys SET last_used = ? WHERE key = ?",
+               "is", (int64_t)now, key);
+}
+
+struct key_ctx {
+    int (*cb)(const struct sk_user_key *, void *);
+    void *arg;
+};
+
+static int emit_key(sqlite3_stmt *s, void *p)
+{
+    struct key_ctx *c = p;
+    struct sk_user_key k;
+    int r;
+
+    k.user = (const char *)sqlite3_column_text(s, 0);
+    k.key = (const char *)sqlite3_column_text(s, 1);
+    k.fingerprint = (const char *)sqlite3_column_text(s, 2);
+    k.comment = (const char *)sqlite3_column_text(s, 3);
+    k.added = sqlite3_column_int64(s, 4);
+    k.added_by = (const char *)sqlite3_column_text(s, 5);
+    k.last_used = sqlite3_column_int64(s, 6);
+    if (k.user == NULL || k.key == NULL || k.fingerprint == NULL ||
+        k.comment == NULL || k.added_by == NULL) {
+        return SK_ERR_ALLOC;
+    }
+    r = c->cb(&k, c->arg);
+    return r > 0 ? 1 : r;
+}
+
+int sk_store_user_key_list(sk_store *st, const char *user,
+                           int (*cb)(const struct sk_user_key *, void *),
+                           void *arg)
+{
+    struct key_ctx c = {cb, arg};
+    sqlite3_stmt *s = NULL;
+    int r;
+
+    if ((r = prep(st, &s,
+                  "SELECT u.name, k.key, k.fingerprint, k.comment, k.added, "
+                  "k.added_by, k.last_used FROM user_keys k JOIN users u ON "
+                  "u.id = k.user_id WHERE ?1 IS NULL OR u.name = ?1 "
+                  "ORDER BY u.name, k.id",
+                  "n", user)) != 0) {
+        return r;
+    }
+    return each_row(s, emit_key, &c);
 }

@@ -46,6 +46,7 @@ struct sk_user {
     char *sources; /* allowed source CIDRs, space-separated; NULL: any */
     int64_t expires; /* the account ends then; 0: never */
     int pw_by_admin; /* the current password was set by an administrator */
+    char *methods; /* the user's own method rule (methods.h); NULL: global */
 };
 void sk_user_clear(struct sk_user *u);
 
@@ -88,6 +89,40 @@ int sk_store_user_get_totp(sk_store *st, const char *name, uint8_t *out,
 int sk_store_user_totp_use(sk_store *st, const char *name, uint64_t step);
 /* Account expiry (0: never). */
 int sk_store_user_set_expires(sk_store *st, const char *name, int64_t when);
+
+/* The user's own method rule (methods.h text, checked by the caller);
+ * NULL returns them to the global rule. */
+int sk_store_user_set_methods(sk_store *st, const char *name,
+                              const char *methods);
+
+/* Public keys and FIDO2 security keys of users. key is the canonical
+ * "TYPE BASE64" form; a key belongs to at most one user (SK_ERR_EXISTS
+ * otherwise: IDs are personal, R-ID-1). */
+struct sk_user_key {
+    const char *user;
+    const char *key;
+    const char *fingerprint; /* SHA256:... */
+    const char *comment;
+    int64_t added;
+    const char *added_by;
+    int64_t last_used; /* 0: never */
+};
+int sk_store_user_key_add(sk_store *st, const char *user, const char *key,
+                          const char *fingerprint, const char *comment,
+                          const char *by, time_t now);
+/* SK_ERR_NOT_FOUND if user has no key with that fingerprint. */
+int sk_store_user_key_remove(sk_store *st, const char *user,
+                             const char *fingerprint);
+/* 0 and the fingerprint if key is registered to user; SK_ERR_NOT_FOUND if
+ * not. */
+int sk_store_user_key_find(sk_store *st, const char *user, const char *key,
+                           char *fingerprint, size_t fplen);
+int sk_store_user_key_used(sk_store *st, const char *key, time_t now);
+/* Calls cb for each key of user (all users if NULL); the strings live
+ * only during the call. cb returns 0 to go on, 1 to stop, or < 0. */
+int sk_store_user_key_list(sk_store *st, const char *user,
+                           int (*cb)(const struct sk_user_key *, void *),
+                           void *arg);
 /* Records who set the current password (1: an administrator). */
 int sk_store_user_pw_by_admin(sk_store *st, const char *name, int by_admin);
 /* Sets the allowed source CIDRs (space-separated, validated by the

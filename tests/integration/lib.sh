@@ -201,7 +201,7 @@ gw_ssh() {
     SKPW=${SKPW-$PW} SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force \
         DISPLAY=:0 timeout "${SSH_TIMEOUT:-60}" ssh -F /dev/null \
         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-        -o LogLevel=ERROR -o PubkeyAuthentication=no \
+        -o LogLevel=ERROR -o PubkeyAuthentication="${SKPUBKEY:-no}" \
         -o ConnectTimeout=10 -p "$GPORT" "${opts[@]}" "$user@127.0.0.1" "$@"
 }
 
