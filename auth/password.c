@@ -38,6 +38,76 @@ static int pw_classes(const char *pw)
     return lower + upper + digit + other;
 }
 
+/*
+ * cracklib (pwquality's dictionary check) lets "Password1234!" through:
+ * its mangling rules do not peel decorations that long. So the word under
+ * the decoration is checked too: leading and trailing non-letters are
+ * cut, common look-alike substitutions undone (P4ssw0rd) and what is
+ * left lower-cased; if cracklib calls that a dictionary word, so do we.
+ * Only its dictionary verdict counts: the core is not a password and may
+ * well be short or simple.
+ */
+static int pw_core(const char *pw, int variant, char *out, size_t outlen)
+{
+    size_t b = 0, e = strlen(pw), o = 0;
+
+    while (b < e && !isalpha((unsigned char)pw[b])) {
+        b++;
+    }
+    while (e > b && !isalpha((unsigned char)pw[e - 1])) {
+        e--;
+    }
+    for (size_t i = b; i < e && o + 1 < outlen; i++) {
+        unsigned char c = (unsigned char)pw[i];
+        char m;
+
+        switch (c) {
+        case '0': m = 'o'; break;
+        case '1': m = variant ? 'l' : 'i'; break;
+        case '!': m = variant ? 'l' : 'i'; break;
+        case '3': m = 'e'; break;
+        case '4': case '@': m = 'a'; break;
+        case '5': case '$': m = 's'; break;
+        case '7': m = 't'; break;
+        case '8': m = 'b'; break;
+        default: m = isalpha(c) ? (char)tolower(c) : 0; break;
+        }
+        if (m != 0) {
+            out[o++] = m;
+        }
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+static int pw_core_is_word(pwquality_settings_t *pwq, const char *pw)
+{
+    char core[SK_PW_MAX + 1], buf[PWQ_MAX_ERROR_MESSAGE_LEN];
+
+    for (int v = 0; v < 2; v++) {
+        void *aux = NULL;
+        int rc;
+
+        if (pw_core(pw, v, core, sizeof(core)) < 4 ||
+            strcmp(core, pw) == 0) {
+            continue;
+        }
+        rc = pwquality_check(pwq, core, NULL, NULL, &aux);
+        if (rc == PWQ_ERROR_CRACKLIB_CHECK) {
+            const char *msg = pwquality_strerror(buf, sizeof(buf), rc, aux);
+
+            if (strstr(msg, "dictionary word") != NULL) {
+                sodium_memzero(core, sizeof(core));
+                return 1;
+            }
+        } else if (aux != NULL) {
+            (void)pwquality_strerror(buf, sizeof(buf), rc, aux); /* frees */
+        }
+    }
+    sodium_memzero(core, sizeof(core));
+    return 0;
+}
+
 int sk_pw_check(const struct sk_pw_policy *p, const char *user,
                 const char *password, char *reason, size_t reasonlen)
 {
@@ -101,6 +171,21 @@ int sk_pw_check(const struct sk_pw_policy *p, const char *user,
              strstr(msg, "load"))
                 ? SK_ERR_INTERNAL
                 : SK_ERR_DENIED;
+        goto out;
+    }
+    /* The dictionary check again on the undecorated word (R-PW-2); the
+     * settings are relaxed so only cracklib's verdict can trip. */
+    if (pwquality_set_int_value(pwq, PWQ_SETTING_MIN_LENGTH, 6) != 0 ||
+        pwquality_set_int_value(pwq, PWQ_SETTING_MAX_REPEAT, 0) != 0 ||
+        pwquality_set_int_value(pwq, PWQ_SETTING_MIN_CLASS, 0) != 0) {
+        snprintf(reason, reasonlen, "password checker misconfigured");
+        r = SK_ERR_INTERNAL;
+        goto out;
+    }
+    if (pw_core_is_word(pwq, password)) {
+        snprintf(reason, reasonlen,
+                 "password rejected: it is a dictionary word with "
+                 "decorations");
         goto out;
     }
     r = 0;

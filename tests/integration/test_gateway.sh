@@ -985,67 +985,67 @@ t_passwd_command() {
 # and the password; either alone admits nobody.
 t_publickey_factor() {
     local out rc fp
-    add_user carol
-    ctl grant add carol web01 --exec > /dev/null
-    ssh-keygen -q -t ed25519 -N '' -C carol@laptop -f "$WORK/carol_key"
+    add_user keiko
+    ctl grant add keiko web01 --exec > /dev/null
+    ssh-keygen -q -t ed25519 -N '' -C keiko@laptop -f "$WORK/keiko_key"
     ssh-keygen -q -t ed25519 -N '' -f "$WORK/stranger_key"
-    out=$(ctl user key add carol "$WORK/carol_key.pub")
-    expect_contains "key registered" "registered for carol (publickey" "$out"
-    fp=$(ssh-keygen -lf "$WORK/carol_key.pub" | cut -d' ' -f2)
+    out=$(ctl user key add keiko "$WORK/keiko_key.pub")
+    expect_contains "key registered" "registered for keiko (publickey" "$out"
+    fp=$(ssh-keygen -lf "$WORK/keiko_key.pub" | cut -d' ' -f2)
     expect_contains "listed with its fingerprint" "$fp" \
-        "$(ctl user key list carol)"
-    out=$(ctl user methods carol "publickey+password")
-    expect_contains "rule set" "carol must present: password+publickey" "$out"
+        "$(ctl user key list keiko)"
+    out=$(ctl user methods keiko "publickey+password")
+    expect_contains "rule set" "keiko must present: password+publickey" "$out"
     expect_contains "shown" "methods: password+publickey" \
-        "$(ctl user show carol)"
+        "$(ctl user show keiko)"
     # key and password
-    out=$(SKPUBKEY=yes gw_ssh carol -oIdentitiesOnly=yes \
-        -i"$WORK/carol_key" web01 -- 'echo via-key' < /dev/null 2>&1)
+    out=$(SKPUBKEY=yes gw_ssh keiko -oIdentitiesOnly=yes \
+        -i"$WORK/keiko_key" web01 -- 'echo via-key' < /dev/null 2>&1)
     expect_eq "key + password admit" "via-key" "$out"
-    audit_has auth_partial '"user":"carol"' ||
+    audit_has auth_partial '"user":"keiko"' ||
         fail "no auth_partial after the key"
     audit_has auth_ok "\"keys\":\"$fp\"" ||
         fail "auth_ok does not name the key"
     audit_has auth_ok '"factors":"password+publickey"' ||
         fail "auth_ok does not name both factors"
     # the password alone
-    out=$(gw_ssh carol web01 -- 'echo no-key' < /dev/null 2>&1)
+    out=$(gw_ssh keiko web01 -- 'echo no-key' < /dev/null 2>&1)
     rc=$?
     expect_eq "password alone refused" 255 "$rc"
     expect_not_contains "no session" "no-key" "$out"
     # a key nobody registered, with the right password
-    out=$(SKPUBKEY=yes gw_ssh carol -oIdentitiesOnly=yes \
+    out=$(SKPUBKEY=yes gw_ssh keiko -oIdentitiesOnly=yes \
         -i"$WORK/stranger_key" web01 -- 'echo stranger' < /dev/null 2>&1)
     expect_eq "unregistered key refused" 255 "$?"
     expect_not_contains "no session" "stranger" "$out"
     # the key with a wrong password
-    out=$(SKPW=Wrong-Password-1x SKPUBKEY=yes gw_ssh carol \
-        -oIdentitiesOnly=yes -i"$WORK/carol_key" web01 -- 'echo wrongpw' \
+    out=$(SKPW=Wrong-Password-1x SKPUBKEY=yes gw_ssh keiko \
+        -oIdentitiesOnly=yes -i"$WORK/keiko_key" web01 -- 'echo wrongpw' \
         < /dev/null 2>&1)
     expect_eq "key + wrong password refused" 255 "$?"
     expect_not_contains "no session" "wrongpw" "$out"
     # the same key for a second person: IDs are personal
-    out=$(ctl user key add alice "$WORK/carol_key.pub" 2>&1)
+    out=$(ctl user key add alice "$WORK/keiko_key.pub" 2>&1)
     expect_eq "shared key refused" 1 "$?"
     expect_contains "reason" "already registered" "$out"
     # bad input
     printf 'ssh-ed25519 AAAA!!notbase64\n' > "$WORK/bad.pub"
-    out=$(ctl user key add carol "$WORK/bad.pub" 2>&1)
+    out=$(ctl user key add keiko "$WORK/bad.pub" 2>&1)
     expect_eq "malformed key refused" 1 "$?"
     expect_contains "reason" "malformed" "$out"
     ssh-keygen -q -t rsa -b 1024 -N '' -f "$WORK/weak_rsa"
-    out=$(ctl user key add carol "$WORK/weak_rsa.pub" 2>&1)
+    out=$(ctl user key add keiko "$WORK/weak_rsa.pub" 2>&1)
     expect_eq "1024-bit RSA refused" 1 "$?"
     expect_contains "reason" "at least 2048" "$out"
-    out=$(ctl user methods carol "publickey+bogus" 2>&1)
+    out=$(ctl user methods keiko "publickey+bogus" 2>&1)
     expect_eq "bad rule refused" 1 "$?"
     expect_contains "reason" "unknown factor 'bogus'" "$out"
     expect_contains "rule unchanged" "methods: password+publickey" \
-        "$(ctl user show carol)"
+        "$(ctl user show keiko)"
     # removal takes effect at the next login
-    ctl user key remove carol "$fp" > /dev/null || fail "key remove failed"
-    out=$(SKPUBKEY=yes gw_ssh carol -oIdentitiesOnly=yes \
-        -i"$WORK/carol_key" web01 -- 'echo removed' < /dev/null 2>&1)
+    ctl user key remove keiko "$fp" > /dev/null || fail "key remove failed"
+    out=$(SKPUBKEY=yes gw_ssh keiko -oIdentitiesOnly=yes \
+        -i"$WORK/keiko_key" web01 -- 'echo removed' < /dev/null 2>&1)
     expect_not_contains "removed key refused" "removed" "$out"
     audit_has user_key_remove "$fp" || fail "key removal not audited"
 }
@@ -1054,40 +1054,40 @@ t_publickey_factor() {
 # client; the token is tests/sk-soft, a software authenticator.
 t_fido2_factor() {
     local sk="$BUILD/tests/sk-soft/sk-soft.so" out
-    add_user dave
-    ctl grant add dave web01 --exec > /dev/null
-    ssh-keygen -q -t ed25519-sk -w "$sk" -N '' -f "$WORK/dave_sk" ||
+    add_user daichi
+    ctl grant add daichi web01 --exec > /dev/null
+    ssh-keygen -q -t ed25519-sk -w "$sk" -N '' -f "$WORK/daichi_sk" ||
         fail "enrolling the security key failed"
-    ssh-keygen -q -t ed25519 -N '' -f "$WORK/dave_plain"
-    out=$(ctl user key add dave "$WORK/dave_sk.pub")
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/daichi_plain"
+    out=$(ctl user key add daichi "$WORK/daichi_sk.pub")
     expect_contains "security key registered" \
         "sk-ssh-ed25519@openssh.com" "$out"
     expect_contains "counted as sk" "(sk factor)" "$out"
-    ctl user key add dave "$WORK/dave_plain.pub" > /dev/null
-    ctl user methods dave "sk+password" > /dev/null
-    out=$(SKPUBKEY=yes gw_ssh dave -oIdentitiesOnly=yes \
-        -oSecurityKeyProvider="$sk" -i"$WORK/dave_sk" web01 -- \
+    ctl user key add daichi "$WORK/daichi_plain.pub" > /dev/null
+    ctl user methods daichi "sk+password" > /dev/null
+    out=$(SKPUBKEY=yes gw_ssh daichi -oIdentitiesOnly=yes \
+        -oSecurityKeyProvider="$sk" -i"$WORK/daichi_sk" web01 -- \
         'echo via-fido' < /dev/null 2>&1)
     expect_eq "security key + password admit" "via-fido" "$out"
     audit_has auth_ok '"factors":"password+sk"' ||
         fail "auth_ok does not name the security key factor"
     # an ordinary key is not a security key
-    out=$(SKPUBKEY=yes gw_ssh dave -oIdentitiesOnly=yes \
-        -i"$WORK/dave_plain" web01 -- 'echo plain' < /dev/null 2>&1)
+    out=$(SKPUBKEY=yes gw_ssh daichi -oIdentitiesOnly=yes \
+        -i"$WORK/daichi_plain" web01 -- 'echo plain' < /dev/null 2>&1)
     expect_eq "ordinary key does not count as sk" 255 "$?"
     expect_not_contains "no session" "plain" "$out"
     # security key + code, no password: only the code is asked (a wrong
     # password answer would fail if it were)
-    ctl user methods dave "sk+totp" > /dev/null
-    out=$(SKPW=not-asked SKCODE=$(totp dave) SKPUBKEY=yes gw_ssh dave \
+    ctl user methods daichi "sk+totp" > /dev/null
+    out=$(SKPW=not-asked SKCODE=$(totp daichi) SKPUBKEY=yes gw_ssh daichi \
         -oIdentitiesOnly=yes -oSecurityKeyProvider="$sk" \
-        -i"$WORK/dave_sk" web01 -- 'echo sk-and-code' < /dev/null 2>&1)
+        -i"$WORK/daichi_sk" web01 -- 'echo sk-and-code' < /dev/null 2>&1)
     expect_eq "security key + code admit" "sk-and-code" "$out"
     audit_has auth_ok '"factors":"totp+sk"' ||
         fail "auth_ok does not name totp+sk"
-    ctl user methods dave default > /dev/null
+    ctl user methods daichi default > /dev/null
     expect_contains "back to the global rule" "(global)" \
-        "$(ctl user show dave)"
+        "$(ctl user show daichi)"
 }
 
 # The global rule: with a mandatory second factor, single-factor rules are

@@ -41,6 +41,27 @@ static void test_policy(void **state)
     assert_int_equal(sk_pw_check(&p, "alice", "Maintenance1!x", why,
                                  sizeof(why)),
                      SK_ERR_DENIED);
+    /* dictionary words under decorations and look-alike digits */
+    {
+        static const char *const weak[] = {"Password1234!", "P4ssw0rd1234!",
+                                           "!!Summer2024##", "Dragon-2024!",
+                                           "Welcome2024!!"};
+        static const char *const fine[] = {"Zebra-Lamp-77-Pond",
+                                           "Xk9!fE2#vR8m", "Kq7#mZ9!pL2x"};
+
+        for (size_t i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
+            if (sk_pw_check(&p, "alice", weak[i], why, sizeof(why)) !=
+                SK_ERR_DENIED) {
+                fail_msg("'%s' was accepted", weak[i]);
+            }
+            assert_non_null(strstr(why, "dictionary"));
+        }
+        for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+            if (sk_pw_check(&p, "alice", fine[i], why, sizeof(why)) != 0) {
+                fail_msg("'%s' refused: %s", fine[i], why);
+            }
+        }
+    }
     /* never below 8 even if configured lower */
     p.min_length = 4;
     assert_int_equal(sk_pw_check(&p, "alice", "Ab1!xyz", why, sizeof(why)),
