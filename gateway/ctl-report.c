@@ -10,6 +10,7 @@
 
 #include "access.h"
 #include "ctl.h"
+#include "methods.h"
 #include "policy/request.h"
 
 #include <errno.h>
@@ -30,6 +31,14 @@ struct table {
     char **cells; /* rows * ncols, owned */
     size_t rows, cap;
 };
+
+/* Adds the factor of a registered key to *(unsigned *)arg. */
+static int key_factor(const struct sk_user_key *k, void *arg)
+{
+    *(unsigned *)arg |= strncmp(k->key, "sk-", 3) == 0 ? SK_F_SK
+                                                      : SK_F_PUBLICKEY;
+    return 0;
+}
 
 static void add_row(struct table *t, ...)
 {
@@ -187,6 +196,7 @@ static int users_cb(const struct sk_user *u, void *arg)
     DUPS(d, u, name);
     DUPS(d, u, role);
     DUPS(d, u, sources);
+    DUPS(d, u, methods);
     d->pw_hash = NULL;
     return 0;
 }
@@ -400,10 +410,45 @@ static void inspection(struct table *t, struct vec *users, struct vec *grants,
                      cfg->password_max_age, a);
             add_row(t, "password past maximum age", u[i].name, d);
         }
-        if (sk_store_user_get_totp(store, u[i].name, buf, sizeof(buf), &bl) !=
-            0) {
-            add_row(t, "no second factor", u[i].name,
-                    "no TOTP secret enrolled");
+        {
+            /* The user's method rule against the factors they have. */
+            struct sk_methods rule = cfg->methods_rule;
+            unsigned have = SK_F_PASSWORD, usable = 0;
+            char err[128], f[64];
+            int single = 0;
+
+            if (sk_store_user_get_totp(store, u[i].name, buf, sizeof(buf),
+                                       &bl) == 0) {
+                have |= SK_F_TOTP;
+            }
+            (void)sk_store_user_key_list(store, u[i].name, key_factor,
+                                         &have);
+            if (u[i].methods != NULL &&
+                sk_methods_parse(u[i].methods, sk_config_min_factors(cfg),
+                                 &rule, err, sizeof(err)) != 0) {
+                snprintf(d, sizeof(d), "rule '%.40s' invalid (%.60s): the user "
+                                       "cannot log in",
+                         u[i].methods, err);
+                add_row(t, "method rule invalid", u[i].name, d);
+                continue;
+            }
+            for (int k = 0; k < rule.n; k++) {
+                single |= (rule.alt[k] & (rule.alt[k] - 1)) == 0;
+                if ((rule.alt[k] & ~have) == 0) {
+                    usable = 1;
+                }
+            }
+            if (single) {
+                sk_methods_format(&rule, d, sizeof(d));
+                add_row(t, "no second factor", u[i].name, d);
+            }
+            if (!usable) {
+                sk_factors_format(rule.alt[0] & ~have, f, sizeof(f));
+                snprintf(d, sizeof(d), "no alternative of the rule is "
+                                       "enrolled (e.g. missing %s)",
+                         f);
+                add_row(t, "factor not enrolled", u[i].name, d);
+            }
         }
     }
     for (size_t j = 0; j < grants->n; j++) {

@@ -178,6 +178,15 @@ t_reports() {
     expect_contains "grant never used" "grant never used" "$out"
     expect_contains "admin count" "admin accounts" "$out"
     expect_contains "approver count" "approver accounts" "$out"
+    # second_factor = none here: the global rule is the password alone
+    printf '%s\n' "$out" | grep -q "no second factor .*alice .*password" ||
+        fail "single-factor rule not reported: $out"
+    ctl user methods alice "sk+password" > /dev/null
+    out=$(ctl report inspection)
+    printf '%s\n' "$out" |
+        grep -q "factor not enrolled .*alice .*missing sk" ||
+        fail "unenrolled factor not reported: $out"
+    ctl user methods alice default > /dev/null
     ctl report inspection --format csv -o "$WORK/insp.csv" 2> /dev/null ||
         fail "report -o failed"
     h=$(b2sum -l 256 "$WORK/insp.csv" | cut -d' ' -f1)

@@ -51,6 +51,17 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->max_auth_tries, 3);
     assert_int_equal(cfg->sandbox_debug, 0);
     assert_int_equal(cfg->idle_timeout, 900);
+    /* the default rule: password and code */
+    assert_string_equal(cfg->methods, "password+totp");
+    assert_int_equal(cfg->methods_rule.n, 1);
+    assert_int_equal(cfg->methods_rule.alt[0], SK_F_PASSWORD | SK_F_TOTP);
+    sk_config_free(cfg);
+    /* without a mandatory second factor: the password alone */
+    assert_int_equal(load("[gateway]\nstate_dir = /s\n[auth]\n"
+                          "second_factor = none\n",
+                          &cfg, err),
+                     0);
+    assert_string_equal(cfg->methods, "password");
     sk_config_free(cfg);
 }
 
@@ -121,6 +132,10 @@ static void test_errors(void **state)
         {"[gateway]\nlisten = 1.2.3.4:2222\n", "state_dir is required"},
         {"[gateway]\nstate_dir = /s\nlisten = nowhere\n",
          "listen: 'nowhere' is not ADDR:PORT"},
+        {"[gateway]\nstate_dir = /s\n[auth]\nmethods = publickey\n",
+         "[auth] methods: alternative 'publickey' has 1 factor; at least 2"},
+        {"[gateway]\nstate_dir = /s\n[auth]\nmethods = password+otp\n",
+         "[auth] methods: unknown factor 'otp'"},
     };
     size_t i;
 

@@ -68,7 +68,67 @@ static void test_open_missing(void **state)
 
 static void test_schema(void **state)
 {
-    assert_int_equal(sk_store_schema_version(*state), 10);
+    assert_int_equal(sk_store_schema_version(*state), 11);
+}
+
+static int count_keys(const struct sk_user_key *k, void *arg)
+{
+    int *n = arg;
+
+    assert_non_null(k->fingerprint);
+    (*n)++;
+    return 0;
+}
+
+/* Keys belong to one person; rules are per user; both go with the user. */
+static void test_user_keys_and_methods(void **state)
+{
+    sk_store *st = *state;
+    struct sk_user u;
+    char fp[64];
+    int n = 0;
+
+    assert_int_equal(sk_store_user_add(st, "alice", "maintainer", "$h", 1),
+                     0);
+    assert_int_equal(sk_store_user_add(st, "bob", "maintainer", "$h", 1), 0);
+    assert_int_equal(sk_store_user_key_add(st, "alice", "ssh-ed25519 AAAA1",
+                                           "SHA256:one", "laptop", "root",
+                                           5),
+                     0);
+    assert_int_equal(sk_store_user_key_add(st, "bob", "ssh-ed25519 AAAA1",
+                                           "SHA256:one", "", "root", 5),
+                     SK_ERR_EXISTS);
+    assert_int_equal(sk_store_user_key_add(st, "nobody", "ssh-ed25519 AAAA2",
+                                           "SHA256:two", "", "root", 5),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_key_find(st, "alice", "ssh-ed25519 AAAA1",
+                                            fp, sizeof(fp)),
+                     0);
+    assert_string_equal(fp, "SHA256:one");
+    /* another user's key is not this user's */
+    assert_int_equal(sk_store_user_key_find(st, "bob", "ssh-ed25519 AAAA1",
+                                            fp, sizeof(fp)),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_key_list(st, NULL, count_keys, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(sk_store_user_key_remove(st, "bob", "SHA256:one"),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_key_remove(st, "alice", "SHA256:one"), 0);
+    assert_int_equal(sk_store_user_key_find(st, "alice", "ssh-ed25519 AAAA1",
+                                            fp, sizeof(fp)),
+                     SK_ERR_NOT_FOUND);
+    /* method rules: set, read back, back to the global one */
+    assert_int_equal(sk_store_user_set_methods(st, "alice", "password+sk"),
+                     0);
+    assert_int_equal(sk_store_user_get(st, "alice", &u), 0);
+    assert_string_equal(u.methods, "password+sk");
+    sk_user_clear(&u);
+    assert_int_equal(sk_store_user_set_methods(st, "alice", NULL), 0);
+    assert_int_equal(sk_store_user_get(st, "alice", &u), 0);
+    assert_null(u.methods);
+    sk_user_clear(&u);
+    assert_int_equal(sk_store_user_set_methods(st, "nobody", NULL),
+                     SK_ERR_NOT_FOUND);
 }
 
 static void test_totp(void **state)
@@ -464,6 +524,8 @@ int main(void)
         cmocka_unit_test(test_open_missing),
         cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_keys_and_methods, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_totp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_history, setup,
                                         teardown),
