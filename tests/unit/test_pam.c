@@ -133,6 +133,8 @@ static int setup(void **state)
     return 0;
 }
 
+static const char *factors_env; /* SEKISHO_FACTORS=..., or NULL */
+
 /* Runs pam_authenticate (+ acct_mgmt) for user with answers. */
 static int run_auth(const char *user, struct script *sc, int *acct,
                     char *reason, size_t rlen)
@@ -145,6 +147,9 @@ static int run_auth(const char *user, struct script *sc, int *acct,
     assert_int_equal(pam_start_confdir("sekisho-test", user, &c, pamdir,
                                        &ph),
                      PAM_SUCCESS);
+    if (factors_env != NULL) {
+        assert_int_equal(pam_putenv(ph, factors_env), PAM_SUCCESS);
+    }
     r = pam_authenticate(ph, 0);
     *acct = r == PAM_SUCCESS ? pam_acct_mgmt(ph, 0) : -1;
     env = pam_getenv(ph, "SEKISHO_AUTH_REASON");
@@ -206,6 +211,56 @@ static void test_password_and_code(void **state)
                      PAM_AUTH_ERR);
     assert_string_equal(why, "unknown user");
     assert_string_equal(sc.seen, "Password: |Verification code: |");
+}
+
+/* The gateway's method rule asks through SEKISHO_FACTORS: after a key,
+ * only the factors still wanted are prompted for. */
+static void test_factors_from_environment(void **state)
+{
+    struct script sc;
+    char code[8], why[128];
+    int acct;
+
+    (void)state;
+    write_config("totp");
+    /* the password alone (rule sk+password, key already given) */
+    factors_env = "SEKISHO_FACTORS=password";
+    memset(&sc, 0, sizeof(sc));
+    sc.answers[0] = PW;
+    assert_int_equal(run_auth("alice", &sc, &acct, why, sizeof(why)),
+                     PAM_SUCCESS);
+    assert_string_equal(sc.seen, "Password: |");
+    memset(&sc, 0, sizeof(sc));
+    sc.answers[0] = "Wrong-Horse-9-Battery!";
+    assert_int_equal(run_auth("alice", &sc, &acct, why, sizeof(why)),
+                     PAM_AUTH_ERR);
+    assert_string_equal(why, "wrong password");
+    /* the code alone (rule sk+totp) */
+    factors_env = "SEKISHO_FACTORS=totp";
+    memset(&sc, 0, sizeof(sc));
+    code_at(time(NULL) + 30, code);
+    sc.answers[0] = code;
+    assert_int_equal(run_auth("alice", &sc, &acct, why, sizeof(why)),
+                     PAM_SUCCESS);
+    assert_string_equal(sc.seen, "Verification code: |");
+    memset(&sc, 0, sizeof(sc));
+    sc.answers[0] = code;
+    assert_int_equal(run_auth("alice", &sc, &acct, why, sizeof(why)),
+                     PAM_AUTH_ERR);
+    assert_string_equal(why, "verification code reused");
+    /* anything else from the application fails closed, asking nothing */
+    factors_env = "SEKISHO_FACTORS=sk+password";
+    memset(&sc, 0, sizeof(sc));
+    sc.answers[0] = PW;
+    assert_int_equal(run_auth("alice", &sc, &acct, why, sizeof(why)),
+                     PAM_AUTH_ERR);
+    assert_string_equal(sc.seen, "");
+    factors_env = "SEKISHO_FACTORS=";
+    memset(&sc, 0, sizeof(sc));
+    assert_int_equal(run_auth("alice", &sc, &acct, why, sizeof(why)),
+                     PAM_AUTH_ERR);
+    assert_string_equal(why, "bad SEKISHO_FACTORS from the application");
+    factors_env = NULL;
 }
 
 static void test_account_states(void **state)
@@ -362,6 +417,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_password_and_code),
+        cmocka_unit_test(test_factors_from_environment),
         cmocka_unit_test(test_account_states),
         cmocka_unit_test(test_change_expired),
         cmocka_unit_test(test_min_age_and_expiry),
