@@ -10,6 +10,13 @@
  * Every byte is handed to the recorder before it is written to the other
  * side (wk_rec blocks while the recorder is behind). If the recorder is
  * gone, nothing more is relayed and the session ends.
+ *
+ * The target's output is coalesced: what arrives within one poll burst
+ * (libssh reads 4 KiB at a time, and a target's pty yields ~4 KiB
+ * packets) is recorded as one event and sent to the client as one write,
+ * so the client, the recorder and this process each handle a few large
+ * pieces instead of many small ones. The burst ends as soon as nothing
+ * more is waiting, so a keystroke's echo is not held back.
  */
 #include "ipc.h"
 #include "log.h"
@@ -56,7 +63,50 @@ struct relay {
     int blocked;   /* transfer starts blocked so far */
     int filter;    /* a terminal session: filter in-band transfers */
     const char *user;
+    /* target stdout already recorded-to-be, not yet written to the
+     * client (see flush_out); never more than the client's window */
+    uint8_t *obuf;
+    size_t olen;
+    int flushing; /* flush_out is writing obuf */
 };
+
+/* Coalesced output is flushed once this much is waiting; a burst stops
+ * reading there. */
+#define OUT_FLUSH (64 * 1024)
+#define OUT_MAX (256 * 1024)
+
+/* Records and writes the coalesced target output. Everything else that
+ * goes to the client (stderr, notices, EOF, exit status) calls this first,
+ * so the order the target produced is the order the client sees. Returns
+ * 0, or -1 (r->failed / r->rec_failed set). */
+static int flush_out(struct relay *r)
+{
+    size_t n = r->olen;
+    int w;
+
+    if (n == 0 || r->flushing) {
+        return 0;
+    }
+    if (wk_rec(SK_TR_EV_OUTPUT, r->obuf, n) != 0) {
+        r->rec_failed = 1;
+        return -1;
+    }
+    /* ssh_channel_write polls the whole event between packets, so the
+     * target's callbacks can run inside it: while it writes obuf they
+     * may not touch obuf nor write output themselves (relay_write leaves
+     * their data to libssh and the pump), or the client would see bytes
+     * out of order. Within the window by construction (relay_write), so
+     * all of it is taken. */
+    r->flushing = 1;
+    w = ssh_channel_write(r->c.ch, r->obuf, (uint32_t)n);
+    r->flushing = 0;
+    r->olen = 0;
+    if (w == SSH_ERROR) {
+        r->failed = 1;
+        return -1;
+    }
+    return 0;
+}
 
 static struct side *other(struct relay *r, struct side *s)
 {
@@ -82,7 +132,7 @@ static void relay_blocked(struct relay *r, struct side *from, int kind,
     int n;
 
     r->blocked += count;
-    if (r->blocked - count >= 20) {
+    if (r->blocked - count >= 20 || flush_out(r) != 0) {
         return;
     }
     snprintf(detail, sizeof(detail), "%s %s", sk_inband_name(kind), dir);
@@ -121,6 +171,41 @@ static int relay_write(struct relay *r, struct side *dst, void *data,
                                             : SK_TR_EV_OUTPUT;
     size_t m;
 
+    if (dst == &r->c && !is_stderr && r->obuf != NULL) {
+        /* Coalesced (see flush_out): counted against the window now. */
+        if (r->flushing) {
+            return 0; /* libssh keeps it; the pump brings it later */
+        }
+        if (r->olen + len > OUT_MAX && flush_out(r) != 0) {
+            return -1;
+        }
+        win = ssh_channel_window_size(dst->ch);
+        win = win > r->olen ? win - (uint32_t)r->olen : 0;
+        n = len < win ? len : win;
+        if (n > OUT_MAX - r->olen) {
+            n = (uint32_t)(OUT_MAX - r->olen);
+        }
+        if (n == 0) {
+            return 0;
+        }
+        kind = SK_IB_NONE;
+        count = 0;
+        m = r->filter ? sk_inband_filter(ib, data, n, data, &kind, &count)
+                      : n;
+        memcpy(r->obuf + r->olen, data, m);
+        r->olen += m;
+        if (kind != SK_IB_NONE) {
+            relay_blocked(r, other(r, dst), kind, count);
+        }
+        return r->failed || r->rec_failed ? -1 : (int)n;
+    }
+    if (dst == &r->c) {
+        /* stderr: after the stdout that came before it */
+        if (flush_out(r) != 0) {
+            return -1;
+        }
+        win = ssh_channel_window_size(dst->ch);
+    }
     n = len < win ? len : win;
     if (n == 0) {
         return 0;
@@ -156,6 +241,7 @@ static int relay_write(struct relay *r, struct side *dst, void *data,
 /* A message from the gateway to the user: recorded like any output. */
 static void relay_notice(struct relay *r, const char *msg)
 {
+    (void)flush_out(r);
     (void)wk_rec(SK_TR_EV_STDERR, msg, strlen(msg));
     ssh_set_blocking(r->c.s, 1);
     (void)ssh_channel_write_stderr(r->c.ch, msg, (uint32_t)strlen(msg));
@@ -317,6 +403,7 @@ static int on_monitor(socket_t fd, int revents, void *userdata)
         struct relay *rl = userdata;
 
         if (sk_buf_get_cstring(&b, &text, 1024) == 0 &&
+            flush_out(rl) == 0 &&
             ssh_channel_window_size(rl->c.ch) >= strlen(text) &&
             wk_rec(SK_TR_EV_STDERR, text, strlen(text)) == 0) {
             (void)ssh_channel_write_stderr(rl->c.ch, text,
@@ -354,8 +441,15 @@ static void pump(struct relay *r, struct side *src)
 
     for (k = 0; k < 2; k++) {
         while (src->pending[k] && !r->failed && !r->rec_failed) {
-            uint32_t win = ssh_channel_window_size(dst->ch), want;
+            uint32_t win, want;
             int n, w;
+
+            /* The window below is the whole window: nothing coalesced
+             * may hold part of it. */
+            if (dst == &r->c && flush_out(r) != 0) {
+                break;
+            }
+            win = ssh_channel_window_size(dst->ch);
 
             if (dst->eof_sent || dst->closed) {
                 src->pending[k] = 0;
@@ -424,6 +518,8 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
 
     memset(&r, 0, sizeof(r));
     memset(res, 0, sizeof(*res));
+    /* Without the buffer, output is simply written as it comes. */
+    r.obuf = malloc(OUT_MAX);
     r.exit_status = SK_NO_EXIT_STATUS;
     r.user = user;
     r.filter = terminal;
@@ -464,8 +560,20 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             debug_f("poll: %s / %s", ssh_get_error(client),
                     ssh_get_error(upstream));
         }
+        /* The rest of a burst of output, then one write (see above). */
+        for (int k = 0; k < 32 && rc != SSH_ERROR && r.olen > 0 &&
+                        r.olen < OUT_FLUSH && !r.failed && !r.rec_failed;
+             k++) {
+            size_t before = r.olen;
+
+            rc = ssh_event_dopoll(ev, 0);
+            if (r.olen == before) {
+                break;
+            }
+        }
         pump(&r, &r.u);
         pump(&r, &r.c);
+        (void)flush_out(&r);
         if (r.rec_failed) {
             /* Fail closed: what cannot be recorded is not relayed. */
             reason = "recording failed";
@@ -563,6 +671,9 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             }
         }
     }
+    if (!r.rec_failed) {
+        (void)flush_out(&r); /* output before the status, as it came */
+    }
     if (r.u.closed && r.exit_status == SK_NO_EXIT_STATUS &&
         r.exit_signal[0] == '\0') {
         /* Closed before our callback saw the status: libssh kept it, and
@@ -624,6 +735,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     ssh_event_remove_session(ev, client);
     ssh_event_remove_session(ev, upstream);
     ssh_event_free(ev);
+    free(r.obuf);
     res->bytes_in = r.in;
     res->bytes_out = r.out;
     res->exit_status = r.exit_status;

@@ -94,6 +94,14 @@ static int byte_at(const struct sk_inband *s, const uint8_t *in, long i)
 /* Patterns by their last byte: only those can end at a given byte. */
 static uint8_t by_last[256][4];
 static uint8_t n_by_last[256];
+/* Per direction: 1 for a byte that ends some pattern of that direction
+ * (the scan loop's only test for every other byte). */
+static uint8_t ends_tgt[256], ends_cli[256];
+/* Per direction: bit (prev << 8 | last) set if some pattern can end with
+ * those two bytes; a cheap second test before match_at. */
+static uint8_t pair_tgt[8192], pair_cli[8192];
+#define PAIR_SET(t, a, b) ((t)[((a) << 8 | (b)) >> 3] |= (uint8_t)(1u << ((b)&7)))
+#define PAIR_HAS(t, a, b) ((t)[((a) << 8 | (b)) >> 3] & (1u << ((b)&7)))
 
 static const struct pattern *match_at(const struct sk_inband *s,
                                       const uint8_t *in, long base, long i,
@@ -108,6 +116,11 @@ static const struct pattern *match_at(const struct sk_inband *s,
                                           : pt->from_client) ||
             pt->p[pt->len - 1] != in[i] ||
             (start < base && (!hist_ok || base != 0))) {
+            continue;
+        }
+        /* Quick reject on the byte before, the usual case in text. */
+        if (i >= 1 && pt->p[pt->len - 2] != ANY &&
+            pt->p[pt->len - 2] != in[i - 1]) {
             continue;
         }
         for (j = 0; j + 1 < pt->len; j++) {
@@ -137,6 +150,20 @@ static void init_table(void)
         uint8_t last = (uint8_t)patterns[k].p[patterns[k].len - 1];
 
         by_last[last][n_by_last[last]++] = (uint8_t)k;
+        ends_tgt[last] |= (uint8_t)patterns[k].from_target;
+        ends_cli[last] |= (uint8_t)patterns[k].from_client;
+        for (unsigned a = 0; a < 256; a++) {
+            uint16_t want = patterns[k].p[patterns[k].len - 2];
+
+            if (want == ANY ? (a >= 0x20 && a <= 0x7e) : a == want) {
+                if (patterns[k].from_target) {
+                    PAIR_SET(pair_tgt, a, last);
+                }
+                if (patterns[k].from_client) {
+                    PAIR_SET(pair_cli, a, last);
+                }
+            }
+        }
     }
     done = 1;
 }
@@ -186,8 +213,11 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
 {
     size_t o = 0, i = 0, emit = 0, base = 0;
     int n = 0, hist_ok = !s->skip;
+    const uint8_t *ends, *pair;
 
     init_table();
+    ends = s->dir == SK_IB_FROM_TARGET ? ends_tgt : ends_cli;
+    pair = s->dir == SK_IB_FROM_TARGET ? pair_tgt : pair_cli;
     *found = SK_IB_NONE;
     while (i < len) {
         const struct pattern *pt;
@@ -206,8 +236,18 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
             hist_ok = 0;
             continue;
         }
-        if (n_by_last[in[i]] == 0 ||
-            (pt = match_at(s, in, (long)base, (long)i, hist_ok)) == NULL) {
+        /* The hot loop: most bytes end no pattern at all, and of those
+         * that might, most are not preceded by the right byte. The first
+         * byte of a call is left to match_at (its predecessor is in the
+         * history). */
+        while (i < len && (ends[in[i]] == 0 ||
+                           (i > 0 && !PAIR_HAS(pair, in[i - 1], in[i])))) {
+            i++;
+        }
+        if (i == len) {
+            break;
+        }
+        if ((pt = match_at(s, in, (long)base, (long)i, hist_ok)) == NULL) {
             i++;
             continue;
         }
