@@ -103,6 +103,97 @@ static uint8_t pair_tgt[8192], pair_cli[8192];
 #define PAIR_SET(t, a, b) ((t)[((a) << 8 | (b)) >> 3] |= (uint8_t)(1u << ((b)&7)))
 #define PAIR_HAS(t, a, b) ((t)[((a) << 8 | (b)) >> 3] & (1u << ((b)&7)))
 
+/* The same pairs for the 16-bytes-at-a-time scan (GCC/Clang vector
+ * extensions, so no intrinsics and any target): exact (prev, last) pairs,
+ * and last bytes whose predecessor may be any printable byte. */
+typedef uint8_t v16 __attribute__((vector_size(16)));
+struct pairset {
+    int n, nany;
+    int full; /* more pairs than fit: no vector scan */
+    v16 a[16], b[16], any[4];
+};
+static struct pairset set_tgt, set_cli;
+static int vector_scan = 1;
+
+void sk_inband_set_vector_scan(int on)
+{
+    vector_scan = on;
+}
+
+static v16 splat(uint8_t c)
+{
+    v16 v;
+
+    memset(&v, c, sizeof(v));
+    return v;
+}
+
+static void pairset_add(struct pairset *ps, uint16_t prev, uint8_t last)
+{
+    v16 b = splat(last);
+
+    if (prev == ANY) {
+        for (int k = 0; k < ps->nany; k++) {
+            if (memcmp(&ps->any[k], &b, sizeof(b)) == 0) {
+                return;
+            }
+        }
+        if (ps->nany == 4) {
+            ps->full = 1;
+            return;
+        }
+        ps->any[ps->nany++] = b;
+        return;
+    }
+    for (int k = 0; k < ps->n; k++) {
+        v16 a = splat((uint8_t)prev);
+
+        if (memcmp(&ps->a[k], &a, sizeof(a)) == 0 &&
+            memcmp(&ps->b[k], &b, sizeof(b)) == 0) {
+            return;
+        }
+    }
+    if (ps->n == 16) {
+        ps->full = 1;
+        return;
+    }
+    ps->a[ps->n] = splat((uint8_t)prev);
+    ps->b[ps->n++] = b;
+}
+
+/* From position i >= 1: the start of the first 16-byte block that holds a
+ * possible pattern end (or where fewer than 16 bytes are left). */
+static size_t skip_clean(const struct pairset *ps, const uint8_t *in,
+                         size_t i, size_t len)
+{
+    const v16 lo = splat(0x20), hi = splat(0x7e);
+
+    if (ps->full || !vector_scan) {
+        return i;
+    }
+    while (i + 16 <= len) {
+        v16 cur, prev, hit, printable;
+        uint64_t x[2];
+
+        memcpy(&cur, in + i, sizeof(cur));
+        memcpy(&prev, in + i - 1, sizeof(prev));
+        hit = splat(0);
+        for (int k = 0; k < ps->n; k++) {
+            hit |= (v16)((prev == ps->a[k]) & (cur == ps->b[k]));
+        }
+        printable = (v16)((prev >= lo) & (prev <= hi));
+        for (int k = 0; k < ps->nany; k++) {
+            hit |= (v16)(cur == ps->any[k]) & printable;
+        }
+        memcpy(x, &hit, sizeof(x));
+        if ((x[0] | x[1]) != 0) {
+            break;
+        }
+        i += 16;
+    }
+    return i;
+}
+
 static const struct pattern *match_at(const struct sk_inband *s,
                                       const uint8_t *in, long base, long i,
                                       int hist_ok)
@@ -164,6 +255,12 @@ static void init_table(void)
                 }
             }
         }
+        if (patterns[k].from_target) {
+            pairset_add(&set_tgt, patterns[k].p[patterns[k].len - 2], last);
+        }
+        if (patterns[k].from_client) {
+            pairset_add(&set_cli, patterns[k].p[patterns[k].len - 2], last);
+        }
     }
     done = 1;
 }
@@ -214,10 +311,12 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
     size_t o = 0, i = 0, emit = 0, base = 0;
     int n = 0, hist_ok = !s->skip;
     const uint8_t *ends, *pair;
+    const struct pairset *ps;
 
     init_table();
     ends = s->dir == SK_IB_FROM_TARGET ? ends_tgt : ends_cli;
     pair = s->dir == SK_IB_FROM_TARGET ? pair_tgt : pair_cli;
+    ps = s->dir == SK_IB_FROM_TARGET ? &set_tgt : &set_cli;
     *found = SK_IB_NONE;
     while (i < len) {
         const struct pattern *pt;
@@ -240,9 +339,21 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
          * that might, most are not preceded by the right byte. The first
          * byte of a call is left to match_at (its predecessor is in the
          * history). */
-        while (i < len && (ends[in[i]] == 0 ||
-                           (i > 0 && !PAIR_HAS(pair, in[i - 1], in[i])))) {
-            i++;
+        for (;;) {
+            size_t stop;
+
+            if (i > 0) {
+                i = skip_clean(ps, in, i, len);
+            }
+            stop = len - i > 16 ? i + 16 : len;
+            while (i < stop &&
+                   (ends[in[i]] == 0 ||
+                    (i > 0 && !PAIR_HAS(pair, in[i - 1], in[i])))) {
+                i++;
+            }
+            if (i < stop || stop == len) {
+                break;
+            }
         }
         if (i == len) {
             break;

@@ -72,4 +72,8 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
 /* "ZMODEM", "Kermit", ... */
 const char *sk_inband_name(int kind);
 
+/* The filter finds candidates 16 bytes at a time; tests switch that off
+ * (0) to check it against the byte-at-a-time loop. Default on. */
+void sk_inband_set_vector_scan(int on);
+
 #endif

@@ -1,6 +1,7 @@
 /* The in-band transfer filter: never longer output than input, in any
- * split, and filtering in place (as the relay does) gives the same bytes
- * as filtering into another buffer. */
+ * split, filtering in place (as the relay does) gives the same bytes as
+ * filtering into another buffer, and the 16-bytes-at-a-time candidate
+ * scan gives the same bytes as the byte loop. */
 #include "policy/inband.h"
 
 #include <stdint.h>
@@ -32,6 +33,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         p1 = sk_inband_filter(&t, inplace, half, inplace, &kind, &count);
         p2 = sk_inband_filter(&t, inplace + half, size - half, inplace + half,
                               &kind, &count);
+        if (p1 != m1 || p2 != m2 || memcmp(inplace, out, p1) != 0 ||
+            memcmp(inplace + half, out + m1, p2) != 0) {
+            abort();
+        }
+        sk_inband_set_vector_scan(0);
+        sk_inband_init(&t, (enum sk_ib_dir)dir);
+        memcpy(inplace, data, size);
+        p1 = sk_inband_filter(&t, inplace, half, inplace, &kind, &count);
+        p2 = sk_inband_filter(&t, inplace + half, size - half, inplace + half,
+                              &kind, &count);
+        sk_inband_set_vector_scan(1);
         if (p1 != m1 || p2 != m2 || memcmp(inplace, out, p1) != 0 ||
             memcmp(inplace + half, out + m1, p2) != 0) {
             abort();

@@ -209,6 +209,62 @@ static void test_repeats_counted(void **state)
 }
 
 /* An OSC that never ends is dropped only up to the cap; output resumes. */
+/* The 16-bytes-at-a-time candidate scan against the byte loop: large
+ * buffers of noise and text with every protocol's start sprinkled in at
+ * all alignments, cut into chunks of many sizes, both directions. */
+static void test_vector_scan_matches_byte_loop(void **state)
+{
+    static const char *const seeds[] = {
+        "**\x18" "B00000000000000\r", "\x01" "# S~* @-#Y1~", "::TRZSZ:TRANSFER:",
+        "\x1b]1337;File=name=eA==:eA==\x07", "\x9d" "52;c;eA==\x9c",
+        "\x1b]52;c;eA==\x07", "\x1b]1337;MultipartFile=x\x07",
+        "\x1b]1337;RequestUpload=format=tgz\x07"};
+    static const size_t chunks[] = {1, 7, 15, 16, 17, 31, 100, 4096, 65536};
+    static uint8_t buf[65536], a[65536], b[65536];
+    uint32_t x = 12345;
+
+    (void)state;
+    for (int round = 0; round < 24; round++) {
+        for (size_t i = 0; i < sizeof(buf); i++) {
+            x = x * 1103515245u + 12345u;
+            /* odd rounds: text-like bytes; even: any byte */
+            buf[i] = round & 1 ? (uint8_t)(0x20 + (x >> 16) % 95)
+                               : (uint8_t)(x >> 16);
+        }
+        for (int k = 0; k < 40; k++) {
+            const char *sd = seeds[(size_t)(k + round) % 8];
+            size_t at;
+
+            x = x * 1103515245u + 12345u;
+            at = (x >> 8) % (sizeof(buf) - 64);
+            memcpy(buf + at, sd, strlen(sd));
+        }
+        for (int dir = 0; dir < 2; dir++) {
+            size_t ch = chunks[(size_t)round % 9], na = 0, nb = 0;
+            struct sk_inband sa, sb;
+            int kind, count;
+
+            sk_inband_init(&sa, (enum sk_ib_dir)dir);
+            sk_inband_init(&sb, (enum sk_ib_dir)dir);
+            for (size_t o = 0; o < sizeof(buf); o += ch) {
+                size_t l = sizeof(buf) - o < ch ? sizeof(buf) - o : ch;
+
+                sk_inband_set_vector_scan(1);
+                na += sk_inband_filter(&sa, buf + o, l, a + na, &kind,
+                                       &count);
+                sk_inband_set_vector_scan(0);
+                nb += sk_inband_filter(&sb, buf + o, l, b + nb, &kind,
+                                       &count);
+            }
+            sk_inband_set_vector_scan(1);
+            assert_int_equal(na, nb);
+            assert_memory_equal(a, b, na);
+            /* something was found and removed */
+            assert_true(na < sizeof(buf));
+        }
+    }
+}
+
 static void test_unterminated_osc_capped(void **state)
 {
     size_t n = 5 * 1024 * 1024;
@@ -239,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_ordinary_bytes_untouched),
         cmocka_unit_test(test_repeats_counted),
         cmocka_unit_test(test_unterminated_osc_capped),
+        cmocka_unit_test(test_vector_scan_matches_byte_loop),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
