@@ -20,6 +20,11 @@ gw_start
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/client"
 cat "$WORK/client.pub" >> "$WORK/web01/authorized_keys"
 cat "$WORK/client.pub" >> "$WORK/jump/authorized_keys"
+# Every mode logs in with the same key, so none pays for a password hash
+# (argon2id) the others do not. The key is alice's only factor here
+# (second_factor = none); the data path is the same as with any rule.
+ctl user key add alice "$WORK/client.pub" > /dev/null
+ctl user methods alice publickey > /dev/null
 head -c $((SIZE_MB * 1000000)) /dev/urandom > "$WORK/payload"
 chmod 644 "$WORK/payload"
 
@@ -34,7 +39,8 @@ run_mode() { # mode tty
 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
 -i $WORK/client -p $TPORT_jump -W %h:%p $TLOGIN@127.0.0.1" \
         -p "$TPORT_web01" "$TLOGIN@127.0.0.1" "$cmd" ;;
-    sekisho) gw_ssh alice "${t[@]}" web01 -- "$cmd" ;;
+    sekisho) SKPUBKEY=yes gw_ssh alice -oIdentitiesOnly=yes \
+        -i"$WORK/client" "${t[@]}" web01 -- "$cmd" ;;
     esac < /dev/null > /dev/null 2>&1
 }
 
