@@ -112,6 +112,8 @@ struct monitor {
 /* Keys a client may offer that would not do, before it is cut off
  * (OpenSSH clients offer each key in their agent). */
 #define MON_MAX_KEY_OFFERS 16
+/* ... of which the first so many are audit lines (auth_key_refused). */
+#define MON_AUDITED_KEY_OFFERS 3
 
 struct mon_dispatch {
     uint32_t type;
@@ -783,6 +785,18 @@ static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
             result = ++m->key_offers > MON_MAX_KEY_OFFERS
                          ? MON_AUTH_FAIL_DISCONNECT
                          : MON_AUTH_FAIL;
+            /* On record, but only the first few per connection: clients
+             * offer every key they hold, and that is no attack. */
+            if (m->key_offers <= MON_AUDITED_KEY_OFFERS) {
+                shown = mon_safe_name(user);
+                r = sk_audit("auth_key_refused", "{s:s?, s:s, s:s, s:s}",
+                             "user", shown, "source", m->source,
+                             "fingerprint", k->fingerprint, "reason", why);
+                free(shown);
+                if (r != 0) {
+                    result = MON_AUTH_FAIL_DISCONNECT;
+                }
+            }
         }
         goto out;
     }

@@ -1018,6 +1018,8 @@ t_publickey_factor() {
         -i"$WORK/stranger_key" web01 -- 'echo stranger' < /dev/null 2>&1)
     expect_eq "unregistered key refused" 255 "$?"
     expect_not_contains "no session" "stranger" "$out"
+    audit_has auth_key_refused '"reason":"key not registered to this user"' ||
+        fail "refused key offer not audited"
     # the key with a wrong password
     out=$(SKPW=Wrong-Password-1x SKPUBKEY=yes gw_ssh keiko \
         -oIdentitiesOnly=yes -i"$WORK/keiko_key" web01 -- 'echo wrongpw' \
