@@ -64,19 +64,23 @@ const char *sk_auth_check(sk_store *st, const char *totp_key,
     *known = 1;
     if ((factors & SK_F_PASSWORD) && sk_pw_verify(u.pw_hash, password) != 0) {
         why = "wrong password";
-    } else if (u.status == SK_USER_LOCKED) {
-        why = "account locked";
-    } else if (u.status == SK_USER_DISABLED) {
-        why = "account disabled";
-    } else if (u.locked_until > (int64_t)now) {
-        why = "account locked after failed logins";
-    } else if (sk_auth_account_expired(&u, now)) {
-        why = "account expired";
+    } else if ((why = sk_auth_account_state(&u, now)) != NULL) {
+        ;
     } else if (factors & SK_F_TOTP) {
         why = sk_auth_totp(st, totp_key, user, code, now);
     }
     sk_user_clear(&u);
     return why;
+}
+
+const char *sk_auth_account_state(const struct sk_user *u, time_t now)
+{
+    return u->status == SK_USER_LOCKED     ? "account locked"
+           : u->status == SK_USER_DISABLED ? "account disabled"
+           : u->locked_until > (int64_t)now
+               ? "account locked after failed logins"
+           : sk_auth_account_expired(u, now) ? "account expired"
+                                             : NULL;
 }
 
 int sk_auth_pw_expired(const struct sk_user *u, int max_age_days, time_t now)

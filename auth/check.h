@@ -34,6 +34,11 @@ const char *sk_auth_check(sk_store *st, const char *totp_key,
 int sk_auth_pw_expired(const struct sk_user *u, int max_age_days,
                        time_t now);
 
+/* NULL if the account may log in now, else why not ("account locked",
+ * "account disabled", "account locked after failed logins", "account
+ * expired"). */
+const char *sk_auth_account_state(const struct sk_user *u, time_t now);
+
 /* 1 if the account has passed its expiry date. */
 int sk_auth_account_expired(const struct sk_user *u, time_t now);
 

@@ -553,6 +553,31 @@ static void mon_fake_prompts(struct pam_bridge *b)
     }
 }
 
+/* Checks before any credential is looked at. Returns NULL or the reason
+ * for the audit log. */
+static const char *mon_precheck(struct monitor *m, const char *user)
+{
+    int n = 0;
+
+    if (m->user[0] != '\0' && strcmp(m->user, user) != 0) {
+        /* SSH lets a client change user name between attempts; we do not,
+         * so attempts cannot be spread over accounts. */
+        return "user name changed during authentication";
+    }
+    if (!sk_name_valid(user)) {
+        return "invalid user name";
+    }
+    if (sk_store_source_failures(m->store, m->source,
+                                 time(NULL) - m->cfg->lockout_window,
+                                 &n) == 0 &&
+        n >= m->cfg->source_threshold) {
+        /* An address that keeps failing is stopped before it can lock
+         * more accounts; its attempts are no longer checked at all. */
+        return "source address blocked after failed logins";
+    }
+    return NULL;
+}
+
 /* One authentication attempt: checks before PAM (the name, the address),
  * PAM, checks after (the user's allowed sources), then counting, lockout
  * and the audit line. Returns a MON_AUTH_* result. */
@@ -570,20 +595,8 @@ static uint32_t mon_authenticate(struct monitor *m, const char *user,
     b->deadline = m->grace_end;
     if (user == NULL) {
         why = "malformed credentials";
-    } else if (m->user[0] != '\0' && strcmp(m->user, user) != 0) {
-        /* SSH lets a client change user name between attempts; we do not,
-         * so attempts cannot be spread over accounts. */
-        why = "user name changed during authentication";
-    } else if (!sk_name_valid(user)) {
-        why = "invalid user name";
-    } else if (sk_store_source_failures(m->store, m->source,
-                                        time(NULL) - m->cfg->lockout_window,
-                                        &n) == 0 &&
-               n >= m->cfg->source_threshold) {
-        /* An address that keeps failing is stopped before it can lock
-         * more accounts; its attempts are no longer checked at all. */
-        why = "source address blocked after failed logins";
-    } else if (b->rule_error != NULL) {
+    } else if ((why = mon_precheck(m, user)) == NULL &&
+               b->rule_error != NULL) {
         why = b->rule_error;
     }
     if (why != NULL) {
@@ -731,7 +744,7 @@ static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
     struct sk_userkey *k = NULL;
     struct sk_user u;
     uint32_t phase = 0, result;
-    int known = 0, n = 0, r;
+    int known = 0, r;
 
     memset(&u, 0, sizeof(u));
     if (sk_buf_get_cstring(req, &user, 256) != 0 ||
@@ -748,16 +761,8 @@ static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
         free(line);
         return SK_ERR_ALLOC;
     }
-    if (m->user[0] != '\0' && strcmp(m->user, user) != 0) {
-        why = "user name changed during authentication";
-    } else if (!sk_name_valid(user)) {
-        why = "invalid user name";
-    } else if (sk_store_source_failures(m->store, m->source,
-                                        time(NULL) - m->cfg->lockout_window,
-                                        &n) == 0 &&
-               n >= m->cfg->source_threshold) {
-        why = "source address blocked after failed logins";
-    } else if ((why = mon_rule_for(m, user)) == NULL) {
+    if ((why = mon_precheck(m, user)) == NULL &&
+        (why = mon_rule_for(m, user)) == NULL) {
         known = sk_store_user_get(m->store, user, &u) == 0;
         if (sk_userkey_parse(line, k, err, sizeof(err)) != 0) {
             why = "key type not accepted";
@@ -806,17 +811,9 @@ static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
     if (why == NULL) {
         /* The account checks PAM's account stage makes, for a rule that
          * may have no PAM factor at all. */
-        time_t now = time(NULL);
-
-        if (u.status == SK_USER_LOCKED) {
-            why = "account locked";
-        } else if (u.status == SK_USER_DISABLED) {
-            why = "account disabled";
-        } else if (u.locked_until > (int64_t)now) {
-            why = "account locked after failed logins";
-        } else if (sk_auth_account_expired(&u, now)) {
-            why = "account expired";
-        } else if (!access_source_ok(m->store, user, u.sources, m->source)) {
+        why = sk_auth_account_state(&u, time(NULL));
+        if (why == NULL &&
+            !access_source_ok(m->store, user, u.sources, m->source)) {
             why = "source address not allowed for this user";
         }
     }

@@ -1044,6 +1044,21 @@ t_publickey_factor() {
     expect_contains "reason" "unknown factor 'bogus'" "$out"
     expect_contains "rule unchanged" "methods: password+publickey" \
         "$(ctl user show keiko)"
+    # a key alone (second_factor = none here) still meets the account
+    # checks: a locked account is refused however it signs in
+    ctl user methods keiko publickey > /dev/null
+    out=$(SKPW=unused SKPUBKEY=yes gw_ssh keiko -oIdentitiesOnly=yes \
+        -i"$WORK/keiko_key" web01 -- 'echo key-only' < /dev/null 2>&1)
+    expect_eq "key alone admits under rule publickey" "key-only" "$out"
+    ctl user lock keiko > /dev/null
+    out=$(SKPUBKEY=yes gw_ssh keiko -oIdentitiesOnly=yes \
+        -i"$WORK/keiko_key" web01 -- 'echo locked' < /dev/null 2>&1)
+    expect_not_contains "locked account refused" "locked" "$out"
+    audit_has auth_fail \
+        "\"fingerprint\":\"$fp\",\"reason\":\"account locked\"" ||
+        fail "locked key login not audited"
+    ctl user unlock keiko > /dev/null
+    ctl user methods keiko "publickey+password" > /dev/null
     # removal takes effect at the next login
     ctl user key remove keiko "$fp" > /dev/null || fail "key remove failed"
     out=$(SKPUBKEY=yes gw_ssh keiko -oIdentitiesOnly=yes \
