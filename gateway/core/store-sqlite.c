@@ -367,6 +367,7 @@ struct list_ctx {
         int (*grant)(const struct sk_grant *, void *);
         int (*session)(const struct sk_session_rec *, void *);
         int (*request)(const struct sk_request *, void *);
+        int (*key)(const struct sk_user_key *, void *);
     } cb;
     void *arg;
 };
@@ -1389,14 +1390,9 @@ int sk_store_user_key_used(sk_store *st, const char *key, time_t now)
                "is", (int64_t)now, key);
 }
 
-struct key_ctx {
-    int (*cb)(const struct sk_user_key *, void *);
-    void *arg;
-};
-
 static int emit_key(sqlite3_stmt *s, void *p)
 {
-    struct key_ctx *c = p;
+    struct list_ctx *c = p;
     struct sk_user_key k;
     int r;
 
@@ -1411,7 +1407,7 @@ static int emit_key(sqlite3_stmt *s, void *p)
         k.comment == NULL || k.added_by == NULL) {
         return SK_ERR_ALLOC;
     }
-    r = c->cb(&k, c->arg);
+    r = c->cb.key(&k, c->arg);
     return r > 0 ? 1 : r;
 }
 
@@ -1419,7 +1415,7 @@ int sk_store_user_key_list(sk_store *st, const char *user,
                            int (*cb)(const struct sk_user_key *, void *),
                            void *arg)
 {
-    struct key_ctx c = {cb, arg};
+    struct list_ctx c = {.cb.key = cb, .arg = arg};
     sqlite3_stmt *s = NULL;
     int r;
 
