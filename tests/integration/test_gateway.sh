@@ -1044,6 +1044,16 @@ t_publickey_factor() {
     expect_contains "reason" "unknown factor 'bogus'" "$out"
     expect_contains "rule unchanged" "methods: password+publickey" \
         "$(ctl user show keiko)"
+    # the other accepted types sign in as well (ECDSA, RSA with SHA-2)
+    ssh-keygen -q -t ecdsa -b 384 -N '' -f "$WORK/keiko_ecdsa"
+    ssh-keygen -q -t rsa -b 3072 -N '' -f "$WORK/keiko_rsa"
+    for k in keiko_ecdsa keiko_rsa; do
+        ctl user key add keiko "$WORK/$k.pub" > /dev/null ||
+            fail "$k not registered"
+        out=$(SKPUBKEY=yes gw_ssh keiko -oIdentitiesOnly=yes \
+            -i"$WORK/$k" web01 -- "echo via-$k" < /dev/null 2>&1)
+        expect_eq "$k + password admit" "via-$k" "$out"
+    done
     # a key alone (second_factor = none here) still meets the account
     # checks: a locked account is refused however it signs in
     ctl user methods keiko publickey > /dev/null
