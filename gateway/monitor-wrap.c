@@ -142,6 +142,24 @@ int mm_auth_password(const char *user, const char *password,
     return (int)res;
 }
 
+uint32_t mm_auth_methods(const char *user)
+{
+    struct sk_buf req, rep;
+    uint32_t next;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (sk_buf_put_cstring(&req, user) != 0) {
+        sk_buf_free(&req);
+        return MON_M_KBDINT;
+    }
+    mm_request(MON_AUTH_METHODS, &req, &rep, NULL, NULL);
+    next = mm_get_u32(&rep);
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+    return next;
+}
+
 int mm_auth_pubkey(const char *user, const char *key, uint32_t phase,
                    uint32_t *next)
 {

@@ -730,6 +730,28 @@ static int mon_answer_pam_start(struct monitor *m, struct sk_buf *req)
     return mon_reply_auth(m, MON_PAM_START, result);
 }
 
+/* The "none" request: the methods this user's rule can use, so a client
+ * knows to offer its keys (or not). An unknown or refused name gets the
+ * global rule's, like any user without a rule of their own. */
+static int mon_answer_auth_methods(struct monitor *m, struct sk_buf *req)
+{
+    char *user = NULL;
+    struct sk_buf b;
+    int r;
+
+    if (sk_buf_get_cstring(req, &user, 256) != 0 ||
+        mon_precheck(m, user) != NULL || mon_rule_for(m, user) != NULL) {
+        m->rule = m->cfg->methods_rule;
+    }
+    free(user);
+    sk_buf_init(&b);
+    if ((r = sk_buf_put_u32(&b, mon_next(m))) == 0) {
+        r = mon_reply(m, MON_AUTH_METHODS, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+    return r;
+}
+
 /*
  * Public keys and FIDO2 security keys. libssh in the worker checks the
  * signature (libssh 0.10 offers no way to hand the signed data to this
@@ -792,7 +814,8 @@ static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
                          : MON_AUTH_FAIL;
             /* On record, but only the first few per connection: clients
              * offer every key they hold, and that is no attack. */
-            if (m->key_offers <= MON_AUDITED_KEY_OFFERS) {
+            if (m->key_offers <= MON_AUDITED_KEY_OFFERS &&
+                (sk_methods_wanted(&m->rule, m->done) & SK_F_KEYS)) {
                 shown = mon_safe_name(user);
                 r = sk_audit("auth_key_refused", "{s:s?, s:s, s:s, s:s}",
                              "user", shown, "source", m->source,
@@ -1681,6 +1704,7 @@ static const struct mon_dispatch mon_dispatch[] = {
     {MON_AUTH_PASSWORD, MON_PREAUTH, mon_answer_auth_password},
     {MON_PAM_START, MON_PREAUTH, mon_answer_pam_start},
     {MON_AUTH_PUBKEY, MON_PREAUTH, mon_answer_auth_pubkey},
+    {MON_AUTH_METHODS, MON_PREAUTH, mon_answer_auth_methods},
     {MON_TARGET_LIST, MON_POSTAUTH, mon_answer_target_list},
     {MON_TARGET_OPEN, MON_POSTAUTH | MON_ONCE, mon_answer_target_open},
     {MON_HOSTKEY_CHECK, MON_POSTAUTH | MON_ONCE, mon_answer_hostkey_check},

@@ -16,6 +16,8 @@
  *   MON_PAM_START      string user  (keyboard-interactive)
  *                      ... MON_PAM_PROMPTS / MON_PAM_RESPONSES rounds ...
  *                 ->   u32 result (MON_AUTH_*), u32 next (MON_M_*)
+ *   MON_AUTH_METHODS   string user  (the "none" request: which methods
+ *                      may this user use at all?) -> u32 next (MON_M_*)
  *   MON_AUTH_PUBKEY    string user, string key ("TYPE BASE64"), u32 phase
  *                      (MON_PK_*: a probe, or a request whose signature
  *                      libssh found valid / invalid)
@@ -72,6 +74,7 @@ enum mon_type {
     MON_PAM_START = 14,
     MON_PAM_RESPONSES = 15,
     MON_AUTH_PUBKEY = 16,
+    MON_AUTH_METHODS = 17,
 };
 
 enum mon_pk_phase {

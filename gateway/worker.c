@@ -388,6 +388,10 @@ static int wk_auth(struct wk *w)
                                    &next);
             break;
         }
+        case SSH_AUTH_METHOD_NONE:
+            /* Clients ask first; the answer lists this user's methods. */
+            next = mm_auth_methods(user_copy);
+            break;
         case SSH_AUTH_METHOD_PUBLICKEY:
             res = wk_pubkey(msg, user_copy, &next);
             if (res == MON_AUTH_KEY_OK) {

@@ -23,6 +23,8 @@ void mm_init(int ipc);
  * to the MON_M_* methods that can still help. */
 int mm_auth_password(const char *user, const char *password,
                      const char *code, uint32_t *next);
+/* The MON_M_* methods user's rule can use (the "none" request). */
+uint32_t mm_auth_methods(const char *user);
 /* key: "TYPE BASE64" of the offered key; phase: MON_PK_*. */
 int mm_auth_pubkey(const char *user, const char *key, uint32_t phase,
                    uint32_t *next);

@@ -1055,9 +1055,10 @@ t_publickey_factor() {
         expect_eq "$k + password admit" "via-$k" "$out"
     done
     # a key alone (second_factor = none here) still meets the account
-    # checks: a locked account is refused however it signs in
+    # checks. BatchMode: the client may not even try keyboard-interactive,
+    # so the first answer ("none") must already list publickey for her.
     ctl user methods keiko publickey > /dev/null
-    out=$(SKPW=unused SKPUBKEY=yes gw_ssh keiko -oIdentitiesOnly=yes \
+    out=$(SKPUBKEY=yes gw_ssh keiko -oBatchMode=yes -oIdentitiesOnly=yes \
         -i"$WORK/keiko_key" web01 -- 'echo key-only' < /dev/null 2>&1)
     expect_eq "key alone admits under rule publickey" "key-only" "$out"
     ctl user lock keiko > /dev/null
