@@ -100,6 +100,11 @@ static void wk_exit(struct wk *w, int code) __attribute__((noreturn));
 static void wk_exit(struct wk *w, int code)
 {
     if (w->s != NULL) {
+        /* What libssh still holds for the client goes out before the
+         * disconnect (a nonblocking session would drop it), bounded. */
+        if (ssh_is_connected(w->s)) {
+            (void)ssh_blocking_flush(w->s, 5000);
+        }
         ssh_disconnect(w->s);
     }
     _exit(code);
