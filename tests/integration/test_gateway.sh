@@ -998,6 +998,16 @@ t_publickey_factor() {
     expect_contains "rule set" "keiko must present: password+publickey" "$out"
     expect_contains "shown" "methods: password+publickey" \
         "$(ctl user show keiko)"
+    # the first answer lists the methods of the user's own rule: keys for
+    # keiko, none for alice (global rule), so her agent's keys are not tried
+    out=$(SKPUBKEY=yes gw_ssh keiko -v -oBatchMode=yes \
+        -oPreferredAuthentications=none web01 < /dev/null 2>&1)
+    expect_contains "keiko is offered publickey" \
+        "can continue: publickey,keyboard-interactive" "$out"
+    out=$(gw_ssh alice -v -oBatchMode=yes -oPreferredAuthentications=none \
+        web01 < /dev/null 2>&1)
+    expect_contains "alice is offered her rule's methods" \
+        "can continue: keyboard-interactive,password" "$out"
     # key and password
     out=$(SKPUBKEY=yes gw_ssh keiko -oIdentitiesOnly=yes \
         -i"$WORK/keiko_key" web01 -- 'echo via-key' < /dev/null 2>&1)
