@@ -352,8 +352,8 @@ static int wk_auth(struct wk *w)
     uint32_t next = 0;
 
     {
-        /* Before any attempt: the global rule's methods (sent in reply
-         * to the "none" request). */
+        /* Until the monitor has named the user's own (the "none"
+         * request asks it): the global rule's methods. */
         const struct sk_methods *g = &w->cfg->methods_rule;
         unsigned all = 0;
 
