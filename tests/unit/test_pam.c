@@ -338,11 +338,37 @@ static void test_change_expired(void **state)
     assert_int_equal(acct, PAM_SUCCESS);
 }
 
-static void test_min_age_and_expiry(void **state)
+/* pam_chauthtok (no expiry) for user, whose current password was set by
+ * an administrator (by_admin) or by themselves; answers pw twice. Returns
+ * the PAM result and the module's reason. */
+static int change_as(const char *user, int by_admin, const char *pw,
+                     char *why, size_t whylen)
 {
     struct script sc;
     struct pam_conv c = {conv, &sc};
     pam_handle_t *ph = NULL;
+    const char *env;
+    sk_store *st = open_store();
+    int r;
+
+    assert_int_equal(sk_store_user_pw_by_admin(st, user, by_admin), 0);
+    sk_store_close(st);
+    assert_int_equal(pam_start_confdir("sekisho-test", user, &c, pamdir,
+                                       &ph),
+                     PAM_SUCCESS);
+    memset(&sc, 0, sizeof(sc));
+    sc.answers[0] = pw;
+    sc.answers[1] = pw;
+    r = pam_chauthtok(ph, 0);
+    env = pam_getenv(ph, "SEKISHO_AUTH_REASON");
+    snprintf(why, whylen, "%s", env ? env : "");
+    pam_end(ph, PAM_SUCCESS);
+    return r;
+}
+
+static void test_min_age_and_expiry(void **state)
+{
+    struct script sc;
     char why[128];
     int acct;
     sk_store *st;
@@ -350,31 +376,15 @@ static void test_min_age_and_expiry(void **state)
     (void)state;
     write_config("none");
     /* a password the user chose just now: no change without expiry */
-    st = open_store();
-    assert_int_equal(sk_store_user_pw_by_admin(st, "pete", 0), 0);
-    sk_store_close(st);
-    assert_int_equal(pam_start_confdir("sekisho-test", "pete", &c, pamdir,
-                                       &ph),
-                     PAM_SUCCESS);
-    memset(&sc, 0, sizeof(sc));
-    sc.answers[0] = "Third-Good-Pass-6!";
-    sc.answers[1] = "Third-Good-Pass-6!";
-    assert_int_equal(pam_chauthtok(ph, 0), PAM_AUTHTOK_ERR);
-    assert_string_equal(pam_getenv(ph, "SEKISHO_AUTH_REASON"),
+    assert_int_equal(change_as("pete", 0, "Third-Good-Pass-6!", why,
+                               sizeof(why)),
+                     PAM_AUTHTOK_ERR);
+    assert_string_equal(why,
                         "the password was changed less than 1 day(s) ago");
-    pam_end(ph, PAM_SUCCESS);
     /* one an administrator set may be replaced at once */
-    st = open_store();
-    assert_int_equal(sk_store_user_pw_by_admin(st, "pete", 1), 0);
-    sk_store_close(st);
-    assert_int_equal(pam_start_confdir("sekisho-test", "pete", &c, pamdir,
-                                       &ph),
+    assert_int_equal(change_as("pete", 1, "Third-Good-Pass-6!", why,
+                               sizeof(why)),
                      PAM_SUCCESS);
-    memset(&sc, 0, sizeof(sc));
-    sc.answers[0] = "Third-Good-Pass-6!";
-    sc.answers[1] = "Third-Good-Pass-6!";
-    assert_int_equal(pam_chauthtok(ph, 0), PAM_SUCCESS);
-    pam_end(ph, PAM_SUCCESS);
     /* an expired account: refused with its reason */
     st = open_store();
     assert_int_equal(sk_store_user_set_expires(st, "pete", time(NULL) - 1),
