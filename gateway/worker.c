@@ -351,22 +351,10 @@ static int wk_auth(struct wk *w)
     char user_copy[256];
     uint32_t next = 0;
 
-    {
-        /* Until the monitor has named the user's own (the "none"
-         * request asks it): the global rule's methods. */
-        const struct sk_methods *g = &w->cfg->methods_rule;
-        unsigned all = 0;
-
-        for (int i = 0; i < g->n; i++) {
-            all |= g->alt[i];
-            if (g->alt[i] == SK_F_PASSWORD) {
-                next |= MON_M_PASSWORD;
-            }
-        }
-        next |= (all & SK_F_KEYS ? MON_M_PUBLICKEY : 0) |
-                (all & SK_F_PAM ? MON_M_KBDINT : 0);
-        ssh_set_auth_methods(w->s, wk_methods(next));
-    }
+    /* Until the monitor has named the user's own (the "none" request
+     * asks it): the global rule's methods, which it gives for no name. */
+    next = mm_auth_methods("");
+    ssh_set_auth_methods(w->s, wk_methods(next));
     for (;;) {
         const char *user;
         int res = -1;
