@@ -52,19 +52,16 @@ TARGET_PID=$(cat "$WORK/web01/sshd.pid")
 CLIENT_CPUS=$ALLCPUS
 # Affinity is inherited: re-pinning the listeners pins the sessions they
 # start from then on.
-layout() {
-    case $1 in
-    shared)
-        taskset -a -p -c "$ALLCPUS" "$TARGET_PID" > /dev/null
-        taskset -a -p -c "$ALLCPUS" "$JUMP_PID" > /dev/null
-        taskset -a -p -c "$ALLCPUS" "$GW_PID" > /dev/null
-        CLIENT_CPUS=$ALLCPUS ;;
-    split)
-        taskset -a -p -c "$TCPUS" "$TARGET_PID" > /dev/null
-        taskset -a -p -c "$RCPUS" "$JUMP_PID" > /dev/null
-        taskset -a -p -c "$RCPUS" "$GW_PID" > /dev/null
-        CLIENT_CPUS=$RCPUS ;;
-    esac
+layout() { # shared | split
+    local t=$ALLCPUS r=$ALLCPUS
+    if [ "$1" = split ]; then
+        t=$TCPUS
+        r=$RCPUS
+    fi
+    taskset -a -p -c "$t" "$TARGET_PID" > /dev/null
+    taskset -a -p -c "$r" "$JUMP_PID" > /dev/null
+    taskset -a -p -c "$r" "$GW_PID" > /dev/null
+    CLIENT_CPUS=$r
 }
 
 SSHC=(ssh -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
