@@ -347,12 +347,33 @@ void sk_secret_free(char *s)
 
 void sk_close_fds_except(const int *keep, int nkeep)
 {
-    long max = sysconf(_SC_OPEN_MAX);
+    unsigned int lo = 3;
+    long max;
 
+    /* close_range() per gap between the kept descriptors: one system call
+     * per gap instead of one per possible descriptor (RLIMIT_NOFILE is
+     * often 20000 or more, and this runs for every session). */
+    for (;;) {
+        unsigned int next = ~0U;
+
+        for (int i = 0; i < nkeep; i++) {
+            if (keep[i] >= (int)lo && (unsigned int)keep[i] < next) {
+                next = (unsigned int)keep[i];
+            }
+        }
+        if (next > lo && close_range(lo, next - 1, 0) != 0) {
+            break; /* kernel or sandbox without it: the slow way below */
+        }
+        if (next == ~0U) {
+            return;
+        }
+        lo = next + 1;
+    }
+    max = sysconf(_SC_OPEN_MAX);
     if (max < 0 || max > 65536) {
         max = 65536;
     }
-    for (int fd = 3; fd < max; fd++) {
+    for (int fd = (int)lo; fd < max; fd++) {
         int k = 0;
 
         for (int i = 0; i < nkeep; i++) {

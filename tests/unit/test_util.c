@@ -4,8 +4,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "sk-err.h"
 #include "util.h"
@@ -136,6 +139,50 @@ static void test_session_id(void **state)
 
 /* Windows are local: Tokyo has no DST, Berlin does (2026-03-29 02:00
  * local becomes 03:00). */
+/* In a child (the call closes the test runner's descriptors too): opens
+ * descriptors around the kept ones, including one past a gap and one high
+ * up, and reports through the exit status which survived. */
+static void test_close_fds_except(void **state)
+{
+    int st = 0;
+    pid_t pid;
+
+    (void)state;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd[6], keep[3], bad = 0;
+
+        for (int i = 0; i < 6; i++) {
+            fd[i] = open("/dev/null", O_RDONLY);
+            if (fd[i] < 0) {
+                _exit(100);
+            }
+        }
+        if (dup2(fd[0], 900) != 900) {
+            _exit(101);
+        }
+        /* kept: the second, the fifth, and one given twice */
+        keep[0] = fd[4];
+        keep[1] = fd[1];
+        keep[2] = fd[4];
+        sk_close_fds_except(keep, 3);
+        for (int i = 0; i < 6; i++) {
+            int open_now = fcntl(fd[i], F_GETFD) != -1;
+            int kept = i == 1 || i == 4;
+
+            bad |= (open_now != kept) << i;
+        }
+        bad |= (fcntl(900, F_GETFD) != -1) << 6;
+        /* 0-2 are never touched */
+        bad |= (fcntl(2, F_GETFD) == -1) << 7;
+        _exit(bad);
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void test_local_time(void **state)
 {
     int wday, minute;
@@ -159,6 +206,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_local_time),
+        cmocka_unit_test(test_close_fds_except),
         cmocka_unit_test(test_name_valid),  cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_utf8_repair), cmocka_unit_test(test_duration),
         cmocka_unit_test(test_time_parse),  cmocka_unit_test(test_hostport),
