@@ -15,26 +15,9 @@
 #           the rest: a target that is its own machine, as in deployment.
 #   usage: BUILD=build bench/throughput.sh [SIZE_MB] [ROUNDS]
 HERE=$(cd "$(dirname "$0")" && pwd)
-BUILD=${BUILD:-$HERE/../build}
-. "$HERE/../tests/integration/lib.sh"
 SIZE_MB=${1:-200}
 ROUNDS=${2:-3}
-
-gw_init "max_startups = 20" "second_factor = none" > /dev/null
-start_target web01
-start_target jump
-add_user alice
-add_target web01
-ctl grant add alice web01 --exec > /dev/null
-gw_start
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/client"
-cat "$WORK/client.pub" >> "$WORK/web01/authorized_keys"
-cat "$WORK/client.pub" >> "$WORK/jump/authorized_keys"
-# Every mode logs in with the same key, so none pays for a password hash
-# (argon2id) the others do not. The key is alice's only factor here
-# (second_factor = none); the data path is the same as with any rule.
-ctl user key add alice "$WORK/client.pub" > /dev/null
-ctl user methods alice publickey > /dev/null
+. "$HERE/setup.sh"
 head -c $((SIZE_MB * 1000000)) /dev/urandom > "$WORK/payload"
 chmod 644 "$WORK/payload"
 
@@ -64,22 +47,13 @@ layout() { # shared | split
     CLIENT_CPUS=$r
 }
 
-SSHC=(ssh -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
-    -o LogLevel=ERROR -o BatchMode=yes -i "$WORK/client")
 run_mode() { # mode tty; the client runs on CLIENT_CPUS
-    local cmd="cat $WORK/payload" t=()
+    local t=()
     [ "$2" = pty ] && t=(-tt)
+    mode_argv "$1" "${t[@]}"
     (
     taskset -p -c "$CLIENT_CPUS" "$BASHPID" > /dev/null
-    case $1 in
-    direct) "${SSHC[@]}" "${t[@]}" -p "$TPORT_web01" "$TLOGIN@127.0.0.1" "$cmd" ;;
-    proxyjump) "${SSHC[@]}" "${t[@]}" -o "ProxyCommand=ssh -F /dev/null \
--o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
--i $WORK/client -p $TPORT_jump -W %h:%p $TLOGIN@127.0.0.1" \
-        -p "$TPORT_web01" "$TLOGIN@127.0.0.1" "$cmd" ;;
-    sekisho) SKPUBKEY=yes gw_ssh alice -oIdentitiesOnly=yes \
-        -i"$WORK/client" "${t[@]}" web01 -- "$cmd" ;;
-    esac < /dev/null > /dev/null 2>&1
+    "${ARGV[@]}" "cat $WORK/payload" < /dev/null > /dev/null 2>&1
     )
 }
 # Busy CPU time (user, nice, system, irq, softirq), in clock ticks.
@@ -91,7 +65,7 @@ for r in $(seq 1 "$ROUNDS"); do
     for topo in $TOPOLOGIES; do
         layout "$topo"
         for tty in notty pty; do
-            for mode in direct proxyjump sekisho; do
+            for mode in $MODES; do
                 c0=$(busy)
                 t0=$(date +%s%N)
                 run_mode "$mode" "$tty"
@@ -106,7 +80,6 @@ for r in $(seq 1 "$ROUNDS"); do
     done
 done
 layout shared
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "throughput, ${SIZE_MB} MB x ${ROUNDS} rounds, MB/s (median), on $NCPU CPUs;"
 echo "cpu = CPU seconds the whole machine spent per 100 MB (median)"
 cs() { printf '%d.%02d' $(( $1 / 100 )) $(( $1 % 100 )); }

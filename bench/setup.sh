@@ -1,0 +1,46 @@
+# Shared set-up of the benchmarks (sourced): a gateway and two real sshd
+# targets on loopback (web01 behind the gateway, jump as an OpenSSH jump
+# host), one client key for every mode, and mode_argv to build each mode's
+# ssh command line. Expects HERE (the bench directory).
+BUILD=${BUILD:-$HERE/../build}
+. "$HERE/../tests/integration/lib.sh"
+
+gw_init "max_startups = 20" "second_factor = none" > /dev/null
+start_target web01
+start_target jump
+add_user alice
+add_target web01
+ctl grant add alice web01 --exec > /dev/null
+gw_start || die "the gateway did not start"
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/client"
+cat "$WORK/client.pub" >> "$WORK/web01/authorized_keys"
+cat "$WORK/client.pub" >> "$WORK/jump/authorized_keys"
+# Every mode logs in with the same key, so none pays for a password hash
+# (argon2id) the others do not. The key is alice's only factor here
+# (second_factor = none); the data path is the same as with any rule.
+ctl user key add alice "$WORK/client.pub" > /dev/null
+ctl user methods alice publickey > /dev/null
+
+SSHC=(ssh -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+    -o LogLevel=ERROR -o BatchMode=yes -o IdentitiesOnly=yes -i "$WORK/client")
+MODES="direct proxyjump sekisho"
+
+# mode_argv MODE [SSH_OPTION...]: sets ARGV to the command line that
+# reaches web01 in MODE, ready for the remote command to be appended.
+mode_argv() {
+    local mode=$1
+    shift
+    case $mode in
+    direct) ARGV=("${SSHC[@]}" "$@" -p "$TPORT_web01" "$TLOGIN@127.0.0.1") ;;
+    proxyjump)
+        ARGV=("${SSHC[@]}" "$@"
+            -o "ProxyCommand=${SSHC[*]} -p $TPORT_jump -W %h:%p $TLOGIN@127.0.0.1"
+            -p "$TPORT_web01" "$TLOGIN@127.0.0.1") ;;
+    sekisho) ARGV=("${SSHC[@]}" "$@" -p "$GPORT" alice@127.0.0.1 web01 --) ;;
+    *) die "unknown mode $mode" ;;
+    esac
+}
+
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# percentile P of the numbers on stdin (nearest rank)
+pct() { tr ' ' '\n' | grep . | sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int((NR*p+99)/100); if (i<1) i=1; print a[i]}'; }
