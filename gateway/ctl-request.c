@@ -211,8 +211,10 @@ int ctl_request(int argc, char **argv)
     } else {
         snprintf(actor, sizeof(actor), "admin:%s", admin);
     }
-    if (rq_act(store, cfg, id, act, actor, role, text, time(NULL), msg,
-               sizeof(msg)) != 0) {
+    /* With --as the vote is the approver's, but it is the host admin who
+     * cast it: the audit line says so ("admin"). */
+    if (rq_act(store, cfg, id, act, actor, role, admin, text, time(NULL),
+               msg, sizeof(msg)) != 0) {
         sk_user_clear(&u);
         die("%s", msg);
     }

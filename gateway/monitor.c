@@ -1688,8 +1688,8 @@ static int mon_answer_request_act(struct monitor *m, struct sk_buf *req)
         return mon_reply_msg(m, MON_REQUEST_ACT, 0, "state unavailable");
     }
     ok = rq_act(m->store, m->cfg, (int64_t)id, (enum sk_req_action)act,
-                m->user, u.role, text[0] ? text : NULL, time(NULL), msg,
-                sizeof(msg)) == 0;
+                m->user, u.role, NULL, text[0] ? text : NULL, time(NULL),
+                msg, sizeof(msg)) == 0;
     sk_user_clear(&u);
     free(text);
     r = mon_reply_msg(m, MON_REQUEST_ACT, ok, msg);

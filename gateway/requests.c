@@ -220,7 +220,8 @@ static int voted_cb(const char *approver, const char *decision, int64_t t,
 
 int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
            enum sk_req_action act, const char *actor, const char *role,
-           const char *text, time_t now, char *msg, size_t msglen)
+           const char *admin, const char *text, time_t now, char *msg,
+           size_t msglen)
 {
     static const char *names[] = {"approve", "deny", "report", "signoff"};
     struct sk_request q;
@@ -247,9 +248,10 @@ int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
     }
     if (sk_req_check(q.state, q.user, actor, role, act, who[1] != NULL, why,
                      sizeof(why)) != 0) {
-        (void)sk_audit("request_action_refused", "{s:I, s:s, s:s, s:s}",
-                       "request", (json_int_t)id, "actor", actor, "action",
-                       names[act], "reason", why);
+        (void)sk_audit("request_action_refused",
+                       "{s:I, s:s, s:s?, s:s, s:s}", "request",
+                       (json_int_t)id, "actor", actor, "admin", admin,
+                       "action", names[act], "reason", why);
         snprintf(msg, msglen, "request %lld: %s", (long long)id, why);
         sk_request_clear(&q);
         return -1;
@@ -302,9 +304,10 @@ int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
         sk_request_clear(&q);
         return -1;
     }
-    (void)sk_audit(event, "{s:I, s:s, s:s, s:s, s:s, s:s?}", "request",
-                   (json_int_t)id, "user", q.user, "target", q.target,
-                   "actor", actor, "action", names[act], "text", text);
+    (void)sk_audit(event, "{s:I, s:s, s:s, s:s, s:s?, s:s, s:s?}",
+                   "request", (json_int_t)id, "user", q.user, "target",
+                   q.target, "actor", actor, "admin", admin, "action",
+                   names[act], "text", text);
     sk_request_clear(&q);
     if (sk_store_request_get(st, id, &q) == 0) {
         rq_notify(cfg, event, &q, actor);

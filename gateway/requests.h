@@ -24,11 +24,15 @@ int rq_create(sk_store *st, const struct sk_config *cfg, const char *user,
               char *msg, size_t msglen);
 
 /* Approve, deny, report or sign off request id as actor (role: the
- * actor's role; "admin" for sekishoctl). text: the report, or a comment.
- * Returns 0 with a confirmation in msg, or -1 with the reason. */
+ * actor's role; "admin" for sekishoctl). admin: the host administrator
+ * who acts, when the actor did not log in themselves (sekishoctl, also
+ * with --as), so the audit log names who really did it; NULL over SSH.
+ * text: the report, or a comment. Returns 0 with a confirmation in msg,
+ * or -1 with the reason. */
 int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
            enum sk_req_action act, const char *actor, const char *role,
-           const char *text, time_t now, char *msg, size_t msglen);
+           const char *admin, const char *text, time_t now, char *msg,
+           size_t msglen);
 
 /* "ID TARGET USER STATE START END REASON" on one line (state as
  * sk_req_display, times RFC 3339). */

@@ -80,6 +80,14 @@ t_request_approve_connect_report_signoff() {
     expect_contains "requester cannot sign off" "only approvers" "$out"
     out=$(ctl request signoff "$id" --as bob)
     expect_contains "signed off" "signed off" "$out"
+    # Bob approved over SSH himself; the sign-off was the host admin's,
+    # cast for bob: the audit log tells the two apart.
+    line=$(grep '"event":"request_approved"' "$GW/audit.log" | grep "\"request\":$id,")
+    expect_contains "approval names bob" '"actor":"bob"' "$line"
+    expect_contains "bob approved himself" '"admin":null' "$line"
+    line=$(grep '"event":"request_signed_off"' "$GW/audit.log" | grep "\"request\":$id,")
+    expect_contains "sign-off names bob" '"actor":"bob"' "$line"
+    expect_contains "and the admin who acted for him" "\"admin\":\"$(id -un)" "$line"
     out=$(ctl request show "$id")
     expect_contains "report kept" "disk replaced, RAID rebuilt" "$out"
     expect_contains "sign-off kept" "signed off" "$out"
