@@ -710,15 +710,50 @@ int ctl_export(int argc, char **argv)
 
 /* ---- replay ---- */
 
+/* What on_replay returns to stop the walk: never SK_TR_INCOMPLETE (1),
+ * which the walk itself returns for an unsealed transcript. */
+#define REPLAY_QUIT 2
+#define REPLAY_SEEK 3 /* back: start again from the top */
+#define SEEK_STEP 10.0 /* seconds per arrow key */
+
 struct replay {
     double speed, from, max_idle;
     uint64_t last_t;
-    int tty, paused, quit;
+    int tty, paused, quit, seek_back;
     struct termios saved;
 };
 
+/* One key from the terminal: a byte, or for the arrow keys (ESC [ C or,
+ * in application cursor mode, which a replayed program may have left
+ * set, ESC O C) the letter 'C' / 'D' with *arrow set. Returns -1 if
+ * nothing came. */
+static int replay_key(int *arrow)
+{
+    unsigned char c, seq[2];
+    struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+
+    *arrow = 0;
+    if (read(STDIN_FILENO, &c, 1) != 1) {
+        return -1;
+    }
+    if (c != 27) {
+        return c;
+    }
+    /* The rest of an escape sequence arrives with it; a lone ESC does
+     * not, and is ignored. */
+    if (poll(&pfd, 1, 50) <= 0 || read(STDIN_FILENO, &seq[0], 1) != 1 ||
+        (seq[0] != '[' && seq[0] != 'O') || poll(&pfd, 1, 50) <= 0 ||
+        read(STDIN_FILENO, &seq[1], 1) != 1) {
+        return -1;
+    }
+    *arrow = 1;
+    return seq[1];
+}
+
 /* Waits up to seconds, reacting to keys: space pauses, + and - change
- * the speed, n skips the wait, q quits. */
+ * the speed, n skips the wait, the arrow keys seek SEEK_STEP seconds
+ * (right: what lies between is shown at once; left: the screen is reset
+ * and rebuilt from the start), q quits. */
 static void replay_wait(struct replay *rp, double seconds)
 {
     struct timespec t0, now;
@@ -726,8 +761,8 @@ static void replay_wait(struct replay *rp, double seconds)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
-        double left;
-        char c;
+        double left, at = (double)rp->last_t / 1e6;
+        int c, arrow;
 
         clock_gettime(CLOCK_MONOTONIC, &now);
         left = seconds - ((double)(now.tv_sec - t0.tv_sec) +
@@ -743,20 +778,30 @@ static void replay_wait(struct replay *rp, double seconds)
             nanosleep(&ts, NULL);
             return;
         }
-        if (poll(&pfd, 1, rp->paused ? -1 : (int)(left * 1000) + 1) > 0 &&
-            read(STDIN_FILENO, &c, 1) == 1) {
-            if (c == ' ') {
-                rp->paused = !rp->paused;
-            } else if (c == '+' && rp->speed < 64) {
-                rp->speed *= 2;
-            } else if (c == '-' && rp->speed > 1.0 / 64) {
-                rp->speed /= 2;
-            } else if (c == 'n' || c == '.') {
-                return;
-            } else if (c == 'q' || c == 3) {
-                rp->quit = 1;
-                return;
-            }
+        if (poll(&pfd, 1, rp->paused ? -1 : (int)(left * 1000) + 1) <= 0 ||
+            (c = replay_key(&arrow)) < 0) {
+            continue;
+        }
+        if (arrow && c == 'C') {
+            rp->from = at + SEEK_STEP;
+            return;
+        } else if (arrow && c == 'D') {
+            rp->from = at > SEEK_STEP ? at - SEEK_STEP : 0;
+            rp->seek_back = 1;
+            return;
+        } else if (arrow) {
+            continue;
+        } else if (c == ' ') {
+            rp->paused = !rp->paused;
+        } else if (c == '+' && rp->speed < 64) {
+            rp->speed *= 2;
+        } else if (c == '-' && rp->speed > 1.0 / 64) {
+            rp->speed /= 2;
+        } else if (c == 'n' || c == '.') {
+            return;
+        } else if (c == 'q' || c == 3) {
+            rp->quit = 1;
+            return;
         }
     }
 }
@@ -775,10 +820,13 @@ static int on_replay(const struct sk_tr_event *ev, void *arg)
         }
         replay_wait(rp, gap / rp->speed);
     }
-    rp->last_t = ev->t_us;
     if (rp->quit) {
-        return 1;
+        return REPLAY_QUIT;
     }
+    if (rp->seek_back) {
+        return REPLAY_SEEK;
+    }
+    rp->last_t = ev->t_us;
     if (fwrite(ev->data, 1, ev->len, stdout) != ev->len ||
         fflush(stdout) != 0) {
         return SK_ERR_SYSTEM;
@@ -842,12 +890,27 @@ int ctl_replay(int argc, char **argv)
         raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
         (void)tcsetattr(STDIN_FILENO, TCSANOW, &raw);
         fprintf(stderr, "[replay %s: space pause, +/- speed, n skip wait, "
-                        "q quit]\r\n",
-                s->id);
+                        "left/right arrow -/+%.0f s, q quit]\r\n",
+                s->id, SEEK_STEP);
     } else {
         rp.tty = 0;
     }
-    r = sk_tr_decrypt(fd, k, on_replay, &rp, NULL, err, sizeof(err));
+    for (;;) {
+        rp.last_t = 0;
+        r = sk_tr_decrypt(fd, k, on_replay, &rp, NULL, err, sizeof(err));
+        if (r != REPLAY_SEEK) {
+            break;
+        }
+        /* Back: reset the terminal and rebuild the screen from the start
+         * (what lies before rp.from is shown without waiting). */
+        rp.seek_back = 0;
+        if (fputs("\033c", stdout) == EOF || fflush(stdout) != 0) {
+            r = SK_ERR_SYSTEM;
+            snprintf(err, sizeof(err), "writing to the terminal: %s",
+                     strerror(errno));
+            break;
+        }
+    }
     if (rp.tty) {
         (void)tcsetattr(STDIN_FILENO, TCSANOW, &rp.saved);
     }
@@ -856,6 +919,10 @@ int ctl_replay(int argc, char **argv)
     sess_free(&sv);
     if (r < 0) {
         die("replay failed: %s", err);
+    }
+    if (r == REPLAY_QUIT) {
+        fprintf(stderr, "\r\n[replay of session %s stopped]\r\n", id);
+        return 0;
     }
     fprintf(stderr, "\r\n[end of session %s%s]\r\n", id,
             r == SK_TR_INCOMPLETE ? ", transcript incomplete" : "");

@@ -383,6 +383,47 @@ t_replay() {
     expect_contains "replay reaches the end" "after-gap" "$out"
 }
 
+# The replay keys in a real terminal (tmux): the arrows seek, q stops.
+t_replay_keys() {
+    local sock="$WORK/tmux-replay.sock" id
+    gw_ssh alice web01 -- 'echo mark-one; sleep 3; echo mark-two; sleep 3; echo mark-three' \
+        > /dev/null < /dev/null
+    id=$(last_session)
+    pane() { tmux -S "$sock" capture-pane -p; }
+    # --max-idle 100: the gaps play in full, so only a seek shows
+    # mark-three within a second or two.
+    tmux -S "$sock" new-session -d -x 100 -y 30 \
+        "$BIN/sekishoctl -c $CONF replay $id --max-idle 100; echo REPLAY-RC=\$?; sleep 30"
+    wait_until 10 sh -c "tmux -S '$sock' capture-pane -p | grep -q mark-two" ||
+        fail "replay did not reach mark-two: $(pane)"
+    # Left: back to the start, the screen rebuilt: mark-one again, and
+    # mark-two not yet (it comes 3 s into the session).
+    tmux -S "$sock" send-keys Left
+    wait_until 2 sh -c "p=\$(tmux -S '$sock' capture-pane -p); \
+        echo \"\$p\" | grep -q mark-one && ! echo \"\$p\" | grep -q mark-two" ||
+        fail "left arrow did not seek back to the start: $(pane)"
+    # Right: 10 s on, past the end: the rest at once.
+    tmux -S "$sock" send-keys Right
+    wait_until 2 sh -c "tmux -S '$sock' capture-pane -p | grep -q mark-three" ||
+        fail "right arrow did not seek forward: $(pane)"
+    wait_until 3 sh -c "tmux -S '$sock' capture-pane -p | grep -q 'REPLAY-RC=0'" ||
+        fail "replay did not end with status 0: $(pane)"
+    expect_contains "replay ran to the end" "[end of session $id]" "$(pane)"
+    tmux -S "$sock" kill-server 2>/dev/null
+    # q stops a replay; it is not mistaken for an incomplete transcript.
+    tmux -S "$sock" new-session -d -x 100 -y 30 \
+        "$BIN/sekishoctl -c $CONF replay $id --max-idle 100; echo REPLAY-RC=\$?; sleep 30"
+    wait_until 10 sh -c "tmux -S '$sock' capture-pane -p | grep -q mark-one" ||
+        fail "second replay did not start: $(pane)"
+    tmux -S "$sock" send-keys q
+    wait_until 3 sh -c "tmux -S '$sock' capture-pane -p | grep -q 'REPLAY-RC=0'" ||
+        fail "q did not stop the replay: $(pane)"
+    expect_contains "q: stopped" "[replay of session $id stopped]" "$(pane)"
+    expect_not_contains "q: not incomplete" "incomplete" "$(pane)"
+    expect_not_contains "q: before mark-three" "mark-three" "$(pane)"
+    tmux -S "$sock" kill-server 2>/dev/null
+}
+
 setup
 run_test t_shell_recorded_verifies_and_replays
 run_test t_exec_recorded
@@ -392,6 +433,7 @@ run_test t_swapped_transcript_detected
 run_test t_audit_log_tampering_detected
 run_test t_search_and_purge
 run_test t_replay
+run_test t_replay_keys
 run_test t_bad_arguments
 run_test t_key_rotation
 run_test t_verify_all
