@@ -1281,27 +1281,31 @@ static void on_watch_signal(int sig)
 
 struct watch {
     const char *id;
+    int gone; /* polls that found the session ended */
 };
 
 static int watch_more(void *arg)
 {
     struct watch *w = arg;
-    struct sk_session_rec *s;
-    struct sess_vec sv;
     int open_;
-    struct timespec ts = {0, 250 * 1000 * 1000};
+    /* The recorder writes quiet output out within 100 ms (FLUSH_IDLE_US
+     * in recorder-proc.c); polling as often keeps the lag near that. */
+    struct timespec ts = {0, 100 * 1000 * 1000};
 
     if (watch_stop) {
         return 0;
     }
     nanosleep(&ts, NULL);
-    sess_load(&sv);
-    s = sess_find(&sv, w->id);
-    open_ = s != NULL && s->end == 0;
-    sess_free(&sv);
+    if ((open_ = sk_store_session_running(store, w->id)) < 0) {
+        die("session %s: %s", w->id, sk_err_str(open_));
+    }
     /* Once the session has ended the seal follows at once: one more
-     * read finds it. */
-    return open_ || !watch_stop;
+     * read finds it. A session that ended without one (its recorder was
+     * killed) leaves the file unsealed: stop there, not wait forever. */
+    if (!open_ && w->gone++ > 0) {
+        return 0;
+    }
+    return !watch_stop;
 }
 
 static int on_watch(const struct sk_tr_event *ev, void *arg)
@@ -1324,7 +1328,7 @@ static int session_watch(int argc, char **argv)
     struct sess_vec sv;
     struct sk_session_rec *s;
     struct sk_boxkey *k;
-    struct watch w;
+    struct watch w = {0};
     const char *pp = NULL, *id = NULL;
     char err[256];
     int fd, r;
@@ -1366,7 +1370,9 @@ static int session_watch(int argc, char **argv)
         die("watch: %s", err);
     }
     fprintf(stderr, "\r\n[session %s %s]\r\n", id,
-            r == 0 ? "ended" : "watch stopped");
+            r == 0        ? "ended"
+            : watch_stop  ? "watch stopped"
+                          : "ended without a seal: transcript incomplete");
     return 0;
 }
 

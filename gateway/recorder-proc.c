@@ -30,6 +30,9 @@
 
 #define CKPT_BYTES (4 * 1024 * 1024)
 #define INBUF (512 * 1024)
+/* Buffered events are written out after this long without new ones (see
+ * sk_tr_flush): what a live watch waits at most, beyond its own poll. */
+#define FLUSH_IDLE_US (100 * 1000)
 
 uint64_t rec_now_us(void)
 {
@@ -94,7 +97,7 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
     uint8_t *in, chain[32];
     char hex[65];
     size_t have = 0;
-    uint64_t last_ckpt = rec_now_us(), size = 0;
+    uint64_t last_ckpt = rec_now_us(), last_event = last_ckpt, size = 0;
     int r, got_end = 0;
 
     signal(SIGPIPE, SIG_IGN);
@@ -122,6 +125,17 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
                                   : 0;
         ssize_t n;
         size_t off = 0;
+
+        /* Events buffered and the stream quiet: written out soon, so a
+         * live watch lags by this, not by the checkpoint interval. */
+        if (sk_tr_buffered(w) > 0) {
+            uint64_t fdue = last_event + FLUSH_IDLE_US;
+            int ft = fdue > now ? (int)((fdue - now) / 1000) + 1 : 0;
+
+            if (timeout < 0 || ft < timeout) {
+                timeout = ft;
+            }
+        }
 
         if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
             rec_fail(status, "poll", SK_ERR_SYSTEM);
@@ -174,8 +188,13 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
             }
             memmove(in, in + off, have - off);
             have -= off;
+            last_event = rec_now_us();
         }
         now = rec_now_us();
+        if (sk_tr_buffered(w) > 0 && now >= last_event + FLUSH_IDLE_US &&
+            (r = sk_tr_flush(w)) != 0) {
+            rec_fail(status, "writing the transcript", r);
+        }
         if (sk_tr_unsigned_bytes(w) > 0 &&
             now >= last_ckpt + (uint64_t)cfg->checkpoint_interval *
                                    1000000u) {

@@ -69,6 +69,13 @@ int sk_tr_event(struct sk_tr_writer *w, int type, uint64_t t_us,
 int sk_tr_checkpoint(struct sk_tr_writer *w, uint64_t t_us, int sync);
 /* Bytes written since the last checkpoint (buffered or not). */
 uint64_t sk_tr_unsigned_bytes(const struct sk_tr_writer *w);
+/* Encrypts and writes the buffered events as a chunk of their own, with
+ * no checkpoint (so no signature and no sync), for readers following the
+ * file live (session watch). A no-op if nothing is buffered. Returns 0 or
+ * SK_ERR_*. */
+int sk_tr_flush(struct sk_tr_writer *w);
+/* Bytes of events buffered, not yet written as a chunk. */
+size_t sk_tr_buffered(const struct sk_tr_writer *w);
 /* Ends the stream (final tag), writes the seal, fdatasync. chain (32
  * bytes, may be NULL) receives the sealed chain value, *size the file
  * size. The writer is unusable afterwards except for _free. */

@@ -310,6 +310,19 @@ uint64_t sk_tr_unsigned_bytes(const struct sk_tr_writer *w)
     return w->since;
 }
 
+int sk_tr_flush(struct sk_tr_writer *w)
+{
+    if (w->failed) {
+        return SK_ERR_SYSTEM;
+    }
+    return flush_chunk(w, 0);
+}
+
+size_t sk_tr_buffered(const struct sk_tr_writer *w)
+{
+    return w->plen;
+}
+
 int sk_tr_checkpoint(struct sk_tr_writer *w, uint64_t t_us, int sync)
 {
     int r;

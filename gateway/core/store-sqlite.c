@@ -965,6 +965,25 @@ int sk_store_session_list(sk_store *st,
     return each_row(s, emit_session, &c);
 }
 
+int sk_store_session_running(sk_store *st, const char *id)
+{
+    sqlite3_stmt *s = NULL;
+    int r, rc;
+
+    if ((r = prep(st, &s, "SELECT end FROM sessions WHERE id = ?", "s",
+                  id)) != 0) {
+        return r;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        r = sqlite3_column_int64(s, 0) == 0;
+    } else {
+        r = rc == SQLITE_DONE ? 0 : SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
 int sk_store_session_kill(sk_store *st, const char *id, const char *reason)
 {
     return run(st, 1,

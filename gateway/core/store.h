@@ -196,6 +196,10 @@ int sk_store_session_end(sk_store *st, const struct sk_session_rec *s);
 int sk_store_session_list(sk_store *st,
                           int (*cb)(const struct sk_session_rec *, void *),
                           void *arg);
+/* 1 if session id is running, 0 if it has ended or there is no such
+ * session, or a negative SK_ERR_*. One row: for pollers (session
+ * watch), where loading the whole list each time would not scale. */
+int sk_store_session_running(sk_store *st, const char *id);
 
 /* Work requests (access asked for, approved, reported, signed off). */
 struct sk_request {

@@ -299,6 +299,35 @@ t_session_kill_and_watch() {
         fail "killing an ended session succeeded"
 }
 
+# session watch is live: quiet output reaches it in well under a second,
+# not at the next checkpoint. The checkpoint interval is set to 60 s here
+# so that only the recorder's idle flush can show the marker in time.
+t_watch_is_live() {
+    local id
+    gw_stop
+    sed -i 's|^#checkpoint_interval = .*|checkpoint_interval = 60|' "$CONF"
+    gw_start || { fail "gateway did not restart"; return; }
+    gw_ssh alice web01 -- 'echo live-marker-$((6*7)); sleep 20' \
+        > "$WORK/live.out" < /dev/null 2>&1 &
+    wait_until 10 grep -q live-marker-42 "$WORK/live.out" ||
+        fail "the session printed nothing"
+    id=$(last_session)
+    timeout 4 "$BIN/sekishoctl" -c "$CONF" session watch "$id" \
+        > "$WORK/live-watch.out" 2>/dev/null
+    expect_contains "watch shows output long before the next checkpoint" \
+        "live-marker-42" "$(cat "$WORK/live-watch.out")"
+    ctl session kill "$id" --reason "test over" > /dev/null
+    wait $! 2>/dev/null
+    wait_until 10 session_ended "$id" || fail "session did not end"
+    # A watch of an ended session ends too, sealed or not.
+    timeout 10 "$BIN/sekishoctl" -c "$CONF" session watch "$id" \
+        > "$WORK/live-watch2.out" 2>&1
+    expect_eq "watch of an ended session returns" 0 "$?"
+    gw_stop
+    sed -i 's|^checkpoint_interval = 60|#checkpoint_interval = 2|' "$CONF"
+    gw_start || fail "gateway did not restart"
+}
+
 t_100mb_recorded_intact() {
     local id want got
     want=$(yes 'sekisho recorded line 0123456789abcdef' | head -c 100000000 |
@@ -434,6 +463,7 @@ run_test t_audit_log_tampering_detected
 run_test t_search_and_purge
 run_test t_replay
 run_test t_replay_keys
+run_test t_watch_is_live
 run_test t_bad_arguments
 run_test t_key_rotation
 run_test t_verify_all

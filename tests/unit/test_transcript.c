@@ -365,6 +365,56 @@ static void test_unsealed(void **state)
     close(fd);
 }
 
+/* sk_tr_flush writes buffered events out at once, unsigned: a live
+ * reader sees them; verify still reports the file incomplete (nothing
+ * after the last checkpoint is signed) and never broken. */
+static void test_flush_for_live_readers(void **state)
+{
+    struct sk_tr_writer *w = NULL;
+    const uint8_t(*rc)[32] = (const uint8_t(*)[32])auditor->pk;
+    struct sk_tr_info info;
+    struct collect c;
+    char path[600], err[128];
+    struct stat st0, st1;
+    int fd, rfd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "live.skt");
+    unlink(path);
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(sk_tr_writer_open(fd, &meta, signer, rc, 1, &w), 0);
+    assert_int_equal(sk_tr_event(w, SK_TR_EV_OUTPUT, 1000, "live-1 ", 7), 0);
+    assert_int_equal(sk_tr_buffered(w), SK_TR_EV_HDR + 7);
+    assert_int_equal(fstat(fd, &st0), 0);
+    /* Buffered only: a reader sees nothing yet. */
+    rfd = open(path, O_RDONLY);
+    assert_true(rfd >= 0);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(sk_tr_decrypt(rfd, auditor, on_ev, &c, NULL, err,
+                                   sizeof(err)),
+                     SK_TR_INCOMPLETE);
+    assert_string_equal(c.out, "");
+    assert_int_equal(sk_tr_flush(w), 0);
+    assert_int_equal(sk_tr_buffered(w), 0);
+    assert_int_equal(sk_tr_flush(w), 0); /* nothing buffered: no-op */
+    assert_int_equal(fstat(fd, &st1), 0);
+    assert_true(st1.st_size > st0.st_size);
+    assert_int_equal(sk_tr_event(w, SK_TR_EV_OUTPUT, 2000, "live-2", 6), 0);
+    assert_int_equal(sk_tr_flush(w), 0);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(sk_tr_decrypt(rfd, auditor, on_ev, &c, NULL, err,
+                                   sizeof(err)),
+                     SK_TR_INCOMPLETE);
+    assert_string_equal(c.out, "live-1 live-2");
+    close(rfd);
+    assert_int_equal(verify_path(path, &info), SK_TR_INCOMPLETE);
+    assert_false(info.sealed);
+    sk_tr_info_clear(&info);
+    sk_tr_writer_free(w);
+    close(fd);
+}
+
 /* Swapping two whole records breaks the chain. */
 static void test_reorder(void **state)
 {
@@ -547,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_every_flip_detected),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_unsealed),
+        cmocka_unit_test(test_flush_for_live_readers),
         cmocka_unit_test(test_reorder),
         cmocka_unit_test(test_untrusted_signer_refused),
         cmocka_unit_test(test_asciicast),
