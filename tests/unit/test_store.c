@@ -354,12 +354,15 @@ static void test_sessions(void **state)
     s.start = 40;
     assert_int_equal(sk_store_session_start(st, &s), 0);
     assert_int_equal(sk_store_session_start(st, &s), SK_ERR_EXISTS);
+    assert_int_equal(sk_store_session_running(st, "S1"), 1);
     s.end = 50;
     s.bytes_out = 1234;
     s.exit_status = 3;
     s.end_reason = "closed";
     assert_int_equal(sk_store_session_end(st, &s), 0);
     assert_int_equal(sk_store_session_list(st, check_session, NULL), 0);
+    assert_int_equal(sk_store_session_running(st, "S1"), 0);
+    assert_int_equal(sk_store_session_running(st, "nosuch"), 0);
     s.id = "nosuch";
     assert_int_equal(sk_store_session_end(st, &s), SK_ERR_NOT_FOUND);
 }
