@@ -440,6 +440,8 @@ t_replay_keys() {
     expect_contains "replay ran to the end" "[end of session $id]" "$(pane)"
     tmux -S "$sock" kill-server 2>/dev/null
     # q stops a replay; it is not mistaken for an incomplete transcript.
+    # A server of its own: the one just killed may still hold its socket.
+    sock="$WORK/tmux-replay-q.sock"
     tmux -S "$sock" new-session -d -x 100 -y 30 \
         "$BIN/sekishoctl -c $CONF replay $id --max-idle 100; echo REPLAY-RC=\$?; sleep 30"
     wait_until 10 sh -c "tmux -S '$sock' capture-pane -p | grep -q mark-one" ||
