@@ -263,6 +263,16 @@ static int on_ev(const struct sk_tr_event *ev, void *arg)
     return 0;
 }
 
+/* Decrypts fd with k into a fresh c; returns what sk_tr_decrypt did. */
+static int collect_events(int fd, const struct sk_boxkey *k,
+                          struct collect *c)
+{
+    char err[256];
+
+    memset(c, 0, sizeof(*c));
+    return sk_tr_decrypt(fd, k, on_ev, c, NULL, err, sizeof(err));
+}
+
 static void test_decrypt(void **state)
 {
     struct collect c;
@@ -283,10 +293,7 @@ static void test_decrypt(void **state)
     assert_non_null(strstr(hdr, "\"recipients\""));
     free(hdr);
     /* A key the stream was not sealed to opens nothing. */
-    memset(&c, 0, sizeof(c));
-    assert_int_equal(sk_tr_decrypt(fd, other, on_ev, &c, NULL, err,
-                                   sizeof(err)),
-                     SK_ERR_DENIED);
+    assert_int_equal(collect_events(fd, other, &c), SK_ERR_DENIED);
     assert_string_equal(c.out, "");
     close(fd);
 }
@@ -346,7 +353,6 @@ static void test_unsealed(void **state)
     char path[600];
     struct sk_tr_info info;
     struct collect c;
-    char err[128];
     int fd;
 
     (void)state;
@@ -357,10 +363,7 @@ static void test_unsealed(void **state)
     assert_int_equal(info.verified_size, info.size);
     sk_tr_info_clear(&info);
     fd = open(path, O_RDONLY);
-    memset(&c, 0, sizeof(c));
-    assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
-                                   sizeof(err)),
-                     SK_TR_INCOMPLETE);
+    assert_int_equal(collect_events(fd, auditor, &c), SK_TR_INCOMPLETE);
     assert_int_equal(c.markers, 1);
     close(fd);
 }
@@ -374,7 +377,7 @@ static void test_flush_for_live_readers(void **state)
     const uint8_t(*rc)[32] = (const uint8_t(*)[32])auditor->pk;
     struct sk_tr_info info;
     struct collect c;
-    char path[600], err[128];
+    char path[600];
     struct stat st0, st1;
     int fd, rfd;
 
@@ -390,10 +393,7 @@ static void test_flush_for_live_readers(void **state)
     /* Buffered only: a reader sees nothing yet. */
     rfd = open(path, O_RDONLY);
     assert_true(rfd >= 0);
-    memset(&c, 0, sizeof(c));
-    assert_int_equal(sk_tr_decrypt(rfd, auditor, on_ev, &c, NULL, err,
-                                   sizeof(err)),
-                     SK_TR_INCOMPLETE);
+    assert_int_equal(collect_events(rfd, auditor, &c), SK_TR_INCOMPLETE);
     assert_string_equal(c.out, "");
     assert_int_equal(sk_tr_flush(w), 0);
     assert_int_equal(sk_tr_buffered(w), 0);
@@ -402,10 +402,7 @@ static void test_flush_for_live_readers(void **state)
     assert_true(st1.st_size > st0.st_size);
     assert_int_equal(sk_tr_event(w, SK_TR_EV_OUTPUT, 2000, "live-2", 6), 0);
     assert_int_equal(sk_tr_flush(w), 0);
-    memset(&c, 0, sizeof(c));
-    assert_int_equal(sk_tr_decrypt(rfd, auditor, on_ev, &c, NULL, err,
-                                   sizeof(err)),
-                     SK_TR_INCOMPLETE);
+    assert_int_equal(collect_events(rfd, auditor, &c), SK_TR_INCOMPLETE);
     assert_string_equal(c.out, "live-1 live-2");
     close(rfd);
     assert_int_equal(verify_path(path, &info), SK_TR_INCOMPLETE);
