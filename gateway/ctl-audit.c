@@ -101,7 +101,7 @@ static int trusted_key(const char *id, uint8_t pk[32], void *arg)
 
 struct aud_sess {
     char id[64];
-    char transcript[PATH_MAX];
+    char *transcript; /* NULL if none */
     char hash[65];  /* from session_end; "" if none or unsealed */
     long pid;       /* of the monitor, from session_start */
     int started, ended, purged;
@@ -110,16 +110,23 @@ struct aud_sess {
 struct aud_index {
     struct aud_sess *v;
     size_t n, cap;
+    struct sk_strix by_id; /* id -> position in v */
 };
 
 static struct aud_sess *aud_find(struct aud_index *ix, const char *id)
 {
+    size_t i;
+
+    return sk_strix_find(&ix->by_id, id, &i) ? &ix->v[i] : NULL;
+}
+
+static void aud_free(struct aud_index *ix)
+{
     for (size_t i = 0; i < ix->n; i++) {
-        if (strcmp(ix->v[i].id, id) == 0) {
-            return &ix->v[i];
-        }
+        free(ix->v[i].transcript);
     }
-    return NULL;
+    free(ix->v);
+    sk_strix_free(&ix->by_id);
 }
 
 static struct aud_sess *aud_get(struct aud_index *ix, const char *id)
@@ -139,15 +146,19 @@ static struct aud_sess *aud_get(struct aud_index *ix, const char *id)
         ix->v = nv;
         ix->cap = nc;
     }
+    if (sk_strix_add(&ix->by_id, id, ix->n) != 0) {
+        die("out of memory");
+    }
     a = &ix->v[ix->n++];
     memset(a, 0, sizeof(*a));
     snprintf(a->id, sizeof(a->id), "%s", id);
     return a;
 }
 
-/* Reads the audit log's session lines. Integrity is checked separately
- * (audit verify); this only collects what the lines claim. */
-static void aud_load(struct aud_index *ix)
+/* Reads the audit log's session lines, of every session or only of
+ * session only. Integrity is checked separately (audit verify); this
+ * only collects what the lines claim. Free with aud_free. */
+static void aud_load(struct aud_index *ix, const char *only)
 {
     FILE *f = fopen(cfg->audit_log, "r");
     char *line = NULL;
@@ -171,7 +182,8 @@ static void aud_load(struct aud_index *ix)
             json_unpack(o, "{s:s, s?s, s?s, s?s, s?I}", "event", &ev,
                         "session", &sess, "transcript", &tr,
                         "transcript_hash", &h, "pid", &pid) != 0 ||
-            sess == NULL || strlen(sess) >= 64) {
+            sess == NULL || strlen(sess) >= 64 ||
+            (only != NULL && strcmp(sess, only) != 0)) {
             json_decref(o);
             continue;
         }
@@ -179,8 +191,11 @@ static void aud_load(struct aud_index *ix)
             a = aud_get(ix, sess);
             a->started = 1;
             a->pid = (long)pid;
-            if (tr != NULL) {
-                snprintf(a->transcript, sizeof(a->transcript), "%s", tr);
+            if (tr != NULL && tr[0] != '\0') {
+                free(a->transcript);
+                if ((a->transcript = strdup(tr)) == NULL) {
+                    die("out of memory");
+                }
             }
         } else if (strcmp(ev, "session_end") == 0) {
             a = aud_get(ix, sess);
@@ -225,6 +240,8 @@ static int monitor_alive(long pid)
 struct sess_vec {
     struct sk_session_rec *v;
     size_t n, cap;
+    struct sk_strix by_id; /* id -> position in v, built by sess_find */
+    int indexed;
 };
 
 static int sess_collect(const struct sk_session_rec *s, void *arg)
@@ -286,30 +303,48 @@ static void sess_free(struct sess_vec *sv)
         sk_session_rec_clear(&sv->v[i]);
     }
     free(sv->v);
+    sk_strix_free(&sv->by_id);
 }
 
+/* For verify --all, which looks up every id of the audit log and every
+ * transcript file among every session: an index, not a scan each. sv
+ * must be complete (loaded) before the first call. */
 static struct sk_session_rec *sess_find(struct sess_vec *sv, const char *id)
 {
-    for (size_t i = 0; i < sv->n; i++) {
-        if (strcmp(sv->v[i].id, id) == 0) {
-            return &sv->v[i];
+    size_t i;
+
+    if (!sv->indexed) {
+        sv->indexed = 1;
+        for (i = 0; i < sv->n; i++) {
+            int r = sk_strix_add(&sv->by_id, sv->v[i].id, i);
+
+            if (r != 0 && r != SK_ERR_EXISTS) {
+                die("out of memory");
+            }
         }
     }
-    return NULL;
+    return sk_strix_find(&sv->by_id, id, &i) ? &sv->v[i] : NULL;
 }
 
-/* The one session named on the command line (exit 1 if unknown). */
+/* The one session named on the command line, read on its own (exit 1 if
+ * unknown): the commands that name one session need not load years of
+ * them. sv is freed with sess_free. */
 static struct sk_session_rec *sess_arg(struct sess_vec *sv, const char *id)
 {
-    struct sk_session_rec *s;
+    int r;
 
+    memset(sv, 0, sizeof(*sv));
     if (strlen(id) > 63 || !sk_utf8_valid(id, strlen(id))) {
         die("session id '%.63s...' is not valid", id);
     }
-    if ((s = sess_find(sv, id)) == NULL) {
+    r = sk_store_session_get(store, id, sess_collect, sv);
+    if (r == SK_ERR_NOT_FOUND || (r == 0 && sv->n != 1)) {
         die("no session %s", id);
     }
-    return s;
+    if (r != 0) {
+        die("session %s: %s", id, sk_err_str(r));
+    }
+    return &sv->v[0];
 }
 
 /* ---- verify ---- */
@@ -335,7 +370,7 @@ static enum vstate verify_session(const struct sk_session_rec *s,
         }
         return V_PURGED;
     }
-    if (path == NULL && a != NULL && a->transcript[0] != '\0') {
+    if (path == NULL && a != NULL && a->transcript != NULL) {
         path = a->transcript;
     }
     if (path == NULL) {
@@ -347,7 +382,7 @@ static enum vstate verify_session(const struct sk_session_rec *s,
                  "the audit log has no session_start for it");
         goto bad;
     }
-    if (a->transcript[0] != '\0' && strcmp(a->transcript, path) != 0) {
+    if (a->transcript != NULL && strcmp(a->transcript, path) != 0) {
         snprintf(why, sizeof(why),
                  "the audit log names transcript %s, the state database %s",
                  a->transcript, path);
@@ -528,7 +563,7 @@ int ctl_verify(int argc, char **argv)
     }
     load_trusted();
     sess_load(&sv);
-    aud_load(&ix);
+    aud_load(&ix, all ? NULL : id);
     if (all) {
         bad |= audit_verify_print(0);
         for (size_t i = 0; i < sv.n; i++) {
@@ -558,7 +593,7 @@ int ctl_verify(int argc, char **argv)
     (void)sk_audit("verify", "{s:s, s:s, s:s}", "admin", admin, "scope",
                    all ? "all" : id, "result", bad ? "failed" : "ok");
     sess_free(&sv);
-    free(ix.v);
+    aud_free(&ix);
     return bad ? EXIT_REFUSED : 0;
 }
 
@@ -676,7 +711,6 @@ int ctl_export(int argc, char **argv)
     if (strcmp(format, "asciicast") != 0 && strcmp(format, "text") != 0) {
         die_usage("export: unknown format '%s' (asciicast or text)", format);
     }
-    sess_load(&sv);
     s = sess_arg(&sv, id);
     fd = open_checked(s);
     k = load_auditor(pp);
@@ -877,7 +911,6 @@ int ctl_replay(int argc, char **argv)
     if (id == NULL) {
         die_usage("replay: SESSION is required");
     }
-    sess_load(&sv);
     s = sess_arg(&sv, id);
     fd = open_checked(s);
     k = load_auditor(pp);
@@ -1345,7 +1378,6 @@ static int session_watch(int argc, char **argv)
     if (id == NULL) {
         die_usage("session watch: ID is required");
     }
-    sess_load(&sv);
     s = sess_arg(&sv, id);
     if (s->transcript == NULL) {
         die("session %s has no transcript", id);

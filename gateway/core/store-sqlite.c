@@ -965,6 +965,42 @@ int sk_store_session_list(sk_store *st,
     return each_row(s, emit_session, &c);
 }
 
+/* Counts the rows a single-row query passed on. */
+struct one_ctx {
+    struct list_ctx c;
+    int n;
+};
+
+static int emit_one_session(sqlite3_stmt *s, void *ctx)
+{
+    struct one_ctx *o = ctx;
+
+    o->n++;
+    return emit_session(s, &o->c);
+}
+
+int sk_store_session_get(sk_store *st, const char *id,
+                         int (*cb)(const struct sk_session_rec *, void *),
+                         void *arg)
+{
+    struct one_ctx o = {.c = {.cb.session = cb, .arg = arg}};
+    sqlite3_stmt *s = NULL;
+    int r;
+
+    if ((r = prep(st, &s,
+                  "SELECT id, user, source, target, login, mode, start, end, "
+                  "bytes_in, bytes_out, exit_status, end_reason, transcript, "
+                  "transcript_hash, purged, request_id FROM sessions "
+                  "WHERE id = ?",
+                  "s", id)) != 0) {
+        return r;
+    }
+    if ((r = each_row(s, emit_one_session, &o)) != 0) {
+        return r;
+    }
+    return o.n == 0 ? SK_ERR_NOT_FOUND : 0;
+}
+
 int sk_store_session_running(sk_store *st, const char *id)
 {
     sqlite3_stmt *s = NULL;

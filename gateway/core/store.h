@@ -196,6 +196,12 @@ int sk_store_session_end(sk_store *st, const struct sk_session_rec *s);
 int sk_store_session_list(sk_store *st,
                           int (*cb)(const struct sk_session_rec *, void *),
                           void *arg);
+/* Calls cb once with session id's row: 0, SK_ERR_NOT_FOUND if there is
+ * no such session, or another negative SK_ERR_*. One indexed row, for
+ * the commands that name one session (replay, export, watch, verify). */
+int sk_store_session_get(sk_store *st, const char *id,
+                         int (*cb)(const struct sk_session_rec *, void *),
+                         void *arg);
 /* 1 if session id is running, 0 if it has ended or there is no such
  * session, or a negative SK_ERR_*. One row: for pollers (session
  * watch), where loading the whole list each time would not scale. */

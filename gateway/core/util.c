@@ -384,3 +384,96 @@ void sk_close_fds_except(const int *keep, int nkeep)
         }
     }
 }
+
+struct sk_strix_slot {
+    char *key; /* NULL: empty */
+    size_t pos;
+};
+
+static size_t strix_home(const struct sk_strix *ix, const char *key)
+{
+    unsigned char h[crypto_shorthash_BYTES];
+    uint64_t v;
+
+    /* Cannot fail: SipHash over a buffer. */
+    (void)crypto_shorthash(h, (const unsigned char *)key, strlen(key),
+                           ix->key);
+    memcpy(&v, h, sizeof(v));
+    return (size_t)v & (ix->cap - 1);
+}
+
+int sk_strix_find(const struct sk_strix *ix, const char *key, size_t *pos)
+{
+    if (ix->cap == 0) {
+        return 0;
+    }
+    /* Linear probing; the table is never more than half full, so an
+     * empty slot ends every search. */
+    for (size_t i = strix_home(ix, key);; i = (i + 1) & (ix->cap - 1)) {
+        if (ix->slot[i].key == NULL) {
+            return 0;
+        }
+        if (strcmp(ix->slot[i].key, key) == 0) {
+            *pos = ix->slot[i].pos;
+            return 1;
+        }
+    }
+}
+
+/* Places an owned key in a table known to have room. */
+static void strix_place(struct sk_strix *ix, char *key, size_t pos)
+{
+    size_t i = strix_home(ix, key);
+
+    while (ix->slot[i].key != NULL) {
+        i = (i + 1) & (ix->cap - 1);
+    }
+    ix->slot[i].key = key;
+    ix->slot[i].pos = pos;
+    ix->n++;
+}
+
+int sk_strix_add(struct sk_strix *ix, const char *key, size_t pos)
+{
+    size_t dummy;
+    char *k;
+
+    if (ix->cap == 0) {
+        randombytes_buf(ix->key, sizeof(ix->key));
+    }
+    if (sk_strix_find(ix, key, &dummy)) {
+        return SK_ERR_EXISTS;
+    }
+    if ((ix->n + 1) * 2 > ix->cap) {
+        struct sk_strix old = *ix;
+        size_t nc = ix->cap ? ix->cap * 2 : 64;
+
+        if (nc < ix->cap || (ix->slot = calloc(nc, sizeof(*ix->slot))) ==
+                                NULL) {
+            ix->slot = old.slot;
+            return SK_ERR_ALLOC;
+        }
+        ix->cap = nc;
+        ix->n = 0;
+        for (size_t i = 0; i < old.cap; i++) {
+            if (old.slot[i].key != NULL) {
+                strix_place(ix, old.slot[i].key, old.slot[i].pos);
+            }
+        }
+        free(old.slot);
+    }
+    if ((k = strdup(key)) == NULL) {
+        return SK_ERR_ALLOC;
+    }
+    strix_place(ix, k, pos);
+    return 0;
+}
+
+void sk_strix_free(struct sk_strix *ix)
+{
+    for (size_t i = 0; i < ix->cap; i++) {
+        free(ix->slot[i].key);
+    }
+    free(ix->slot);
+    sodium_memzero(ix, sizeof(*ix));
+}

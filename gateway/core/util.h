@@ -63,4 +63,22 @@ int sk_file_write_new(const char *path, const void *p, size_t n, int mode);
  * if secret). Returns 0, SK_ERR_SYSTEM or SK_ERR_TOO_LONG. */
 int sk_file_read(const char *path, size_t maxlen, char **out, size_t *outlen);
 
+/* An index from strings to positions in the caller's array, so that
+ * lookups over years of sessions or audit lines are not a scan each.
+ * Keys are copied; hashed with SipHash under a per-index random key, so
+ * crafted keys cannot make it degrade. Zero-initialise; not thread-safe. */
+struct sk_strix {
+    struct sk_strix_slot *slot;
+    size_t cap; /* 0 or a power of two */
+    size_t n;
+    unsigned char key[16];
+};
+/* 1 and *pos set if key is there, else 0. */
+int sk_strix_find(const struct sk_strix *ix, const char *key, size_t *pos);
+/* Adds key -> pos. Returns 0, SK_ERR_EXISTS (key already there, index
+ * unchanged) or SK_ERR_ALLOC. Needs sodium_init(). */
+int sk_strix_add(struct sk_strix *ix, const char *key, size_t pos);
+/* Frees the index and zeroes it for reuse. */
+void sk_strix_free(struct sk_strix *ix);
+
 #endif

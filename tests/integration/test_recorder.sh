@@ -393,6 +393,20 @@ t_bad_arguments() {
     out=$(ctl verify no-such-session 2>&1)
     expect_eq "unknown session" 1 "$?"
     expect_contains "unknown session named" "no session no-such-session" "$out"
+    # Each command that names one session looks that one up by id: an
+    # unknown id, or one that only looks like a pattern, is named.
+    out=$(ctl export no-such-session --format text 2>&1)
+    expect_eq "export unknown: exit" 1 "$?"
+    expect_contains "export unknown: named" "no session no-such-session" "$out"
+    out=$(ctl export '2026%' --format text 2>&1)
+    expect_eq "export pattern: exit" 1 "$?"
+    expect_contains "export pattern: named" "no session 2026%" "$out"
+    out=$(ctl replay no-such-session < /dev/null 2>&1)
+    expect_eq "replay unknown: exit" 1 "$?"
+    expect_contains "replay unknown: named" "no session no-such-session" "$out"
+    out=$(ctl session watch no-such-session < /dev/null 2>&1)
+    expect_eq "watch unknown: exit" 1 "$?"
+    expect_contains "watch unknown: named" "no session no-such-session" "$out"
     out=$(ctl export "$(last_session)" --format mp4 2>&1)
     expect_eq "unknown format: usage" 2 "$?"
     out=$(ctl replay "$(last_session)" --speed fast 2>&1)

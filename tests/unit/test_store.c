@@ -340,10 +340,19 @@ static int check_session(const struct sk_session_rec *s, void *arg)
     return 0;
 }
 
+/* Records which ids a lookup passed on, in order. */
+static int note_session_id(const struct sk_session_rec *s, void *arg)
+{
+    strcat(arg, s->id);
+    strcat(arg, ",");
+    return 0;
+}
+
 static void test_sessions(void **state)
 {
     sk_store *st = *state;
     struct sk_session_rec s;
+    char seen[64] = "";
 
     memset(&s, 0, sizeof(s));
     s.id = "S1";
@@ -363,6 +372,21 @@ static void test_sessions(void **state)
     assert_int_equal(sk_store_session_list(st, check_session, NULL), 0);
     assert_int_equal(sk_store_session_running(st, "S1"), 0);
     assert_int_equal(sk_store_session_running(st, "nosuch"), 0);
+    /* One row by id: that row, whole, and only that one. */
+    assert_int_equal(sk_store_session_get(st, "S1", check_session, NULL), 0);
+    s.id = "S2";
+    s.start = 60;
+    assert_int_equal(sk_store_session_start(st, &s), 0);
+    assert_int_equal(sk_store_session_get(st, "S2", note_session_id, seen),
+                     0);
+    assert_string_equal(seen, "S2,");
+    seen[0] = '\0';
+    assert_int_equal(sk_store_session_get(st, "nosuch", note_session_id,
+                                          seen),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_session_get(st, "S%", note_session_id, seen),
+                     SK_ERR_NOT_FOUND); /* an id, not a pattern */
+    assert_string_equal(seen, "");
     s.id = "nosuch";
     assert_int_equal(sk_store_session_end(st, &s), SK_ERR_NOT_FOUND);
 }

@@ -5,6 +5,8 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -202,6 +204,48 @@ static void test_local_time(void **state)
     assert_int_equal(wday, 0);
 }
 
+/* Finds what was added, only that, across many growths; refuses a
+ * duplicate without changing the index; is reusable after free. */
+static void test_strix(void **state)
+{
+    struct sk_strix ix = {0};
+    char k[32];
+    size_t pos = 0;
+
+    (void)state;
+    assert_false(sk_strix_find(&ix, "x", &pos)); /* empty: no table */
+    for (size_t i = 0; i < 20000; i++) {
+        snprintf(k, sizeof(k), "20261130-%06zu", i);
+        assert_int_equal(sk_strix_add(&ix, k, i * 3), 0);
+    }
+    assert_int_equal(ix.n, 20000);
+    assert_true(ix.cap >= 2 * ix.n);
+    for (size_t i = 0; i < 20000; i++) {
+        snprintf(k, sizeof(k), "20261130-%06zu", i);
+        assert_true(sk_strix_find(&ix, k, &pos));
+        assert_int_equal(pos, i * 3);
+    }
+    pos = 7;
+    assert_false(sk_strix_find(&ix, "20261130-020000", &pos));
+    assert_false(sk_strix_find(&ix, "20261130-00000", &pos)); /* prefix */
+    assert_false(sk_strix_find(&ix, "", &pos));
+    assert_int_equal(pos, 7); /* untouched when not found */
+    assert_int_equal(sk_strix_add(&ix, "20261130-000005", 1), SK_ERR_EXISTS);
+    assert_true(sk_strix_find(&ix, "20261130-000005", &pos));
+    assert_int_equal(pos, 15);
+    assert_int_equal(ix.n, 20000);
+    assert_int_equal(sk_strix_add(&ix, "", 99), 0); /* the empty key too */
+    assert_true(sk_strix_find(&ix, "", &pos));
+    assert_int_equal(pos, 99);
+    sk_strix_free(&ix);
+    assert_int_equal(ix.n, 0);
+    assert_false(sk_strix_find(&ix, "20261130-000005", &pos));
+    assert_int_equal(sk_strix_add(&ix, "again", 1), 0);
+    assert_true(sk_strix_find(&ix, "again", &pos));
+    assert_int_equal(pos, 1);
+    sk_strix_free(&ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,7 +254,10 @@ int main(void)
         cmocka_unit_test(test_name_valid),  cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_utf8_repair), cmocka_unit_test(test_duration),
         cmocka_unit_test(test_time_parse),  cmocka_unit_test(test_hostport),
-        cmocka_unit_test(test_session_id),
+        cmocka_unit_test(test_session_id),  cmocka_unit_test(test_strix),
     };
+    if (sodium_init() < 0) {
+        return 1;
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
