@@ -10,13 +10,29 @@
 # every session against the log), not transcript cryptography, which
 # throughput.sh measures (verify MB/s). The appended lines are not hash-
 # chained, so verify --all reports the log as broken; only time counts.
-#   usage: BUILD=build bench/scale.sh [N]
+#
+# sekisho-verify, the auditor's standalone tool, is timed over M copies
+# (default 1000) of one real session's transcript against the same log.
+#   usage: BUILD=build bench/scale.sh [N] [M]
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-$HERE/../build}
 N=${1:-100000}
+M=${2:-1000}
 . "$HERE/../tests/integration/lib.sh"
 
-gw_init > /dev/null || die "sekishoctl init failed"
+gw_init "second_factor = none" > /dev/null || die "sekishoctl init failed"
+start_target web01 || die "target web01 failed to start"
+add_user alice
+add_target web01
+ctl grant add alice web01 --exec > /dev/null
+gw_start || die "the gateway did not start"
+gw_ssh alice web01 -- 'echo one real session' > /dev/null < /dev/null ||
+    die "the real session failed"
+tr=$(sqlite3 "$GW/state.db" "SELECT transcript FROM sessions LIMIT 1")
+mkdir "$WORK/copies"
+for i in $(seq "$M"); do
+    cp "$tr" "$WORK/copies/$i.skt"
+done
 t0=$(date +%s%N)
 sqlite3 "$GW/state.db" <<EOF || die "cannot fill the state database"
 WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $N)
@@ -53,3 +69,5 @@ timed "session list --user user7 --json" ctl session list --user user7 --json
 timed "verify ONE (the newest)" ctl verify "$last"
 timed "export ONE (purged: refused)" ctl export "$last" --format text
 timed "verify --all" ctl verify --all
+timed "sekisho-verify --audit, $M transcripts" "$BUILD/recorder/sekisho-verify" \
+    -k "$GW/signing_key.pub" --audit "$GW/audit.log" "$WORK/copies/"*.skt

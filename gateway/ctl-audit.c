@@ -562,9 +562,9 @@ int ctl_verify(int argc, char **argv)
         die_usage("verify: give a SESSION or --all");
     }
     load_trusted();
-    sess_load(&sv);
-    aud_load(&ix, all ? NULL : id);
     if (all) {
+        sess_load(&sv);
+        aud_load(&ix, NULL);
         bad |= audit_verify_print(0);
         for (size_t i = 0; i < sv.n; i++) {
             enum vstate st = verify_session(&sv.v[i], &ix, 0);
@@ -586,8 +586,11 @@ int ctl_verify(int argc, char **argv)
         printf("%s: %d sealed and intact, %d other, %zu sessions\n",
                bad ? "FAILED" : "OK", n_ok, n_other, sv.n);
     } else {
-        enum vstate st = verify_session(sess_arg(&sv, id), &ix, 0);
+        struct sk_session_rec *s = sess_arg(&sv, id);
+        enum vstate st;
 
+        aud_load(&ix, id);
+        st = verify_session(s, &ix, 0);
         bad = st == V_BAD || (st == V_INCOMPLETE && !allow_incomplete);
     }
     (void)sk_audit("verify", "{s:s, s:s, s:s}", "admin", admin, "scope",

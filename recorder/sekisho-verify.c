@@ -36,32 +36,56 @@ static void usage(void)
     exit(2);
 }
 
-/* The seal the audit log recorded for a session ("" if none). */
-static void audit_seal(const char *log, const char *session, char out[65],
-                       int *ended)
+/* The seals the audit log's session_end lines recorded, by session id,
+ * read once: a scan of the log per transcript would be hours for years of
+ * sessions. */
+struct seals {
+    char (*hash)[65]; /* "" if the line had none */
+    size_t n, cap;
+    struct sk_strix by_id;
+};
+
+static void seals_load(const char *log, struct seals *ss)
 {
     FILE *f = fopen(log, "r");
     char *line = NULL;
     size_t cap = 0;
 
-    out[0] = '\0';
-    *ended = 0;
+    memset(ss, 0, sizeof(*ss));
     if (f == NULL) {
-        return;
+        return; /* already reported by the audit log check */
     }
     while (getline(&line, &cap, f) > 0) {
         json_error_t e;
         json_t *o = json_loads(line, 0, &e);
         const char *ev = NULL, *s = NULL, *h = NULL;
+        size_t k;
 
         if (o != NULL &&
             json_unpack(o, "{s:s, s?s, s?s}", "event", &ev, "session", &s,
                         "transcript_hash", &h) == 0 &&
-            strcmp(ev, "session_end") == 0 && s != NULL &&
-            strcmp(s, session) == 0) {
-            *ended = 1;
+            strcmp(ev, "session_end") == 0 && s != NULL) {
+            if (!sk_strix_find(&ss->by_id, s, &k)) {
+                if (ss->n == ss->cap) {
+                    size_t nc = ss->cap ? ss->cap * 2 : 256;
+                    char(*nv)[65] = realloc(ss->hash, nc * sizeof(*nv));
+
+                    if (nv == NULL) {
+                        fprintf(stderr, "sekisho-verify: out of memory\n");
+                        exit(1);
+                    }
+                    ss->hash = nv;
+                    ss->cap = nc;
+                }
+                k = ss->n;
+                if (sk_strix_add(&ss->by_id, s, k) != 0) {
+                    fprintf(stderr, "sekisho-verify: out of memory\n");
+                    exit(1);
+                }
+                ss->hash[ss->n++][0] = '\0';
+            }
             if (h != NULL && strlen(h) == 64) {
-                memcpy(out, h, 65);
+                memcpy(ss->hash[k], h, 65);
             }
         }
         json_decref(o);
@@ -70,9 +94,18 @@ static void audit_seal(const char *log, const char *session, char out[65],
     fclose(f);
 }
 
+/* The seal the audit log recorded for a session ("" if none). */
+static const char *seal_of(const struct seals *ss, const char *session)
+{
+    size_t k;
+
+    return sk_strix_find(&ss->by_id, session, &k) ? ss->hash[k] : "";
+}
+
 int main(int argc, char **argv)
 {
     const char *audit = NULL;
+    struct seals seals;
     int allow_incomplete = 0, bad = 0, i;
 
     if (sodium_init() < 0) {
@@ -118,10 +151,15 @@ int main(int argc, char **argv)
             fclose(f);
         }
     }
+    memset(&seals, 0, sizeof(seals));
+    if (audit != NULL && i < argc) {
+        seals_load(audit, &seals);
+    }
     for (; i < argc; i++) {
         struct sk_tr_info info;
-        char hex[65], seal[65];
-        int fd = open(argv[i], O_RDONLY | O_NOFOLLOW), r, ended = 0;
+        char hex[65];
+        const char *seal = "";
+        int fd = open(argv[i], O_RDONLY | O_NOFOLLOW), r;
 
         if (fd < 0) {
             printf("%s FAILED: %s\n", argv[i], strerror(errno));
@@ -136,7 +174,7 @@ int main(int argc, char **argv)
             bad = 1;
         } else {
             if (audit != NULL) {
-                audit_seal(audit, info.session, seal, &ended);
+                seal = seal_of(&seals, info.session);
             }
             if (audit != NULL && seal[0] != '\0' &&
                 (r != 0 || strcmp(seal, hex) != 0)) {
@@ -160,5 +198,7 @@ int main(int argc, char **argv)
         }
         sk_tr_info_clear(&info);
     }
+    free(seals.hash);
+    sk_strix_free(&seals.by_id);
     return bad ? 1 : 0;
 }

@@ -136,6 +136,12 @@ t_tampering_detected() {
     expect_contains "truncated: named" "cut short" "$out"
     out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" "$t")
     expect_eq "truncated: sekisho-verify" 1 "$?"
+    # Even when unsealed files are accepted: the audit log says this one
+    # was sealed, so it was cut, not crashed.
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" \
+        --allow-incomplete "$t")
+    expect_eq "truncated, --allow-incomplete: sekisho-verify" 1 "$?"
+    expect_contains "truncated: the audit log's seal named" "cut short" "$out"
     # deleted
     rm -f "$t"
     out=$(ctl verify "$id")
