@@ -347,6 +347,60 @@ static struct sk_session_rec *sess_arg(struct sess_vec *sv, const char *id)
     return &sv->v[0];
 }
 
+/* Which sessions a listing or a search covers: --user, --target,
+ * --since, --until (session start, UTC; see sk_time_parse), --request. */
+struct sess_filter {
+    const char *user, *target;
+    time_t since, until; /* until 0: no bound */
+    long long request;   /* 0: any */
+};
+
+/* Takes the filter option at argv[*i] (and its value), advancing *i.
+ * Returns 1 if it was one, 0 if not; a bad value is a usage error. */
+static int filter_arg(struct sess_filter *f, const char *cmd, int argc,
+                      char **argv, int *i)
+{
+    const char *o = argv[*i];
+
+    if (*i + 1 >= argc) {
+        return 0;
+    }
+    if (strcmp(o, "--user") == 0) {
+        f->user = argv[++*i];
+    } else if (strcmp(o, "--target") == 0) {
+        f->target = argv[++*i];
+    } else if (strcmp(o, "--since") == 0 || strcmp(o, "--until") == 0) {
+        time_t *t = o[2] == 's' ? &f->since : &f->until;
+
+        if (sk_time_parse(argv[++*i], time(NULL), t) != 0) {
+            die_usage("%s: '%s' is not a time (YYYY-MM-DD, "
+                      "\"YYYY-MM-DD HH:MM\" or YYYY-MM-DDTHH:MM:SSZ, UTC)",
+                      cmd, argv[*i]);
+        }
+    } else if (strcmp(o, "--request") == 0) {
+        char *end;
+
+        f->request = strtoll(argv[++*i], &end, 10);
+        if (*end != '\0' || f->request <= 0) {
+            die_usage("%s: '%s' is not a request id", cmd, argv[*i]);
+        }
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static int filter_match(const struct sess_filter *f,
+                        const struct sk_session_rec *s)
+{
+    return (f->user == NULL || strcmp(s->user, f->user) == 0) &&
+           (f->target == NULL ||
+            (s->target != NULL && strcmp(s->target, f->target) == 0)) &&
+           s->start >= (int64_t)f->since &&
+           (f->until == 0 || s->start < (int64_t)f->until) &&
+           (f->request == 0 || s->request_id == f->request);
+}
+
 /* ---- verify ---- */
 
 enum vstate { V_OK, V_RUNNING, V_INCOMPLETE, V_PURGED, V_BAD };
@@ -1051,15 +1105,14 @@ static int on_search(const struct sk_tr_event *ev, void *arg)
 int ctl_search(int argc, char **argv)
 {
     struct sess_vec sv;
+    struct sess_filter f = {0};
     struct sk_boxkey *k;
-    const char *pat = NULL, *user = NULL, *target = NULL, *pp = NULL;
+    const char *pat = NULL, *pp = NULL;
     int hits = 0, errors = 0;
 
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
-            user = argv[++i];
-        } else if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) {
-            target = argv[++i];
+        if (filter_arg(&f, "search", argc, argv, &i)) {
+            continue;
         } else if (strcmp(argv[i], "--passphrase-file") == 0 &&
                    i + 1 < argc) {
             pp = argv[++i];
@@ -1075,8 +1128,11 @@ int ctl_search(int argc, char **argv)
     sess_load(&sv);
     k = load_auditor(pp);
     load_trusted();
-    (void)sk_audit("transcript_search", "{s:s, s:s, s:s?, s:s?}", "admin",
-                   admin, "pattern", pat, "user", user, "target", target);
+    (void)sk_audit("transcript_search",
+                   "{s:s, s:s, s:s?, s:s?, s:I, s:I, s:I}", "admin", admin,
+                   "pattern", pat, "user", f.user, "target", f.target,
+                   "since", (json_int_t)f.since, "until",
+                   (json_int_t)f.until, "request", (json_int_t)f.request);
     for (size_t i = 0; i < sv.n; i++) {
         struct sk_session_rec *s = &sv.v[i];
         struct search sr;
@@ -1084,9 +1140,7 @@ int ctl_search(int argc, char **argv)
         char err[256];
         int fd, r;
 
-        if ((user && strcmp(s->user, user) != 0) ||
-            (target && (s->target == NULL || strcmp(s->target, target))) ||
-            s->transcript == NULL || s->purged) {
+        if (!filter_match(&f, s) || s->transcript == NULL || s->purged) {
             continue;
         }
         if ((fd = open(s->transcript, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) <
@@ -1206,30 +1260,15 @@ static json_t *session_obj(const struct sk_session_rec *s)
 static int session_list(int argc, char **argv)
 {
     struct sess_vec sv;
-    const char *user = NULL, *target = NULL;
-    time_t since = 0;
+    struct sess_filter f = {0};
     int json = 0;
-    long long request = -1;
     json_t *arr = NULL;
 
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             json = 1;
-        } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
-            user = argv[++i];
-        } else if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) {
-            target = argv[++i];
-        } else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc) {
-            if (sk_time_parse(argv[++i], time(NULL), &since) != 0) {
-                die_usage("session list: '%s' is not a time", argv[i]);
-            }
-        } else if (strcmp(argv[i], "--request") == 0 && i + 1 < argc) {
-            char *end;
-
-            request = strtoll(argv[++i], &end, 10);
-            if (*end != '\0' || request <= 0) {
-                die_usage("session list: '%s' is not a request id", argv[i]);
-            }
+        } else if (filter_arg(&f, "session list", argc, argv, &i)) {
+            continue;
         } else {
             die_usage("session list: unexpected argument '%s'", argv[i]);
         }
@@ -1242,10 +1281,7 @@ static int session_list(int argc, char **argv)
         const struct sk_session_rec *s = &sv.v[i];
         char st[32], en[32];
 
-        if ((user && strcmp(s->user, user) != 0) ||
-            (target && (s->target == NULL || strcmp(s->target, target))) ||
-            s->start < (int64_t)since ||
-            (request > 0 && s->request_id != request)) {
+        if (!filter_match(&f, s)) {
             continue;
         }
         if (json) {

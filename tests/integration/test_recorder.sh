@@ -358,6 +358,25 @@ t_search_and_purge() {
     out=$(ctl search needle-1337 2>&1)
     expect_contains "search finds the output" "needle-1337" "$out"
     expect_contains "search names the session" "$(last_session)" "$out"
+    # Bounded by start time: the window that holds the session finds it,
+    # one that ends before it or starts after it does not.
+    out=$(ctl search needle-1337 --since "$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)" \
+        --until "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" 2>&1)
+    expect_contains "search in the window" "needle-1337" "$out"
+    out=$(ctl search needle-1337 --until "$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)" 2>&1)
+    expect_not_contains "search before the session" "$(last_session)" "$out"
+    expect_contains "search before: counted" "0 matches" "$out"
+    out=$(ctl search needle-1337 --since "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" 2>&1)
+    expect_contains "search after: counted" "0 matches" "$out"
+    out=$(ctl session list --until "$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)")
+    expect_not_contains "session list --until" "$(last_session)" "$out"
+    out=$(ctl session list --since "$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)")
+    expect_contains "session list --since" "$(last_session)" "$out"
+    out=$(ctl search needle-1337 --since yesterday 2>&1)
+    expect_eq "search: a bad time is a usage error" 2 "$?"
+    expect_contains "search: the bad time named" "'yesterday' is not a time" "$out"
+    audit_has transcript_search '"until":' ||
+        fail "the search's time bounds are not audited"
     out=$(ctl purge --before "$(date -u -d '-1 day' +%Y-%m-%d)" 2>&1)
     expect_eq "purge of young transcripts refused" 1 "$?"
     expect_contains "purge says why" "retention_min_days" "$out"
