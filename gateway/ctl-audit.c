@@ -408,7 +408,8 @@ enum vstate { V_OK, V_RUNNING, V_INCOMPLETE, V_PURGED, V_BAD };
 /* Checks one session's transcript against itself, the store and the
  * audit log. Prints one line; returns the state. */
 static enum vstate verify_session(const struct sk_session_rec *s,
-                                  struct aud_index *ix, int quiet)
+                                  struct aud_index *ix, char *line,
+                                  size_t linelen, char **header)
 {
     struct aud_sess *a = aud_find(ix, s->id);
     struct sk_tr_info info;
@@ -419,9 +420,8 @@ static enum vstate verify_session(const struct sk_session_rec *s,
 
     memset(&info, 0, sizeof(info));
     if (s->purged || (a != NULL && a->purged)) {
-        if (!quiet) {
-            printf("%s PURGED (removed by retention, audited)\n", s->id);
-        }
+        snprintf(line, linelen, "%s PURGED (removed by retention, audited)",
+                 s->id);
         return V_PURGED;
     }
     if (path == NULL && a != NULL && a->transcript != NULL) {
@@ -478,22 +478,19 @@ static enum vstate verify_session(const struct sk_session_rec *s,
             /* The recorder sealed what it got, but the monitor never
              * wrote the end: it was killed (a removed audit line would
              * break the audit chain, which `audit verify` reports). */
-            if (!quiet) {
-                printf("%s INCOMPLETE: transcript sealed (%llu bytes, hash "
-                       "%s) but the gateway never recorded the session's "
-                       "end (its monitor was killed?)\n",
-                       s->id, (unsigned long long)info.size, hex);
-            }
+            snprintf(line, linelen,
+                     "%s INCOMPLETE: transcript sealed (%llu bytes, hash %s) "
+                     "but the gateway never recorded the session's end (its "
+                     "monitor was killed?)",
+                     s->id, (unsigned long long)info.size, hex);
             st = V_INCOMPLETE;
             goto out;
         }
-        if (!quiet) {
-            printf("%s OK sealed, %llu checkpoints, %llu bytes, %.1fs, "
-                   "hash %s\n",
-                   s->id, (unsigned long long)info.checkpoints,
-                   (unsigned long long)info.size,
-                   (double)info.duration_us / 1e6, hex);
-        }
+        snprintf(line, linelen,
+                 "%s OK sealed, %llu checkpoints, %llu bytes, %.1fs, hash %s",
+                 s->id, (unsigned long long)info.checkpoints,
+                 (unsigned long long)info.size,
+                 (double)info.duration_us / 1e6, hex);
         st = V_OK;
         goto out;
     }
@@ -506,26 +503,29 @@ static enum vstate verify_session(const struct sk_session_rec *s,
         goto bad;
     }
     if (!a->ended && s->end == 0 && monitor_alive(a->pid)) {
-        if (!quiet) {
-            printf("%s RUNNING, verified so far: %llu checkpoints, %llu "
-                   "bytes\n",
-                   s->id, (unsigned long long)info.checkpoints,
-                   (unsigned long long)info.verified_size);
-        }
+        snprintf(line, linelen,
+                 "%s RUNNING, verified so far: %llu checkpoints, %llu bytes",
+                 s->id, (unsigned long long)info.checkpoints,
+                 (unsigned long long)info.verified_size);
         st = V_RUNNING;
         goto out;
     }
-    if (!quiet) {
-        printf("%s INCOMPLETE: %s; the session did not end normally "
-               "(crash or kill)\n",
-               s->id, info.error);
-    }
+    snprintf(line, linelen,
+             "%s INCOMPLETE: %s; the session did not end normally (crash or "
+             "kill)",
+             s->id, info.error);
     st = V_INCOMPLETE;
     goto out;
 bad:
-    printf("%s FAILED: %s\n", s->id, why);
+    snprintf(line, linelen, "%s FAILED: %s", s->id, why);
     st = V_BAD;
 out:
+    /* The header is the signed one of this very session only when the
+     * transcript verified (so far). */
+    if (header != NULL && st != V_BAD && st != V_PURGED) {
+        *header = info.header_json;
+        info.header_json = NULL;
+    }
     sk_tr_info_clear(&info);
     return st;
 }
@@ -599,6 +599,7 @@ int ctl_verify(int argc, char **argv)
     struct sess_vec sv;
     struct aud_index ix;
     const char *id = NULL;
+    char line[PATH_MAX * 2 + 1024];
     int all = 0, allow_incomplete = 0, bad = 0, n_ok = 0, n_other = 0;
 
     for (int i = 0; i < argc; i++) {
@@ -621,8 +622,10 @@ int ctl_verify(int argc, char **argv)
         aud_load(&ix, NULL);
         bad |= audit_verify_print(0);
         for (size_t i = 0; i < sv.n; i++) {
-            enum vstate st = verify_session(&sv.v[i], &ix, 0);
+            enum vstate st = verify_session(&sv.v[i], &ix, line,
+                                            sizeof(line), NULL);
 
+            printf("%s\n", line);
             bad |= st == V_BAD || (st == V_INCOMPLETE && !allow_incomplete);
             n_ok += st == V_OK;
             n_other += st != V_OK && st != V_BAD;
@@ -644,7 +647,8 @@ int ctl_verify(int argc, char **argv)
         enum vstate st;
 
         aud_load(&ix, id);
-        st = verify_session(s, &ix, 0);
+        st = verify_session(s, &ix, line, sizeof(line), NULL);
+        printf("%s\n", line);
         bad = st == V_BAD || (st == V_INCOMPLETE && !allow_incomplete);
     }
     (void)sk_audit("verify", "{s:s, s:s, s:s}", "admin", admin, "scope",
@@ -1447,6 +1451,180 @@ static int session_watch(int argc, char **argv)
     return 0;
 }
 
+static const char *vstate_name(enum vstate st)
+{
+    switch (st) {
+    case V_OK:
+        return "ok";
+    case V_RUNNING:
+        return "running";
+    case V_INCOMPLETE:
+        return "incomplete";
+    case V_PURGED:
+        return "purged";
+    default:
+        return "failed";
+    }
+}
+
+/* Prints v JSON-encoded, so the C0 controls arrive escaped (jansson), and
+ * escapes what JSON lets through but a terminal still acts on: DEL and
+ * the C1 controls U+0080-U+009F (UTF-8 C2 80-9F; U+009B is CSI to many
+ * terminals). Other text, Japanese included, stays readable. */
+static void print_safe_json(json_t *v)
+{
+    char *txt = json_dumps(v, JSON_ENCODE_ANY);
+
+    if (txt == NULL) {
+        die("out of memory");
+    }
+    for (size_t i = 0; txt[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)txt[i],
+                      d = (unsigned char)txt[i + 1];
+
+        if (c == 0x7f) {
+            fputs("\\u007F", stdout);
+        } else if (c == 0xc2 && d >= 0x80 && d <= 0x9f) {
+            printf("\\u%04X", d); /* upper case, as jansson writes */
+            i++;
+        } else {
+            putchar(c);
+        }
+    }
+    free(txt);
+}
+
+/* Prints one header member as "  key: value", values as print_safe_json
+ * does: the terminal type and command were the maintainer's choice and
+ * must not reach the auditor's terminal as control sequences. Recipients
+ * are shown by key id only (the sealed stream keys are noise here). */
+static void show_header_member(const char *key, json_t *v)
+{
+
+    if (strcmp(key, "stream_header") == 0) {
+        return;
+    }
+    if (strcmp(key, "recipients") == 0 && json_is_array(v)) {
+        size_t i;
+        json_t *r;
+
+        printf("  %s:", key);
+        json_array_foreach (v, i, r) {
+            json_t *k = json_object_get(r, "key");
+
+            putchar(' ');
+            if (k != NULL) {
+                print_safe_json(k);
+            } else {
+                putchar('?');
+            }
+        }
+        putchar('\n');
+        return;
+    }
+    /* Keys are the writer's own (FORMAT.md), printable ASCII. */
+    printf("  %s: ", key);
+    print_safe_json(v);
+    if (strcmp(key, "start_us") == 0 && json_is_integer(v)) {
+        char t[32];
+
+        sk_time_fmt((time_t)(json_integer_value(v) / 1000000), t, sizeof(t));
+        printf(" (%s)", t);
+    }
+    putchar('\n');
+}
+
+/* session show ID [--json]: what the state database, the audit log and
+ * the transcript's signed header say of one session, and whether it all
+ * verifies. Needs no auditor key: nothing is decrypted. */
+static int session_show(int argc, char **argv)
+{
+    struct sess_vec sv;
+    struct aud_index ix;
+    struct sk_session_rec *s;
+    const char *id = NULL;
+    char line[PATH_MAX * 2 + 1024], *hdr = NULL;
+    json_t *h = NULL;
+    enum vstate st;
+    int json = 0;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (argv[i][0] != '-' && id == NULL) {
+            id = argv[i];
+        } else {
+            die_usage("session show: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (id == NULL) {
+        die_usage("session show: ID is required");
+    }
+    s = sess_arg(&sv, id);
+    load_trusted();
+    aud_load(&ix, id);
+    st = verify_session(s, &ix, line, sizeof(line), &hdr);
+    if (hdr != NULL) {
+        json_error_t e;
+
+        /* Verified (so far), so it parses; if not, it is simply absent. */
+        h = json_loads(hdr, 0, &e);
+        free(hdr);
+    }
+    (void)sk_audit("session_show", "{s:s, s:s}", "admin", admin, "session",
+                   s->id);
+    if (json) {
+        json_t *o = json_pack("{s:o, s:s, s:s, s:o}", "session",
+                              session_obj(s), "verify", vstate_name(st),
+                              "verify_line", line, "header",
+                              h ? h : json_null());
+        char *out;
+
+        if (o == NULL || (out = json_dumps(o, JSON_INDENT(1) |
+                                                  JSON_PRESERVE_ORDER)) ==
+                             NULL) {
+            die("out of memory");
+        }
+        printf("%s\n", out);
+        free(out);
+        json_decref(o);
+    } else {
+        char st_[32], en[32];
+        const char *k;
+        json_t *v;
+
+        sk_time_fmt((time_t)s->start, st_, sizeof(st_));
+        fmt_time(s->end, en, sizeof(en));
+        printf("session: %s\n", s->id);
+        printf("verify: %s\n", line + strlen(s->id) + 1);
+        printf("user: %s from %s\n", s->user, s->source);
+        printf("target: %s, login %s, %s\n", s->target ? s->target : "-",
+               s->login ? s->login : "-", s->mode ? s->mode : "-");
+        if (s->request_id > 0) {
+            printf("request: %lld\n", (long long)s->request_id);
+        }
+        printf("start: %s\nend: %s (%s)", st_, en,
+               s->end_reason ? s->end_reason : "open");
+        if (s->exit_status >= 0) {
+            printf(", exit %d", s->exit_status);
+        }
+        printf("\nbytes: in %lld, out %lld\n", (long long)s->bytes_in,
+               (long long)s->bytes_out);
+        printf("transcript: %s%s\n", s->transcript ? s->transcript : "-",
+               s->purged ? " (purged)" : "");
+        if (h != NULL) {
+            printf("signed header:\n");
+            json_object_foreach (h, k, v) {
+                show_header_member(k, v);
+            }
+            json_decref(h);
+        }
+    }
+    aud_free(&ix);
+    sess_free(&sv);
+    return st == V_BAD ? EXIT_REFUSED : 0;
+}
+
 int ctl_session(int argc, char **argv)
 {
     if (argc >= 1 && strcmp(argv[0], "list") == 0) {
@@ -1457,6 +1635,9 @@ int ctl_session(int argc, char **argv)
     }
     if (argc >= 1 && strcmp(argv[0], "watch") == 0) {
         return session_watch(argc - 1, argv + 1);
+    }
+    if (argc >= 1 && strcmp(argv[0], "show") == 0) {
+        return session_show(argc - 1, argv + 1);
     }
     die_usage("session: subcommand missing or unknown");
 }

@@ -65,7 +65,7 @@ static const char *usage_text =
     "  grant list [USER] | remove USER|@GROUP TARGET\n"
     "  session list [--json] [--user U] [--target T] [--request ID] "
     "[--since TIME] [--until TIME]\n"
-    "  session kill ID [--reason TEXT] | watch ID\n"
+    "  session show ID [--json] | kill ID [--reason TEXT] | watch ID\n"
     "  verify (SESSION | --all) [--allow-incomplete]\n"
     "  export SESSION --format asciicast|text [-o FILE] "
     "[--passphrase-file F]\n"

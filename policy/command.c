@@ -209,7 +209,13 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
     for (j = 0; j < len; j++) {
         unsigned char c = (unsigned char)line[j];
 
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+        /* C0, DEL and the C1 controls (U+0080-U+009F, UTF-8 C2 80-9F):
+         * a terminal acts on all of them, none belongs in a command, and
+         * the command is shown to auditors (session show). */
+        if ((c < 0x20 && c != '\t') || c == 0x7f ||
+            (c == 0xc2 && j + 1 < len &&
+             (unsigned char)line[j + 1] >= 0x80 &&
+             (unsigned char)line[j + 1] <= 0x9f)) {
             snprintf(err, errlen, "command contains control characters");
             return SK_ERR_INVALID;
         }

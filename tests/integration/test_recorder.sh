@@ -440,6 +440,53 @@ t_bad_arguments() {
     expect_eq "sekisho-verify with a bad key: usage" 2 "$?"
 }
 
+# session show: the store, the audit log and the signed header of one
+# session in one place; what the maintainer typed is escaped, not played.
+t_session_show() {
+    local id out t
+    # The terminal type is the client's to choose, control characters and
+    # all (a command may not have any: the gateway refuses those).
+    TERM="xterm$(printf '\033[31m\302\233')2J" gw_ssh alice -tt web01 -- \
+        'echo show-me 関所' > /dev/null < /dev/null
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session never ended"
+    out=$(ctl session show "$id")
+    expect_eq "show: exit status" 0 "$?"
+    expect_contains "show: verified" "verify: OK sealed" "$out"
+    expect_contains "show: who and from where" "user: alice from 127.0.0.1" "$out"
+    expect_contains "show: target and login" "target: web01, login $TLOGIN, exec" "$out"
+    expect_contains "show: signed header" "signed header:" "$out"
+    expect_contains "show: the command, readable" 'command: "echo show-me 関所"' "$out"
+    expect_contains "show: the terminal type, escaped" \
+        'term: "xterm\u001B[31m\u009B2J"' "$out"
+    case $out in
+    *$(printf '\033')* | *$(printf '\302\233')*)
+        fail "show: a raw control character reached the terminal" ;;
+    esac
+    expect_contains "show: the auditor key by id" "recipients: \"x25519:" "$out"
+    out=$(ctl session show "$id" --json)
+    expect_eq "show --json: exit status" 0 "$?"
+    echo "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["verify"] == "ok", d["verify"]
+assert d["session"]["id"] == sys.argv[1]
+assert d["header"]["session"] == sys.argv[1]
+assert d["header"]["user"] == "alice"
+assert d["header"]["command"] == "echo show-me \u95a2\u6240", d["header"]["command"]
+' "$id" || fail "show --json: not the session's verified record"
+    audit_has session_show "\"session\":\"$id\"" || fail "show not audited"
+    # A damaged transcript: shown as failed, without a header to trust.
+    t=$(transcript_of "$id")
+    cp "$t" "$WORK/show.skt"
+    printf 'X' | dd of="$t" bs=1 seek=300 conv=notrunc 2>/dev/null
+    out=$(ctl session show "$id")
+    expect_eq "show, damaged: exit status" 1 "$?"
+    expect_contains "show, damaged: failed" "verify: FAILED" "$out"
+    expect_not_contains "show, damaged: no header" "signed header:" "$out"
+    cp "$WORK/show.skt" "$t"
+}
+
 t_replay() {
     local out
     gw_ssh alice web01 -- 'echo replay-$((2*21)); sleep 3; echo after-gap' \
@@ -502,6 +549,7 @@ run_test t_tampering_detected
 run_test t_swapped_transcript_detected
 run_test t_audit_log_tampering_detected
 run_test t_search_and_purge
+run_test t_session_show
 run_test t_replay
 run_test t_replay_keys
 run_test t_watch_is_live

@@ -65,6 +65,17 @@ static void test_refusals(void **state)
     assert_int_equal(parse("web01\n-- id", c, err), SK_ERR_INVALID);
     assert_non_null(strstr(err, "control characters"));
     assert_int_equal(parse("web\x1b[31m", c, err), SK_ERR_INVALID);
+    /* C1 controls too: U+009B is a one-character CSI to many terminals */
+    assert_int_equal(parse("web01 -- echo \xc2\x9b" "31m", c, err),
+                     SK_ERR_INVALID);
+    assert_non_null(strstr(err, "control characters"));
+    assert_int_equal(parse("web01 -- echo \xc2\x80", c, err),
+                     SK_ERR_INVALID);
+    /* ...but not the printable Latin-1 range right after them, nor other
+     * scripts */
+    assert_int_equal(parse("web01 -- echo \xc2\xa0\xc2\xbf", c, err), 0);
+    assert_int_equal(parse("web01 -- echo \xe9\x96\xa2\xe6\x89\x80", c, err),
+                     0);
     assert_int_equal(sk_cmd_parse("web\0x", 5, c, err, sizeof(err)),
                      SK_ERR_INVALID);
     assert_int_equal(parse("web01 -- \xff", c, err), SK_ERR_INVALID);
