@@ -1036,6 +1036,32 @@ struct search {
     int hits;
 };
 
+/* Prints s ("?" if NULL) on one line for a terminal: C0 controls
+ * (newlines included) become spaces, as before; DEL and the C1 controls
+ * (UTF-8 C2 80-9F), which JSON and UTF-8 checks let through but
+ * terminals act on, are shown escaped. */
+static void put_term(const char *s)
+{
+    if (s == NULL) {
+        putchar('?');
+        return;
+    }
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s, d = (unsigned char)s[1];
+
+        if (c < 0x20) {
+            putchar(' ');
+        } else if (c == 0x7f) {
+            fputs("\\u007F", stdout);
+        } else if (c == 0xc2 && d >= 0x80 && d <= 0x9f) {
+            printf("\\u%04X", d);
+            s++;
+        } else {
+            putchar(c);
+        }
+    }
+}
+
 static void print_context(const char *id, double t, const char *stream,
                           const char *buf, size_t len, size_t at, size_t n)
 {
@@ -1043,12 +1069,10 @@ static void print_context(const char *id, double t, const char *stream,
                                                              : len;
     char *shown = sk_utf8_repair(buf + a, b - a);
 
-    for (char *p = shown; p && *p; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            *p = ' '; /* control bytes would drive the auditor's terminal */
-        }
-    }
-    printf("%s %9.3fs %-6s %s\n", id, t, stream, shown ? shown : "?");
+    /* What the target printed would drive the auditor's terminal. */
+    printf("%s %9.3fs %-6s ", id, t, stream);
+    put_term(shown);
+    putchar('\n');
     free(shown);
 }
 
@@ -1467,10 +1491,9 @@ static const char *vstate_name(enum vstate st)
     }
 }
 
-/* Prints v JSON-encoded, so the C0 controls arrive escaped (jansson), and
- * escapes what JSON lets through but a terminal still acts on: DEL and
- * the C1 controls U+0080-U+009F (UTF-8 C2 80-9F; U+009B is CSI to many
- * terminals). Other text, Japanese included, stays readable. */
+/* Prints v JSON-encoded (jansson escapes the C0 controls) through
+ * put_term (which escapes DEL and C1 too). Other text, Japanese
+ * included, stays readable. */
 static void print_safe_json(json_t *v)
 {
     char *txt = json_dumps(v, JSON_ENCODE_ANY);
@@ -1478,19 +1501,7 @@ static void print_safe_json(json_t *v)
     if (txt == NULL) {
         die("out of memory");
     }
-    for (size_t i = 0; txt[i] != '\0'; i++) {
-        unsigned char c = (unsigned char)txt[i],
-                      d = (unsigned char)txt[i + 1];
-
-        if (c == 0x7f) {
-            fputs("\\u007F", stdout);
-        } else if (c == 0xc2 && d >= 0x80 && d <= 0x9f) {
-            printf("\\u%04X", d); /* upper case, as jansson writes */
-            i++;
-        } else {
-            putchar(c);
-        }
-    }
+    put_term(txt);
     free(txt);
 }
 
@@ -1687,9 +1698,12 @@ static int audit_show(int argc, char **argv)
             continue;
         }
         /* One readable line: time, event, then the fields; the chain and
-         * signature members are for `audit verify`. */
-        printf("%s %s", json_string_value(json_object_get(o, "time")),
-               ev ? ev : "?");
+         * signature members are for `audit verify`. Values can hold what
+         * a client sent (a user name tried, a terminal type): put_term
+         * keeps them from acting on the auditor's terminal. */
+        put_term(json_string_value(json_object_get(o, "time")));
+        putchar(' ');
+        put_term(ev);
         json_object_foreach(o, key, v)
         {
             char *val;
@@ -1702,14 +1716,10 @@ static int audit_show(int argc, char **argv)
             val = json_is_string(v) ? strdup(json_string_value(v))
                                     : json_dumps(v, JSON_ENCODE_ANY |
                                                         JSON_COMPACT);
-            if (val != NULL) {
-                for (char *p = val; *p; p++) {
-                    if ((unsigned char)*p < 0x20) {
-                        *p = ' ';
-                    }
-                }
-            }
-            printf(" %s=%s", key, val ? val : "?");
+            putchar(' ');
+            put_term(key);
+            putchar('=');
+            put_term(val);
             free(val);
         }
         printf("\n");

@@ -358,6 +358,13 @@ t_search_and_purge() {
     out=$(ctl search needle-1337 2>&1)
     expect_contains "search finds the output" "needle-1337" "$out"
     expect_contains "search names the session" "$(last_session)" "$out"
+    # What the target printed is shown, not played: a C1 CSI is escaped.
+    gw_ssh alice web01 -- "printf 'needle-c1 \\302\\23331m red\\n'" > /dev/null < /dev/null
+    out=$(ctl search needle-c1 2>&1)
+    expect_contains "search: C1 escaped" 'needle-c1 \u009B31m red' "$out"
+    case $out in
+    *$(printf '\302\233')*) fail "search: a raw C1 control reached the terminal" ;;
+    esac
     # Bounded by start time: the window that holds the session finds it,
     # one that ends before it or starts after it does not.
     out=$(ctl search needle-1337 --since "$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)" \
@@ -487,6 +494,20 @@ assert d["header"]["command"] == "echo show-me \u95a2\u6240", d["header"]["comma
     cp "$WORK/show.skt" "$t"
 }
 
+# audit show prints what clients sent (a user name tried) for a terminal:
+# a C1 CSI in a user name is shown escaped, never sent raw.
+t_audit_show_escapes() {
+    local name out
+    name="ev$(printf '\302\233')31mil"
+    SSH_TIMEOUT=15 gw_ssh "$name" web01 -- true > /dev/null 2>&1 < /dev/null
+    audit_soon auth_fail || fail "no auth_fail line for the odd user name"
+    out=$(ctl audit show --event auth_fail)
+    expect_contains "audit show: the name, escaped" 'user=ev\u009B31mil' "$out"
+    case $out in
+    *$(printf '\302\233')*) fail "audit show: a raw C1 control reached the terminal" ;;
+    esac
+}
+
 t_replay() {
     local out
     gw_ssh alice web01 -- 'echo replay-$((2*21)); sleep 3; echo after-gap' \
@@ -550,6 +571,7 @@ run_test t_swapped_transcript_detected
 run_test t_audit_log_tampering_detected
 run_test t_search_and_purge
 run_test t_session_show
+run_test t_audit_show_escapes
 run_test t_replay
 run_test t_replay_keys
 run_test t_watch_is_live
