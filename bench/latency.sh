@@ -18,7 +18,7 @@ ROUNDS=${3:-3}
 . "$HERE/setup.sh"
 
 declare -A con echo
-for r in $(seq 1 "$CONNECTS"); do
+for _ in $(seq 1 "$CONNECTS"); do
     for mode in $MODES; do
         mode_argv "$mode"
         t0=$(date +%s%N)
@@ -27,7 +27,7 @@ for r in $(seq 1 "$CONNECTS"); do
         con[$mode]+=" $(( ($(date +%s%N) - t0) / 1000 ))"
     done
 done
-for r in $(seq 1 "$ROUNDS"); do
+for _ in $(seq 1 "$ROUNDS"); do
     for mode in $MODES; do
         mode_argv "$mode" -tt
         out=$("$HERE/echo_latency.py" "$KEYS" "${ARGV[@]}" cat) ||

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # sets what its sourcer uses
 # Shared set-up of the benchmarks (sourced): a gateway and two real sshd
 # targets on loopback (web01 behind the gateway, jump as an OpenSSH jump
 # host), one client key for every mode, and mode_argv to build each mode's

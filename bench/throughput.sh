@@ -97,16 +97,15 @@ trap 'cg_cleanup; cleanup' EXIT
 # Waits (up to 5 s) until listener PID has no connection left, so a
 # session's last work (the gateway's seal, sshd's exit) is counted.
 reaped() {
-    local i
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         pgrep -P "$1" > /dev/null || return 0
         sleep 0.1
     done
 }
 run_mode() { # mode tty [command]; the client runs on CLIENT_CPUS
-    local t=()
-    [ "$2" = pty ] && t=(-tt)
-    mode_argv "$1" "${t[@]}"
+    local tt=()
+    [ "$2" = pty ] && tt=(-tt)
+    mode_argv "$1" "${tt[@]}"
     (
     taskset -p -c "$CLIENT_CPUS" "$BASHPID" > /dev/null
     [ -n "$SPLIT" ] && cg_join client "$BASHPID"
