@@ -914,6 +914,12 @@ int sk_store_session_end(sk_store *st, const struct sk_session_rec *s)
                s->end_reason, s->transcript_hash, s->id);
 }
 
+/* The columns emit_session reads, in its order. */
+#define SESS_COLS                                                             \
+    "id, user, source, target, login, mode, start, end, bytes_in, "           \
+    "bytes_out, exit_status, end_reason, transcript, transcript_hash, "       \
+    "purged, request_id "
+
 static int emit_session(sqlite3_stmt *s, void *ctx)
 {
     struct list_ctx *c = ctx;
@@ -955,9 +961,7 @@ int sk_store_session_list(sk_store *st,
     int r;
 
     if ((r = prep(st, &s,
-                  "SELECT id, user, source, target, login, mode, start, end, "
-                  "bytes_in, bytes_out, exit_status, end_reason, transcript, "
-                  "transcript_hash, purged, request_id FROM sessions "
+                  "SELECT " SESS_COLS "FROM sessions "
                   "ORDER BY start, id",
                   "")) != 0) {
         return r;
@@ -988,9 +992,7 @@ int sk_store_session_get(sk_store *st, const char *id,
     int r;
 
     if ((r = prep(st, &s,
-                  "SELECT id, user, source, target, login, mode, start, end, "
-                  "bytes_in, bytes_out, exit_status, end_reason, transcript, "
-                  "transcript_hash, purged, request_id FROM sessions "
+                  "SELECT " SESS_COLS "FROM sessions "
                   "WHERE id = ?",
                   "s", id)) != 0) {
         return r;
