@@ -601,10 +601,13 @@ int ctl_verify(int argc, char **argv)
     const char *id = NULL;
     char line[PATH_MAX * 2 + 1024];
     int all = 0, allow_incomplete = 0, bad = 0, n_ok = 0, n_other = 0;
+    int quiet = 0;
 
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--all") == 0) {
             all = 1;
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            quiet = 1;
         } else if (strcmp(argv[i], "--allow-incomplete") == 0) {
             allow_incomplete = 1;
         } else if (argv[i][0] != '-' && id == NULL) {
@@ -616,6 +619,9 @@ int ctl_verify(int argc, char **argv)
     if (all == (id != NULL)) {
         die_usage("verify: give a SESSION or --all");
     }
+    if (quiet && !all) {
+        die_usage("verify: --quiet goes with --all");
+    }
     load_trusted();
     if (all) {
         sess_load(&sv);
@@ -625,7 +631,10 @@ int ctl_verify(int argc, char **argv)
             enum vstate st = verify_session(&sv.v[i], &ix, line,
                                             sizeof(line), NULL);
 
-            printf("%s\n", line);
+            /* --quiet: years of sessions, only what needs a look */
+            if (!quiet || (st != V_OK && st != V_PURGED)) {
+                printf("%s\n", line);
+            }
             bad |= st == V_BAD || (st == V_INCOMPLETE && !allow_incomplete);
             n_ok += st == V_OK;
             n_other += st != V_OK && st != V_BAD;

@@ -66,7 +66,7 @@ static const char *usage_text =
     "  session list [--json] [--user U] [--target T] [--request ID] "
     "[--since TIME] [--until TIME]\n"
     "  session show ID [--json] | kill ID [--reason TEXT] | watch ID\n"
-    "  verify (SESSION | --all) [--allow-incomplete]\n"
+    "  verify (SESSION | --all [--quiet]) [--allow-incomplete]\n"
     "  export SESSION --format asciicast|text [-o FILE] "
     "[--passphrase-file F]\n"
     "  replay SESSION [--speed X] [--from SECONDS] [--max-idle SECONDS]\n"

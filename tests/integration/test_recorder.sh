@@ -201,6 +201,14 @@ t_verify_all() {
     out=$(ctl verify --all)
     expect_eq "verify --all on an intact gateway" 0 "$?"
     expect_contains "verify --all summary" "OK:" "$out"
+    expect_contains "verify --all: one line per session" "$(last_session) OK sealed" "$out"
+    out=$(ctl verify --all --quiet)
+    expect_eq "verify --all --quiet on an intact gateway" 0 "$?"
+    expect_not_contains "--quiet: no OK session lines" "OK sealed" "$out"
+    expect_contains "--quiet: the audit anchor stays" "last line hash" "$out"
+    expect_contains "--quiet: the summary stays" "sealed and intact" "$out"
+    out=$(ctl verify "$(last_session)" --quiet 2>&1)
+    expect_eq "--quiet without --all: usage" 2 "$?"
     # A transcript nobody knows about is reported.
     mkdir -p "$GW/transcripts/2000/01/01"
     cp "$(transcript_of "$(last_session)")" \
@@ -208,6 +216,9 @@ t_verify_all() {
     out=$(ctl verify --all)
     expect_eq "stray transcript: exit status" 1 "$?"
     expect_contains "stray transcript: named" "belongs to no known session" "$out"
+    out=$(ctl verify --all --quiet)
+    expect_eq "stray transcript, --quiet: exit status" 1 "$?"
+    expect_contains "stray transcript, --quiet: named" "belongs to no known session" "$out"
     rm -f "$GW/transcripts/2000/01/01/stray-session.skt"
 }
 
