@@ -5,10 +5,13 @@
  * no secret.
  *
  *   sekisho-verify -k signing_key.pub [-k OLD.pub] [--audit audit.log]
- *                  [--allow-incomplete] [TRANSCRIPT...]
+ *                  [--allow-incomplete] [--dir DIR] [TRANSCRIPT...]
  *
  * With --audit, each transcript's seal is also compared with the
- * session_end line the gateway wrote for it. Exit status: 0 if all is
+ * session_end line the gateway wrote for it. --dir takes every *.skt
+ * under DIR (a copy of the transcript tree); with --audit too, every
+ * session the audit log started and did not purge must have its
+ * transcript there, so a deleted one is named. Exit status: 0 if all is
  * intact, 1 if anything is not (each problem on its own line), 2 usage.
  */
 #include "audit.h"
@@ -20,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -32,15 +36,22 @@ static struct sk_keyring keys;
 static void usage(void)
 {
     fprintf(stderr, "usage: sekisho-verify -k SIGNING.pub [-k ...] "
-                    "[--audit LOG] [--allow-incomplete] [TRANSCRIPT...]\n");
+                    "[--audit LOG] [--allow-incomplete] [--dir DIR] "
+                    "[TRANSCRIPT...]\n");
     exit(2);
 }
 
-/* The seals the audit log's session_end lines recorded, by session id,
- * read once: a scan of the log per transcript would be hours for years of
- * sessions. */
+/* What the audit log's session lines say (started, seal, purged), by
+ * session id, read once: a scan of the log per transcript would be hours
+ * for years of sessions. */
+struct seal {
+    char id[64];
+    char hash[65]; /* "" if none */
+    int started, purged;
+    int seen; /* a transcript of it was checked */
+};
 struct seals {
-    char (*hash)[65]; /* "" if the line had none */
+    struct seal *v;
     size_t n, cap;
     struct sk_strix by_id;
 };
@@ -64,17 +75,20 @@ static void seals_load(const char *log, struct seals *ss)
         if (o != NULL &&
             json_unpack(o, "{s:s, s?s, s?s}", "event", &ev, "session", &s,
                         "transcript_hash", &h) == 0 &&
-            strcmp(ev, "session_end") == 0 && s != NULL) {
+            s != NULL && strlen(s) < sizeof(ss->v->id) &&
+            (strcmp(ev, "session_start") == 0 ||
+             strcmp(ev, "session_end") == 0 ||
+             strcmp(ev, "transcript_purged") == 0)) {
             if (!sk_strix_find(&ss->by_id, s, &k)) {
                 if (ss->n == ss->cap) {
                     size_t nc = ss->cap ? ss->cap * 2 : 256;
-                    char(*nv)[65] = realloc(ss->hash, nc * sizeof(*nv));
+                    struct seal *nv = realloc(ss->v, nc * sizeof(*nv));
 
                     if (nv == NULL) {
                         fprintf(stderr, "sekisho-verify: out of memory\n");
                         exit(1);
                     }
-                    ss->hash = nv;
+                    ss->v = nv;
                     ss->cap = nc;
                 }
                 k = ss->n;
@@ -82,10 +96,16 @@ static void seals_load(const char *log, struct seals *ss)
                     fprintf(stderr, "sekisho-verify: out of memory\n");
                     exit(1);
                 }
-                ss->hash[ss->n++][0] = '\0';
+                memset(&ss->v[k], 0, sizeof(ss->v[k]));
+                snprintf(ss->v[k].id, sizeof(ss->v[k].id), "%s", s);
+                ss->n++;
             }
-            if (h != NULL && strlen(h) == 64) {
-                memcpy(ss->hash[k], h, 65);
+            if (strcmp(ev, "session_start") == 0) {
+                ss->v[k].started = 1;
+            } else if (strcmp(ev, "transcript_purged") == 0) {
+                ss->v[k].purged = 1;
+            } else if (h != NULL && strlen(h) == 64) {
+                memcpy(ss->v[k].hash, h, 65);
             }
         }
         json_decref(o);
@@ -94,17 +114,104 @@ static void seals_load(const char *log, struct seals *ss)
     fclose(f);
 }
 
-/* The seal the audit log recorded for a session ("" if none). */
-static const char *seal_of(const struct seals *ss, const char *session)
+/* What the audit log says of a session, or NULL. */
+static struct seal *seal_of(const struct seals *ss, const char *session)
 {
     size_t k;
 
-    return sk_strix_find(&ss->by_id, session, &k) ? ss->hash[k] : "";
+    return sk_strix_find(&ss->by_id, session, &k) ? &ss->v[k] : NULL;
+}
+
+/* The transcripts under a directory (--dir), sorted. */
+static struct {
+    char **v;
+    size_t n, cap;
+} found;
+
+static int on_file(const char *path, const struct stat *st, int type,
+                   struct FTW *ftw)
+{
+    size_t n = strlen(path);
+
+    (void)st;
+    (void)ftw;
+    if (type != FTW_F || n < 5 || strcmp(path + n - 4, ".skt") != 0) {
+        return 0;
+    }
+    if (found.n == found.cap) {
+        size_t nc = found.cap ? found.cap * 2 : 256;
+        char **nv = realloc(found.v, nc * sizeof(*nv));
+
+        if (nv == NULL) {
+            return -1;
+        }
+        found.v = nv;
+        found.cap = nc;
+    }
+    if ((found.v[found.n] = strdup(path)) == NULL) {
+        return -1;
+    }
+    found.n++;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Verifies one transcript file and prints its line; returns 1 if it is
+ * a problem. */
+static int verify_file(const char *path, const char *audit,
+                       struct seals *seals, int allow_incomplete)
+{
+    struct sk_tr_info info;
+    struct seal *a = NULL;
+    char hex[65];
+    const char *seal = "";
+    int fd = open(path, O_RDONLY | O_NOFOLLOW), r, bad = 0;
+
+    if (fd < 0) {
+        printf("%s FAILED: %s\n", path, strerror(errno));
+        return 1;
+    }
+    r = sk_tr_verify(fd, sk_keyring_find, &keys, &info);
+    close(fd);
+    sodium_bin2hex(hex, sizeof(hex), info.chain, sizeof(info.chain));
+    if (r < 0) {
+        printf("%s FAILED: %s\n", path, info.error);
+        bad = 1;
+    } else {
+        if (audit != NULL && (a = seal_of(seals, info.session)) != NULL) {
+            seal = a->hash;
+            a->seen = 1;
+        }
+        if (audit != NULL && seal[0] != '\0' &&
+            (r != 0 || strcmp(seal, hex) != 0)) {
+            printf("%s FAILED: session %s: the audit log records seal "
+                   "%.16s..., the file %s\n",
+                   path, info.session, seal,
+                   r == 0 ? "has another (replaced)"
+                          : "is not sealed (cut short)");
+            bad = 1;
+        } else if (r == 0) {
+            printf("%s OK: session %s sealed, %llu checkpoints, %llu "
+                   "bytes, hash %s\n",
+                   path, info.session, (unsigned long long)info.checkpoints,
+                   (unsigned long long)info.size, hex);
+        } else {
+            printf("%s INCOMPLETE: session %s: %s\n", path, info.session,
+                   info.error);
+            bad = !allow_incomplete;
+        }
+    }
+    sk_tr_info_clear(&info);
+    return bad;
 }
 
 int main(int argc, char **argv)
 {
-    const char *audit = NULL;
+    const char *audit = NULL, *dir = NULL;
     struct seals seals;
     int allow_incomplete = 0, bad = 0, i;
 
@@ -124,12 +231,23 @@ int main(int argc, char **argv)
             audit = argv[++i];
         } else if (strcmp(argv[i], "--allow-incomplete") == 0) {
             allow_incomplete = 1;
+        } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+            dir = argv[++i];
         } else {
             usage();
         }
     }
-    if (keys.n == 0 || (audit == NULL && i == argc)) {
+    if (keys.n == 0 || (audit == NULL && dir == NULL && i == argc)) {
         usage();
+    }
+    if (dir != NULL) {
+        /* FTW_PHYS: a symlink in the copy is not followed (nor checked). */
+        if (nftw(dir, on_file, 32, FTW_PHYS) != 0) {
+            printf("%s FAILED: cannot read the directory: %s\n", dir,
+                   strerror(errno));
+            bad = 1;
+        }
+        qsort(found.v, found.n, sizeof(*found.v), cmp_str);
     }
     if (audit != NULL) {
         FILE *f = fopen(audit, "r");
@@ -152,53 +270,31 @@ int main(int argc, char **argv)
         }
     }
     memset(&seals, 0, sizeof(seals));
-    if (audit != NULL && i < argc) {
+    if (audit != NULL && (i < argc || dir != NULL)) {
         seals_load(audit, &seals);
     }
-    for (; i < argc; i++) {
-        struct sk_tr_info info;
-        char hex[65];
-        const char *seal = "";
-        int fd = open(argv[i], O_RDONLY | O_NOFOLLOW), r;
-
-        if (fd < 0) {
-            printf("%s FAILED: %s\n", argv[i], strerror(errno));
-            bad = 1;
-            continue;
-        }
-        r = sk_tr_verify(fd, sk_keyring_find, &keys, &info);
-        close(fd);
-        sodium_bin2hex(hex, sizeof(hex), info.chain, sizeof(info.chain));
-        if (r < 0) {
-            printf("%s FAILED: %s\n", argv[i], info.error);
-            bad = 1;
-        } else {
-            if (audit != NULL) {
-                seal = seal_of(&seals, info.session);
-            }
-            if (audit != NULL && seal[0] != '\0' &&
-                (r != 0 || strcmp(seal, hex) != 0)) {
-                printf("%s FAILED: session %s: the audit log records seal "
-                       "%.16s..., the file %s\n",
-                       argv[i], info.session, seal,
-                       r == 0 ? "has another (replaced)"
-                              : "is not sealed (cut short)");
-                bad = 1;
-            } else if (r == 0) {
-                printf("%s OK: session %s sealed, %llu checkpoints, %llu "
-                       "bytes, hash %s\n",
-                       argv[i], info.session,
-                       (unsigned long long)info.checkpoints,
-                       (unsigned long long)info.size, hex);
-            } else {
-                printf("%s INCOMPLETE: session %s: %s\n", argv[i],
-                       info.session, info.error);
-                bad |= !allow_incomplete;
-            }
-        }
-        sk_tr_info_clear(&info);
+    for (size_t j = 0; j < found.n; j++) {
+        bad |= verify_file(found.v[j], audit, &seals, allow_incomplete);
+        free(found.v[j]);
     }
-    free(seals.hash);
+    for (; i < argc; i++) {
+        bad |= verify_file(argv[i], audit, &seals, allow_incomplete);
+    }
+    /* Complete as well as intact: every session the log started, and no
+     * purge removed, has its transcript in the tree. */
+    if (audit != NULL && dir != NULL) {
+        for (size_t j = 0; j < seals.n; j++) {
+            if (seals.v[j].started && !seals.v[j].purged &&
+                !seals.v[j].seen) {
+                printf("%s FAILED: in the audit log, but no intact "
+                       "transcript under %s is this session's (deleted?)\n",
+                       seals.v[j].id, dir);
+                bad = 1;
+            }
+        }
+    }
+    free(found.v);
+    free(seals.v);
     sk_strix_free(&seals.by_id);
     return bad ? 1 : 0;
 }

@@ -519,6 +519,31 @@ t_audit_show_escapes() {
     esac
 }
 
+# The standalone verifier over a copy of the whole tree: intact and
+# complete, then a deleted transcript is named by its session.
+t_sekisho_verify_dir() {
+    local copy="$WORK/tree-copy" out id
+    gw_ssh alice web01 -- 'echo tree-check' > /dev/null < /dev/null
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session never ended"
+    rm -rf "$copy"
+    cp -r "$GW/transcripts" "$copy"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" --dir "$copy")
+    expect_eq "--dir: intact and complete" 0 "$?"
+    expect_contains "--dir: the session checked" "OK: session $id sealed" "$out"
+    rm -f "$copy"/*/*/*/"$id.skt"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" --dir "$copy")
+    expect_eq "--dir, one deleted: exit status" 1 "$?"
+    expect_contains "--dir, one deleted: named" "$id FAILED: in the audit log, but no intact transcript" "$out"
+    # Without the audit log there is nothing to miss: the files verify.
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --dir "$copy")
+    expect_eq "--dir without --audit" 0 "$?"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --dir "$WORK/no-such-dir" 2>&1)
+    expect_eq "--dir that does not exist" 1 "$?"
+    expect_contains "--dir that does not exist: named" "no-such-dir FAILED" "$out"
+    rm -rf "$copy"
+}
+
 t_replay() {
     local out
     gw_ssh alice web01 -- 'echo replay-$((2*21)); sleep 3; echo after-gap' \
@@ -576,6 +601,7 @@ t_replay_keys() {
 setup
 run_test t_shell_recorded_verifies_and_replays
 run_test t_exec_recorded
+run_test t_sekisho_verify_dir
 run_test t_refusal_marked_in_transcript
 run_test t_tampering_detected
 run_test t_swapped_transcript_detected
