@@ -247,7 +247,9 @@ int main(int argc, char **argv)
                    strerror(errno));
             bad = 1;
         }
-        qsort(found.v, found.n, sizeof(*found.v), cmp_str);
+        if (found.n > 1) { /* qsort wants a non-null base even for 0 */
+            qsort(found.v, found.n, sizeof(*found.v), cmp_str);
+        }
     }
     if (audit != NULL) {
         FILE *f = fopen(audit, "r");
