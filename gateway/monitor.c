@@ -553,6 +553,22 @@ static void mon_fake_prompts(struct pam_bridge *b)
     }
 }
 
+/* Tells sekishod of a failed attempt at once, so its per-source penalty
+ * counts it now rather than when this connection ends (an attacker who
+ * holds the connection open for the whole grace time would otherwise
+ * stay unpunished meanwhile). Best effort: the listener may be gone. */
+static void mon_tell_listener_failure(struct monitor *m)
+{
+    ssize_t w;
+
+    if (m->notify < 0) {
+        return;
+    }
+    do {
+        w = write(m->notify, "F", 1);
+    } while (w < 0 && errno == EINTR);
+}
+
 /* Checks before any credential is looked at. Returns NULL or the reason
  * for the audit log. */
 static const char *mon_precheck(struct monitor *m, const char *user)
@@ -650,6 +666,7 @@ static uint32_t mon_authenticate(struct monitor *m, const char *user,
                      : mon_auth_partial(m, method);
     } else {
         m->auth_failures++;
+        mon_tell_listener_failure(m);
         result = m->auth_failures >= m->cfg->max_auth_tries || b->broken
                      ? MON_AUTH_FAIL_DISCONNECT
                      : MON_AUTH_FAIL;
@@ -856,6 +873,7 @@ static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
         goto out;
     }
     m->auth_failures++;
+    mon_tell_listener_failure(m);
     result = m->auth_failures >= m->cfg->max_auth_tries
                  ? MON_AUTH_FAIL_DISCONNECT
                  : MON_AUTH_FAIL;
@@ -2318,7 +2336,9 @@ int main(int argc, char **argv)
         }
         mm_init(ipc[1]);
         sk_drop_privileges(cfg);
-        worker_main(cfg, sock, ipc[1], hostkey);
+        /* sekishod has sent our identification line already (it answers
+         * every connection before any process exists for it). */
+        worker_main(cfg, sock, ipc[1], hostkey, mode_r);
     }
     ssh_key_free(hostkey);
     close(ipc[1]);

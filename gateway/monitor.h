@@ -107,6 +107,14 @@ enum mon_auth_result {
     MON_AUTH_KEY_OK = 5,  /* probe: the key would be accepted */
 };
 
+/* The software version of our SSH identification line ("SSH-2.0-" this).
+ * sekishod sends the line itself the moment it accepts a connection (no
+ * process exists for a connection until the client has answered with
+ * its own), and the worker makes libssh produce the same line, which the
+ * exchange hash covers. No version number: nothing for a scanner. */
+#define SK_SSH_BANNER "Sekisho"
+#define SK_SSH_IDENT "SSH-2.0-" SK_SSH_BANNER "\r\n"
+
 /* Worker exit statuses (and so sekisho-session's), read by sekishod. */
 enum sk_exit {
     SK_EXIT_OK = 0,

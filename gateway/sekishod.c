@@ -9,6 +9,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "sk-err.h"
+#include "srclimit.h"
 #include "util.h"
 
 #include <errno.h>
@@ -20,9 +21,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
@@ -31,80 +35,96 @@
 struct child {
     pid_t pid;
     int notify; /* read end; -1 once the child authenticated */
-    char source[64];
+    int failures; /* failed attempts it reported (already penalised) */
+    char source[NI_MAXHOST];
+    char block[SK_NETBLOCK_MAX];
 };
 
 static struct child *children;
 static int nchildren, maxchildren;
 
 /*
- * Per-source penalties at the door: connections from an address whose
- * recent connections ended in failed authentication (or never
- * authenticated within the grace time) start later, and past
- * source_threshold such connections within lockout_window they are
- * closed at once, before any fork or SSH work. The monitor's
- * store-backed per-source block (which counts every attempt, persists and
- * is shared) stays the authority; this protects the gateway's resources.
- * A small table: the least recently failing entry gives way.
+ * Connections that have not yet sent their SSH identification line. They
+ * cost a descriptor and a slot here, and no process: only a client that
+ * speaks SSH gets a sekisho-session. Ours was sent on accept (Tera Term
+ * and libssh clients wait for it before sending theirs).
  */
-#define PENALTY_SLOTS 512
-
-struct penalty {
-    char source[64];
-    int failures;
-    time_t first, last;
+struct pending {
+    int fd;
+    time_t since;
+    time_t deadline; /* banner_timeout */
+    time_t start_at; /* penalty delay: no session before this */
+    int ready;       /* the client's identification line is in */
+    int lowat;       /* SO_RCVLOWAT raised for a partial line */
+    char source[NI_MAXHOST];
+    char block[SK_NETBLOCK_MAX];
 };
 
-static struct penalty penalties[PENALTY_SLOTS];
+static struct pending *pend;
+static int npend;
 
-static struct penalty *penalty_find(const char *source, int create)
-{
-    struct penalty *oldest = &penalties[0];
+/*
+ * Per-netblock penalties at the door: a failed authentication (reported
+ * by the session the moment it happens), a connection that never sent an
+ * identification line within banner_timeout, or one that ended without
+ * authenticating (grace time, protocol violation) counts against its
+ * netblock (per_source_netblock: /32 and /64 by default, so an IPv6
+ * subscriber cannot rotate through its /64). Past half of
+ * source_threshold within lockout_window a new connection is started
+ * later; at source_threshold it is closed at once, before any SSH work.
+ * The monitor's store-backed per-address block stays the authority; this
+ * protects the gateway's resources. The table is bounded, and fresh
+ * addresses cannot flush a worse offender out of it (srclimit.h).
+ */
+#define PENALTY_SLOTS 8192
 
-    for (int i = 0; i < PENALTY_SLOTS; i++) {
-        if (penalties[i].source[0] != '\0' &&
-            strcmp(penalties[i].source, source) == 0) {
-            return &penalties[i];
-        }
-        if (penalties[i].last < oldest->last) {
-            oldest = &penalties[i];
-        }
-    }
-    if (!create) {
-        return NULL;
-    }
-    memset(oldest, 0, sizeof(*oldest));
-    snprintf(oldest->source, sizeof(oldest->source), "%s", source);
-    return oldest;
-}
-
-/* Failed connections from source within the window (0 if none). */
-static int penalty_count(const struct sk_config *cfg, const char *source,
-                         time_t now)
-{
-    struct penalty *p = penalty_find(source, 0);
-
-    if (p == NULL || now - p->last > cfg->lockout_window) {
-        return 0;
-    }
-    return p->failures;
-}
-
-static void penalty_note(const struct sk_config *cfg, const char *source,
-                         time_t now)
-{
-    struct penalty *p = penalty_find(source, 1);
-
-    if (now - p->last > cfg->lockout_window) {
-        p->failures = 0;
-        p->first = now;
-    }
-    p->failures++;
-    p->last = now;
-}
-
+static struct sk_penalties *penalties;
 static const struct sk_config *penalty_cfg;
 static volatile sig_atomic_t got_chld, got_term;
+
+static void penalty_note(const char *block, int weight)
+{
+    if (penalty_cfg == NULL || penalties == NULL) {
+        return;
+    }
+    (void)sk_penalties_note(penalties, block, time(NULL),
+                            penalty_cfg->lockout_window, weight);
+}
+
+/* Rate-limited logging of refusals: a flood must not flood the log too. */
+struct quiet {
+    time_t last;
+    unsigned long suppressed;
+};
+
+static void refuse_log(struct quiet *q, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void refuse_log(struct quiet *q, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    time_t now = time(NULL);
+
+    if (now - q->last < 5) {
+        q->suppressed++;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (q->suppressed > 0) {
+        logit("%s (and %lu more like it since the last such line)", msg,
+              q->suppressed);
+    } else {
+        logit("%s", msg);
+    }
+    q->last = now;
+    q->suppressed = 0;
+}
+
+static struct quiet q_sessions, q_startups, q_persource, q_penalty,
+    q_pending, q_banner;
 
 static void on_signal(int sig)
 {
@@ -115,12 +135,19 @@ static void on_signal(int sig)
     }
 }
 
-static int startups(void)
+/* Unauthenticated sessions: all of them, and those of one netblock. */
+static int startups(const char *block, int *held)
 {
-    int i, n = 0;
+    int i, n = 0, h = 0;
 
     for (i = 0; i < nchildren; i++) {
-        n += children[i].notify >= 0;
+        if (children[i].notify >= 0) {
+            n++;
+            h += strcmp(children[i].block, block) == 0;
+        }
+    }
+    if (held != NULL) {
+        *held = h;
     }
     return n;
 }
@@ -160,10 +187,14 @@ static void reap(void)
             if (WIFEXITED(status)) {
                 int c = WEXITSTATUS(status);
 
-                if ((c == SK_EXIT_AUTH_FAILED || c == SK_EXIT_GRACE) &&
-                    penalty_cfg != NULL) {
-                    penalty_note(penalty_cfg, children[i].source,
-                                 time(NULL));
+                /* Failed attempts were counted as they happened; a
+                 * connection that ended unauthenticated without one (key
+                 * exchange refused, grace time, protocol violation) counts
+                 * once now. */
+                if ((c == SK_EXIT_AUTH_FAILED || c == SK_EXIT_GRACE ||
+                     c == SK_EXIT_PROTOCOL) &&
+                    children[i].failures == 0) {
+                    penalty_note(children[i].block, 1);
                 }
                 if (c == SK_EXIT_OK) {
                     verbose_f("session %ld from %s ended", (long)pid,
@@ -185,6 +216,29 @@ static void reap(void)
     }
 }
 
+/* What a session tells us on its notify pipe: one 'F' per failed
+ * attempt; end of file once it authenticated (or died). */
+static void child_notified(struct child *c)
+{
+    char buf[64];
+    ssize_t n;
+
+    n = read(c->notify, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+        return;
+    }
+    for (ssize_t k = 0; k < n; k++) {
+        if (buf[k] == 'F') {
+            c->failures++;
+            penalty_note(c->block, 1);
+        }
+    }
+    if (n <= 0) {
+        close(c->notify);
+        c->notify = -1;
+    }
+}
+
 static int listen_on(const char *spec)
 {
     char host[256], port[8];
@@ -203,15 +257,17 @@ static int listen_on(const char *spec)
         fatal_f("listen %s: %s", spec, gai_strerror(rc));
     }
     for (ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+        fd = socket(ai->ai_family,
+                    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
                     ai->ai_protocol);
         if (fd < 0) {
             continue;
         }
+        /* A deep backlog: a flood fills it, and we drain it fast. */
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ==
                 0 &&
             bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            listen(fd, 128) == 0) {
+            listen(fd, 1024) == 0) {
             break;
         }
         rc = errno;
@@ -227,11 +283,10 @@ static int listen_on(const char *spec)
 }
 
 static void spawn(const struct sk_config *cfg, const char *prog, int fg,
-                  int sock, const char *source, int delay)
+                  int sock, const char *source, const char *block)
 {
     int np[2];
     pid_t pid;
-    char dstr[16];
 
     if (pipe2(np, O_CLOEXEC) != 0) {
         error_f("pipe: %s", strerror(errno));
@@ -254,11 +309,6 @@ static void spawn(const struct sk_config *cfg, const char *prog, int fg,
         argv[a++] = "-c";
         argv[a++] = cfg->path;
         argv[a++] = "-R";
-        if (delay > 0) {
-            snprintf(dstr, sizeof(dstr), "%d", delay);
-            argv[a++] = "-D";
-            argv[a++] = dstr;
-        }
         if (fg) {
             argv[a++] = "-f";
         }
@@ -279,11 +329,204 @@ static void spawn(const struct sk_config *cfg, const char *prog, int fg,
     }
     close(np[1]);
     close(sock);
+    if (fcntl(np[0], F_SETFL, O_NONBLOCK) != 0) {
+        error_f("notify pipe: %s", strerror(errno));
+    }
     children[nchildren].pid = pid;
     children[nchildren].notify = np[0];
+    children[nchildren].failures = 0;
     snprintf(children[nchildren].source, sizeof(children[0].source), "%s",
              source);
+    snprintf(children[nchildren].block, sizeof(children[0].block), "%s",
+             block);
     nchildren++;
+}
+
+static void pending_drop(int i)
+{
+    close(pend[i].fd);
+    pend[i] = pend[--npend];
+}
+
+/* The pool is full: the oldest connection of the netblock that holds the
+ * most gives way, so one attacker cannot keep newcomers out. */
+static void pending_evict(void)
+{
+    int i, j, best = -1, bestn = 0;
+
+    for (i = 0; i < npend; i++) {
+        int n = 0;
+
+        for (j = 0; j < npend; j++) {
+            n += strcmp(pend[i].block, pend[j].block) == 0;
+        }
+        if (n > bestn || (n == bestn && pend[i].since < pend[best].since)) {
+            best = i;
+            bestn = n;
+        }
+    }
+    if (best >= 0) {
+        refuse_log(&q_pending,
+                   "dropped a connection from %s still silent: max_pending "
+                   "(%d) reached, %s holds %d",
+                   pend[best].source, npend, pend[best].block, bestn);
+        pending_drop(best);
+    }
+}
+
+static void accept_one(const struct sk_config *cfg, int s,
+                       const struct sockaddr_storage *ss, socklen_t sl)
+{
+    static const char ident[] = SK_SSH_IDENT;
+    char host[NI_MAXHOST] = "?", block[SK_NETBLOCK_MAX];
+    time_t now = time(NULL);
+    struct pending *p;
+    int fails, half, d;
+    ssize_t w;
+
+    (void)getnameinfo((const struct sockaddr *)ss, sl, host, sizeof(host),
+                      NULL, 0, NI_NUMERICHOST);
+    if (sk_netblock_key((const struct sockaddr *)ss, sl, cfg->netblock_v4,
+                        cfg->netblock_v6, block, sizeof(block)) != 0) {
+        close(s);
+        return;
+    }
+    if (nchildren >= maxchildren) {
+        refuse_log(&q_sessions, "refused %s: max_sessions (%d) reached", host,
+                   maxchildren);
+        close(s);
+        return;
+    }
+    fails = sk_penalties_count(penalties, block, now, cfg->lockout_window);
+    if (fails >= cfg->source_threshold) {
+        refuse_log(&q_penalty,
+                   "refused %s: %s has %d failures within lockout_window "
+                   "(penalty)",
+                   host, block, fails);
+        close(s);
+        return;
+    }
+    if (npend >= cfg->max_pending) {
+        pending_evict();
+    }
+    w = send(s, ident, sizeof(ident) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w != (ssize_t)sizeof(ident) - 1) {
+        close(s);
+        return;
+    }
+    /* Past half the threshold, each further failure costs a second more
+     * before a session may start (at most 5): a slow-down for guessing,
+     * unnoticeable for a user who mistyped. No process waits meanwhile. */
+    half = cfg->source_threshold / 2;
+    d = fails >= half ? fails - half + 1 : 0;
+    p = &pend[npend++];
+    memset(p, 0, sizeof(*p));
+    p->fd = s;
+    p->since = now;
+    p->deadline = now + cfg->banner_timeout;
+    p->start_at = now + (d > 5 ? 5 : d);
+    snprintf(p->source, sizeof(p->source), "%s", host);
+    snprintf(p->block, sizeof(p->block), "%s", block);
+}
+
+/* Looks at what a pending connection sent, without consuming it (the
+ * session's libssh reads the line). Returns 0 to keep it, -1 to drop. */
+static int pending_read(struct pending *p)
+{
+    char buf[256];
+    ssize_t n;
+    char *nl;
+
+    n = recv(p->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+        return 0;
+    }
+    if (n <= 0) {
+        return -1; /* gone, said nothing */
+    }
+    if (memcmp(buf, "SSH-", (size_t)n < 4 ? (size_t)n : 4) != 0) {
+        refuse_log(&q_banner, "dropped %s: not an SSH client", p->source);
+        penalty_note(p->block, 1);
+        return -1;
+    }
+    if ((nl = memchr(buf, '\n', (size_t)n)) == NULL) {
+        if (n >= 255) {
+            /* RFC 4253 4.2: at most 255 characters with CR LF. */
+            refuse_log(&q_banner, "dropped %s: identification line too long",
+                       p->source);
+            penalty_note(p->block, 1);
+            return -1;
+        }
+        /* Wake again only when more than this has arrived: the data stays
+         * queued, so a plain poll would report it again at once. */
+        int lw = (int)n + 1;
+
+        if (setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &lw, sizeof(lw)) !=
+            0) {
+            return -1;
+        }
+        p->lowat = 1;
+        return 0;
+    }
+    if (nl - buf < 8 || (memcmp(buf, "SSH-2.0-", 8) != 0 &&
+                         (nl - buf < 9 || memcmp(buf, "SSH-1.99-", 9) != 0))) {
+        refuse_log(&q_banner, "dropped %s: not SSH protocol 2", p->source);
+        penalty_note(p->block, 1);
+        return -1;
+    }
+    if (p->lowat) {
+        int one = 1;
+
+        if (setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one)) !=
+            0) {
+            return -1;
+        }
+        p->lowat = 0;
+    }
+    p->ready = 1;
+    return 0;
+}
+
+/* A connection whose client has spoken SSH: a session for it, unless the
+ * limits on unauthenticated sessions say no. Returns with it handed over
+ * or closed. */
+static void pending_start(const struct sk_config *cfg, const char *prog,
+                          int fg, struct pending *p)
+{
+    int held, n, fl;
+
+    n = startups(p->block, &held);
+    if (held >= cfg->per_source_max_startups) {
+        refuse_log(&q_persource,
+                   "dropped %s: %s holds per_source_max_startups (%d) "
+                   "unauthenticated connections",
+                   p->source, p->block, held);
+        close(p->fd);
+        return;
+    }
+    if (!sk_startups_admit(n, held, cfg->startups_start, cfg->startups_rate,
+                           cfg->startups_full, randombytes_random())) {
+        refuse_log(&q_startups,
+                   "dropped %s: max_startups (%s) with %d unauthenticated "
+                   "connections",
+                   p->source, cfg->max_startups, n);
+        close(p->fd);
+        return;
+    }
+    if (nchildren >= maxchildren) {
+        refuse_log(&q_sessions, "refused %s: max_sessions (%d) reached",
+                   p->source, maxchildren);
+        close(p->fd);
+        return;
+    }
+    /* The session reads with blocking calls; the open file (and so this
+     * flag) is shared with it. */
+    if ((fl = fcntl(p->fd, F_GETFL)) < 0 ||
+        fcntl(p->fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        close(p->fd);
+        return;
+    }
+    spawn(cfg, prog, fg, p->fd, p->source, p->block);
 }
 
 static void usage(void)
@@ -292,6 +535,25 @@ static void usage(void)
                     "  -f  foreground, log to stderr\n"
                     "  -T  print the effective configuration and exit\n");
     exit(2);
+}
+
+/* Descriptors for the pending pool, the sessions' notify pipes and some
+ * spare: the soft limit raised as far as the hard one allows. */
+static void raise_fd_limit(const struct sk_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->max_pending + (rlim_t)cfg->max_sessions + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) {
+        return;
+    }
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want
+                      ? want
+                      : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want) {
+        logit("only %llu descriptors: max_pending (%d) may not be reached",
+              (unsigned long long)rl.rlim_cur, cfg->max_pending);
+    }
 }
 
 int main(int argc, char **argv)
@@ -337,6 +599,9 @@ int main(int argc, char **argv)
         sk_config_free(cfg);
         return fflush(stdout) == 0 ? 0 : 1;
     }
+    if (sodium_init() < 0) {
+        fatal_f("libsodium initialisation failed");
+    }
     if (cfg->session_program != NULL) {
         snprintf(prog, sizeof(prog), "%s", cfg->session_program);
     } else {
@@ -349,6 +614,7 @@ int main(int argc, char **argv)
     if (access(prog, X_OK) != 0) {
         fatal_f("session program %s: %s", prog, strerror(errno));
     }
+    raise_fd_limit(cfg);
     lfd = listen_on(cfg->listen);
     if (!fg) {
         if (daemon(0, 0) != 0) {
@@ -358,7 +624,9 @@ int main(int argc, char **argv)
     sk_log_init("sekishod", fg, sk_log_level_parse(cfg->log_level));
     maxchildren = cfg->max_sessions;
     if ((children = calloc((size_t)maxchildren, sizeof(*children))) ==
-        NULL) {
+            NULL ||
+        (pend = calloc((size_t)cfg->max_pending, sizeof(*pend))) == NULL ||
+        (penalties = sk_penalties_new(PENALTY_SLOTS)) == NULL) {
         fatal_f("out of memory");
     }
     memset(&sa, 0, sizeof(sa));
@@ -377,88 +645,121 @@ int main(int argc, char **argv)
 
     while (!got_term) {
         struct pollfd *pfd;
-        int np = 0, rc;
+        int *pidx; /* pollfd index -> pending index, or -1 */
+        int np = 0, nchild, rc, accepted;
+        time_t now = time(NULL), next = 0;
+        struct timespec ts, *tsp = NULL;
 
         if (got_chld) {
             got_chld = 0;
             reap();
         }
-        if ((pfd = calloc((size_t)nchildren + 1, sizeof(*pfd))) == NULL) {
+        /* Pending connections: banner timeouts, and those whose client has
+         * spoken and whose penalty delay (if any) has run out. */
+        for (i = 0; i < npend;) {
+            struct pending *p = &pend[i];
+
+            if (!p->ready && now >= p->deadline) {
+                refuse_log(&q_banner,
+                           "dropped %s: no identification line within "
+                           "banner_timeout (%d s)",
+                           p->source, cfg->banner_timeout);
+                penalty_note(p->block, 1);
+                pending_drop(i);
+                continue;
+            }
+            if (p->ready && now >= p->start_at) {
+                pending_start(cfg, prog, fg, p);
+                pend[i] = pend[--npend];
+                continue;
+            }
+            {
+                time_t t = p->ready ? p->start_at : p->deadline;
+
+                if (next == 0 || t < next) {
+                    next = t;
+                }
+            }
+            i++;
+        }
+        if ((pfd = calloc((size_t)nchildren + (size_t)npend + 1,
+                          sizeof(*pfd))) == NULL ||
+            (pidx = calloc((size_t)npend + 1, sizeof(*pidx))) == NULL) {
             fatal_f("out of memory");
         }
-        pfd[np].fd = lfd;
+        /* Stop accepting while the pool and the session table are both
+         * full; the kernel's backlog waits meanwhile. */
+        pfd[np].fd = nchildren >= maxchildren ? -1 : lfd;
         pfd[np++].events = POLLIN;
         for (i = 0; i < nchildren; i++) {
             pfd[np].fd = children[i].notify;
             pfd[np++].events = POLLIN;
         }
+        nchild = np;
+        for (i = 0; i < npend; i++) {
+            pidx[np - nchild] = i;
+            pfd[np].fd = pend[i].ready ? -1 : pend[i].fd;
+            pfd[np++].events = POLLIN;
+        }
+        if (next != 0) {
+            ts.tv_sec = next > now ? next - now : 0;
+            ts.tv_nsec = 0;
+            tsp = &ts;
+        }
         /* ppoll with the original mask: signals arrive only here, so a
          * SIGCHLD is never lost between the check and the wait. */
-        rc = ppoll(pfd, (nfds_t)np, NULL, &orig);
+        rc = ppoll(pfd, (nfds_t)np, tsp, &orig);
         if (rc < 0) {
             free(pfd);
+            free(pidx);
             if (errno == EINTR) {
                 continue;
             }
             fatal_f("poll: %s", strerror(errno));
         }
-        for (i = 1; i < np; i++) {
+        for (i = 1; i < nchild; i++) {
             if (pfd[i].revents != 0 && children[i - 1].notify == pfd[i].fd) {
-                /* The child authenticated (closed its end) or died. */
-                close(children[i - 1].notify);
-                children[i - 1].notify = -1;
+                child_notified(&children[i - 1]);
             }
         }
-        if (pfd[0].revents & POLLIN) {
+        /* Backwards, so dropping (a swap with the last) keeps the indices
+         * still to visit valid. */
+        for (i = np - 1; i >= nchild; i--) {
+            int k = pidx[i - nchild];
+
+            if (pfd[i].revents != 0 && pending_read(&pend[k]) != 0) {
+                pending_drop(k);
+            }
+        }
+        /* Drain the backlog, but not forever: a flood must not starve the
+         * sessions already here. */
+        for (accepted = 0; (pfd[0].revents & POLLIN) && accepted < 64;
+             accepted++) {
             struct sockaddr_storage ss;
             socklen_t sl = sizeof(ss);
-            char host[NI_MAXHOST] = "?";
-            int s = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+            int s = accept4(lfd, (struct sockaddr *)&ss, &sl,
+                            SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-            if (s >= 0) {
-                (void)getnameinfo((struct sockaddr *)&ss, sl, host,
-                                  sizeof(host), NULL, 0, NI_NUMERICHOST);
-                if (nchildren >= maxchildren) {
-                    logit("refused %s: max_sessions (%d) reached", host,
-                          maxchildren);
-                    close(s);
-                } else if (startups() >= cfg->max_startups) {
-                    logit("refused %s: max_startups (%d) unauthenticated "
-                          "connections", host, cfg->max_startups);
-                    close(s);
-                } else {
-                    int fails = penalty_count(cfg, host, time(NULL));
-
-                    if (fails >= cfg->source_threshold) {
-                        /* Only the first refusal of a burst is logged. */
-                        if (fails == cfg->source_threshold) {
-                            logit("refused %s: %d failed logins within "
-                                  "lockout_window (penalty)",
-                                  host, fails);
-                            penalty_note(cfg, host, time(NULL));
-                        }
-                        close(s);
-                    } else {
-                        /* Past half the threshold, each further failure
-                         * costs a second more before the next try may
-                         * start (at most 5): a slow-down for guessing,
-                         * unnoticeable for a user who mistyped. */
-                        int half = cfg->source_threshold / 2,
-                            d = fails >= half ? fails - half + 1 : 0;
-
-                        spawn(cfg, prog, fg, s, host, d > 5 ? 5 : d);
-                    }
+            if (s < 0) {
+                if (errno != EINTR && errno != EAGAIN &&
+                    errno != ECONNABORTED) {
+                    error_f("accept: %s", strerror(errno));
                 }
-            } else if (errno != EINTR && errno != EAGAIN &&
-                       errno != ECONNABORTED) {
-                error_f("accept: %s", strerror(errno));
+                break;
             }
+            accept_one(cfg, s, &ss, sl);
         }
         free(pfd);
+        free(pidx);
     }
     logit("listener exiting; %d session(s) continue", nchildren);
+    for (i = 0; i < npend; i++) {
+        close(pend[i].fd);
+    }
     close(lfd);
+    sk_penalties_free(penalties);
     sk_config_free(cfg);
     free(children);
+    free(pend);
     return 0;
 }

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <libssh/callbacks.h>
@@ -847,8 +848,61 @@ static const char *help_text =
     "  ssh GW report ID TEXT       report the work done under request ID\n"
     "  ssh GW approve ID | deny ID [TEXT] | signoff ID [TEXT]  (approvers)\n";
 
+/*
+ * sekishod has already sent our identification line; libssh 0.10 always
+ * queues its own at the start of ssh_handle_key_exchange and has no
+ * option to skip it. So the session starts on a socketpair: one
+ * non-blocking step of the key exchange flushes libssh's line into the
+ * pair (it is written on the first POLLOUT), we check it is byte for byte
+ * the line the client already has (it enters the exchange hash), and then
+ * the client's socket is dup2'd over the pair's descriptor, so libssh
+ * reads the client's identification line, which sekishod left unread,
+ * from the same descriptor number. Anything unexpected is fatal: a
+ * second line on the wire would break the session anyway.
+ */
+static void wk_swallow_banner(ssh_bind b, ssh_session s, int sock)
+{
+    static const char want[] = SK_SSH_IDENT;
+    char got[sizeof(want) + 8];
+    size_t have = 0;
+    ssize_t n;
+    int sp[2], r;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
+        fatal_f("socketpair: %s", strerror(errno));
+    }
+    if (ssh_bind_accept_fd(b, s, sp[0]) != SSH_OK) {
+        fatal_f("accept: %s", ssh_get_error(b));
+    }
+    ssh_set_blocking(s, 0);
+    r = ssh_handle_key_exchange(s);
+    if (r != SSH_AGAIN && r != SSH_OK) {
+        fatal_f("key exchange start: %s", ssh_get_error(s));
+    }
+    while (have < sizeof(got)) {
+        n = recv(sp[1], got + have, sizeof(got) - have, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        have += (size_t)n;
+    }
+    if (have != sizeof(want) - 1 || memcmp(got, want, have) != 0) {
+        fatal_f("libssh did not produce the identification line sekishod "
+                "sent (%zu bytes)", have);
+    }
+    if (dup2(sock, sp[0]) < 0) {
+        fatal_f("dup2: %s", strerror(errno));
+    }
+    close(sock);
+    close(sp[1]);
+    ssh_set_blocking(s, 1);
+}
+
 void worker_main(const struct sk_config *cfg, int sock, int ipc,
-                 ssh_key hostkey)
+                 ssh_key hostkey, int banner_sent)
 {
     struct wk w;
     ssh_bind b;
@@ -878,7 +932,8 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
                              SK_USER_KEY_ALGOS) != 0 ||
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_RSA_MIN_SIZE, &rsa_min) !=
             0 ||
-        ssh_bind_options_set(b, SSH_BIND_OPTIONS_BANNER, "Sekisho") != 0) {
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_BANNER, SK_SSH_BANNER) !=
+            0) {
         fatal_f("server options: %s", ssh_get_error(b));
     }
     {
@@ -892,7 +947,9 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
             fatal_f("timeout option: %s", ssh_get_error(w.s));
         }
     }
-    if (ssh_bind_accept_fd(b, w.s, sock) != SSH_OK) {
+    if (banner_sent) {
+        wk_swallow_banner(b, w.s, sock);
+    } else if (ssh_bind_accept_fd(b, w.s, sock) != SSH_OK) {
         fatal_f("accept: %s", ssh_get_error(b));
     }
     /* From here on the process parses hostile input: sandbox first. */

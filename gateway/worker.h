@@ -12,9 +12,11 @@
 
 /* Runs the worker on the connected client socket sock, talking to the
  * monitor over ipc. Never returns. hostkey is the already-imported host
- * key (files cannot be opened once sandboxed). */
+ * key (files cannot be opened once sandboxed). banner_sent: sekishod has
+ * already sent SK_SSH_BANNER's identification line on sock (and left the
+ * client's unread), so libssh's own must not reach the client. */
 void worker_main(const struct sk_config *cfg, int sock, int ipc,
-                 ssh_key hostkey) __attribute__((noreturn));
+                 ssh_key hostkey, int banner_sent) __attribute__((noreturn));
 
 /* Worker-side wrappers of the monitor protocol (monitor-wrap.c). They block
  * for the monitor's answer; a broken channel to the monitor is fatal. */

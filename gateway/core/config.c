@@ -1,5 +1,6 @@
 #include "config.h"
 #include "methods.h"
+#include "srclimit.h"
 #include "sk-err.h"
 #include "log.h"
 #include "util.h"
@@ -12,7 +13,16 @@
 #include <string.h>
 #include <unistd.h>
 
-enum kw_type { KW_STRING, KW_PATH, KW_INT, KW_BOOL, KW_LOGLEVEL, KW_FACTOR };
+enum kw_type {
+    KW_STRING,
+    KW_PATH,
+    KW_INT,
+    KW_BOOL,
+    KW_LOGLEVEL,
+    KW_FACTOR,
+    KW_STARTUPS, /* start:rate:full, kept as text, parsed into ints */
+    KW_NETBLOCK, /* V4:V6 prefix lengths */
+};
 
 struct keyword {
     const char *section;
@@ -46,8 +56,25 @@ static const struct keyword keywords[] = {
      "error, info, verbose or debug"},
     {"gateway", "gateway_id", KW_STRING, OFF(gateway_id), "sekisho", 0, 0,
      "name of this gateway in audit records"},
-    {"gateway", "max_startups", KW_INT, OFF(max_startups), "10", 1, 10000,
-     "unauthenticated connections allowed at once"},
+    {"gateway", "max_startups", KW_STARTUPS, OFF(max_startups), "10:30:100",
+     0, 0,
+     "unauthenticated sessions at once, start:rate:full: from start on "
+     "new ones are dropped at random, rate% rising to 100% at full (not "
+     "from a netblock holding none); N: a hard cap"},
+    {"gateway", "per_source_max_startups", KW_INT,
+     OFF(per_source_max_startups), "10", 1, 100000,
+     "unauthenticated connections one netblock (per_source_netblock) may "
+     "hold at once"},
+    {"gateway", "per_source_netblock", KW_NETBLOCK, OFF(per_source_netblock),
+     "32:64", 0, 0,
+     "prefix lengths V4:V6 grouping addresses for the per-source limits "
+     "and penalties (an IPv6 /64 is one subscriber)"},
+    {"gateway", "banner_timeout", KW_INT, OFF(banner_timeout), "10", 1, 600,
+     "seconds a new connection has to send its SSH identification line "
+     "(until then it costs a descriptor in the listener, no process)"},
+    {"gateway", "max_pending", KW_INT, OFF(max_pending), "1024", 16, 65536,
+     "connections waiting for their identification line; when full, the "
+     "oldest of the netblock holding most gives way"},
     {"gateway", "max_sessions", KW_INT, OFF(max_sessions), "200", 1, 100000,
      "connections allowed at once"},
     {"gateway", "login_grace_time", KW_INT, OFF(login_grace_time), "60", 1,
@@ -222,6 +249,8 @@ static int kw_set(struct sk_config *cfg, const struct keyword *kw,
     case KW_STRING:
     case KW_LOGLEVEL:
     case KW_FACTOR:
+    case KW_STARTUPS:
+    case KW_NETBLOCK:
         if (value[0] == '\0') {
             snprintf(err, errlen, "%s: empty value", kw->name);
             return SK_ERR_INVALID;
@@ -231,6 +260,27 @@ static int kw_set(struct sk_config *cfg, const struct keyword *kw,
                      "%s: '%s' is not one of error, info, verbose, debug",
                      kw->name, value);
             return SK_ERR_INVALID;
+        }
+        if (kw->type == KW_STARTUPS) {
+            int a, b, c;
+
+            if (sk_startups_parse(value, &a, &b, &c) != 0) {
+                snprintf(err, errlen,
+                         "%s: '%s' is not N or start:rate:full (1 <= start "
+                         "<= full, rate 0-100)",
+                         kw->name, value);
+                return SK_ERR_INVALID;
+            }
+        }
+        if (kw->type == KW_NETBLOCK) {
+            int a, b;
+
+            if (sk_netblock_parse(value, &a, &b) != 0) {
+                snprintf(err, errlen,
+                         "%s: '%s' is not V4:V6 prefix lengths (0-32:0-128)",
+                         kw->name, value);
+                return SK_ERR_INVALID;
+            }
         }
         if (kw->type == KW_FACTOR && strcmp(value, "totp") != 0 &&
             strcmp(value, "none") != 0) {
@@ -451,6 +501,14 @@ int sk_config_load(const char *path, struct sk_config **out, char *err,
             r = SK_ERR_INVALID;
             goto fail;
         }
+    }
+    /* Validated when set; the defaults are valid too. */
+    if (sk_startups_parse(cfg->max_startups, &cfg->startups_start,
+                          &cfg->startups_rate, &cfg->startups_full) != 0 ||
+        sk_netblock_parse(cfg->per_source_netblock, &cfg->netblock_v4,
+                          &cfg->netblock_v6) != 0) {
+        r = SK_ERR_INTERNAL;
+        goto fail;
     }
     {
         char host[256];

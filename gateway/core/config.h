@@ -22,7 +22,13 @@ struct sk_config {
     char *session_program;
     char *log_level;
     char *gateway_id;
-    int max_startups;
+    char *max_startups; /* "start:rate:full", parsed into: */
+    int startups_start, startups_rate, startups_full;
+    int per_source_max_startups;
+    char *per_source_netblock; /* "V4:V6", parsed into: */
+    int netblock_v4, netblock_v6;
+    int banner_timeout;
+    int max_pending;
     int max_sessions;
     int login_grace_time;
     int max_auth_tries;

@@ -425,24 +425,37 @@ t_ctl_bad_input_changes_nothing() {
     expect_eq "state untouched" "$before" "$after"
 }
 
-# Opens a raw TCP connection on fd 7+N without speaking SSH.
+# sessions_now: sekisho-session processes of this run.
+sessions_now() { pgrep -c -P "$GW_PID" || true; }
+
+# Raw TCP connections on fds 7-9. A connection gets the banner at once but
+# no process until it sends its identification line; then max_startups
+# (a hard cap of 2 here) counts it, and the grace time ends it.
 t_preauth_cap_and_grace() {
     local t0 got
     gw_stop
     sed -i 's/^max_startups = 80/max_startups = 2/' "$CONF"
     sed -i 's/^#login_grace_time = 60/login_grace_time = 2/' "$CONF"
+    sed -i 's/^#banner_timeout = 10/banner_timeout = 2/' "$CONF"
     gw_start || fail "gateway did not start"
-    exec 7<>"/dev/tcp/127.0.0.1/$GPORT" 8<>"/dev/tcp/127.0.0.1/$GPORT"
-    read -r -t 5 got <&7
-    expect_contains "first connection gets a banner" "SSH-2.0" "$got"
-    read -r -t 5 got <&8
-    expect_contains "second connection gets a banner" "SSH-2.0" "$got"
-    exec 9<>"/dev/tcp/127.0.0.1/$GPORT"
+    exec 7<>"/dev/tcp/127.0.0.1/$GPORT" 8<>"/dev/tcp/127.0.0.1/$GPORT" \
+        9<>"/dev/tcp/127.0.0.1/$GPORT"
+    for fd in 7 8 9; do
+        read -r -t 5 got <&"$fd"
+        expect_contains "connection on fd $fd gets a banner" "SSH-2.0" "$got"
+    done
+    sleep 0.5
+    expect_eq "silent connections cost no process" 0 "$(sessions_now)"
+    printf 'SSH-2.0-test\r\n' >&7
+    printf 'SSH-2.0-test\r\n' >&8
+    wait_until 5 test "$(sessions_now)" -ge 2 ||
+        fail "a client that spoke SSH got no session"
     t0=$(date +%s%N)
-    got=$(timeout 5 cat <&9)
-    expect_eq "third connection gets no banner" "" "$got"
+    printf 'SSH-2.0-test\r\n' >&9
+    got=$(timeout 5 cat <&9 | head -c 100 | tr -d '\0')
     [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 2000 ] ||
         fail "third unauthenticated connection was not closed at once"
+    expect_not_contains "third got no key exchange" "curve25519" "$got"
     t0=$(date +%s)
     timeout 10 cat <&7 > /dev/null
     [ $(( $(date +%s) - t0 )) -le 5 ] ||
@@ -450,9 +463,19 @@ t_preauth_cap_and_grace() {
     exec 7<&- 8<&- 9<&-
     grep -q "max_startups (2)" "$WORK/gw.log" || fail "refusal not logged"
     audit_has auth_timeout "" || fail "no auth_timeout audit line"
+    # silent ones are closed at banner_timeout, before any process
+    exec 7<>"/dev/tcp/127.0.0.1/$GPORT"
+    t0=$(date +%s)
+    timeout 10 cat <&7 > /dev/null
+    [ $(( $(date +%s) - t0 )) -le 4 ] ||
+        fail "banner_timeout did not end the silent connection"
+    exec 7<&-
+    grep -q "no identification line within banner_timeout" "$WORK/gw.log" ||
+        fail "banner timeout not logged"
     gw_stop
     sed -i 's/^max_startups = 2/max_startups = 80/' "$CONF"
     sed -i 's/^login_grace_time = 2/#login_grace_time = 60/' "$CONF"
+    sed -i 's/^banner_timeout = 2/#banner_timeout = 10/' "$CONF"
     gw_start || fail "gateway did not restart"
 }
 

@@ -46,7 +46,14 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->egress_key, "/var/lib/sk/egress_key");
     assert_string_equal(cfg->audit_log, "/var/lib/sk/audit.log");
     assert_string_equal(cfg->worker_user, "nobody");
-    assert_int_equal(cfg->max_startups, 10);
+    assert_string_equal(cfg->max_startups, "10:30:100");
+    assert_int_equal(cfg->startups_start, 10);
+    assert_int_equal(cfg->startups_rate, 30);
+    assert_int_equal(cfg->startups_full, 100);
+    assert_int_equal(cfg->per_source_max_startups, 10);
+    assert_int_equal(cfg->netblock_v4, 32);
+    assert_int_equal(cfg->netblock_v6, 64);
+    assert_int_equal(cfg->banner_timeout, 10);
     assert_int_equal(cfg->login_grace_time, 60);
     assert_int_equal(cfg->max_auth_tries, 3);
     assert_int_equal(cfg->sandbox_debug, 0);
@@ -80,7 +87,10 @@ static void test_values(void **state)
                           &cfg, err),
                      0);
     assert_string_equal(cfg->listen, "[::1]:2022");
-    assert_int_equal(cfg->max_startups, 3);
+    /* a single number is a hard cap, as in OpenSSH */
+    assert_int_equal(cfg->startups_start, 3);
+    assert_int_equal(cfg->startups_full, 3);
+    assert_int_equal(cfg->startups_rate, 100);
     assert_int_equal(cfg->sandbox_debug, 1);
     assert_int_equal(cfg->idle_timeout, 900);
     /* sekishod -T output parses back to the same configuration */
@@ -93,7 +103,7 @@ static void test_values(void **state)
     assert_non_null(strstr(dump, "[recorder]\ntranscript_dir = "));
     sk_config_free(cfg);
     assert_int_equal(load(dump, &cfg, err), 0);
-    assert_int_equal(cfg->max_startups, 3);
+    assert_int_equal(cfg->startups_full, 3);
     assert_string_equal(cfg->listen, "[::1]:2022");
     free(dump);
     sk_config_free(cfg);
@@ -115,9 +125,17 @@ static void test_errors(void **state)
          ":4: unknown section [nope]"},
         {"state_dir = /s\n", ":1: key 'state_dir' outside a [section]"},
         {"[gateway]\nstate_dir = /s\nmax_startups = lots\n",
-         ":3: max_startups: 'lots' is not a whole number from 1 to 10000"},
+         ":3: max_startups: 'lots' is not N or start:rate:full"},
         {"[gateway]\nstate_dir = /s\nmax_startups = 0\n",
-         ":3: max_startups: '0' is not a whole number"},
+         ":3: max_startups: '0' is not N or start:rate:full"},
+        {"[gateway]\nstate_dir = /s\nmax_startups = 20:30:10\n",
+         ":3: max_startups: '20:30:10' is not N or start:rate:full"},
+        {"[gateway]\nstate_dir = /s\nmax_startups = 10:101:20\n",
+         ":3: max_startups: '10:101:20'"},
+        {"[gateway]\nstate_dir = /s\nper_source_netblock = 33:64\n",
+         ":3: per_source_netblock: '33:64' is not V4:V6 prefix lengths"},
+        {"[gateway]\nstate_dir = /s\nper_source_netblock = 24:129\n",
+         ":3: per_source_netblock: '24:129'"},
         {"[gateway]\nstate_dir = relative\n",
          ":2: state_dir: path must be absolute"},
         {"[gateway]\nstate_dir = /s\nstate_dir = /t\n",
