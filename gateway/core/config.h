@@ -22,6 +22,12 @@ struct sk_config {
     char *session_program;
     char *log_level;
     char *gateway_id;
+    /* SSH algorithms offered to clients, and (kex, ciphers, macs) to
+     * targets; comma-separated, checked against libssh and a deny list */
+    char *kex_algorithms;
+    char *ciphers;
+    char *macs;
+    char *host_key_algorithms;
     int max_startups;
     int max_sessions;
     int login_grace_time;
