@@ -142,6 +142,42 @@ t_configured_cipher_list() {
     gw_start || fail "gateway did not restart: $(tail -5 "$WORK/gw.log")"
 }
 
+# host_key_algorithms chooses among the signatures the host key allows: an
+# RSA host key signs with SHA-2 only (never ssh-rsa), and only with the
+# configured one; ssh-audit stays clean.
+t_rsa_host_key() {
+    local out
+    ssh-keygen -q -t rsa -b 3072 -N '' -f "$WORK/host_rsa_key" ||
+        fail "ssh-keygen"
+    gw_stop
+    sed -i -e "s|^#host_key = .*|host_key = $WORK/host_rsa_key|" \
+        -e 's|^#host_key_algorithms = .*|host_key_algorithms = rsa-sha2-512|' \
+        "$CONF"
+    gw_start || fail "gateway did not start: $(tail -5 "$WORK/gw.log")"
+    out=$(kex_ssh -oHostKeyAlgorithms=ssh-rsa)
+    expect_contains "ssh-rsa refused" "no matching host key type" "$out"
+    expect_contains "only the configured one" "Their offer: rsa-sha2-512" \
+        "$out"
+    out=$(kex_ssh -oHostKeyAlgorithms=rsa-sha2-256)
+    expect_contains "rsa-sha2-256 not configured" "no matching host key type" \
+        "$out"
+    out=$(gw_ssh alice -oHostKeyAlgorithms=rsa-sha2-512 web01 -- 'echo in' \
+        2>&1 < /dev/null)
+    expect_eq "rsa-sha2-512 works" "in" "$out"
+    out=$(timeout 60 ssh-audit -n -p "$GPORT" 127.0.0.1 2>&1)
+    printf '%s\n' "$out" > "$WORK/ssh-audit-rsa.txt"
+    expect_contains "RSA host key audited" "(key) rsa-sha2-512 (3072-bit)" \
+        "$out"
+    expect_eq "RSA: no [fail]" 0 "$(grep -c '\[fail\]' "$WORK/ssh-audit-rsa.txt")"
+    expect_eq "RSA: no [warn] but the strict-kex marker" "" \
+        "$(grep '\[warn\]' "$WORK/ssh-audit-rsa.txt" | grep -v 'kex-strict-s-v00')"
+    gw_stop
+    sed -i -e 's|^host_key = .*|#host_key = default|' \
+        -e 's|^host_key_algorithms = .*|#host_key_algorithms = default|' \
+        "$CONF"
+    gw_start || fail "gateway did not restart: $(tail -5 "$WORK/gw.log")"
+}
+
 # A weak, unknown or empty value is a load error naming key and value.
 t_bad_algorithm_config() {
     local bad="$WORK/bad.conf" out rc kv want
@@ -178,6 +214,7 @@ run_test t_strict_kex_in_use
 run_test t_removed_algorithms_refused
 run_test t_weak_target_refused
 run_test t_configured_cipher_list
+run_test t_rsa_host_key
 run_test t_bad_algorithm_config
 run_test t_no_sanitizer_reports
 summary
