@@ -14,27 +14,32 @@
  * of it, so every variant (-etm, -cert-v01, @vendor) is caught. These are
  * refused even if a later libssh, or this one built differently, knows
  * them: an old client is no reason to weaken every session. */
+enum match { M_PART, M_PREFIX, M_WHOLE, M_SUFFIX };
+
 static const struct {
-    int kinds;       /* bit mask of (1 << enum sk_algo_kind), 0: any */
-    int how;         /* 0: substring, 1: prefix, 2: whole name, 3: suffix */
+    int kinds; /* bit mask of K(enum sk_algo_kind); 0: every kind */
+    enum match how;
     const char *pat;
     const char *why;
 } deny[] = {
-    {0, 0, "sha1", "uses SHA-1, which has practical collisions"},
-    {0, 2, "none", "is no protection at all"},
-    {1 << SK_ALGO_CIPHER, 0, "-cbc", "is CBC mode (plaintext recovery "
-                                     "attacks on SSH)"},
-    {1 << SK_ALGO_CIPHER, 0, "3des", "is 3DES (64-bit block)"},
-    {1 << SK_ALGO_CIPHER, 0, "arcfour", "is RC4 (biased key stream)"},
-    {1 << SK_ALGO_CIPHER, 0, "blowfish", "has a 64-bit block"},
-    {1 << SK_ALGO_KEX, 1, "ecdh-sha2-nistp", "uses NIST curves of "
-                                             "unexplained provenance"},
-    {1 << SK_ALGO_KEX, 1, "diffie-hellman-group1-", "is a 1024-bit group"},
-    {1 << SK_ALGO_HOSTKEY, 1, "ssh-rsa", "signs with SHA-1 (use "
-                                         "rsa-sha2-512 or rsa-sha2-256)"},
-    {1 << SK_ALGO_HOSTKEY, 1, "ssh-dss", "is DSA (1024-bit, SHA-1)"},
-    {1 << SK_ALGO_MAC, 0, "md5", "uses MD5"},
-    {1 << SK_ALGO_MAC, 3, "-96", "is truncated to 96 bits"},
+#define K(kind) (1 << (kind))
+    {0, M_PART, "sha1", "uses SHA-1, which has practical collisions"},
+    {0, M_WHOLE, "none", "is no protection at all"},
+    {K(SK_ALGO_CIPHER), M_PART, "-cbc",
+     "is CBC mode (plaintext recovery attacks on SSH)"},
+    {K(SK_ALGO_CIPHER), M_PART, "3des", "is 3DES (64-bit block)"},
+    {K(SK_ALGO_CIPHER), M_PART, "arcfour", "is RC4 (biased key stream)"},
+    {K(SK_ALGO_CIPHER), M_PART, "blowfish", "has a 64-bit block"},
+    {K(SK_ALGO_KEX), M_PREFIX, "ecdh-sha2-nistp",
+     "uses NIST curves of unexplained provenance"},
+    {K(SK_ALGO_KEX), M_PREFIX, "diffie-hellman-group1-",
+     "is a 1024-bit group"},
+    {K(SK_ALGO_HOSTKEY), M_PREFIX, "ssh-rsa",
+     "signs with SHA-1 (use rsa-sha2-512 or rsa-sha2-256)"},
+    {K(SK_ALGO_HOSTKEY), M_PREFIX, "ssh-dss", "is DSA (1024-bit, SHA-1)"},
+    {K(SK_ALGO_MAC), M_PART, "md5", "uses MD5"},
+    {K(SK_ALGO_MAC), M_SUFFIX, "-96", "is truncated to 96 bits"},
+#undef K
 };
 
 const char *sk_algos_denied(enum sk_algo_kind kind, const char *name)
@@ -46,10 +51,11 @@ const char *sk_algos_denied(enum sk_algo_kind kind, const char *name)
             continue;
         }
         pl = strlen(deny[i].pat);
-        if ((deny[i].how == 0 && strstr(name, deny[i].pat) != NULL) ||
-            (deny[i].how == 1 && strncmp(name, deny[i].pat, pl) == 0) ||
-            (deny[i].how == 2 && strcmp(name, deny[i].pat) == 0) ||
-            (deny[i].how == 3 && nl >= pl &&
+        if ((deny[i].how == M_PART && strstr(name, deny[i].pat) != NULL) ||
+            (deny[i].how == M_PREFIX &&
+             strncmp(name, deny[i].pat, pl) == 0) ||
+            (deny[i].how == M_WHOLE && strcmp(name, deny[i].pat) == 0) ||
+            (deny[i].how == M_SUFFIX && nl >= pl &&
              strcmp(name + nl - pl, deny[i].pat) == 0)) {
             return deny[i].why;
         }
