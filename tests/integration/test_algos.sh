@@ -120,6 +120,16 @@ t_weak_target_refused() {
     fi
     out=$(gw_ssh alice web01 -- 'echo ok' 2>&1 < /dev/null)
     expect_eq "a modern target works" "ok" "$out"
+    # `target add --scan` speaks the same lists: such a target is found out
+    # before it is added.
+    out=$(ctl target add old02 --host 127.0.0.1 --port "$TPORT_old01" \
+        --login "$TLOGIN" --scan 2>&1)
+    expect_eq "scan of a weak target: exit status" 1 "$?"
+    expect_contains "scan says why" "kex error" "$out"
+    ctl target list 2>&1 | grep -q old02 && fail "weak target added"
+    ctl target add web02 --host 127.0.0.1 --port "$TPORT_web01" \
+        --login "$TLOGIN" --scan > /dev/null 2>&1 ||
+        fail "scan of a modern target failed"
 }
 
 # A configured list replaces the default on both legs.
