@@ -628,7 +628,15 @@ static char *scan_host_key(const char *host, int port)
         ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout) != 0 ||
         ssh_options_set(s, SSH_OPTIONS_HOSTKEYS,
                         "ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512") !=
-            0) {
+            0 ||
+        /* the gateway's own lists: a target it could not talk to later
+         * is found out now, before it is added */
+        ssh_options_set(s, SSH_OPTIONS_KEY_EXCHANGE, cfg->kex_algorithms) !=
+            0 ||
+        ssh_options_set(s, SSH_OPTIONS_CIPHERS_C_S, cfg->ciphers) != 0 ||
+        ssh_options_set(s, SSH_OPTIONS_CIPHERS_S_C, cfg->ciphers) != 0 ||
+        ssh_options_set(s, SSH_OPTIONS_HMAC_C_S, cfg->macs) != 0 ||
+        ssh_options_set(s, SSH_OPTIONS_HMAC_S_C, cfg->macs) != 0) {
         die("scan: %s", ssh_get_error(s));
     }
     if (ssh_connect(s) != SSH_OK) {

@@ -36,24 +36,15 @@
  * reachable through messages there. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
-/* Algorithms offered to clients and targets: AEAD ciphers first (fast and
- * strong), no CBC, no SHA-1 anywhere. */
-#define SK_CIPHERS                                                            \
-    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,"                          \
-    "chacha20-poly1305@openssh.com,aes256-ctr,aes128-ctr"
-#define SK_MACS                                                               \
-    "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,"            \
-    "hmac-sha2-256,hmac-sha2-512"
+/* The algorithms offered to clients and targets are the configuration's
+ * (kex_algorithms, ciphers, macs, host_key_algorithms), checked against a
+ * deny list when it was loaded. */
 /* Signature algorithms accepted from users' keys: no SHA-1 (ssh-rsa) and
  * no DSA. */
 #define SK_USER_KEY_ALGOS                                                     \
     "ssh-ed25519,sk-ssh-ed25519@openssh.com,ecdsa-sha2-nistp256,"             \
     "ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"                                \
     "sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-256"
-#define SK_KEX                                                                \
-    "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,"      \
-    "ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group16-sha512,"    \
-    "diffie-hellman-group18-sha512,diffie-hellman-group14-sha256"
 
 #define MENU_MAX 200
 
@@ -687,11 +678,12 @@ static int wk_upstream(struct wk *w, const char *target, int mode,
         ssh_options_set(u, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") != 0 ||
         ssh_options_set(u, SSH_OPTIONS_TIMEOUT, &timeout) != 0 ||
         ssh_options_set(u, SSH_OPTIONS_HOSTKEYS, o.hostkey_algos) != 0 ||
-        ssh_options_set(u, SSH_OPTIONS_CIPHERS_C_S, SK_CIPHERS) != 0 ||
-        ssh_options_set(u, SSH_OPTIONS_CIPHERS_S_C, SK_CIPHERS) != 0 ||
-        ssh_options_set(u, SSH_OPTIONS_HMAC_C_S, SK_MACS) != 0 ||
-        ssh_options_set(u, SSH_OPTIONS_HMAC_S_C, SK_MACS) != 0 ||
-        ssh_options_set(u, SSH_OPTIONS_KEY_EXCHANGE, SK_KEX) != 0) {
+        ssh_options_set(u, SSH_OPTIONS_CIPHERS_C_S, w->cfg->ciphers) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_CIPHERS_S_C, w->cfg->ciphers) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_HMAC_C_S, w->cfg->macs) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_HMAC_S_C, w->cfg->macs) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_KEY_EXCHANGE,
+                        w->cfg->kex_algorithms) != 0) {
         snprintf(err, sizeof(err), "client options: %s", ssh_get_error(u));
         goto fail;
     }
@@ -921,13 +913,16 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
     }
     if (ssh_bind_options_set(b, SSH_BIND_OPTIONS_PROCESS_CONFIG, &off) != 0 ||
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_IMPORT_KEY, hostkey) != 0 ||
-        ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_C_S, SK_CIPHERS) !=
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_C_S, cfg->ciphers) !=
             0 ||
-        ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_S_C, SK_CIPHERS) !=
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_S_C, cfg->ciphers) !=
             0 ||
-        ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_C_S, SK_MACS) != 0 ||
-        ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_S_C, SK_MACS) != 0 ||
-        ssh_bind_options_set(b, SSH_BIND_OPTIONS_KEY_EXCHANGE, SK_KEX) != 0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_C_S, cfg->macs) != 0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_S_C, cfg->macs) != 0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_KEY_EXCHANGE,
+                             cfg->kex_algorithms) != 0 ||
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS,
+                             cfg->host_key_algorithms) != 0 ||
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES,
                              SK_USER_KEY_ALGOS) != 0 ||
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_RSA_MIN_SIZE, &rsa_min) !=

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "algos.h"
 #include "methods.h"
 #include "srclimit.h"
 #include "sk-err.h"
@@ -22,6 +23,11 @@ enum kw_type {
     KW_FACTOR,
     KW_STARTUPS, /* start:rate:full, kept as text, parsed into ints */
     KW_NETBLOCK, /* V4:V6 prefix lengths */
+    /* SSH algorithm lists (strings), checked by sk_algos_check */
+    KW_KEX,
+    KW_CIPHERS,
+    KW_MACS,
+    KW_HOSTKEYS,
 };
 
 struct keyword {
@@ -83,6 +89,28 @@ static const struct keyword keywords[] = {
      "failed authentication attempts before disconnect"},
     {"gateway", "connect_timeout", KW_INT, OFF(connect_timeout), "10", 1, 300,
      "seconds to reach a target and finish its SSH handshake"},
+    /* Hardened defaults (ssh-audit: no fail, no warn): no NIST-curve ECDH,
+     * no 2048-bit DH group14, MACs only encrypt-then-MAC (AEAD ciphers
+     * carry their own), nothing with SHA-1 or CBC. */
+    {"gateway", "kex_algorithms", KW_KEX, OFF(kex_algorithms),
+     "curve25519-sha256,curve25519-sha256@libssh.org,"
+     "diffie-hellman-group16-sha512,diffie-hellman-group18-sha512",
+     0, 0,
+     "key exchange methods for clients and targets, in order of "
+     "preference (SHA-1, nistp ECDH and group1 are refused)"},
+    {"gateway", "ciphers", KW_CIPHERS, OFF(ciphers),
+     "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,"
+     "aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr",
+     0, 0, "ciphers for clients and targets (CBC and 3DES are refused)"},
+    {"gateway", "macs", KW_MACS, OFF(macs),
+     "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com", 0, 0,
+     "MACs for clients and targets (SHA-1, MD5 and -96 are refused)"},
+    {"gateway", "host_key_algorithms", KW_HOSTKEYS,
+     OFF(host_key_algorithms), "ssh-ed25519,rsa-sha2-512,rsa-sha2-256", 0,
+     0,
+     "host key signatures offered to clients, among those of host_key "
+     "(ssh-rsa and ssh-dss are refused); towards a target only its "
+     "pinned key's type is used"},
     {"gateway", "sandbox_debug", KW_BOOL, OFF(sandbox_debug), "no", 0, 0,
      "log forbidden worker system calls instead of killing (testing only)"},
     {"auth", "second_factor", KW_FACTOR, OFF(second_factor), "totp", 0, 0,
@@ -222,6 +250,20 @@ static int bool_parse(const char *v, int *out)
     return SK_ERR_INVALID;
 }
 
+static enum sk_algo_kind algo_kind(enum kw_type t)
+{
+    switch (t) {
+    case KW_KEX:
+        return SK_ALGO_KEX;
+    case KW_CIPHERS:
+        return SK_ALGO_CIPHER;
+    case KW_MACS:
+        return SK_ALGO_MAC;
+    default:
+        return SK_ALGO_HOSTKEY;
+    }
+}
+
 /* Sets one keyword; on error writes a reason (without file/line) to err. */
 static int kw_set(struct sk_config *cfg, const struct keyword *kw,
                   const char *value, char *err, size_t errlen)
@@ -251,6 +293,10 @@ static int kw_set(struct sk_config *cfg, const struct keyword *kw,
     case KW_FACTOR:
     case KW_STARTUPS:
     case KW_NETBLOCK:
+    case KW_KEX:
+    case KW_CIPHERS:
+    case KW_MACS:
+    case KW_HOSTKEYS:
         if (value[0] == '\0') {
             snprintf(err, errlen, "%s: empty value", kw->name);
             return SK_ERR_INVALID;
@@ -287,6 +333,20 @@ static int kw_set(struct sk_config *cfg, const struct keyword *kw,
             snprintf(err, errlen, "%s: '%s' is not totp or none", kw->name,
                      value);
             return SK_ERR_INVALID;
+        }
+        if (kw->type == KW_KEX || kw->type == KW_CIPHERS ||
+            kw->type == KW_MACS || kw->type == KW_HOSTKEYS) {
+            char why[200];
+            int r = sk_algos_check(algo_kind(kw->type), value, why,
+                                   sizeof(why));
+
+            if (r == SK_ERR_ALLOC) {
+                return r;
+            }
+            if (r != 0) {
+                snprintf(err, errlen, "%s: %s", kw->name, why);
+                return SK_ERR_INVALID;
+            }
         }
         free(*sp);
         if ((*sp = strdup(value)) == NULL) {
@@ -377,7 +437,7 @@ int sk_config_load(const char *path, struct sk_config **out, char *err,
     struct sk_config *cfg;
     size_t i;
     int line, r;
-    char tmp[8];
+    char tmp[256];
 
     *out = NULL;
     if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
@@ -420,6 +480,14 @@ int sk_config_load(const char *path, struct sk_config **out, char *err,
         if (!ctx.seen[i] && keywords[i].def != NULL) {
             if (kw_set(cfg, &keywords[i], keywords[i].def, tmp,
                        sizeof(tmp)) != 0) {
+                /* Only an algorithm default can fail, with a libssh that
+                 * lacks it (a FIPS mode, another build): say which. */
+                if (err != NULL) {
+                    snprintf(err, errlen,
+                             "%s: the default of %s is not usable with "
+                             "this libssh (%s); set %s",
+                             path, keywords[i].name, tmp, keywords[i].name);
+                }
                 r = SK_ERR_INTERNAL;
                 goto fail;
             }

@@ -29,6 +29,12 @@ struct sk_config {
     int netblock_v4, netblock_v6;
     int banner_timeout;
     int max_pending;
+    /* SSH algorithms offered to clients, and (kex, ciphers, macs) to
+     * targets; comma-separated, checked against libssh and a deny list */
+    char *kex_algorithms;
+    char *ciphers;
+    char *macs;
+    char *host_key_algorithms;
     int max_sessions;
     int login_grace_time;
     int max_auth_tries;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "algos.h"
 #include "config.h"
 #include "sk-err.h"
 
@@ -172,6 +173,109 @@ static void test_errors(void **state)
     }
 }
 
+/* The SSH algorithm lists: hardened defaults, a custom list taken as it
+ * is, and each weak, unknown or malformed value refused at load with the
+ * line, the key and the value. */
+static void test_algorithms(void **state)
+{
+    static const struct {
+        const char *line;
+        const char *msg;
+    } bad[] = {
+        {"kex_algorithms = ecdh-sha2-nistp256",
+         "kex_algorithms: 'ecdh-sha2-nistp256' is not permitted"},
+        {"kex_algorithms = curve25519-sha256,ecdh-sha2-nistp521",
+         "kex_algorithms: 'ecdh-sha2-nistp521' is not permitted"},
+        {"kex_algorithms = diffie-hellman-group14-sha1",
+         "'diffie-hellman-group14-sha1' is not permitted: it uses SHA-1"},
+        {"kex_algorithms = diffie-hellman-group1-sha1",
+         "'diffie-hellman-group1-sha1' is not permitted"},
+        {"kex_algorithms = diffie-hellman-group-exchange-sha1",
+         "'diffie-hellman-group-exchange-sha1' is not permitted"},
+        {"kex_algorithms = kex-strict-s-v00@openssh.com",
+         "'kex-strict-s-v00@openssh.com' is not an algorithm of this kind"},
+        {"ciphers = aes256-cbc", "ciphers: 'aes256-cbc' is not permitted"},
+        {"ciphers = 3des-cbc", "ciphers: '3des-cbc' is not permitted"},
+        {"ciphers = none", "ciphers: 'none' is not permitted"},
+        {"ciphers = rot13",
+         "ciphers: 'rot13' is not an algorithm of this kind that libssh"},
+        {"ciphers = hmac-sha2-256-etm@openssh.com",
+         "'hmac-sha2-256-etm@openssh.com' is not an algorithm of this kind"},
+        {"ciphers = aes128-ctr,aes128-ctr", "'aes128-ctr' is listed twice"},
+        {"ciphers = aes128-ctr aes256-ctr",
+         "'aes128-ctr aes256-ctr' is not an algorithm name"},
+        {"ciphers = +aes128-cbc", "'+aes128-cbc' is not an algorithm name"},
+        {"ciphers = aes128-ctr,", "ciphers: '' is not an algorithm name"},
+        {"ciphers = ,aes128-ctr", "ciphers: '' is not an algorithm name"},
+        {"ciphers =", "ciphers: empty value"},
+        {"macs = hmac-sha1", "macs: 'hmac-sha1' is not permitted"},
+        {"macs = hmac-sha1-etm@openssh.com",
+         "'hmac-sha1-etm@openssh.com' is not permitted"},
+        {"macs = hmac-md5", "macs: 'hmac-md5' is not permitted: it uses MD5"},
+        {"macs = hmac-sha2-256-96", "'hmac-sha2-256-96' is not permitted"},
+        {"macs = aes128-ctr", "macs: 'aes128-ctr' is not an algorithm of"},
+        {"host_key_algorithms = ssh-rsa",
+         "host_key_algorithms: 'ssh-rsa' is not permitted: it signs with "
+         "SHA-1"},
+        {"host_key_algorithms = ssh-rsa-cert-v01@openssh.com",
+         "'ssh-rsa-cert-v01@openssh.com' is not permitted"},
+        {"host_key_algorithms = ssh-dss", "'ssh-dss' is not permitted"},
+        {"host_key_algorithms = curve25519-sha256",
+         "'curve25519-sha256' is not an algorithm of this kind"},
+    };
+    struct sk_config *cfg = NULL;
+    char err[512], text[512];
+    size_t i;
+
+    (void)state;
+    assert_int_equal(load("[gateway]\nstate_dir = /s\n", &cfg, err), 0);
+    assert_string_equal(cfg->kex_algorithms,
+                        "curve25519-sha256,curve25519-sha256@libssh.org,"
+                        "diffie-hellman-group16-sha512,"
+                        "diffie-hellman-group18-sha512");
+    assert_string_equal(cfg->ciphers,
+                        "chacha20-poly1305@openssh.com,"
+                        "aes256-gcm@openssh.com,aes128-gcm@openssh.com,"
+                        "aes256-ctr,aes192-ctr,aes128-ctr");
+    assert_string_equal(cfg->macs, "hmac-sha2-256-etm@openssh.com,"
+                                   "hmac-sha2-512-etm@openssh.com");
+    assert_string_equal(cfg->host_key_algorithms,
+                        "ssh-ed25519,rsa-sha2-512,rsa-sha2-256");
+    sk_config_free(cfg);
+    cfg = NULL;
+    assert_int_equal(load("[gateway]\nstate_dir = /s\n"
+                          "kex_algorithms = curve25519-sha256\n"
+                          "ciphers = aes256-gcm@openssh.com\n"
+                          "macs = hmac-sha2-512-etm@openssh.com,hmac-sha2-256\n"
+                          "host_key_algorithms = ecdsa-sha2-nistp256\n",
+                          &cfg, err),
+                     0);
+    assert_string_equal(cfg->kex_algorithms, "curve25519-sha256");
+    assert_string_equal(cfg->ciphers, "aes256-gcm@openssh.com");
+    assert_string_equal(cfg->macs,
+                        "hmac-sha2-512-etm@openssh.com,hmac-sha2-256");
+    assert_string_equal(cfg->host_key_algorithms, "ecdsa-sha2-nistp256");
+    sk_config_free(cfg);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cfg = (void *)1;
+        err[0] = '\0';
+        snprintf(text, sizeof(text), "[gateway]\nstate_dir = /s\n%s\n",
+                 bad[i].line);
+        assert_int_equal(load(text, &cfg, err), SK_ERR_INVALID);
+        assert_null(cfg);
+        if (strstr(err, bad[i].msg) == NULL || strstr(err, ":3: ") == NULL) {
+            fail_msg("case %zu: '%s' does not contain ':3: %s'", i, err,
+                     bad[i].msg);
+        }
+    }
+    /* the deny list applies by kind: a name is judged where it is used */
+    assert_non_null(sk_algos_denied(SK_ALGO_KEX, "ecdh-sha2-nistp384"));
+    assert_null(sk_algos_denied(SK_ALGO_HOSTKEY, "ecdsa-sha2-nistp384"));
+    assert_non_null(sk_algos_denied(SK_ALGO_MAC, "hmac-sha1-96"));
+    assert_null(sk_algos_denied(SK_ALGO_CIPHER, "aes128-ctr"));
+    assert_null(sk_algos_denied(SK_ALGO_HOSTKEY, "rsa-sha2-512"));
+}
+
 static void test_missing_file(void **state)
 {
     struct sk_config *cfg;
@@ -219,6 +323,7 @@ int main(void)
         cmocka_unit_test_teardown(test_defaults, teardown),
         cmocka_unit_test_teardown(test_values, teardown),
         cmocka_unit_test_teardown(test_errors, teardown),
+        cmocka_unit_test_teardown(test_algorithms, teardown),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_write_initial),
     };
