@@ -208,7 +208,7 @@ static void test_targets_and_grants(void **state)
 {
     sk_store *st = *state;
     struct sk_target t = {0, "web01", "10.0.0.1", 22, "root",
-                          "ssh-ed25519 AAAA", 0};
+                          "ssh-ed25519 AAAA", 0, NULL};
     struct sk_target got;
     struct sk_grant g;
     int n = 0;
