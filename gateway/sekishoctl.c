@@ -44,7 +44,7 @@ static const char *usage_text =
     "[--auditor-passphrase-file F] [--pam-module PATH]\n"
     "       sekishoctl -c CONFIG COMMAND ...\n"
     "commands:\n"
-    "  egress-key [TARGET | --group NAME]\n"
+    "  egress-key [TARGET | --group NAME [--create]]\n"
     "  user add NAME [--role maintainer|approver|admin|auditor] "
     "[--password-stdin] [--from CIDR]... [--expires DATE]\n"
     "  user from NAME CIDR... | --any\n"
@@ -701,6 +701,10 @@ static void egress_group_key(const struct sk_config *c, const char *group)
         die("cannot write egress key %s: %s", path, sk_err_str(r));
     }
     if (r == 0) {
+        if (sk_audit("egress_key_create", "{s:s, s:s, s:s}", "admin", admin,
+                     "group", group, "path", path) != 0) {
+            die("audit log unavailable");
+        }
         fprintf(stderr, "new egress key for group %s: %s\n", group, path);
     }
 }
@@ -1355,7 +1359,7 @@ static int cmd_init(int argc, char **argv)
     return 0;
 }
 
-/* egress-key [TARGET | --group NAME]: the authorized_keys line a
+/* egress-key [TARGET | --group NAME [--create]]: the authorized_keys line a
  * target's login must hold (without arguments: the default group's, what
  * every target added without --key-group uses). */
 static int cmd_egress_key(int argc, char **argv)
@@ -1365,11 +1369,17 @@ static int cmd_egress_key(int argc, char **argv)
     int r;
 
     memset(&t, 0, sizeof(t));
-    if (argc == 2 && strcmp(argv[0], "--group") == 0) {
+    if ((argc == 2 || (argc == 3 && strcmp(argv[2], "--create") == 0)) &&
+        strcmp(argv[0], "--group") == 0) {
         if (!sk_egress_group_valid(argv[1])) {
             die("key group name '%s' is invalid", argv[1]);
         }
         group = argv[1];
+        if (argc == 3) {
+            /* A key made ahead of a rotation, before any target uses it. */
+            open_state();
+            egress_group_key(cfg, group);
+        }
     } else if (argc == 1 && argv[0][0] != '-') {
         check_name("target", argv[0]);
         open_state();
@@ -1378,7 +1388,7 @@ static int cmd_egress_key(int argc, char **argv)
         }
         group = t.key_group;
     } else if (argc != 0) {
-        die_usage("egress-key [TARGET | --group NAME]");
+        die_usage("egress-key [TARGET | --group NAME [--create]]");
     }
     line = egress_line(cfg, group);
     printf("%s\n", line);

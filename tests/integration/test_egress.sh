@@ -208,13 +208,19 @@ t_egress_key_group() {
     ctl target add bad --host 127.0.0.1 --port 1 --login x \
         --host-key-file "$WORK/pci01/hostkey.pub" --key-group ../x \
         > /dev/null 2>&1 && fail "key group ../x accepted"
-    # rotation: move pci01 to a new group; the old line no longer works
+    # rotation without an outage: the new key first, its line next to the
+    # old one, then the move; afterwards the old line alone does not work
+    ctl egress-key --group pci2 --create >> "$WORK/pci01/authorized_keys" \
+        2>/dev/null || fail "egress-key --create"
+    [ -f "$GW/egress_key.pci2" ] || fail "no key file from --create"
+    audit_has egress_key_create '"group":"pci2"' || fail "no audit of --create"
     ctl target key-group pci01 pci2 > /dev/null || fail "target key-group"
+    out=$(gw_ssh alice pci01 -- echo new-line < /dev/null 2>&1)
+    expect_eq "rotated key works" new-line "$out"
+    printf '%s\n' "$pci" > "$WORK/pci01/authorized_keys"
     out=$(gw_ssh alice pci01 -- echo old-line < /dev/null 2>&1)
     expect_not_contains "old group key dropped" old-line "$out"
     ctl egress-key pci01 > "$WORK/pci01/authorized_keys"
-    out=$(gw_ssh alice pci01 -- echo new-line < /dev/null 2>&1)
-    expect_eq "rotated key works" new-line "$out"
     audit_has target_key_group '"group":"pci2"' || fail "no audit of the move"
 }
 
