@@ -1770,8 +1770,9 @@ static int mon_handle(struct monitor *m)
 /*
  * ssh-agent protocol (draft-miller-ssh-agent), the two requests a client
  * needs: list identities and sign. Signing is allowed only for an SSH
- * userauth request naming the target's login, so a compromised worker
- * cannot use the egress key as a general signing oracle.
+ * userauth request naming the target's login and key, once per
+ * connection and never for a session identifier signed before (egress.h),
+ * so a compromised worker cannot use the egress key as a signing oracle.
  */
 #define AGENT_FAILURE 5
 #define AGENTC_REQUEST_IDENTITIES 11
