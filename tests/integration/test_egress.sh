@@ -20,8 +20,10 @@ setup() {
 
 # u32 N / str FILE: SSH wire encoding, to standard output.
 u32() {
-    printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))"
-    printf "\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"
+    local b
+    for b in 24 16 8 0; do
+        printf '%b' "\\x$(printf %02x $(($1 >> b & 255)))"
+    done
 }
 str() {
     u32 "$(stat -c %s "$1")"
