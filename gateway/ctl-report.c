@@ -239,6 +239,7 @@ static int targets_cb(const struct sk_target *t, void *arg)
     DUPS(d, t, host);
     DUPS(d, t, login);
     d->host_key = NULL;
+    d->key_group = NULL;
     return 0;
 }
 

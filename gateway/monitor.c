@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "buf.h"
 #include "config.h"
+#include "egress.h"
 #include "ipc.h"
 #include "key.h"
 #include "log.h"
@@ -28,6 +29,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -61,10 +63,6 @@
 #define MON_ONCE 0x04
 #define MON_ANYSTATE (MON_PREAUTH | MON_POSTAUTH)
 
-/* How many signatures a worker may ask of the egress key: one userauth
- * (plus a retry) per target connection. */
-#define AGENT_MAX_SIGNS 2
-
 struct monitor {
     const struct sk_config *cfg;
     sk_store *store;
@@ -93,8 +91,8 @@ struct monitor {
     char kill_msg[300];
     struct rec_proc rec; /* the session's recorder (rec.pid > 0: running) */
     int have_rec;
-    int agent_signs;
-    struct sk_key *egress;
+    struct sk_egress_guard egress_guard; /* what the egress key signed */
+    struct sk_key *egress; /* the key of the open target's group only */
     int session_open; /* row inserted, end not yet recorded */
     int session_ended;
     time_t terminate_sent; /* MON_TERMINATE sent at; 0: not */
@@ -1231,12 +1229,22 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
                            NULL);
         goto out;
     }
-    if (m->egress == NULL &&
-        (r = sk_key_load(m->cfg->egress_key, &m->egress)) != 0) {
-        error_fr(r, "egress key %s", m->cfg->egress_key);
-        r = mon_open_reply(m, 0, "gateway error: egress key unavailable",
-                           NULL);
-        goto out;
+    {
+        /* Only the key the target's login trusts is loaded: a worker
+         * that misuses this connection's signature can reach no target
+         * of another key group. */
+        char kp[PATH_MAX];
+
+        if ((r = sk_egress_key_path(m->cfg->egress_key, m->cfg->state_dir,
+                                    m->target.key_group, kp,
+                                    sizeof(kp))) != 0 ||
+            (m->egress == NULL && (r = sk_key_load(kp, &m->egress)) != 0)) {
+            error_fr(r, "egress key of group %s", m->target.key_group);
+            r = mon_open_reply(m, 0, "gateway error: egress key unavailable",
+                               NULL);
+            goto out;
+        }
+        sk_egress_new_conn(&m->egress_guard);
     }
     sock = mon_connect(m->target.host, m->target.port,
                        m->cfg->connect_timeout, err, sizeof(err));
@@ -1255,8 +1263,9 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
         goto out;
     }
     {
-        /* The monitor reads agent requests with blocking reads: a worker
-         * that stops mid-message must not hold it for ever. */
+        /* A worker that stops reading replies must not hold the monitor
+         * for ever (reads have a per-message deadline besides, see
+         * mon_agent_handle). */
         struct timeval tv = {5, 0};
 
         if (setsockopt(ap[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) !=
@@ -1779,32 +1788,15 @@ static int mon_handle(struct monitor *m)
 /*
  * ssh-agent protocol (draft-miller-ssh-agent), the two requests a client
  * needs: list identities and sign. Signing is allowed only for an SSH
- * userauth request naming the target's login, so a compromised worker
- * cannot use the egress key as a general signing oracle.
+ * userauth request naming the target's login and key, once per
+ * connection and never for a session identifier signed before (egress.h),
+ * so a compromised worker cannot use the egress key as a signing oracle.
  */
 #define AGENT_FAILURE 5
 #define AGENTC_REQUEST_IDENTITIES 11
 #define AGENT_IDENTITIES_ANSWER 12
 #define AGENTC_SIGN_REQUEST 13
 #define AGENT_SIGN_RESPONSE 14
-
-static int agent_read_full(int fd, void *p, size_t n)
-{
-    size_t off = 0;
-    ssize_t r;
-
-    while (off < n) {
-        r = read(fd, (char *)p + off, n - off);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return -1;
-        }
-        off += (size_t)r;
-    }
-    return 0;
-}
 
 static int agent_write_msg(int fd, struct sk_buf *body)
 {
@@ -1834,38 +1826,38 @@ static int agent_write_msg(int fd, struct sk_buf *body)
     return 0;
 }
 
-/* 1 if data is a publickey SSH_MSG_USERAUTH_REQUEST for login with our
- * key blob (RFC 4252 section 7). */
-static int agent_data_ok(const uint8_t *data, size_t len, const char *login,
-                         const uint8_t *blob, size_t bloblen)
+/* Decides a sign request (egress.h has the rules): this monitor's memory
+ * and the connection's budget first, then the store, which remembers the
+ * session identifiers every monitor signed. Returns 0 (sign) or a
+ * reason for the audit line. */
+static const char *agent_sign_refusal(struct monitor *m, const uint8_t *data,
+                                      size_t dl, const uint8_t *blob,
+                                      size_t bl,
+                                      uint8_t idhash[SK_EGRESS_IDHASH_LEN])
 {
-    struct sk_buf b;
-    const uint8_t *p;
-    size_t n;
-    uint8_t type, has_sig;
-    int ok = 0;
+    char hex[SK_EGRESS_IDHASH_LEN * 2 + 1];
+    int r;
 
-    sk_buf_init(&b);
-    if (sk_buf_put(&b, data, len) != 0) {
-        goto out;
+    r = sk_egress_check(&m->egress_guard, data, dl, m->target.login, blob,
+                        bl, idhash);
+    if (r == SK_ERR_EXISTS) {
+        return "session identifier signed before";
     }
-    if (sk_buf_get_string_direct(&b, &p, &n) != 0 || n == 0 || n > 64 ||
-        sk_buf_get_u8(&b, &type) != 0 || type != 50 ||
-        sk_buf_get_string_direct(&b, &p, &n) != 0 || n != strlen(login) ||
-        memcmp(p, login, n) != 0 ||
-        sk_buf_get_string_direct(&b, &p, &n) != 0 || n != 14 ||
-        memcmp(p, "ssh-connection", 14) != 0 ||
-        sk_buf_get_string_direct(&b, &p, &n) != 0 || n != 9 ||
-        memcmp(p, "publickey", 9) != 0 || sk_buf_get_u8(&b, &has_sig) != 0 ||
-        has_sig != 1 || sk_buf_get_string_direct(&b, &p, &n) != 0 ||
-        sk_buf_get_string_direct(&b, &p, &n) != 0 || n != bloblen ||
-        memcmp(p, blob, n) != 0 || sk_buf_avail(&b) != 0) {
-        goto out;
+    if (r == SK_ERR_DENIED) {
+        return "this connection's signature was given";
     }
-    ok = 1;
-out:
-    sk_buf_free(&b);
-    return ok;
+    if (r != 0) {
+        return "not a userauth request for the target's login and key";
+    }
+    sk_egress_idhash_hex(idhash, hex, sizeof(hex));
+    r = sk_store_egress_claim(m->store, hex, m->target.name, time(NULL));
+    if (r == SK_ERR_EXISTS) {
+        return "session identifier signed before";
+    }
+    if (r != 0) {
+        return "state database unavailable"; /* fail closed */
+    }
+    return NULL;
 }
 
 /* Serves one agent request. Returns 0, or -1 when the agent channel should
@@ -1878,10 +1870,15 @@ static int mon_agent_handle(struct monitor *m)
     uint8_t type;
     int bl, r = -1;
     size_t siglen;
+    int64_t deadline;
 
     sk_buf_init(&req);
     sk_buf_init(&rep);
-    if (agent_read_full(m->agent_fd, hdr, 4) != 0) {
+    /* One deadline for the whole message: a worker trickling a byte at
+     * a time gets no longer than one that sends nothing. */
+    deadline = sk_mono_ms() + SK_EGRESS_MSG_DEADLINE_MS;
+    if (sk_read_deadline(m->agent_fd, hdr, 4, deadline) != 0) {
+        error_f("agent message not received in time");
         goto out;
     }
     len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
@@ -1892,7 +1889,8 @@ static int mon_agent_handle(struct monitor *m)
     {
         uint8_t *body = malloc(len);
 
-        if (body == NULL || agent_read_full(m->agent_fd, body, len) != 0 ||
+        if (body == NULL ||
+            sk_read_deadline(m->agent_fd, body, len, deadline) != 0 ||
             sk_buf_put(&req, body, len) != 0) {
             free(body);
             goto out;
@@ -1917,23 +1915,33 @@ static int mon_agent_handle(struct monitor *m)
         const uint8_t *kb, *data;
         size_t kbl, dl;
         uint32_t flags;
+        uint8_t idhash[SK_EGRESS_IDHASH_LEN];
+        const char *why = NULL;
 
         if (sk_buf_get_string_direct(&req, &kb, &kbl) != 0 ||
             sk_buf_get_string_direct(&req, &data, &dl) != 0 ||
             sk_buf_get_u32(&req, &flags) != 0 || kbl != (size_t)bl ||
-            memcmp(kb, blob, kbl) != 0 ||
-            m->agent_signs >= AGENT_MAX_SIGNS ||
-            !agent_data_ok(data, dl, m->target.login, blob, (size_t)bl) ||
-            sk_key_sign_ssh(m->egress, data, dl, sig, sizeof(sig), &siglen) !=
-                0) {
-            error_f("refused an egress-key signature request");
-            (void)sk_audit("egress_sign_refused", "{s:s, s:s}", "session",
-                           m->session_id, "user", m->user);
+            memcmp(kb, blob, kbl) != 0) {
+            why = "not a request for the egress key";
+        } else if ((why = agent_sign_refusal(m, data, dl, blob, (size_t)bl,
+                                             idhash)) == NULL &&
+                   sk_key_sign_ssh(m->egress, data, dl, sig, sizeof(sig),
+                                   &siglen) != 0) {
+            why = "signing failed";
+        }
+        if (why == NULL) {
+            /* Spent whether or not the target accepts it. */
+            sk_egress_note(&m->egress_guard, idhash);
+        }
+        if (why != NULL) {
+            error_f("refused an egress-key signature request: %s", why);
+            (void)sk_audit("egress_sign_refused", "{s:s, s:s, s:s, s:s}",
+                           "session", m->session_id, "user", m->user,
+                           "target", m->target.name, "reason", why);
             if (sk_buf_put_u8(&rep, AGENT_FAILURE) != 0) {
                 goto out;
             }
         } else {
-            m->agent_signs++;
             if (sk_buf_put_u8(&rep, AGENT_SIGN_RESPONSE) != 0 ||
                 sk_buf_put_string(&rep, sig, siglen) != 0) {
                 goto out;

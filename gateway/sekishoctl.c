@@ -4,6 +4,7 @@
  */
 #include "audit.h"
 #include "config.h"
+#include "egress.h"
 #include "key.h"
 #include "log.h"
 #include "sk-err.h"
@@ -43,7 +44,7 @@ static const char *usage_text =
     "[--auditor-passphrase-file F] [--pam-module PATH]\n"
     "       sekishoctl -c CONFIG COMMAND ...\n"
     "commands:\n"
-    "  egress-key\n"
+    "  egress-key [TARGET | --group NAME [--create]]\n"
     "  user add NAME [--role maintainer|approver|admin|auditor] "
     "[--password-stdin] [--from CIDR]... [--expires DATE]\n"
     "  user from NAME CIDR... | --any\n"
@@ -57,7 +58,8 @@ static const char *usage_text =
     "sk+password\")\n"
     "  target add NAME --host H --port P --login USER "
     "(--host-key-file FILE | --scan)\n"
-    "  target list | show NAME | remove NAME\n"
+    "             [--key-group NAME | --own-key]\n"
+    "  target list | show NAME | remove NAME | key-group NAME GROUP\n"
     "  group add|remove NAME | list | member add|remove GROUP USER\n"
     "  group from GROUP CIDR... | --any\n"
     "  grant add USER|@GROUP TARGET [--until TIME] [--exec] [--hours WINDOW]\n"
@@ -687,6 +689,87 @@ static char *file_host_key(const char *path)
     return line;
 }
 
+/* Makes sure group has a key file: the default group's is made by init;
+ * another group's is made here, once (O_EXCL, 0600, like init's). */
+static void egress_group_key(const struct sk_config *c, const char *group)
+{
+    char path[PATH_MAX];
+    int r;
+
+    if (!sk_egress_group_valid(group)) {
+        die("key group name '%s' is invalid: use 1-%d characters a-z 0-9 "
+            ". _ -, starting with a letter or digit",
+            group, SK_NAME_MAX);
+    }
+    if ((r = sk_egress_key_path(c->egress_key, c->state_dir, group, path,
+                                sizeof(path))) != 0) {
+        die("key group %s: %s", group, sk_err_str(r));
+    }
+    if ((r = sk_key_generate_file(path)) != 0 && r != SK_ERR_EXISTS) {
+        die("cannot write egress key %s: %s", path, sk_err_str(r));
+    }
+    if (r == 0) {
+        if (sk_audit("egress_key_create", "{s:s, s:s, s:s}", "admin", admin,
+                     "group", group, "path", path) != 0) {
+            die("audit log unavailable");
+        }
+        fprintf(stderr, "new egress key for group %s: %s\n", group, path);
+    }
+}
+
+/* The authorized_keys line of group's egress key, with the options that
+ * bind it to the gateway (from=) and take away what it never needs
+ * (restrict: forwarding of ports, agent and X11, user rc; pty stays for
+ * shells). Caller frees. */
+static char *egress_line(const struct sk_config *c, const char *group)
+{
+    struct sk_key *k = NULL;
+    char path[PATH_MAX], *pub, *line, *from = NULL;
+    int r;
+
+    if ((r = sk_egress_key_path(c->egress_key, c->state_dir, group, path,
+                                sizeof(path))) != 0) {
+        die("key group %s: %s", group, sk_err_str(r));
+    }
+    if ((r = sk_key_load(path, &k)) != 0) {
+        die("egress key %s: %s", path, sk_err_str(r));
+    }
+    if ((pub = sk_key_pub_line(k, "sekisho-egress")) == NULL) {
+        die("out of memory");
+    }
+    sk_key_free(k);
+    if (c->egress_from == NULL) {
+        fprintf(stderr,
+                "note: listen = %s does not say where the gateway connects "
+                "from, so this line has no from= restriction; set "
+                "[gateway] egress_from (or egress_from = any to accept "
+                "this)\n",
+                c->listen);
+    } else if (strcmp(c->egress_from, "any") != 0) {
+        char *copy = strdup(c->egress_from), *item, *save = NULL;
+        struct sk_cidr cidr;
+
+        if (copy == NULL) {
+            die("out of memory");
+        }
+        for (item = strtok_r(copy, ",", &save); item != NULL;
+             item = strtok_r(NULL, ",", &save)) {
+            if (sk_cidr_parse(item, &cidr) != 0) {
+                die("[gateway] egress_from: '%s' is not an address or "
+                    "CIDR block",
+                    item);
+            }
+        }
+        free(copy);
+        from = c->egress_from;
+    }
+    if ((line = sk_egress_authorized_line(from, pub)) == NULL) {
+        die("out of memory");
+    }
+    free(pub);
+    return line;
+}
+
 static int print_target(const struct sk_target *t, void *arg)
 {
     (void)arg;
@@ -717,7 +800,8 @@ static int cmd_target(int argc, char **argv)
     if (strcmp(argv[0], "add") == 0) {
         struct sk_target t;
         const char *keyfile = NULL;
-        int scan = 0;
+        int scan = 0, own_key = 0;
+        char *line;
         char *end;
         long port = 0;
 
@@ -743,6 +827,10 @@ static int cmd_target(int argc, char **argv)
                 keyfile = argv[++i];
             } else if (strcmp(argv[i], "--scan") == 0) {
                 scan = 1;
+            } else if (strcmp(argv[i], "--key-group") == 0 && i + 1 < argc) {
+                t.key_group = argv[++i];
+            } else if (strcmp(argv[i], "--own-key") == 0) {
+                own_key = 1;
             } else {
                 die_usage("target add: unexpected argument '%s'", argv[i]);
             }
@@ -753,6 +841,16 @@ static int cmd_target(int argc, char **argv)
         if ((keyfile != NULL) == scan) {
             die_usage("target add: give exactly one of --host-key-file or "
                       "--scan");
+        }
+        if (own_key && t.key_group != NULL) {
+            die_usage("target add: give at most one of --key-group or "
+                      "--own-key");
+        }
+        if (own_key) {
+            t.key_group = t.name; /* a group of its own, named after it */
+        }
+        if (t.key_group != NULL) {
+            egress_group_key(cfg, t.key_group);
         }
         if (strlen(t.host) > 253 || !sk_utf8_valid(t.host, strlen(t.host)) ||
             strpbrk(t.host, " \t\n/@") != NULL) {
@@ -778,9 +876,40 @@ static int cmd_target(int argc, char **argv)
                        "admin", admin, "target", t.name, "host", t.host,
                        "port", t.port, "login", t.login, "host_key",
                        t.host_key);
+        (void)sk_audit("target_key_group", "{s:s, s:s, s:s}", "admin", admin,
+                       "target", t.name, "group",
+                       t.key_group ? t.key_group : SK_EGRESS_DEFAULT_GROUP);
         printf("target %s added: %s@%s:%d, pinned %s\n", t.name, t.login,
                t.host, t.port, t.host_key);
+        line = egress_line(cfg, t.key_group);
+        printf("egress key group %s; add to ~%s/.ssh/authorized_keys on "
+               "%s:\n%s\n",
+               t.key_group ? t.key_group : SK_EGRESS_DEFAULT_GROUP, t.login,
+               t.host, line);
+        free(line);
         free(t.host_key);
+        return 0;
+    }
+    if (strcmp(argv[0], "key-group") == 0) {
+        char *line;
+
+        if (argc != 3) {
+            die_usage("target key-group NAME GROUP");
+        }
+        egress_group_key(cfg, argv[2]);
+        if ((r = sk_store_target_set_key_group(store, argv[1], argv[2])) !=
+            0) {
+            die("target %s: %s", argv[1], sk_err_str(r));
+        }
+        if (sk_audit("target_key_group", "{s:s, s:s, s:s}", "admin", admin,
+                     "target", argv[1], "group", argv[2]) != 0) {
+            die("audit log unavailable");
+        }
+        line = egress_line(cfg, argv[2]);
+        printf("target %s now uses egress key group %s; its login must "
+               "trust:\n%s\n",
+               argv[1], argv[2], line);
+        free(line);
         return 0;
     }
     if (argc != 2) {
@@ -795,8 +924,8 @@ static int cmd_target(int argc, char **argv)
         }
         fmt_time(t.created, c, sizeof(c));
         printf("name: %s\nhost: %s\nport: %d\nlogin: %s\nhost-key: %s\n"
-               "created: %s\n",
-               t.name, t.host, t.port, t.login, t.host_key, c);
+               "created: %s\nkey-group: %s\n",
+               t.name, t.host, t.port, t.login, t.host_key, c, t.key_group);
         sk_target_clear(&t);
         return 0;
     }
@@ -1218,12 +1347,18 @@ static int cmd_init(int argc, char **argv)
     if ((r = sk_config_write_initial(path, dir, listen)) != 0) {
         die("cannot write %s: %s", path, sk_err_str(r));
     }
-    snprintf(path, sizeof(path), "%s/egress_key", dir);
-    if ((r = sk_key_load(path, &ek)) != 0 ||
-        (line = sk_key_pub_line(ek, "sekisho-egress")) == NULL) {
-        die("cannot read back egress key");
+    {
+        /* The line as egress-key prints it: with what the new config
+         * says about from=. */
+        struct sk_config *nc = NULL;
+        char cerr[512];
+
+        if (sk_config_load(path, &nc, cerr, sizeof(cerr)) != 0) {
+            die("cannot read back %s: %s", path, cerr);
+        }
+        line = egress_line(nc, NULL);
+        sk_config_free(nc);
     }
-    sk_key_free(ek);
     fprintf(stderr, "initialised %s (config %s/sekisho.conf)\n"
                     "add this line to ~/.ssh/authorized_keys of each "
                     "target login:\n", dir, dir);
@@ -1232,25 +1367,41 @@ static int cmd_init(int argc, char **argv)
     return 0;
 }
 
+/* egress-key [TARGET | --group NAME [--create]]: the authorized_keys line a
+ * target's login must hold (without arguments: the default group's, what
+ * every target added without --key-group uses). */
 static int cmd_egress_key(int argc, char **argv)
 {
-    struct sk_key *k = NULL;
-    char *line;
+    struct sk_target t;
+    char *line, *group = NULL;
     int r;
 
-    (void)argv;
-    if (argc != 0) {
-        die_usage("egress-key takes no arguments");
+    memset(&t, 0, sizeof(t));
+    if ((argc == 2 || (argc == 3 && strcmp(argv[2], "--create") == 0)) &&
+        strcmp(argv[0], "--group") == 0) {
+        if (!sk_egress_group_valid(argv[1])) {
+            die("key group name '%s' is invalid", argv[1]);
+        }
+        group = argv[1];
+        if (argc == 3) {
+            /* A key made ahead of a rotation, before any target uses it. */
+            open_state();
+            egress_group_key(cfg, group);
+        }
+    } else if (argc == 1 && argv[0][0] != '-') {
+        check_name("target", argv[0]);
+        open_state();
+        if ((r = sk_store_target_get(store, argv[0], &t)) != 0) {
+            die("target %s: %s", argv[0], sk_err_str(r));
+        }
+        group = t.key_group;
+    } else if (argc != 0) {
+        die_usage("egress-key [TARGET | --group NAME [--create]]");
     }
-    if ((r = sk_key_load(cfg->egress_key, &k)) != 0) {
-        die("egress key %s: %s", cfg->egress_key, sk_err_str(r));
-    }
-    if ((line = sk_key_pub_line(k, "sekisho-egress")) == NULL) {
-        die("out of memory");
-    }
+    line = egress_line(cfg, group);
     printf("%s\n", line);
     free(line);
-    sk_key_free(k);
+    sk_target_clear(&t);
     return 0;
 }
 

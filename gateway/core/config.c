@@ -52,6 +52,9 @@ static const struct keyword keywords[] = {
      "gateway SSH host key (default: state_dir/host_ed25519_key)"},
     {"gateway", "egress_key", KW_PATH, OFF(egress_key), NULL, 0, 0,
      "key the gateway uses towards targets (default: state_dir/egress_key)"},
+    {"gateway", "egress_from", KW_STRING, OFF(egress_from), NULL, 0, 0,
+     "addresses/CIDRs, comma-separated, for from= in egress-key lines "
+     "(default: the listen address if not a wildcard; any: no from=)"},
     {"gateway", "audit_log", KW_PATH, OFF(audit_log), NULL, 0, 0,
      "append-only JSON-lines audit log (default: state_dir/audit.log)"},
     {"gateway", "worker_user", KW_STRING, OFF(worker_user), "nobody", 0, 0,
@@ -430,6 +433,47 @@ static int path_default(char **field, const char *dir, const char *file)
     return 0;
 }
 
+/* egress_from lands inside a quoted authorized_keys option: only the
+ * characters of addresses, prefixes and commas may appear (the CIDR
+ * syntax of each item is checked where the line is printed, which links
+ * the policy code). Unset, it is the listen address when that names one
+ * host, since a wildcard says nothing about where the gateway connects
+ * from. */
+static int egress_from_finish(struct sk_config *cfg, const char *path,
+                              char *err, size_t errlen)
+{
+    char host[256];
+    int port;
+
+    if (cfg->egress_from != NULL) {
+        const char *v = cfg->egress_from;
+
+        if (strcmp(v, "any") != 0 &&
+            (strspn(v, "0123456789abcdefABCDEF.:/,") != strlen(v) ||
+             v[0] == ',' || v[strlen(v) - 1] == ',' ||
+             strstr(v, ",,") != NULL || strlen(v) > 1024)) {
+            if (err != NULL) {
+                snprintf(err, errlen,
+                         "%s: [gateway] egress_from: '%.64s' is not a "
+                         "comma-separated address/CIDR list",
+                         path, v);
+            }
+            return SK_ERR_INVALID;
+        }
+        return 0;
+    }
+    if (sk_hostport_parse(cfg->listen, host, sizeof(host), &port) != 0 ||
+        strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+        host[0] == '\0' ||
+        strspn(host, "0123456789abcdefABCDEF.:") != strlen(host)) {
+        return 0; /* a wildcard or a name: no guess */
+    }
+    if ((cfg->egress_from = strdup(host)) == NULL) {
+        return SK_ERR_ALLOC;
+    }
+    return 0;
+}
+
 int sk_config_load(const char *path, struct sk_config **out, char *err,
                    size_t errlen)
 {
@@ -591,6 +635,9 @@ int sk_config_load(const char *path, struct sk_config **out, char *err,
             r = SK_ERR_INVALID;
             goto fail;
         }
+    }
+    if ((r = egress_from_finish(cfg, path, err, errlen)) != 0) {
+        goto fail;
     }
     *out = cfg;
     return 0;

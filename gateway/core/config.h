@@ -17,6 +17,7 @@ struct sk_config {
     char *state_dir;
     char *host_key;
     char *egress_key;
+    char *egress_from; /* from= list for egress-key lines; NULL: unknown */
     char *audit_log;
     char *worker_user;
     char *session_program;

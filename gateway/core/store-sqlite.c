@@ -145,6 +145,14 @@ static const char *migrations[] = {
     "  added INTEGER NOT NULL,"
     "  added_by TEXT NOT NULL,"
     "  last_used INTEGER NOT NULL DEFAULT 0);",
+    /* 12: egress key groups; the session identifiers the egress key has
+     * signed (hashed), so no monitor signs one twice */
+    "ALTER TABLE targets ADD COLUMN key_group TEXT NOT NULL "
+    "DEFAULT 'default';"
+    "CREATE TABLE egress_signed ("
+    "  id_hash TEXT PRIMARY KEY,"
+    "  target TEXT NOT NULL,"
+    "  signed INTEGER NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -695,6 +703,7 @@ void sk_target_clear(struct sk_target *t)
     free(t->host);
     free(t->login);
     free(t->host_key);
+    free(t->key_group);
     memset(t, 0, sizeof(*t));
 }
 
@@ -702,9 +711,10 @@ int sk_store_target_add(sk_store *st, const struct sk_target *t, time_t now)
 {
     return run(st, 0,
                "INSERT INTO targets (name, host, port, login, host_key, "
-               "created) VALUES (?, ?, ?, ?, ?, ?)",
-               "ssissi", t->name, t->host, (int64_t)t->port, t->login,
-               t->host_key, (int64_t)now);
+               "created, key_group) VALUES (?, ?, ?, ?, ?, ?, ?)",
+               "ssissis", t->name, t->host, (int64_t)t->port, t->login,
+               t->host_key, (int64_t)now,
+               t->key_group != NULL ? t->key_group : "default");
 }
 
 static int target_row(sqlite3_stmt *s, struct sk_target *t)
@@ -719,14 +729,17 @@ static int target_row(sqlite3_stmt *s, struct sk_target *t)
     t->login = col_text(s, 4, &oom);
     t->host_key = col_text(s, 5, &oom);
     t->created = sqlite3_column_int64(s, 6);
-    if (oom || !t->name || !t->host || !t->login || !t->host_key) {
+    t->key_group = col_text(s, 7, &oom);
+    if (oom || !t->name || !t->host || !t->login || !t->host_key ||
+        !t->key_group) {
         sk_target_clear(t);
         return SK_ERR_ALLOC;
     }
     return 0;
 }
 
-#define TARGET_COLS "id, name, host, port, login, host_key, created"
+#define TARGET_COLS \
+    "id, name, host, port, login, host_key, created, key_group"
 
 int sk_store_target_get(sk_store *st, const char *name, struct sk_target *out)
 {
@@ -747,6 +760,24 @@ int sk_store_target_get(sk_store *st, const char *name, struct sk_target *out)
     }
     sqlite3_finalize(s);
     return r;
+}
+
+int sk_store_target_set_key_group(sk_store *st, const char *name,
+                                  const char *group)
+{
+    return run(st, 1, "UPDATE targets SET key_group = ? WHERE name = ?",
+               "ss", group, name);
+}
+
+int sk_store_egress_claim(sk_store *st, const char *id_hash,
+                          const char *target, time_t now)
+{
+    /* The primary key makes this atomic across monitors: of two racing
+     * for one identifier, one insert fails. */
+    return run(st, 0,
+               "INSERT INTO egress_signed (id_hash, target, signed) "
+               "VALUES (?, ?, ?)",
+               "ssi", id_hash, target, (int64_t)now);
 }
 
 int sk_store_target_remove(sk_store *st, const char *name)

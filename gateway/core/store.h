@@ -141,12 +141,23 @@ struct sk_target {
     char *login;
     char *host_key; /* pinned key, "TYPE BASE64" */
     int64_t created;
+    char *key_group; /* egress key group (egress.h); NULL on add: default */
 };
 void sk_target_clear(struct sk_target *t);
 
 int sk_store_target_add(sk_store *st, const struct sk_target *t, time_t now);
 int sk_store_target_get(sk_store *st, const char *name, struct sk_target *out);
 int sk_store_target_remove(sk_store *st, const char *name);
+/* Moves target name to egress key group group. Returns 0 or
+ * SK_ERR_NOT_FOUND. */
+int sk_store_target_set_key_group(sk_store *st, const char *name,
+                                  const char *group);
+/* Records that the egress key signed the session identifier whose hash
+ * (hex) is id_hash, for target. Returns 0 the first time, SK_ERR_EXISTS
+ * if any monitor has recorded it before (atomic across processes), or
+ * SK_ERR_STORE. */
+int sk_store_egress_claim(sk_store *st, const char *id_hash,
+                          const char *target, time_t now);
 int sk_store_target_list(sk_store *st,
                          int (*cb)(const struct sk_target *, void *),
                          void *arg);

@@ -310,6 +310,51 @@ static void test_write_initial(void **state)
     unlink(path);
 }
 
+/* egress_from: given, derived from a listen address naming one host, or
+ * left unset for a wildcard; only address/CIDR characters. */
+static void test_egress_from(void **state)
+{
+    struct sk_config *cfg = NULL;
+    char err[512];
+
+    (void)state;
+    assert_int_equal(load("[gateway]\nstate_dir = /s\n", &cfg, err), 0);
+    assert_string_equal(cfg->egress_from, "127.0.0.1");
+    sk_config_free(cfg);
+    assert_int_equal(load("[gateway]\nstate_dir = /s\nlisten = [::1]:22\n",
+                          &cfg, err),
+                     0);
+    assert_string_equal(cfg->egress_from, "::1");
+    sk_config_free(cfg);
+    assert_int_equal(load("[gateway]\nstate_dir = /s\nlisten = 0.0.0.0:22\n",
+                          &cfg, err),
+                     0);
+    assert_null(cfg->egress_from);
+    sk_config_free(cfg);
+    assert_int_equal(load("[gateway]\nstate_dir = /s\nlisten = [::]:22\n",
+                          &cfg, err),
+                     0);
+    assert_null(cfg->egress_from);
+    sk_config_free(cfg);
+    assert_int_equal(load("[gateway]\nstate_dir = /s\nlisten = 0.0.0.0:22\n"
+                          "egress_from = 10.1.0.0/16,192.0.2.7\n",
+                          &cfg, err),
+                     0);
+    assert_string_equal(cfg->egress_from, "10.1.0.0/16,192.0.2.7");
+    sk_config_free(cfg);
+    cfg = NULL;
+    assert_int_equal(load("[gateway]\nstate_dir = /s\n"
+                          "egress_from = 10.0.0.1\",permitopen=\"x\n",
+                          &cfg, err),
+                     SK_ERR_INVALID);
+    assert_non_null(strstr(err, "egress_from"));
+    assert_int_equal(load("[gateway]\nstate_dir = /s\n"
+                          "egress_from = 10.0.0.1,,10.0.0.2\n",
+                          &cfg, err),
+                     SK_ERR_INVALID);
+    assert_null(cfg);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -326,6 +371,7 @@ int main(void)
         cmocka_unit_test_teardown(test_algorithms, teardown),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_write_initial),
+        cmocka_unit_test_teardown(test_egress_from, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,7 +68,7 @@ static void test_open_missing(void **state)
 
 static void test_schema(void **state)
 {
-    assert_int_equal(sk_store_schema_version(*state), 11);
+    assert_int_equal(sk_store_schema_version(*state), 12);
 }
 
 static int count_keys(const struct sk_user_key *k, void *arg)
@@ -208,7 +208,7 @@ static void test_targets_and_grants(void **state)
 {
     sk_store *st = *state;
     struct sk_target t = {0, "web01", "10.0.0.1", 22, "root",
-                          "ssh-ed25519 AAAA", 0};
+                          "ssh-ed25519 AAAA", 0, NULL};
     struct sk_target got;
     struct sk_grant g;
     int n = 0;
@@ -223,7 +223,29 @@ static void test_targets_and_grants(void **state)
     assert_int_equal(sk_store_target_get(st, "web01", &got), 0);
     assert_string_equal(got.host_key, "ssh-ed25519 AAAA");
     assert_int_equal(got.port, 22);
+    assert_string_equal(got.key_group, "default");
     sk_target_clear(&got);
+    /* egress key groups */
+    assert_int_equal(sk_store_target_set_key_group(st, "web01", "pci"), 0);
+    assert_int_equal(sk_store_target_set_key_group(st, "nosuch", "pci"),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_target_get(st, "web01", &got), 0);
+    assert_string_equal(got.key_group, "pci");
+    sk_target_clear(&got);
+    t.name = "web02";
+    t.port = 22;
+    t.key_group = "pci";
+    assert_int_equal(sk_store_target_add(st, &t, 10), 0);
+    assert_int_equal(sk_store_target_get(st, "web02", &got), 0);
+    assert_string_equal(got.key_group, "pci");
+    sk_target_clear(&got);
+    t.key_group = NULL;
+    t.name = "web01";
+    /* a signed session identifier is signed once, whoever asks */
+    assert_int_equal(sk_store_egress_claim(st, "00ab", "web01", 10), 0);
+    assert_int_equal(sk_store_egress_claim(st, "00ab", "web02", 11),
+                     SK_ERR_EXISTS);
+    assert_int_equal(sk_store_egress_claim(st, "00ac", "web01", 11), 0);
 
     memset(&g, 0, sizeof(g));
     g.user = "alice";
