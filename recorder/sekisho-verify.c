@@ -330,8 +330,13 @@ int main(int argc, char **argv)
      * purge removed, has its transcript in the tree. */
     if (audit != NULL && dir != NULL) {
         for (size_t j = 0; j < seals.n; j++) {
-            if (seals.v[j].started && !seals.v[j].purged &&
-                !seals.v[j].seen) {
+            if (seals.v[j].bad != NULL && !seals.v[j].seen) {
+                /* What its lines say is not the gateway's: neither a
+                 * start nor a purge can be taken from them. */
+                printf("%s FAILED: %s\n", seals.v[j].id, seals.v[j].bad);
+                bad = 1;
+            } else if (seals.v[j].started && !seals.v[j].purged &&
+                       !seals.v[j].seen) {
                 printf("%s FAILED: in the audit log, but no intact "
                        "transcript under %s is this session's (deleted?)\n",
                        seals.v[j].id, dir);

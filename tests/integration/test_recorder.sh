@@ -296,6 +296,12 @@ PY
     expect_eq "made-up purge: verify exit status" 1 "$?"
     expect_not_contains "made-up purge: not believed" "PURGED" "$out"
     expect_contains "made-up purge: the line named" "$id FAILED: audit line $n: bad signature" "$out"
+    rm -rf "$WORK/sig-tree"
+    cp -r "$GW/transcripts" "$WORK/sig-tree"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" --dir "$WORK/sig-tree")
+    expect_eq "made-up purge: sekisho-verify --dir exit status" 1 "$?"
+    expect_contains "made-up purge: sekisho-verify --dir names the line" "$id FAILED: audit line $n: bad signature" "$out"
+    rm -rf "$WORK/sig-tree"
     mv "$WORK/sig-moved.skt" "$t"
     cp "$save" "$GW/audit.log"
     out=$(ctl verify "$id")
