@@ -196,6 +196,9 @@ t_appended_after_seal_detected() {
     expect_eq "appended: replay refused" 1 "$?"
     expect_contains "appended: replay says why" "5 bytes after the seal" "$out"
     expect_not_contains "appended: nothing replayed" "tail-check-42" "$out"
+    out=$(timeout 10 "$BIN/sekishoctl" -c "$CONF" session watch "$id" < /dev/null 2>&1)
+    expect_eq "appended: watch stops with an error" 1 "$?"
+    expect_contains "appended: watch says why" "5 bytes after the seal" "$out"
     out=$(ctl search tail-check-42 2>&1)
     expect_eq "appended: search reports it" 1 "$?"
     expect_contains "appended: search names it" "$id: skipped, FAILED verification: 5 bytes after the seal" "$out"
