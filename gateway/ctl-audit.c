@@ -105,6 +105,9 @@ struct aud_sess {
     char hash[65];  /* from session_end; "" if none or unsealed */
     long pid;       /* of the monitor, from session_start */
     int started, ended, purged;
+    int64_t size;   /* transcript_size of session_end; -1 if none */
+    char *bad;      /* the first of its lines that failed its signature
+                     * check, named ("audit line N: ..."); NULL if none */
 };
 
 struct aud_index {
@@ -124,6 +127,7 @@ static void aud_free(struct aud_index *ix)
 {
     for (size_t i = 0; i < ix->n; i++) {
         free(ix->v[i].transcript);
+        free(ix->v[i].bad);
     }
     free(ix->v);
     sk_strix_free(&ix->by_id);
@@ -152,17 +156,24 @@ static struct aud_sess *aud_get(struct aud_index *ix, const char *id)
     a = &ix->v[ix->n++];
     memset(a, 0, sizeof(*a));
     snprintf(a->id, sizeof(a->id), "%s", id);
+    a->size = -1;
     return a;
 }
 
 /* Reads the audit log's session lines, of every session or only of
- * session only. Integrity is checked separately (audit verify); this
- * only collects what the lines claim. Free with aud_free. */
-static void aud_load(struct aud_index *ix, const char *only)
+ * session only. The chain as a whole is checked by audit verify; here
+ * each line a fact is taken from must carry a good signature by a
+ * trusted key (lines 1..good are known to, from a chain check just
+ * made; pass 0 to check each), else it is not used and its session is
+ * marked bad with the line named: an edited transcript_hash or
+ * transcript_size cannot pass for the gateway's. Free with aud_free. */
+static void aud_load(struct aud_index *ix, const char *only, uint64_t good)
 {
     FILE *f = fopen(cfg->audit_log, "r");
-    char *line = NULL;
+    char *line = NULL, err[256];
     size_t cap = 0;
+    ssize_t n;
+    uint64_t no = 0;
 
     memset(ix, 0, sizeof(*ix));
     if (f == NULL) {
@@ -171,19 +182,50 @@ static void aud_load(struct aud_index *ix, const char *only)
         }
         die("cannot read audit log %s: %s", cfg->audit_log, strerror(errno));
     }
-    while (getline(&line, &cap, f) > 0) {
+    load_trusted();
+    while ((n = getline(&line, &cap, f)) > 0) {
         json_error_t e;
-        json_t *o = json_loads(line, 0, &e);
+        json_t *o = NULL;
         const char *ev = NULL, *sess = NULL, *tr = NULL, *h = NULL;
-        json_int_t pid = 0;
+        json_int_t pid = 0, size = -1;
         struct aud_sess *a;
+        int r;
 
+        no++;
+        if (line[n - 1] == '\n') {
+            line[--n] = '\0';
+        }
+        o = json_loadb(line, (size_t)n, 0, &e);
         if (o == NULL ||
-            json_unpack(o, "{s:s, s?s, s?s, s?s, s?I}", "event", &ev,
+            json_unpack(o, "{s:s, s?s, s?s, s?s, s?I, s?I}", "event", &ev,
                         "session", &sess, "transcript", &tr,
-                        "transcript_hash", &h, "pid", &pid) != 0 ||
+                        "transcript_hash", &h, "pid", &pid,
+                        "transcript_size", &size) != 0 ||
             sess == NULL || strlen(sess) >= 64 ||
-            (only != NULL && strcmp(sess, only) != 0)) {
+            (only != NULL && strcmp(sess, only) != 0) ||
+            (strcmp(ev, "session_start") != 0 &&
+             strcmp(ev, "session_end") != 0 &&
+             strcmp(ev, "transcript_purged") != 0)) {
+            json_decref(o);
+            continue;
+        }
+        r = 0;
+        if (no > good && strlen(line) != (size_t)n) {
+            snprintf(err, sizeof(err), "line %llu holds a NUL byte",
+                     (unsigned long long)no);
+            r = SK_ERR_INVALID;
+        } else if (no > good) {
+            r = sk_audit_verify_line(line, no, NULL, trusted_key, NULL, err,
+                                     sizeof(err));
+        }
+        if (r == SK_ERR_ALLOC) {
+            die("out of memory");
+        }
+        if (r != 0) {
+            a = aud_get(ix, sess);
+            if (a->bad == NULL && asprintf(&a->bad, "audit %s", err) < 0) {
+                die("out of memory");
+            }
             json_decref(o);
             continue;
         }
@@ -202,6 +244,7 @@ static void aud_load(struct aud_index *ix, const char *only)
             a->ended = 1;
             if (h != NULL && strlen(h) == 64) {
                 memcpy(a->hash, h, 65);
+                a->size = size;
             }
         } else if (strcmp(ev, "transcript_purged") == 0) {
             aud_get(ix, sess)->purged = 1;
@@ -406,19 +449,31 @@ static int filter_match(const struct sess_filter *f,
 enum vstate { V_OK, V_RUNNING, V_INCOMPLETE, V_PURGED, V_BAD };
 
 /* Checks one session's transcript against itself, the store and the
- * audit log. Prints one line; returns the state. */
+ * audit log. Prints one line; returns the state. With fd_out, the
+ * descriptor that was verified is kept open there (-1 if none) unless
+ * the state is V_BAD or V_PURGED, so what is then read is what was
+ * checked. */
 static enum vstate verify_session(const struct sk_session_rec *s,
                                   struct aud_index *ix, char *line,
-                                  size_t linelen, char **header)
+                                  size_t linelen, char **header, int *fd_out)
 {
     struct aud_sess *a = aud_find(ix, s->id);
     struct sk_tr_info info;
     char hex[65], why[PATH_MAX * 2 + 512];
     const char *path = s->transcript;
     enum vstate st = V_BAD;
-    int fd, r;
+    int fd = -1, r;
 
     memset(&info, 0, sizeof(info));
+    if (fd_out != NULL) {
+        *fd_out = -1;
+    }
+    if (a != NULL && a->bad != NULL) {
+        /* Its lines are not all the gateway's: nothing they say (not
+         * even a purge) is to be believed. */
+        snprintf(why, sizeof(why), "%s", a->bad);
+        goto bad;
+    }
     if (s->purged || (a != NULL && a->purged)) {
         snprintf(line, linelen, "%s PURGED (removed by retention, audited)",
                  s->id);
@@ -448,7 +503,6 @@ static enum vstate verify_session(const struct sk_session_rec *s,
         goto bad;
     }
     r = sk_tr_verify(fd, trusted_key, NULL, &info);
-    close(fd);
     if (r < 0) {
         snprintf(why, sizeof(why), "transcript %s: %s", path, info.error);
         goto bad;
@@ -472,6 +526,17 @@ static enum vstate verify_session(const struct sk_session_rec *s,
                      a->hash[0] ? a->hash
                                 : (s->transcript_hash ? s->transcript_hash
                                                       : "?"));
+            goto bad;
+        }
+        if (a->hash[0] != '\0' && a->size >= 0 &&
+            (uint64_t)a->size != info.size) {
+            /* The seal matches, so the bytes differ outside the signed
+             * records: whatever they are, it is not what was recorded. */
+            snprintf(why, sizeof(why),
+                     "transcript %s: size %llu differs from the audit "
+                     "log's %lld",
+                     path, (unsigned long long)info.size,
+                     (long long)a->size);
             goto bad;
         }
         if (!a->ended) {
@@ -520,6 +585,11 @@ bad:
     snprintf(line, linelen, "%s FAILED: %s", s->id, why);
     st = V_BAD;
 out:
+    if (fd >= 0 && fd_out != NULL && st != V_BAD && st != V_PURGED) {
+        *fd_out = fd;
+    } else if (fd >= 0) {
+        close(fd);
+    }
     /* The header is the signed one of this very session only when the
      * transcript verified (so far). */
     if (header != NULL && st != V_BAD && st != V_PURGED) {
@@ -530,13 +600,18 @@ out:
     return st;
 }
 
-static int audit_verify_print(int quiet)
+/* Checks the whole audit log's chain and prints the result. *good (may
+ * be NULL) receives how many lines from the top are proved intact. */
+static int audit_verify_print(int quiet, uint64_t *good)
 {
     FILE *f = fopen(cfg->audit_log, "r");
     uint64_t lines = 0, bad = 0;
     char last[65], err[256];
     int r;
 
+    if (good != NULL) {
+        *good = 0;
+    }
     if (f == NULL) {
         printf("audit log %s FAILED: %s\n", cfg->audit_log, strerror(errno));
         return 1;
@@ -545,6 +620,9 @@ static int audit_verify_print(int quiet)
     r = sk_audit_verify(f, trusted_key, NULL, &lines, &bad, last, err,
                         sizeof(err));
     fclose(f);
+    if (good != NULL) {
+        *good = r != 0 && bad > 0 ? bad - 1 : lines;
+    }
     if (r != 0) {
         printf("audit log %s FAILED: %s\n", cfg->audit_log, err);
         return 1;
@@ -624,12 +702,15 @@ int ctl_verify(int argc, char **argv)
     }
     load_trusted();
     if (all) {
+        uint64_t good = 0;
+
         sess_load(&sv);
-        aud_load(&ix, NULL);
-        bad |= audit_verify_print(0);
+        /* The chain first: the lines it proves need no second check. */
+        bad |= audit_verify_print(0, &good);
+        aud_load(&ix, NULL, good);
         for (size_t i = 0; i < sv.n; i++) {
             enum vstate st = verify_session(&sv.v[i], &ix, line,
-                                            sizeof(line), NULL);
+                                            sizeof(line), NULL, NULL);
 
             /* --quiet: years of sessions, only what needs a look */
             if (!quiet || (st != V_OK && st != V_PURGED)) {
@@ -655,8 +736,8 @@ int ctl_verify(int argc, char **argv)
         struct sk_session_rec *s = sess_arg(&sv, id);
         enum vstate st;
 
-        aud_load(&ix, id);
-        st = verify_session(s, &ix, line, sizeof(line), NULL);
+        aud_load(&ix, id, 0);
+        st = verify_session(s, &ix, line, sizeof(line), NULL, NULL);
         printf("%s\n", line);
         bad = st == V_BAD || (st == V_INCOMPLETE && !allow_incomplete);
     }
@@ -704,12 +785,17 @@ static struct sk_boxkey *load_auditor(const char *ppfile)
     return k;
 }
 
-/* Verifies before anything is shown: a damaged transcript is refused, an
- * incomplete one shown with a warning. Returns an open descriptor. */
+/* Verifies before anything is shown, as `verify SESSION` does (the
+ * transcript against itself, the state database and the signed lines of
+ * the audit log): a damaged or unproven transcript is refused, an
+ * incomplete one shown with a warning. Returns the descriptor that was
+ * verified, so what is shown is what was checked. */
 static int open_checked(const struct sk_session_rec *s)
 {
-    struct sk_tr_info info;
-    int fd, r;
+    struct aud_index ix;
+    char line[PATH_MAX * 2 + 1024];
+    enum vstate st;
+    int fd = -1;
 
     if (s->purged) {
         die("session %s: transcript purged by retention", s->id);
@@ -717,37 +803,16 @@ static int open_checked(const struct sk_session_rec *s)
     if (s->transcript == NULL) {
         die("session %s has no transcript", s->id);
     }
-    if ((fd = open(s->transcript, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-        die("transcript %s: %s", s->transcript, strerror(errno));
-    }
     load_trusted();
-    r = sk_tr_verify(fd, trusted_key, NULL, &info);
-    if (r < 0) {
-        die("transcript %s FAILED verification: %s", s->transcript,
-            info.error);
+    aud_load(&ix, s->id, 0);
+    st = verify_session(s, &ix, line, sizeof(line), NULL, &fd);
+    aud_free(&ix);
+    if (st == V_BAD || st == V_PURGED || fd < 0) {
+        die("refused: %s", line);
     }
-    if (strcmp(info.session, s->id) != 0) {
-        die("transcript %s belongs to session %s", s->transcript,
-            info.session);
+    if (st != V_OK) {
+        fprintf(stderr, "sekishoctl: warning: %s\n", line);
     }
-    if (r == 0 && s->transcript_hash != NULL) {
-        char hex[65];
-
-        sodium_bin2hex(hex, sizeof(hex), info.chain, sizeof(info.chain));
-        if (strcmp(hex, s->transcript_hash) != 0) {
-            die("transcript %s is not the one recorded (seal differs)",
-                s->transcript);
-        }
-    }
-    if (r == SK_TR_INCOMPLETE) {
-        fprintf(stderr, "sekishoctl: warning: %s\n", info.error);
-    } else if (s->end == 0 && s->transcript_hash == NULL) {
-        fprintf(stderr, "sekishoctl: warning: incomplete: the gateway has not "
-                        "recorded the end of session %s (still running, or "
-                        "its monitor was killed)\n",
-                s->id);
-    }
-    sk_tr_info_clear(&info);
     return fd;
 }
 
@@ -1582,8 +1647,8 @@ static int session_show(int argc, char **argv)
     }
     s = sess_arg(&sv, id);
     load_trusted();
-    aud_load(&ix, id);
-    st = verify_session(s, &ix, line, sizeof(line), &hdr);
+    aud_load(&ix, id, 0);
+    st = verify_session(s, &ix, line, sizeof(line), &hdr, NULL);
     if (hdr != NULL) {
         json_error_t e;
 
@@ -1745,7 +1810,7 @@ int ctl_audit(int argc, char **argv)
         return audit_show(argc - 1, argv + 1);
     }
     if (argc == 1 && strcmp(argv[0], "verify") == 0) {
-        return audit_verify_print(0) ? EXIT_REFUSED : 0;
+        return audit_verify_print(0, NULL) ? EXIT_REFUSED : 0;
     }
     die_usage("audit: show or verify");
 }

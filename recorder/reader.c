@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct rd {
@@ -111,6 +112,22 @@ static void rd_close(struct rd *r)
     r->buf = NULL;
 }
 
+/* Bytes the file holds beyond seal_end, the offset just after the seal:
+ * whatever they are (a whole record, a partial one, padding), nothing
+ * signed covers them, so a sealed file with any is damaged, not a
+ * transcript with an unsigned tail. Returns 0 or -1 (errno). */
+static int rd_trailing(int fd, uint64_t seal_end, uint64_t *n)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0) {
+        return -1;
+    }
+    *n = (uint64_t)st.st_size > seal_end ? (uint64_t)st.st_size - seal_end
+                                         : 0;
+    return 0;
+}
+
 static int fail(struct sk_tr_info *info, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -188,6 +205,25 @@ int sk_tr_verify(int fd, sk_tr_keyfn keyfn, void *arg,
     for (;;) {
         rec_off = r.off;
         st = rd_record(&r, &type, &len);
+        if (info->sealed && st != RD_IO) {
+            uint64_t extra = 0;
+
+            /* The seal is the last record: even a partial record or a
+             * few bytes after it are additions no signature covers. */
+            if (rd_trailing(fd, rec_off, &extra) != 0) {
+                ret = fail(info, SK_ERR_SYSTEM, "stat: %s", strerror(errno));
+                goto out;
+            }
+            if (extra > 0 || st != RD_END) {
+                info->size = rec_off + extra;
+                ret = fail(info, SK_ERR_INVALID,
+                           "%llu bytes after the seal (at offset %llu), "
+                           "not covered by any signature",
+                           (unsigned long long)extra,
+                           (unsigned long long)rec_off);
+                goto out;
+            }
+        }
         if (st == RD_END) {
             break;
         }
@@ -206,12 +242,6 @@ int sk_tr_verify(int fd, sk_tr_keyfn keyfn, void *arg,
             /* A crash mid-write leaves a partial record: that is the
              * unsealed tail, not damage, as long as no seal came before. */
             break;
-        }
-        if (info->sealed) {
-            ret = fail(info, SK_ERR_INVALID,
-                       "data after the seal at offset %llu",
-                       (unsigned long long)rec_off);
-            goto out;
         }
         if (info->records == 0) {
             if (type != SK_TR_REC_HEADER) {
@@ -398,7 +428,7 @@ int sk_tr_decrypt_follow(int fd, const struct sk_boxkey *k,
     uint8_t *plain = NULL, tag = 0;
     unsigned long long plen;
     uint32_t len;
-    int type, s, ret, nrec = 0, ended = 0;
+    int type, s, ret, nrec = 0, ended = 0, sealed = 0;
 
     if (header_json != NULL) {
         *header_json = NULL;
@@ -416,6 +446,24 @@ int sk_tr_decrypt_follow(int fd, const struct sk_boxkey *k,
         uint64_t start = r.off;
 
         s = rd_record(&r, &type, &len);
+        if (sealed && s != RD_IO) {
+            uint64_t extra = 0;
+
+            /* As in sk_tr_verify: nothing may follow the seal. */
+            if (rd_trailing(fd, start, &extra) != 0) {
+                ret = derr(err, errlen, SK_ERR_SYSTEM, "stat: %s",
+                           strerror(errno));
+                break;
+            }
+            if (extra > 0 || s != RD_END) {
+                ret = derr(err, errlen, SK_ERR_INVALID,
+                           "%llu bytes after the seal (at offset %llu), "
+                           "not covered by any signature",
+                           (unsigned long long)extra,
+                           (unsigned long long)start);
+                break;
+            }
+        }
         if ((s == RD_END || s == RD_TRUNCATED) && !ended && more != NULL &&
             more(arg)) {
             /* Following a live file: the record may still be growing. */
@@ -455,6 +503,9 @@ int sk_tr_decrypt_follow(int fd, const struct sk_boxkey *k,
             continue;
         }
         if (type != SK_TR_REC_DATA) {
+            /* Checkpoints are sk_tr_verify's business; the seal after
+             * the final data record is the end of the file. */
+            sealed |= ended && type == SK_TR_REC_SEAL;
             continue;
         }
         if (ended) {

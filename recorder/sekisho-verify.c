@@ -43,12 +43,16 @@ static void usage(void)
 
 /* What the audit log's session lines say (started, seal, purged), by
  * session id, read once: a scan of the log per transcript would be hours
- * for years of sessions. */
+ * for years of sessions. Lines 1..good were proved by the chain check;
+ * any later line used must carry a good signature, else it is not used
+ * and its session is marked bad. */
 struct seal {
     char id[64];
     char hash[65]; /* "" if none */
+    int64_t size;  /* transcript_size with the hash; -1 if none */
     int started, purged;
-    int seen; /* a transcript of it was checked */
+    int seen;  /* a transcript of it was checked */
+    char *bad; /* its first line whose signature failed, named; or NULL */
 };
 struct seals {
     struct seal *v;
@@ -56,25 +60,35 @@ struct seals {
     struct sk_strix by_id;
 };
 
-static void seals_load(const char *log, struct seals *ss)
+static void seals_load(const char *log, uint64_t good, struct seals *ss)
 {
     FILE *f = fopen(log, "r");
-    char *line = NULL;
+    char *line = NULL, err[256];
     size_t cap = 0;
+    ssize_t n;
+    uint64_t no = 0;
 
     memset(ss, 0, sizeof(*ss));
     if (f == NULL) {
         return; /* already reported by the audit log check */
     }
-    while (getline(&line, &cap, f) > 0) {
+    while ((n = getline(&line, &cap, f)) > 0) {
         json_error_t e;
-        json_t *o = json_loads(line, 0, &e);
+        json_t *o = NULL;
         const char *ev = NULL, *s = NULL, *h = NULL;
+        json_int_t size = -1;
         size_t k;
+        int r = 0;
 
+        no++;
+        if (line[n - 1] == '\n') {
+            line[--n] = '\0';
+        }
+        o = json_loadb(line, (size_t)n, 0, &e);
         if (o != NULL &&
-            json_unpack(o, "{s:s, s?s, s?s}", "event", &ev, "session", &s,
-                        "transcript_hash", &h) == 0 &&
+            json_unpack(o, "{s:s, s?s, s?s, s?I}", "event", &ev, "session",
+                        &s, "transcript_hash", &h, "transcript_size",
+                        &size) == 0 &&
             s != NULL && strlen(s) < sizeof(ss->v->id) &&
             (strcmp(ev, "session_start") == 0 ||
              strcmp(ev, "session_end") == 0 ||
@@ -98,14 +112,30 @@ static void seals_load(const char *log, struct seals *ss)
                 }
                 memset(&ss->v[k], 0, sizeof(ss->v[k]));
                 snprintf(ss->v[k].id, sizeof(ss->v[k].id), "%s", s);
+                ss->v[k].size = -1;
                 ss->n++;
             }
-            if (strcmp(ev, "session_start") == 0) {
+            if (no > good && strlen(line) != (size_t)n) {
+                snprintf(err, sizeof(err), "line %llu holds a NUL byte",
+                         (unsigned long long)no);
+                r = SK_ERR_INVALID;
+            } else if (no > good) {
+                r = sk_audit_verify_line(line, no, NULL, sk_keyring_find,
+                                         &keys, err, sizeof(err));
+            }
+            if (r != 0) {
+                if (ss->v[k].bad == NULL &&
+                    asprintf(&ss->v[k].bad, "audit %s", err) < 0) {
+                    fprintf(stderr, "sekisho-verify: out of memory\n");
+                    exit(1);
+                }
+            } else if (strcmp(ev, "session_start") == 0) {
                 ss->v[k].started = 1;
             } else if (strcmp(ev, "transcript_purged") == 0) {
                 ss->v[k].purged = 1;
             } else if (h != NULL && strlen(h) == 64) {
                 memcpy(ss->v[k].hash, h, 65);
+                ss->v[k].size = size;
             }
         }
         json_decref(o);
@@ -186,13 +216,24 @@ static int verify_file(const char *path, const char *audit,
             seal = a->hash;
             a->seen = 1;
         }
-        if (audit != NULL && seal[0] != '\0' &&
+        if (a != NULL && a->bad != NULL) {
+            printf("%s FAILED: session %s: %s\n", path, info.session,
+                   a->bad);
+            bad = 1;
+        } else if (audit != NULL && seal[0] != '\0' &&
             (r != 0 || strcmp(seal, hex) != 0)) {
             printf("%s FAILED: session %s: the audit log records seal "
                    "%.16s..., the file %s\n",
                    path, info.session, seal,
                    r == 0 ? "has another (replaced)"
                           : "is not sealed (cut short)");
+            bad = 1;
+        } else if (audit != NULL && seal[0] != '\0' && a->size >= 0 &&
+                   (uint64_t)a->size != info.size) {
+            printf("%s FAILED: session %s: size %llu differs from the audit "
+                   "log's %lld\n",
+                   path, info.session, (unsigned long long)info.size,
+                   (long long)a->size);
             bad = 1;
         } else if (r == 0) {
             printf("%s OK: session %s sealed, %llu checkpoints, %llu "
@@ -213,6 +254,7 @@ int main(int argc, char **argv)
 {
     const char *audit = NULL, *dir = NULL;
     struct seals seals;
+    uint64_t good = 0;
     int allow_incomplete = 0, bad = 0, i;
 
     if (sodium_init() < 0) {
@@ -267,13 +309,15 @@ int main(int argc, char **argv)
             printf("%s OK: %llu lines, last line hash %s\n", audit,
                    (unsigned long long)lines, last);
         }
+        /* The lines the chain proved intact need no second check. */
+        good = badl > 0 ? badl - 1 : lines;
         if (f != NULL) {
             fclose(f);
         }
     }
     memset(&seals, 0, sizeof(seals));
     if (audit != NULL && (i < argc || dir != NULL)) {
-        seals_load(audit, &seals);
+        seals_load(audit, good, &seals);
     }
     for (size_t j = 0; j < found.n; j++) {
         bad |= verify_file(found.v[j], audit, &seals, allow_incomplete);
@@ -286,8 +330,13 @@ int main(int argc, char **argv)
      * purge removed, has its transcript in the tree. */
     if (audit != NULL && dir != NULL) {
         for (size_t j = 0; j < seals.n; j++) {
-            if (seals.v[j].started && !seals.v[j].purged &&
-                !seals.v[j].seen) {
+            if (seals.v[j].bad != NULL && !seals.v[j].seen) {
+                /* What its lines say is not the gateway's: neither a
+                 * start nor a purge can be taken from them. */
+                printf("%s FAILED: %s\n", seals.v[j].id, seals.v[j].bad);
+                bad = 1;
+            } else if (seals.v[j].started && !seals.v[j].purged &&
+                       !seals.v[j].seen) {
                 printf("%s FAILED: in the audit log, but no intact "
                        "transcript under %s is this session's (deleted?)\n",
                        seals.v[j].id, dir);
@@ -296,6 +345,9 @@ int main(int argc, char **argv)
         }
     }
     free(found.v);
+    for (size_t j = 0; j < seals.n; j++) {
+        free(seals.v[j].bad);
+    }
     free(seals.v);
     sk_strix_free(&seals.by_id);
     return bad ? 1 : 0;

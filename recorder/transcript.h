@@ -107,7 +107,9 @@ struct sk_tr_info {
  * signing_key. Returns 0 if intact and sealed, SK_TR_INCOMPLETE if intact
  * but unsealed (info says how far it verified), SK_ERR_INVALID or
  * SK_ERR_CRYPTO if damaged (info->error names the record and offset), or
- * SK_ERR_SYSTEM. */
+ * SK_ERR_SYSTEM. Any byte after the seal (a record, part of one, padding)
+ * is damage: SK_ERR_INVALID, "N bytes after the seal". So when the result
+ * is 0, info->size is the file's size and the seal its last record. */
 int sk_tr_verify(int fd, sk_tr_keyfn keyfn, void *arg,
                  struct sk_tr_info *info);
 void sk_tr_info_clear(struct sk_tr_info *info);
@@ -125,7 +127,8 @@ typedef int (*sk_tr_eventfn)(const struct sk_tr_event *ev, void *arg);
  * event in order; fn returning non-zero stops the walk and is returned.
  * *header_json (may be NULL) receives the header (malloc'd). Returns 0
  * at a proper end of stream, SK_TR_INCOMPLETE if the file ends early, or
- * a negative SK_ERR_* with err set. */
+ * a negative SK_ERR_* with err set (SK_ERR_INVALID, "N bytes after the
+ * seal", if anything follows the seal, as for sk_tr_verify). */
 int sk_tr_decrypt(int fd, const struct sk_boxkey *k, sk_tr_eventfn fn,
                   void *arg, char **header_json, char *err, size_t errlen);
 

@@ -246,24 +246,94 @@ static int verr(char *err, size_t errlen, int code, const char *fmt, ...)
     return code;
 }
 
+int sk_audit_verify_line(const char *line, uint64_t no, const char *prev,
+                         sk_audit_keyfn keyfn, void *arg, char *err,
+                         size_t errlen)
+{
+    const char *sigp, *k = NULL, *p = NULL;
+    char kid[40], *msg = NULL;
+    size_t n = strlen(line), blen, siglen;
+    uint8_t sig[SK_KEY_SIGLEN + 4], pk[32];
+    json_t *o = NULL;
+    json_error_t je;
+    int r;
+
+    /* The signature is the last member: `,"sig":"B64"}`. */
+    sigp = strstr(line, SIG_PREFIX);
+    if (sigp == NULL || n < 2 || line[n - 1] != '}' || line[n - 2] != '"' ||
+        strstr(sigp + 1, SIG_PREFIX) != NULL) {
+        return verr(err, errlen, SK_ERR_INVALID, "line %llu has no signature",
+                    (unsigned long long)no);
+    }
+    blen = (size_t)(sigp - line);
+    if (line + n - 2 < sigp + strlen(SIG_PREFIX) ||
+        sodium_base642bin(sig, sizeof(sig), sigp + strlen(SIG_PREFIX),
+                          (size_t)(line + n - 2 -
+                                   (sigp + strlen(SIG_PREFIX))),
+                          NULL, &siglen, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        siglen != SK_KEY_SIGLEN) {
+        return verr(err, errlen, SK_ERR_INVALID,
+                    "line %llu: malformed signature", (unsigned long long)no);
+    }
+    /* The signed text is the line with the signature member cut
+     * out: body up to sigp, then the closing brace. */
+    if ((msg = malloc(8 + blen + 1)) == NULL) {
+        return SK_ERR_ALLOC;
+    }
+    memcpy(msg, "SKAUDIT1", 8);
+    memcpy(msg + 8, line, blen);
+    msg[8 + blen] = '}';
+    o = json_loadb(msg + 8, blen + 1, JSON_REJECT_DUPLICATES, &je);
+    if (o == NULL ||
+        json_unpack(o, "{s:s, s:s}", "key", &k, "prev", &p) != 0 ||
+        strlen(k) >= sizeof(kid)) {
+        r = verr(err, errlen, SK_ERR_INVALID,
+                 "line %llu is not a signed audit record",
+                 (unsigned long long)no);
+        goto out;
+    }
+    snprintf(kid, sizeof(kid), "%s", k);
+    if (prev != NULL && strcmp(p, prev) != 0) {
+        r = verr(err, errlen, SK_ERR_CRYPTO,
+                 "line %llu does not follow line %llu (a line was "
+                 "removed, inserted, reordered or changed before it)",
+                 (unsigned long long)no, (unsigned long long)(no - 1));
+        goto out;
+    }
+    if (keyfn(kid, pk, arg) != 0) {
+        r = verr(err, errlen, SK_ERR_CRYPTO,
+                 "line %llu is signed by %s, not a trusted key",
+                 (unsigned long long)no, kid);
+        goto out;
+    }
+    if (sk_key_verify_raw(pk, (const uint8_t *)msg, 8 + blen + 1, sig) !=
+        0) {
+        r = verr(err, errlen, SK_ERR_CRYPTO,
+                 "line %llu: bad signature (the line was altered)",
+                 (unsigned long long)no);
+        goto out;
+    }
+    r = 0;
+out:
+    json_decref(o);
+    free(msg);
+    return r;
+}
+
 int sk_audit_verify(FILE *f, sk_audit_keyfn keyfn, void *arg,
                     uint64_t *lines, uint64_t *bad_line, char *last_hash,
                     char *err, size_t errlen)
 {
-    char prev[65], *line = NULL, *sigp, kid[40], *msg = NULL;
-    size_t cap = 0, blen, siglen;
+    char prev[65], *line = NULL;
+    size_t cap = 0;
     ssize_t n;
-    uint8_t sig[SK_KEY_SIGLEN + 4], pk[32];
     uint64_t no = 0;
     int r = 0;
 
     memcpy(prev, GENESIS, sizeof(prev));
     *bad_line = 0;
     while ((n = getline(&line, &cap, f)) > 0) {
-        json_t *o = NULL;
-        json_error_t je;
-        const char *k = NULL, *p = NULL;
-
         no++;
         if (line[n - 1] != '\n') {
             r = verr(err, errlen, SK_ERR_INVALID,
@@ -272,66 +342,13 @@ int sk_audit_verify(FILE *f, sk_audit_keyfn keyfn, void *arg,
             break;
         }
         line[--n] = '\0';
-        /* The signature is the last member: `,"sig":"B64"}`. */
-        sigp = strstr(line, SIG_PREFIX);
-        if (sigp == NULL || line[n - 1] != '}' || line[n - 2] != '"' ||
-            strstr(sigp + 1, SIG_PREFIX) != NULL) {
+        if (strlen(line) != (size_t)n) {
             r = verr(err, errlen, SK_ERR_INVALID,
-                     "line %llu has no signature", (unsigned long long)no);
+                     "line %llu holds a NUL byte", (unsigned long long)no);
             break;
         }
-        blen = (size_t)(sigp - line);
-        if (sodium_base642bin(sig, sizeof(sig), sigp + strlen(SIG_PREFIX),
-                              (size_t)(line + n - 2 -
-                                       (sigp + strlen(SIG_PREFIX))),
-                              NULL, &siglen, NULL,
-                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
-            siglen != SK_KEY_SIGLEN) {
-            r = verr(err, errlen, SK_ERR_INVALID,
-                     "line %llu: malformed signature", (unsigned long long)no);
-            break;
-        }
-        /* The signed text is the line with the signature member cut
-         * out: body up to sigp, then the closing brace. */
-        free(msg);
-        if ((msg = malloc(8 + blen + 1)) == NULL) {
-            r = SK_ERR_ALLOC;
-            break;
-        }
-        memcpy(msg, "SKAUDIT1", 8);
-        memcpy(msg + 8, line, blen);
-        msg[8 + blen] = '}';
-        o = json_loadb(msg + 8, blen + 1, JSON_REJECT_DUPLICATES, &je);
-        if (o == NULL || json_unpack(o, "{s:s, s:s}", "key", &k, "prev",
-                                     &p) != 0 ||
-            strlen(k) >= sizeof(kid)) {
-            json_decref(o);
-            r = verr(err, errlen, SK_ERR_INVALID,
-                     "line %llu is not a signed audit record",
-                     (unsigned long long)no);
-            break;
-        }
-        snprintf(kid, sizeof(kid), "%s", k);
-        if (strcmp(p, prev) != 0) {
-            json_decref(o);
-            r = verr(err, errlen, SK_ERR_CRYPTO,
-                     "line %llu does not follow line %llu (a line was "
-                     "removed, inserted, reordered or changed before it)",
-                     (unsigned long long)no, (unsigned long long)(no - 1));
-            break;
-        }
-        json_decref(o);
-        if (keyfn(kid, pk, arg) != 0) {
-            r = verr(err, errlen, SK_ERR_CRYPTO,
-                     "line %llu is signed by %s, not a trusted key",
-                     (unsigned long long)no, kid);
-            break;
-        }
-        if (sk_key_verify_raw(pk, (const uint8_t *)msg, 8 + blen + 1, sig) !=
-            0) {
-            r = verr(err, errlen, SK_ERR_CRYPTO,
-                     "line %llu: bad signature (the line was altered)",
-                     (unsigned long long)no);
+        if ((r = sk_audit_verify_line(line, no, prev, keyfn, arg, err,
+                                      errlen)) != 0) {
             break;
         }
         line_hash(line, (size_t)n, prev);
@@ -346,7 +363,6 @@ int sk_audit_verify(FILE *f, sk_audit_keyfn keyfn, void *arg,
     if (last_hash != NULL) {
         memcpy(last_hash, prev, 65);
     }
-    free(msg);
     free(line);
     return r;
 }

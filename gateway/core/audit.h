@@ -47,4 +47,15 @@ int sk_audit_verify(FILE *f, sk_audit_keyfn keyfn, void *arg,
                     uint64_t *lines, uint64_t *bad_line, char *last_hash,
                     char *err, size_t errlen);
 
+/* Verification of one line, line number no (for err), NUL-terminated
+ * and without its newline: its form, that its "prev" is prev (skipped if
+ * prev is NULL) and its signature by the trusted key its "key" names.
+ * For readers that take facts from a few lines (one session's) without
+ * walking the chain: the facts of a line that fails are not to be used.
+ * Returns 0, SK_ERR_INVALID, SK_ERR_CRYPTO or SK_ERR_ALLOC, with err
+ * ("line N: bad signature ...") set on failure. */
+int sk_audit_verify_line(const char *line, uint64_t no, const char *prev,
+                         sk_audit_keyfn keyfn, void *arg, char *err,
+                         size_t errlen);
+
 #endif

@@ -170,6 +170,149 @@ t_swapped_transcript_detected() {
     ctl verify "$a" > /dev/null || fail "restored transcript does not verify"
 }
 
+# Bytes after the seal are covered by no signature: every reader of a
+# sealed transcript refuses them, named, whatever they are (a record head
+# with no body, padding after a cut). Issue 12.
+t_appended_after_seal_detected() {
+    local id t out save="$WORK/tail.skt" size
+    gw_ssh alice web01 -- 'echo tail-check-$((40+2))' > /dev/null < /dev/null
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session never ended"
+    t=$(transcript_of "$id")
+    cp "$t" "$save"
+    size=$(stat -c %s "$t")
+    printf 'D\0\0\0\377' >> "$t"
+    out=$(ctl verify "$id")
+    expect_eq "appended: verify exit status" 1 "$?"
+    expect_contains "appended: verify names it" "5 bytes after the seal" "$out"
+    out=$(ctl verify --all --quiet)
+    expect_eq "appended: verify --all exit status" 1 "$?"
+    expect_contains "appended: verify --all names it" "$id FAILED: transcript $t: 5 bytes after the seal" "$out"
+    out=$(ctl export "$id" --format text 2>&1)
+    expect_eq "appended: export refused" 1 "$?"
+    expect_contains "appended: export says why" "5 bytes after the seal" "$out"
+    expect_not_contains "appended: nothing exported" "tail-check-42" "$out"
+    out=$(ctl replay "$id" --max-idle 0 < /dev/null 2>&1)
+    expect_eq "appended: replay refused" 1 "$?"
+    expect_contains "appended: replay says why" "5 bytes after the seal" "$out"
+    expect_not_contains "appended: nothing replayed" "tail-check-42" "$out"
+    out=$(timeout 10 "$BIN/sekishoctl" -c "$CONF" session watch "$id" < /dev/null 2>&1)
+    expect_eq "appended: watch stops with an error" 1 "$?"
+    expect_contains "appended: watch says why" "5 bytes after the seal" "$out"
+    out=$(ctl search tail-check-42 2>&1)
+    expect_eq "appended: search reports it" 1 "$?"
+    expect_contains "appended: search names it" "$id: skipped, FAILED verification: 5 bytes after the seal" "$out"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" "$t")
+    expect_eq "appended: sekisho-verify exit status" 1 "$?"
+    expect_contains "appended: sekisho-verify names it" "$t FAILED: 5 bytes after the seal" "$out"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" "$t")
+    expect_eq "appended: sekisho-verify --audit exit status" 1 "$?"
+    expect_contains "appended: sekisho-verify --audit names it" "$t FAILED" "$out"
+    # Cut into the seal and padded back to the recorded size: the seal
+    # is gone, so is the match with the audit log.
+    head -c $((size - 50)) "$save" > "$t"
+    head -c 50 /dev/zero >> "$t"
+    expect_eq "cut+padded: same size" "$size" "$(stat -c %s "$t")"
+    out=$(ctl verify "$id")
+    expect_eq "cut+padded: verify exit status" 1 "$?"
+    expect_contains "cut+padded: verify fails" "$id FAILED" "$out"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" \
+        --allow-incomplete "$t")
+    expect_eq "cut+padded: sekisho-verify exit status" 1 "$?"
+    cp "$save" "$t"
+    ctl verify "$id" > /dev/null || fail "restored transcript does not verify"
+    ctl export "$id" --format text > /dev/null ||
+        fail "restored transcript does not export"
+}
+
+# n-th line (1-based) of the audit log that has FRAGMENT and FRAGMENT2.
+audit_line_no() {
+    grep -nF -- "$1" "$GW/audit.log" | grep -F -- "$2" | head -1 | cut -d: -f1
+}
+
+# Audit lines are believed only with their signature: one whose facts
+# were edited, or whose signature alone is broken, or one made up, makes
+# the session FAILED (line named) for verify, export, replay and
+# sekisho-verify, even with the chain not walked (verify SESSION).
+t_audit_line_signature_checked() {
+    local id t out n save="$WORK/audit-sig.save" size
+    gw_ssh alice web01 -- 'echo sig-check-$((40+2))' > /dev/null < /dev/null
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session never ended"
+    t=$(transcript_of "$id")
+    size=$(stat -c %s "$t")
+    cp "$GW/audit.log" "$save"
+    n=$(audit_line_no '"event":"session_end"' "\"session\":\"$id\"")
+    [ -n "$n" ] || fail "no session_end line for $id"
+    grep '"event":"session_end"' "$GW/audit.log" | grep -F "\"session\":\"$id\"" |
+        grep -qF "\"transcript_size\":$size" ||
+        fail "session_end does not carry the file size $size"
+    # 1. transcript_size edited (the signer's key is not at hand to sign
+    # it again): the bad signature is named, not the size.
+    sed -i "${n}s/\"transcript_size\":$size/\"transcript_size\":$((size + 5))/" "$GW/audit.log"
+    out=$(ctl verify "$id")
+    expect_eq "size edited: verify exit status" 1 "$?"
+    expect_contains "size edited: verify names the line" "$id FAILED: audit line $n: bad signature" "$out"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" "$t")
+    expect_eq "size edited: sekisho-verify exit status" 1 "$?"
+    expect_contains "size edited: sekisho-verify names the session's line" \
+        "$t FAILED: session $id: audit line $n: bad signature" "$out"
+    out=$(ctl verify --all --quiet)
+    expect_eq "size edited: verify --all exit status" 1 "$?"
+    expect_contains "size edited: verify --all names the line" "$id FAILED: audit line $n: bad signature" "$out"
+    cp "$save" "$GW/audit.log"
+    # 2. The facts intact, the signature broken (valid JSON): refused by
+    # every command that takes the session's facts from the log.
+    python3 - "$GW/audit.log" "$n" <<'PY'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+lines = open(path, 'rb').read().split(b'\n')
+l = lines[n - 1]
+i = l.rindex(b'"sig":"') + 7
+l = l[:i] + (b'B' if l[i:i + 1] == b'A' else b'A') + l[i + 1:]
+lines[n - 1] = l
+open(path, 'wb').write(b'\n'.join(lines))
+PY
+    out=$(ctl verify "$id")
+    expect_eq "sig broken: verify exit status" 1 "$?"
+    expect_contains "sig broken: verify names the line" "audit line $n: bad signature" "$out"
+    out=$(ctl export "$id" --format text 2>&1)
+    expect_eq "sig broken: export refused" 1 "$?"
+    expect_contains "sig broken: export says why" "audit line $n: bad signature" "$out"
+    expect_not_contains "sig broken: nothing exported" "sig-check-42" "$out"
+    out=$(ctl replay "$id" --max-idle 0 < /dev/null 2>&1)
+    expect_eq "sig broken: replay refused" 1 "$?"
+    expect_contains "sig broken: replay says why" "audit line $n: bad signature" "$out"
+    expect_not_contains "sig broken: nothing replayed" "sig-check-42" "$out"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" "$t")
+    expect_eq "sig broken: sekisho-verify exit status" 1 "$?"
+    expect_contains "sig broken: sekisho-verify names it" "session $id: audit line $n: bad signature" "$out"
+    cp "$save" "$GW/audit.log"
+    # 3. A made-up transcript_purged line (no key to sign it) would have
+    # verify SESSION pass a deleted transcript off as purged by retention.
+    mv "$t" "$WORK/sig-moved.skt"
+    printf '{"time":"2026-01-01T00:00:00Z","event":"transcript_purged","gateway":"gw","pid":1,"session":"%s","key":"%s","prev":"%064d","sig":"%s"}\n' \
+        "$id" "$(sed -n "${n}s/.*\"key\":\"\([^\"]*\)\".*/\1/p" "$GW/audit.log")" 0 \
+        "$(head -c 64 /dev/zero | base64 -w0)" >> "$GW/audit.log"
+    n=$(wc -l < "$GW/audit.log")
+    out=$(ctl verify "$id")
+    expect_eq "made-up purge: verify exit status" 1 "$?"
+    expect_not_contains "made-up purge: not believed" "PURGED" "$out"
+    expect_contains "made-up purge: the line named" "$id FAILED: audit line $n: bad signature" "$out"
+    rm -rf "$WORK/sig-tree"
+    cp -r "$GW/transcripts" "$WORK/sig-tree"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" --dir "$WORK/sig-tree")
+    expect_eq "made-up purge: sekisho-verify --dir exit status" 1 "$?"
+    expect_contains "made-up purge: sekisho-verify --dir names the line" "$id FAILED: audit line $n: bad signature" "$out"
+    rm -rf "$WORK/sig-tree"
+    mv "$WORK/sig-moved.skt" "$t"
+    cp "$save" "$GW/audit.log"
+    out=$(ctl verify "$id")
+    expect_eq "restored audit log: verify" 0 "$?"
+    ctl export "$id" --format text > /dev/null ||
+        fail "restored audit log: export refused"
+}
+
 t_audit_log_tampering_detected() {
     local out n save="$WORK/audit.save"
     out=$(ctl audit verify)
@@ -606,6 +749,8 @@ run_test t_refusal_marked_in_transcript
 run_test t_tampering_detected
 run_test t_swapped_transcript_detected
 run_test t_audit_log_tampering_detected
+run_test t_appended_after_seal_detected
+run_test t_audit_line_signature_checked
 run_test t_search_and_purge
 run_test t_session_show
 run_test t_audit_show_escapes

@@ -347,6 +347,56 @@ static void test_truncation(void **state)
     free(orig);
 }
 
+/* Anything after the seal (a whole record, a record head without its
+ * body, one byte, zeros) is damage, named, for the verifier and the
+ * decrypting reader alike: no signature covers it. */
+static void test_trailing_after_seal(void **state)
+{
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } tails[] = {
+        {"D\0\0\0\377", 5},             /* a head promising 255 bytes */
+        {"D\0\0\0\0", 5},               /* a whole empty data record */
+        {"F", 1},                        /* a lone type byte */
+        {"\0\0\0\0\0\0\0\0\0\0\0\0", 12}, /* padding */
+    };
+    char path[600], *orig, *buf, err[256];
+    size_t len;
+    struct sk_tr_info info;
+    struct collect c;
+    int fd;
+
+    (void)state;
+    read_file(VECTOR_DIR "/transcript-v1.skt", &orig, &len);
+    tmp_path(path, sizeof(path), "tail.skt");
+    for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+        buf = malloc(len + tails[i].len);
+        assert_non_null(buf);
+        memcpy(buf, orig, len);
+        memcpy(buf + len, tails[i].bytes, tails[i].len);
+        unlink(path);
+        assert_int_equal(sk_file_write_new(path, buf, len + tails[i].len,
+                                           0600),
+                         0);
+        free(buf);
+        assert_int_equal(verify_path(path, &info), SK_ERR_INVALID);
+        snprintf(err, sizeof(err), "%zu bytes after the seal", tails[i].len);
+        assert_non_null(strstr(info.error, err));
+        assert_int_equal(info.size, len + tails[i].len);
+        sk_tr_info_clear(&info);
+        fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
+                                       sizeof(err)),
+                         SK_ERR_INVALID);
+        assert_non_null(strstr(err, "bytes after the seal"));
+        close(fd);
+    }
+    free(orig);
+}
+
 /* An unsealed file (a crash) verifies to its last checkpoint. */
 static void test_unsealed(void **state)
 {
@@ -593,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_decrypt),
         cmocka_unit_test(test_every_flip_detected),
         cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_trailing_after_seal),
         cmocka_unit_test(test_unsealed),
         cmocka_unit_test(test_flush_for_live_readers),
         cmocka_unit_test(test_reorder),
