@@ -585,8 +585,9 @@ static int scan_orphans(const char *dir, struct sess_vec *sv, int depth)
         }
         snprintf(id, sizeof(id), "%.*s", (int)(n - 4), e->d_name);
         if (sess_find(sv, id) == NULL) {
+            /* File names are anyone's who could write there. */
             printf("%s FAILED: transcript %s belongs to no known session\n",
-                   id, path);
+                   term_str(id), term_str(path));
             bad = 1;
         }
     }
@@ -633,7 +634,7 @@ int ctl_verify(int argc, char **argv)
 
             /* --quiet: years of sessions, only what needs a look */
             if (!quiet || (st != V_OK && st != V_PURGED)) {
-                printf("%s\n", line);
+                printf("%s\n", term_str(line));
             }
             bad |= st == V_BAD || (st == V_INCOMPLETE && !allow_incomplete);
             n_ok += st == V_OK;
@@ -644,7 +645,7 @@ int ctl_verify(int argc, char **argv)
             if (ix.v[i].started && sess_find(&sv, ix.v[i].id) == NULL) {
                 printf("%s FAILED: in the audit log but not in the state "
                        "database\n",
-                       ix.v[i].id);
+                       term_str(ix.v[i].id));
                 bad = 1;
             }
         }
@@ -657,7 +658,7 @@ int ctl_verify(int argc, char **argv)
 
         aud_load(&ix, id);
         st = verify_session(s, &ix, line, sizeof(line), NULL);
-        printf("%s\n", line);
+        printf("%s\n", term_str(line));
         bad = st == V_BAD || (st == V_INCOMPLETE && !allow_incomplete);
     }
     (void)sk_audit("verify", "{s:s, s:s, s:s}", "admin", admin, "scope",
@@ -1595,7 +1596,7 @@ static int session_show(int argc, char **argv)
         sk_time_fmt((time_t)s->start, st_, sizeof(st_));
         fmt_time(s->end, en, sizeof(en));
         printf("session: %s\n", s->id);
-        printf("verify: %s\n", line + strlen(s->id) + 1);
+        printf("verify: %s\n", term_str(line + strlen(s->id) + 1));
         printf("user: %s from %s\n", term_str(s->user),
                term_str(s->source));
         printf("target: %s, login %s, %s\n",

@@ -153,8 +153,36 @@ assert r["reason"] == "fix \x1b[2J\x9b31m now", r["reason"]
     done
 }
 
+# File names in a transcript tree are anyone's who could write there: the
+# verifiers (sekishoctl verify --all, sekisho-verify --dir) name them
+# escaped.
+t_verifiers_escape_file_names() {
+    local out id t bad copy="$WORK/vcopy"
+    gw_ssh alice web01 -- 'echo verify-me' > /dev/null < /dev/null
+    id=$(db "SELECT id FROM sessions ORDER BY rowid DESC LIMIT 1")
+    wait_until 5 audit_has session_end "\"session\":\"$id\"" ||
+        fail "session never ended"
+    t=$(db "SELECT transcript FROM sessions WHERE id='$id'")
+    bad="$(dirname "$t")/x$(printf '\033]0;owned\007\302\233')2J.skt"
+    cp "$t" "$bad"
+    out=$(ctl verify --all)
+    expect_contains "verify --all: the orphan, escaped" \
+        'x\u001B]0;owned\u0007\u009B2J FAILED: transcript' "$out"
+    no_controls "verify --all" "$out"
+    rm -f "$bad"
+    rm -rf "$copy"
+    mkdir -p "$copy"
+    cp "$t" "$copy/y$(printf '\033[2J\302\233')31m.skt"
+    out=$("$BUILD/recorder/sekisho-verify" -k "$GW/signing_key.pub" \
+        --dir "$copy")
+    expect_contains "sekisho-verify: the file, escaped" \
+        "y\\u001B[2J\\u009B31m.skt OK: session $id sealed" "$out"
+    no_controls "sekisho-verify" "$out"
+}
+
 setup
 run_test t_hostile_target_disconnect
 run_test t_request_text_escaped
+run_test t_verifiers_escape_file_names
 run_test t_no_sanitizer_reports
 summary
