@@ -92,6 +92,10 @@ assert "bye \x1b]0;owned\x07\x1b[2J \x9b31m-c1 \x7fdel \ufffdbad" in why, why
     no_controls "audit show" "$out"
     out=$(ctl audit show --session "$id" --json)
     no_controls "audit show --json" "$out"
+    # The gateway's own log (here its stderr; syslog in production).
+    no_controls "gateway log" "$(grep -a 'SSH_MSG_DISCONNECT' "$WORK/gw.log")"
+    expect_contains "gateway log: the reason" "owned" \
+        "$(grep -a 'SSH_MSG_DISCONNECT' "$WORK/gw.log")"
     printf '%s\n' "$out" | python3 -c '
 import json, sys
 for l in sys.stdin:
