@@ -157,6 +157,24 @@ assert r["reason"] == "fix \x1b[2J\x9b31m now", r["reason"]
     done
 }
 
+# An administrator's kill reason reaches the maintainer's terminal as
+# text: escaped, never obeyed.
+t_kill_reason_escaped() {
+    local id pid
+    gw_ssh alice web01 -- 'for i in $(seq 1 100); do echo kill-me-$i; sleep 0.2; done' \
+        > "$WORK/k.out" 2> "$WORK/k.err" < /dev/null &
+    pid=$!
+    wait_until 10 grep -q kill-me-3 "$WORK/k.out" || fail "no output"
+    id=$(db "SELECT id FROM sessions ORDER BY rowid DESC LIMIT 1")
+    ctl session kill "$id" --reason \
+        "$(printf 'over \033]0;owned\007\302\233')2J now" > /dev/null ||
+        fail "kill refused"
+    wait "$pid" 2>/dev/null
+    expect_contains "maintainer told why, escaped" \
+        'over \u001B]0;owned\u0007\u009B2J now' "$(cat "$WORK/k.err")"
+    no_controls "maintainer's stderr" "$(cat "$WORK/k.err")"
+}
+
 # File names in a transcript tree are anyone's who could write there: the
 # verifiers (sekishoctl verify --all, sekisho-verify --dir) name them
 # escaped.
@@ -188,5 +206,6 @@ setup
 run_test t_hostile_target_disconnect
 run_test t_request_text_escaped
 run_test t_verifiers_escape_file_names
+run_test t_kill_reason_escaped
 run_test t_no_sanitizer_reports
 summary
