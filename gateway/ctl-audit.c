@@ -663,8 +663,9 @@ static int scan_orphans(const char *dir, struct sess_vec *sv, int depth)
         }
         snprintf(id, sizeof(id), "%.*s", (int)(n - 4), e->d_name);
         if (sess_find(sv, id) == NULL) {
+            /* File names are anyone's who could write there. */
             printf("%s FAILED: transcript %s belongs to no known session\n",
-                   id, path);
+                   term_str(id), term_str(path));
             bad = 1;
         }
     }
@@ -714,7 +715,7 @@ int ctl_verify(int argc, char **argv)
 
             /* --quiet: years of sessions, only what needs a look */
             if (!quiet || (st != V_OK && st != V_PURGED)) {
-                printf("%s\n", line);
+                printf("%s\n", term_str(line));
             }
             bad |= st == V_BAD || (st == V_INCOMPLETE && !allow_incomplete);
             n_ok += st == V_OK;
@@ -725,7 +726,7 @@ int ctl_verify(int argc, char **argv)
             if (ix.v[i].started && sess_find(&sv, ix.v[i].id) == NULL) {
                 printf("%s FAILED: in the audit log but not in the state "
                        "database\n",
-                       ix.v[i].id);
+                       term_str(ix.v[i].id));
                 bad = 1;
             }
         }
@@ -738,7 +739,7 @@ int ctl_verify(int argc, char **argv)
 
         aud_load(&ix, id, 0);
         st = verify_session(s, &ix, line, sizeof(line), NULL, NULL);
-        printf("%s\n", line);
+        printf("%s\n", term_str(line));
         bad = st == V_BAD || (st == V_INCOMPLETE && !allow_incomplete);
     }
     (void)sk_audit("verify", "{s:s, s:s, s:s}", "admin", admin, "scope",
@@ -1110,32 +1111,6 @@ struct search {
     int hits;
 };
 
-/* Prints s ("?" if NULL) on one line for a terminal: C0 controls
- * (newlines included) become spaces, as before; DEL and the C1 controls
- * (UTF-8 C2 80-9F), which JSON and UTF-8 checks let through but
- * terminals act on, are shown escaped. */
-static void put_term(const char *s)
-{
-    if (s == NULL) {
-        putchar('?');
-        return;
-    }
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s, d = (unsigned char)s[1];
-
-        if (c < 0x20) {
-            putchar(' ');
-        } else if (c == 0x7f) {
-            fputs("\\u007F", stdout);
-        } else if (c == 0xc2 && d >= 0x80 && d <= 0x9f) {
-            printf("\\u%04X", d);
-            s++;
-        } else {
-            putchar(c);
-        }
-    }
-}
-
 static void print_context(const char *id, double t, const char *stream,
                           const char *buf, size_t len, size_t at, size_t n)
 {
@@ -1396,9 +1371,12 @@ static int session_list(int argc, char **argv)
         }
         sk_time_fmt((time_t)s->start, st, sizeof(st));
         fmt_time(s->end, en, sizeof(en));
-        printf("%s %-12s %-12s %-5s %s %s exit=%d %s\n", s->id, s->user,
-               s->target ? s->target : "-", s->mode ? s->mode : "-", st, en,
-               s->exit_status, s->end_reason ? s->end_reason : "open");
+        /* The end reason can carry what a target said (libssh's error
+         * text of its disconnect message). */
+        printf("%s %-12s %-12s %-5s %s %s exit=%d %s\n", s->id,
+               term_str(s->user), term_str(s->target ? s->target : "-"),
+               term_str(s->mode ? s->mode : "-"), st, en, s->exit_status,
+               term_str(s->end_reason ? s->end_reason : "open"));
     }
     if (json) {
         char *out = json_dumps(arr, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
@@ -1406,7 +1384,8 @@ static int session_list(int argc, char **argv)
         if (out == NULL) {
             die("out of memory");
         }
-        printf("%s\n", out);
+        put_json(out);
+        putchar('\n');
         free(out);
         json_decref(arr);
     }
@@ -1670,7 +1649,8 @@ static int session_show(int argc, char **argv)
                              NULL) {
             die("out of memory");
         }
-        printf("%s\n", out);
+        put_json(out);
+        putchar('\n');
         free(out);
         json_decref(o);
     } else {
@@ -1681,21 +1661,25 @@ static int session_show(int argc, char **argv)
         sk_time_fmt((time_t)s->start, st_, sizeof(st_));
         fmt_time(s->end, en, sizeof(en));
         printf("session: %s\n", s->id);
-        printf("verify: %s\n", line + strlen(s->id) + 1);
-        printf("user: %s from %s\n", s->user, s->source);
-        printf("target: %s, login %s, %s\n", s->target ? s->target : "-",
-               s->login ? s->login : "-", s->mode ? s->mode : "-");
+        printf("verify: %s\n", term_str(line + strlen(s->id) + 1));
+        printf("user: %s from %s\n", term_str(s->user),
+               term_str(s->source));
+        printf("target: %s, login %s, %s\n",
+               term_str(s->target ? s->target : "-"),
+               term_str(s->login ? s->login : "-"),
+               term_str(s->mode ? s->mode : "-"));
         if (s->request_id > 0) {
             printf("request: %lld\n", (long long)s->request_id);
         }
         printf("start: %s\nend: %s (%s)", st_, en,
-               s->end_reason ? s->end_reason : "open");
+               term_str(s->end_reason ? s->end_reason : "open"));
         if (s->exit_status >= 0) {
             printf(", exit %d", s->exit_status);
         }
         printf("\nbytes: in %lld, out %lld\n", (long long)s->bytes_in,
                (long long)s->bytes_out);
-        printf("transcript: %s%s\n", s->transcript ? s->transcript : "-",
+        printf("transcript: %s%s\n",
+               term_str(s->transcript ? s->transcript : "-"),
                s->purged ? " (purged)" : "");
         if (h != NULL) {
             printf("signed header:\n");
@@ -1767,7 +1751,9 @@ static int audit_show(int argc, char **argv)
             continue;
         }
         if (json) {
-            fputs(line, stdout);
+            /* The line's JSON value, DEL and C1 escaped: `audit verify`
+             * reads the file's own bytes. */
+            put_json(line);
             json_decref(o);
             continue;
         }

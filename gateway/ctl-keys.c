@@ -62,9 +62,10 @@ static int print_key(const struct sk_user_key *k, void *arg)
     fmt_time(k->added, added, sizeof(added));
     fmt_time(k->last_used, used, sizeof(used));
     snprintf(type, sizeof(type), "%.*s", (int)strcspn(k->key, " "), k->key);
-    printf("%-12s %s %s%s%s added %s by %s, last used %s\n", k->user,
-           k->fingerprint, type, k->comment[0] ? " " : "", k->comment, added,
-           k->added_by, used);
+    printf("%-12s %s %s%s%s added %s by %s, last used %s\n",
+           term_str(k->user), term_str(k->fingerprint), term_str(type),
+           k->comment[0] ? " " : "", term_str(k->comment), added,
+           term_str(k->added_by), used);
     return 0;
 }
 

@@ -81,7 +81,9 @@ static void csv_field(FILE *f, const char *s)
     if (strchr("=+-@", s[0]) != NULL && s[0] != '\0') {
         fputc('\'', f);
     }
-    for (; *s; s++) {
+    /* Quoted fields may hold anything, but a person may read the file
+     * with cat: the terminal-safe rendering, as in the text form. */
+    for (s = term_str(s); *s; s++) {
         if (*s == '"') {
             fputc('"', f);
         }
@@ -94,7 +96,7 @@ static void render(const struct table *t, const char *format, FILE *f)
 {
     if (strcmp(format, "json") == 0) {
         json_t *arr = json_array();
-        char *out;
+        char *out, *safe;
 
         for (size_t r = 0; r < t->rows; r++) {
             json_t *o = json_object();
@@ -105,7 +107,13 @@ static void render(const struct table *t, const char *format, FILE *f)
             json_array_append_new(arr, o);
         }
         out = json_dumps(arr, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-        fprintf(f, "%s\n", out ? out : "[]");
+        /* The same JSON value with DEL and C1 escaped too (put_json). */
+        safe = out ? sk_term_safe(out, strlen(out), SK_TERM_JSON) : NULL;
+        if (safe == NULL) {
+            die("out of memory");
+        }
+        fprintf(f, "%s\n", safe);
+        free(safe);
         free(out);
         json_decref(arr);
         return;
@@ -135,7 +143,7 @@ static void render(const struct table *t, const char *format, FILE *f)
         for (int c = 0; c < t->ncols; c++) {
             w[c] = strlen(t->cols[c]);
             for (size_t r = 0; r < t->rows; r++) {
-                size_t l = strlen(cell(t, r, c));
+                size_t l = strlen(term_str(cell(t, r, c)));
 
                 w[c] = l > w[c] ? (l > 60 ? 60 : l) : w[c];
             }
@@ -146,7 +154,7 @@ static void render(const struct table *t, const char *format, FILE *f)
         }
         for (size_t r = 0; r < t->rows; r++) {
             for (int c = 0; c < t->ncols; c++) {
-                fprintf(f, "%-*s%s", (int)w[c], cell(t, r, c),
+                fprintf(f, "%-*s%s", (int)w[c], term_str(cell(t, r, c)),
                         c + 1 < t->ncols ? "  " : "\n");
             }
         }

@@ -64,7 +64,8 @@ static int list_cb(const struct sk_request *q, void *arg)
                              "signed_off_by", q->signed_off_by)) != 0;
     }
     rq_line(q, now, line, sizeof(line));
-    printf("%s\n", line);
+    /* The reason is the maintainer's text. */
+    printf("%s\n", term_str(line));
     return 0;
 }
 
@@ -75,7 +76,7 @@ static int vote_cb(const char *approver, const char *decision, int64_t t,
 
     (void)arg;
     sk_time_fmt((time_t)t, ts, sizeof(ts));
-    printf("  %-10s %s by %s\n", decision, ts, approver);
+    printf("  %-10s %s by %s\n", term_str(decision), ts, term_str(approver));
     return 0;
 }
 
@@ -86,9 +87,10 @@ static int session_cb(const struct sk_session_rec *s, void *arg)
 
     if (s->request_id == id) {
         sk_time_fmt((time_t)s->start, st, sizeof(st));
-        printf("  session %s %s %s %s\n", s->id, st, s->mode ? s->mode : "-",
-               s->end ? (s->end_reason ? s->end_reason : "ended")
-                      : "running");
+        printf("  session %s %s %s %s\n", term_str(s->id), st,
+               term_str(s->mode ? s->mode : "-"),
+               term_str(s->end ? (s->end_reason ? s->end_reason : "ended")
+                               : "running"));
     }
     return 0;
 }
@@ -109,18 +111,19 @@ static void show(int64_t id)
     printf("request %lld\n  user     %s\n  target   %s\n  reason   %s\n"
            "  ticket   %s\n  window   %s .. %s\n  filed    %s\n"
            "  status   %s (%s)\n",
-           (long long)q.id, q.user, q.target, q.reason,
-           q.ticket ? q.ticket : "-", st, en, cr,
+           (long long)q.id, term_str(q.user), term_str(q.target),
+           term_str(q.reason), term_str(q.ticket ? q.ticket : "-"), st, en,
+           cr,
            sk_req_display(q.state, q.start, q.end, now), q.state);
     printf("votes:\n");
     (void)sk_store_request_votes(store, id, vote_cb, NULL);
     if (q.report != NULL) {
         sk_time_fmt((time_t)q.reported, st, sizeof(st));
-        printf("report (%s):\n  %s\n", st, q.report);
+        printf("report (%s):\n  %s\n", st, term_str(q.report));
     }
     if (q.signed_off_by != NULL) {
         sk_time_fmt((time_t)q.signed_off, st, sizeof(st));
-        printf("signed off %s by %s\n", st, q.signed_off_by);
+        printf("signed off %s by %s\n", st, term_str(q.signed_off_by));
     }
     printf("sessions:\n");
     (void)sk_store_session_list(store, session_cb, &id);
@@ -160,7 +163,8 @@ int ctl_request(int argc, char **argv)
             char *out = json_dumps(l.arr, JSON_INDENT(1) |
                                               JSON_PRESERVE_ORDER);
 
-            printf("%s\n", out ? out : "[]");
+            put_json(out ? out : "[]");
+            putchar('\n');
             free(out);
             json_decref(l.arr);
         }
@@ -219,6 +223,6 @@ int ctl_request(int argc, char **argv)
         die("%s", msg);
     }
     sk_user_clear(&u);
-    printf("%s\n", msg);
+    printf("%s\n", term_str(msg));
     return 0;
 }

@@ -21,6 +21,16 @@ void die(const char *fmt, ...) __attribute__((noreturn))
 __attribute__((format(printf, 1, 2)));
 void check_name(const char *what, const char *name);
 void fmt_time(int64_t t, char *out, size_t n);
+/* Terminal safety: every stored text that came from a client, a target
+ * or a worker is printed for a person through these (sk_term_safe), never
+ * raw. term_str returns its one-line rendering ("?" for NULL), valid for
+ * 16 more calls, for printf arguments; put_term prints it to stdout.
+ * put_json prints JSON text to stdout with DEL and C1 written as \u00XX
+ * too: the same JSON value, nothing a terminal obeys. All die on
+ * allocation failure (put_json on a NULL json as well). */
+const char *term_str(const char *s);
+void put_term(const char *s);
+void put_json(const char *json);
 
 int ctl_session(int argc, char **argv);
 int ctl_verify(int argc, char **argv);

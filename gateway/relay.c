@@ -21,6 +21,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "monitor.h"
+#include "util.h"
 #include "worker.h"
 #include "policy/inband.h"
 #include "recorder/transcript.h"
@@ -588,6 +589,11 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         }
         if (mm_terminated() != NULL) {
             char msg[320];
+            /* The reason can be an administrator's text (session kill
+             * --reason): shown, never obeyed, by the maintainer's
+             * terminal. */
+            char *why = sk_term_safe(mm_terminated(),
+                                     strlen(mm_terminated()), SK_TERM_LINE);
             int n;
 
             /* The monitor may notice a dead recorder before we do: the
@@ -597,8 +603,9 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
                          : "ended by the gateway";
             n = snprintf(msg, sizeof(msg),
                          "\r\nsekisho: session ended by the gateway: %s\r\n",
-                         mm_terminated());
+                         why != NULL ? why : "?");
             (void)n;
+            free(why);
             relay_notice(&r, msg);
             break;
         }

@@ -349,22 +349,68 @@ void fmt_time(int64_t t, char *out, size_t n)
     }
 }
 
+/* The ring of renderings term_str hands out: each stays valid for
+ * TERM_RING more calls, enough for every argument of one printf. */
+#define TERM_RING 16
+
+const char *term_str(const char *s)
+{
+    static char *ring[TERM_RING];
+    static unsigned next;
+    char *t;
+
+    if (s == NULL) {
+        return "?";
+    }
+    if ((t = sk_term_safe(s, strlen(s), SK_TERM_LINE)) == NULL) {
+        die("out of memory");
+    }
+    free(ring[next]);
+    ring[next] = t;
+    next = (next + 1) % TERM_RING;
+    return t;
+}
+
+void put_term(const char *s)
+{
+    fputs(term_str(s), stdout);
+}
+
+void put_json(const char *json)
+{
+    char *t;
+
+    if (json == NULL) {
+        die("out of memory");
+    }
+    if ((t = sk_term_safe(json, strlen(json), SK_TERM_JSON)) == NULL) {
+        die("out of memory");
+    }
+    fputs(t, stdout);
+    free(t);
+}
+
 static int print_user(const struct sk_user *u, void *arg)
 {
     char ll[32];
 
     (void)arg;
     fmt_time(u->last_login, ll, sizeof(ll));
-    printf("%-20s %-10s %-8s last-login %s from %s\n", u->name, u->role,
-           status_name(u->status), ll, u->sources ? u->sources : "anywhere");
+    printf("%-20s %-10s %-8s last-login %s from %s\n", term_str(u->name),
+           term_str(u->role), status_name(u->status), ll,
+           term_str(u->sources ? u->sources : "anywhere"));
     return 0;
 }
 
 static int show_key(const struct sk_user_key *k, void *arg)
 {
+    char type[64];
+
     (void)arg;
-    printf("key: %s %.*s%s%s\n", k->fingerprint, (int)strcspn(k->key, " "),
-           k->key, k->comment[0] ? " " : "", k->comment);
+    snprintf(type, sizeof(type), "%.*s", (int)strcspn(k->key, " "), k->key);
+    /* The comment came with the maintainer's key file. */
+    printf("key: %s %s%s%s\n", term_str(k->fingerprint), term_str(type),
+           k->comment[0] ? " " : "", term_str(k->comment));
     return 0;
 }
 
@@ -560,8 +606,8 @@ static int cmd_user(int argc, char **argv)
         fmt_time(u.last_login, l, sizeof(l));
         printf("name: %s\nrole: %s\nstatus: %s\ncreated: %s\n"
                "password-changed: %s\nlast-login: %s\nfrom: %s\n",
-               u.name, u.role, status_name(u.status), c, p, l,
-               u.sources ? u.sources : "anywhere");
+               term_str(u.name), term_str(u.role), status_name(u.status), c,
+               p, l, term_str(u.sources ? u.sources : "anywhere"));
         fmt_time(u.expires, l, sizeof(l));
         printf("expires: %s%s\n", u.expires ? l : "never",
                u.expires && u.expires <= (int64_t)time(NULL) ? " (expired)"
@@ -570,7 +616,8 @@ static int cmd_user(int argc, char **argv)
             fmt_time(u.locked_until, l, sizeof(l));
             printf("locked-until: %s (failed logins)\n", l);
         }
-        printf("methods: %s%s\n", u.methods ? u.methods : cfg->methods,
+        printf("methods: %s%s\n",
+               term_str(u.methods ? u.methods : cfg->methods),
                u.methods ? "" : " (global)");
         sk_user_clear(&u);
         (void)sk_store_user_key_list(store, name, show_key, NULL);
@@ -773,7 +820,8 @@ static char *egress_line(const struct sk_config *c, const char *group)
 static int print_target(const struct sk_target *t, void *arg)
 {
     (void)arg;
-    printf("%-20s %s@%s:%d\n", t->name, t->login, t->host, t->port);
+    printf("%-20s %s@%s:%d\n", term_str(t->name), term_str(t->login),
+           term_str(t->host), t->port);
     return 0;
 }
 
@@ -925,7 +973,8 @@ static int cmd_target(int argc, char **argv)
         fmt_time(t.created, c, sizeof(c));
         printf("name: %s\nhost: %s\nport: %d\nlogin: %s\nhost-key: %s\n"
                "created: %s\nkey-group: %s\n",
-               t.name, t.host, t.port, t.login, t.host_key, c, t.key_group);
+               term_str(t.name), term_str(t.host), t.port, term_str(t.login),
+               term_str(t.host_key), c, term_str(t.key_group));
         sk_target_clear(&t);
         return 0;
     }
@@ -948,10 +997,11 @@ static int print_grant(const struct sk_grant *g, void *arg)
     (void)arg;
     fmt_time(g->valid_until, until, sizeof(until));
     fmt_time(g->created, created, sizeof(created));
-    printf("%-20s %-20s %-5s until %-20s by %s at %s%s%s", g->user, g->target,
+    printf("%-20s %-20s %-5s until %-20s by %s at %s%s%s",
+           term_str(g->user), term_str(g->target),
            g->allow_exec ? "exec" : "shell", g->valid_until ? until : "-",
-           g->created_by, created, g->window ? " hours " : "",
-           g->window ? g->window : "");
+           term_str(g->created_by), created, g->window ? " hours " : "",
+           term_str(g->window ? g->window : ""));
     if (g->max_session) {
         printf(" max-session %llds", (long long)g->max_session);
     }
@@ -1075,8 +1125,9 @@ static int print_group(const char *name, const char *sources,
                        const char *members, void *arg)
 {
     (void)arg;
-    printf("%-20s from %-30s members %s\n", name,
-           sources ? sources : "anywhere", members ? members : "-");
+    printf("%-20s from %-30s members %s\n", term_str(name),
+           term_str(sources ? sources : "anywhere"),
+           term_str(members ? members : "-"));
     return 0;
 }
 

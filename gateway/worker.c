@@ -110,21 +110,27 @@ static void wk_say(struct wk *w, const char *fmt, ...)
 
 static void wk_say(struct wk *w, const char *fmt, ...)
 {
-    char buf[1024], out[2048];
+    char buf[1024], out[2048], *safe;
     size_t i, o = 0;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
+    /* Arguments can carry what a target or the store held: nothing of it
+     * may act on the maintainer's terminal. */
+    if ((safe = sk_term_safe(buf, strlen(buf), 0)) == NULL) {
+        return;
+    }
     /* A pty is in raw mode on the client: newlines need a carriage
      * return. */
-    for (i = 0; buf[i] != '\0' && o + 2 < sizeof(out); i++) {
-        if (buf[i] == '\n' && w->have_pty) {
+    for (i = 0; safe[i] != '\0' && o + 2 < sizeof(out); i++) {
+        if (safe[i] == '\n' && w->have_pty) {
             out[o++] = '\r';
         }
-        out[o++] = buf[i];
+        out[o++] = safe[i];
     }
+    free(safe);
     if (w->have_pty) {
         (void)ssh_channel_write(w->ch, out, (uint32_t)o);
     } else {
@@ -536,7 +542,13 @@ static int wk_channel_setup(struct wk *w)
  * be piped; newlines fixed up for a pty. */
 static void wk_out(struct wk *w, const char *text)
 {
-    for (const char *p = text; *p != '\0';) {
+    /* Request lists carry reasons from the store: rendered safe first. */
+    char *safe = sk_term_safe(text, strlen(text), 0);
+
+    if (safe == NULL) {
+        return;
+    }
+    for (const char *p = safe; *p != '\0';) {
         size_t n = strcspn(p, "\n");
 
         (void)ssh_channel_write(w->ch, p, (uint32_t)n);
@@ -547,6 +559,7 @@ static void wk_out(struct wk *w, const char *text)
             p++;
         }
     }
+    free(safe);
 }
 
 static void wk_list_targets(struct wk *w)

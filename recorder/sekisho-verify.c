@@ -190,6 +190,28 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The terminal-safe rendering (sk_term_safe) of a file name, a session
+ * id or an error from a copy that may have been tampered with: an
+ * auditor's terminal obeys nothing in it. Valid for 8 more calls. */
+static const char *ts(const char *s)
+{
+    static char *ring[8];
+    static unsigned next;
+    char *t;
+
+    if (s == NULL) {
+        return "?";
+    }
+    if ((t = sk_term_safe(s, strlen(s), SK_TERM_LINE)) == NULL) {
+        fprintf(stderr, "sekisho-verify: out of memory\n");
+        exit(1);
+    }
+    free(ring[next]);
+    ring[next] = t;
+    next = (next + 1) % 8;
+    return t;
+}
+
 /* Verifies one transcript file and prints its line; returns 1 if it is
  * a problem. */
 static int verify_file(const char *path, const char *audit,
@@ -202,14 +224,14 @@ static int verify_file(const char *path, const char *audit,
     int fd = open(path, O_RDONLY | O_NOFOLLOW), r, bad = 0;
 
     if (fd < 0) {
-        printf("%s FAILED: %s\n", path, strerror(errno));
+        printf("%s FAILED: %s\n", ts(path), strerror(errno));
         return 1;
     }
     r = sk_tr_verify(fd, sk_keyring_find, &keys, &info);
     close(fd);
     sodium_bin2hex(hex, sizeof(hex), info.chain, sizeof(info.chain));
     if (r < 0) {
-        printf("%s FAILED: %s\n", path, info.error);
+        printf("%s FAILED: %s\n", ts(path), ts(info.error));
         bad = 1;
     } else {
         if (audit != NULL && (a = seal_of(seals, info.session)) != NULL) {
@@ -224,7 +246,7 @@ static int verify_file(const char *path, const char *audit,
             (r != 0 || strcmp(seal, hex) != 0)) {
             printf("%s FAILED: session %s: the audit log records seal "
                    "%.16s..., the file %s\n",
-                   path, info.session, seal,
+                   ts(path), ts(info.session), seal,
                    r == 0 ? "has another (replaced)"
                           : "is not sealed (cut short)");
             bad = 1;
@@ -238,11 +260,12 @@ static int verify_file(const char *path, const char *audit,
         } else if (r == 0) {
             printf("%s OK: session %s sealed, %llu checkpoints, %llu "
                    "bytes, hash %s\n",
-                   path, info.session, (unsigned long long)info.checkpoints,
+                   ts(path), ts(info.session),
+                   (unsigned long long)info.checkpoints,
                    (unsigned long long)info.size, hex);
         } else {
-            printf("%s INCOMPLETE: session %s: %s\n", path, info.session,
-                   info.error);
+            printf("%s INCOMPLETE: session %s: %s\n", ts(path),
+                   ts(info.session), ts(info.error));
             bad = !allow_incomplete;
         }
     }
@@ -339,7 +362,7 @@ int main(int argc, char **argv)
                        !seals.v[j].seen) {
                 printf("%s FAILED: in the audit log, but no intact "
                        "transcript under %s is this session's (deleted?)\n",
-                       seals.v[j].id, dir);
+                       ts(seals.v[j].id), ts(dir));
                 bad = 1;
             }
         }

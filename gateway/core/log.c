@@ -101,10 +101,17 @@ static void sk_vlog(int level, const char *func, const char *fmt, va_list ap)
     }
     vsnprintf(msg + off, sizeof(msg) - (size_t)off, fmt, ap);
     /* Keep log lines single-line and free of terminal escapes even when a
-     * message quotes peer-supplied bytes. */
+     * message quotes peer-supplied bytes: C0, DEL and the C1 controls in
+     * UTF-8 (C2 80-9F, which terminals reading the journal obey). */
     for (char *p = msg; *p != '\0'; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+        unsigned char c = (unsigned char)*p, d = (unsigned char)p[1];
+
+        if (c < 0x20 || c == 0x7f) {
             *p = '?';
+        } else if (c == 0xc2 && d >= 0x80 && d <= 0x9f) {
+            p[0] = '?';
+            p[1] = '?';
+            p++;
         }
     }
     if (log_sink != NULL) {

@@ -105,6 +105,56 @@ char *sk_utf8_repair(const void *s, size_t n)
     return out;
 }
 
+char *sk_term_safe(const void *s, size_t n, unsigned flags)
+{
+    const uint8_t *p = s;
+    char *out, *o;
+    size_t i = 0, k;
+
+    /* The longest rendering of one input byte: six output bytes. */
+    if (n > (SIZE_MAX - 1) / 6) {
+        return NULL;
+    }
+    if ((out = malloc(n * 6 + 1)) == NULL) {
+        return NULL;
+    }
+    o = out;
+    while (i < n) {
+        uint8_t c = p[i];
+
+        k = utf8_seq(p + i, n - i);
+        if (k == 0) {
+            if (flags & SK_TERM_JSON) {
+                memcpy(o, "\xef\xbf\xbd", 3);
+                o += 3;
+            } else {
+                o += snprintf(o, 5, "\\x%02X", c);
+            }
+            i++;
+        } else if ((c == '\n' || c == '\t' || c == '\r') &&
+                   (flags & SK_TERM_LINE)) {
+            *o++ = ' ';
+            i++;
+        } else if (c == '\n' || c == '\t') {
+            *o++ = (char)c;
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            o += snprintf(o, 7, "\\u%04X", c);
+            i++;
+        } else if (c == 0xc2 && p[i + 1] <= 0x9f) {
+            /* k == 2, so p[i + 1] is a continuation byte: U+0080-U+009F */
+            o += snprintf(o, 7, "\\u%04X", p[i + 1]);
+            i += 2;
+        } else {
+            memcpy(o, p + i, k);
+            o += k;
+            i += k;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 void sk_session_id(char *out, size_t outlen, time_t now)
 {
     struct tm tm;

@@ -22,6 +22,24 @@ int sk_utf8_valid(const void *s, size_t n);
  * Returns NULL on allocation failure. Caller frees. */
 char *sk_utf8_repair(const void *s, size_t n);
 
+/* How sk_term_safe treats line breaks and its input. */
+#define SK_TERM_LINE 0x1 /* LF, CR and TAB become spaces: one line */
+#define SK_TERM_JSON 0x2 /* s is JSON text: invalid UTF-8 becomes U+FFFD
+                          * (never \xNN), so the result stays valid JSON
+                          * with the same value */
+
+/* The one terminal-safe rendering of text that came from a client, a
+ * target or a worker, for anything a person reads on a terminal. Copies
+ * the n bytes at s into a new NUL-terminated string in which nothing can
+ * act on a terminal: C0 controls (but LF and TAB, kept unless
+ * SK_TERM_LINE), DEL and the C1 controls U+0080-U+009F (UTF-8 C2 80-9F,
+ * which UTF-8 and JSON checks let through but terminals obey) are written
+ * as "\u00XX"; a byte that is not part of well-formed UTF-8 as "\xNN".
+ * All other text, Japanese included, is kept as it is. A backslash is not
+ * escaped: the rendering is for reading, the store keeps the original.
+ * Returns NULL on allocation failure. Caller frees. Pure. */
+char *sk_term_safe(const void *s, size_t n, unsigned flags);
+
 /* Writes a new random session id (lower-case, sortable by start time:
  * "20261122T034255Z-" + 8 hex) into out (>= 32 bytes). */
 void sk_session_id(char *out, size_t outlen, time_t now);

@@ -60,6 +60,49 @@ static void test_utf8_repair(void **state)
     free(s);
 }
 
+/* The one terminal-safe rendering: nothing a terminal obeys survives,
+ * text (Japanese included) does, and the result is recognisable. */
+static void test_term_safe(void **state)
+{
+    static const char evil[] = "bye \x1b]0;owned\x07\x1b[2J";
+    char *s;
+
+    (void)state;
+    s = sk_term_safe(evil, strlen(evil), SK_TERM_LINE);
+    assert_non_null(s);
+    assert_string_equal(s, "bye \\u001B]0;owned\\u0007\\u001B[2J");
+    free(s);
+    /* DEL, C1 (C2 80 and C2 9B, the 8-bit CSI), C2 A0 (not C1) kept */
+    s = sk_term_safe("a\x7f" "b\xc2\x80" "c\xc2\x9b" "31m\xc2\xa0", 13, 0);
+    assert_string_equal(s, "a\\u007Fb\\u0080c\\u009B31m\xc2\xa0");
+    free(s);
+    /* Japanese kept; a lone continuation byte, a truncated sequence and a
+     * raw 0x9b (8-bit CSI in a Latin-1 terminal) become \xNN. */
+    s = sk_term_safe("\xe9\x96\xa2\xe6\x89\x80 \x9b" "2J \xe9\x96", 13, 0);
+    assert_string_equal(s, "\xe9\x96\xa2\xe6\x89\x80 \\x9B2J \\xE9\\x96");
+    free(s);
+    /* Lines: kept (CR escaped: it could overwrite what was shown), or one
+     * line; NUL is escaped, not an end. */
+    s = sk_term_safe("a\nb\tc\rd\0e", 9, 0);
+    assert_string_equal(s, "a\nb\tc\\u000Dd\\u0000e");
+    free(s);
+    s = sk_term_safe("a\nb\tc\rd", 7, SK_TERM_LINE);
+    assert_string_equal(s, "a b c d");
+    free(s);
+    /* JSON text: the same value, DEL and C1 escaped, invalid UTF-8 as
+     * U+FFFD so that it stays JSON. */
+    s = sk_term_safe("[\"x\xc2\x9by\x7f\xff\"]\n", 11, SK_TERM_JSON);
+    assert_string_equal(s, "[\"x\\u009By\\u007F\xef\xbf\xbd\"]\n");
+    free(s);
+    /* Worst case: six bytes out per byte in. */
+    s = sk_term_safe("\x01\x01", 2, 0);
+    assert_string_equal(s, "\\u0001\\u0001");
+    free(s);
+    s = sk_term_safe("", 0, 0);
+    assert_string_equal(s, "");
+    free(s);
+}
+
 static void test_duration(void **state)
 {
     int64_t d;
@@ -252,7 +295,8 @@ int main(void)
         cmocka_unit_test(test_local_time),
         cmocka_unit_test(test_close_fds_except),
         cmocka_unit_test(test_name_valid),  cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_utf8_repair), cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_utf8_repair), cmocka_unit_test(test_term_safe),
+        cmocka_unit_test(test_duration),
         cmocka_unit_test(test_time_parse),  cmocka_unit_test(test_hostport),
         cmocka_unit_test(test_session_id),  cmocka_unit_test(test_strix),
     };
