@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,6 +99,8 @@ struct monitor {
     int session_open; /* row inserted, end not yet recorded */
     int session_ended;
     time_t terminate_sent; /* MON_TERMINATE sent at; 0: not */
+    time_t ended_at;       /* MON_SESSION_END received at; 0: not */
+    time_t early_seal;     /* the recorder sealed before MON_SESSION_END */
     time_t last_check;     /* of mon_recheck */
     time_t grace_end;      /* authentication must be done by then */
     unsigned char used[32]; /* MON_ONCE bookkeeping, by type */
@@ -1382,6 +1385,7 @@ static void mon_record_end(struct monitor *m, uint64_t in, uint64_t out,
         return;
     }
     m->session_ended = 1;
+    m->relaying = 0; /* no more notices: the worker is on its way out */
     if (m->have_rec) {
         /* The worker has closed its end; the seal follows at once. */
         rec_finish(&m->rec, 10000);
@@ -1431,7 +1435,11 @@ static int mon_answer_session_end(struct monitor *m, struct sk_buf *req)
         return SK_ERR_BAD_MESSAGE;
     }
     shown = sk_utf8_repair(reason, strlen(reason));
+    /* The seal, which the worker triggers by closing the event socket
+     * after sending this request, counts from here (rec_finish waits for
+     * it); then the worker must exit soon (mon_loop). */
     mon_record_end(m, in, out, status, shown ? shown : "?");
+    m->ended_at = time(NULL);
     free(shown);
     free(reason);
     return mon_reply_u32(m, MON_SESSION_END, 1);
@@ -2047,6 +2055,64 @@ static void mon_terminate(struct monitor *m, const char *why)
     m->terminate_sent = time(NULL);
 }
 
+/* The recorder stopped while the worker still runs a session it has not
+ * ended: audited with the recorder's own cause, the transcript is not
+ * taken as sealed (no hash in the store or the session_end line), and the
+ * session is ended. */
+static void mon_recording_failed(struct monitor *m, const char *why)
+{
+    error_f("session %s: %s%s%s", m->session_id, why,
+            m->rec.error[0] ? ": " : "", m->rec.error);
+    (void)sk_audit("recording_failed", "{s:s, s:s, s:s, s:s?}", "session",
+                   m->session_id, "user", m->user, "reason", why, "cause",
+                   m->rec.error[0] ? m->rec.error : NULL);
+    m->rec.sealed = 0;
+    if (m->terminate_sent == 0) {
+        mon_terminate(m, "recording failed");
+    }
+}
+
+/* Is a worker message waiting? (It is handled before the recorder's
+ * status, so a seal is judged only after every message the worker sent
+ * before closing the event socket.) */
+static int mon_ipc_pending(const struct monitor *m)
+{
+    struct pollfd q;
+
+    q.fd = m->ipc;
+    q.events = POLLIN;
+    q.revents = 0;
+    return poll(&q, 1, 0) > 0 && (q.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+/* Seconds a worker has to exit after MON_SESSION_END (it flushes the
+ * client leg for at most 5 s), or after closing its monitor socket. */
+#define MON_EXIT_GRACE 10
+
+/* Reaps the worker, waiting at most timeout_s; then SIGKILL. A worker
+ * that closed its socket to the monitor but lives on may still hold the
+ * target leg: it is not waited for without end. */
+static void mon_reap(struct monitor *m, int *status, int timeout_s)
+{
+    time_t end = time(NULL) + timeout_s;
+    pid_t r;
+
+    for (;;) {
+        r = waitpid(m->worker, status, WNOHANG);
+        if (r == m->worker || (r < 0 && errno != EINTR)) {
+            return;
+        }
+        if (r == 0 && time(NULL) >= end) {
+            error_f("worker did not exit; killing it");
+            kill(m->worker, SIGKILL);
+            break;
+        }
+        (void)poll(NULL, 0, 50);
+    }
+    while (waitpid(m->worker, status, 0) < 0 && errno == EINTR) {
+    }
+}
+
 static volatile sig_atomic_t mon_got_term;
 
 static void mon_sigterm(int sig)
@@ -2079,12 +2145,21 @@ static int mon_loop(struct monitor *m)
                 break;
             }
             timeout = (int)(grace_end - now) * 1000;
-        } else if (m->session_open && !m->session_ended) {
+        } else if (m->session_open) {
             const char *why;
 
-            /* Every couple of seconds: is this session still allowed? A
-             * worker that does not end when told is killed. */
+            /* Every couple of seconds: is this session still allowed?
+             * Until the worker has exited, not only until it says the
+             * session ended: until then it may hold the target leg. A
+             * worker that does not end when told, or does not exit after
+             * the end, is killed. */
             timeout = 2000;
+            if (m->early_seal != 0 && !m->session_ended &&
+                (!mon_ipc_pending(m) || time(NULL) - m->early_seal > 2)) {
+                m->early_seal = 0;
+                mon_recording_failed(m, "the recorder sealed before the "
+                                        "session ended");
+            }
             if (m->terminate_sent == 0 && time(NULL) - m->last_check >= 2) {
                 m->last_check = time(NULL);
                 if ((why = mon_recheck(m)) != NULL) {
@@ -2093,6 +2168,13 @@ static int mon_loop(struct monitor *m)
             } else if (m->terminate_sent != 0 &&
                        time(NULL) - m->terminate_sent > 5) {
                 error_f("worker did not end the session; killing it");
+                killed_for = SK_EXIT_ERROR;
+                break;
+            }
+            if (m->ended_at != 0 &&
+                time(NULL) - m->ended_at > MON_EXIT_GRACE) {
+                error_f("worker did not exit after the session ended; "
+                        "killing it");
                 killed_for = SK_EXIT_ERROR;
                 break;
             }
@@ -2117,16 +2199,22 @@ static int mon_loop(struct monitor *m)
             killed_for = SK_EXIT_ERROR;
             break;
         }
+        /* The recorder's word waits while the worker has something to
+         * say: its MON_SESSION_END precedes the seal it causes. */
         if (recidx > 0 &&
             (pfd[recidx].revents & (POLLIN | POLLHUP | POLLERR)) &&
-            rec_poll(&m->rec, 0) && !m->rec.sealed && m->session_open &&
-            !m->session_ended && m->terminate_sent == 0) {
-            /* The worker notices too (its socket closes); this makes sure
-             * and puts it on record. */
-            (void)sk_audit("recording_failed", "{s:s, s:s, s:s}", "session",
-                           m->session_id, "user", m->user, "reason",
-                           "recorder ended during the session");
-            mon_terminate(m, "recording failed");
+            !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+            rec_poll(&m->rec, 0) && m->session_open && !m->session_ended) {
+            if (m->rec.sealed) {
+                /* A seal the worker did not announce: it closed the
+                 * recorder and may relay on, unrecorded. Judged once the
+                 * worker's pending messages are read (above). */
+                m->early_seal = time(NULL);
+            } else if (m->terminate_sent == 0) {
+                /* The worker notices too (its socket closes); this makes
+                 * sure and puts it on record, with the recorder's cause. */
+                mon_recording_failed(m, "recorder ended during the session");
+            }
         }
         if (m->agent_fd >= 0 && nfd >= 2 && pfd[1].fd == m->agent_fd &&
             (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -2154,8 +2242,7 @@ static int mon_loop(struct monitor *m)
         kill(m->worker, SIGKILL);
         exitcode = killed_for;
     }
-    while (waitpid(m->worker, &status, 0) < 0 && errno == EINTR) {
-    }
+    mon_reap(m, &status, MON_EXIT_GRACE);
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
         error_f("worker killed by the sandbox (forbidden system call)");
         (void)sk_audit("sandbox_violation", "{s:s, s:s?}", "source",
@@ -2198,6 +2285,17 @@ void sk_drop_privileges(const struct sk_config *cfg)
     }
 }
 
+/* Dies with the monitor: SIGKILL on its death (set again after every
+ * credential change, which clears it), and a check for the race where it
+ * died before the first prctl. */
+void sk_die_with_parent(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
+        getppid() != parent) {
+        _exit(SK_EXIT_ERROR);
+    }
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: sekisho-session -c CONFIG [-f] [-R | -i] "
@@ -2217,6 +2315,7 @@ int main(int argc, char **argv)
     char err[512], host[INET6_ADDRSTRLEN], port[8];
     int ch, fg = 0, mode_r = 0, mode_i = 0, sock, notify = -1, ipc[2], r,
             one = 1, code, delay = 0;
+    pid_t monitor_pid;
     ssh_key hostkey = NULL;
     struct sigaction sa;
 
@@ -2294,11 +2393,17 @@ int main(int argc, char **argv)
     }
     /* Fork before the store, the audit log or any key is opened, so the
      * worker inherits none of them. */
+    monitor_pid = getpid();
     if ((m.worker = fork()) < 0) {
         fatal_f("fork: %s", strerror(errno));
     }
     if (m.worker == 0) {
-        int devnull = open("/dev/null", O_RDWR);
+        int devnull;
+
+        /* A worker never outlives its monitor (nobody would audit or
+         * supervise it): killed with it, whatever it is doing. */
+        sk_die_with_parent(monitor_pid);
+        devnull = open("/dev/null", O_RDWR);
 
         close(ipc[0]);
         if (devnull < 0 || dup2(devnull, 0) < 0 ||
@@ -2318,6 +2423,7 @@ int main(int argc, char **argv)
         }
         mm_init(ipc[1]);
         sk_drop_privileges(cfg);
+        sk_die_with_parent(monitor_pid);
         worker_main(cfg, sock, ipc[1], hostkey);
     }
     ssh_key_free(hostkey);

@@ -1193,6 +1193,114 @@ t_idle_timeout() {
     gw_start || fail "gateway did not restart"
 }
 
+# Supervision: workers and recorders die with their monitor.
+# conn_procs MONITOR: the monitor's children (worker, recorder).
+conn_procs() {
+    pgrep -P "$1" | tr '\n' ' '
+}
+
+# none_alive PID...: none of them runs any more.
+none_alive() {
+    local p
+    for p in "$@"; do
+        kill -0 "$p" 2>/dev/null && return 1
+    done
+    return 0
+}
+
+# new_monitor BEFORE: a monitor of this listener not in the list BEFORE.
+new_monitor() {
+    local p
+    for p in $(pgrep -P "$GW_PID" -f "^sekisho-session -c $CONF"); do
+        case " $1 " in *" $p "*) ;; *) echo "$p"; return 0 ;; esac
+    done
+    return 1
+}
+
+# A client that sits at the password prompt (its askpass never answers).
+hang_ssh() {
+    SSH_ASKPASS="$WORK/askpass-hang" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
+        timeout 40 ssh -F /dev/null -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+        -o PubkeyAuthentication=no -p "$GPORT" alice@127.0.0.1 true \
+        < /dev/null > /dev/null 2>&1
+}
+
+# kill9_phase NAME MONITOR: kill -9 the monitor of a connection; within
+# 5 s none of its children is left, and no process of this gateway has
+# been handed to init (ppid 1).
+kill9_phase() {
+    local kids
+    kids=$(conn_procs "$2")
+    [ -n "$kids" ] || { fail "$1: the monitor has no children"; return; }
+    kill -9 "$2"
+    # shellcheck disable=SC2086
+    wait_until 5 none_alive $kids ||
+        fail "$1: children outlived their monitor: $(ps -o pid,ppid,user,args -p "$(echo $kids | tr ' ' ,)" | tail -n +2)"
+    if ps -eo ppid=,args= | awk -v c="sekisho-session -c $CONF" \
+        '$1 == 1 && index($0, c)' | grep -q .; then
+        fail "$1: orphaned gateway processes: $(ps -eo pid,ppid,user,args | grep "[s]ekisho-session -c $CONF")"
+    fi
+}
+
+t_monitor_killed_leaves_no_orphans() {
+    local before mon pid i
+    printf '#!/bin/sh\nexec sleep 60\n' > "$WORK/askpass-hang"
+    chmod 755 "$WORK/askpass-hang"
+    # 1. Before authentication, the client at the password prompt.
+    before=$(pgrep -P "$GW_PID" | tr '\n' ' ')
+    hang_ssh &
+    pid=$!
+    wait_until 10 new_monitor "$before" > /dev/null || fail "no monitor"
+    mon=$(new_monitor "$before")
+    wait_until 10 sh -c "pgrep -P $mon > /dev/null" || fail "no worker"
+    sleep 1
+    kill9_phase "pre-auth" "$mon"
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    # 2. Mid-session, a target shell open: worker and recorder.
+    before=$(pgrep -P "$GW_PID" | tr '\n' ' ')
+    gw_ssh alice web01 -- 'echo started; exec sleep 3417' > /dev/null 2>&1 \
+        < /dev/null &
+    pid=$!
+    wait_until 10 pgrep -fx 'sleep 3417' > /dev/null ||
+        fail "remote sleep never started"
+    mon=$(new_monitor "$before")
+    [ "$(pgrep -P "$mon" | wc -l)" -ge 2 ] ||
+        fail "no worker and recorder: mon=$mon $(ps -eo pid,ppid,user,args | grep "[s]ekisho")"
+    kill9_phase "mid-session" "$mon"
+    wait "$pid" 2>/dev/null
+    # (a command without a pty outlives its killed connection on the
+    # target's sshd; that is the target's matter)
+    kill $(pgrep -fx 'sleep 3417') 2>/dev/null
+    # 3. Under a listener penalty (sekishod passes -D): failures first.
+    gw_stop
+    sed -i 's/^source_threshold = 1000/source_threshold = 6/' "$CONF"
+    gw_start || fail "gateway did not start"
+    for i in 1 2 3; do
+        SKPW='Wrong-Password-1!' gw_ssh alice web01 -- true < /dev/null \
+            > /dev/null 2>&1
+    done
+    sleep 1 # (the listener counts a failure when it reaps the session)
+    before=$(pgrep -P "$GW_PID" | tr '\n' ' ')
+    hang_ssh &
+    pid=$!
+    wait_until 10 new_monitor "$before" > /dev/null || fail "no monitor"
+    mon=$(new_monitor "$before")
+    expect_contains "the listener passed a penalty" " -D " \
+        "$(ps -o args= -p "$mon")"
+    wait_until 10 sh -c "pgrep -P $mon > /dev/null" ||
+        fail "no worker after the penalty"
+    sleep 1
+    kill9_phase "under a penalty" "$mon"
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    gw_stop
+    sed -i 's/^source_threshold = 6/source_threshold = 1000/' "$CONF"
+    db "DELETE FROM auth_failures"
+    gw_start || fail "gateway did not restart"
+}
+
 setup
 run_test t_exec_output_and_status
 run_test t_exec_stdin
@@ -1237,5 +1345,6 @@ run_test t_methods_need_two_factors
 run_test t_revocation_ends_sessions
 run_test t_idle_timeout
 run_test t_listener_restart_keeps_sessions
+run_test t_monitor_killed_leaves_no_orphans
 run_test t_no_sanitizer_reports
 summary

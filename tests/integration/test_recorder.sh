@@ -293,6 +293,35 @@ t_full_disk() {
     gw_start || fail "gateway did not restart"
 }
 
+# A recorder that fails mid-session (its disk full) says why: the cause
+# reaches the monitor, which logs it and puts it into recording_failed,
+# and the recorder is not killed by its own sandbox for trying to log.
+t_recorder_failure_cause() {
+    local mnt="$WORK/small2" out n0
+    gw_stop
+    mkdir -p "$mnt"
+    mount -t tmpfs -o size=256k,mode=0700 tmpfs "$mnt" ||
+        { fail "cannot mount a tmpfs (run as root)"; gw_start; return; }
+    sed -i "s|^#transcript_dir = .*|transcript_dir = $mnt|" "$CONF"
+    gw_start || fail "gateway did not start"
+    dd if=/dev/zero of="$mnt/fill" bs=1k count=$((256 - 24)) 2>/dev/null
+    n0=$(wc -l < "$WORK/gw.log")
+    out=$(gw_ssh alice web01 -- 'yes sekisho-fill | head -c 5000000; echo END-OF-RUN' \
+        2>&1 < /dev/null)
+    expect_contains "user told" "recording failed" "$out"
+    audit_soon recording_failed '"cause":"writing the transcript: No space left on device"' ||
+        fail "cause not audited: $(grep recording_failed "$GW/audit.log" | tail -1)"
+    wait_until 5 sh -c "tail -n +$n0 '$WORK/gw.log' | grep -q 'No space left on device'" ||
+        fail "cause not logged"
+    if tail -n +"$n0" "$WORK/gw.log" | grep -q 'killed by signal'; then
+        fail "recorder died by a signal: $(grep 'killed by signal' "$WORK/gw.log" | tail -1)"
+    fi
+    gw_stop
+    umount "$mnt"
+    sed -i "s|^transcript_dir = .*|#transcript_dir = x|" "$CONF"
+    gw_start || fail "gateway did not restart"
+}
+
 t_session_kill_and_watch() {
     local id out
     gw_ssh alice web01 -- 'for i in $(seq 1 100); do echo watch-me-$i; sleep 0.2; done' \
@@ -618,6 +647,7 @@ run_test t_verify_all
 run_test t_session_kill_and_watch
 run_test t_recorder_killed_ends_session
 run_test t_full_disk
+run_test t_recorder_failure_cause
 run_test t_100mb_recorded_intact
 run_test t_kill9_leaves_verifiable_prefix
 run_test t_no_sanitizer_reports
