@@ -53,6 +53,7 @@
 
 #include "access.h"
 #include "policy/cidr.h"
+#include "ratelimit.h"
 #include "requests.h"
 #include "recorder.h"
 #include "userkey.h"
@@ -110,7 +111,19 @@ struct monitor {
     unsigned done;
     int key_offers;     /* keys offered that would not do */
     char keys_used[160]; /* fingerprints of the keys that proved factors */
+    /* the worker's unasked messages (MON_LOG, MON_REFUSED), bounded */
+    int rates_set;
+    struct sk_rate rate_log, rate_refused;
 };
+
+/* A worker (a compromised one, or a client sending refused requests in
+ * a loop) must not flood syslog or the audit log: a burst passes, then
+ * so many a second; the rest is dropped, with one rate_limited audit line
+ * at the first drop and the count logged at the end of the connection. */
+#define MON_LOG_BURST 200
+#define MON_LOG_PER_SEC 20
+#define MON_REFUSED_BURST 20
+#define MON_REFUSED_PER_SEC 1
 
 /* Keys a client may offer that would not do, before it is cut off
  * (OpenSSH clients offer each key in their agent). */
@@ -149,6 +162,41 @@ static int mon_reply_u32(struct monitor *m, uint32_t type, uint32_t v)
     return r;
 }
 
+static uint64_t mon_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* May one more unasked message of this kind pass? On the first one
+ * dropped, says so once (log and audit). */
+static int mon_rate_ok(struct monitor *m, struct sk_rate *r, const char *what)
+{
+    uint64_t now = mon_now_ms();
+
+    if (!m->rates_set) {
+        sk_rate_init(&m->rate_log, MON_LOG_BURST, MON_LOG_PER_SEC, now);
+        sk_rate_init(&m->rate_refused, MON_REFUSED_BURST,
+                     MON_REFUSED_PER_SEC, now);
+        m->rates_set = 1;
+    }
+    if (sk_rate_take(r, now)) {
+        return 1;
+    }
+    if (r->dropped == 1) {
+        error_f("worker %s messages from %s beyond %u, then %u a second: "
+                "dropping", what, m->source, r->burst, r->per_sec);
+        (void)sk_audit("rate_limited", "{s:s, s:s, s:s?, s:s?, s:i, s:i}",
+                       "what", what, "source", m->source, "user",
+                       m->user[0] ? m->user : NULL, "session",
+                       m->session_id[0] ? m->session_id : NULL, "burst",
+                       (int)r->burst, "per_sec", (int)r->per_sec);
+    }
+    return 0;
+}
+
 static int mon_answer_log(struct monitor *m, struct sk_buf *req)
 {
     uint32_t level;
@@ -157,6 +205,10 @@ static int mon_answer_log(struct monitor *m, struct sk_buf *req)
     if (sk_buf_get_u32(req, &level) != 0 ||
         sk_buf_get_cstring(req, &line, 2048) != 0) {
         return SK_ERR_BAD_MESSAGE;
+    }
+    if (!mon_rate_ok(m, &m->rate_log, "log")) {
+        free(line);
+        return 0;
     }
     if (level > SK_LOG_DEBUG) {
         level = SK_LOG_DEBUG;
@@ -1557,6 +1609,11 @@ static int mon_answer_refused(struct monitor *m, struct sk_buf *req)
         free(kind);
         return SK_ERR_BAD_MESSAGE;
     }
+    if (!mon_rate_ok(m, &m->rate_refused, "request_refused")) {
+        free(kind);
+        free(detail);
+        return 0;
+    }
     k = sk_utf8_repair(kind, strlen(kind));
     d = sk_utf8_repair(detail, strlen(detail));
     (void)sk_audit("request_refused", "{s:s, s:s, s:s?, s:s?, s:s?}", "user",
@@ -2256,6 +2313,12 @@ static int mon_loop(struct monitor *m)
     mon_record_end(m, 0, 0, SK_NO_EXIT_STATUS,
                    exitcode == SK_EXIT_SANDBOX ? "sandbox violation"
                                                : "worker ended abnormally");
+    if (m->rate_log.dropped > 0 || m->rate_refused.dropped > 0) {
+        logit("rate limits for %s dropped %llu log and %llu refusal "
+              "messages of the worker",
+              m->source, (unsigned long long)m->rate_log.dropped,
+              (unsigned long long)m->rate_refused.dropped);
+    }
     return exitcode;
 }
 

@@ -1193,6 +1193,32 @@ t_idle_timeout() {
     gw_start || fail "gateway did not restart"
 }
 
+# A flood of refused requests from a real client (600 environment
+# variables) costs a bounded number of audit and log lines: the monitor's
+# rate limits (a burst, then so many a second) drop the rest, say so once
+# (rate_limited) and the session itself goes on.
+t_refusal_flood_bounded() {
+    local env="" i a0 n0 nref nlog out
+    for i in $(seq 1 600); do env="$env FLOOD$i=x"; done
+    a0=$(grep -c '"event":"request_refused"' "$GW/audit.log")
+    n0=$(wc -l < "$WORK/gw.log")
+    out=$(gw_ssh alice "-oSetEnv=$env" web01 -- 'echo flood-survived' \
+        < /dev/null 2>&1)
+    expect_eq "the session runs" "flood-survived" "$out"
+    audit_soon rate_limited '"what":"log"' || fail "log limit not audited"
+    audit_has rate_limited '"what":"request_refused"' ||
+        fail "refusal limit not audited"
+    nref=$(( $(grep -c '"event":"request_refused"' "$GW/audit.log") - a0 ))
+    nlog=$(tail -n +"$((n0 + 1))" "$WORK/gw.log" | grep -c 'refused env FLOOD')
+    log "  600 refused env requests: $nref audit lines, $nlog log lines"
+    [ "$nref" -ge 1 ] && [ "$nref" -le 25 ] ||
+        fail "$nref request_refused lines for a flood"
+    [ "$nlog" -ge 1 ] && [ "$nlog" -le 300 ] ||
+        fail "$nlog log lines for a flood"
+    wait_until 5 grep -q "rate limits for 127.0.0.1 dropped" "$WORK/gw.log" ||
+        fail "dropped count not logged"
+}
+
 # Supervision: workers and recorders die with their monitor.
 # conn_procs MONITOR: the monitor's children (worker, recorder).
 conn_procs() {
@@ -1346,5 +1372,6 @@ run_test t_revocation_ends_sessions
 run_test t_idle_timeout
 run_test t_listener_restart_keeps_sessions
 run_test t_monitor_killed_leaves_no_orphans
+run_test t_refusal_flood_bounded
 run_test t_no_sanitizer_reports
 summary
