@@ -1270,7 +1270,7 @@ kill9_phase() {
 }
 
 t_monitor_killed_leaves_no_orphans() {
-    local before mon pid i
+    local before mon pid i n0
     printf '#!/bin/sh\nexec sleep 60\n' > "$WORK/askpass-hang"
     chmod 755 "$WORK/askpass-hang"
     # 1. Before authentication, the client at the password prompt.
@@ -1303,11 +1303,14 @@ t_monitor_killed_leaves_no_orphans() {
     gw_stop
     sed -i 's/^source_threshold = 1000/source_threshold = 6/' "$CONF"
     gw_start || fail "gateway did not start"
+    n0=$(grep -c 'exited 10 (authentication failed)' "$WORK/gw.log")
     for i in 1 2 3; do
         SKPW='Wrong-Password-1!' gw_ssh alice web01 -- true < /dev/null \
             > /dev/null 2>&1
     done
-    sleep 1 # (the listener counts a failure when it reaps the session)
+    # (the listener counts a failure when it reaps the session process)
+    wait_until 10 sh -c "[ \$(grep -c 'exited 10 (authentication failed)' \
+        '$WORK/gw.log') -ge $((n0 + 3)) ]" || fail "failures not reaped"
     before=$(pgrep -P "$GW_PID" | tr '\n' ' ')
     hang_ssh &
     pid=$!
