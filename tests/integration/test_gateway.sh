@@ -1225,11 +1225,13 @@ conn_procs() {
     pgrep -P "$1" | tr '\n' ' '
 }
 
-# none_alive PID...: none of them runs any more.
+# none_alive PID...: none of them runs any more (a zombie waiting for
+# init to reap it holds nothing and counts as gone).
 none_alive() {
-    local p
+    local p st
     for p in "$@"; do
-        kill -0 "$p" 2>/dev/null && return 1
+        st=$(ps -o stat= -p "$p" 2>/dev/null) || continue
+        case "$st" in Z*) ;; *) return 1 ;; esac
     done
     return 0
 }
@@ -1256,13 +1258,15 @@ hang_ssh() {
 # 5 s none of its children is left, and no process of this gateway has
 # been handed to init (ppid 1).
 kill9_phase() {
-    local kids
+    local kids t0
     kids=$(conn_procs "$2")
     [ -n "$kids" ] || { fail "$1: the monitor has no children"; return; }
+    t0=$(date +%s%N)
     kill -9 "$2"
     # shellcheck disable=SC2086
     wait_until 5 none_alive $kids ||
         fail "$1: children outlived their monitor: $(ps -o pid,ppid,user,args -p "$(echo $kids | tr ' ' ,)" | tail -n +2)"
+    log "  $1: children ($kids) gone $(( ($(date +%s%N) - t0) / 1000000 )) ms after kill -9"
     if ps -eo ppid=,args= | awk -v c="sekisho-session -c $CONF" \
         '$1 == 1 && index($0, c)' | grep -q .; then
         fail "$1: orphaned gateway processes: $(ps -eo pid,ppid,user,args | grep "[s]ekisho-session -c $CONF")"
