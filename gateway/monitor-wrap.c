@@ -57,16 +57,22 @@ void mm_init(int ipc)
 }
 
 /* Sends req and waits for the matching reply; anything else is fatal. */
-static void mm_request(uint32_t type, struct sk_buf *req, struct sk_buf *rep,
-                       int *fds, int *nfds)
+static void mm_send(uint32_t type, struct sk_buf *req)
 {
-    uint32_t rtype;
     int r;
 
     if ((r = sk_ipc_send(mm_fd, type, req, NULL, 0)) != 0) {
         sk_fatal(SK_EXIT_PROTOCOL, __func__, "send to monitor: %s",
                  sk_err_str(r));
     }
+}
+
+/* Waits for the reply to a request sent with mm_send. */
+static void mm_await(uint32_t type, struct sk_buf *rep, int *fds, int *nfds)
+{
+    uint32_t rtype;
+    int r;
+
     for (;;) {
         if ((r = sk_ipc_recv(mm_fd, &rtype, rep, fds, nfds)) != 0) {
             sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor: %s",
@@ -85,6 +91,13 @@ static void mm_request(uint32_t type, struct sk_buf *req, struct sk_buf *rep,
         sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor sent %u for %u", rtype,
                  type);
     }
+}
+
+static void mm_request(uint32_t type, struct sk_buf *req, struct sk_buf *rep,
+                       int *fds, int *nfds)
+{
+    mm_send(type, req);
+    mm_await(type, rep, fds, nfds);
 }
 
 static uint32_t mm_get_u32(struct sk_buf *b)
@@ -318,7 +331,11 @@ void mm_session_end(uint64_t in, uint64_t out, uint32_t exit_status,
         sk_buf_put_cstring(&req, reason) != 0) {
         fatal_f("message too large");
     }
-    mm_request(MON_SESSION_END, &req, &rep, NULL, NULL);
+    /* The recorder's socket closes only now: the monitor, which waits
+     * for the seal while it answers, has the end request first. */
+    mm_send(MON_SESSION_END, &req);
+    wk_rec_close();
+    mm_await(MON_SESSION_END, &rep, NULL, NULL);
     (void)mm_get_u32(&rep);
     sk_buf_free(&req);
     sk_buf_free(&rep);

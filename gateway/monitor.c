@@ -43,6 +43,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +55,7 @@
 
 #include "access.h"
 #include "policy/cidr.h"
+#include "ratelimit.h"
 #include "requests.h"
 #include "recorder.h"
 #include "userkey.h"
@@ -96,6 +98,8 @@ struct monitor {
     int session_open; /* row inserted, end not yet recorded */
     int session_ended;
     time_t terminate_sent; /* MON_TERMINATE sent at; 0: not */
+    time_t ended_at;       /* MON_SESSION_END received at; 0: not */
+    time_t early_seal;     /* the recorder sealed before MON_SESSION_END */
     time_t last_check;     /* of mon_recheck */
     time_t grace_end;      /* authentication must be done by then */
     unsigned char used[32]; /* MON_ONCE bookkeeping, by type */
@@ -105,7 +109,19 @@ struct monitor {
     unsigned done;
     int key_offers;     /* keys offered that would not do */
     char keys_used[160]; /* fingerprints of the keys that proved factors */
+    /* the worker's unasked messages (MON_LOG, MON_REFUSED), bounded */
+    int rates_set;
+    struct sk_rate rate_log, rate_refused;
 };
+
+/* A worker (a compromised one, or a client sending refused requests in
+ * a loop) must not flood syslog or the audit log: a burst passes, then
+ * so many a second; the rest is dropped, with one rate_limited audit line
+ * at the first drop and the count logged at the end of the connection. */
+#define MON_LOG_BURST 200
+#define MON_LOG_PER_SEC 20
+#define MON_REFUSED_BURST 20
+#define MON_REFUSED_PER_SEC 1
 
 /* Keys a client may offer that would not do, before it is cut off
  * (OpenSSH clients offer each key in their agent). */
@@ -144,6 +160,41 @@ static int mon_reply_u32(struct monitor *m, uint32_t type, uint32_t v)
     return r;
 }
 
+static uint64_t mon_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* May one more unasked message of this kind pass? On the first one
+ * dropped, says so once (log and audit). */
+static int mon_rate_ok(struct monitor *m, struct sk_rate *r, const char *what)
+{
+    uint64_t now = mon_now_ms();
+
+    if (!m->rates_set) {
+        sk_rate_init(&m->rate_log, MON_LOG_BURST, MON_LOG_PER_SEC, now);
+        sk_rate_init(&m->rate_refused, MON_REFUSED_BURST,
+                     MON_REFUSED_PER_SEC, now);
+        m->rates_set = 1;
+    }
+    if (sk_rate_take(r, now)) {
+        return 1;
+    }
+    if (r->dropped == 1) {
+        error_f("worker %s messages from %s beyond %u, then %u a second: "
+                "dropping", what, m->source, r->burst, r->per_sec);
+        (void)sk_audit("rate_limited", "{s:s, s:s, s:s?, s:s?, s:i, s:i}",
+                       "what", what, "source", m->source, "user",
+                       m->user[0] ? m->user : NULL, "session",
+                       m->session_id[0] ? m->session_id : NULL, "burst",
+                       (int)r->burst, "per_sec", (int)r->per_sec);
+    }
+    return 0;
+}
+
 static int mon_answer_log(struct monitor *m, struct sk_buf *req)
 {
     uint32_t level;
@@ -152,6 +203,10 @@ static int mon_answer_log(struct monitor *m, struct sk_buf *req)
     if (sk_buf_get_u32(req, &level) != 0 ||
         sk_buf_get_cstring(req, &line, 2048) != 0) {
         return SK_ERR_BAD_MESSAGE;
+    }
+    if (!mon_rate_ok(m, &m->rate_log, "log")) {
+        free(line);
+        return 0;
     }
     if (level > SK_LOG_DEBUG) {
         level = SK_LOG_DEBUG;
@@ -1409,6 +1464,7 @@ static void mon_record_end(struct monitor *m, uint64_t in, uint64_t out,
         return;
     }
     m->session_ended = 1;
+    m->relaying = 0; /* no more notices: the worker is on its way out */
     if (m->have_rec) {
         /* The worker has closed its end; the seal follows at once. */
         rec_finish(&m->rec, 10000);
@@ -1458,7 +1514,11 @@ static int mon_answer_session_end(struct monitor *m, struct sk_buf *req)
         return SK_ERR_BAD_MESSAGE;
     }
     shown = sk_utf8_repair(reason, strlen(reason));
+    /* The seal, which the worker triggers by closing the event socket
+     * after sending this request, counts from here (rec_finish waits for
+     * it); then the worker must exit soon (mon_loop). */
     mon_record_end(m, in, out, status, shown ? shown : "?");
+    m->ended_at = time(NULL);
     free(shown);
     free(reason);
     return mon_reply_u32(m, MON_SESSION_END, 1);
@@ -1575,6 +1635,11 @@ static int mon_answer_refused(struct monitor *m, struct sk_buf *req)
         sk_buf_get_cstring(req, &detail, 256) != 0) {
         free(kind);
         return SK_ERR_BAD_MESSAGE;
+    }
+    if (!mon_rate_ok(m, &m->rate_refused, "request_refused")) {
+        free(kind);
+        free(detail);
+        return 0;
     }
     k = sk_utf8_repair(kind, strlen(kind));
     d = sk_utf8_repair(detail, strlen(detail));
@@ -2073,6 +2138,64 @@ static void mon_terminate(struct monitor *m, const char *why)
     m->terminate_sent = time(NULL);
 }
 
+/* The recorder stopped while the worker still runs a session it has not
+ * ended: audited with the recorder's own cause, the transcript is not
+ * taken as sealed (no hash in the store or the session_end line), and the
+ * session is ended. */
+static void mon_recording_failed(struct monitor *m, const char *why)
+{
+    error_f("session %s: %s%s%s", m->session_id, why,
+            m->rec.error[0] ? ": " : "", m->rec.error);
+    (void)sk_audit("recording_failed", "{s:s, s:s, s:s, s:s?}", "session",
+                   m->session_id, "user", m->user, "reason", why, "cause",
+                   m->rec.error[0] ? m->rec.error : NULL);
+    m->rec.sealed = 0;
+    if (m->terminate_sent == 0) {
+        mon_terminate(m, "recording failed");
+    }
+}
+
+/* Is a worker message waiting? (It is handled before the recorder's
+ * status, so a seal is judged only after every message the worker sent
+ * before closing the event socket.) */
+static int mon_ipc_pending(const struct monitor *m)
+{
+    struct pollfd q;
+
+    q.fd = m->ipc;
+    q.events = POLLIN;
+    q.revents = 0;
+    return poll(&q, 1, 0) > 0 && (q.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+/* Seconds a worker has to exit after MON_SESSION_END (it flushes the
+ * client leg for at most 5 s), or after closing its monitor socket. */
+#define MON_EXIT_GRACE 10
+
+/* Reaps the worker, waiting at most timeout_s; then SIGKILL. A worker
+ * that closed its socket to the monitor but lives on may still hold the
+ * target leg: it is not waited for without end. */
+static void mon_reap(struct monitor *m, int *status, int timeout_s)
+{
+    time_t end = time(NULL) + timeout_s;
+    pid_t r;
+
+    for (;;) {
+        r = waitpid(m->worker, status, WNOHANG);
+        if (r == m->worker || (r < 0 && errno != EINTR)) {
+            return;
+        }
+        if (r == 0 && time(NULL) >= end) {
+            error_f("worker did not exit; killing it");
+            kill(m->worker, SIGKILL);
+            break;
+        }
+        (void)poll(NULL, 0, 50);
+    }
+    while (waitpid(m->worker, status, 0) < 0 && errno == EINTR) {
+    }
+}
+
 static volatile sig_atomic_t mon_got_term;
 
 static void mon_sigterm(int sig)
@@ -2105,12 +2228,21 @@ static int mon_loop(struct monitor *m)
                 break;
             }
             timeout = (int)(grace_end - now) * 1000;
-        } else if (m->session_open && !m->session_ended) {
+        } else if (m->session_open) {
             const char *why;
 
-            /* Every couple of seconds: is this session still allowed? A
-             * worker that does not end when told is killed. */
+            /* Every couple of seconds: is this session still allowed?
+             * Until the worker has exited, not only until it says the
+             * session ended: until then it may hold the target leg. A
+             * worker that does not end when told, or does not exit after
+             * the end, is killed. */
             timeout = 2000;
+            if (m->early_seal != 0 && !m->session_ended &&
+                (!mon_ipc_pending(m) || time(NULL) - m->early_seal > 2)) {
+                m->early_seal = 0;
+                mon_recording_failed(m, "the recorder sealed before the "
+                                        "session ended");
+            }
             if (m->terminate_sent == 0 && time(NULL) - m->last_check >= 2) {
                 m->last_check = time(NULL);
                 if ((why = mon_recheck(m)) != NULL) {
@@ -2119,6 +2251,13 @@ static int mon_loop(struct monitor *m)
             } else if (m->terminate_sent != 0 &&
                        time(NULL) - m->terminate_sent > 5) {
                 error_f("worker did not end the session; killing it");
+                killed_for = SK_EXIT_ERROR;
+                break;
+            }
+            if (m->ended_at != 0 &&
+                time(NULL) - m->ended_at > MON_EXIT_GRACE) {
+                error_f("worker did not exit after the session ended; "
+                        "killing it");
                 killed_for = SK_EXIT_ERROR;
                 break;
             }
@@ -2143,16 +2282,22 @@ static int mon_loop(struct monitor *m)
             killed_for = SK_EXIT_ERROR;
             break;
         }
+        /* The recorder's word waits while the worker has something to
+         * say: its MON_SESSION_END precedes the seal it causes. */
         if (recidx > 0 &&
             (pfd[recidx].revents & (POLLIN | POLLHUP | POLLERR)) &&
-            rec_poll(&m->rec, 0) && !m->rec.sealed && m->session_open &&
-            !m->session_ended && m->terminate_sent == 0) {
-            /* The worker notices too (its socket closes); this makes sure
-             * and puts it on record. */
-            (void)sk_audit("recording_failed", "{s:s, s:s, s:s}", "session",
-                           m->session_id, "user", m->user, "reason",
-                           "recorder ended during the session");
-            mon_terminate(m, "recording failed");
+            !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+            rec_poll(&m->rec, 0) && m->session_open && !m->session_ended) {
+            if (m->rec.sealed) {
+                /* A seal the worker did not announce: it closed the
+                 * recorder and may relay on, unrecorded. Judged once the
+                 * worker's pending messages are read (above). */
+                m->early_seal = time(NULL);
+            } else if (m->terminate_sent == 0) {
+                /* The worker notices too (its socket closes); this makes
+                 * sure and puts it on record, with the recorder's cause. */
+                mon_recording_failed(m, "recorder ended during the session");
+            }
         }
         if (m->agent_fd >= 0 && nfd >= 2 && pfd[1].fd == m->agent_fd &&
             (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -2180,8 +2325,7 @@ static int mon_loop(struct monitor *m)
         kill(m->worker, SIGKILL);
         exitcode = killed_for;
     }
-    while (waitpid(m->worker, &status, 0) < 0 && errno == EINTR) {
-    }
+    mon_reap(m, &status, MON_EXIT_GRACE);
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
         error_f("worker killed by the sandbox (forbidden system call)");
         (void)sk_audit("sandbox_violation", "{s:s, s:s?}", "source",
@@ -2195,6 +2339,12 @@ static int mon_loop(struct monitor *m)
     mon_record_end(m, 0, 0, SK_NO_EXIT_STATUS,
                    exitcode == SK_EXIT_SANDBOX ? "sandbox violation"
                                                : "worker ended abnormally");
+    if (m->rate_log.dropped > 0 || m->rate_refused.dropped > 0) {
+        logit("rate limits for %s dropped %llu log and %llu refusal "
+              "messages of the worker",
+              m->source, (unsigned long long)m->rate_log.dropped,
+              (unsigned long long)m->rate_refused.dropped);
+    }
     return exitcode;
 }
 
@@ -2224,6 +2374,17 @@ void sk_drop_privileges(const struct sk_config *cfg)
     }
 }
 
+/* Dies with the monitor: SIGKILL on its death (set again after every
+ * credential change, which clears it), and a check for the race where it
+ * died before the first prctl. */
+void sk_die_with_parent(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
+        getppid() != parent) {
+        _exit(SK_EXIT_ERROR);
+    }
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: sekisho-session -c CONFIG [-f] [-R | -i] "
@@ -2243,6 +2404,7 @@ int main(int argc, char **argv)
     char err[512], host[INET6_ADDRSTRLEN], port[8];
     int ch, fg = 0, mode_r = 0, mode_i = 0, sock, notify = -1, ipc[2], r,
             one = 1, code, delay = 0;
+    pid_t monitor_pid;
     ssh_key hostkey = NULL;
     struct sigaction sa;
 
@@ -2320,11 +2482,17 @@ int main(int argc, char **argv)
     }
     /* Fork before the store, the audit log or any key is opened, so the
      * worker inherits none of them. */
+    monitor_pid = getpid();
     if ((m.worker = fork()) < 0) {
         fatal_f("fork: %s", strerror(errno));
     }
     if (m.worker == 0) {
-        int devnull = open("/dev/null", O_RDWR);
+        int devnull;
+
+        /* A worker never outlives its monitor (nobody would audit or
+         * supervise it): killed with it, whatever it is doing. */
+        sk_die_with_parent(monitor_pid);
+        devnull = open("/dev/null", O_RDWR);
 
         close(ipc[0]);
         if (devnull < 0 || dup2(devnull, 0) < 0 ||
@@ -2344,6 +2512,7 @@ int main(int argc, char **argv)
         }
         mm_init(ipc[1]);
         sk_drop_privileges(cfg);
+        sk_die_with_parent(monitor_pid);
         /* sekishod has sent our identification line already (it answers
          * every connection before any process exists for it). */
         worker_main(cfg, sock, ipc[1], hostkey, mode_r);

@@ -76,22 +76,34 @@ static uint64_t be64(const uint8_t *p)
 static void rec_fail(int status, const char *what, int code)
     __attribute__((noreturn));
 
+/* The cause goes to the monitor, which logs and audits it: the recorder
+ * itself never logs (syslog's sendto is outside its sandbox, and a SIGSYS
+ * here would lose the cause). */
 static void rec_fail(int status, const char *what, int code)
 {
     char e[160];
 
     snprintf(e, sizeof(e), "%s", code == SK_ERR_SYSTEM ? strerror(errno)
                                                        : sk_err_str(code));
-    error_f("recording failed: %s: %s", what, e);
     say(status, "error %s: %s", what, e);
     _exit(SK_EXIT_RECORDING);
+}
+
+/* Any log line in the recorder (a fatal_f in shared code, say) becomes an
+ * "error" status message instead of a syslog call; lesser levels are
+ * dropped. The monitor takes the first status message as final. */
+static void rec_log_sink(int level, const char *line, void *arg)
+{
+    if (level == SK_LOG_ERROR) {
+        say(*(const int *)arg, "error %s", line);
+    }
 }
 
 /* The child: never returns. */
 static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
                       int status, const struct sk_tr_meta *meta,
                       const struct sk_key *signer, const uint8_t (*rcpt)[32],
-                      size_t nrcpt, uint64_t t0)
+                      size_t nrcpt, uint64_t t0, pid_t monitor)
 {
     struct sk_tr_writer *w = NULL;
     uint8_t *in, chain[32];
@@ -108,6 +120,7 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
     }
     /* Same confinement as the worker: no files, no network, nobody. */
     sk_drop_privileges(cfg);
+    sk_die_with_parent(monitor);
     if ((in = malloc(INBUF)) == NULL) {
         rec_fail(status, "memory", SK_ERR_ALLOC);
     }
@@ -253,6 +266,7 @@ int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
     uint64_t t0 = rec_now_us();
     struct pollfd pfd;
     ssize_t n;
+    pid_t monitor = getpid();
 
     memset(out, 0, sizeof(*out));
     out->pid = -1;
@@ -300,10 +314,15 @@ int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
     }
     if (out->pid == 0) {
         int keep[3] = {tfd, ev[0], st[1]};
+        static int status_fd;
 
+        sk_die_with_parent(monitor);
         sk_close_fds_except(keep, 3);
         sk_log_init("sekisho-recorder", 0, SK_LOG_INFO);
-        rec_child(cfg, tfd, ev[0], st[1], meta, signer, rcpt, nrcpt, t0);
+        status_fd = st[1];
+        sk_log_set_sink(rec_log_sink, &status_fd);
+        rec_child(cfg, tfd, ev[0], st[1], meta, signer, rcpt, nrcpt, t0,
+                  monitor);
     }
     close(tfd);
     close(ev[0]);
@@ -385,7 +404,13 @@ int rec_poll(struct rec_proc *p, int timeout_ms)
     } else {
         char *shown = sk_utf8_repair(msg, (size_t)n);
 
-        error_f("recorder for %s: %s", p->path, shown ? shown : "?");
+        /* The recorder's own words on why it stopped ("error TEXT"):
+         * kept for the monitor's audit line. */
+        snprintf(p->error, sizeof(p->error), "%s",
+                 shown == NULL                       ? "?"
+                 : strncmp(shown, "error ", 6) == 0 ? shown + 6
+                                                     : shown);
+        error_f("recorder for %s: %s", p->path, p->error);
         free(shown);
     }
     return 1;
@@ -393,6 +418,8 @@ int rec_poll(struct rec_proc *p, int timeout_ms)
 
 void rec_finish(struct rec_proc *p, int timeout_ms)
 {
+    int st = 0, killed = 0;
+
     if (p->pid <= 0) {
         return;
     }
@@ -407,8 +434,15 @@ void rec_finish(struct rec_proc *p, int timeout_ms)
         error_f("recorder for %s did not finish; killing it", p->path);
         kill(p->pid, SIGKILL);
         p->done = 1;
+        killed = 1;
     }
-    while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) {
+    while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(st) && !killed) {
+        snprintf(p->error, sizeof(p->error), "recorder killed by signal %d%s",
+                 WTERMSIG(st),
+                 WTERMSIG(st) == SIGSYS ? " (sandbox violation)" : "");
+        error_f("%s: %s", p->path, p->error);
     }
     p->pid = -1;
     close(p->status_fd);

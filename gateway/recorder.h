@@ -11,6 +11,9 @@
  *
  * Recorder -> monitor status datagrams (text): "ready", then at the end
  * "sealed HEXCHAIN SIZE", or "error TEXT" at any point before exiting.
+ * The recorder never logs itself (no syslog in its sandbox): its log
+ * lines become "error" messages, which the monitor logs and audits. It
+ * dies with the monitor (PR_SET_PDEATHSIG).
  */
 #ifndef SK_RECORDER_PROC_H
 #define SK_RECORDER_PROC_H
@@ -33,6 +36,7 @@ struct rec_proc {
     uint64_t t0;    /* CLOCK_MONOTONIC µs at the session's start */
     int done;       /* final word received (or the recorder is gone) */
     int sealed;
+    char error[256]; /* why it stopped without sealing ("" if unknown) */
 };
 
 /* Creates the transcript (transcript_dir/YYYY/MM/DD/<session>.skt,

@@ -118,6 +118,17 @@ void wk_rec_end(const char *reason)
         return;
     }
     (void)wk_rec(SK_TR_EV_END, reason, strlen(reason));
+    /* No more events; the socket stays open until MON_SESSION_END is on
+     * its way (wk_rec_close), since the monitor takes a seal that comes
+     * before it for a recorder cut off mid-session. */
+    rec_dead = 1;
+}
+
+void wk_rec_close(void)
+{
+    if (rec_fd < 0) {
+        return;
+    }
     close(rec_fd);
     rec_fd = -1;
 }

@@ -98,6 +98,11 @@ void mm_refused(const char *kind, const char *detail);
 /* Drops to worker_user inside state_dir/empty when running as root
  * (monitor.c); fatal if that fails. */
 void sk_drop_privileges(const struct sk_config *cfg);
+/* For a child of the monitor (worker, recorder): SIGKILL when the parent
+ * dies (PR_SET_PDEATHSIG), or _exit at once if it already has (getppid()
+ * is no longer parent). Call right after fork and again after
+ * sk_drop_privileges, since a credential change clears the setting. */
+void sk_die_with_parent(pid_t parent);
 
 /* Recording (wk-record.c): events to the recorder. wk_rec blocks while
  * the recorder is behind; it returns -1 once the recorder is gone (then
@@ -105,8 +110,11 @@ void sk_drop_privileges(const struct sk_config *cfg);
 void wk_rec_init(int fd, uint64_t t0);
 int wk_rec(int type, const void *data, size_t len);
 int wk_rec_fd(void);
-/* Sends the end event and closes the socket (the recorder then seals). */
+/* Sends the end event; no event follows. The socket stays open: */
 void wk_rec_end(const char *reason);
+/* closes it (the recorder then seals). mm_session_end calls it once its
+ * request is sent, so the seal always follows MON_SESSION_END. */
+void wk_rec_close(void);
 
 /* Sandbox (sandbox-seccomp.c): no-new-privs + seccomp allowlist. debug:
  * log violations instead of killing. Returns 0 or -1. */

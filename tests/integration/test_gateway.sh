@@ -1219,6 +1219,147 @@ t_idle_timeout() {
     gw_start || fail "gateway did not restart"
 }
 
+# A flood of refused requests from a real client (600 environment
+# variables) costs a bounded number of audit and log lines: the monitor's
+# rate limits (a burst, then so many a second) drop the rest, say so once
+# (rate_limited) and the session itself goes on.
+t_refusal_flood_bounded() {
+    local env="" i a0 n0 nref nlog out
+    for i in $(seq 1 600); do env="$env FLOOD$i=x"; done
+    a0=$(grep -c '"event":"request_refused"' "$GW/audit.log")
+    n0=$(wc -l < "$WORK/gw.log")
+    out=$(gw_ssh alice "-oSetEnv=$env" web01 -- 'echo flood-survived' \
+        < /dev/null 2>&1)
+    expect_eq "the session runs" "flood-survived" "$out"
+    audit_soon rate_limited '"what":"log"' || fail "log limit not audited"
+    audit_has rate_limited '"what":"request_refused"' ||
+        fail "refusal limit not audited"
+    nref=$(( $(grep -c '"event":"request_refused"' "$GW/audit.log") - a0 ))
+    nlog=$(tail -n +"$((n0 + 1))" "$WORK/gw.log" | grep -c 'refused env FLOOD')
+    log "  600 refused env requests: $nref audit lines, $nlog log lines"
+    [ "$nref" -ge 1 ] && [ "$nref" -le 25 ] ||
+        fail "$nref request_refused lines for a flood"
+    [ "$nlog" -ge 1 ] && [ "$nlog" -le 300 ] ||
+        fail "$nlog log lines for a flood"
+    wait_until 5 grep -q "rate limits for 127.0.0.1 dropped" "$WORK/gw.log" ||
+        fail "dropped count not logged"
+}
+
+# Supervision: workers and recorders die with their monitor.
+# conn_procs MONITOR: the monitor's children (worker, recorder).
+conn_procs() {
+    pgrep -P "$1" | tr '\n' ' '
+}
+
+# none_alive PID...: none of them runs any more (a zombie waiting for
+# init to reap it holds nothing and counts as gone).
+none_alive() {
+    local p st
+    for p in "$@"; do
+        st=$(ps -o stat= -p "$p" 2>/dev/null) || continue
+        case "$st" in Z*) ;; *) return 1 ;; esac
+    done
+    return 0
+}
+
+# new_monitor BEFORE: a monitor of this listener not in the list BEFORE.
+new_monitor() {
+    local p
+    for p in $(pgrep -P "$GW_PID" -f "^sekisho-session -c $CONF"); do
+        case " $1 " in *" $p "*) ;; *) echo "$p"; return 0 ;; esac
+    done
+    return 1
+}
+
+# A client that sits at the password prompt (its askpass never answers).
+hang_ssh() {
+    SSH_ASKPASS="$WORK/askpass-hang" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
+        timeout 40 ssh -F /dev/null -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+        -o PubkeyAuthentication=no -p "$GPORT" alice@127.0.0.1 true \
+        < /dev/null > /dev/null 2>&1
+}
+
+# kill9_phase NAME MONITOR: kill -9 the monitor of a connection; within
+# 5 s none of its children is left, and no process of this gateway has
+# been handed to init (ppid 1).
+kill9_phase() {
+    local kids t0
+    kids=$(conn_procs "$2")
+    [ -n "$kids" ] || { fail "$1: the monitor has no children"; return; }
+    t0=$(date +%s%N)
+    kill -9 "$2"
+    # shellcheck disable=SC2086
+    wait_until 5 none_alive $kids ||
+        fail "$1: children outlived their monitor: $(ps -o pid,ppid,user,args -p "$(echo $kids | tr ' ' ,)" | tail -n +2)"
+    log "  $1: children ($kids) gone $(( ($(date +%s%N) - t0) / 1000000 )) ms after kill -9"
+    if ps -eo ppid=,args= | awk -v c="sekisho-session -c $CONF" \
+        '$1 == 1 && index($0, c)' | grep -q .; then
+        fail "$1: orphaned gateway processes: $(ps -eo pid,ppid,user,args | grep "[s]ekisho-session -c $CONF")"
+    fi
+}
+
+t_monitor_killed_leaves_no_orphans() {
+    local before mon pid i n0
+    printf '#!/bin/sh\nexec sleep 60\n' > "$WORK/askpass-hang"
+    chmod 755 "$WORK/askpass-hang"
+    # 1. Before authentication, the client at the password prompt.
+    before=$(pgrep -P "$GW_PID" | tr '\n' ' ')
+    hang_ssh &
+    pid=$!
+    wait_until 10 new_monitor "$before" > /dev/null || fail "no monitor"
+    mon=$(new_monitor "$before")
+    wait_until 10 sh -c "pgrep -P $mon > /dev/null" || fail "no worker"
+    sleep 1
+    kill9_phase "pre-auth" "$mon"
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    # 2. Mid-session, a target shell open: worker and recorder.
+    before=$(pgrep -P "$GW_PID" | tr '\n' ' ')
+    gw_ssh alice web01 -- 'echo started; exec sleep 3417' > /dev/null 2>&1 \
+        < /dev/null &
+    pid=$!
+    wait_until 10 pgrep -fx 'sleep 3417' > /dev/null ||
+        fail "remote sleep never started"
+    mon=$(new_monitor "$before")
+    [ "$(pgrep -P "$mon" | wc -l)" -ge 2 ] ||
+        fail "no worker and recorder: mon=$mon $(ps -eo pid,ppid,user,args | grep "[s]ekisho")"
+    kill9_phase "mid-session" "$mon"
+    wait "$pid" 2>/dev/null
+    # (a command without a pty outlives its killed connection on the
+    # target's sshd; that is the target's matter)
+    kill $(pgrep -fx 'sleep 3417') 2>/dev/null
+    # 3. Under a listener penalty (sekishod passes -D): failures first.
+    gw_stop
+    sed -i 's/^source_threshold = 1000/source_threshold = 6/' "$CONF"
+    gw_start || fail "gateway did not start"
+    n0=$(grep -c 'exited 10 (authentication failed)' "$WORK/gw.log")
+    for i in 1 2 3; do
+        SKPW='Wrong-Password-1!' gw_ssh alice web01 -- true < /dev/null \
+            > /dev/null 2>&1
+    done
+    # (the listener counts a failure when it reaps the session process)
+    wait_until 10 sh -c "[ \$(grep -c 'exited 10 (authentication failed)' \
+        '$WORK/gw.log') -ge $((n0 + 3)) ]" || fail "failures not reaped"
+    before=$(pgrep -P "$GW_PID" | tr '\n' ' ')
+    hang_ssh &
+    pid=$!
+    wait_until 10 new_monitor "$before" > /dev/null || fail "no monitor"
+    mon=$(new_monitor "$before")
+    expect_contains "the listener passed a penalty" " -D " \
+        "$(ps -o args= -p "$mon")"
+    wait_until 10 sh -c "pgrep -P $mon > /dev/null" ||
+        fail "no worker after the penalty"
+    sleep 1
+    kill9_phase "under a penalty" "$mon"
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    gw_stop
+    sed -i 's/^source_threshold = 6/source_threshold = 1000/' "$CONF"
+    db "DELETE FROM auth_failures"
+    gw_start || fail "gateway did not restart"
+}
+
 setup
 run_test t_exec_output_and_status
 run_test t_exec_stdin
@@ -1263,5 +1404,7 @@ run_test t_methods_need_two_factors
 run_test t_revocation_ends_sessions
 run_test t_idle_timeout
 run_test t_listener_restart_keeps_sessions
+run_test t_monitor_killed_leaves_no_orphans
+run_test t_refusal_flood_bounded
 run_test t_no_sanitizer_reports
 summary

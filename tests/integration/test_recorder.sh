@@ -436,6 +436,121 @@ t_full_disk() {
     gw_start || fail "gateway did not restart"
 }
 
+# A recorder that fails mid-session (its disk full) says why: the cause
+# reaches the monitor, which logs it and puts it into recording_failed,
+# and the recorder is not killed by its own sandbox for trying to log.
+t_recorder_failure_cause() {
+    local mnt="$WORK/small2" out n0
+    gw_stop
+    mkdir -p "$mnt"
+    mount -t tmpfs -o size=256k,mode=0700 tmpfs "$mnt" ||
+        { fail "cannot mount a tmpfs (run as root)"; gw_start; return; }
+    sed -i "s|^#transcript_dir = .*|transcript_dir = $mnt|" "$CONF"
+    gw_start || fail "gateway did not start"
+    dd if=/dev/zero of="$mnt/fill" bs=1k count=$((256 - 24)) 2>/dev/null
+    n0=$(wc -l < "$WORK/gw.log")
+    out=$(gw_ssh alice web01 -- 'yes sekisho-fill | head -c 5000000; echo END-OF-RUN' \
+        2>&1 < /dev/null)
+    expect_contains "user told" "recording failed" "$out"
+    audit_soon recording_failed '"cause":"writing the transcript: No space left on device"' ||
+        fail "cause not audited: $(grep recording_failed "$GW/audit.log" | tail -1)"
+    wait_until 5 sh -c "tail -n +$n0 '$WORK/gw.log' | grep -q 'No space left on device'" ||
+        fail "cause not logged"
+    if tail -n +"$n0" "$WORK/gw.log" | grep -q 'killed by signal'; then
+        fail "recorder died by a signal: $(grep 'killed by signal' "$WORK/gw.log" | tail -1)"
+    fi
+    gw_stop
+    umount "$mnt"
+    sed -i "s|^transcript_dir = .*|#transcript_dir = x|" "$CONF"
+    gw_start || fail "gateway did not restart"
+}
+
+# A compromised worker, played by gdb inside the real sandboxed worker:
+# worker_of ID: the worker of session ID (the recorder's sibling).
+worker_of() {
+    local rp mon p
+    rp=$(recorder_pid "$1") || return 1
+    mon=$(ps -o ppid= -p "$rp" | tr -d ' ')
+    for p in $(pgrep -P "$mon"); do
+        [ "$p" != "$rp" ] && { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# wk_call PID EXPR: evaluate EXPR in the worker (gdb attached, detached).
+wk_call() {
+    timeout 30 gdb -q -batch -nx -p "$1" "$BUILD/gateway/sekisho-session" \
+        -ex "call $2" > "$WORK/gdb.out" 2>&1
+}
+
+# The worker closes its recorder socket mid-session and goes on (so what
+# it relays from then on is not recorded): the recorder's seal came before
+# MON_SESSION_END, which is a recording failure, not a clean transcript.
+t_seal_before_end_fails() {
+    local id wp out
+    command -v gdb > /dev/null || { fail "gdb missing (deploy/deps.sh installs it)"; return; }
+    gw_ssh alice web01 -- 'echo started; sleep 3418' > "$WORK/se.out" \
+        2> "$WORK/se.err" < /dev/null &
+    wait_until 10 grep -q started "$WORK/se.out" || fail "session never started"
+    id=$(last_session)
+    wp=$(worker_of "$id") || { fail "no worker for $id"; return; }
+    wk_call "$wp" "(int)close('wk-record.c'::rec_fd)" ||
+        fail "gdb: $(tail -3 "$WORK/gdb.out")"
+    wait $! 2>/dev/null
+    audit_soon recording_failed '"reason":"the recorder sealed before the session ended"' ||
+        fail "early seal not a recording failure"
+    expect_contains "user told" "recording failed" "$(cat "$WORK/se.err")"
+    audit_soon session_end "\"session\":\"$id\"" || fail "end not audited"
+    grep '"event":"session_end"' "$GW/audit.log" | grep -F "\"session\":\"$id\"" |
+        grep -q "\"transcript_hash\":\"" && fail "transcript taken as sealed"
+    out=$(ctl verify "$id" 2>&1)
+    [ "$?" -ne 0 ] || fail "verify accepts the cut-off transcript: $out"
+    kill $(pgrep -fx 'sleep 3418') 2>/dev/null
+}
+
+# The worker says the session ended (MON_SESSION_END) and relays on: the
+# monitor keeps checking until the worker has exited (a disabled account
+# ends it at once), and kills a worker that does not exit.
+t_supervised_after_end() {
+    local id wp t0
+    command -v gdb > /dev/null || { fail "gdb missing (deploy/deps.sh installs it)"; return; }
+    gw_ssh alice web01 -- 'echo started; sleep 3419' > "$WORK/sa.out" \
+        2> "$WORK/sa.err" < /dev/null &
+    wait_until 10 grep -q started "$WORK/sa.out" || fail "session never started"
+    id=$(last_session)
+    wp=$(worker_of "$id") || { fail "no worker for $id"; return; }
+    wk_call "$wp" '(void)mm_session_end(0, 0, 0, "pretended end")' ||
+        fail "gdb: $(tail -3 "$WORK/gdb.out")"
+    audit_soon session_end '"reason":"pretended end"' || fail "no end recorded"
+    kill -0 "$wp" 2>/dev/null || fail "the worker did not live on"
+    ctl user disable alice > /dev/null
+    wait_until 5 sh -c "grep '\"event\":\"session_terminated\"' '$GW/audit.log' |
+        grep -F '\"session\":\"$id\"' | grep -qF 'account disabled'" ||
+        fail "revocation not enforced after the end"
+    wait_until 8 sh -c "! kill -0 $wp 2>/dev/null" || fail "worker still runs"
+    wait $! 2>/dev/null
+    ctl user enable alice > /dev/null
+    kill $(pgrep -fx 'sleep 3419') 2>/dev/null
+    # Without a reason to end: a worker that lingers is killed.
+    gw_ssh alice web01 -- 'echo started; sleep 3420' > "$WORK/sa.out" \
+        2> "$WORK/sa.err" < /dev/null &
+    wait_until 10 grep -q started "$WORK/sa.out" || fail "session never started"
+    id=$(last_session)
+    wp=$(worker_of "$id") || { fail "no worker for $id"; return; }
+    # (the handshake's flush is bounded by 5 s: stop the worker from
+    # reaching it by keeping it inside gdb's call until the reply)
+    wk_call "$wp" '(void)mm_session_end(0, 0, 0, "pretended end")' ||
+        fail "gdb: $(tail -3 "$WORK/gdb.out")"
+    t0=$(date +%s)
+    wait_until 15 sh -c "! kill -0 $wp 2>/dev/null" ||
+        fail "lingering worker not killed"
+    [ $(( $(date +%s) - t0 )) -ge 5 ] || fail "worker killed too soon"
+    grep -q "worker did not exit after the session ended" "$WORK/gw.log" ||
+        fail "kill not logged"
+    wait $! 2>/dev/null
+    kill $(pgrep -fx 'sleep 3420') 2>/dev/null
+}
+
 t_session_kill_and_watch() {
     local id out
     gw_ssh alice web01 -- 'for i in $(seq 1 100); do echo watch-me-$i; sleep 0.2; done' \
@@ -763,6 +878,9 @@ run_test t_verify_all
 run_test t_session_kill_and_watch
 run_test t_recorder_killed_ends_session
 run_test t_full_disk
+run_test t_recorder_failure_cause
+run_test t_seal_before_end_fails
+run_test t_supervised_after_end
 run_test t_100mb_recorded_intact
 run_test t_kill9_leaves_verifiable_prefix
 run_test t_no_sanitizer_reports
