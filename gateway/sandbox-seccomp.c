@@ -61,6 +61,7 @@ static const struct sb_rule sb_allow[] = {
     SB(lseek),
     SB(madvise),
     SB(mremap),
+    SB(munlock), /* sodium_free of keys read before the sandbox */
     SB(munmap),
     SB(nanosleep),
     SB(poll),
@@ -103,6 +104,7 @@ static const struct sb_rule sb_recorder_allow[] = {
     SB(lseek),
     SB(madvise),
     SB(mremap),
+    SB(munlock), /* sodium_free of keys read before the sandbox */
     SB(munmap),
     SB(nanosleep),
     SB(poll),

@@ -903,6 +903,13 @@ static void wk_swallow_banner(ssh_bind b, ssh_session s, int sock)
     }
     close(sock);
     close(sp[1]);
+    /* libssh marks a socket writable only once poll says so, and handles
+     * input before output in one wake-up. The client's identification
+     * line and its KEXINIT usually arrive together now, so without this
+     * our KEXINIT (queued on the line) would wait behind the client's,
+     * and a client offering nothing we accept would see the connection
+     * close instead of "no matching ..." naming what we offer. */
+    ssh_set_fd_towrite(s);
     ssh_set_blocking(s, 1);
 }
 

@@ -22,6 +22,8 @@
 #include "log.h"
 #include "worker.h"
 
+#include <sodium.h>
+
 /* Runs fn in a sandboxed child; returns its wait status. */
 static int run_sandboxed(int (*fn)(void))
 {
@@ -205,9 +207,44 @@ static void test_recorder_logging(void **state)
     assert_non_null(strstr(buf, "No space left on device"));
 }
 
+/* Keys live in sodium_malloc memory, allocated before the sandbox; freeing
+ * them (which wipes them) unlocks and unprotects pages. Under either
+ * filter that must work: a recorder that died by SIGSYS after its seal
+ * was reported as a sandbox violation. */
+static void test_secret_memory_freed(void **state)
+{
+    int st, which;
+    pid_t pid;
+
+    (void)state;
+    assert_true(sodium_init() >= 0);
+    for (which = 0; which < 2; which++) {
+        if ((pid = fork()) == 0) {
+            unsigned char *k = sodium_malloc(64);
+
+            if (k == NULL) {
+                _exit(91);
+            }
+            memset(k, 0x5a, 64);
+            if ((which ? sandbox_apply_recorder(0) : sandbox_apply(0)) !=
+                0) {
+                _exit(90);
+            }
+            sodium_free(k);
+            _exit(0);
+        }
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fail_msg("sodium_free in the %s sandbox: status %#x",
+                     which ? "recorder" : "worker", st);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_secret_memory_freed),
         cmocka_unit_test(test_allowed),
         cmocka_unit_test(test_soft_denied),
         cmocka_unit_test(test_forbidden_kills),
