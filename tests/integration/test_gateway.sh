@@ -750,6 +750,47 @@ EOA
     gw_start || fail "gateway did not restart"
 }
 
+# probe STEP...: the scripted client (tests/probe) against the gateway.
+probe() { timeout 30 "$BUILD/tests/probe/sk-probe" 127.0.0.1 "$GPORT" "$@"; }
+
+# R-AUTH-2: the first name a connection asks for is the only one, known
+# or not, for every method: a client cannot spread guesses over names nor
+# probe which names hold a key once it has tried one.
+t_user_name_pinned() {
+    local out
+    add_user pia
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/pia_key"
+    ctl user key add pia "$WORK/pia_key.pub" > /dev/null
+    ctl user methods pia "publickey+password" > /dev/null
+    # an unknown name first, then a key probe for a real user
+    out=$(probe "password:ghost-pin1:Wrong-Password-1!" \
+        "keyprobe:pia:$WORK/pia_key.pub" 2>&1)
+    expect_contains "first attempt fails" "password: denied" "$out"
+    expect_contains "key probe for another name refused" "keyprobe: denied" \
+        "$out"
+    grep '"event":"auth_key_refused"' "$GW/audit.log" | grep -F '"pia"' |
+        grep -qF 'user name changed during authentication' ||
+        fail "key probe not refused as a name change"
+    # the same key probe alone is accepted (so the refusal above was the pin)
+    out=$(probe "keyprobe:pia:$WORK/pia_key.pub" 2>&1)
+    expect_contains "key probe alone answered" "keyprobe: success" "$out"
+    # two unknown names: the second is refused as a change, not looked up
+    out=$(probe "password:ghost-pin2:Wrong-Password-1!" \
+        "password:ghost-pin3:Wrong-Password-1!" 2>&1)
+    expect_contains "second name fails" "password: denied" "$out"
+    grep '"event":"auth_fail"' "$GW/audit.log" | grep -F '"ghost-pin3"' |
+        grep -qF 'user name changed during authentication' ||
+        fail "second unknown name not refused as a name change"
+    # a "none" request pins too; so does a known user's
+    out=$(probe "none:ghost-pin4" "password:alice:$PW" 2>&1)
+    expect_contains "none then another name" "password: denied" "$out"
+    grep '"event":"auth_fail"' "$GW/audit.log" | grep -F '"alice"' |
+        grep -qF 'user name changed during authentication' ||
+        fail "name change after none not refused"
+    out=$(probe "password:alice:$PW" 2>&1)
+    expect_contains "the pinned name still logs in" "password: success" "$out"
+}
+
 # R-AC-7: nothing but the terminal leaves through the gateway. Every other
 # path a stock OpenSSH client offers is refused, audited, and the session
 # itself stays usable.
@@ -1315,6 +1356,7 @@ run_test t_rule_hours_and_max_session
 run_test t_groups
 run_test t_account_expiry
 run_test t_publickey_factor
+run_test t_user_name_pinned
 run_test t_fido2_factor
 run_test t_methods_need_two_factors
 run_test t_revocation_ends_sessions
