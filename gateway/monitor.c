@@ -233,7 +233,9 @@ static uint32_t mon_next(const struct monitor *m)
     if (w & SK_F_KEYS) {
         n |= MON_M_PUBLICKEY;
     }
-    if (w & SK_F_PAM) {
+    if (sk_methods_pam_ask(&m->rule, m->done) != 0) {
+        /* Not while a key must come first (as OpenSSH lists only
+         * publickey for "publickey,password" until the key is done). */
         n |= MON_M_KBDINT;
     }
     for (int i = 0; i < m->rule.n; i++) {

@@ -791,6 +791,59 @@ t_user_name_pinned() {
     expect_contains "the pinned name still logs in" "password: success" "$out"
 }
 
+# R-AUTH-1: under publickey+password (and sk+password) the key comes
+# first. A password sent before it is not even asked for: the right one
+# looks like a wrong one and clears no failure count. The real client,
+# told to prefer keyboard-interactive, still gets in by key then password.
+t_key_before_password() {
+    local out right wrong n
+    add_user kenji
+    ctl grant add kenji web01 --exec > /dev/null
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/kenji_key"
+    ctl user key add kenji "$WORK/kenji_key.pub" > /dev/null
+    ctl user methods kenji "publickey+password" > /dev/null
+    db "INSERT INTO auth_failures (user, source, time) VALUES
+        ('kenji', '10.9.9.9', strftime('%s','now')),
+        ('kenji', '10.9.9.9', strftime('%s','now'))"
+    out=$(probe none:kenji 2>&1)
+    expect_eq "only the key is offered first" \
+        "none: denied methods=publickey," "$out"
+    right=$(probe none:kenji "kbd:kenji:$PW" 2>&1)
+    wrong=$(probe none:kenji "kbd:kenji:Wrong-Password-1!" 2>&1)
+    expect_eq "right and wrong password alike before the key" "$wrong" \
+        "$right"
+    expect_not_contains "no password prompt before the key" "prompt=[" \
+        "$right"
+    n=$(db "SELECT count(*) FROM auth_failures WHERE user = 'kenji'")
+    expect_eq "failure count not cleared by a password before the key" 2 "$n"
+    if grep '"event":"auth_partial"' "$GW/audit.log" | grep -qF '"kenji"'; then
+        fail "a password before the key counted as a factor"
+    fi
+    # key then password, with the scripted client: the prompt comes now
+    out=$(probe none:kenji "key:kenji:$WORK/kenji_key" "kbd:kenji:$PW" 2>&1)
+    expect_contains "key first: partial" "key: partial" "$out"
+    expect_contains "then the password is asked" "prompt=[Password: ]" "$out"
+    expect_contains "and admits" "kbd: prompt=[Password: ] success" "$out"
+    # the real client preferring keyboard-interactive is led to the key
+    out=$(SKPUBKEY=yes gw_ssh kenji -v -oIdentitiesOnly=yes \
+        -oPreferredAuthentications=keyboard-interactive,publickey \
+        -i"$WORK/kenji_key" web01 -- 'echo key-then-pw' < /dev/null 2>&1)
+    expect_contains "real client admitted" "key-then-pw" "$out"
+    expect_contains "by the key first" \
+        'Authenticated using "publickey" with partial success' "$out"
+    # under sk+password likewise (no security key here: nothing is asked)
+    ctl user methods kenji "sk+password" > /dev/null
+    db "INSERT INTO auth_failures (user, source, time) VALUES
+        ('kenji', '10.9.9.9', strftime('%s','now')),
+        ('kenji', '10.9.9.9', strftime('%s','now'))"
+    out=$(probe none:kenji "kbd:kenji:$PW" 2>&1)
+    expect_not_contains "sk+password: no prompt before the key" "prompt=[" \
+        "$out"
+    expect_eq "failures still there" 2 \
+        "$(db "SELECT count(*) FROM auth_failures WHERE user = 'kenji'")"
+    db "DELETE FROM auth_failures WHERE user = 'kenji'"
+}
+
 # R-AC-7: nothing but the terminal leaves through the gateway. Every other
 # path a stock OpenSSH client offers is refused, audited, and the session
 # itself stays usable.
@@ -1125,7 +1178,9 @@ t_publickey_factor() {
     # keiko, none for alice (global rule), so her agent's keys are not tried
     out=$(SKPUBKEY=yes gw_ssh keiko -v -oBatchMode=yes \
         -oPreferredAuthentications=none web01 < /dev/null 2>&1)
-    expect_contains "keiko is offered publickey" \
+    expect_contains "keiko is offered publickey (first)" \
+        "can continue: publickey" "$out"
+    expect_not_contains "and no password before it" \
         "can continue: publickey,keyboard-interactive" "$out"
     out=$(gw_ssh alice -v -oBatchMode=yes -oPreferredAuthentications=none \
         web01 < /dev/null 2>&1)
@@ -1357,6 +1412,7 @@ run_test t_groups
 run_test t_account_expiry
 run_test t_publickey_factor
 run_test t_user_name_pinned
+run_test t_key_before_password
 run_test t_fido2_factor
 run_test t_methods_need_two_factors
 run_test t_revocation_ends_sessions
