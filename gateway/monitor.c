@@ -1343,10 +1343,10 @@ static int mon_answer_hostkey_check(struct monitor *m, struct sk_buf *req)
         free(key);
         return SK_ERR_BAD_MESSAGE;
     }
-    /* Pinned key is "TYPE BASE64"; compare exactly that much. */
+    /* The whole key: a prefix of the pin (its type alone, say) is no
+     * match. */
     kl = strlen(key);
-    ok = strncmp(m->target.host_key, key, kl) == 0 &&
-         (m->target.host_key[kl] == '\0' || m->target.host_key[kl] == ' ');
+    ok = sk_hostkey_equal(m->target.host_key, key);
     if (!ok) {
         char *shown = sk_utf8_repair(key, kl > 200 ? 200 : kl);
 
