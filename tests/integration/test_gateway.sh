@@ -844,6 +844,31 @@ t_key_before_password() {
     db "DELETE FROM auth_failures WHERE user = 'kenji'"
 }
 
+# A pty size out of range (over 10000 columns or rows) is a request
+# refused like any other, not a protocol violation that ends the session;
+# a window-change out of range is ignored.
+t_pty_size_refused() {
+    local out
+    out=$(probe "password:alice:$PW" pty:10001:24 \
+        "exec:web01 -- echo after-big-pty" 2>&1)
+    expect_contains "pty refused" "pty: denied" "$out"
+    expect_contains "session goes on" "after-big-pty" "$out"
+    expect_contains "command status" "exec: status 0" "$out"
+    audit_soon request_refused '"kind":"pty"' ||
+        fail "refused pty not audited as request_refused"
+    out=$(probe "password:alice:$PW" pty:80:10001 \
+        "exec:web01 -- echo after-tall-pty" 2>&1)
+    expect_contains "tall pty refused" "pty: denied" "$out"
+    expect_contains "session goes on" "after-tall-pty" "$out"
+    out=$(probe "password:alice:$PW" pty:80:24 resize:20000:24 \
+        "exec:web01 -- echo after-resize" 2>&1)
+    expect_contains "normal pty" "pty: ok" "$out"
+    expect_contains "huge resize ignored" "after-resize" "$out"
+    if audit_has protocol_violation; then
+        fail "a pty size counted as a protocol violation"
+    fi
+}
+
 # R-AC-7: nothing but the terminal leaves through the gateway. Every other
 # path a stock OpenSSH client offers is refused, audited, and the session
 # itself stays usable.
@@ -1377,6 +1402,7 @@ run_test t_exec_stdin
 run_test t_exec_100mb_intact
 run_test t_interactive_pty
 run_test t_interactive_resize
+run_test t_pty_size_refused
 run_test t_menu
 run_test t_targets_command
 run_test t_exec_needs_grant

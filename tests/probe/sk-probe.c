@@ -10,6 +10,7 @@
  *   keyprobe:USER:PUBFILE      a key offered without signature
  *   key:USER:PRIVFILE          a key with signature
  *   pty:COLS:ROWS              opens the session channel, asks for a pty
+ *   resize:COLS:ROWS           a window-change on it
  *   exec:COMMAND               runs COMMAND on the channel, prints output
  *
  * Test tool only: no host key check (loopback gateway under test).
@@ -149,6 +150,12 @@ int main(int argc, char **argv)
                                                 atoi(y)) == SSH_OK
                        ? "ok"
                        : "denied");
+        } else if (strcmp(kind, "resize") == 0 && x && y && ch != NULL) {
+            printf("resize: %s\n",
+                   ssh_channel_change_pty_size(ch, atoi(x), atoi(y)) ==
+                           SSH_OK
+                       ? "sent"
+                       : "failed");
         } else if (strcmp(kind, "exec") == 0 && x) {
             char buf[4096];
             int n;
