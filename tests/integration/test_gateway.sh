@@ -675,34 +675,16 @@ median() {
               else print int((a[NR / 2] + a[NR / 2 + 1]) / 2) }'
 }
 
-# R-AUTH-1: user names do not leak by timing. The first keyboard-
-# interactive failure of a connection is timed for an unknown name, a
-# known user with a wrong password and one with a wrong code: from the
-# client's last answer (askpass, just before it replies) to the client's
-# exit after the refusal. The cases take turns so load hits all alike,
-# and each is compared with the wrong password of its own round: the
-# median of those differences must stay within AUTH_TIMING_TOL ms (25;
-# the dummy hash built on demand cost an unknown name 66 ms more on an
-# idle machine, 166 ms on a loaded one). The plain medians are printed.
-t_auth_timing() {
-    local n=${AUTH_TIMING_N:-20} tol=${AUTH_TIMING_TOL:-25} i c t0 t1
+# auth_timing_batch N TOL: one batch of t_auth_timing (below); prints the
+# figures, returns 1 if some case's median paired difference is >= TOL ms.
+auth_timing_batch() {
+    local n=$1 tol=$2 i j c t0 t1 d rc=0 order
     local -A times=()
-    gw_stop
-    sed -i 's/^second_factor = none/#second_factor = totp/' "$CONF"
-    gw_start || fail "gateway did not start"
-    add_user timo
-    cat > "$WORK/askpass-timed" <<'EOA'
-#!/bin/sh
-case "$1" in
-*Verification*) a=${SKCODE:-} ;;
-*) a=${SKPW:-} ;;
-esac
-date +%s%N > "$SKTIME"
-printf '%s\n' "$a"
-EOA
-    chmod 755 "$WORK/askpass-timed"
+    local cases=(unknown wrongpw wrongcode)
     for i in $(seq 1 "$n"); do
-        for c in unknown wrongpw wrongcode; do
+        # each round in another order, so a trend in the load favours none
+        for j in 0 1 2; do
+            c=${cases[$(( (i + j) % 3 ))]}
             local user=timo pw=$PW code=000000
             case $c in
             unknown) user=nosuch$i ;;
@@ -720,7 +702,7 @@ EOA
             t1=$(date +%s%N)
             if [ ! -s "$WORK/t.ask" ]; then
                 fail "$c: no prompt answered"
-                continue
+                return 0
             fi
             t0=$(cat "$WORK/t.ask")
             times[$c]="${times[$c]:-} $(( (t1 - t0) / 1000 ))"
@@ -731,15 +713,48 @@ EOA
     done
     # Paired: each case against the wrong password of the same round, so
     # a change of load during the run does not count as a difference.
-    local d
     for c in unknown wrongcode; do
         d=$(paste -d' ' <(printf '%s\n' ${times[$c]}) \
             <(printf '%s\n' ${times[wrongpw]}) | awk '{ print $1 - $2 }')
         d=$(median $d)
         log "  $c - wrongpw: median of paired differences $d us"
-        [ "${d#-}" -lt $((tol * 1000)) ] ||
-            fail "failure times tell $c from a wrong password: ${d} us"
+        [ "${d#-}" -lt $((tol * 1000)) ] || rc=1
     done
+    return $rc
+}
+
+# R-AUTH-1: user names do not leak by timing. The first keyboard-
+# interactive failure of a connection is timed for an unknown name, a
+# known user with a wrong password and one with a wrong code: from the
+# client's last answer (askpass, just before it replies) to the client's
+# exit after the refusal. The cases take turns so load hits all alike,
+# and each is compared with the wrong password of its own round: the
+# median of those differences must stay within AUTH_TIMING_TOL ms (25;
+# the dummy hash built on demand cost an unknown name 66 ms more on an
+# idle machine, 166 ms on a loaded one). On a machine loaded enough for
+# one batch of 20 to miss by chance, a second batch decides; a real gap
+# fails both. The plain medians are printed.
+t_auth_timing() {
+    local n=${AUTH_TIMING_N:-20} tol=${AUTH_TIMING_TOL:-25}
+    gw_stop
+    sed -i 's/^second_factor = none/#second_factor = totp/' "$CONF"
+    gw_start || fail "gateway did not start"
+    add_user timo
+    cat > "$WORK/askpass-timed" <<'EOA'
+#!/bin/sh
+case "$1" in
+*Verification*) a=${SKCODE:-} ;;
+*) a=${SKPW:-} ;;
+esac
+date +%s%N > "$SKTIME"
+printf '%s\n' "$a"
+EOA
+    chmod 755 "$WORK/askpass-timed"
+    if ! auth_timing_batch "$n" "$tol"; then
+        log "  over $tol ms: a second batch"
+        auth_timing_batch "$n" "$tol" ||
+            fail "failure times tell the cases apart (twice)"
+    fi
     audit_has auth_fail '"reason":"unknown user"' || fail "no unknown-user line"
     audit_has auth_fail '"reason":"wrong verification code"' ||
         fail "no wrong-code line"
