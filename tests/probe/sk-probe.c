@@ -23,11 +23,16 @@
 static const char *auth_word(int rc)
 {
     switch (rc) {
-    case SSH_AUTH_SUCCESS: return "success";
-    case SSH_AUTH_PARTIAL: return "partial";
-    case SSH_AUTH_DENIED: return "denied";
-    case SSH_AUTH_AGAIN: return "again";
-    default: return "error";
+    case SSH_AUTH_SUCCESS:
+        return "success";
+    case SSH_AUTH_PARTIAL:
+        return "partial";
+    case SSH_AUTH_DENIED:
+        return "denied";
+    case SSH_AUTH_AGAIN:
+        return "again";
+    default:
+        return "error";
     }
 }
 
@@ -35,7 +40,8 @@ static void print_methods(ssh_session s)
 {
     int m = ssh_userauth_list(s, NULL);
 
-    printf(" methods=%s%s%s", (m & SSH_AUTH_METHOD_PUBLICKEY) ? "publickey," : "",
+    printf(" methods=%s%s%s",
+           (m & SSH_AUTH_METHOD_PUBLICKEY) ? "publickey," : "",
            (m & SSH_AUTH_METHOD_INTERACTIVE) ? "keyboard-interactive," : "",
            (m & SSH_AUTH_METHOD_PASSWORD) ? "password," : "");
 }
@@ -159,8 +165,11 @@ int main(int argc, char **argv)
         } else if (strcmp(kind, "exec") == 0 && x) {
             char buf[4096];
             int n;
-            char *cmd = y ? (x[strlen(x)] = ':', x) : x;
+            char *cmd = x;
 
+            if (y != NULL) {
+                x[strlen(x)] = ':'; /* the command may hold ':' itself */
+            }
             if (ch == NULL && ((ch = ssh_channel_new(s)) == NULL ||
                                ssh_channel_open_session(ch) != SSH_OK)) {
                 fprintf(stderr, "channel: %s\n", ssh_get_error(s));
