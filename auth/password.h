@@ -36,4 +36,8 @@ int sk_pw_hash(const char *password, char *out, size_t outlen);
  * so unknown users take as long as known ones. */
 int sk_pw_verify(const char *hash, const char *password);
 
+/* The constant argon2id hash a NULL hash is checked against (same
+ * parameters as sk_pw_hash; matches no password). For tests. */
+const char *sk_pw_dummy_hash(void);
+
 #endif

@@ -77,6 +77,10 @@ struct monitor {
     int auth_failures;
     int change_tries; /* `passwd` attempts */
     char user[SK_NAME_MAX + 1];
+    /* the first user name asked for, known or not (mon_precheck): every
+     * later request must name it; "pinned" once it is set */
+    char asked[256 + 1];
+    int pinned;
     /* target session */
     struct sk_target target;
     int have_target;
@@ -282,7 +286,9 @@ static uint32_t mon_next(const struct monitor *m)
     if (w & SK_F_KEYS) {
         n |= MON_M_PUBLICKEY;
     }
-    if (w & SK_F_PAM) {
+    if (sk_methods_pam_ask(&m->rule, m->done) != 0) {
+        /* Not while a key must come first (as OpenSSH lists only
+         * publickey for "publickey,password" until the key is done). */
         n |= MON_M_KBDINT;
     }
     for (int i = 0; i < m->rule.n; i++) {
@@ -319,7 +325,10 @@ static const char *mon_rule_for(struct monitor *m, const char *user)
     const char *why = NULL;
 
     m->rule = m->cfg->methods_rule;
-    if (sk_store_user_get(m->store, user, &u) != 0) {
+    if ((m->pinned && strcmp(m->asked, user) != 0) ||
+        sk_store_user_get(m->store, user, &u) != 0) {
+        /* Another name than the pinned one will be refused; its own rule
+         * must not show in the prompts meanwhile. */
         return NULL;
     }
     if (u.methods != NULL &&
@@ -628,10 +637,20 @@ static const char *mon_precheck(struct monitor *m, const char *user)
 {
     int n = 0;
 
-    if (m->user[0] != '\0' && strcmp(m->user, user) != 0) {
+    if (m->pinned && strcmp(m->asked, user) != 0) {
         /* SSH lets a client change user name between attempts; we do not,
-         * so attempts cannot be spread over accounts. */
+         * so attempts cannot be spread over accounts, nor names probed
+         * (with a key offer, say) once one is known to exist. */
         return "user name changed during authentication";
+    }
+    if (!m->pinned) {
+        /* Pinned from the first request whatever the name (known,
+         * unknown, invalid): telling them apart here would tell. */
+        if (strlen(user) >= sizeof(m->asked)) {
+            return "invalid user name";
+        }
+        snprintf(m->asked, sizeof(m->asked), "%s", user);
+        m->pinned = 1;
     }
     if (!sk_name_valid(user)) {
         return "invalid user name";
@@ -809,7 +828,9 @@ static int mon_answer_auth_methods(struct monitor *m, struct sk_buf *req)
     struct sk_buf b;
     int r;
 
-    if (sk_buf_get_cstring(req, &user, 256) != 0 ||
+    /* "" is the worker's own question before any request (the global
+     * rule): it names nobody, so it pins nothing. */
+    if (sk_buf_get_cstring(req, &user, 256) != 0 || user[0] == '\0' ||
         mon_precheck(m, user) != NULL || mon_rule_for(m, user) != NULL) {
         m->rule = m->cfg->methods_rule;
     }
@@ -836,7 +857,7 @@ static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
     struct sk_userkey *k = NULL;
     struct sk_user u;
     uint32_t phase = 0, result;
-    int known = 0, r;
+    int known = 0, refused = 0, r;
 
     memset(&u, 0, sizeof(u));
     if (sk_buf_get_cstring(req, &user, 256) != 0 ||
@@ -853,8 +874,9 @@ static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
         free(line);
         return SK_ERR_ALLOC;
     }
-    if ((why = mon_precheck(m, user)) == NULL &&
-        (why = mon_rule_for(m, user)) == NULL) {
+    if ((why = mon_precheck(m, user)) != NULL) {
+        refused = 1;
+    } else if ((why = mon_rule_for(m, user)) == NULL) {
         known = sk_store_user_get(m->store, user, &u) == 0;
         if (sk_userkey_parse(line, k, err, sizeof(err)) != 0) {
             why = "key type not accepted";
@@ -883,9 +905,12 @@ static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
                          ? MON_AUTH_FAIL_DISCONNECT
                          : MON_AUTH_FAIL;
             /* On record, but only the first few per connection: clients
-             * offer every key they hold, and that is no attack. */
+             * offer every key they hold, and that is no attack. A probe
+             * the checks before any key refused (another name, say) is
+             * on record even where no key is wanted. */
             if (m->key_offers <= MON_AUDITED_KEY_OFFERS &&
-                (sk_methods_wanted(&m->rule, m->done) & SK_F_KEYS)) {
+                (refused ||
+                 (sk_methods_wanted(&m->rule, m->done) & SK_F_KEYS))) {
                 shown = mon_safe_name(user);
                 r = sk_audit("auth_key_refused", "{s:s?, s:s, s:s, s:s}",
                              "user", shown, "source", m->source,
@@ -1400,10 +1425,10 @@ static int mon_answer_hostkey_check(struct monitor *m, struct sk_buf *req)
         free(key);
         return SK_ERR_BAD_MESSAGE;
     }
-    /* Pinned key is "TYPE BASE64"; compare exactly that much. */
+    /* The whole key: a prefix of the pin (its type alone, say) is no
+     * match. */
     kl = strlen(key);
-    ok = strncmp(m->target.host_key, key, kl) == 0 &&
-         (m->target.host_key[kl] == '\0' || m->target.host_key[kl] == ' ');
+    ok = sk_hostkey_equal(m->target.host_key, key);
     if (!ok) {
         char *shown = sk_utf8_repair(key, kl > 200 ? 200 : kl);
 

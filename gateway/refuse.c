@@ -80,6 +80,13 @@ void wk_refuse(ssh_message msg, const char *user)
                      n && sk_utf8_valid(n, strlen(n)) ? n : "?");
             break;
         }
+        case SSH_CHANNEL_REQUEST_PTY:
+            /* only refused when its size is out of range */
+            kind = "pty";
+            snprintf(detail, sizeof(detail), "%ux%u (more than 10000)",
+                     (unsigned)ssh_message_channel_request_pty_width(msg),
+                     (unsigned)ssh_message_channel_request_pty_height(msg));
+            break;
         case SSH_CHANNEL_REQUEST_UNKNOWN:
             kind = "unknown-channel-request";
             break;

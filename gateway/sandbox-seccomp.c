@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -168,8 +169,12 @@ static int sb_load(int debug, const struct sb_rule *allow, size_t nallow,
         struct scmp_arg_cmp getfd[] = {SCMP_A1(SCMP_CMP_EQ, F_GETFD)};
         /* ioctl: only FIONREAD (bytes waiting on a socket). */
         struct scmp_arg_cmp fionread[] = {SCMP_A1(SCMP_CMP_EQ, FIONREAD)};
-        /* setsockopt: only TCP_NODELAY-style options on IPPROTO_TCP. */
-        struct scmp_arg_cmp tcp[] = {SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP)};
+        /* setsockopt: only TCP_NODELAY (what libssh would set on a
+         * socket; the monitor sets it before handing the sockets over).
+         * Any other TCP option (TCP_ULP loads kernel code: "tls", ...) or
+         * level kills. */
+        struct scmp_arg_cmp tcp[] = {SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP),
+                                     SCMP_A2(SCMP_CMP_EQ, TCP_NODELAY)};
         /* mmap/mprotect: never writable and executable at once, and no
          * new executable mappings at all. */
         struct scmp_arg_cmp noexec[] = {
@@ -181,7 +186,7 @@ static int sb_load(int debug, const struct sb_rule *allow, size_t nallow,
             (sockets && (sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), "ioctl",
                                 1, fionread) ||
                          sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt),
-                                "setsockopt", 1, tcp))) ||
+                                "setsockopt", 2, tcp))) ||
             sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), "mmap", 1, noexec) ||
             sb_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), "mprotect", 1,
                    noexec)) {

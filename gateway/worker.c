@@ -436,6 +436,13 @@ static int env_allowed(const char *name)
     return strcmp(name, "LANG") == 0 || strncmp(name, "LC_", 3) == 0;
 }
 
+/* A pty size the monitor takes (mon_answer_target_open): 0..10000 each
+ * (libssh hands the protocol's u32 over as an int: huge ones are < 0). */
+static int wk_pty_size_ok(int cols, int rows)
+{
+    return cols >= 0 && cols <= 10000 && rows >= 0 && rows <= 10000;
+}
+
 /* Accepts one session channel and collects pty/env until shell or exec. */
 static int wk_channel_setup(struct wk *w)
 {
@@ -474,18 +481,32 @@ static int wk_channel_setup(struct wk *w)
             switch (ssh_message_subtype(msg)) {
             case SSH_CHANNEL_REQUEST_PTY: {
                 const char *t = ssh_message_channel_request_pty_term(msg);
+                int cols = ssh_message_channel_request_pty_width(msg),
+                    rows = ssh_message_channel_request_pty_height(msg);
 
+                if (!wk_pty_size_ok(cols, rows)) {
+                    /* Denied like any request we do not serve (the client
+                     * says so and goes on without a pty); the monitor
+                     * would take such a size for a hostile worker. */
+                    wk_refuse(msg, w->user);
+                    break;
+                }
                 snprintf(w->term, sizeof(w->term), "%s",
                          t && sk_utf8_valid(t, strlen(t)) ? t : "xterm");
-                w->cols = ssh_message_channel_request_pty_width(msg);
-                w->rows = ssh_message_channel_request_pty_height(msg);
+                w->cols = cols;
+                w->rows = rows;
                 w->have_pty = 1;
                 ssh_message_channel_request_reply_success(msg);
                 break;
             }
             case SSH_CHANNEL_REQUEST_WINDOW_CHANGE:
-                w->cols = ssh_message_channel_request_pty_width(msg);
-                w->rows = ssh_message_channel_request_pty_height(msg);
+                /* Out of range: the size stays what it was. */
+                if (wk_pty_size_ok(
+                        ssh_message_channel_request_pty_width(msg),
+                        ssh_message_channel_request_pty_height(msg))) {
+                    w->cols = ssh_message_channel_request_pty_width(msg);
+                    w->rows = ssh_message_channel_request_pty_height(msg);
+                }
                 break;
             case SSH_CHANNEL_REQUEST_ENV: {
                 const char *n = ssh_message_channel_request_env_name(msg);

@@ -142,28 +142,25 @@ unsigned sk_methods_wanted(const struct sk_methods *m, unsigned done)
 
 unsigned sk_methods_pam_ask(const struct sk_methods *m, unsigned done)
 {
-    unsigned best = 0, first = 0;
+    unsigned best = 0;
     int best_n = 99;
 
     if (sk_methods_satisfied(m, done)) {
         return 0;
     }
+    /* Only alternatives whose keys are all done: a password asked before
+     * its key would be a password oracle for anyone without the key
+     * (and its success would clear the failure count). */
     for (int i = 0; i < m->n; i++) {
         unsigned left = m->alt[i] & ~done;
         unsigned pam = left & SK_F_PAM;
 
-        if (pam == 0) {
-            continue;
-        }
-        if ((left & SK_F_KEYS) == 0 && popcount(pam) < best_n) {
+        if (pam != 0 && (left & SK_F_KEYS) == 0 && popcount(pam) < best_n) {
             best = pam;
             best_n = popcount(pam);
         }
-        if (first == 0) {
-            first = pam;
-        }
     }
-    return best != 0 ? best : first;
+    return best;
 }
 
 void sk_factors_format(unsigned f, char *out, size_t outlen)

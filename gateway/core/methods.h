@@ -3,7 +3,7 @@
  * factors admit a user, like OpenSSH's AuthenticationMethods. A rule is
  * one or more alternatives separated by spaces; an alternative is factors
  * joined by '+', all of which the user must present in one connection,
- * in any order:
+ * keys (publickey, sk) before the factors asked through PAM:
  *
  *   password    the account password (keyboard-interactive, through PAM)
  *   totp        a TOTP verification code (keyboard-interactive, PAM)
@@ -52,8 +52,8 @@ unsigned sk_methods_wanted(const struct sk_methods *m, unsigned done);
 
 /* Which PAM factors (SK_F_PAM bits) one keyboard-interactive round should
  * ask, given done: the fewest that complete an alternative needing no
- * further key, else those of the first alternative that wants any (it
- * then still needs a key). 0 if no alternative wants a PAM factor. */
+ * further key. Keys come first: 0 while every alternative that wants a
+ * PAM factor still wants a key too (or none wants one). */
 unsigned sk_methods_pam_ask(const struct sk_methods *m, unsigned done);
 
 /* Writes factor set f as "sk+password" (canonical order: password, totp,

@@ -255,6 +255,20 @@ int sk_time_parse(const char *s, time_t now, time_t *out)
     return 0;
 }
 
+int sk_hostkey_equal(const char *pinned, const char *presented)
+{
+    const char *sp = strchr(pinned, ' ');
+    size_t n;
+
+    if (sp == NULL || sp == pinned || sp[1] == '\0' || sp[1] == ' ') {
+        return 0;
+    }
+    /* "TYPE BASE64" of the pin; anything after a further space is a
+     * comment an older row may carry. */
+    n = (size_t)(sp + 1 - pinned) + strcspn(sp + 1, " ");
+    return strlen(presented) == n && memcmp(pinned, presented, n) == 0;
+}
+
 int sk_hostport_parse(const char *s, char *host, size_t hostlen, int *port)
 {
     const char *colon, *h;

@@ -60,6 +60,11 @@ int sk_duration_parse(const char *s, int64_t *out);
  * port. Returns 0 or SK_ERR_INVALID. */
 int sk_hostport_parse(const char *s, char *host, size_t hostlen, int *port);
 
+/* 1 if the host key a server presented ("TYPE BASE64") is exactly the
+ * pinned one (its "TYPE BASE64", a comment after it ignored): the whole
+ * key, not a prefix of it. 0 otherwise, also for a malformed pin. */
+int sk_hostkey_equal(const char *pinned, const char *presented);
+
 /* Closes every descriptor from 3 up except the nkeep in keep[] (for a
  * forked child that must inherit nothing else). Not pure. */
 void sk_close_fds_except(const int *keep, int nkeep);

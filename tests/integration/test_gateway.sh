@@ -692,6 +692,229 @@ t_totp_second_factor() {
     gw_start || fail "gateway did not restart"
 }
 
+# median NUMBERS...: the median (integer).
+median() {
+    printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 }
+        END { if (NR % 2) print a[(NR + 1) / 2];
+              else print int((a[NR / 2] + a[NR / 2 + 1]) / 2) }'
+}
+
+# auth_timing_batch N TOL: one batch of t_auth_timing (below); prints the
+# figures, returns 1 if some case's median paired difference is >= TOL ms.
+auth_timing_batch() {
+    local n=$1 tol=$2 i j c t0 t1 d rc=0 order
+    local -A times=()
+    local cases=(unknown wrongpw wrongcode)
+    for i in $(seq 1 "$n"); do
+        # each round in another order, so a trend in the load favours none
+        for j in 0 1 2; do
+            c=${cases[$(( (i + j) % 3 ))]}
+            local user=timo pw=$PW code=000000
+            case $c in
+            unknown) user=nosuch$i ;;
+            wrongpw) pw='Wrong-Password-1!' code=$(totp timo) ;;
+            esac
+            rm -f "$WORK/t.ask"
+            SKTIME="$WORK/t.ask" SKPW=$pw SKCODE=$code \
+                SSH_ASKPASS="$WORK/askpass-timed" SSH_ASKPASS_REQUIRE=force \
+                DISPLAY=:0 timeout 30 ssh -F /dev/null \
+                -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+                -o LogLevel=ERROR -o PubkeyAuthentication=no \
+                -o PreferredAuthentications=keyboard-interactive \
+                -o NumberOfPasswordPrompts=1 -p "$GPORT" \
+                "$user@127.0.0.1" targets < /dev/null > /dev/null 2>&1
+            t1=$(date +%s%N)
+            if [ ! -s "$WORK/t.ask" ]; then
+                fail "$c: no prompt answered"
+                return 0
+            fi
+            t0=$(cat "$WORK/t.ask")
+            times[$c]="${times[$c]:-} $(( (t1 - t0) / 1000 ))"
+        done
+    done
+    for c in unknown wrongpw wrongcode; do
+        log "  $c: median $(median ${times[$c]}) us over $n:${times[$c]}"
+    done
+    # Noise grows with the time a failure takes (load, a sanitizer
+    # build): the bound is TOL ms or 15% of the wrong password's median,
+    # whichever is more (the lazy dummy hash added 70-100% of it).
+    d=$(( $(median ${times[wrongpw]}) * 15 / 100 ))
+    [ "$d" -gt $((tol * 1000)) ] && tol=$(( d / 1000 ))
+    log "  bound: $tol ms"
+    # Paired: each case against the wrong password of the same round, so
+    # a change of load during the run does not count as a difference.
+    for c in unknown wrongcode; do
+        d=$(paste -d' ' <(printf '%s\n' ${times[$c]}) \
+            <(printf '%s\n' ${times[wrongpw]}) | awk '{ print $1 - $2 }')
+        d=$(median $d)
+        log "  $c - wrongpw: median of paired differences $d us"
+        [ "${d#-}" -lt $((tol * 1000)) ] || rc=1
+    done
+    return $rc
+}
+
+# R-AUTH-1: user names do not leak by timing. The first keyboard-
+# interactive failure of a connection is timed for an unknown name, a
+# known user with a wrong password and one with a wrong code: from the
+# client's last answer (askpass, just before it replies) to the client's
+# exit after the refusal. The cases take turns so load hits all alike,
+# and each is compared with the wrong password of its own round: the
+# median of those differences must stay within AUTH_TIMING_TOL ms (25;
+# the dummy hash built on demand cost an unknown name 66 ms more on an
+# idle machine, 166 ms on a loaded one), or 15% of the wrong password's
+# median where that is more. On a machine loaded enough for
+# one batch of 20 to miss by chance, a second batch decides; a real gap
+# fails both. The plain medians are printed.
+t_auth_timing() {
+    local n=${AUTH_TIMING_N:-20} tol=${AUTH_TIMING_TOL:-25}
+    gw_stop
+    sed -i 's/^second_factor = none/#second_factor = totp/' "$CONF"
+    gw_start || fail "gateway did not start"
+    add_user timo
+    cat > "$WORK/askpass-timed" <<'EOA'
+#!/bin/sh
+case "$1" in
+*Verification*) a=${SKCODE:-} ;;
+*) a=${SKPW:-} ;;
+esac
+date +%s%N > "$SKTIME"
+printf '%s\n' "$a"
+EOA
+    chmod 755 "$WORK/askpass-timed"
+    if ! auth_timing_batch "$n" "$tol"; then
+        log "  over $tol ms: a second batch"
+        auth_timing_batch "$n" "$tol" ||
+            fail "failure times tell the cases apart (twice)"
+    fi
+    audit_has auth_fail '"reason":"unknown user"' || fail "no unknown-user line"
+    audit_has auth_fail '"reason":"wrong verification code"' ||
+        fail "no wrong-code line"
+    audit_has auth_fail '"reason":"wrong password"' || fail "no wrong-pw line"
+    gw_stop
+    sed -i 's/^#second_factor = totp/second_factor = none/' "$CONF"
+    db "DELETE FROM auth_failures"
+    gw_start || fail "gateway did not restart"
+}
+
+# probe STEP...: the scripted client (tests/probe) against the gateway.
+probe() { timeout 30 "$BUILD/tests/probe/sk-probe" 127.0.0.1 "$GPORT" "$@"; }
+
+# R-AUTH-2: the first name a connection asks for is the only one, known
+# or not, for every method: a client cannot spread guesses over names nor
+# probe which names hold a key once it has tried one.
+t_user_name_pinned() {
+    local out
+    add_user pia
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/pia_key"
+    ctl user key add pia "$WORK/pia_key.pub" > /dev/null
+    ctl user methods pia "publickey+password" > /dev/null
+    # an unknown name first, then a key probe for a real user
+    out=$(probe "password:ghost-pin1:Wrong-Password-1!" \
+        "keyprobe:pia:$WORK/pia_key.pub" 2>&1)
+    expect_contains "first attempt fails" "password: denied" "$out"
+    expect_contains "key probe for another name refused" "keyprobe: denied" \
+        "$out"
+    grep '"event":"auth_key_refused"' "$GW/audit.log" | grep -F '"pia"' |
+        grep -qF 'user name changed during authentication' ||
+        fail "key probe not refused as a name change"
+    # the same key probe alone is accepted (so the refusal above was the pin)
+    out=$(probe "keyprobe:pia:$WORK/pia_key.pub" 2>&1)
+    expect_contains "key probe alone answered" "keyprobe: success" "$out"
+    # two unknown names: the second is refused as a change, not looked up
+    out=$(probe "password:ghost-pin2:Wrong-Password-1!" \
+        "password:ghost-pin3:Wrong-Password-1!" 2>&1)
+    expect_contains "second name fails" "password: denied" "$out"
+    grep '"event":"auth_fail"' "$GW/audit.log" | grep -F '"ghost-pin3"' |
+        grep -qF 'user name changed during authentication' ||
+        fail "second unknown name not refused as a name change"
+    # a "none" request pins too; so does a known user's
+    out=$(probe "none:ghost-pin4" "password:alice:$PW" 2>&1)
+    expect_contains "none then another name" "password: denied" "$out"
+    grep '"event":"auth_fail"' "$GW/audit.log" | grep -F '"alice"' |
+        grep -qF 'user name changed during authentication' ||
+        fail "name change after none not refused"
+    out=$(probe "password:alice:$PW" 2>&1)
+    expect_contains "the pinned name still logs in" "password: success" "$out"
+}
+
+# R-AUTH-1: under publickey+password (and sk+password) the key comes
+# first. A password sent before it is not even asked for: the right one
+# looks like a wrong one and clears no failure count. The real client,
+# told to prefer keyboard-interactive, still gets in by key then password.
+t_key_before_password() {
+    local out right wrong n
+    add_user kenji
+    ctl grant add kenji web01 --exec > /dev/null
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/kenji_key"
+    ctl user key add kenji "$WORK/kenji_key.pub" > /dev/null
+    ctl user methods kenji "publickey+password" > /dev/null
+    db "INSERT INTO auth_failures (user, source, time) VALUES
+        ('kenji', '10.9.9.9', strftime('%s','now')),
+        ('kenji', '10.9.9.9', strftime('%s','now'))"
+    out=$(probe none:kenji 2>&1)
+    expect_eq "only the key is offered first" \
+        "none: denied methods=publickey," "$out"
+    right=$(probe none:kenji "kbd:kenji:$PW" 2>&1)
+    wrong=$(probe none:kenji "kbd:kenji:Wrong-Password-1!" 2>&1)
+    expect_eq "right and wrong password alike before the key" "$wrong" \
+        "$right"
+    expect_not_contains "no password prompt before the key" "prompt=[" \
+        "$right"
+    n=$(db "SELECT count(*) FROM auth_failures WHERE user = 'kenji'")
+    expect_eq "failure count not cleared by a password before the key" 2 "$n"
+    if grep '"event":"auth_partial"' "$GW/audit.log" | grep -qF '"kenji"'; then
+        fail "a password before the key counted as a factor"
+    fi
+    # key then password, with the scripted client: the prompt comes now
+    out=$(probe none:kenji "key:kenji:$WORK/kenji_key" "kbd:kenji:$PW" 2>&1)
+    expect_contains "key first: partial" "key: partial" "$out"
+    expect_contains "then the password is asked" "prompt=[Password: ]" "$out"
+    expect_contains "and admits" "kbd: prompt=[Password: ] success" "$out"
+    # the real client preferring keyboard-interactive is led to the key
+    out=$(SKPUBKEY=yes gw_ssh kenji -v -oIdentitiesOnly=yes \
+        -oPreferredAuthentications=keyboard-interactive,publickey \
+        -i"$WORK/kenji_key" web01 -- 'echo key-then-pw' < /dev/null 2>&1)
+    expect_contains "real client admitted" "key-then-pw" "$out"
+    expect_contains "by the key first" \
+        'Authenticated using "publickey" with partial success' "$out"
+    # under sk+password likewise (no security key here: nothing is asked)
+    ctl user methods kenji "sk+password" > /dev/null
+    db "INSERT INTO auth_failures (user, source, time) VALUES
+        ('kenji', '10.9.9.9', strftime('%s','now')),
+        ('kenji', '10.9.9.9', strftime('%s','now'))"
+    out=$(probe none:kenji "kbd:kenji:$PW" 2>&1)
+    expect_not_contains "sk+password: no prompt before the key" "prompt=[" \
+        "$out"
+    expect_eq "failures still there" 2 \
+        "$(db "SELECT count(*) FROM auth_failures WHERE user = 'kenji'")"
+    db "DELETE FROM auth_failures WHERE user = 'kenji'"
+}
+
+# A pty size out of range (over 10000 columns or rows) is a request
+# refused like any other, not a protocol violation that ends the session;
+# a window-change out of range is ignored.
+t_pty_size_refused() {
+    local out
+    out=$(probe "password:alice:$PW" pty:10001:24 \
+        "exec:web01 -- echo after-big-pty" 2>&1)
+    expect_contains "pty refused" "pty: denied" "$out"
+    expect_contains "session goes on" "after-big-pty" "$out"
+    expect_contains "command status" "exec: status 0" "$out"
+    audit_soon request_refused '"kind":"pty"' ||
+        fail "refused pty not audited as request_refused"
+    out=$(probe "password:alice:$PW" pty:80:10001 \
+        "exec:web01 -- echo after-tall-pty" 2>&1)
+    expect_contains "tall pty refused" "pty: denied" "$out"
+    expect_contains "session goes on" "after-tall-pty" "$out"
+    out=$(probe "password:alice:$PW" pty:80:24 resize:20000:24 \
+        "exec:web01 -- echo after-resize" 2>&1)
+    expect_contains "normal pty" "pty: ok" "$out"
+    expect_contains "huge resize ignored" "after-resize" "$out"
+    if audit_has protocol_violation; then
+        fail "a pty size counted as a protocol violation"
+    fi
+}
+
 # R-AC-7: nothing but the terminal leaves through the gateway. Every other
 # path a stock OpenSSH client offers is refused, audited, and the session
 # itself stays usable.
@@ -1028,7 +1251,9 @@ t_publickey_factor() {
     # keiko, none for alice (global rule), so her agent's keys are not tried
     out=$(SKPUBKEY=yes gw_ssh keiko -v -oBatchMode=yes \
         -oPreferredAuthentications=none web01 < /dev/null 2>&1)
-    expect_contains "keiko is offered publickey" \
+    expect_contains "keiko is offered publickey (first)" \
+        "can continue: publickey" "$out"
+    expect_not_contains "and no password before it" \
         "can continue: publickey,keyboard-interactive" "$out"
     out=$(gw_ssh alice -v -oBatchMode=yes -oPreferredAuthentications=none \
         web01 < /dev/null 2>&1)
@@ -1366,6 +1591,7 @@ run_test t_exec_stdin
 run_test t_exec_100mb_intact
 run_test t_interactive_pty
 run_test t_interactive_resize
+run_test t_pty_size_refused
 run_test t_menu
 run_test t_targets_command
 run_test t_exec_needs_grant
@@ -1387,6 +1613,7 @@ run_test t_preauth_cap_and_grace
 run_test t_no_transfer_paths
 run_test t_inband_transfers_blocked
 run_test t_totp_second_factor
+run_test t_auth_timing
 run_test t_lockout
 run_test t_password_expiry
 run_test t_passwd_command
@@ -1399,6 +1626,8 @@ run_test t_rule_hours_and_max_session
 run_test t_groups
 run_test t_account_expiry
 run_test t_publickey_factor
+run_test t_user_name_pinned
+run_test t_key_before_password
 run_test t_fido2_factor
 run_test t_methods_need_two_factors
 run_test t_revocation_ends_sessions

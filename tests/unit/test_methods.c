@@ -124,10 +124,17 @@ static void test_pam_ask(void **state)
     m = parse_ok("password+totp sk+password", 2);
     assert_int_equal(sk_methods_pam_ask(&m, SK), PW);
     assert_int_equal(sk_methods_pam_ask(&m, 0), PW | TOTP);
-    /* nothing PAM-only completes: the first alternative's PAM part */
+    /* keys first: nothing is asked before an alternative's key is done */
     m = parse_ok("sk+password publickey+totp", 2);
-    assert_int_equal(sk_methods_pam_ask(&m, 0), PW);
+    assert_int_equal(sk_methods_pam_ask(&m, 0), 0);
     assert_int_equal(sk_methods_pam_ask(&m, PK), TOTP);
+    assert_int_equal(sk_methods_pam_ask(&m, SK), PW);
+    m = parse_ok("publickey+password", 2);
+    assert_int_equal(sk_methods_pam_ask(&m, 0), 0);
+    assert_int_equal(sk_methods_pam_ask(&m, PK), PW);
+    m = parse_ok("sk+password+totp", 2);
+    assert_int_equal(sk_methods_pam_ask(&m, 0), 0);
+    assert_int_equal(sk_methods_pam_ask(&m, SK), PW | TOTP);
     /* the fewest prompts that complete an alternative */
     m = parse_ok("password+totp+publickey password+sk", 2);
     assert_int_equal(sk_methods_pam_ask(&m, PK | SK), PW);

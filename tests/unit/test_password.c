@@ -87,11 +87,34 @@ static void test_hash_verify(void **state)
     assert_int_equal(sk_pw_verify("$2y$10$bcrypt", "x"), SK_ERR_DENIED);
 }
 
+/* The stand-in hash for unknown users costs what a real one does: same
+ * algorithm and parameters as sk_pw_hash gives, ready without hashing. */
+static void test_dummy_hash(void **state)
+{
+    char h[SK_PW_HASH_MAX];
+    const char *d = sk_pw_dummy_hash(), *e;
+
+    (void)state;
+    assert_int_equal(sk_pw_hash("Correct-Horse-9-Battery!", h, sizeof(h)), 0);
+    /* "$argon2id$v=19$m=...,t=...,p=...$": everything up to the salt */
+    e = strchr(strchr(strchr(h + 1, '$') + 1, '$') + 1, '$');
+    assert_non_null(e);
+    assert_memory_equal(d, h, (size_t)(e - h + 1));
+    assert_int_equal(crypto_pwhash_str_needs_rehash(
+                         d, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                         crypto_pwhash_MEMLIMIT_INTERACTIVE),
+                     0);
+    assert_int_equal(sk_pw_verify(d, "Correct-Horse-9-Battery!"),
+                     SK_ERR_DENIED);
+    assert_int_equal(sk_pw_verify(d, ""), SK_ERR_DENIED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy),
         cmocka_unit_test(test_hash_verify),
+        cmocka_unit_test(test_dummy_hash),
     };
     if (sodium_init() < 0) {
         return 1;

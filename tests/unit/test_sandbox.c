@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -110,11 +112,41 @@ static int do_setuid(void)
     return 0;
 }
 
+/* The one socket option the worker may set; the fd is not open, so the
+ * call itself fails (EBADF) once the filter has let it through. */
+static int do_nodelay(void)
+{
+    int one = 1;
+
+    return setsockopt(-1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 &&
+                   errno == EBADF
+               ? 0
+               : 1;
+}
+
+/* TCP_ULP attaches an upper-layer protocol (kernel TLS): never. */
+static int do_tcp_ulp(void)
+{
+    (void)setsockopt(-1, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"));
+    return 0;
+}
+
+static int do_sol_socket_opt(void)
+{
+    int one = 1;
+
+    (void)setsockopt(-1, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    return 0;
+}
+
 static void test_allowed(void **state)
 {
     int st = run_sandboxed(do_allowed);
 
     (void)state;
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    st = run_sandboxed(do_nodelay);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
 }
@@ -134,8 +166,9 @@ static void test_soft_denied(void **state)
 
 static void test_forbidden_kills(void **state)
 {
-    int (*fns[])(void) = {do_fork, do_execve, do_exec_mapping, do_ptrace,
-                          do_setuid};
+    int (*fns[])(void) = {do_fork,   do_execve,  do_exec_mapping,
+                          do_ptrace, do_setuid,  do_tcp_ulp,
+                          do_sol_socket_opt};
     size_t i;
 
     (void)state;

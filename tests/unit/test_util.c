@@ -289,11 +289,41 @@ static void test_strix(void **state)
     sk_strix_free(&ix);
 }
 
+/* The whole pinned host key must match, never a prefix of it. */
+static void test_hostkey_equal(void **state)
+{
+    const char *pin = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMq";
+
+    (void)state;
+    assert_int_equal(sk_hostkey_equal(pin, pin), 1);
+    assert_int_equal(
+        sk_hostkey_equal("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMq host",
+                         pin),
+        1);
+    assert_int_equal(sk_hostkey_equal(pin, "ssh-ed25519"), 0);
+    assert_int_equal(sk_hostkey_equal(pin, "ssh-ed25519 "), 0);
+    assert_int_equal(sk_hostkey_equal(pin, "ssh-ed25519 AAAAC3Nz"), 0);
+    assert_int_equal(sk_hostkey_equal(pin, ""), 0);
+    assert_int_equal(sk_hostkey_equal(pin, "ssh"), 0);
+    assert_int_equal(
+        sk_hostkey_equal(pin, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqX"), 0);
+    assert_int_equal(
+        sk_hostkey_equal(pin, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMq x"),
+        0);
+    assert_int_equal(
+        sk_hostkey_equal(pin, "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIOMq"), 0);
+    /* a malformed pin matches nothing, not even itself */
+    assert_int_equal(sk_hostkey_equal("ssh-ed25519", "ssh-ed25519"), 0);
+    assert_int_equal(sk_hostkey_equal("", ""), 0);
+    assert_int_equal(sk_hostkey_equal(" AAAA", " AAAA"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_local_time),
         cmocka_unit_test(test_close_fds_except),
+        cmocka_unit_test(test_hostkey_equal),
         cmocka_unit_test(test_name_valid),  cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_utf8_repair), cmocka_unit_test(test_term_safe),
         cmocka_unit_test(test_duration),
