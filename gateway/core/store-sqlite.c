@@ -145,6 +145,12 @@ static const char *migrations[] = {
     "  added INTEGER NOT NULL,"
     "  added_by TEXT NOT NULL,"
     "  last_used INTEGER NOT NULL DEFAULT 0);",
+    /* 12: session identifiers publickey signatures were accepted for
+     * (SHA-256 of the exchange hash, hex): a signature seen once is never
+     * good again, whichever worker presents it */
+    "CREATE TABLE auth_session_ids ("
+    "  hash TEXT PRIMARY KEY,"
+    "  at INTEGER NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1445,6 +1451,13 @@ int sk_store_user_key_used(sk_store *st, const char *key, time_t now)
 {
     return run(st, 0, "UPDATE user_keys SET last_used = ? WHERE key = ?",
                "is", (int64_t)now, key);
+}
+
+int sk_store_session_id_claim(sk_store *st, const char *hash, time_t now)
+{
+    /* The primary key makes the claim atomic across monitors. */
+    return run(st, 0, "INSERT INTO auth_session_ids (hash, at) VALUES (?, ?)",
+               "si", hash, (int64_t)now);
 }
 
 static int emit_key(sqlite3_stmt *s, void *p)
