@@ -52,7 +52,8 @@ static verify_fn real_verify;
 static update_fn real_update;
 
 /* Resolved before main, long before the sandbox: dlsym then needs no
- * system call the sandbox might refuse. */
+ * system call the sandbox might refuse. The hooks resolve again should a
+ * library's constructor (run before ours) hash something first. */
 __attribute__((constructor)) static void sigcap_resolve(void)
 {
     real_verify = (verify_fn)dlsym(RTLD_NEXT, "EVP_DigestVerify");
@@ -76,6 +77,9 @@ int EVP_DigestUpdate(EVP_MD_CTX *ctx, const void *d, size_t cnt)
         memcpy(cap.data, d, cnt);
         cap.datalen = cnt;
     }
+    if (real_update == NULL) {
+        sigcap_resolve();
+    }
     return real_update != NULL ? real_update(ctx, d, cnt) : 0;
 }
 
@@ -95,6 +99,9 @@ int EVP_DigestVerify(EVP_MD_CTX *ctx, const unsigned char *sig,
             memcpy(cap.tbs, tbs, tbslen);
             cap.tbslen = tbslen;
         }
+    }
+    if (real_verify == NULL) {
+        sigcap_resolve();
     }
     return real_verify != NULL ? real_verify(ctx, sig, siglen, tbs, tbslen)
                                : 0;

@@ -1145,7 +1145,7 @@ t_pubkey_worker_lies() {
     # The sanitizer runtime must come first; the liar is not instrumented.
     [ -n "$(ldd "$BIN/sekisho-session" | grep libasan)" ] &&
         pre="$(ldd "$BIN/sekisho-session" | awk '/libasan/ {print $3}'):$pre"
-    LD_PRELOAD="$pre" SK_LIAR_KEY="$WORK/emi_key.pub" gw_start ||
+    GW_PRELOAD="$pre" SK_LIAR_KEY="$WORK/emi_key.pub" gw_start ||
         fail "gateway with the lying worker did not start"
     out=$(SKPUBKEY=yes gw_ssh emi -oBatchMode=yes -oIdentitiesOnly=yes \
         -i"$WORK/mallory_key" web01 -- 'echo impostor' < /dev/null 2>&1)
