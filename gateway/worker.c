@@ -304,8 +304,8 @@ static int wk_methods(uint32_t next)
 }
 
 /* A publickey request: the key goes to the monitor, which decides. A
- * probe gets PK_OK; a signed request libssh verified counts. Returns a
- * MON_AUTH_* result. */
+ * probe gets PK_OK; a signed request goes with what libssh checked, which
+ * the monitor verifies again itself. Returns a MON_AUTH_* result. */
 static int wk_pubkey(ssh_session s, ssh_message msg, const char *user,
                      uint32_t *next)
 {
@@ -345,8 +345,7 @@ static int wk_pubkey(ssh_session s, ssh_message msg, const char *user,
         phase = MON_PK_BAD_SIG;
         break;
     }
-    res = mm_auth_pubkey(user, line, phase, ssh_get_kex_algo(s),
-                         pp, next);
+    res = mm_auth_pubkey(user, line, phase, ssh_get_kex_algo(s), pp, next);
     if (res == MON_AUTH_KEY_OK) {
         if (phase != MON_PK_PROBE ||
             ssh_message_auth_reply_pk_ok_simple(msg) != SSH_OK) {
