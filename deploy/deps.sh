@@ -5,7 +5,7 @@
 SK_DEPS_BUILD="build-essential cmake pkg-config libssh-dev libsodium-dev
 libsqlite3-dev libinih-dev libjansson-dev libseccomp-dev libpwquality-dev
 cracklib-runtime liboath-dev libqrencode-dev oathtool openssh-client
-openssh-server libpam0g-dev libpam-modules"
+openssh-server libpam0g-dev libpam-modules libssl-dev"
 SK_DEPS_TEST="libcmocka-dev tmux iproute2 procps sqlite3 asciinema lrzsz hydra
 ssh-audit clang gdb"
 

@@ -174,16 +174,28 @@ uint32_t mm_auth_methods(const char *user)
 }
 
 int mm_auth_pubkey(const char *user, const char *key, uint32_t phase,
+                   const char *kex, const struct wk_sigproof *proof,
                    uint32_t *next)
 {
+    static const struct wk_sigproof none;
     struct sk_buf req, rep;
     uint32_t res;
 
     sk_buf_init(&req);
     sk_buf_init(&rep);
+    if (proof == NULL) {
+        proof = &none;
+    }
     if (sk_buf_put_cstring(&req, user) != 0 ||
         sk_buf_put_cstring(&req, key) != 0 ||
-        sk_buf_put_u32(&req, phase) != 0) {
+        sk_buf_put_u32(&req, phase) != 0 ||
+        (phase == MON_PK_SIGNED &&
+         (sk_buf_put_string(&req, proof->sid, proof->sidlen) != 0 ||
+          sk_buf_put_cstring(&req, kex != NULL ? kex : "") != 0 ||
+          sk_buf_put_cstring(&req, proof->alg) != 0 ||
+          sk_buf_put_string(&req, proof->sig, proof->siglen) != 0 ||
+          sk_buf_put_u32(&req, proof->sk_flags) != 0 ||
+          sk_buf_put_u32(&req, proof->sk_counter) != 0))) {
         sk_buf_free(&req);
         return MON_AUTH_FAIL;
     }

@@ -20,6 +20,7 @@
 
 #include "auth/check.h"
 #include "auth/password.h"
+#include "auth/pubkey.h"
 #include "auth/pwchange.h"
 #include "auth/totp.h"
 #include "policy/policy.h"
@@ -116,6 +117,11 @@ struct monitor {
     /* the worker's unasked messages (MON_LOG, MON_REFUSED), bounded */
     int rates_set;
     struct sk_rate rate_log, rate_refused;
+    /* SHA-256 of the session id the first accepted signature was made
+     * for: claimed in the store then, and every later signature of this
+     * connection must be for the same one. */
+    unsigned char sid_hash[crypto_hash_sha256_BYTES];
+    int sid_claimed;
 };
 
 /* A worker (a compromised one, or a client sending refused requests in
@@ -843,12 +849,97 @@ static int mon_answer_auth_methods(struct monitor *m, struct sk_buf *req)
     return r;
 }
 
+/* The proof a signed publickey request carries (monitor.h). */
+struct mon_pk_proof {
+    const uint8_t *sid, *sig;
+    size_t sidlen, siglen;
+    char *kex, *alg;
+    uint32_t flags, counter;
+};
+
+static int mon_get_pk_proof(struct sk_buf *req, struct mon_pk_proof *p)
+{
+    memset(p, 0, sizeof(*p));
+    if (sk_buf_get_string_direct(req, &p->sid, &p->sidlen) != 0 ||
+        p->sidlen > SK_PK_SID_MAX ||
+        sk_buf_get_cstring(req, &p->kex, 64) != 0) {
+        return SK_ERR_BAD_MESSAGE;
+    }
+    if (sk_buf_get_cstring(req, &p->alg, 64) != 0 ||
+        sk_buf_get_string_direct(req, &p->sig, &p->siglen) != 0 ||
+        p->siglen > SK_PK_SIG_MAX || sk_buf_get_u32(req, &p->flags) != 0 ||
+        p->flags > 0xff || sk_buf_get_u32(req, &p->counter) != 0) {
+        free(p->kex);
+        free(p->alg);
+        p->kex = p->alg = NULL;
+        return SK_ERR_BAD_MESSAGE;
+    }
+    return 0;
+}
+
+/*
+ * The monitor's own check of a signed publickey request: the signature
+ * must be the REGISTERED key's (key_line is the stored text: the store
+ * matched it byte for byte) over the RFC 4252 data rebuilt from the
+ * monitor's user name, for a session id of the kex's length that no other
+ * connection had a signature accepted for. Returns NULL, or why not.
+ */
+static const char *mon_pk_verify(struct monitor *m, const char *user,
+                                 const char *key_line,
+                                 const struct mon_pk_proof *p)
+{
+    struct sk_pk_proof v;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char hex[2 * sizeof(h) + 1];
+    int r;
+
+    memset(&v, 0, sizeof(v));
+    v.session_id = p->sid;
+    v.session_id_len = p->sidlen;
+    v.kex = p->kex;
+    v.user = user;
+    v.alg = p->alg;
+    v.sig = p->sig;
+    v.sig_len = p->siglen;
+    v.sk_flags = (uint8_t)p->flags;
+    v.sk_counter = p->counter;
+    if (p->sidlen == 0 || p->siglen == 0) {
+        return "signature not shown to the monitor";
+    }
+    if ((r = sk_pubkey_verify(key_line, &v)) != 0) {
+        return r == SK_ERR_DENIED ? "security key not touched (no user "
+                                    "presence)"
+                                  : "bad signature (monitor check)";
+    }
+    crypto_hash_sha256(h, p->sid, p->sidlen);
+    if (m->sid_claimed) {
+        /* A second key factor of the same connection. */
+        return sodium_memcmp(h, m->sid_hash, sizeof(h)) == 0
+                   ? NULL
+                   : "session id changed within the connection";
+    }
+    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+    r = sk_store_session_id_claim(m->store, hex, time(NULL));
+    if (r == SK_ERR_EXISTS) {
+        return "session id replayed (signature already used)";
+    }
+    if (r != 0) {
+        error_fr(r, "recording the session id");
+        return "session id could not be recorded";
+    }
+    memcpy(m->sid_hash, h, sizeof(h));
+    m->sid_claimed = 1;
+    return NULL;
+}
+
 /*
  * Public keys and FIDO2 security keys. libssh in the worker checks the
- * signature (libssh 0.10 offers no way to hand the signed data to this
- * process); the monitor decides everything else: whether the key is
- * registered to this user, whether the rule still wants its factor, and
- * whether the account may log in at all.
+ * signature first, but its verdict is no evidence: the worker also hands
+ * over what libssh checked (session id, algorithm, signature; see
+ * wk-sigcap.c) and the monitor verifies it itself (mon_pk_verify). The
+ * monitor decides everything else too: whether the key is registered to
+ * this user, whether the rule still wants its factor, and whether the
+ * account may log in at all.
  */
 static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
 {
@@ -856,13 +947,16 @@ static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
     const char *why = NULL, *method = "publickey";
     struct sk_userkey *k = NULL;
     struct sk_user u;
+    struct mon_pk_proof proof;
     uint32_t phase = 0, result;
     int known = 0, refused = 0, r;
 
     memset(&u, 0, sizeof(u));
+    memset(&proof, 0, sizeof(proof));
     if (sk_buf_get_cstring(req, &user, 256) != 0 ||
         sk_buf_get_cstring(req, &line, SK_USERKEY_MAX) != 0 ||
-        sk_buf_get_u32(req, &phase) != 0 || phase > MON_PK_BAD_SIG) {
+        sk_buf_get_u32(req, &phase) != 0 || phase > MON_PK_BAD_SIG ||
+        (phase == MON_PK_SIGNED && mon_get_pk_proof(req, &proof) != 0)) {
         /* The worker builds these from what libssh parsed: anything
          * else is a compromised worker. */
         free(user);
@@ -927,6 +1021,10 @@ static int mon_answer_auth_pubkey(struct monitor *m, struct sk_buf *req)
         why = "bad signature";
     }
     if (why == NULL) {
+        /* Only MON_PK_SIGNED is left: check it here, not believe it. */
+        why = mon_pk_verify(m, user, k->canon, &proof);
+    }
+    if (why == NULL) {
         /* The account checks PAM's account stage makes, for a rule that
          * may have no PAM factor at all. */
         why = sk_auth_account_state(&u, time(NULL));
@@ -970,6 +1068,8 @@ out:
     free(k);
     free(user);
     free(line);
+    free(proof.kex);
+    free(proof.alg);
     return mon_reply_auth(m, MON_AUTH_PUBKEY, result);
 }
 

@@ -20,7 +20,12 @@
  *                      may this user use at all?) -> u32 next (MON_M_*)
  *   MON_AUTH_PUBKEY    string user, string key ("TYPE BASE64"), u32 phase
  *                      (MON_PK_*: a probe, or a request whose signature
- *                      libssh found valid / invalid)
+ *                      libssh found valid / invalid); for MON_PK_SIGNED
+ *                      then string session id (exchange hash H), string
+ *                      kex algorithm, string signature algorithm, string
+ *                      signature (as libssh gave it to libcrypto), u32
+ *                      FIDO flags, u32 FIDO counter: the monitor
+ *                      verifies it itself (auth/pubkey.h)
  *                 ->   u32 result (MON_AUTH_*), u32 next (MON_M_*)
  *   MON_TARGET_LIST    (empty)
  *                 ->   u32 n, n x (string name, u32 allow_exec)
@@ -79,7 +84,7 @@ enum mon_type {
 
 enum mon_pk_phase {
     MON_PK_PROBE = 0,    /* "would this key do?" (no signature) */
-    MON_PK_SIGNED = 1,   /* signature verified by libssh in the worker */
+    MON_PK_SIGNED = 1,   /* libssh found it valid; the monitor checks */
     MON_PK_BAD_SIG = 2,  /* signature present but wrong */
 };
 

@@ -302,14 +302,17 @@ static int wk_methods(uint32_t next)
 }
 
 /* A publickey request: the key goes to the monitor, which decides. A
- * probe gets PK_OK; a signed request libssh verified counts. Returns a
- * MON_AUTH_* result. */
-static int wk_pubkey(ssh_message msg, const char *user, uint32_t *next)
+ * probe gets PK_OK; a signed request goes with what libssh checked, which
+ * the monitor verifies again itself. Returns a MON_AUTH_* result. */
+static int wk_pubkey(ssh_session s, ssh_message msg, const char *user,
+                     uint32_t *next)
 {
     ssh_key key = ssh_message_auth_pubkey(msg);
     enum ssh_publickey_state_e st = ssh_message_auth_publickey_state(msg);
     char *b64 = NULL, line[12000];
     const char *type;
+    struct wk_sigproof proof;
+    const struct wk_sigproof *pp = NULL;
     uint32_t phase;
     int res;
 
@@ -327,13 +330,20 @@ static int wk_pubkey(ssh_message msg, const char *user, uint32_t *next)
         phase = MON_PK_PROBE;
         break;
     case SSH_PUBLICKEY_STATE_VALID:
+        /* libssh's verdict is not evidence: the monitor verifies what
+         * libssh checked (wk-sigcap.c). */
         phase = MON_PK_SIGNED;
+        if (wk_sigcap_get(&proof) == 0) {
+            pp = &proof;
+        } else {
+            verbose_f("signed request not captured for the monitor");
+        }
         break;
     default:
         phase = MON_PK_BAD_SIG;
         break;
     }
-    res = mm_auth_pubkey(user, line, phase, next);
+    res = mm_auth_pubkey(user, line, phase, ssh_get_kex_algo(s), pp, next);
     if (res == MON_AUTH_KEY_OK) {
         if (phase != MON_PK_PROBE ||
             ssh_message_auth_reply_pk_ok_simple(msg) != SSH_OK) {
@@ -357,7 +367,10 @@ static int wk_auth(struct wk *w)
         const char *user;
         int res = -1;
 
-        if ((msg = ssh_message_get(w->s)) == NULL) {
+        wk_sigcap_arm(1);
+        msg = ssh_message_get(w->s);
+        wk_sigcap_arm(0);
+        if (msg == NULL) {
             verbose_f("client left during authentication: %s",
                       ssh_get_error(w->s));
             return -1;
@@ -384,7 +397,7 @@ static int wk_auth(struct wk *w)
             next = mm_auth_methods(user_copy);
             break;
         case SSH_AUTH_METHOD_PUBLICKEY:
-            res = wk_pubkey(msg, user_copy, &next);
+            res = wk_pubkey(w->s, msg, user_copy, &next);
             if (res == MON_AUTH_KEY_OK) {
                 ssh_message_free(msg);
                 continue; /* PK_OK sent; the signed request follows */

@@ -27,8 +27,29 @@ int mm_auth_password(const char *user, const char *password,
                      const char *code, uint32_t *next);
 /* The MON_M_* methods user's rule can use (the "none" request). */
 uint32_t mm_auth_methods(const char *user);
-/* key: "TYPE BASE64" of the offered key; phase: MON_PK_*. */
+/* What the worker saw of a signed publickey request (wk-sigcap.c): the
+ * monitor checks it itself. Pointers are into the capture, valid until the
+ * next wk_sigcap_arm. */
+struct wk_sigproof {
+    const unsigned char *sid; /* session identifier (exchange hash H) */
+    size_t sidlen;
+    char alg[64]; /* signature algorithm of the request */
+    const unsigned char *sig; /* as libssh handed it to libcrypto */
+    size_t siglen;
+    uint8_t sk_flags; /* FIDO keys */
+    uint32_t sk_counter;
+};
+/* Starts (on = 1: forgets what was seen) or stops watching libssh's
+ * signature checks; armed only while waiting for an auth request. */
+void wk_sigcap_arm(int on);
+/* The last signed request libssh checked. Returns 0, or -1 if none was
+ * seen in a form the monitor could check. */
+int wk_sigcap_get(struct wk_sigproof *out);
+/* key: "TYPE BASE64" of the offered key; phase: MON_PK_*; for
+ * MON_PK_SIGNED, kex (the key exchange algorithm) and the proof, which
+ * may be NULL when nothing was captured (the monitor then refuses). */
 int mm_auth_pubkey(const char *user, const char *key, uint32_t phase,
+                   const char *kex, const struct wk_sigproof *proof,
                    uint32_t *next);
 /* The `passwd` command: returns a MON_AUTH_* result and a reason. */
 int mm_passwd(const char *cur, const char *npw, const char *again,

@@ -153,6 +153,12 @@ static const char *migrations[] = {
     "  id_hash TEXT PRIMARY KEY,"
     "  target TEXT NOT NULL,"
     "  signed INTEGER NOT NULL);",
+    /* 13: session identifiers publickey signatures were accepted for
+     * (SHA-256 of the exchange hash, hex): a signature seen once is never
+     * good again, whichever worker presents it */
+    "CREATE TABLE auth_session_ids ("
+    "  hash TEXT PRIMARY KEY,"
+    "  at INTEGER NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1476,6 +1482,13 @@ int sk_store_user_key_used(sk_store *st, const char *key, time_t now)
 {
     return run(st, 0, "UPDATE user_keys SET last_used = ? WHERE key = ?",
                "is", (int64_t)now, key);
+}
+
+int sk_store_session_id_claim(sk_store *st, const char *hash, time_t now)
+{
+    /* The primary key makes the claim atomic across monitors. */
+    return run(st, 0, "INSERT INTO auth_session_ids (hash, at) VALUES (?, ?)",
+               "si", hash, (int64_t)now);
 }
 
 static int emit_key(sqlite3_stmt *s, void *p)

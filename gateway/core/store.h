@@ -118,6 +118,10 @@ int sk_store_user_key_remove(sk_store *st, const char *user,
 int sk_store_user_key_find(sk_store *st, const char *user, const char *key,
                            char *fingerprint, size_t fplen);
 int sk_store_user_key_used(sk_store *st, const char *key, time_t now);
+/* Records that a publickey signature was accepted for the session id
+ * whose hash (text) is given. Returns 0 the first time, SK_ERR_EXISTS if
+ * that session id was claimed before (a replay), or SK_ERR_STORE. */
+int sk_store_session_id_claim(sk_store *st, const char *hash, time_t now);
 /* Calls cb for each key of user (all users if NULL); the strings live
  * only during the call. cb returns 0 to go on, 1 to stop, or < 0. */
 int sk_store_user_key_list(sk_store *st, const char *user,

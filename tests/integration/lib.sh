@@ -114,10 +114,13 @@ gw_init() {
     fi
 }
 
+# gw_start: the listener in the background. GW_PRELOAD (a test's
+# stand-in for a compromised worker) is preloaded into the gateway only.
 gw_start() {
     local try
     for try in 1 2 3; do
-        "$BIN/sekishod" -c "$CONF" -f >> "$WORK/gw.log" 2>&1 &
+        env ${GW_PRELOAD:+LD_PRELOAD="$GW_PRELOAD"} \
+            "$BIN/sekishod" -c "$CONF" -f >> "$WORK/gw.log" 2>&1 &
         GW_PID=$!
         PIDS="$PIDS $GW_PID"
         if wait_port "$GPORT" && kill -0 "$GW_PID" 2>/dev/null; then

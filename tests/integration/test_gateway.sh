@@ -1379,6 +1379,58 @@ t_fido2_factor() {
         "$(ctl user show daichi)"
 }
 
+# A compromised worker vouching for a key (issue 12): tests/liar makes the
+# worker name emi's registered key while the client signs with a key of
+# its own, which libssh finds valid. The monitor verifies the signature
+# with the registered key itself, so this is refused and audited; before,
+# it was a login as emi without her key.
+t_pubkey_worker_lies() {
+    local out pre="$BUILD/tests/liar/liar.so"
+    add_user emi
+    ctl grant add emi web01 --exec > /dev/null
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/emi_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/mallory_key"
+    ctl user key add emi "$WORK/emi_key.pub" > /dev/null
+    ctl user methods emi publickey > /dev/null
+    gw_stop
+    # The sanitizer runtime must come first; the liar is not instrumented.
+    [ -n "$(ldd "$BIN/sekisho-session" | grep libasan)" ] &&
+        pre="$(ldd "$BIN/sekisho-session" | awk '/libasan/ {print $3}'):$pre"
+    GW_PRELOAD="$pre" SK_LIAR_KEY="$WORK/emi_key.pub" gw_start ||
+        fail "gateway with the lying worker did not start"
+    out=$(SKPUBKEY=yes gw_ssh emi -oBatchMode=yes -oIdentitiesOnly=yes \
+        -i"$WORK/mallory_key" web01 -- 'echo impostor' < /dev/null 2>&1)
+    expect_not_contains "lying worker does not log in" "impostor" "$out"
+    audit_has auth_fail '"reason":"bad signature (monitor check)"' ||
+        fail "refusal of the unverified signature not audited"
+    gw_stop
+    gw_start || fail "gateway did not restart"
+    # the real key still works, and its session id is on record
+    out=$(SKPUBKEY=yes gw_ssh emi -oBatchMode=yes -oIdentitiesOnly=yes \
+        -i"$WORK/emi_key" web01 -- 'echo emi-herself' < /dev/null 2>&1)
+    expect_eq "registered key admits" "emi-herself" "$out"
+    [ "$(db "SELECT count(*) FROM auth_session_ids")" -ge 1 ] ||
+        fail "accepted session id not recorded"
+}
+
+# A security key enrolled without touch (no-touch-required): libssh 0.10
+# accepts its signatures, the monitor wants the user-presence flag.
+t_fido2_needs_touch() {
+    local sk="$BUILD/tests/sk-soft/sk-soft.so" out
+    add_user fumi
+    ctl grant add fumi web01 --exec > /dev/null
+    ssh-keygen -q -t ed25519-sk -w "$sk" -O no-touch-required -N '' \
+        -f "$WORK/fumi_sk" || fail "enrolling the security key failed"
+    ctl user key add fumi "$WORK/fumi_sk.pub" > /dev/null
+    ctl user methods fumi sk > /dev/null
+    out=$(SKPUBKEY=yes gw_ssh fumi -oBatchMode=yes -oIdentitiesOnly=yes \
+        -oSecurityKeyProvider="$sk" -i"$WORK/fumi_sk" web01 -- \
+        'echo untouched' < /dev/null 2>&1)
+    expect_not_contains "no user presence, no login" "untouched" "$out"
+    audit_has auth_fail '"reason":"security key not touched' ||
+        fail "missing user presence not audited"
+}
+
 # The global rule: with a mandatory second factor, single-factor rules are
 # refused by the configuration check and by sekishoctl.
 t_methods_need_two_factors() {
@@ -1629,6 +1681,8 @@ run_test t_publickey_factor
 run_test t_user_name_pinned
 run_test t_key_before_password
 run_test t_fido2_factor
+run_test t_pubkey_worker_lies
+run_test t_fido2_needs_touch
 run_test t_methods_need_two_factors
 run_test t_revocation_ends_sessions
 run_test t_idle_timeout

@@ -68,7 +68,7 @@ static void test_open_missing(void **state)
 
 static void test_schema(void **state)
 {
-    assert_int_equal(sk_store_schema_version(*state), 12);
+    assert_int_equal(sk_store_schema_version(*state), 13);
 }
 
 static int count_keys(const struct sk_user_key *k, void *arg)
