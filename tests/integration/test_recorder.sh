@@ -477,6 +477,18 @@ worker_of() {
     return 1
 }
 
+# worker_soon ID: worker_of, retried for 5 s (under load the recorder may
+# not have opened its file the moment the first output arrives).
+worker_soon() {
+    local n=50 w
+    while [ "$n" -gt 0 ]; do
+        if w=$(worker_of "$1"); then echo "$w"; return 0; fi
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
+
 # wk_call PID EXPR: evaluate EXPR in the worker (gdb attached, detached).
 wk_call() {
     timeout 30 gdb -q -batch -nx -p "$1" "$BUILD/gateway/sekisho-session" \
@@ -493,7 +505,7 @@ t_seal_before_end_fails() {
         2> "$WORK/se.err" < /dev/null &
     wait_until 10 grep -q started "$WORK/se.out" || fail "session never started"
     id=$(last_session)
-    wp=$(worker_of "$id") || { fail "no worker for $id"; return; }
+    wp=$(worker_soon "$id") || { fail "no worker for $id"; return; }
     wk_call "$wp" "(int)close('wk-record.c'::rec_fd)" ||
         fail "gdb: $(tail -3 "$WORK/gdb.out")"
     wait $! 2>/dev/null
@@ -518,7 +530,7 @@ t_supervised_after_end() {
         2> "$WORK/sa.err" < /dev/null &
     wait_until 10 grep -q started "$WORK/sa.out" || fail "session never started"
     id=$(last_session)
-    wp=$(worker_of "$id") || { fail "no worker for $id"; return; }
+    wp=$(worker_soon "$id") || { fail "no worker for $id"; return; }
     wk_call "$wp" '(void)mm_session_end(0, 0, 0, "pretended end")' ||
         fail "gdb: $(tail -3 "$WORK/gdb.out")"
     audit_soon session_end '"reason":"pretended end"' || fail "no end recorded"
@@ -536,7 +548,7 @@ t_supervised_after_end() {
         2> "$WORK/sa.err" < /dev/null &
     wait_until 10 grep -q started "$WORK/sa.out" || fail "session never started"
     id=$(last_session)
-    wp=$(worker_of "$id") || { fail "no worker for $id"; return; }
+    wp=$(worker_soon "$id") || { fail "no worker for $id"; return; }
     # (the handshake's flush is bounded by 5 s: stop the worker from
     # reaching it by keeping it inside gdb's call until the reply)
     wk_call "$wp" '(void)mm_session_end(0, 0, 0, "pretended end")' ||
