@@ -42,6 +42,7 @@ enum sk_ib_kind {
     SK_IB_TRZSZ,
     SK_IB_ITERM2,
     SK_IB_OSC52,
+    SK_IB_XMODEM, /* XMODEM and YMODEM (sx/sb/rx/rb) */
 };
 
 enum sk_ib_dir {
@@ -50,6 +51,23 @@ enum sk_ib_dir {
 };
 
 #define SK_IB_HIST 32
+#define SK_IB_CANDS 8
+
+/* A possible start being checked byte by byte until its checksum or
+ * structure says yes or no (inband.c). */
+struct sk_ib_cand {
+    uint8_t type;   /* 0: free slot */
+    uint8_t esc;    /* ZMODEM binary: the last byte was ZDLE */
+    uint8_t sum;    /* XMODEM checksum, Kermit sum (low byte kept apart) */
+    uint8_t c1;     /* XMODEM: first check byte */
+    uint16_t n;     /* bytes taken (ZMODEM binary: decoded bytes) */
+    uint16_t raw;   /* raw bytes taken */
+    uint16_t want;  /* XMODEM data length, Kermit data length */
+    uint16_t crc;   /* CRC-16/XMODEM so far */
+    uint32_t crc32; /* CRC-32 so far (ZMODEM ZBIN32) */
+    uint32_t ksum;  /* Kermit: sum of LEN..DATA */
+    uint64_t start; /* stream offset of its first byte */
+};
 
 struct sk_inband {
     int dir;
@@ -58,9 +76,20 @@ struct sk_inband {
     int skip;        /* skipping the rest of a blocked sequence: its kind */
     int skip_esc;    /* in an OSC skip, the last byte was ESC */
     size_t skipped;  /* bytes skipped in this sequence */
+    struct sk_ib_cand cand[SK_IB_CANDS];
+    int ncand;       /* slots in use */
+    uint64_t total;  /* bytes seen before this call */
+    int last;        /* the last byte seen, or -1 */
+    const struct sk_inband *peer; /* the other direction, or NULL */
 };
 
 void sk_inband_init(struct sk_inband *s, enum sk_ib_dir dir);
+
+/* Names the filter of the opposite direction of the same session: an
+ * XMODEM block in checksum mode counts only right after that side sent
+ * NAK (see above). peer must outlive s's use; NULL (the default) means
+ * no checksum-mode blocks are recognised. */
+void sk_inband_set_peer(struct sk_inband *s, const struct sk_inband *peer);
 
 /* Filters len bytes of in into out (room for len bytes: the output is
  * never longer than the input; out may be in itself, filtering in place). Returns the output length. *found is set
