@@ -443,7 +443,8 @@ static void test_xmodem_blocks(void **state)
 }
 
 /* Near misses pass untouched: a checksum block without the receiver's
- * NAK, a later block number, a wrong CRC, a wrong complement. */
+ * NAK, a later block number, a wrong CRC, a wrong complement; ZMODEM
+ * binary headers whose CRC or frame type is wrong. */
 static void test_xmodem_near_misses(void **state)
 {
     static uint8_t in[2048], out[2048];
@@ -470,6 +471,18 @@ static void test_xmodem_near_misses(void **state)
     m = run_bin(SK_IB_FROM_CLIENT, in, n, n, 'C', out, &kind, &total);
     assert_int_equal(kind, SK_IB_NONE);
     assert_int_equal(m, n);
+    /* ZMODEM binary headers with a wrong CRC-16 / CRC-32, a bad type */
+    memcpy(in, "*\030A\004\000\000\000\043\235\010\r", 11);
+    m = run_bin(SK_IB_FROM_TARGET, in, 11, 11, -1, out, &kind, &total);
+    assert_int_equal(kind, SK_IB_NONE);
+    assert_int_equal(m, 11);
+    memcpy(in, "*\030C\004\000\000\000\043\257\040\305\030\322\r", 15);
+    m = run_bin(SK_IB_FROM_TARGET, in, 15, 3, -1, out, &kind, &total);
+    assert_int_equal(kind, SK_IB_NONE);
+    assert_int_equal(m, 15);
+    memcpy(in, "*\030A\024\000\000\000\043\231\135\r", 11); /* right CRC */
+    m = run_bin(SK_IB_FROM_TARGET, in, 11, 11, -1, out, &kind, &total);
+    assert_int_equal(kind, SK_IB_NONE);
 }
 
 /* Random bytes, as `cat file.tar` sends them on an exec channel: 64 MiB
