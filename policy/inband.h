@@ -1,33 +1,63 @@
 /*
  * In-band file transfers inside the terminal stream: ZMODEM (rz/sz),
- * Kermit, trzsz, iTerm2 file escapes and OSC 52 clipboard access. Pure
- * code: a streaming filter, one state per direction, that removes the
- * bytes which would let the other side's software start a transfer.
+ * XMODEM and YMODEM (sx/sb/rx/rb), Kermit, trzsz, iTerm2 file escapes and
+ * OSC 52 clipboard access. Pure code: a streaming filter, one state per
+ * direction, that removes the bytes which would let the other side's
+ * software start a transfer.
  *
- * What is caught (R-AC-7), by its unforgeable start:
- *   ZMODEM   ZPAD ZDLE then a header format: "*" 0x18 then A, B or C
- *            (every ZMODEM header; both directions). Dropped to the end
- *            of the header (CR, LF or XON).
- *   Kermit   a Send-Init packet: SOH, two printable bytes, 'S' (both
- *            directions). Dropped to the end of the packet (CR).
- *   trzsz    the "::TRZSZ:TRANSFER:" announcement (from the target).
+ * What is caught (R-AC-7), by a start no receiver does without. Each
+ * rate is the chance that uniformly random bytes (`cat file.tar` on an
+ * exec channel) match at a given position:
+ *   ZMODEM   ZPAD ZDLE then a header format (both directions):
+ *            "B" (hex) then a frame type 00..13 and the first flag byte
+ *            in hex, 2^-24 * 2/256 * (22/256)^3 = 3e-13; "A"/"C"
+ *            (binary) then a frame type <= 19 and four flag bytes
+ *            (ZDLE-decoded as lrzsz does) whose CRC-16 / CRC-32 is
+ *            right, 2 * 2^-24 * 20/256 * 2^-16 = 1.4e-13. Dropped to the
+ *            end of the header (CR, LF or XON).
+ *   XMODEM   a first block (both directions): SOH (128 bytes) or STX
+ *   YMODEM   (1024), block 0 (YMODEM) or 1 (XMODEM), its complement,
+ *            the data, then a right CRC-16 (2/256 * 2/65536 * 2^-16 =
+ *            3.6e-12) or, only while the other direction's last byte is
+ *            the NAK that asks for checksum mode, a right 8-bit sum
+ *            (9e-10, never on a channel whose other side is silent).
+ *            Receivers accept no other block first, so a sender that
+ *            cannot get its first block across sends nothing.
+ *   Kermit   a Send-Init packet (both directions): any control byte as
+ *            the mark (not TAB, LF, CR, ESC), LEN, SEQ 0, 'S', at least
+ *            six printable fields with EOL a tochar()ed control, and the
+ *            right type-1 check, at most 3.5e-14. Dropped to the end of
+ *            the packet's line (CR).
+ *   trzsz    the "::TRZSZ:TRANSFER:" announcement (from the target),
+ *            2^-136.
  *   iTerm2   OSC 1337 File=, FilePart=, FileEnd, MultipartFile=,
- *            RequestUpload (from the target). Whole escape dropped.
+ *            RequestUpload (from the target), at most 2^-80. Whole
+ *            escape dropped.
  *   OSC 52   clipboard write (from the target) or read reply (from the
- *            client), ESC ] or 8-bit OSC. Whole escape dropped.
- * Bytes before the start of a sequence have already gone when the start
- * straddles two chunks; the part that completes it never does, so no
- * receiver ever sees a whole header (for OSC an early BEL ends the
- * fragment the terminal saw).
+ *            client): ESC ] 5 2 ; (2^-40 = 9e-13), or 8-bit OSC 5 2 ;
+ *            followed within 16 printable bytes by ';' and base64 or '?'
+ *            (about 4e-13). Whole escape dropped.
+ * Together about 5e-12 per byte: one false positive in some 200 GB of
+ * random output (5e-4 in a 100 MB `cat`). One would remove at most a
+ * block's worth of bytes, tell the user and be audited: it fails
+ * visibly, never silently.
  *
- * The relay filters sessions with a terminal (a pty), where terminal
- * emulators start these transfers on their own. A command run without a
- * pty (`ssh gw target -- cmd`, allowed only by an exec grant) has its
- * bytes passed untouched: its output goes to a file or pipe anyway, and
- * the grant is the administrator's decision to allow that.
+ * Where a start is known only some bytes after it begins (a checksum, a
+ * structure), the bytes before the deciding one that went out in earlier
+ * calls have gone; the deciding byte and the rest of the sequence never
+ * do, so no receiver ever sees a whole header, packet or first block
+ * (for OSC an early BEL ends the fragment the terminal saw).
+ *
+ * The relay filters every channel, with or without a pty, stdout,
+ * stderr and stdin. An exec grant still lets a command's own output be
+ * saved on the maintainer's side (`cat file`): that is the
+ * administrator's knowing exception to R-AC-7 (docs/admin.md), but a
+ * transfer protocol in it is stopped all the same.
  *
  * Not caught, by nature: data the user can see (cat, base64, hexdump) —
- * that is what the terminal is for, and it is recorded.
+ * that is what the terminal is for, and it is recorded — and a sender
+ * written to slip past these checks (who can write one can as well print
+ * the file).
  */
 #ifndef SK_INBAND_H
 #define SK_INBAND_H
