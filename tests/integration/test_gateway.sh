@@ -579,7 +579,18 @@ t_inband_xmodem_blocked() {
     [ -e "$f.rx" ] && grep -qaF "$secret" "$f.rx" && fail "XMODEM upload arrived"
     audit_soon request_refused '"detail":"XMODEM from the client"' ||
         fail "XMODEM upload not audited: $(cat "$WORK/xm.err")"
-    rm -f "$f" "$f.rx" "$WORK/xm.fifo"
+    expect_contains "XMODEM upload: user told" \
+        "file transfer blocked (XMODEM from the client" "$(cat "$WORK/xm.err")"
+    # YMODEM the same way: a local sb feeds rb on the target (CRC mode),
+    # which would write the file under its own name into its directory
+    mkdir -p "$f.d"
+    chmod 777 "$f.d"
+    timeout 30 sb "$f" < "$WORK/xm.fifo" 2> /dev/null |
+        gw_ssh alice web01 -- "cd $f.d && timeout 8 rb" > "$WORK/xm.fifo" 2> "$WORK/xm.err"
+    [ -e "$f.d/${f#/tmp/}" ] && fail "YMODEM upload arrived"
+    expect_contains "YMODEM upload: user told" \
+        "file transfer blocked (XMODEM from the client" "$(cat "$WORK/xm.err")"
+    rm -rf "$f" "$f.rx" "$f.d" "$WORK/xm.fifo"
 }
 
 t_source_restricted_user() {
