@@ -617,6 +617,17 @@ t_transcript_env_signal_injected() {
     out=$(ctl export "$id" --format text)
     expect_contains "client signal recorded" \
         '"kind":"signal","from":"client","signal":"INT"' "$out"
+    # the client goes away: the gateway hangs up the target, on the record
+    gw_ssh alice web01 -- "exec sleep 304" < /dev/null > /dev/null 2>&1 &
+    wait_until 10 pgrep -fx 'sleep 304' > /dev/null ||
+        fail "remote sleep never started"
+    id=$(last_session)
+    pkill -9 -f "alice@127.0.0.1 web01 -- exec sleep 304"
+    wait $! 2> /dev/null
+    wait_until 10 session_ended "$id" || fail "session $id never ended"
+    out=$(ctl export "$id" --format text)
+    expect_contains "gateway HUP recorded" \
+        '"kind":"signal","from":"gateway","signal":"HUP"' "$out"
     gw_ssh alice web01 -- "printf 'rz\r**\030B00000000000000\r\212\021'" \
         > /dev/null 2>&1 < /dev/null
     id=$(last_session)
