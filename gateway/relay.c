@@ -28,7 +28,9 @@
 
 #include <stdlib.h>
 
+#include <jansson.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -62,7 +64,6 @@ struct relay {
     /* In-band transfer filters, one per stream (policy/inband.h). */
     struct sk_inband ib_in, ib_out, ib_err;
     int blocked;   /* transfer starts blocked so far */
-    int filter;    /* a terminal session: filter in-band transfers */
     const char *user;
     /* target stdout already recorded-to-be, not yet written to the
      * client (see flush_out); never more than the client's window */
@@ -119,10 +120,39 @@ static struct side *side_of(struct relay *r, ssh_channel ch)
     return ch == r->c.ch ? &r->c : &r->u;
 }
 
+/* Records a marker made by jansson from fmt (json_pack), which escapes
+ * whatever the client supplied. Returns 0, or -1 if it could not be
+ * built or recorded (r->rec_failed set in the second case). */
+static int relay_marker(struct relay *r, const char *fmt, ...)
+{
+    json_t *o = NULL;
+    char *j = NULL;
+    va_list ap;
+    int rc = -1;
+
+    va_start(ap, fmt);
+    o = json_vpack_ex(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (o == NULL || (j = json_dumps(o, JSON_COMPACT)) == NULL) {
+        goto out;
+    }
+    if (wk_rec(SK_TR_EV_MARKER, j, strlen(j)) != 0) {
+        r->rec_failed = 1;
+        goto out;
+    }
+    rc = 0;
+out:
+    free(j);
+    json_decref(o);
+    return rc;
+}
+
 /* What to do when the filter removed the start of a transfer: tell the
  * user, mark the transcript, audit, and make the sending program give up
- * (ZMODEM and Kermit senders stop on a row of CANs). Notices and audit
- * lines are capped: a sender retrying in a loop must not flood either. */
+ * (ZMODEM, Kermit and XMODEM senders stop on a row of CANs; the CANs are
+ * recorded as an "injected" marker, as they are not the user's input).
+ * Notices and audit lines are capped: a sender retrying in a loop must
+ * not flood either. */
 static void relay_blocked(struct relay *r, struct side *from, int kind,
                           int count)
 {
@@ -151,8 +181,13 @@ static void relay_blocked(struct relay *r, struct side *from, int kind,
         wk_rec(SK_TR_EV_STDERR, msg, (size_t)n) == 0) {
         (void)ssh_channel_write_stderr(r->c.ch, msg, (uint32_t)n);
     }
-    if ((kind == SK_IB_ZMODEM || kind == SK_IB_KERMIT) &&
-        ssh_channel_window_size(from->ch) >= sizeof(cancel) - 1) {
+    if ((kind == SK_IB_ZMODEM || kind == SK_IB_KERMIT ||
+         kind == SK_IB_XMODEM) &&
+        ssh_channel_window_size(from->ch) >= sizeof(cancel) - 1 &&
+        relay_marker(r, "{s:s, s:s, s:s, s:s%}", "kind", "injected", "to",
+                     from == &r->u ? "target" : "client", "why",
+                     "cancel the sender", "data", cancel,
+                     sizeof(cancel) - 1) == 0) {
         (void)ssh_channel_write(from->ch, cancel, sizeof(cancel) - 1);
     }
 }
@@ -189,10 +224,7 @@ static int relay_write(struct relay *r, struct side *dst, void *data,
         if (n == 0) {
             return 0;
         }
-        kind = SK_IB_NONE;
-        count = 0;
-        m = r->filter ? sk_inband_filter(ib, data, n, data, &kind, &count)
-                      : n;
+        m = sk_inband_filter(ib, data, n, data, &kind, &count);
         memcpy(r->obuf + r->olen, data, m);
         r->olen += m;
         if (kind != SK_IB_NONE) {
@@ -212,16 +244,12 @@ static int relay_write(struct relay *r, struct side *dst, void *data,
         return 0;
     }
     /* In place: these bytes are consumed whatever happens, so libssh's
-     * buffer (or the pump's) may be rewritten. No copy on the hot path. */
-    if (r->filter) {
-        m = sk_inband_filter(ib, data, n, data, &kind, &count);
-    } else {
-        /* No terminal, no terminal-borne transfer: a command's bytes pass
-         * untouched (binary output stays binary). */
-        m = n;
-        kind = SK_IB_NONE;
-        count = 0;
-    }
+     * buffer (or the pump's) may be rewritten. No copy on the hot path.
+     * Exec channels too: their output may be a file (`cat x.tar`), which
+     * the grant allows, but a transfer protocol in it is still one; the
+     * signatures are built not to occur in random data
+     * (policy/inband.h). */
+    m = sk_inband_filter(ib, data, n, data, &kind, &count);
     if (m > 0) {
         if (wk_rec(type, data, m) != 0) {
             r->rec_failed = 1;
@@ -366,7 +394,13 @@ static void on_signal(ssh_session session, ssh_channel channel,
 
     (void)session;
     (void)channel;
-    if (signal != NULL) {
+    /* Recorded before it is relayed, like every input. Only signal names
+     * as RFC 4254 gives them (without "SIG") go on. */
+    if (signal != NULL && strlen(signal) > 0 && strlen(signal) < 16 &&
+        strspn(signal, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") ==
+            strlen(signal) &&
+        relay_marker(r, "{s:s, s:s, s:s}", "kind", "signal", "from",
+                     "client", "signal", signal) == 0) {
         (void)ssh_channel_request_send_signal(r->u.ch, signal);
     }
 }
@@ -523,10 +557,14 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     r.obuf = malloc(OUT_MAX);
     r.exit_status = SK_NO_EXIT_STATUS;
     r.user = user;
-    r.filter = terminal;
+    (void)terminal; /* filtered with or without a pty (see relay_write) */
     sk_inband_init(&r.ib_in, SK_IB_FROM_CLIENT);
     sk_inband_init(&r.ib_out, SK_IB_FROM_TARGET);
     sk_inband_init(&r.ib_err, SK_IB_FROM_TARGET);
+    /* A receiver's NAK goes out on the target's stdout. */
+    sk_inband_set_peer(&r.ib_in, &r.ib_out);
+    sk_inband_set_peer(&r.ib_out, &r.ib_in);
+    sk_inband_set_peer(&r.ib_err, &r.ib_in);
     r.last_activity = time(NULL);
     setup_side(&r, &r.c, client, cch);
     setup_side(&r, &r.u, upstream, uch);
@@ -733,6 +771,10 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         if (strcmp(reason, "target closed the session") != 0) {
             /* The user is gone: hang up the remote side as a terminal
              * would, so nothing is left running on the target. */
+            if (!r.rec_failed) {
+                (void)relay_marker(&r, "{s:s, s:s, s:s}", "kind", "signal",
+                                   "from", "gateway", "signal", "HUP");
+            }
             (void)ssh_channel_request_send_signal(uch, "HUP");
         }
         (void)ssh_channel_close(uch);

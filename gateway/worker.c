@@ -18,6 +18,7 @@
 #include "policy/request.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <security/pam_appl.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -775,6 +776,19 @@ static int wk_upstream(struct wk *w, const char *target, int mode,
         goto fail;
     }
     if (w->lang[0] != '\0') {
+        /* Recorded before it is sent, as every input is: the target's
+         * programs act on it. */
+        json_t *jo = json_pack("{s:s, s:s, s:s}", "kind", "env", "name",
+                               "LANG", "value", w->lang);
+        char *j = jo != NULL ? json_dumps(jo, JSON_COMPACT) : NULL;
+
+        rc = j != NULL ? wk_rec(SK_TR_EV_MARKER, j, strlen(j)) : -1;
+        free(j);
+        json_decref(jo);
+        if (rc != 0) {
+            snprintf(err, sizeof(err), "recording failed");
+            goto fail;
+        }
         (void)ssh_channel_request_env(c, "LANG", w->lang); /* optional */
     }
     rc = mode == SK_ACCESS_EXEC ? ssh_channel_request_exec(c, remote)

@@ -98,8 +98,8 @@ struct relay_result {
     uint32_t exit_status; /* SK_NO_EXIT_STATUS if none */
     char reason[128];
 };
-/* terminal: the client has a pty, so in-band transfers are filtered
- * (policy/inband.h); without one, bytes pass untouched. */
+/* terminal: the client has a pty. In-band transfers are filtered either
+ * way (policy/inband.h); the flag is kept for the caller's clarity. */
 void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
                ssh_channel uch, const char *user, int idle_timeout,
                int terminal, struct relay_result *res);

@@ -3,11 +3,28 @@
 #include <string.h>
 
 #define ANY 0x100 /* pattern element: any printable byte 0x20..0x7e */
+#define CTL 0x101 /* pattern element: a control byte that can mark a
+                   * Kermit packet (not TAB, LF, CR or ESC: text has
+                   * those everywhere) */
+
+/* Starts that are only candidates: the bytes after them are checked one
+ * by one (cand_byte) until a checksum or the structure decides. */
+enum {
+    C_NONE = 0,
+    C_ZHEX,   /* ZMODEM hex header: frame type, flags in hex */
+    C_ZBIN16, /* ZMODEM binary header, CRC-16 */
+    C_ZBIN32, /* ZMODEM binary header, CRC-32 */
+    C_KERMIT, /* Kermit Send-Init: length, fields, type-1 check */
+    C_XM128,  /* XMODEM/YMODEM first block, 128 bytes */
+    C_XM1K,   /* XMODEM-1K/YMODEM first block, 1024 bytes */
+    C_OSC52,  /* 8-bit OSC 52: selection, ';', data */
+};
 
 struct pattern {
     int kind;
     int from_target, from_client; /* directions it applies to */
     int osc;                      /* an OSC escape: skip to its end */
+    int cand;                     /* C_*: a candidate, checked further */
     size_t len;
     uint16_t p[24];
 };
@@ -18,31 +35,36 @@ struct pattern {
     }
 
 static const struct pattern patterns[] = {
-    {SK_IB_ZMODEM, 1, 1, 0, 3, P1('*', 0x18, 'A')},
-    {SK_IB_ZMODEM, 1, 1, 0, 3, P1('*', 0x18, 'B')},
-    {SK_IB_ZMODEM, 1, 1, 0, 3, P1('*', 0x18, 'C')},
-    {SK_IB_KERMIT, 1, 1, 0, 4, P1(0x01, ANY, ANY, 'S')},
-    {SK_IB_TRZSZ, 1, 0, 0, 17,
+    {SK_IB_ZMODEM, 1, 1, 0, C_ZBIN16, 3, P1('*', 0x18, 'A')},
+    {SK_IB_ZMODEM, 1, 1, 0, C_ZHEX, 3, P1('*', 0x18, 'B')},
+    {SK_IB_ZMODEM, 1, 1, 0, C_ZBIN32, 3, P1('*', 0x18, 'C')},
+    {SK_IB_KERMIT, 1, 1, 0, C_KERMIT, 4, P1(CTL, ANY, ' ', 'S')},
+    /* SOH or STX, block 1 (XMODEM) or 0 (YMODEM), its complement */
+    {SK_IB_XMODEM, 1, 1, 0, C_XM128, 3, P1(0x01, 0x01, 0xfe)},
+    {SK_IB_XMODEM, 1, 1, 0, C_XM128, 3, P1(0x01, 0x00, 0xff)},
+    {SK_IB_XMODEM, 1, 1, 0, C_XM1K, 3, P1(0x02, 0x01, 0xfe)},
+    {SK_IB_XMODEM, 1, 1, 0, C_XM1K, 3, P1(0x02, 0x00, 0xff)},
+    {SK_IB_TRZSZ, 1, 0, 0, C_NONE, 17,
      P1(':', ':', 'T', 'R', 'Z', 'S', 'Z', ':', 'T', 'R', 'A', 'N', 'S', 'F',
         'E', 'R', ':')},
-    {SK_IB_ITERM2, 1, 0, 1, 11,
+    {SK_IB_ITERM2, 1, 0, 1, C_NONE, 11,
      P1(0x1b, ']', '1', '3', '3', '7', ';', 'F', 'i', 'l', 'e')},
-    {SK_IB_ITERM2, 1, 0, 1, 10,
+    {SK_IB_ITERM2, 1, 0, 1, C_NONE, 10,
      P1(0x9d, '1', '3', '3', '7', ';', 'F', 'i', 'l', 'e')},
-    {SK_IB_ITERM2, 1, 0, 1, 16,
+    {SK_IB_ITERM2, 1, 0, 1, C_NONE, 16,
      P1(0x1b, ']', '1', '3', '3', '7', ';', 'M', 'u', 'l', 't', 'i', 'p',
         'a', 'r', 't')},
-    {SK_IB_ITERM2, 1, 0, 1, 15,
+    {SK_IB_ITERM2, 1, 0, 1, C_NONE, 15,
      P1(0x9d, '1', '3', '3', '7', ';', 'M', 'u', 'l', 't', 'i', 'p', 'a',
         'r', 't')},
-    {SK_IB_ITERM2, 1, 0, 1, 20,
+    {SK_IB_ITERM2, 1, 0, 1, C_NONE, 20,
      P1(0x1b, ']', '1', '3', '3', '7', ';', 'R', 'e', 'q', 'u', 'e', 's',
         't', 'U', 'p', 'l', 'o', 'a', 'd')},
-    {SK_IB_ITERM2, 1, 0, 1, 19,
+    {SK_IB_ITERM2, 1, 0, 1, C_NONE, 19,
      P1(0x9d, '1', '3', '3', '7', ';', 'R', 'e', 'q', 'u', 'e', 's', 't',
         'U', 'p', 'l', 'o', 'a', 'd')},
-    {SK_IB_OSC52, 1, 1, 1, 5, P1(0x1b, ']', '5', '2', ';')},
-    {SK_IB_OSC52, 1, 1, 1, 4, P1(0x9d, '5', '2', ';')},
+    {SK_IB_OSC52, 1, 1, 1, C_NONE, 5, P1(0x1b, ']', '5', '2', ';')},
+    {SK_IB_OSC52, 1, 1, 1, C_OSC52, 4, P1(0x9d, '5', '2', ';')},
 };
 
 #define NPATTERNS (sizeof(patterns) / sizeof(patterns[0]))
@@ -56,6 +78,24 @@ void sk_inband_init(struct sk_inband *s, enum sk_ib_dir dir)
 {
     memset(s, 0, sizeof(*s));
     s->dir = dir;
+    s->last = -1;
+}
+
+void sk_inband_set_peer(struct sk_inband *s, const struct sk_inband *peer)
+{
+    s->peer = peer;
+}
+
+static int elem_ok(uint16_t want, int c)
+{
+    if (want == ANY) {
+        return c >= 0x20 && c <= 0x7e;
+    }
+    if (want == CTL) {
+        return (c < 0x20 || c == 0x7f) && c != '\t' && c != '\n' &&
+               c != '\r' && c != 0x1b;
+    }
+    return c == want;
 }
 
 const char *sk_inband_name(int kind)
@@ -71,6 +111,8 @@ const char *sk_inband_name(int kind)
         return "iTerm2 file transfer";
     case SK_IB_OSC52:
         return "OSC 52 clipboard";
+    case SK_IB_XMODEM:
+        return "XMODEM";
     default:
         return "none";
     }
@@ -132,6 +174,10 @@ static void pairset_add(struct pairset *ps, uint16_t prev, uint8_t last)
 {
     v16 b = splat(last);
 
+    if (prev > 0xff && prev != ANY) {
+        ps->full = 1;
+        return;
+    }
     if (prev == ANY) {
         for (int k = 0; k < ps->nany; k++) {
             if (memcmp(&ps->any[k], &b, sizeof(b)) == 0) {
@@ -210,16 +256,14 @@ static const struct pattern *match_at(const struct sk_inband *s,
             continue;
         }
         /* Quick reject on the byte before, the usual case in text. */
-        if (i >= 1 && pt->p[pt->len - 2] != ANY &&
-            pt->p[pt->len - 2] != in[i - 1]) {
+        if (i >= 1 && !elem_ok(pt->p[pt->len - 2], in[i - 1])) {
             continue;
         }
         for (j = 0; j + 1 < pt->len; j++) {
             int c = byte_at(s, in, start + (long)j);
             uint16_t want = pt->p[j];
 
-            if (c < 0 || (want == ANY ? (c < 0x20 || c > 0x7e)
-                                      : (uint16_t)c != want)) {
+            if (c < 0 || !elem_ok(want, c)) {
                 break;
             }
         }
@@ -246,7 +290,7 @@ static void init_table(void)
         for (unsigned a = 0; a < 256; a++) {
             uint16_t want = patterns[k].p[patterns[k].len - 2];
 
-            if (want == ANY ? (a >= 0x20 && a <= 0x7e) : a == want) {
+            if (elem_ok(want, (int)a)) {
                 if (patterns[k].from_target) {
                     PAIR_SET(pair_tgt, a, last);
                 }
@@ -305,11 +349,264 @@ static void keep_history(struct sk_inband *s, const uint8_t *in, size_t from,
     s->hlen = k + n;
 }
 
+static uint16_t crc16_byte(uint16_t crc, uint8_t b)
+{
+    crc ^= (uint16_t)(b << 8);
+    for (int k = 0; k < 8; k++) {
+        crc = crc & 0x8000 ? (uint16_t)(crc << 1 ^ 0x1021)
+                           : (uint16_t)(crc << 1);
+    }
+    return crc;
+}
+
+static uint32_t crc32_byte(uint32_t crc, uint8_t b)
+{
+    crc ^= b;
+    for (int k = 0; k < 8; k++) {
+        crc = crc & 1 ? crc >> 1 ^ 0xedb88320u : crc >> 1;
+    }
+    return crc;
+}
+
+static int is_hex(int c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+           (c >= 'A' && c <= 'F');
+}
+
+static int is_b64(int c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
+}
+
+/* A new candidate; lenbyte is the byte before the pattern's last two
+ * (Kermit's LEN). A full table drops the newcomer: only a crafted stream
+ * fills it, and a crafted stream could as well be printed as text. */
+static void cand_add(struct sk_inband *s, int type, uint64_t start,
+                     int lenbyte)
+{
+    struct sk_ib_cand *c = NULL;
+
+    if (type == C_KERMIT && (lenbyte - 32 < 3 + 6 || lenbyte - 32 > 94)) {
+        return; /* a Send-Init has its first six fields, and is short */
+    }
+    for (int k = 0; k < SK_IB_CANDS; k++) {
+        if (s->cand[k].type == C_NONE) {
+            c = &s->cand[k];
+            break;
+        }
+    }
+    if (c == NULL) {
+        return;
+    }
+    memset(c, 0, sizeof(*c));
+    c->type = (uint8_t)type;
+    c->start = start;
+    c->crc32 = 0xffffffffu;
+    if (type == C_KERMIT) {
+        c->want = (uint16_t)(lenbyte - 32 - 3);
+        c->ksum = (uint32_t)lenbyte + ' ' + 'S';
+    } else if (type == C_XM128 || type == C_XM1K) {
+        c->want = type == C_XM128 ? 128 : 1024;
+    }
+    s->ncand++;
+}
+
+/* How many more bytes c needs before it could be found valid (>= 1). */
+static size_t cand_wait(const struct sk_ib_cand *c)
+{
+    size_t w = 1;
+
+    switch (c->type) {
+    case C_ZHEX:
+        w = 4 - c->n;
+        break;
+    case C_ZBIN16:
+        w = 7 - c->n;
+        break;
+    case C_ZBIN32:
+        w = 9 - c->n;
+        break;
+    case C_KERMIT:
+        w = (size_t)c->want + 1 - c->n;
+        break;
+    case C_XM128:
+    case C_XM1K:
+        w = c->n < c->want + 1 ? (size_t)c->want + 1 - c->n
+                               : (size_t)c->want + 2 - c->n;
+        break;
+    case C_OSC52:
+        w = c->esc ? 1 : 2;
+        break;
+    default:
+        break;
+    }
+    return w < 1 ? 1 : w;
+}
+
+/* One more byte for c: 1 it is a transfer start, -1 it is not, 0 not yet
+ * known. */
+static int cand_byte(const struct sk_inband *s, struct sk_ib_cand *c,
+                     uint8_t b)
+{
+    switch (c->type) {
+    case C_ZHEX:
+        /* frame type 00..13 and the flags, lower or upper case hex */
+        if (c->n == 0 ? b != '0' && b != '1' : !is_hex(b)) {
+            return -1;
+        }
+        return ++c->n == 4 ? 1 : 0;
+    case C_ZBIN16:
+    case C_ZBIN32:
+        /* decoded as lrzsz's zdlread does: XON/XOFF ignored, ZDLE
+         * escapes; frame type, four flag bytes, then the CRC, whose
+         * residue is fixed when it is right */
+        if (++c->raw > 48) {
+            return -1;
+        }
+        if (b == 0x11 || b == 0x13 || b == 0x91 || b == 0x93) {
+            return 0;
+        }
+        if (!c->esc && b == 0x18) {
+            c->esc = 1;
+            return 0;
+        }
+        if (c->esc) {
+            c->esc = 0;
+            if (b == 'l') {
+                b = 0x7f;
+            } else if (b == 'm') {
+                b = 0xff;
+            } else if ((b & 0x60) == 0x40) {
+                b ^= 0x40;
+            } else {
+                return -1;
+            }
+        }
+        if (c->n == 0 && b > 19) {
+            return -1; /* ZRQINIT (0) .. ZSTDERR (19) */
+        }
+        c->crc = crc16_byte(c->crc, b);
+        c->crc32 = crc32_byte(c->crc32, b);
+        if (++c->n < (c->type == C_ZBIN16 ? 7 : 9)) {
+            return 0;
+        }
+        return c->type == C_ZBIN16 ? (c->crc == 0 ? 1 : -1)
+                                   : (c->crc32 == 0xdebb20e3u ? 1 : -1);
+    case C_KERMIT:
+        if (c->n < c->want) {
+            /* every Send-Init field is printable; the fifth (EOL) is
+             * tochar() of a control character */
+            if (b < 0x20 || b > 0x7e || (c->n == 4 && b > 0x3f)) {
+                return -1;
+            }
+            c->ksum += b;
+            c->n++;
+            return 0;
+        }
+        return b == 0x20 + ((c->ksum + ((c->ksum & 0xc0) >> 6)) & 0x3f) ? 1
+                                                                       : -1;
+    case C_XM128:
+    case C_XM1K:
+        c->n++;
+        if (c->n <= c->want) {
+            c->crc = crc16_byte(c->crc, b);
+            c->sum = (uint8_t)(c->sum + b);
+            return 0;
+        }
+        if (c->n == c->want + 1) {
+            /* An 8-bit sum alone is too weak for binary output: it
+             * counts only when the other side's last byte was the NAK
+             * with which a receiver asks for checksum mode. */
+            c->c1 = b;
+            return b == c->sum && s->peer != NULL && s->peer->last == 0x15
+                       ? 1
+                       : 0;
+        }
+        return c->c1 == (c->crc >> 8) && b == (c->crc & 0xff) ? 1 : -1;
+    case C_OSC52:
+        /* Pc (selection letters), ';', then base64 or '?' */
+        if (c->esc) {
+            return is_b64(b) || b == '?' ? 1 : -1;
+        }
+        if (b == ';') {
+            c->esc = 1;
+            return 0;
+        }
+        return b < 0x21 || b > 0x7e || ++c->n > 16 ? -1 : 0;
+    default:
+        return -1;
+    }
+}
+
+/* Feeds in[from, to) to every candidate. Returns the index of the byte at
+ * which one was found valid (its copy in *hit), or to. */
+static size_t cands_feed(struct sk_inband *s, const uint8_t *in, size_t from,
+                         size_t to, struct sk_ib_cand *hit)
+{
+    for (size_t i = from; i < to && s->ncand > 0; i++) {
+        for (int k = 0; k < SK_IB_CANDS; k++) {
+            struct sk_ib_cand *c = &s->cand[k];
+            int r;
+
+            if (c->type == C_NONE) {
+                continue;
+            }
+            r = cand_byte(s, c, in[i]);
+            if (r > 0) {
+                *hit = *c;
+                return i;
+            }
+            if (r < 0) {
+                c->type = C_NONE;
+                s->ncand--;
+            }
+        }
+    }
+    return to;
+}
+
+static size_t cands_wait(const struct sk_inband *s)
+{
+    size_t w = SIZE_MAX;
+
+    for (int k = 0; k < SK_IB_CANDS; k++) {
+        if (s->cand[k].type != C_NONE && cand_wait(&s->cand[k]) < w) {
+            w = cand_wait(&s->cand[k]);
+        }
+    }
+    return w;
+}
+
+static void cands_clear(struct sk_inband *s)
+{
+    memset(s->cand, 0, sizeof(s->cand));
+    s->ncand = 0;
+}
+
+static int cand_kind(int type)
+{
+    switch (type) {
+    case C_ZHEX:
+    case C_ZBIN16:
+    case C_ZBIN32:
+        return SK_IB_ZMODEM;
+    case C_KERMIT:
+        return SK_IB_KERMIT;
+    case C_XM128:
+    case C_XM1K:
+        return SK_IB_XMODEM;
+    default:
+        return SK_IB_OSC52;
+    }
+}
+
 size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
                         uint8_t *out, int *found, int *count)
 {
-    size_t o = 0, i = 0, emit = 0, base = 0;
-    int n = 0, hist_ok = !s->skip;
+    size_t o = 0, i = 0, emit = 0, base = 0, fed = 0;
+    int n = 0, hist_ok = !s->skip, last = len > 0 ? in[len - 1] : s->last;
     const uint8_t *ends, *pair;
     const struct pairset *ps;
 
@@ -320,6 +617,10 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
     *found = SK_IB_NONE;
     while (i < len) {
         const struct pattern *pt;
+        struct sk_ib_cand hit;
+        size_t lim = len, end, at;
+        long start;
+        int kind, osc;
 
         if (s->skip) {
             int ended = skip_byte(s, in[i]);
@@ -331,9 +632,15 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
                 s->skipped = 0;
             }
             /* nothing before here is output or history any more */
-            emit = base = i;
+            emit = base = fed = i;
             hist_ok = 0;
             continue;
+        }
+        if (s->ncand > 0) {
+            /* No candidate can decide before lim: scan up to there. */
+            size_t w = cands_wait(s);
+
+            lim = len - i > w ? i + w : len;
         }
         /* The hot loop: most bytes end no pattern at all, and of those
          * that might, most are not preceded by the right byte. The first
@@ -343,33 +650,53 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
             size_t stop;
 
             if (i > 0) {
-                i = skip_clean(ps, in, i, len);
+                i = skip_clean(ps, in, i, lim);
             }
-            stop = len - i > 16 ? i + 16 : len;
+            stop = lim - i > 16 ? i + 16 : lim;
             while (i < stop &&
                    (ends[in[i]] == 0 ||
                     (i > 0 && !PAIR_HAS(pair, in[i - 1], in[i])))) {
                 i++;
             }
-            if (i < stop || stop == len) {
+            if (i < stop || stop == lim) {
                 break;
             }
         }
-        if (i == len) {
-            break;
-        }
-        if ((pt = match_at(s, in, (long)base, (long)i, hist_ok)) == NULL) {
+        end = i < lim ? i + 1 : lim;
+        at = s->ncand > 0 ? cands_feed(s, in, fed, end, &hit) : end;
+        if (at < end) {
+            /* a candidate proved to be a transfer start at in[at] */
+            i = at;
+            kind = cand_kind(hit.type);
+            osc = hit.type == C_OSC52;
+            start = (long)((int64_t)hit.start - (int64_t)s->total);
+        } else if (i == lim) {
+            fed = lim;
+            continue;
+        } else if ((pt = match_at(s, in, (long)base, (long)i, hist_ok)) ==
+                   NULL) {
+            fed = ++i;
+            continue;
+        } else if (pt->cand != C_NONE) {
+            fed = i + 1;
+            cand_add(s, pt->cand,
+                     (uint64_t)((int64_t)s->total + (long)i + 1 -
+                                (long)pt->len),
+                     byte_at(s, in, (long)i - 2));
             i++;
             continue;
+        } else {
+            kind = pt->kind;
+            osc = pt->osc;
+            start = (long)i - (long)pt->len + 1;
         }
         {
-            long start = (long)i - (long)pt->len + 1;
             size_t upto = start > (long)emit ? (size_t)start : emit;
 
             /* Pass what came before the sequence; drop the sequence. */
             memmove(out + o, in + emit, upto - emit);
             o += upto - emit;
-            if (pt->osc && start < 0) {
+            if (osc && start < 0) {
                 /* The terminal saw the start of an escape in an earlier
                  * call: end it at once (this BEL stands in for one of the
                  * bytes removed). */
@@ -377,13 +704,16 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
             }
         }
         if (n++ == 0) {
-            *found = pt->kind;
+            *found = kind;
         }
-        s->skip = pt->kind;
+        /* Headers and packets are skipped to their line's end, escapes
+         * to theirs; an XMODEM block has ended already. */
+        s->skip = kind == SK_IB_XMODEM ? 0 : kind;
         s->skip_esc = 0;
         s->skipped = 0;
+        cands_clear(s);
         i++;
-        emit = base = i;
+        emit = base = fed = i;
         hist_ok = 0;
     }
     if (!s->skip) {
@@ -395,6 +725,8 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
     } else {
         s->hlen = 0;
     }
+    s->total += len;
+    s->last = last;
     if (count != NULL) {
         *count = n;
     }

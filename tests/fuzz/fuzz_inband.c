@@ -13,7 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t out[64 * 1024 + 16], inplace[64 * 1024 + 16];
-    struct sk_inband s, t;
+    static const uint8_t nak = 0x15;
+    struct sk_inband s, t, peer;
+    uint8_t x;
     size_t half = size / 2, m1, m2, p1, p2;
     int kind, count;
 
@@ -21,7 +23,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     for (int dir = 0; dir < 2; dir++) {
+        /* The other direction's last byte is a receiver's NAK, so XMODEM
+         * checksum blocks are reached too. */
+        sk_inband_init(&peer, (enum sk_ib_dir)!dir);
+        (void)sk_inband_filter(&peer, &nak, 1, &x, &kind, &count);
         sk_inband_init(&s, (enum sk_ib_dir)dir);
+        sk_inband_set_peer(&s, &peer);
         m1 = sk_inband_filter(&s, data, half, out, &kind, &count);
         m2 = sk_inband_filter(&s, data + half, size - half, out + m1, &kind,
                               &count);
@@ -29,6 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         sk_inband_init(&t, (enum sk_ib_dir)dir);
+        sk_inband_set_peer(&t, &peer);
         memcpy(inplace, data, size);
         p1 = sk_inband_filter(&t, inplace, half, inplace, &kind, &count);
         p2 = sk_inband_filter(&t, inplace + half, size - half, inplace + half,
@@ -39,6 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         sk_inband_set_vector_scan(0);
         sk_inband_init(&t, (enum sk_ib_dir)dir);
+        sk_inband_set_peer(&t, &peer);
         memcpy(inplace, data, size);
         p1 = sk_inband_filter(&t, inplace, half, inplace, &kind, &count);
         p2 = sk_inband_filter(&t, inplace + half, size - half, inplace + half,

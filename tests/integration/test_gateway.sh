@@ -502,7 +502,9 @@ t_inband_transfers_blocked() {
     in_band_case iterm2 '\033]1337;File=name=eA==;inline=0:c2VjcmV0LWZpbGU=\007' \
         'c2VjcmV0LWZpbGU='
     in_band_case trzsz '::TRZSZ:TRANSFER:S:1.1.6:0123456789\n' 'TRANSFER:S'
-    in_band_case kermit '\001# S~* @-#Y3~^>J)0___F\r' 'S~* @-#Y3'
+    in_band_case kermit '\001, S~* @-#Y1~"\r' 'Y1~"'
+    # Kermit with another start-of-packet mark, found by its structure
+    in_band_case kermit-mark '\036, S~* @-#Y1~"\r' 'Y1~"'
     # From the client: a ZMODEM header typed at the terminal never reaches
     # the target (the target is this machine: read its file).
     (sleep 1; printf 'x**\030B00000000000000\r\212\021y\n'; sleep 1
@@ -516,13 +518,103 @@ t_inband_transfers_blocked() {
     out=$( (sleep 1; printf 'sz /etc/hostname; echo sz-rc=$?\n'; sleep 3
         printf 'rz; echo rz-rc=$?\n'; sleep 3; printf 'exit\n'; sleep 0.5) |
         gw_ssh alice -tt web01 2>&1)
-    # Without a terminal nothing is filtered: binary output stays intact
-    # (t_exec_100mb_intact); an exec grant is a decision to allow that.
     expect_contains "sz ended" "sz-rc=" "$out"
     expect_contains "rz ended" "rz-rc=" "$out"
     expect_contains "user told" "file transfer blocked (ZMODEM" "$out"
     printf '%s' "$out" | grep -qaF "$zdle" && fail "a real ZMODEM header reached the client"
     true
+}
+
+# in_band_exec_case NAME PRINTF-FORMAT SECRET: the same on an exec channel
+# (no pty), on stdout and on stderr.
+in_band_exec_case() {
+    local name=$1 fmt=$2 secret=$3 s
+    for s in "" ">&2"; do
+        gw_ssh alice web01 -- "printf '$fmt' $s; echo after-$name $s" \
+            > "$WORK/ib.out" 2> "$WORK/ib.err" < /dev/null
+        grep -qaF -- "$secret" "$WORK/ib.out" "$WORK/ib.err" &&
+            fail "exec $name ${s:+(stderr) }: '$secret' reached the client"
+        cat "$WORK/ib.out" "$WORK/ib.err" | grep -qa "after-$name" ||
+            fail "exec $name: output lost"
+        expect_contains "exec $name: user told" "file transfer blocked" \
+            "$(cat "$WORK/ib.err")"
+    done
+}
+
+# Exec channels are filtered too (an exec grant allows a command's output
+# to be saved, not a transfer protocol); binary output stays intact
+# (t_exec_100mb_intact).
+t_inband_exec_filtered() {
+    local zdle
+    zdle=$(printf '\030B0')
+    in_band_exec_case zmodem 'rz\r**\030B00000000000000\r\212\021' "$zdle"
+    audit_soon request_refused '"detail":"ZMODEM from the target"' ||
+        fail "exec ZMODEM not audited"
+    in_band_exec_case kermit '\001, S~* @-#Y1~"\r' 'Y1~"'
+    in_band_exec_case osc52 'x\033]52;c;c2VjcmV0LWNsaXA=\007' 'c2VjcmV0LWNsaXA='
+    in_band_exec_case trzsz '::TRZSZ:TRANSFER:S:1.1.6:0123456789\n' 'TRANSFER:S'
+    in_band_exec_case iterm2 '\033]1337;File=name=eA==;inline=0:c2VjcmV0LWZpbGU=\007' \
+        'c2VjcmV0LWZpbGU='
+    # stdin of an exec command: a header piped in never reaches it
+    printf 'x**\030B00000000000000\r\212\021y\n' |
+        gw_ssh alice web01 -- "cat > /tmp/sekisho-ib.$$" > /dev/null 2>&1
+    grep -qaF "$zdle" "/tmp/sekisho-ib.$$" && fail "exec stdin ZMODEM reached the target"
+    grep -qa 'x' "/tmp/sekisho-ib.$$" || fail "exec stdin lost"
+    rm -f "/tmp/sekisho-ib.$$"
+    audit_soon request_refused '"detail":"ZMODEM from the client"' ||
+        fail "exec stdin ZMODEM not audited"
+}
+
+# XMODEM and YMODEM with the real lrzsz (sx, sb, rx): the sender's first
+# block never reaches the receiver, the sender is cancelled, the user is
+# told and the attempt audited; through a terminal and on exec channels,
+# in both directions.
+t_inband_xmodem_blocked() {
+    local f=/tmp/sekisho-xm.$$ secret="XM-SECRET-$$" out
+    printf '%s\n' "$secret" > "$f"
+    chmod 644 "$f"
+    # pty: the test is the receiver ('C' asks for CRC blocks)
+    (sleep 1; printf 'sx %s; echo sx-rc=$?\n' "$f"; sleep 1
+        printf 'C'; sleep 3; printf 'sb %s; echo sb-rc=$?\n' "$f"; sleep 1
+        printf 'C'; sleep 3; printf 'exit\n'; sleep 0.5) |
+        gw_ssh alice -tt web01 > "$WORK/xm.out" 2>&1
+    out=$(tr -d '\000' < "$WORK/xm.out")
+    expect_contains "pty sx ended" "sx-rc=" "$out"
+    expect_contains "pty sb ended" "sb-rc=" "$out"
+    expect_contains "pty user told" "file transfer blocked (XMODEM from the target" "$out"
+    printf '%s' "$out" | grep -qaF "$secret" && fail "pty: the file reached the client"
+    grep -qaP '\x01\x00\xffsekisho-xm' "$WORK/xm.out" &&
+        fail "pty: YMODEM block 0 reached the client"
+    # exec, target to client
+    out=$( (sleep 1; printf 'C'; sleep 4) |
+        gw_ssh alice web01 -- "sx $f; echo sx-rc=\$? >&2" 2> "$WORK/xm.err")
+    printf '%s' "$out" | grep -qaF "$secret" && fail "exec: the file reached the client"
+    expect_contains "exec sx cancelled" "sx-rc=" "$(cat "$WORK/xm.err")"
+    expect_contains "exec user told" "file transfer blocked (XMODEM from the target" \
+        "$(cat "$WORK/xm.err")"
+    audit_soon request_refused '"detail":"XMODEM from the target"' ||
+        fail "XMODEM not audited"
+    # exec, client to target: a local sx feeds rx on the target (rx asks
+    # for checksum blocks with NAK)
+    rm -f "$f.rx" "$WORK/xm.fifo"
+    mkfifo "$WORK/xm.fifo"
+    timeout 30 sx "$f" < "$WORK/xm.fifo" 2> /dev/null |
+        gw_ssh alice web01 -- "cd /tmp && timeout 8 rx ${f#/tmp/}.rx" > "$WORK/xm.fifo" 2> "$WORK/xm.err"
+    [ -e "$f.rx" ] && grep -qaF "$secret" "$f.rx" && fail "XMODEM upload arrived"
+    audit_soon request_refused '"detail":"XMODEM from the client"' ||
+        fail "XMODEM upload not audited: $(cat "$WORK/xm.err")"
+    expect_contains "XMODEM upload: user told" \
+        "file transfer blocked (XMODEM from the client" "$(cat "$WORK/xm.err")"
+    # YMODEM the same way: a local sb feeds rb on the target (CRC mode),
+    # which would write the file under its own name into its directory
+    mkdir -p "$f.d"
+    chmod 777 "$f.d"
+    timeout 30 sb "$f" < "$WORK/xm.fifo" 2> /dev/null |
+        gw_ssh alice web01 -- "cd $f.d && timeout 8 rb" > "$WORK/xm.fifo" 2> "$WORK/xm.err"
+    [ -e "$f.d/${f#/tmp/}" ] && fail "YMODEM upload arrived"
+    expect_contains "YMODEM upload: user told" \
+        "file transfer blocked (XMODEM from the client" "$(cat "$WORK/xm.err")"
+    rm -rf "$f" "$f.rx" "$f.d" "$WORK/xm.fifo"
 }
 
 t_source_restricted_user() {
@@ -1663,6 +1755,8 @@ run_test t_ctl_bad_input_changes_nothing
 run_test t_preauth_cap_and_grace
 run_test t_no_transfer_paths
 run_test t_inband_transfers_blocked
+run_test t_inband_exec_filtered
+run_test t_inband_xmodem_blocked
 run_test t_totp_second_factor
 run_test t_auth_timing
 run_test t_lockout

@@ -869,6 +869,46 @@ t_replay_keys() {
 }
 
 setup
+# What reaches the target besides the user's bytes is in the transcript
+# too: the LANG the client sets, the signals it sends, and the CANs the
+# gateway injects to stop a transfer's sender.
+t_transcript_env_signal_injected() {
+    local id out
+    gw_ssh alice -oSetEnv=LANG=sk_TEST.UTF-8 web01 -- true < /dev/null
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session $id never ended"
+    out=$(ctl export "$id" --format text)
+    expect_contains "LANG recorded" \
+        '"kind":"env","name":"LANG","value":"sk_TEST.UTF-8"' "$out"
+    SKPW=$PW "$BUILD/tests/sigclient/sk-sigclient" 127.0.0.1 "$GPORT" alice \
+        "web01 -- sleep 3" INT 1000 > /dev/null 2>&1
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session $id never ended"
+    out=$(ctl export "$id" --format text)
+    expect_contains "client signal recorded" \
+        '"kind":"signal","from":"client","signal":"INT"' "$out"
+    # the client goes away: the gateway hangs up the target, on the record
+    gw_ssh alice web01 -- "exec sleep 304" < /dev/null > /dev/null 2>&1 &
+    wait_until 10 pgrep -fx 'sleep 304' > /dev/null ||
+        fail "remote sleep never started"
+    id=$(last_session)
+    pkill -9 -f "alice@127.0.0.1 web01 -- exec sleep 304"
+    wait $! 2> /dev/null
+    wait_until 10 session_ended "$id" || fail "session $id never ended"
+    out=$(ctl export "$id" --format text)
+    expect_contains "gateway HUP recorded" \
+        '"kind":"signal","from":"gateway","signal":"HUP"' "$out"
+    gw_ssh alice web01 -- "printf 'rz\r**\030B00000000000000\r\212\021'" \
+        > /dev/null 2>&1 < /dev/null
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session $id never ended"
+    out=$(ctl export "$id" --format text)
+    expect_contains "blocked transfer marked" '"kind":"blocked_transfer"' "$out"
+    expect_contains "injected cancel recorded" \
+        '"kind":"injected","to":"target","why":"cancel the sender","data":"\u0018\u0018' \
+        "$out"
+}
+
 run_test t_shell_recorded_verifies_and_replays
 run_test t_exec_recorded
 run_test t_sekisho_verify_dir
@@ -895,5 +935,6 @@ run_test t_seal_before_end_fails
 run_test t_supervised_after_end
 run_test t_100mb_recorded_intact
 run_test t_kill9_leaves_verifiable_prefix
+run_test t_transcript_env_signal_injected
 run_test t_no_sanitizer_reports
 summary
