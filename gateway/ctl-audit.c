@@ -105,6 +105,7 @@ struct aud_sess {
     char hash[65];  /* from session_end; "" if none or unsealed */
     long pid;       /* of the monitor, from session_start */
     int started, ended, purged;
+    int rec_failed; /* recording_failed, or session_end with no seal */
     int64_t size;   /* transcript_size of session_end; -1 if none */
     char *bad;      /* the first of its lines that failed its signature
                      * check, named ("audit line N: ..."); NULL if none */
@@ -187,6 +188,7 @@ static void aud_load(struct aud_index *ix, const char *only, uint64_t good)
         json_error_t e;
         json_t *o = NULL;
         const char *ev = NULL, *sess = NULL, *tr = NULL, *h = NULL;
+        json_t *hv = NULL;
         json_int_t pid = 0, size = -1;
         struct aud_sess *a;
         int r;
@@ -197,18 +199,23 @@ static void aud_load(struct aud_index *ix, const char *only, uint64_t good)
         }
         o = json_loadb(line, (size_t)n, 0, &e);
         if (o == NULL ||
-            json_unpack(o, "{s:s, s?s, s?s, s?s, s?I, s?I}", "event", &ev,
+            /* transcript_hash is null for a session whose recording
+             * failed: such a line must count, not be skipped */
+            json_unpack(o, "{s:s, s?s, s?s, s?o, s?I, s?I}", "event", &ev,
                         "session", &sess, "transcript", &tr,
-                        "transcript_hash", &h, "pid", &pid,
+                        "transcript_hash", &hv, "pid", &pid,
                         "transcript_size", &size) != 0 ||
             sess == NULL || strlen(sess) >= 64 ||
+            (hv != NULL && !json_is_null(hv) && !json_is_string(hv)) ||
             (only != NULL && strcmp(sess, only) != 0) ||
             (strcmp(ev, "session_start") != 0 &&
              strcmp(ev, "session_end") != 0 &&
+             strcmp(ev, "recording_failed") != 0 &&
              strcmp(ev, "transcript_purged") != 0)) {
             json_decref(o);
             continue;
         }
+        h = json_is_string(hv) ? json_string_value(hv) : NULL;
         r = 0;
         if (no > good && strlen(line) != (size_t)n) {
             snprintf(err, sizeof(err), "line %llu holds a NUL byte",
@@ -245,7 +252,11 @@ static void aud_load(struct aud_index *ix, const char *only, uint64_t good)
             if (h != NULL && strlen(h) == 64) {
                 memcpy(a->hash, h, 65);
                 a->size = size;
+            } else {
+                a->rec_failed = 1;
             }
+        } else if (strcmp(ev, "recording_failed") == 0) {
+            aud_get(ix, sess)->rec_failed = 1;
         } else if (strcmp(ev, "transcript_purged") == 0) {
             aud_get(ix, sess)->purged = 1;
         }
@@ -539,6 +550,17 @@ static enum vstate verify_session(const struct sk_session_rec *s,
                      (long long)a->size);
             goto bad;
         }
+        if (a->rec_failed) {
+            /* A seal, but the gateway recorded that the recording failed
+             * (e.g. the worker cut the recorder off and went on): the
+             * transcript does not cover the whole session. */
+            snprintf(why, sizeof(why),
+                     "transcript %s is sealed, but the audit log records "
+                     "that recording failed during the session (it does "
+                     "not cover all of it)",
+                     path);
+            goto bad;
+        }
         if (!a->ended) {
             /* The recorder sealed what it got, but the monitor never
              * wrote the end: it was killed (a removed audit line would
@@ -624,7 +646,8 @@ static int audit_verify_print(int quiet, uint64_t *good)
         *good = r != 0 && bad > 0 ? bad - 1 : lines;
     }
     if (r != 0) {
-        printf("audit log %s FAILED: %s\n", cfg->audit_log, err);
+        printf("audit log %s FAILED: %s\n", term_str(cfg->audit_log),
+               term_str(err));
         return 1;
     }
     if (!quiet) {
@@ -1242,7 +1265,8 @@ int ctl_search(int argc, char **argv)
         sr.id = s->id;
         r = sk_tr_decrypt(fd, k, on_search, &sr, NULL, err, sizeof(err));
         if (r < 0) {
-            fprintf(stderr, "sekishoctl: %s: %s\n", s->id, err);
+            fprintf(stderr, "sekishoctl: %s: %s\n", term_str(s->id),
+                    term_str(err));
             errors++;
         }
         hits += sr.hits;

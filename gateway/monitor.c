@@ -2131,6 +2131,10 @@ static int mon_agent_handle(struct monitor *m)
             if (sk_buf_put_u8(&rep, AGENT_FAILURE) != 0) {
                 goto out;
             }
+            /* One refusal and the agent is closed: a worker looping sign
+             * requests would otherwise write an audit line for each. */
+            (void)agent_write_msg(m->agent_fd, &rep);
+            goto out;
         } else {
             if (sk_buf_put_u8(&rep, AGENT_SIGN_RESPONSE) != 0 ||
                 sk_buf_put_string(&rep, sig, siglen) != 0) {

@@ -87,16 +87,24 @@ sk_store *store;
 char admin[64];
 static struct sk_key *signer;
 
+/* Error messages often quote what a file, a client or a target said:
+ * they reach the terminal through the terminal-safe printer too. */
+static void say_error(const char *fmt, va_list ap)
+{
+    char msg[2048];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    fprintf(stderr, "sekishoctl: %s\n", term_str(msg));
+}
+
 void die_usage(const char *fmt, ...)
 {
     va_list ap;
 
     if (fmt != NULL) {
-        fprintf(stderr, "sekishoctl: ");
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        say_error(fmt, ap);
         va_end(ap);
-        fprintf(stderr, "\n");
     }
     fputs(usage_text, stderr);
     exit(EXIT_USAGE);
@@ -106,11 +114,9 @@ void die(const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "sekishoctl: ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say_error(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n");
     exit(EXIT_REFUSED);
 }
 

@@ -38,6 +38,7 @@ struct child {
     int failures; /* failed attempts it reported (already penalised) */
     char source[NI_MAXHOST];
     char block[SK_NETBLOCK_MAX];
+    char coarse[SK_NETBLOCK_MAX];
 };
 
 static struct child *children;
@@ -58,6 +59,7 @@ struct pending {
     int lowat;       /* SO_RCVLOWAT raised for a partial line */
     char source[NI_MAXHOST];
     char block[SK_NETBLOCK_MAX];
+    char coarse[SK_NETBLOCK_MAX];
 };
 
 static struct pending *pend;
@@ -78,17 +80,17 @@ static int npend;
  */
 #define PENALTY_SLOTS 8192
 
-static struct sk_penalties *penalties;
+static struct sk_door *penalties;
 static const struct sk_config *penalty_cfg;
 static volatile sig_atomic_t got_chld, got_term;
 
-static void penalty_note(const char *block, int weight)
+static void penalty_note(const char *block, const char *coarse, int weight)
 {
     if (penalty_cfg == NULL || penalties == NULL) {
         return;
     }
-    (void)sk_penalties_note(penalties, block, time(NULL),
-                            penalty_cfg->lockout_window, weight);
+    (void)sk_door_note(penalties, block, coarse, time(NULL),
+                       penalty_cfg->lockout_window, weight);
 }
 
 /* Rate-limited logging of refusals: a flood must not flood the log too. */
@@ -194,7 +196,7 @@ static void reap(void)
                 if ((c == SK_EXIT_AUTH_FAILED || c == SK_EXIT_GRACE ||
                      c == SK_EXIT_PROTOCOL) &&
                     children[i].failures == 0) {
-                    penalty_note(children[i].block, 1);
+                    penalty_note(children[i].block, children[i].coarse, 1);
                 }
                 if (c == SK_EXIT_OK) {
                     verbose_f("session %ld from %s ended", (long)pid,
@@ -230,7 +232,7 @@ static void child_notified(struct child *c)
     for (ssize_t k = 0; k < n; k++) {
         if (buf[k] == 'F') {
             c->failures++;
-            penalty_note(c->block, 1);
+            penalty_note(c->block, c->coarse, 1);
         }
     }
     if (n <= 0) {
@@ -283,7 +285,7 @@ static int listen_on(const char *spec)
 }
 
 static void spawn(const struct sk_config *cfg, const char *prog, int fg,
-                  int sock, const char *source, const char *block)
+                  int sock, const struct pending *p)
 {
     int np[2];
     pid_t pid;
@@ -336,9 +338,11 @@ static void spawn(const struct sk_config *cfg, const char *prog, int fg,
     children[nchildren].notify = np[0];
     children[nchildren].failures = 0;
     snprintf(children[nchildren].source, sizeof(children[0].source), "%s",
-             source);
+             p->source);
     snprintf(children[nchildren].block, sizeof(children[0].block), "%s",
-             block);
+             p->block);
+    snprintf(children[nchildren].coarse, sizeof(children[0].coarse), "%s",
+             p->coarse);
     nchildren++;
 }
 
@@ -349,36 +353,58 @@ static void pending_drop(int i)
 }
 
 /* The pool is full: the oldest connection of the netblock that holds the
- * most gives way, so one attacker cannot keep newcomers out. */
+ * most gives way, so one attacker cannot keep newcomers out; it counts as
+ * a failure of that netblock. Linear in the pool (an index of netblocks),
+ * since a full pool is exactly when each accept needs it. */
 static void pending_evict(void)
 {
-    int i, j, best = -1, bestn = 0;
+    struct sk_strix ix;
+    int *count, i, best = -1, bestn = 0;
+    size_t rep;
 
+    memset(&ix, 0, sizeof(ix));
+    if ((count = calloc((size_t)npend, sizeof(*count))) == NULL) {
+        fatal_f("out of memory");
+    }
     for (i = 0; i < npend; i++) {
-        int n = 0;
-
-        for (j = 0; j < npend; j++) {
-            n += strcmp(pend[i].block, pend[j].block) == 0;
+        if (sk_strix_find(&ix, pend[i].block, &rep)) {
+            count[rep]++;
+        } else if (sk_strix_add(&ix, pend[i].block, (size_t)i) == 0) {
+            count[i] = 1;
+            rep = (size_t)i;
+        } else {
+            fatal_f("out of memory");
         }
-        if (n > bestn || (n == bestn && pend[i].since < pend[best].since)) {
-            best = i;
-            bestn = n;
+        if (count[rep] > bestn) {
+            bestn = count[rep];
+            best = (int)rep;
         }
     }
     if (best >= 0) {
+        /* the oldest of that netblock */
+        for (i = 0; i < npend; i++) {
+            if (pend[i].since < pend[best].since &&
+                strcmp(pend[i].block, pend[best].block) == 0) {
+                best = i;
+            }
+        }
         refuse_log(&q_pending,
                    "dropped a connection from %s still silent: max_pending "
                    "(%d) reached, %s holds %d",
                    pend[best].source, npend, pend[best].block, bestn);
+        penalty_note(pend[best].block, pend[best].coarse, 1);
         pending_drop(best);
     }
+    sk_strix_free(&ix);
+    free(count);
 }
 
 static void accept_one(const struct sk_config *cfg, int s,
                        const struct sockaddr_storage *ss, socklen_t sl)
 {
     static const char ident[] = SK_SSH_IDENT;
-    char host[NI_MAXHOST] = "?", block[SK_NETBLOCK_MAX];
+    char host[NI_MAXHOST] = "?", block[SK_NETBLOCK_MAX],
+         coarse[SK_NETBLOCK_MAX];
     time_t now = time(NULL);
     struct pending *p;
     int fails, half, d;
@@ -387,7 +413,9 @@ static void accept_one(const struct sk_config *cfg, int s,
     (void)getnameinfo((const struct sockaddr *)ss, sl, host, sizeof(host),
                       NULL, 0, NI_NUMERICHOST);
     if (sk_netblock_key((const struct sockaddr *)ss, sl, cfg->netblock_v4,
-                        cfg->netblock_v6, block, sizeof(block)) != 0) {
+                        cfg->netblock_v6, block, sizeof(block)) != 0 ||
+        sk_netblock_key((const struct sockaddr *)ss, sl, SK_COARSE_V4,
+                        SK_COARSE_V6, coarse, sizeof(coarse)) != 0) {
         close(s);
         return;
     }
@@ -397,7 +425,7 @@ static void accept_one(const struct sk_config *cfg, int s,
         close(s);
         return;
     }
-    fails = sk_penalties_count(penalties, block, now, cfg->lockout_window);
+    fails = sk_door_count(penalties, block, coarse, now, cfg->lockout_window);
     if (fails >= cfg->source_threshold) {
         refuse_log(&q_penalty,
                    "refused %s: %s has %d failures within lockout_window "
@@ -427,26 +455,49 @@ static void accept_one(const struct sk_config *cfg, int s,
     p->start_at = now + (d > 5 ? 5 : d);
     snprintf(p->source, sizeof(p->source), "%s", host);
     snprintf(p->block, sizeof(p->block), "%s", block);
+    snprintf(p->coarse, sizeof(p->coarse), "%s", coarse);
 }
 
 /* Looks at what a pending connection sent, without consuming it (the
  * session's libssh reads the line). Returns 0 to keep it, -1 to drop. */
-static int pending_read(struct pending *p)
+static int pending_read(struct pending *p, short revents)
 {
     char buf[256];
     ssize_t n;
     char *nl;
 
+    if (p->ready) {
+        /* Only watched for hanging up while a penalty delays it: no
+         * session for a client that has gone. */
+        return (revents & (POLLRDHUP | POLLHUP | POLLERR)) ? -1 : 0;
+    }
     n = recv(p->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
         return 0;
     }
     if (n <= 0) {
-        return -1; /* gone, said nothing */
+        /* Gone, having said nothing. A port check that closes at once
+         * costs nothing; one that held a slot for a while counts. */
+        if (time(NULL) - p->since >= 2) {
+            penalty_note(p->block, p->coarse, 1);
+        }
+        return -1;
+    }
+    if (revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+        /* Half-closed (or reset) with its line unfinished: it will never
+         * finish, and poll would report it at once again and again. */
+        if (memchr(buf, '\n', (size_t)n) == NULL) {
+            refuse_log(&q_banner,
+                       "dropped %s: closed before its identification line "
+                       "ended",
+                       p->source);
+            penalty_note(p->block, p->coarse, 1);
+            return -1;
+        }
     }
     if (memcmp(buf, "SSH-", (size_t)n < 4 ? (size_t)n : 4) != 0) {
         refuse_log(&q_banner, "dropped %s: not an SSH client", p->source);
-        penalty_note(p->block, 1);
+        penalty_note(p->block, p->coarse, 1);
         return -1;
     }
     if ((nl = memchr(buf, '\n', (size_t)n)) == NULL) {
@@ -454,7 +505,7 @@ static int pending_read(struct pending *p)
             /* RFC 4253 4.2: at most 255 characters with CR LF. */
             refuse_log(&q_banner, "dropped %s: identification line too long",
                        p->source);
-            penalty_note(p->block, 1);
+            penalty_note(p->block, p->coarse, 1);
             return -1;
         }
         /* Wake again only when more than this has arrived: the data stays
@@ -471,7 +522,7 @@ static int pending_read(struct pending *p)
     if (nl - buf < 8 || (memcmp(buf, "SSH-2.0-", 8) != 0 &&
                          (nl - buf < 9 || memcmp(buf, "SSH-1.99-", 9) != 0))) {
         refuse_log(&q_banner, "dropped %s: not SSH protocol 2", p->source);
-        penalty_note(p->block, 1);
+        penalty_note(p->block, p->coarse, 1);
         return -1;
     }
     if (p->lowat) {
@@ -526,7 +577,7 @@ static void pending_start(const struct sk_config *cfg, const char *prog,
         close(p->fd);
         return;
     }
-    spawn(cfg, prog, fg, p->fd, p->source, p->block);
+    spawn(cfg, prog, fg, p->fd, p);
 }
 
 static void usage(void)
@@ -626,7 +677,7 @@ int main(int argc, char **argv)
     if ((children = calloc((size_t)maxchildren, sizeof(*children))) ==
             NULL ||
         (pend = calloc((size_t)cfg->max_pending, sizeof(*pend))) == NULL ||
-        (penalties = sk_penalties_new(PENALTY_SLOTS)) == NULL) {
+        (penalties = sk_door_new(PENALTY_SLOTS)) == NULL) {
         fatal_f("out of memory");
     }
     memset(&sa, 0, sizeof(sa));
@@ -664,7 +715,7 @@ int main(int argc, char **argv)
                            "dropped %s: no identification line within "
                            "banner_timeout (%d s)",
                            p->source, cfg->banner_timeout);
-                penalty_note(p->block, 1);
+                penalty_note(p->block, p->coarse, 1);
                 pending_drop(i);
                 continue;
             }
@@ -698,8 +749,10 @@ int main(int argc, char **argv)
         nchild = np;
         for (i = 0; i < npend; i++) {
             pidx[np - nchild] = i;
-            pfd[np].fd = pend[i].ready ? -1 : pend[i].fd;
-            pfd[np++].events = POLLIN;
+            pfd[np].fd = pend[i].fd;
+            /* A client that has spoken waits (penalty) without its data
+             * being looked at again: only its hanging up matters. */
+            pfd[np++].events = pend[i].ready ? POLLRDHUP : POLLIN | POLLRDHUP;
         }
         if (next != 0) {
             ts.tv_sec = next > now ? next - now : 0;
@@ -727,7 +780,8 @@ int main(int argc, char **argv)
         for (i = np - 1; i >= nchild; i--) {
             int k = pidx[i - nchild];
 
-            if (pfd[i].revents != 0 && pending_read(&pend[k]) != 0) {
+            if (pfd[i].revents != 0 &&
+                pending_read(&pend[k], pfd[i].revents) != 0) {
                 pending_drop(k);
             }
         }
@@ -757,7 +811,7 @@ int main(int argc, char **argv)
         close(pend[i].fd);
     }
     close(lfd);
-    sk_penalties_free(penalties);
+    sk_door_free(penalties);
     sk_config_free(cfg);
     free(children);
     free(pend);

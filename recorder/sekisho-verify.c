@@ -51,6 +51,7 @@ struct seal {
     char hash[65]; /* "" if none */
     int64_t size;  /* transcript_size with the hash; -1 if none */
     int started, purged;
+    int rec_failed; /* recording_failed, or session_end with no seal */
     int seen;  /* a transcript of it was checked */
     char *bad; /* its first line whose signature failed, named; or NULL */
 };
@@ -76,6 +77,7 @@ static void seals_load(const char *log, uint64_t good, struct seals *ss)
         json_error_t e;
         json_t *o = NULL;
         const char *ev = NULL, *s = NULL, *h = NULL;
+        json_t *hv = NULL;
         json_int_t size = -1;
         size_t k;
         int r = 0;
@@ -86,13 +88,17 @@ static void seals_load(const char *log, uint64_t good, struct seals *ss)
         }
         o = json_loadb(line, (size_t)n, 0, &e);
         if (o != NULL &&
-            json_unpack(o, "{s:s, s?s, s?s, s?I}", "event", &ev, "session",
-                        &s, "transcript_hash", &h, "transcript_size",
+            /* a null transcript_hash (recording failed) must count */
+            json_unpack(o, "{s:s, s?s, s?o, s?I}", "event", &ev, "session",
+                        &s, "transcript_hash", &hv, "transcript_size",
                         &size) == 0 &&
             s != NULL && strlen(s) < sizeof(ss->v->id) &&
+            (hv == NULL || json_is_null(hv) || json_is_string(hv)) &&
             (strcmp(ev, "session_start") == 0 ||
              strcmp(ev, "session_end") == 0 ||
+             strcmp(ev, "recording_failed") == 0 ||
              strcmp(ev, "transcript_purged") == 0)) {
+            h = json_is_string(hv) ? json_string_value(hv) : NULL;
             if (!sk_strix_find(&ss->by_id, s, &k)) {
                 if (ss->n == ss->cap) {
                     size_t nc = ss->cap ? ss->cap * 2 : 256;
@@ -133,9 +139,13 @@ static void seals_load(const char *log, uint64_t good, struct seals *ss)
                 ss->v[k].started = 1;
             } else if (strcmp(ev, "transcript_purged") == 0) {
                 ss->v[k].purged = 1;
+            } else if (strcmp(ev, "recording_failed") == 0) {
+                ss->v[k].rec_failed = 1;
             } else if (h != NULL && strlen(h) == 64) {
                 memcpy(ss->v[k].hash, h, 65);
                 ss->v[k].size = size;
+            } else {
+                ss->v[k].rec_failed = 1; /* session_end without a seal */
             }
         }
         json_decref(o);
@@ -239,8 +249,14 @@ static int verify_file(const char *path, const char *audit,
             a->seen = 1;
         }
         if (a != NULL && a->bad != NULL) {
-            printf("%s FAILED: session %s: %s\n", path, info.session,
-                   a->bad);
+            printf("%s FAILED: session %s: %s\n", ts(path), ts(info.session),
+                   ts(a->bad));
+            bad = 1;
+        } else if (a != NULL && a->rec_failed && r == 0) {
+            printf("%s FAILED: session %s: sealed, but the audit log records "
+                   "that recording failed during the session (the "
+                   "transcript does not cover all of it)\n",
+                   ts(path), ts(info.session));
             bad = 1;
         } else if (audit != NULL && seal[0] != '\0' &&
             (r != 0 || strcmp(seal, hex) != 0)) {
@@ -254,7 +270,7 @@ static int verify_file(const char *path, const char *audit,
                    (uint64_t)a->size != info.size) {
             printf("%s FAILED: session %s: size %llu differs from the audit "
                    "log's %lld\n",
-                   path, info.session, (unsigned long long)info.size,
+                   ts(path), ts(info.session), (unsigned long long)info.size,
                    (long long)a->size);
             bad = 1;
         } else if (r == 0) {
@@ -308,7 +324,7 @@ int main(int argc, char **argv)
     if (dir != NULL) {
         /* FTW_PHYS: a symlink in the copy is not followed (nor checked). */
         if (nftw(dir, on_file, 32, FTW_PHYS) != 0) {
-            printf("%s FAILED: cannot read the directory: %s\n", dir,
+            printf("%s FAILED: cannot read the directory: %s\n", ts(dir),
                    strerror(errno));
             bad = 1;
         }
@@ -322,11 +338,11 @@ int main(int argc, char **argv)
         char last[65], err[256];
 
         if (f == NULL) {
-            printf("%s FAILED: %s\n", audit, strerror(errno));
+            printf("%s FAILED: %s\n", ts(audit), strerror(errno));
             bad = 1;
         } else if (sk_audit_verify(f, sk_keyring_find, &keys, &lines, &badl, last, err,
                                    sizeof(err)) != 0) {
-            printf("%s FAILED: %s\n", audit, err);
+            printf("%s FAILED: %s\n", ts(audit), ts(err));
             bad = 1;
         } else {
             printf("%s OK: %llu lines, last line hash %s\n", audit,
@@ -356,7 +372,8 @@ int main(int argc, char **argv)
             if (seals.v[j].bad != NULL && !seals.v[j].seen) {
                 /* What its lines say is not the gateway's: neither a
                  * start nor a purge can be taken from them. */
-                printf("%s FAILED: %s\n", seals.v[j].id, seals.v[j].bad);
+                printf("%s FAILED: %s\n", ts(seals.v[j].id),
+                       ts(seals.v[j].bad));
                 bad = 1;
             } else if (seals.v[j].started && !seals.v[j].purged &&
                        !seals.v[j].seen) {

@@ -81,7 +81,7 @@ static const struct keyword keywords[] = {
     {"gateway", "banner_timeout", KW_INT, OFF(banner_timeout), "10", 1, 600,
      "seconds a new connection has to send its SSH identification line "
      "(until then it costs a descriptor in the listener, no process)"},
-    {"gateway", "max_pending", KW_INT, OFF(max_pending), "1024", 16, 65536,
+    {"gateway", "max_pending", KW_INT, OFF(max_pending), "1024", 16, 16384,
      "connections waiting for their identification line; when full, the "
      "oldest of the netblock holding most gives way"},
     {"gateway", "max_sessions", KW_INT, OFF(max_sessions), "200", 1, 100000,

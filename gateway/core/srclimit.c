@@ -252,3 +252,61 @@ int sk_penalties_count(const struct sk_penalties *p, const char *key,
     }
     return 0;
 }
+
+struct sk_door {
+    struct sk_penalties *fine, *coarse;
+};
+
+struct sk_door *sk_door_new(size_t slots)
+{
+    struct sk_door *d = calloc(1, sizeof(*d));
+
+    if (d == NULL || (d->fine = sk_penalties_new(slots)) == NULL ||
+        (d->coarse = sk_penalties_new(slots)) == NULL) {
+        sk_door_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void sk_door_free(struct sk_door *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    sk_penalties_free(d->fine);
+    sk_penalties_free(d->coarse);
+    free(d);
+}
+
+int sk_door_note(struct sk_door *d, const char *block, const char *coarse,
+                 time_t now, int window, int weight)
+{
+    int r;
+
+    if (d == NULL || coarse == NULL) {
+        return SK_ERR_INVALID;
+    }
+    r = sk_penalties_note(d->fine, block, now, window, weight);
+    if (r == 1) {
+        /* Not tracked per netblock: the coarse block answers for it. If
+         * that table too is full of worse, the failure is not counted
+         * here, and the store-backed block still counts it. */
+        r = sk_penalties_note(d->coarse, coarse, now, window, weight);
+        return r < 0 ? r : 0;
+    }
+    return r;
+}
+
+int sk_door_count(const struct sk_door *d, const char *block,
+                  const char *coarse, time_t now, int window)
+{
+    int a, b;
+
+    if (d == NULL) {
+        return 0;
+    }
+    a = sk_penalties_count(d->fine, block, now, window);
+    b = sk_penalties_count(d->coarse, coarse, now, window);
+    return a > b ? a : b;
+}

@@ -77,4 +77,32 @@ int sk_penalties_note(struct sk_penalties *p, const char *key, time_t now,
 int sk_penalties_count(const struct sk_penalties *p, const char *key,
                        time_t now, int window);
 
+/*
+ * The door's memory: penalties per netblock, and an overflow table for
+ * the failures the first could not track because it is full of worse
+ * offenders. Those count per coarse block (SK_COARSE_V4/_V6), so an
+ * attacker who fills the table with many netblocks of one allocation
+ * (an IPv6 /48 holds 65536 /64s) is then counted, and refused, as that
+ * allocation; a coarse block it does not hold is unaffected.
+ */
+#define SK_COARSE_V4 16
+#define SK_COARSE_V6 32
+
+struct sk_door;
+
+/* Each table of slots entries. NULL when out of memory. */
+struct sk_door *sk_door_new(size_t slots);
+
+/* Accepts NULL. */
+void sk_door_free(struct sk_door *d);
+
+/* Counts weight failures of block (and, if the netblock table cannot
+ * track it, of its coarse block). Returns 0, or SK_ERR_INVALID. */
+int sk_door_note(struct sk_door *d, const char *block, const char *coarse,
+                 time_t now, int window, int weight);
+
+/* The larger of block's and coarse's failures within window. */
+int sk_door_count(const struct sk_door *d, const char *block,
+                  const char *coarse, time_t now, int window);
+
 #endif

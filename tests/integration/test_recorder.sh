@@ -515,8 +515,17 @@ t_seal_before_end_fails() {
     audit_soon session_end "\"session\":\"$id\"" || fail "end not audited"
     grep '"event":"session_end"' "$GW/audit.log" | grep -F "\"session\":\"$id\"" |
         grep -q "\"transcript_hash\":\"" && fail "transcript taken as sealed"
-    out=$(ctl verify "$id" 2>&1)
+    out=$(ctl verify "$id" --allow-incomplete 2>&1)
     [ "$?" -ne 0 ] || fail "verify accepts the cut-off transcript: $out"
+    expect_contains "verify names the failed recording" \
+        "recording failed during the session" "$out"
+    # the auditor's own tool too, with only the public key and the files
+    # (it took the null seal of session_end for no line at all)
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" \
+        --allow-incomplete "$(transcript_of "$id")" 2>&1)
+    [ "$?" -ne 0 ] || fail "sekisho-verify accepts the cut-off transcript: $out"
+    expect_contains "sekisho-verify names the failed recording" \
+        "recording failed during the session" "$out"
     kill $(pgrep -fx 'sleep 3418') 2>/dev/null
 }
 

@@ -188,6 +188,47 @@ static void test_penalties(void **state)
     sk_penalties_free(NULL);
 }
 
+/* Filling the netblock table with worse offenders does not switch the
+ * penalties off: newcomers are counted per coarse block. */
+static void test_door_overflow(void **state)
+{
+    struct sk_door *d = sk_door_new(8);
+    char k[SK_NETBLOCK_MAX];
+    int i;
+
+    (void)state;
+    assert_non_null(d);
+    for (i = 0; i < 8; i++) {
+        snprintf(k, sizeof(k), "2001:db8:0:%x::/64", i);
+        assert_int_equal(sk_door_note(d, k, "2001:db8::/32", 10, 60, 2), 0);
+    }
+    /* a fresh /64 of the same allocation: one failure is not tracked per
+     * netblock, but five are, through the coarse block */
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(sk_door_note(d, "2001:db8:0:99::/64",
+                                      "2001:db8::/32", 11, 60, 1),
+                         0);
+    }
+    assert_int_equal(sk_door_count(d, "2001:db8:0:99::/64", "2001:db8::/32",
+                                   11, 60),
+                     5 + 0);
+    /* another /64 of that allocation sees the same count */
+    assert_int_equal(sk_door_count(d, "2001:db8:0:aa::/64", "2001:db8::/32",
+                                   11, 60),
+                     5);
+    /* another allocation is not affected */
+    assert_int_equal(sk_door_count(d, "2001:db9:0:1::/64", "2001:db9::/32",
+                                   11, 60),
+                     0);
+    /* a tracked netblock keeps its own count */
+    assert_int_equal(sk_door_count(d, "2001:db8:0:1::/64", "2001:db9::/32",
+                                   11, 60),
+                     2);
+    assert_int_equal(sk_door_note(d, "x", NULL, 1, 60, 1), SK_ERR_INVALID);
+    sk_door_free(d);
+    sk_door_free(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_early_drop),
         cmocka_unit_test(test_penalties),
+        cmocka_unit_test(test_door_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
