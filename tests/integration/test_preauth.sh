@@ -205,7 +205,65 @@ EOP
         fail "non-SSH client not logged"
 }
 
+# A partial identification line and a half-close: dropped at once and
+# penalised, and the listener does not spin on it (poll would report the
+# end of file again and again).
+t_half_closed_line_dropped() {
+    local got cpu0 cpu1
+    cpu0=$(awk '{print $14 + $15}' "/proc/$GW_PID/stat")
+    got=$(python3 - "$GPORT" <<'EOP'
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.95", 0)); s.settimeout(5)
+s.connect(("127.0.0.1", int(sys.argv[1]))); s.recv(100)
+s.send(b"SSH-"); time.sleep(0.3); s.shutdown(socket.SHUT_WR)
+t0 = time.time()
+try:
+    d = s.recv(100)
+    print("closed" if d == b"" else "open", round(time.time() - t0, 1))
+except OSError:
+    print("closed", round(time.time() - t0, 1))
+EOP
+)
+    sleep 1
+    cpu1=$(awk '{print $14 + $15}' "/proc/$GW_PID/stat")
+    expect_contains "half-closed partial line closed at once" "closed 0." "$got"
+    grep -q "dropped 127.0.0.95: closed before its identification line ended" \
+        "$WORK/gw.log" || fail "half-close not logged"
+    # clock ticks (1/100 s): a spinning listener would burn ~100 in 1.3 s
+    [ $((cpu1 - cpu0)) -lt 30 ] ||
+        fail "the listener used $((cpu1 - cpu0)) ticks on one socket"
+}
+
+# A client that speaks SSH while its netblock is penalised waits in the
+# listener; if it leaves meanwhile, no session process is started for it.
+t_delayed_client_that_left_gets_no_process() {
+    local before after
+    gw_stop
+    sed -i 's/^#source_threshold = 20/source_threshold = 8/' "$CONF"
+    gw_start || fail "gateway did not restart"
+    # six failures from .96: past half of 8, so the next session waits 3 s
+    SKPW=wrong gw_ssh victim -b127.0.0.96 targets < /dev/null > /dev/null 2>&1
+    SKPW=wrong gw_ssh victim -b127.0.0.96 targets < /dev/null > /dev/null 2>&1
+    wait_until 10 sh -c "! pgrep -P $GW_PID > /dev/null" || true
+    before=$(grep -c 'connection from 127.0.0.96' "$WORK/gw.log")
+    python3 - "$GPORT" <<'EOP'
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.96", 0)); s.settimeout(5)
+s.connect(("127.0.0.1", int(sys.argv[1]))); s.recv(100)
+s.send(b"SSH-2.0-leaver\r\n"); time.sleep(0.5); s.close()
+EOP
+    sleep 4
+    after=$(grep -c 'connection from 127.0.0.96' "$WORK/gw.log")
+    expect_eq "no session for a client that left during its delay" \
+        "$before" "$after"
+    gw_stop
+    sed -i 's/^source_threshold = 8/#source_threshold = 20/' "$CONF"
+    gw_start || fail "gateway did not restart"
+}
+
 setup
+run_test t_half_closed_line_dropped
+run_test t_delayed_client_that_left_gets_no_process
 run_test t_silent_connections_cost_no_process
 run_test t_identification_line_checks
 run_test t_per_source_cap
