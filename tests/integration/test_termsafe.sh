@@ -202,8 +202,32 @@ t_verifiers_escape_file_names() {
     no_controls "sekisho-verify" "$out"
 }
 
+# A tampered audit log whose line carries terminal escapes (in its "key",
+# which the verifier's message names, and in a session id): `audit
+# verify` and `sekisho-verify --audit` name the line escaped.
+t_tampered_audit_log_escaped() {
+    local out copy="$WORK/audit-evil.log" esc
+    esc=$(printf '\\u001b]0;OWNED\\u0007\\u001b[2J')
+    cp "$GW/audit.log" "$copy"
+    # a line of its own at the end: a forged session_end whose session
+    # and key fields hold escapes (JSON-escaped, so the line parses)
+    printf '{"time":"x","event":"session_end","session":"%s","key":"%s","prev":"0","sig":"0"}\n' \
+        "$esc" "$esc" >> "$copy"
+    out=$("$BUILD/recorder/sekisho-verify" -k "$GW/signing_key.pub" \
+        --audit "$copy" 2>&1)
+    no_controls "sekisho-verify --audit of a tampered log" "$out"
+    expect_contains "sekisho-verify names the forged line" "FAILED" "$out"
+    mv "$GW/audit.log" "$GW/audit.log.good"
+    cp "$copy" "$GW/audit.log"
+    out=$(ctl audit verify 2>&1)
+    mv "$GW/audit.log.good" "$GW/audit.log"
+    no_controls "audit verify of a tampered log" "$out"
+    expect_contains "audit verify names the forged line" "FAILED" "$out"
+}
+
 setup
 run_test t_hostile_target_disconnect
+run_test t_tampered_audit_log_escaped
 run_test t_request_text_escaped
 run_test t_verifiers_escape_file_names
 run_test t_kill_reason_escaped
