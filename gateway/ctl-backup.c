@@ -994,6 +994,14 @@ int ctl_restore(const char *cfgpath, int argc, char **argv)
             rc->audit_log);
     }
     sk_audit_close();
+    if (access(rc->auditor_key, F_OK) != 0) {
+        fprintf(stderr,
+                "sekishoctl: NOTE: the auditor key %s was not in this "
+                "backup: put the escrowed copy there (or keep it off the "
+                "gateway); without it transcripts verify but cannot be "
+                "read\n",
+                rc->auditor_key);
+    }
     fprintf(stderr,
             "restored %s (made %s): %llu files, %llu bytes%s; next: "
             "sekishoctl -c %s verify --all\n",
