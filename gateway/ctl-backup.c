@@ -889,14 +889,16 @@ int ctl_restore(const char *cfgpath, int argc, char **argv)
     }
     memcpy(sigdata, SK_BKMAN_SIGCTX, ctx);
     memcpy(sigdata + ctx, text, m->body_len);
-    if (sk_keyring_find(m->key_id, pk, &ring) != 0 ||
+    r = sk_keyring_find(m->key_id, pk, &ring) != 0 ||
         sk_key_verify_raw(pk, (uint8_t *)sigdata, ctx + m->body_len,
-                          m->sig) != 0) {
+                          m->sig) != 0;
+    free(sigdata);
+    sigdata = NULL;
+    if (r) {
         die("restore: %s/MANIFEST: signature by %s does not verify against "
             "signing_pubkeys: refused",
             gen, term_str(m->key_id));
     }
-    free(sigdata);
     /* Every byte before any is written. */
     for (i = 0; i < m->n; i++) {
         const struct sk_bkentry *e = &m->e[i];
