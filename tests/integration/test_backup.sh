@@ -183,6 +183,21 @@ t_restore_refuses_tampered() {
     gw_start || fail "gateway does not start again"
 }
 
+t_restore_only_configured_paths() {
+    local g out
+    g=$(ls -d "$BK"/sekisho-* | tail -1)
+    # Another installation's configuration (state elsewhere) trusting the
+    # same signing key: the signature is good, but the manifest names
+    # files outside what this configuration names, so nothing is written.
+    sed -e "s|^state_dir = .*|state_dir = $WORK/other|" \
+        -e "s|^#signing_pubkeys = .*|signing_pubkeys = $GW/signing_key.pub|" \
+        "$CONF" > "$WORK/other.conf"
+    out=$("$BIN/sekishoctl" -c "$WORK/other.conf" restore "$g" 2>&1)
+    expect_eq "foreign paths: exit status" 1 "$?"
+    expect_contains "foreign paths: says why" "outside what" "$out"
+    [ ! -e "$WORK/other" ] || fail "a refused restore created $WORK/other"
+}
+
 t_generations_pruned() {
     local i n
     mkdir -p "$BK/sekisho-foreign" "$BK/.tmp-sekisho-20000101T000000Z"
@@ -228,6 +243,7 @@ setup
 run_test t_backup_restore_drill
 run_test t_restore_refuses_nonempty_state
 run_test t_restore_refuses_tampered
+run_test t_restore_only_configured_paths
 run_test t_generations_pruned
 run_test t_auditor_key_sealed_only
 run_test t_no_sanitizer_reports
