@@ -434,6 +434,37 @@ static void walk(struct bk *b, const char *root)
     walk_bk = NULL;
 }
 
+/* Rotated audit logs beside the current one (AUDIT_LOG.SUFFIX), for an
+ * audit_log outside state_dir (inside, the walk has them). */
+static void backup_rotated(struct bk *b)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    const char *base;
+    size_t n;
+    DIR *d;
+    struct dirent *de;
+
+    PATHF(dir, "%s", b->c->audit_log);
+    *strrchr(dir, '/') = '\0';
+    base = strrchr(b->c->audit_log, '/') + 1;
+    n = strlen(base);
+    if ((d = opendir(dir[0] ? dir : "/")) == NULL) {
+        die("backup: %s: %s", dir, strerror(errno));
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, base, n) == 0 && de->d_name[n] == '.' &&
+            de->d_name[n + 1] != '\0') {
+            struct stat st;
+
+            PATHF(path, "%s/%s", dir, de->d_name);
+            if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+                backup_file(b, path, 0);
+            }
+        }
+    }
+    closedir(d);
+}
+
 /* Each file of a space-separated list. */
 static void backup_list(struct bk *b, const char *list)
 {
@@ -673,6 +704,7 @@ int ctl_backup(int argc, char **argv, const struct sk_key *signer)
     }
     backup_file(&b, cfg->path, 1);
     backup_file(&b, cfg->audit_log, 1);
+    backup_rotated(&b);
     {
         char pam[PATH_MAX];
 
@@ -748,8 +780,8 @@ static int restorable(const struct sk_config *c, const char *path)
     char pam[PATH_MAX];
     size_t i, n;
 
-    if (under(path, c->state_dir) || under(path, c->transcript_dir) ||
-        under(path, c->pam_dir)) {
+    /* Not all of pam_dir: that may be /etc/pam.d, and only our file. */
+    if (under(path, c->state_dir) || under(path, c->transcript_dir)) {
         return 1;
     }
     for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {

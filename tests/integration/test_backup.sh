@@ -239,6 +239,47 @@ t_auditor_key_sealed_only() {
         fail "sealed auditor key not in the backup"
 }
 
+t_config_and_logs_elsewhere() {
+    local g3="$WORK/gw3" c3 out g
+    # The packaged layout: configuration, audit log (with a rotated file)
+    # and PAM file outside state_dir.
+    "$BIN/sekishoctl" init --dir "$g3" --listen "127.0.0.1:$(free_port)" \
+        > /dev/null 2>&1 || { fail "init gw3 failed"; return; }
+    mkdir -p "$WORK/etc3/pam.d" "$WORK/log3"
+    c3="$WORK/etc3/sekisho.conf"
+    sed -e "s|^#audit_log = .*|audit_log = $WORK/log3/audit.log|" \
+        -e "s|^#pam_dir = .*|pam_dir = $WORK/etc3/pam.d|" \
+        "$g3/sekisho.conf" > "$c3"
+    rm "$g3/sekisho.conf"
+    mv "$g3/pam.d/sekisho" "$WORK/etc3/pam.d/sekisho"
+    printf 'an unrelated PAM file\n' > "$WORK/etc3/pam.d/other"
+    "$BIN/sekishoctl" -c "$c3" audit verify > /dev/null 2>&1
+    cp "$WORK/log3/audit.log" "$WORK/log3/audit.log.1" 2> /dev/null ||
+        printf '' > "$WORK/log3/audit.log.1"
+    out=$("$BIN/sekishoctl" -c "$c3" backup "$WORK/bk3" 2>&1)
+    expect_eq "backup gw3 ($out)" 0 "$?"
+    g=$(ls -d "$WORK/bk3"/sekisho-* | tail -1)
+    for f in "$c3" "$WORK/log3/audit.log" "$WORK/log3/audit.log.1" \
+        "$WORK/etc3/pam.d/sekisho"; do
+        [ -f "$(in_gen "$g" "$f")" ] || fail "$f not in the backup"
+    done
+    [ ! -e "$(in_gen "$g" "$WORK/etc3/pam.d/other")" ] ||
+        fail "another service's PAM file backed up"
+    # The disk with state and logs is lost; /etc survived.
+    rm -rf "$g3" "$WORK/log3"
+    out=$("$BIN/sekishoctl" -c "$c3" restore "$g" 2>&1)
+    expect_eq "restore gw3 ($out)" 0 "$?"
+    [ -f "$WORK/log3/audit.log.1" ] || fail "rotated audit log not restored"
+    out=$("$BIN/sekishoctl" -c "$c3" audit verify 2>&1)
+    expect_eq "gw3 audit verify after restore ($out)" 0 "$?"
+    # An /etc file changed since the backup is not overwritten.
+    rm -rf "$g3" "$WORK/log3"
+    echo "# edited" >> "$c3"
+    out=$("$BIN/sekishoctl" -c "$c3" restore "$g" 2>&1)
+    expect_eq "changed config: exit status" 1 "$?"
+    expect_contains "changed config named" "$c3 exists and differs" "$out"
+}
+
 setup
 run_test t_backup_restore_drill
 run_test t_restore_refuses_nonempty_state
@@ -246,5 +287,6 @@ run_test t_restore_refuses_tampered
 run_test t_restore_only_configured_paths
 run_test t_generations_pruned
 run_test t_auditor_key_sealed_only
+run_test t_config_and_logs_elsewhere
 run_test t_no_sanitizer_reports
 summary
