@@ -44,5 +44,11 @@ int ctl_key(int argc, char **argv);
 int ctl_report(int argc, char **argv);
 int ctl_user_key(int argc, char **argv);
 int ctl_user_methods(int argc, char **argv);
+/* ctl-backup.c: backup DIR (after open_state; signer signs the manifest)
+ * and restore GENERATION (instead of the config load: cfgpath may exist
+ * only inside the generation). */
+struct sk_key;
+int ctl_backup(int argc, char **argv, const struct sk_key *signer);
+int ctl_restore(const char *cfgpath, int argc, char **argv);
 
 #endif

@@ -80,7 +80,8 @@ static const char *usage_text =
     "  request list [--state S] [--user U] [--json] | show ID\n"
     "  request approve|deny|signoff ID [--as APPROVER] [--comment TEXT]\n"
     "  report privileges|inspection [--format text|csv|json] "
-    "[--unused-days N]\n";
+    "[--unused-days N]\n"
+    "  backup DIR | restore GENERATION\n";
 
 struct sk_config *cfg;
 sk_store *store;
@@ -1491,13 +1492,16 @@ int main(int argc, char **argv)
     if (cfgpath == NULL || i >= argc) {
         die_usage(NULL);
     }
-    if (sk_config_load(cfgpath, &cfg, err, sizeof(err)) != 0) {
-        die("%s", err);
-    }
     pw = getpwuid(getuid());
     sudo = getenv("SUDO_USER");
     snprintf(admin, sizeof(admin), "%s%s%s", pw ? pw->pw_name : "?",
              sudo ? "/sudo:" : "", sudo ? sudo : "");
+    if (strcmp(argv[i], "restore") == 0) {
+        return ctl_restore(cfgpath, argc - i - 1, argv + i + 1);
+    }
+    if (sk_config_load(cfgpath, &cfg, err, sizeof(err)) != 0) {
+        die("%s", err);
+    }
     if (strcmp(argv[i], "egress-key") == 0) {
         rc = cmd_egress_key(argc - i - 1, argv + i + 1);
         sk_config_free(cfg);
@@ -1532,6 +1536,8 @@ int main(int argc, char **argv)
         rc = ctl_report(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "audit") == 0) {
         rc = ctl_audit(argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "backup") == 0) {
+        rc = ctl_backup(argc - i - 1, argv + i + 1, signer);
     } else {
         die_usage("unknown command '%s'", argv[i]);
     }

@@ -116,6 +116,10 @@ static const struct keyword keywords[] = {
      "pinned key's type is used"},
     {"gateway", "sandbox_debug", KW_BOOL, OFF(sandbox_debug), "no", 0, 0,
      "log forbidden worker system calls instead of killing (testing only)"},
+    {"gateway", "backup_generations", KW_INT, OFF(backup_generations), "7",
+     1, 10000,
+     "generations `sekishoctl backup DIR` keeps in DIR; older ones it made "
+     "are removed"},
     {"auth", "second_factor", KW_FACTOR, OFF(second_factor), "totp", 0, 0,
      "second factor required after the password: totp, or none (not "
      "compliant with R-PW-5; for testing)"},

@@ -41,6 +41,7 @@ struct sk_config {
     int max_auth_tries;
     int connect_timeout;
     int sandbox_debug;
+    int backup_generations;
     /* [auth] */
     char *second_factor; /* "totp" or "none" */
     char *methods;       /* the global method rule (text) */

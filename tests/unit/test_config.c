@@ -58,6 +58,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->login_grace_time, 60);
     assert_int_equal(cfg->max_auth_tries, 3);
     assert_int_equal(cfg->sandbox_debug, 0);
+    assert_int_equal(cfg->backup_generations, 7);
     assert_int_equal(cfg->idle_timeout, 900);
     /* the default rule: password and code */
     assert_string_equal(cfg->methods, "password+totp");
