@@ -275,13 +275,18 @@ static void test_failures_cost_alike(void **state)
                       (double)med[c] / 1000, (double)t[c][0] / 1000,
                       TIMING_ROUNDS);
     }
-    lo = hi = med[0];
+    /* Decided on the fastest run of each: what a failure costs at least
+     * is its work, while a median also carries the machine's load (other
+     * builds and tests share these two cores). The old gap was 2x. */
+    lo = hi = t[0][0];
     for (int c = 1; c < 3; c++) {
-        lo = med[c] < lo ? med[c] : lo;
-        hi = med[c] > hi ? med[c] : hi;
+        lo = t[c][0] < lo ? t[c][0] : lo;
+        hi = t[c][0] > hi ? t[c][0] : hi;
     }
     if (hi * 10 > lo * 14) {
-        fail_msg("failure costs differ: %lld / %lld / %lld us",
+        fail_msg("failure costs differ: min %lld / %lld / %lld us (medians "
+                 "%lld / %lld / %lld)",
+                 (long long)t[0][0], (long long)t[1][0], (long long)t[2][0],
                  (long long)med[0], (long long)med[1], (long long)med[2]);
     }
 }
