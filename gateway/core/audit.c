@@ -295,33 +295,54 @@ void sk_audit_files_free(char **paths, size_t n)
     free(paths);
 }
 
-int sk_audit_files(const char *log, char ***paths, size_t *n)
+/* The files of the log, as sk_audit_files says. A rotated name that is
+ * the current file itself (a rotation cut short between its link and its
+ * rename) is left out, its content being the current file's; *dup (may
+ * be NULL) receives that name, for the next rotation to finish with. */
+static int list_files(const char *log, char ***paths, size_t *n,
+                      char **dup)
 {
-    char *dir = NULL, *base = NULL, **v = NULL, **nv;
+    char *dir = NULL, *base = NULL, **v = NULL, **nv, *cur = NULL;
     const char *slash;
     size_t cnt = 0, cap = 0;
-    struct stat st;
+    struct stat st, cst, rst;
+    int have_cur;
     DIR *d = NULL;
     struct dirent *e;
     int r = SK_ERR_ALLOC;
 
     *paths = NULL;
     *n = 0;
+    if (dup != NULL) {
+        *dup = NULL;
+    }
     if (stat(log, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if (asprintf(&dir, "%s", log) < 0 ||
-            asprintf(&base, "%s", "audit.log") < 0) {
-            dir = base = NULL;
+        if (asprintf(&dir, "%s", log) < 0) {
+            dir = NULL;
+            goto out;
+        }
+        if (asprintf(&base, "%s", "audit.log") < 0) {
+            base = NULL;
             goto out;
         }
     } else {
         slash = strrchr(log, '/');
-        if (asprintf(&dir, "%.*s", slash == NULL ? 1 : (int)(slash - log),
-                     slash == NULL ? "." : slash == log ? "/" : log) < 0 ||
-            asprintf(&base, "%s", slash == NULL ? log : slash + 1) < 0) {
-            dir = base = NULL;
+        if (asprintf(&dir, "%.*s",
+                     slash == NULL || slash == log ? 1 : (int)(slash - log),
+                     slash == NULL ? "." : log) < 0) {
+            dir = NULL;
+            goto out;
+        }
+        if (asprintf(&base, "%s", slash == NULL ? log : slash + 1) < 0) {
+            base = NULL;
             goto out;
         }
     }
+    if (asprintf(&cur, "%s/%s", dir, base) < 0) {
+        cur = NULL;
+        goto out;
+    }
+    have_cur = stat(cur, &cst) == 0;
     if ((d = opendir(dir)) == NULL) {
         r = SK_ERR_SYSTEM;
         goto out;
@@ -344,16 +365,23 @@ int sk_audit_files(const char *log, char ***paths, size_t *n)
         if (asprintf(&v[cnt], "%s/%s", dir, e->d_name) < 0) {
             goto out;
         }
+        if (have_cur && stat(v[cnt], &rst) == 0 &&
+            rst.st_dev == cst.st_dev && rst.st_ino == cst.st_ino) {
+            if (dup != NULL && *dup == NULL) {
+                *dup = v[cnt];
+            } else {
+                free(v[cnt]);
+            }
+            continue;
+        }
         cnt++;
     }
     if (cnt > 1) {
         /* The stamps sort as the rotations happened. */
         qsort(v, cnt, sizeof(*v), cmp_path);
     }
-    if (asprintf(&v[cnt], "%s/%s", dir, base) < 0) {
-        goto out;
-    }
-    cnt++;
+    v[cnt++] = cur;
+    cur = NULL;
     *paths = v;
     *n = cnt;
     v = NULL;
@@ -363,10 +391,20 @@ out:
     if (d != NULL) {
         closedir(d);
     }
+    if (r != 0 && dup != NULL) {
+        free(*dup);
+        *dup = NULL;
+    }
     sk_audit_files_free(v, cnt);
+    free(cur);
     free(dir);
     free(base);
     return r;
+}
+
+int sk_audit_files(const char *log, char ***paths, size_t *n)
+{
+    return list_files(log, paths, n, NULL);
 }
 
 /* Rotates under the lock held on audit_fd: the current file keeps its
@@ -381,7 +419,7 @@ static int rotate_locked(const char *reason, const char *admin,
 {
     char prev[65], stamp[STAMP_LEN + 1], name[PATH_MAX + 32];
     char tmp[PATH_MAX + 16];
-    char ts[32], **files = NULL;
+    char ts[32], **files = NULL, *dup = NULL;
     const char *slash;
     size_t nfiles = 0;
     struct stat st;
@@ -409,10 +447,17 @@ static int rotate_locked(const char *reason, const char *admin,
     snprintf(tmp, sizeof(tmp), "%s.rotating", audit_path);
     /* Verifiers order files by name: a new one must sort last (a clock
      * set back, or a second rotation within one second, waits). */
-    if ((r = sk_audit_files(audit_path, &files, &nfiles)) != 0) {
+    if ((r = list_files(audit_path, &files, &nfiles, &dup)) != 0) {
         return r;
     }
-    if (nfiles > 1 && strcmp(files[nfiles - 2], name) >= 0) {
+    if (dup != NULL) {
+        /* A rotation cut short after its link: the name is taken by
+         * this very file, so the rotation finishes under it. */
+        snprintf(name, sizeof(name), "%s", dup);
+        free(dup);
+        dup = NULL;
+        linked = -1;
+    } else if (nfiles > 1 && strcmp(files[nfiles - 2], name) >= 0) {
         sk_audit_files_free(files, nfiles);
         errno = EEXIST;
         return SK_ERR_EXISTS;
@@ -445,11 +490,11 @@ static int rotate_locked(const char *reason, const char *admin,
     if ((r = append_obj(nfd, obj, prev)) != 0) {
         goto out;
     }
-    if (link(audit_path, name) != 0) {
+    if (linked == 0 && link(audit_path, name) != 0) {
         r = errno == EEXIST ? SK_ERR_EXISTS : SK_ERR_SYSTEM;
         goto out;
     }
-    linked = 1;
+    linked = linked == 0 ? 1 : linked;
     if (rename(tmp, audit_path) != 0) {
         r = SK_ERR_SYSTEM;
         goto out;
@@ -468,7 +513,7 @@ out:
     if (nfd >= 0) {
         int saved = errno;
 
-        if (linked) {
+        if (linked == 1) {
             (void)unlink(name);
         }
         (void)unlink(tmp);

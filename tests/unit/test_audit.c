@@ -251,6 +251,34 @@ static void test_size_and_age_rotation(void **state)
     assert_int_equal(count_in(logp, "\"event\":\"d\""), 1);
 }
 
+/* A rotation cut short between its link and its rename (a crash) leaves
+ * the current file with its rotated name too: verification reads it
+ * once, and the next rotation finishes under that name. */
+static void test_cut_rotation_finished(void **state)
+{
+    char err[1024], dupname[PATH_MAX + 64], rot[PATH_MAX + 64];
+    uint64_t lines;
+    size_t n;
+    struct stat st;
+
+    (void)state;
+    fresh();
+    assert_int_equal(sk_audit("a", NULL), 0);
+    snprintf(dupname, sizeof(dupname), "%s.20200101T000000Z", logp);
+    assert_int_equal(link(logp, dupname), 0);
+    assert_int_equal(sk_audit("b", NULL), 0);
+    assert_int_equal(verify(&lines, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(lines, 2);
+    assert_int_equal(sk_audit_rotate(NULL, rot, sizeof(rot)), 0);
+    assert_string_equal(rot, dupname);
+    assert_int_equal(verify(&lines, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(lines, 3);
+    assert_int_equal(stat(logp, &st), 0);
+    assert_int_equal(st.st_nlink, 1);
+}
+
 /* Several processes, each with its log open as a monitor has, rotating
  * by size under each other for a few seconds. */
 static void test_concurrent_writers(void **state)
@@ -305,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_forced_rotation_chains),
         cmocka_unit_test(test_missing_and_tampered_named),
         cmocka_unit_test(test_size_and_age_rotation),
+        cmocka_unit_test(test_cut_rotation_finished),
         cmocka_unit_test(test_concurrent_writers),
     };
 
