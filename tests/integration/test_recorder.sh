@@ -370,7 +370,12 @@ t_verify_all() {
 # whose lines are in a rotated file still verify and export, and a file
 # removed or edited is named.
 t_audit_rotation_keeps_chain() {
-    local out id1 id2 id3 n rot first mid save="$WORK/rot.save"
+    local out id1 id2 id3 n rot first mid save="$WORK/rot.save" k vk
+    # Every key the log was signed with (t_key_rotation retires one).
+    vk=(-k "$GW/signing_key.pub")
+    for k in "$GW"/signing-keys.retired/*.pub; do
+        [ -f "$k" ] && vk+=(-k "$k")
+    done
     gw_ssh alice web01 -- echo before-rotation > /dev/null 2>&1
     id1=$(last_session)
     wait_until 5 session_ended "$id1" || fail "session $id1 never ended"
@@ -406,10 +411,10 @@ t_audit_rotation_keeps_chain() {
     out=$(ctl verify --all)
     expect_eq "verify --all across files" 0 "$?"
     expect_contains "verify --all: the rotated session" "$id1 OK sealed" "$out"
-    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log" --dir "$GW/transcripts")
+    out=$("$VERIFY" "${vk[@]}" --audit "$GW/audit.log" --dir "$GW/transcripts")
     expect_eq "sekisho-verify --audit across files" 0 "$?"
     expect_contains "sekisho-verify: the rotated session" "session $id1 sealed" "$out"
-    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW")
+    out=$("$VERIFY" "${vk[@]}" --audit "$GW")
     expect_eq "sekisho-verify --audit DIR" 0 "$?"
     expect_contains "sekisho-verify --audit DIR counts the files" "files, last line hash" "$out"
     out=$(ctl verify "$id1")
@@ -428,7 +433,7 @@ t_audit_rotation_keeps_chain() {
     out=$(ctl verify --all)
     expect_eq "middle file removed: verify --all" 1 "$?"
     expect_contains "middle file removed: verify --all names it" "${mid##*/} missing" "$out"
-    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log")
+    out=$("$VERIFY" "${vk[@]}" --audit "$GW/audit.log")
     expect_eq "middle file removed: sekisho-verify" 1 "$?"
     expect_contains "middle file removed: sekisho-verify names it" "${mid##*/} missing" "$out"
     mv "$save" "$mid"
@@ -443,7 +448,7 @@ t_audit_rotation_keeps_chain() {
     out=$(ctl verify "$id1")
     expect_eq "rotated line edited: verify SESSION" 1 "$?"
     expect_contains "rotated line edited: verify SESSION names it" "audit ${first##*/}: line $n: bad signature" "$out"
-    out=$("$VERIFY" -k "$GW/signing_key.pub" --audit "$GW/audit.log")
+    out=$("$VERIFY" "${vk[@]}" --audit "$GW/audit.log")
     expect_eq "rotated line edited: sekisho-verify" 1 "$?"
     expect_contains "rotated line edited: sekisho-verify names it" "${first##*/}: line $n: bad signature" "$out"
     cp "$save" "$first"
