@@ -500,6 +500,20 @@ static int rotate_locked(const char *reason, const char *admin,
         goto out;
     }
     (void)fsync(nfd);
+    {
+        /* The two names on disk, not only in the cache, before the old
+         * file is let go of. */
+        char d[PATH_MAX + 32];
+        int dfd;
+
+        snprintf(d, sizeof(d), "%.*s",
+                 slash == NULL ? 1 : slash == name ? 1 : (int)(slash - name),
+                 slash == NULL ? "." : name);
+        if ((dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+    }
     (void)flock(audit_fd, LOCK_UN);
     close(audit_fd);
     audit_fd = nfd;
