@@ -170,21 +170,21 @@ static struct aud_sess *aud_get(struct aud_index *ix, const char *id)
  * transcript_size cannot pass for the gateway's. Free with aud_free. */
 static void aud_load(struct aud_index *ix, const char *only, uint64_t good)
 {
-    FILE *f = fopen(cfg->audit_log, "r");
+    struct sk_audit_reader *rd = NULL;
     char *line = NULL, err[256];
     size_t cap = 0;
     ssize_t n;
-    uint64_t no = 0;
+    uint64_t no = 0, lno;
 
     memset(ix, 0, sizeof(*ix));
-    if (f == NULL) {
-        if (errno == ENOENT) {
-            return;
-        }
-        die("cannot read audit log %s: %s", cfg->audit_log, strerror(errno));
+    /* Every file of the log, rotated ones first: a session's lines may
+     * be in any. no counts across files (good is of the whole chain),
+     * lno within the file, which is named when there are several. */
+    if (sk_audit_reader_open(cfg->audit_log, &rd) != 0) {
+        die("cannot list audit log %s: %s", cfg->audit_log, strerror(errno));
     }
     load_trusted();
-    while ((n = getline(&line, &cap, f)) > 0) {
+    while ((n = sk_audit_reader_getline(rd, &line, &cap)) > 0) {
         json_error_t e;
         json_t *o = NULL;
         const char *ev = NULL, *sess = NULL, *tr = NULL, *h = NULL;
@@ -194,6 +194,7 @@ static void aud_load(struct aud_index *ix, const char *only, uint64_t good)
         int r;
 
         no++;
+        lno = sk_audit_reader_lineno(rd);
         if (line[n - 1] == '\n') {
             line[--n] = '\0';
         }
@@ -219,18 +220,22 @@ static void aud_load(struct aud_index *ix, const char *only, uint64_t good)
         r = 0;
         if (no > good && strlen(line) != (size_t)n) {
             snprintf(err, sizeof(err), "line %llu holds a NUL byte",
-                     (unsigned long long)no);
+                     (unsigned long long)lno);
             r = SK_ERR_INVALID;
         } else if (no > good) {
-            r = sk_audit_verify_line(line, no, NULL, trusted_key, NULL, err,
+            r = sk_audit_verify_line(line, lno, NULL, trusted_key, NULL, err,
                                      sizeof(err));
         }
         if (r == SK_ERR_ALLOC) {
             die("out of memory");
         }
         if (r != 0) {
+            const char *fn = sk_audit_reader_file(rd);
+
             a = aud_get(ix, sess);
-            if (a->bad == NULL && asprintf(&a->bad, "audit %s", err) < 0) {
+            if (a->bad == NULL &&
+                asprintf(&a->bad, "audit %s%s%s", fn != NULL ? fn : "",
+                         fn != NULL ? ": " : "", err) < 0) {
                 die("out of memory");
             }
             json_decref(o);
@@ -262,8 +267,12 @@ static void aud_load(struct aud_index *ix, const char *only, uint64_t good)
         }
         json_decref(o);
     }
+    if (n < 0) {
+        die("cannot read audit log %s: %s", sk_audit_reader_path(rd),
+            strerror(errno));
+    }
     free(line);
-    fclose(f);
+    sk_audit_reader_free(rd);
 }
 
 /* Is the monitor that wrote session_start still running it? */
@@ -626,33 +635,44 @@ out:
  * be NULL) receives how many lines from the top are proved intact. */
 static int audit_verify_print(int quiet, uint64_t *good)
 {
-    FILE *f = fopen(cfg->audit_log, "r");
-    uint64_t lines = 0, bad = 0;
-    char last[65], err[256];
+    char **files = NULL, last[65], err[PATH_MAX + 512];
+    size_t nfiles = 0;
+    uint64_t lines = 0, ok = 0;
     int r;
 
     if (good != NULL) {
         *good = 0;
     }
-    if (f == NULL) {
-        printf("audit log %s FAILED: %s\n", cfg->audit_log, strerror(errno));
+    /* The rotated files and the current one, as one chain. */
+    if (sk_audit_files(cfg->audit_log, &files, &nfiles) != 0) {
+        printf("audit log %s FAILED: %s\n", term_str(cfg->audit_log),
+               strerror(errno));
         return 1;
     }
     load_trusted();
-    r = sk_audit_verify(f, trusted_key, NULL, &lines, &bad, last, err,
-                        sizeof(err));
-    fclose(f);
+    r = sk_audit_verify_files(files, nfiles, trusted_key, NULL, &lines, &ok,
+                              last, err, sizeof(err));
+    sk_audit_files_free(files, nfiles);
     if (good != NULL) {
-        *good = r != 0 && bad > 0 ? bad - 1 : lines;
+        *good = ok;
     }
     if (r != 0) {
+        /* File names in err are anyone's who could write the directory. */
         printf("audit log %s FAILED: %s\n", term_str(cfg->audit_log),
                term_str(err));
         return 1;
     }
     if (!quiet) {
-        printf("audit log %s OK: %llu lines, last line hash %s\n",
-               cfg->audit_log, (unsigned long long)lines, last);
+        if (nfiles > 1) {
+            printf("audit log %s OK: %llu lines in %zu files, last line "
+                   "hash %s\n",
+                   term_str(cfg->audit_log), (unsigned long long)lines,
+                   nfiles, last);
+        } else {
+            printf("audit log %s OK: %llu lines, last line hash %s\n",
+                   term_str(cfg->audit_log), (unsigned long long)lines,
+                   last);
+        }
     }
     return 0;
 }
@@ -1741,9 +1761,10 @@ static int audit_show(int argc, char **argv)
 {
     const char *event = NULL, *session = NULL;
     int json = 0;
-    FILE *f;
+    struct sk_audit_reader *rd = NULL;
     char *line = NULL;
     size_t cap = 0;
+    ssize_t n;
 
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
@@ -1756,10 +1777,11 @@ static int audit_show(int argc, char **argv)
             die_usage("audit show: unexpected argument '%s'", argv[i]);
         }
     }
-    if ((f = fopen(cfg->audit_log, "r")) == NULL) {
+    /* The rotated files too, oldest first: one history. */
+    if (sk_audit_reader_open(cfg->audit_log, &rd) != 0) {
         die("cannot read %s: %s", cfg->audit_log, strerror(errno));
     }
-    while (getline(&line, &cap, f) > 0) {
+    while ((n = sk_audit_reader_getline(rd, &line, &cap)) > 0) {
         json_error_t e;
         json_t *o = json_loads(line, 0, &e), *v;
         const char *ev = NULL, *sess = NULL, *key;
@@ -1809,8 +1831,34 @@ static int audit_show(int argc, char **argv)
         printf("\n");
         json_decref(o);
     }
+    if (n < 0) {
+        die("cannot read %s: %s", sk_audit_reader_path(rd), strerror(errno));
+    }
     free(line);
-    fclose(f);
+    sk_audit_reader_free(rd);
+    return 0;
+}
+
+/* audit rotate: a new file now, whatever the limits say (before an
+ * archive copy, say). The old file keeps its lines under its new name. */
+static int audit_rotate(void)
+{
+    char rotated[PATH_MAX + 64];
+    int r = sk_audit_rotate(admin, rotated, sizeof(rotated));
+
+    if (r == SK_ERR_EXISTS) {
+        die("audit log %s: a rotated file for this second exists, or the "
+            "clock is behind the newest rotated file's name; try again",
+            cfg->audit_log);
+    }
+    if (r == SK_ERR_INVALID) {
+        die("audit log %s is empty: nothing to rotate", cfg->audit_log);
+    }
+    if (r != 0) {
+        die("audit log %s: cannot rotate: %s", cfg->audit_log,
+            r == SK_ERR_SYSTEM ? strerror(errno) : sk_err_str(r));
+    }
+    printf("audit log rotated: %s\n", term_str(rotated));
     return 0;
 }
 
@@ -1822,7 +1870,10 @@ int ctl_audit(int argc, char **argv)
     if (argc == 1 && strcmp(argv[0], "verify") == 0) {
         return audit_verify_print(0, NULL) ? EXIT_REFUSED : 0;
     }
-    die_usage("audit: show or verify");
+    if (argc == 1 && strcmp(argv[0], "rotate") == 0) {
+        return audit_rotate();
+    }
+    die_usage("audit: show, verify or rotate");
 }
 
 /* ---- key rotation ---- */

@@ -2669,6 +2669,8 @@ int main(int argc, char **argv)
         kill(m.worker, SIGKILL);
         exit(SK_EXIT_RECORDING);
     }
+    sk_audit_set_rotation((uint64_t)cfg->audit_rotate_size * 1024,
+                          (int64_t)cfg->audit_rotate_days * 86400);
     snprintf(err, sizeof(err), "%s/state.db", cfg->state_dir);
     if ((r = sk_store_open(err, 0, &m.store)) != 0) {
         error_fr(r, "state %s", err);

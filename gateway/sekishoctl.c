@@ -76,6 +76,7 @@ static const char *usage_text =
     "[--until TIME]\n"
     "  purge --before DATE\n"
     "  audit show [--json] [--event E] [--session ID] | audit verify\n"
+    "  audit rotate\n"
     "  key rotate-signing\n"
     "  request list [--state S] [--user U] [--json] | show ID\n"
     "  request approve|deny|signoff ID [--as APPROVER] [--comment TEXT]\n"
@@ -188,6 +189,8 @@ static void open_state(void)
     if (sk_audit_open(cfg->audit_log, cfg->gateway_id, signer) != 0) {
         die("cannot open audit log %s: %s", cfg->audit_log, strerror(errno));
     }
+    sk_audit_set_rotation((uint64_t)cfg->audit_rotate_size * 1024,
+                          (int64_t)cfg->audit_rotate_days * 86400);
 }
 
 static char *read_password(int from_stdin, const char *user)

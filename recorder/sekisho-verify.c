@@ -7,6 +7,10 @@
  *   sekisho-verify -k signing_key.pub [-k OLD.pub] [--audit audit.log]
  *                  [--allow-incomplete] [--dir DIR] [TRANSCRIPT...]
  *
+ * --audit takes the current log (or the directory holding audit.log);
+ * its rotated files (audit.log.YYYYMMDDTHHMMSSZ) beside it are walked
+ * with it as one chain, and a missing one is named.
+ *
  * With --audit, each transcript's seal is also compared with the
  * session_end line the gateway wrote for it. --dir takes every *.skt
  * under DIR (a copy of the transcript tree); with --audit too, every
@@ -63,17 +67,19 @@ struct seals {
 
 static void seals_load(const char *log, uint64_t good, struct seals *ss)
 {
-    FILE *f = fopen(log, "r");
+    struct sk_audit_reader *rd = NULL;
     char *line = NULL, err[256];
     size_t cap = 0;
     ssize_t n;
-    uint64_t no = 0;
+    uint64_t no = 0, lno;
 
     memset(ss, 0, sizeof(*ss));
-    if (f == NULL) {
-        return; /* already reported by the audit log check */
+    /* All files of the log, rotated ones first; a file missing or
+     * unreadable was already reported by the chain check. */
+    if (sk_audit_reader_open(log, &rd) != 0) {
+        return;
     }
-    while ((n = getline(&line, &cap, f)) > 0) {
+    while ((n = sk_audit_reader_getline(rd, &line, &cap)) > 0) {
         json_error_t e;
         json_t *o = NULL;
         const char *ev = NULL, *s = NULL, *h = NULL;
@@ -83,6 +89,7 @@ static void seals_load(const char *log, uint64_t good, struct seals *ss)
         int r = 0;
 
         no++;
+        lno = sk_audit_reader_lineno(rd);
         if (line[n - 1] == '\n') {
             line[--n] = '\0';
         }
@@ -123,15 +130,19 @@ static void seals_load(const char *log, uint64_t good, struct seals *ss)
             }
             if (no > good && strlen(line) != (size_t)n) {
                 snprintf(err, sizeof(err), "line %llu holds a NUL byte",
-                         (unsigned long long)no);
+                         (unsigned long long)lno);
                 r = SK_ERR_INVALID;
             } else if (no > good) {
-                r = sk_audit_verify_line(line, no, NULL, sk_keyring_find,
+                r = sk_audit_verify_line(line, lno, NULL, sk_keyring_find,
                                          &keys, err, sizeof(err));
             }
             if (r != 0) {
+                const char *fn = sk_audit_reader_file(rd);
+
                 if (ss->v[k].bad == NULL &&
-                    asprintf(&ss->v[k].bad, "audit %s", err) < 0) {
+                    asprintf(&ss->v[k].bad, "audit %s%s%s",
+                             fn != NULL ? fn : "", fn != NULL ? ": " : "",
+                             err) < 0) {
                     fprintf(stderr, "sekisho-verify: out of memory\n");
                     exit(1);
                 }
@@ -151,7 +162,7 @@ static void seals_load(const char *log, uint64_t good, struct seals *ss)
         json_decref(o);
     }
     free(line);
-    fclose(f);
+    sk_audit_reader_free(rd);
 }
 
 /* What the audit log says of a session, or NULL. */
@@ -333,26 +344,29 @@ int main(int argc, char **argv)
         }
     }
     if (audit != NULL) {
-        FILE *f = fopen(audit, "r");
-        uint64_t lines = 0, badl = 0;
-        char last[65], err[256];
+        char **files = NULL, last[65], err[4096 + 512];
+        size_t nfiles = 0;
+        uint64_t lines = 0;
 
-        if (f == NULL) {
+        /* --audit names the log or the directory holding it: the
+         * rotated files beside it are walked as one chain. */
+        if (sk_audit_files(audit, &files, &nfiles) != 0) {
             printf("%s FAILED: %s\n", ts(audit), strerror(errno));
             bad = 1;
-        } else if (sk_audit_verify(f, sk_keyring_find, &keys, &lines, &badl, last, err,
-                                   sizeof(err)) != 0) {
+        } else if (sk_audit_verify_files(files, nfiles, sk_keyring_find,
+                                         &keys, &lines, &good, last, err,
+                                         sizeof(err)) != 0) {
             printf("%s FAILED: %s\n", ts(audit), ts(err));
             bad = 1;
+        } else if (nfiles > 1) {
+            printf("%s OK: %llu lines in %zu files, last line hash %s\n",
+                   ts(audit), (unsigned long long)lines, nfiles, last);
         } else {
-            printf("%s OK: %llu lines, last line hash %s\n", audit,
+            printf("%s OK: %llu lines, last line hash %s\n", ts(audit),
                    (unsigned long long)lines, last);
         }
-        /* The lines the chain proved intact need no second check. */
-        good = badl > 0 ? badl - 1 : lines;
-        if (f != NULL) {
-            fclose(f);
-        }
+        /* good: the lines the chain proved intact need no second check. */
+        sk_audit_files_free(files, nfiles);
     }
     memset(&seals, 0, sizeof(seals));
     if (audit != NULL && (i < argc || dir != NULL)) {

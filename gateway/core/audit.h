@@ -15,6 +15,13 @@
  * Writers serialise on flock(2), read the last line for its hash and
  * append with one write(2), so concurrent session processes never
  * interleave or fork the chain.
+ *
+ * Rotation (sk_audit_set_rotation, sk_audit_rotate) happens under the
+ * same lock: the file is renamed LOG.YYYYMMDDTHHMMSSZ (UTC) and a new LOG
+ * begins with a "log_rotated" line naming it in "previous" and carrying
+ * the hash of its last line in "prev", so the chain runs on across files
+ * in name order (sk_audit_files, sk_audit_verify_files). A writer that
+ * finds its file renamed under it reopens LOG before appending.
  */
 #ifndef SK_AUDIT_H
 #define SK_AUDIT_H
@@ -23,6 +30,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /* Opens (creating, mode 0600) the audit log. gateway_id names this gateway
  * in every line; signer signs every line and is borrowed (it must outlive
@@ -46,6 +54,55 @@ typedef int (*sk_audit_keyfn)(const char *key_id, uint8_t pk[32], void *arg);
 int sk_audit_verify(FILE *f, sk_audit_keyfn keyfn, void *arg,
                     uint64_t *lines, uint64_t *bad_line, char *last_hash,
                     char *err, size_t errlen);
+
+/* Rotation limits for the lines this process writes: before a line is
+ * appended, a current file of max_bytes or more, or whose first line is
+ * max_age seconds old or more, is rotated (0: no limit). A rotation that
+ * fails (a second rotation within one second, a clock set back) is tried
+ * again at the next line; the line is written either way. */
+void sk_audit_set_rotation(uint64_t max_bytes, int64_t max_age);
+
+/* Rotates now (sekishoctl audit rotate); admin (may be NULL) is named in
+ * the log_rotated line. rotated (may be NULL) receives the path the old
+ * file now has. Blocks on the lock. Returns 0; SK_ERR_EXISTS if the name
+ * for this second is taken or sorts before an existing rotated file;
+ * SK_ERR_INVALID if the log is empty; SK_ERR_SYSTEM (errno) otherwise. */
+int sk_audit_rotate(const char *admin, char *rotated, size_t rotatedlen);
+
+/* The files of the log at path (a file, or a directory holding
+ * audit.log), oldest first: the rotated ones by name, then the current
+ * one, always last, whether or not it exists. *paths (caller frees with
+ * sk_audit_files_free) holds n >= 1 paths. Returns 0 or SK_ERR_*. */
+int sk_audit_files(const char *path, char ***paths, size_t *n);
+void sk_audit_files_free(char **paths, size_t n);
+
+/* Verification of the whole chain across files (from sk_audit_files):
+ * the oldest must start at genesis, each later one with a log_rotated
+ * line naming the file before it and chaining to its last line. Returns
+ * 0, or SK_ERR_* with err naming the file (when n > 1) and the line, or a
+ * missing file ("LOG.X missing: chain breaks between LOG.W and LOG.Y").
+ * *lines counts the lines read; *good how many from the top (all files
+ * in order) are proved intact; last_hash (may be NULL) as above. */
+int sk_audit_verify_files(char *const *paths, size_t n, sk_audit_keyfn keyfn,
+                          void *arg, uint64_t *lines, uint64_t *good,
+                          char *last_hash, char *err, size_t errlen);
+
+/* Reading the lines of every file of a log (sk_audit_files) in order,
+ * as one stream, for readers that look for facts (one session's lines).
+ * A file that does not exist is skipped (sk_audit_verify_files names
+ * it). getline is getline(3)'s: > 0 a line (with its newline, if any),
+ * 0 at the end, -1 with errno on a read error (sk_audit_reader_path
+ * names the file). sk_audit_reader_file is the base name of the file the
+ * last line came from when the log has more than one file, else NULL;
+ * sk_audit_reader_lineno its line number in that file. */
+struct sk_audit_reader;
+int sk_audit_reader_open(const char *path, struct sk_audit_reader **out);
+ssize_t sk_audit_reader_getline(struct sk_audit_reader *rd, char **line,
+                                size_t *cap);
+const char *sk_audit_reader_file(const struct sk_audit_reader *rd);
+uint64_t sk_audit_reader_lineno(const struct sk_audit_reader *rd);
+const char *sk_audit_reader_path(const struct sk_audit_reader *rd);
+void sk_audit_reader_free(struct sk_audit_reader *rd);
 
 /* Verification of one line, line number no (for err), NUL-terminated
  * and without its newline: its form, that its "prev" is prev (skipped if

@@ -57,6 +57,14 @@ static const struct keyword keywords[] = {
      "(default: the listen address if not a wildcard; any: no from=)"},
     {"gateway", "audit_log", KW_PATH, OFF(audit_log), NULL, 0, 0,
      "append-only JSON-lines audit log (default: state_dir/audit.log)"},
+    {"gateway", "audit_rotate_size", KW_INT, OFF(audit_rotate_size),
+     "65536", 0, 16777216,
+     "KiB at which the audit log is rotated to audit_log.YYYYMMDDTHHMMSSZ "
+     "(65536: 64 MiB; 0: never for size); the chain runs on across files"},
+    {"gateway", "audit_rotate_days", KW_INT, OFF(audit_rotate_days), "30", 0,
+     3650,
+     "days after its first line at which the audit log is rotated (0: "
+     "never for age)"},
     {"gateway", "worker_user", KW_STRING, OFF(worker_user), "nobody", 0, 0,
      "unprivileged account the network-facing worker runs as"},
     {"gateway", "session_program", KW_PATH, OFF(session_program), NULL, 0, 0,

@@ -19,6 +19,8 @@ struct sk_config {
     char *egress_key;
     char *egress_from; /* from= list for egress-key lines; NULL: unknown */
     char *audit_log;
+    int audit_rotate_size; /* KiB, 0: none */
+    int audit_rotate_days; /* 0: none */
     char *worker_user;
     char *session_program;
     char *log_level;

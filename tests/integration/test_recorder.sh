@@ -365,6 +365,103 @@ t_verify_all() {
     rm -f "$GW/transcripts/2000/01/01/stray-session.skt"
 }
 
+# R-LOG-5: the audit log rotates (by size here, and by force) and the
+# chain runs on across its files; every verifier walks them, sessions
+# whose lines are in a rotated file still verify and export, and a file
+# removed or edited is named.
+t_audit_rotation_keeps_chain() {
+    local out id1 id2 id3 n rot first mid save="$WORK/rot.save" k vk
+    # Every key the log was signed with (t_key_rotation retires one).
+    vk=(-k "$GW/signing_key.pub")
+    for k in "$GW"/signing-keys.retired/*.pub; do
+        [ -f "$k" ] && vk+=(-k "$k")
+    done
+    gw_ssh alice web01 -- echo before-rotation > /dev/null 2>&1
+    id1=$(last_session)
+    wait_until 5 session_ended "$id1" || fail "session $id1 never ended"
+    sleep 1 # the forced rotation below gets a name of its own second
+    out=$(ctl audit rotate)
+    expect_eq "audit rotate: exit status" 0 "$?"
+    expect_contains "audit rotate names the file" "audit log rotated: $GW/audit.log.20" "$out"
+    first=$(ls "$GW"/audit.log.2* | tail -1)
+    grep -q "\"session\":\"$id1\"" "$first" || fail "session $id1 not in $first"
+    grep -q "\"session\":\"$id1\"" "$GW/audit.log" &&
+        fail "session $id1 still in the current file"
+    expect_contains "new file begins with log_rotated" \
+        "\"event\":\"log_rotated\"" "$(head -1 "$GW/audit.log")"
+    expect_contains "rotation line names the old file" \
+        "\"previous\":\"${first##*/}\"" "$(head -1 "$GW/audit.log")"
+    # A tiny size: sessions rotate it themselves (once a second at most).
+    sed -i 's|^#audit_rotate_size = .*|audit_rotate_size = 1|' "$CONF"
+    sleep 1
+    gw_ssh alice web01 -- echo during-rotation > /dev/null 2>&1
+    id2=$(last_session)
+    wait_until 5 session_ended "$id2" || fail "session $id2 never ended"
+    sleep 1
+    gw_ssh alice web01 -- echo after-rotation > /dev/null 2>&1
+    id3=$(last_session)
+    wait_until 5 session_ended "$id3" || fail "session $id3 never ended"
+    sed -i 's|^audit_rotate_size = .*|#audit_rotate_size = 65536|' "$CONF"
+    n=$(ls "$GW"/audit.log.2* | wc -l)
+    [ "$n" -ge 3 ] || fail "size did not rotate the log: $n rotated files"
+    grep -q '"reason":"size"' "$GW"/audit.log* || fail "no rotation for size"
+    out=$(ctl audit verify)
+    expect_eq "audit verify across files" 0 "$?"
+    expect_contains "audit verify counts the files" "files, last line hash" "$out"
+    out=$(ctl verify --all)
+    expect_eq "verify --all across files" 0 "$?"
+    expect_contains "verify --all: the rotated session" "$id1 OK sealed" "$out"
+    out=$("$VERIFY" "${vk[@]}" --audit "$GW/audit.log" --dir "$GW/transcripts")
+    expect_eq "sekisho-verify --audit across files" 0 "$?"
+    expect_contains "sekisho-verify: the rotated session" "session $id1 sealed" "$out"
+    out=$("$VERIFY" "${vk[@]}" --audit "$GW")
+    expect_eq "sekisho-verify --audit DIR" 0 "$?"
+    expect_contains "sekisho-verify --audit DIR counts the files" "files, last line hash" "$out"
+    out=$(ctl verify "$id1")
+    expect_eq "verify of a session in a rotated file" 0 "$?"
+    ctl export "$id1" --format text > "$WORK/rot.txt" ||
+        fail "export of a session in a rotated file refused"
+    grep -q before-rotation "$WORK/rot.txt" || fail "export lost the output"
+    out=$(ctl audit show --session "$id1" --event session_start)
+    expect_contains "audit show reads rotated files" " session_start " "$out"
+    # A middle file removed: named, and between which two.
+    mid=$(ls "$GW"/audit.log.2* | sed -n 2p)
+    mv "$mid" "$save"
+    out=$(ctl audit verify)
+    expect_eq "middle file removed: audit verify" 1 "$?"
+    expect_contains "middle file removed: named" "${mid##*/} missing: chain breaks between ${first##*/} and" "$out"
+    out=$(ctl verify --all)
+    expect_eq "middle file removed: verify --all" 1 "$?"
+    expect_contains "middle file removed: verify --all names it" "${mid##*/} missing" "$out"
+    out=$("$VERIFY" "${vk[@]}" --audit "$GW/audit.log")
+    expect_eq "middle file removed: sekisho-verify" 1 "$?"
+    expect_contains "middle file removed: sekisho-verify names it" "${mid##*/} missing" "$out"
+    mv "$save" "$mid"
+    # A line edited in a rotated file: the file and the line named.
+    cp "$first" "$save"
+    n=$(grep -n "\"event\":\"session_start\".*\"session\":\"$id1\"" "$first" | cut -d: -f1)
+    [ -n "$n" ] || fail "no session_start of $id1 in $first"
+    sed -i "${n}s/\"user\":\"alice\"/\"user\":\"mallory\"/" "$first"
+    out=$(ctl audit verify)
+    expect_eq "rotated line edited: audit verify" 1 "$?"
+    expect_contains "rotated line edited: named" "${first##*/}: line $n: bad signature" "$out"
+    out=$(ctl verify "$id1")
+    expect_eq "rotated line edited: verify SESSION" 1 "$?"
+    expect_contains "rotated line edited: verify SESSION names it" "audit ${first##*/}: line $n: bad signature" "$out"
+    out=$("$VERIFY" "${vk[@]}" --audit "$GW/audit.log")
+    expect_eq "rotated line edited: sekisho-verify" 1 "$?"
+    expect_contains "rotated line edited: sekisho-verify names it" "${first##*/}: line $n: bad signature" "$out"
+    cp "$save" "$first"
+    # The oldest file removed: the oldest kept names it missing.
+    rot=$(ls "$GW"/audit.log.2* | head -1)
+    mv "$rot" "$save"
+    out=$(ctl audit verify)
+    expect_eq "oldest file removed: audit verify" 1 "$?"
+    expect_contains "oldest file removed: named" "${rot##*/} missing: chain breaks before" "$out"
+    mv "$save" "$rot"
+    ctl audit verify > /dev/null || fail "restored files do not verify"
+}
+
 t_kill9_leaves_verifiable_prefix() {
     local id out pid
     gw_ssh alice web01 -- 'for i in $(seq 1 400); do echo kill9-line-$i; sleep 0.02; done; sleep 300' \
@@ -936,6 +1033,7 @@ run_test t_watch_is_live
 run_test t_bad_arguments
 run_test t_key_rotation
 run_test t_verify_all
+run_test t_audit_rotation_keeps_chain
 run_test t_session_kill_and_watch
 run_test t_recorder_killed_ends_session
 run_test t_full_disk

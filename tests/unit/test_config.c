@@ -46,6 +46,8 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->host_key, "/var/lib/sk/host_ed25519_key");
     assert_string_equal(cfg->egress_key, "/var/lib/sk/egress_key");
     assert_string_equal(cfg->audit_log, "/var/lib/sk/audit.log");
+    assert_int_equal(cfg->audit_rotate_size, 65536); /* KiB: 64 MiB */
+    assert_int_equal(cfg->audit_rotate_days, 30);
     assert_string_equal(cfg->worker_user, "nobody");
     assert_string_equal(cfg->max_startups, "10:30:100");
     assert_int_equal(cfg->startups_start, 10);
