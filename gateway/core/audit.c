@@ -25,6 +25,42 @@ static int audit_fd = -1;
 static char audit_gw[64] = "sekisho";
 static const struct sk_key *audit_signer;
 static char audit_key_id[40];
+static sk_audit_alert_fn audit_alert;
+static void *audit_alert_arg;
+
+/* Security events that need a person, with the severity syslog gets. */
+static const struct {
+    const char *event;
+    int prio;
+} alert_events[] = {
+    {"account_locked", LOG_WARNING},
+    {"source_blocked", LOG_WARNING},
+    {"sandbox_violation", LOG_ALERT},
+    {"protocol_violation", LOG_ALERT},
+    {"recording_failed", LOG_CRIT},
+    {"storage_low", LOG_CRIT},
+    {"clock_unsynchronized", LOG_WARNING},
+    {"audit_chain_error", LOG_ALERT},
+    {"audit_write_failed", LOG_ALERT},
+};
+
+int sk_audit_alert_prio(const char *event)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(alert_events) / sizeof(alert_events[0]); i++) {
+        if (strcmp(alert_events[i].event, event) == 0) {
+            return alert_events[i].prio;
+        }
+    }
+    return -1;
+}
+
+void sk_audit_set_alert(sk_audit_alert_fn fn, void *arg)
+{
+    audit_alert = fn;
+    audit_alert_arg = arg;
+}
 
 int sk_audit_open(const char *path, const char *gateway_id,
                   const struct sk_key *signer)
@@ -66,6 +102,11 @@ static void line_hash(const char *line, size_t len, char out[65])
 
     crypto_generichash(h, sizeof(h), (const uint8_t *)line, len, NULL, 0);
     sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+void sk_audit_line_hash(const char *line, size_t len, char out[65])
+{
+    line_hash(line, len, out);
 }
 
 /* Hash of the file's last line (without its newline), or the genesis
@@ -148,7 +189,7 @@ int sk_audit(const char *event, const char *fmt, ...)
     size_t len;
     ssize_t w;
     va_list ap;
-    int r = SK_ERR_INTERNAL, locked = 0;
+    int r = SK_ERR_INTERNAL, locked = 0, prio = -1;
 
     sk_time_fmt(time(NULL), ts, sizeof(ts));
     obj = json_pack("{s:s, s:s, s:s, s:I}", "time", ts, "event", event,
@@ -205,8 +246,9 @@ int sk_audit(const char *event, const char *fmt, ...)
         r = SK_ERR_ALLOC;
         goto out;
     }
-    syslog(LOG_AUTHPRIV | LOG_NOTICE, "audit %.*s", (int)strlen(line) - 1,
-           line);
+    prio = sk_audit_alert_prio(event);
+    syslog(LOG_AUTHPRIV | (prio >= 0 ? prio : LOG_NOTICE), "audit %.*s",
+           (int)strlen(line) - 1, line);
     len = strlen(line);
     do {
         w = write(audit_fd, line, len);
@@ -225,6 +267,21 @@ int sk_audit(const char *event, const char *fmt, ...)
 out:
     if (locked) {
         (void)flock(audit_fd, LOCK_UN);
+    }
+    if (r != 0 && obj != NULL) {
+        /* The record is lost: that alone needs a person, whatever the
+         * event was. */
+        char *j = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+        syslog(LOG_AUTHPRIV | LOG_ALERT, "audit log write failed (%s): %s",
+               sk_err_str(r), j != NULL ? j : event);
+        if (audit_alert != NULL) {
+            audit_alert("audit_write_failed", LOG_ALERT, j != NULL ? j : "{}",
+                        audit_alert_arg);
+        }
+        free(j);
+    } else if (prio >= 0 && audit_alert != NULL && body != NULL) {
+        audit_alert(event, prio, body, audit_alert_arg);
     }
     free(line);
     free(body);
