@@ -3,10 +3,15 @@
 #include "log.h"
 #include "requests.h"
 
+#include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 static time_t alert_t0;
 static int alert_count;
@@ -25,6 +30,42 @@ const char *sk_alert_severity(int prio)
     default:
         return "warning";
     }
+}
+
+/* Conditions, not incidents: an unsynchronised clock or a full disk is
+ * seen by every session until someone acts, so the gateway (all its
+ * processes, through a stamp file's mtime in state_dir) notifies of each
+ * at most once per SK_ALERT_REPEAT. The audit line is written each time. */
+static int alert_repeat_suppressed(const struct sk_config *cfg,
+                                   const char *event, time_t now)
+{
+    static const char *conditions[] = {"clock_unsynchronized",
+                                       "storage_low"};
+    char path[PATH_MAX];
+    struct stat sb;
+    size_t i;
+    int fd;
+
+    for (i = 0; i < sizeof(conditions) / sizeof(conditions[0]); i++) {
+        if (strcmp(conditions[i], event) == 0) {
+            break;
+        }
+    }
+    if (i == sizeof(conditions) / sizeof(conditions[0])) {
+        return 0;
+    }
+    snprintf(path, sizeof(path), "%s/alert-%s.stamp", cfg->state_dir,
+             event);
+    if (stat(path, &sb) == 0 && now >= sb.st_mtime &&
+        now - sb.st_mtime < SK_ALERT_REPEAT) {
+        return 1;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        (void)futimens(fd, NULL);
+        close(fd);
+    }
+    return 0;
 }
 
 static void alert_hook(const char *event, int prio, const char *json,
@@ -50,6 +91,9 @@ static void alert_hook(const char *event, int prio, const char *json,
     }
     if (alert_count >= SK_ALERT_BURST) {
         alert_dropped++;
+        return;
+    }
+    if (alert_repeat_suppressed(cfg, event, now)) {
         return;
     }
     alert_count++;

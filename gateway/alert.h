@@ -17,6 +17,8 @@
  * failing disk) cannot fork without bound or stall sessions. */
 #define SK_ALERT_BURST 5
 #define SK_ALERT_WINDOW 60
+/* Seconds between notices of one condition (clock, storage) gateway-wide. */
+#define SK_ALERT_REPEAT 600
 
 /* Registers the audit hook that notifies for cfg (borrowed: it must outlive
  * the process's audit use). Never blocks: the notifier is double-forked. */
