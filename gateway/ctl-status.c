@@ -426,6 +426,7 @@ int ctl_status(int argc, char **argv)
         rc = worst == ST_OK ? 0 : EXIT_REFUSED;
     }
     if (worst != ST_OK && !json && !nagios) {
+        fflush(stdout);
         fprintf(stderr, "sekishoctl: the gateway needs an administrator "
                         "(see the lines not OK above)\n");
     }

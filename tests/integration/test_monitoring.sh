@@ -79,6 +79,29 @@ EOS
     ctl user unlock hana > /dev/null
 }
 
+# An address past source_threshold: source_blocked is notified.
+t_source_blocked_notified() {
+    local out
+    gw_stop
+    sed -i 's/^source_threshold = 1000/source_threshold = 5/' "$CONF"
+    db "DELETE FROM auth_failures"
+    gw_start || fail "gateway did not start"
+    gw_ssh ghost1 targets < /dev/null > /dev/null 2>&1
+    gw_ssh ghost2 targets < /dev/null > /dev/null 2>&1
+    # sekishod's own penalty forgets on restart; the monitor's block holds.
+    gw_stop
+    gw_start || fail "gateway did not restart"
+    out=$(gw_ssh alice web01 -- 'echo from-blocked-source' < /dev/null 2>&1)
+    expect_not_contains "blocked address refused" "from-blocked-source" "$out"
+    wait_until 5 notice source_blocked '"source":"127.0.0.1"' ||
+        fail "no source_blocked notice: $(cat "$WORK/notices")"
+    notice source_blocked '"severity":"warning"' || fail "no severity"
+    db "DELETE FROM auth_failures"
+    gw_stop
+    sed -i 's/^source_threshold = 5/source_threshold = 1000/' "$CONF"
+    gw_start || fail "gateway did not restart"
+}
+
 # transcript_dir on a small file system: below transcript_min_free a new
 # session is refused with a clear message, audited and notified; status
 # says so; with room again sessions run.
@@ -158,6 +181,8 @@ print([c["status"] for c in d["checks"] if c["check"] == "clock"][0])'
 t_status_healthy() {
     local out rc clock want
     gw_ssh alice web01 -- true < /dev/null > /dev/null 2>&1
+    # The monitor writes its last lines just after the client has gone.
+    audit_soon disconnect '"user":"alice"' || fail "session did not end"
     out=$(ctl status 2>&1)
     rc=$?
     for c in listener sessions transcripts state audit; do
@@ -249,6 +274,7 @@ run_test t_config_reference
 run_test t_status_healthy
 run_test t_lockout_notified
 run_test t_hung_notifier_stalls_nothing
+run_test t_source_blocked_notified
 run_test t_storage_watermark
 run_test t_recording_failure_notified
 run_test t_status_listener_down
