@@ -102,6 +102,22 @@ t_source_blocked_notified() {
     gw_start || fail "gateway did not restart"
 }
 
+# A worker killed by its sandbox (SIGSYS, as the kernel sends for a
+# forbidden call; test_sandbox proves the filter does): an alert.
+t_sandbox_violation_notified() {
+    local pid mon wk
+    gw_ssh alice web01 -- 'exec sleep 304' < /dev/null > /dev/null 2>&1 &
+    pid=$!
+    wait_until 10 pgrep -fx 'sleep 304' > /dev/null || fail "session did not start"
+    mon=$(pgrep -f "^sekisho-session -c $CONF" -P "$GW_PID" | head -1)
+    wk=$(pgrep -P "$mon" | head -1)
+    kill -SYS "$wk"
+    wait "$pid"
+    pkill -fx 'sleep 304'
+    wait_until 5 notice sandbox_violation '"severity":"alert"' ||
+        fail "no sandbox_violation notice: $(cat "$WORK/notices")"
+}
+
 # transcript_dir on a small file system: below transcript_min_free a new
 # session is refused with a clear message, audited and notified; status
 # says so; with room again sessions run.
@@ -275,6 +291,7 @@ run_test t_status_healthy
 run_test t_lockout_notified
 run_test t_hung_notifier_stalls_nothing
 run_test t_source_blocked_notified
+run_test t_sandbox_violation_notified
 run_test t_storage_watermark
 run_test t_recording_failure_notified
 run_test t_status_listener_down
