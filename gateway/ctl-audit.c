@@ -97,6 +97,12 @@ static int trusted_key(const char *id, uint8_t pk[32], void *arg)
     return sk_keyring_find(id, pk, &trust);
 }
 
+int ctl_trusted_key(const char *id, uint8_t pk[32], void *arg)
+{
+    load_trusted();
+    return trusted_key(id, pk, arg);
+}
+
 /* ---- the audit log, indexed by session ---- */
 
 struct aud_sess {
@@ -660,6 +666,10 @@ static int audit_verify_print(int quiet, uint64_t *good)
         /* File names in err are anyone's who could write the directory. */
         printf("audit log %s FAILED: %s\n", term_str(cfg->audit_log),
                term_str(err));
+        /* Someone must look now, not at the next report. */
+        (void)sk_audit("audit_chain_error", "{s:s, s:s, s:I, s:s}", "log",
+                       cfg->audit_log, "error", err, "line",
+                       (json_int_t)(ok + 1), "admin", admin);
         return 1;
     }
     if (!quiet) {

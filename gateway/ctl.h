@@ -50,5 +50,10 @@ int ctl_user_methods(int argc, char **argv);
 struct sk_key;
 int ctl_backup(int argc, char **argv, const struct sk_key *signer);
 int ctl_restore(const char *cfgpath, int argc, char **argv);
+/* The audit/transcript signing keys sekishoctl trusts (sk_audit_keyfn). */
+int ctl_trusted_key(const char *id, uint8_t pk[32], void *arg);
+/* `status`: health of the gateway (ctl-status.c); runs without the
+ * signing key and writes nothing. */
+int ctl_status(int argc, char **argv);
 
 #endif

@@ -5,6 +5,7 @@
  * requests it answers through the dispatch table below. The monitor's
  * idea of who is authenticated is the only one trusted.
  */
+#include "alert.h"
 #include "audit.h"
 #include "buf.h"
 #include "config.h"
@@ -1287,7 +1288,7 @@ static int mon_start_recorder(struct monitor *m, const char *command,
     char reqid[24];
     struct timex tx;
     struct timespec now;
-    int n, r;
+    int n, r, n_clk;
 
     if ((n = load_auditor_keys(m->cfg->auditor_pubkeys, rcpt, 8, err,
                                errlen)) < 0) {
@@ -1311,9 +1312,18 @@ static int mon_start_recorder(struct monitor *m, const char *command,
     meta.cols = cols;
     meta.rows = rows;
     meta.gateway = m->cfg->gateway_id;
-    /* Auditors must know whether the wall-clock start can be trusted. */
-    meta.clock_sync = ntp_adjtime(&tx) == TIME_ERROR ? "unsynchronized"
-                                                      : "synchronized";
+    /* Auditors must know whether the wall-clock start can be trusted; a
+     * kernel that will not say (ntp_adjtime refused, e.g. by a unit's
+     * ProtectClock) is not a synchronised clock. */
+    n_clk = ntp_adjtime(&tx);
+    meta.clock_sync = n_clk == TIME_ERROR ? "unsynchronized"
+                      : n_clk < 0         ? "unknown"
+                                          : "synchronized";
+    if (n_clk == TIME_ERROR || n_clk < 0) {
+        (void)sk_audit("clock_unsynchronized", "{s:s, s:s, s:s?}", "session",
+                       m->session_id, "clock", meta.clock_sync, "error",
+                       n_clk < 0 ? strerror(errno) : NULL);
+    }
     meta.start_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
     r = rec_start(m->cfg, &meta, m->signer, (const uint8_t(*)[32])rcpt,
                   (size_t)n, &m->rec, err, errlen);
@@ -1395,6 +1405,38 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
     }
     m->have_target = 1;
     sk_session_id(m->session_id, sizeof(m->session_id), time(NULL));
+    /* A session that would fill the disk mid-way ends badly for the
+     * target's work and the record: refuse it while there is room. */
+    {
+        uint64_t avail = 0, need = 0;
+        int fr = sk_min_free_check(m->cfg, m->cfg->transcript_dir, &avail,
+                                   &need);
+
+        if (fr != 1) {
+            char why2[128];
+
+            if (fr < 0) {
+                snprintf(why2, sizeof(why2), "statvfs: %s", strerror(errno));
+            } else {
+                snprintf(why2, sizeof(why2),
+                         "%llu MiB free, transcript_min_free needs %llu MiB",
+                         (unsigned long long)(avail >> 20),
+                         (unsigned long long)(need >> 20));
+            }
+            error_f("session %s refused: transcript storage %s: %s",
+                    m->session_id, m->cfg->transcript_dir, why2);
+            (void)sk_audit("storage_low", "{s:s, s:s, s:s, s:s, s:s, s:s}",
+                           "session", m->session_id, "user", m->user,
+                           "source", m->source, "target", m->target.name,
+                           "dir", m->cfg->transcript_dir, "reason", why2);
+            r = mon_open_reply(m, 0,
+                               "the gateway cannot record sessions now "
+                               "(transcript storage nearly full); contact "
+                               "the administrator",
+                               NULL);
+            goto out;
+        }
+    }
     /* No recording, no session: the recorder must have signed the
      * transcript header before anything else happens. */
     if (mon_start_recorder(m, mode == SK_ACCESS_EXEC ? command : NULL, term,
@@ -2671,6 +2713,7 @@ int main(int argc, char **argv)
     }
     sk_audit_set_rotation((uint64_t)cfg->audit_rotate_size * 1024,
                           (int64_t)cfg->audit_rotate_days * 86400);
+    sk_alert_init(cfg);
     snprintf(err, sizeof(err), "%s/state.db", cfg->state_dir);
     if ((r = sk_store_open(err, 0, &m.store)) != 0) {
         error_fr(r, "state %s", err);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define DEFAULT_WINDOW (2 * 3600)
+#define RQ_NOTIFY_TIMEOUT 60
 
 static int ticket_ok(const char *t)
 {
@@ -53,8 +54,26 @@ static json_t *request_json(const struct sk_request *r, time_t now)
 void rq_notify(const struct sk_config *cfg, const char *event,
                const struct sk_request *r, const char *actor)
 {
-    char *copy = NULL, *argv[16], *save = NULL, *tok, *text = NULL;
     json_t *o = NULL;
+
+    if (cfg->notify_command == NULL ||
+        strcmp(cfg->notify_command, "none") == 0) {
+        return;
+    }
+    o = json_pack("{s:s, s:o, s:s, s:s}", "event", event, "request",
+                  request_json(r, time(NULL)), "actor", actor, "gateway",
+                  cfg->gateway_id);
+    if (o == NULL) {
+        error_f("notify: cannot prepare the event");
+        return;
+    }
+    rq_notify_json(cfg, o);
+    json_decref(o);
+}
+
+void rq_notify_json(const struct sk_config *cfg, const json_t *o)
+{
+    char *copy = NULL, *argv[16], *save = NULL, *tok, *text = NULL;
     int argc = 0, p[2] = {-1, -1};
     pid_t pid;
 
@@ -74,10 +93,7 @@ void rq_notify(const struct sk_config *cfg, const char *event,
         error_f("notify_command must start with an absolute path");
         goto out;
     }
-    o = json_pack("{s:s, s:o, s:s, s:s}", "event", event, "request",
-                  request_json(r, time(NULL)), "actor", actor, "gateway",
-                  cfg->gateway_id);
-    if (o == NULL || (text = json_dumps(o, JSON_COMPACT)) == NULL ||
+    if ((text = json_dumps(o, JSON_COMPACT)) == NULL ||
         pipe2(p, O_CLOEXEC) != 0) {
         error_f("notify: cannot prepare the event");
         goto out;
@@ -91,6 +107,12 @@ void rq_notify(const struct sk_config *cfg, const char *event,
             if (dup2(p[0], 0) < 0 || devnull < 0 || dup2(devnull, 1) < 0) {
                 _exit(127);
             }
+            /* Only stdin/stdout/stderr: a notifier holding a session's
+             * sockets would keep its peers from seeing them close. */
+            (void)close_range(3, ~0U, 0);
+            /* A notifier that hangs is killed (the timer survives exec):
+             * hung mail servers must not pile up processes. */
+            alarm(RQ_NOTIFY_TIMEOUT);
             execv(argv[0], argv);
             _exit(127);
         }
@@ -115,7 +137,6 @@ out:
         close(p[1]);
     }
     free(text);
-    json_decref(o);
     free(copy);
 }
 

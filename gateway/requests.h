@@ -11,6 +11,8 @@
 #include "store.h"
 #include "policy/request.h"
 
+#include <jansson.h>
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -43,5 +45,9 @@ void rq_line(const struct sk_request *r, time_t now, char *out,
  * "actor":...} on stdin; never waits for it. */
 void rq_notify(const struct sk_config *cfg, const char *event,
                const struct sk_request *r, const char *actor);
+
+/* Runs notify_command (if any) with o, compact, on stdin; never waits for
+ * it, and the command is killed (SIGALRM) after a minute. o is borrowed. */
+void rq_notify_json(const struct sk_config *cfg, const json_t *o);
 
 #endif

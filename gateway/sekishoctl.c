@@ -2,6 +2,7 @@
  * sekishoctl: administration on the gateway host. Exit status: 0 success,
  * 1 refused or failed (reason on stderr), 2 usage error.
  */
+#include "alert.h"
 #include "audit.h"
 #include "config.h"
 #include "egress.h"
@@ -82,7 +83,11 @@ static const char *usage_text =
     "  request approve|deny|signoff ID [--as APPROVER] [--comment TEXT]\n"
     "  report privileges|inspection [--format text|csv|json] "
     "[--unused-days N]\n"
-    "  backup DIR | restore GENERATION\n";
+    "  backup DIR | restore GENERATION\n"
+    "  status [--json | --nagios]   health; exit 1 (nagios: 1/2/3) if an "
+    "admin is needed\n"
+    "       sekishoctl config-reference   every configuration key, "
+    "markdown\n";
 
 struct sk_config *cfg;
 sk_store *store;
@@ -191,6 +196,7 @@ static void open_state(void)
     }
     sk_audit_set_rotation((uint64_t)cfg->audit_rotate_size * 1024,
                           (int64_t)cfg->audit_rotate_days * 86400);
+    sk_alert_init(cfg);
 }
 
 static char *read_password(int from_stdin, const char *user)
@@ -1488,6 +1494,14 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "init") == 0) {
         return cmd_init(argc - 2, argv + 2);
     }
+    if (argc >= 2 && strcmp(argv[1], "config-reference") == 0) {
+        /* From the keyword table alone: docs/config.md is this output. */
+        if (argc != 2) {
+            die_usage("config-reference takes no arguments");
+        }
+        sk_config_reference(stdout);
+        return fflush(stdout) == 0 ? 0 : EXIT_REFUSED;
+    }
     if (argc >= 3 && strcmp(argv[1], "-c") == 0) {
         cfgpath = argv[2];
         i = 3;
@@ -1507,6 +1521,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "egress-key") == 0) {
         rc = cmd_egress_key(argc - i - 1, argv + i + 1);
+        sk_config_free(cfg);
+        return rc;
+    }
+    if (strcmp(argv[i], "status") == 0) {
+        /* Health needs no signing key and writes nothing. */
+        rc = ctl_status(argc - i - 1, argv + i + 1);
         sk_config_free(cfg);
         return rc;
     }

@@ -56,6 +56,43 @@ static time_t file_birth(int fd)
     return t;
 }
 
+static sk_audit_alert_fn audit_alert;
+static void *audit_alert_arg;
+
+/* Security events that need a person, with the severity syslog gets. */
+static const struct {
+    const char *event;
+    int prio;
+} alert_events[] = {
+    {"account_locked", LOG_WARNING},
+    {"source_blocked", LOG_WARNING},
+    {"sandbox_violation", LOG_ALERT},
+    {"protocol_violation", LOG_ALERT},
+    {"recording_failed", LOG_CRIT},
+    {"storage_low", LOG_CRIT},
+    {"clock_unsynchronized", LOG_WARNING},
+    {"audit_chain_error", LOG_ALERT},
+    {"audit_write_failed", LOG_ALERT},
+};
+
+int sk_audit_alert_prio(const char *event)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(alert_events) / sizeof(alert_events[0]); i++) {
+        if (strcmp(alert_events[i].event, event) == 0) {
+            return alert_events[i].prio;
+        }
+    }
+    return -1;
+}
+
+void sk_audit_set_alert(sk_audit_alert_fn fn, void *arg)
+{
+    audit_alert = fn;
+    audit_alert_arg = arg;
+}
+
 int sk_audit_open(const char *path, const char *gateway_id,
                   const struct sk_key *signer)
 {
@@ -102,6 +139,11 @@ static void line_hash(const char *line, size_t len, char out[65])
 
     crypto_generichash(h, sizeof(h), (const uint8_t *)line, len, NULL, 0);
     sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+void sk_audit_line_hash(const char *line, size_t len, char out[65])
+{
+    line_hash(line, len, out);
 }
 
 /* Hash of the file's last line (without its newline), or the genesis
@@ -178,7 +220,7 @@ static int sign_line(const char *body, size_t len, char *b64, size_t b64len)
 
 /* Signs obj (its "key" and "prev" set here) and appends it to fd as one
  * line with one write(2). Called under the lock. */
-static int append_obj(int fd, json_t *obj, const char *prev)
+static int append_obj(int fd, json_t *obj, const char *prev, int prio)
 {
     char b64[128], *body = NULL, *line = NULL;
     size_t len;
@@ -202,8 +244,8 @@ static int append_obj(int fd, json_t *obj, const char *prev)
         r = SK_ERR_ALLOC;
         goto out;
     }
-    syslog(LOG_AUTHPRIV | LOG_NOTICE, "audit %.*s", (int)strlen(line) - 1,
-           line);
+    syslog(LOG_AUTHPRIV | (prio >= 0 ? prio : LOG_NOTICE), "audit %.*s",
+           (int)strlen(line) - 1, line);
     len = strlen(line);
     do {
         w = write(fd, line, len);
@@ -487,7 +529,7 @@ static int rotate_locked(const char *reason, const char *admin,
         r = SK_ERR_SYSTEM;
         goto out;
     }
-    if ((r = append_obj(nfd, obj, prev)) != 0) {
+    if ((r = append_obj(nfd, obj, prev, -1)) != 0) {
         goto out;
     }
     if (linked == 0 && link(audit_path, name) != 0) {
@@ -584,7 +626,7 @@ int sk_audit(const char *event, const char *fmt, ...)
     char ts[32], prev[65];
     const char *why;
     va_list ap;
-    int r = SK_ERR_INTERNAL, locked = 0;
+    int r = SK_ERR_INTERNAL, locked = 0, prio = -1;
 
     sk_time_fmt(time(NULL), ts, sizeof(ts));
     obj = json_pack("{s:s, s:s, s:s, s:I}", "time", ts, "event", event,
@@ -625,10 +667,31 @@ int sk_audit(const char *event, const char *fmt, ...)
     if ((r = last_line_hash(audit_fd, prev)) != 0) {
         goto out;
     }
-    r = append_obj(audit_fd, obj, prev);
+    prio = sk_audit_alert_prio(event);
+    r = append_obj(audit_fd, obj, prev, prio);
 out:
     if (locked) {
         (void)flock(audit_fd, LOCK_UN);
+    }
+    if (r != 0 && obj != NULL) {
+        /* The record is lost: that alone needs a person, whatever the
+         * event was. */
+        char *j = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+        syslog(LOG_AUTHPRIV | LOG_ALERT, "audit log write failed (%s): %s",
+               sk_err_str(r), j != NULL ? j : event);
+        if (audit_alert != NULL) {
+            audit_alert("audit_write_failed", LOG_ALERT, j != NULL ? j : "{}",
+                        audit_alert_arg);
+        }
+        free(j);
+    } else if (prio >= 0 && audit_alert != NULL) {
+        char *j = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+        if (j != NULL) {
+            audit_alert(event, prio, j, audit_alert_arg);
+        }
+        free(j);
     }
     json_decref(extra);
     json_decref(obj);

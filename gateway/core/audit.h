@@ -45,6 +45,25 @@ void sk_audit_close(void);
  * precondition (session start) must then refuse to continue. */
 int sk_audit(const char *event, const char *fmt, ...);
 
+/* Events that need a person (lockout, sandbox or protocol violation,
+ * recording failure, storage low, clock unsynchronised, audit chain
+ * errors) go to syslog at their own severity rather than LOG_NOTICE, and
+ * to the alert hook if one is set. Returns the syslog priority of event
+ * (LOG_ALERT, LOG_CRIT or LOG_WARNING), or -1 if it is not an alert. */
+int sk_audit_alert_prio(const char *event);
+
+/* The hook sk_audit calls (after writing the line, or after failing to:
+ * then event is "audit_write_failed") for an alert event, with the line's
+ * JSON (without its signature). It must not block for long and must not call
+ * sk_audit. NULL removes it. */
+typedef void (*sk_audit_alert_fn)(const char *event, int prio,
+                                  const char *json, void *arg);
+void sk_audit_set_alert(sk_audit_alert_fn fn, void *arg);
+
+/* The chain hash of one line (without its newline): hex BLAKE2b-256,
+ * what the next line's "prev" holds. out has 65 bytes. */
+void sk_audit_line_hash(const char *line, size_t len, char out[65]);
+
 /* Verification of a whole log. keyfn finds a trusted public key by id.
  * Returns 0 if every line is intact and chained, else SK_ERR_INVALID /
  * SK_ERR_CRYPTO with *bad_line (1-based) and err naming the problem.

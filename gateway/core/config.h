@@ -8,6 +8,7 @@
 
 #include "methods.h"
 
+#include <stdint.h>
 #include <stdio.h>
 
 struct sk_config {
@@ -66,12 +67,26 @@ struct sk_config {
     char *auditor_key;
     int checkpoint_interval;
     int retention_min_days;
+    char *transcript_min_free; /* "MiB" or "N%", parsed into: */
+    int64_t min_free_mib;
+    int min_free_pct;
     /* [policy] */
     char *timezone;
     int approvals_required;
     char *notify_command;
     int idle_timeout;
 };
+
+/* Parses a transcript_min_free value: "N" MiB (0..1048576) or "N%"
+ * (0..90). Returns 0 with one of *mib / *pct set (the other 0), or
+ * SK_ERR_INVALID. */
+int sk_min_free_parse(const char *v, int64_t *mib, int *pct);
+
+/* Free space of the file system holding dir against transcript_min_free:
+ * *avail and *need in bytes. Returns 1 if avail >= need, 0 if below, or
+ * SK_ERR_SYSTEM (errno set) if statvfs fails. Does not block beyond it. */
+int sk_min_free_check(const struct sk_config *cfg, const char *dir,
+                      uint64_t *avail, uint64_t *need);
 
 /* Factors each alternative of a method rule must have: 2, or 1 with
  * second_factor = none. */
@@ -87,6 +102,11 @@ void sk_config_free(struct sk_config *cfg);
 /* Writes the effective configuration, every keyword with its value, as
  * INI that sk_config_load accepts. */
 void sk_config_dump(const struct sk_config *cfg, FILE *f);
+
+/* Writes the configuration reference, markdown: every keyword by section
+ * with its type, default (or how it is derived), range and help text,
+ * from the keyword table (docs/config.md is this output). */
+void sk_config_reference(FILE *f);
 
 /* Writes a new config file for `sekishoctl init`: state_dir and listen
  * set, everything else commented with its default. Returns 0 or

@@ -511,6 +511,8 @@ t_full_disk() {
     mount -t tmpfs -o size=256k,mode=0700 tmpfs "$mnt" ||
         { fail "cannot mount a tmpfs (run as root)"; gw_start; return; }
     sed -i "s|^#transcript_dir = .*|transcript_dir = $mnt|" "$CONF"
+    # The recorder's own failure, not the watermark's refusal, is tested.
+    sed -i "s|^#transcript_min_free = .*|transcript_min_free = 0|" "$CONF"
     gw_start || fail "gateway did not start"
     # Full before the session: it never starts.
     dd if=/dev/zero of="$mnt/fill" bs=4k 2>/dev/null
@@ -530,6 +532,7 @@ t_full_disk() {
     gw_stop
     umount "$mnt"
     sed -i "s|^transcript_dir = .*|#transcript_dir = x|" "$CONF"
+    sed -i "s|^transcript_min_free = .*|#transcript_min_free = x|" "$CONF"
     gw_start || fail "gateway did not restart"
 }
 
@@ -543,6 +546,8 @@ t_recorder_failure_cause() {
     mount -t tmpfs -o size=256k,mode=0700 tmpfs "$mnt" ||
         { fail "cannot mount a tmpfs (run as root)"; gw_start; return; }
     sed -i "s|^#transcript_dir = .*|transcript_dir = $mnt|" "$CONF"
+    # The recorder's own failure, not the watermark's refusal, is tested.
+    sed -i "s|^#transcript_min_free = .*|transcript_min_free = 0|" "$CONF"
     gw_start || fail "gateway did not start"
     dd if=/dev/zero of="$mnt/fill" bs=1k count=$((256 - 24)) 2>/dev/null
     n0=$(wc -l < "$WORK/gw.log")
@@ -559,6 +564,7 @@ t_recorder_failure_cause() {
     gw_stop
     umount "$mnt"
     sed -i "s|^transcript_dir = .*|#transcript_dir = x|" "$CONF"
+    sed -i "s|^transcript_min_free = .*|#transcript_min_free = x|" "$CONF"
     gw_start || fail "gateway did not restart"
 }
 

@@ -358,6 +358,59 @@ static void test_egress_from(void **state)
     assert_null(cfg);
 }
 
+/* transcript_min_free: MiB or a percentage, checked at load; the check
+ * against a real file system says above or below. */
+static void test_min_free(void **state)
+{
+    struct sk_config *cfg = NULL;
+    char err[512];
+    int64_t mib = -1;
+    int pct = -1;
+    uint64_t avail = 0, need = 0;
+    static const char *bad[] = {"", "-1", "1x", "5 %", "91%", "1048577",
+                                "%", "1.5", "99999999999999999999"};
+    size_t i;
+
+    (void)state;
+    assert_int_equal(sk_min_free_parse("0", &mib, &pct), 0);
+    assert_int_equal(mib, 0);
+    assert_int_equal(pct, 0);
+    assert_int_equal(sk_min_free_parse("5%", &mib, &pct), 0);
+    assert_int_equal(mib, 0);
+    assert_int_equal(pct, 5);
+    assert_int_equal(sk_min_free_parse("2048", &mib, &pct), 0);
+    assert_int_equal(mib, 2048);
+    assert_int_equal(pct, 0);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(sk_min_free_parse(bad[i], &mib, &pct),
+                         SK_ERR_INVALID);
+    }
+    /* the default */
+    assert_int_equal(load("[gateway]\nstate_dir = /s\n", &cfg, err), 0);
+    assert_string_equal(cfg->transcript_min_free, "1024");
+    assert_int_equal(cfg->min_free_mib, 1024);
+    sk_config_free(cfg);
+    assert_int_equal(load("[gateway]\nstate_dir = /s\n[recorder]\n"
+                          "transcript_min_free = 12q\n",
+                          &cfg, err),
+                     SK_ERR_INVALID);
+    assert_non_null(strstr(err, "transcript_min_free"));
+    /* 0 MiB is always met; 90% of a file system is not met on one that
+     * is more than 10% full, and need is that share of its size. */
+    assert_int_equal(load("[gateway]\nstate_dir = /s\n[recorder]\n"
+                          "transcript_min_free = 0\n",
+                          &cfg, err),
+                     0);
+    assert_int_equal(sk_min_free_check(cfg, "/", &avail, &need), 1);
+    assert_int_equal(need, 0);
+    assert_int_equal(sk_min_free_check(cfg, "/nonexistent/dir", &avail,
+                                       &need),
+                     SK_ERR_SYSTEM);
+    cfg->min_free_mib = 1048576 * 1024LL; /* 1 PiB */
+    assert_int_equal(sk_min_free_check(cfg, "/", &avail, &need), 0);
+    sk_config_free(cfg);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -375,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_write_initial),
         cmocka_unit_test_teardown(test_egress_from, teardown),
+        cmocka_unit_test_teardown(test_min_free, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
