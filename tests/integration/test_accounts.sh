@@ -150,6 +150,8 @@ t_user_remove() {
         "$(ctl user show rosa)"
     expect_contains "list says removed" "removed" \
         "$(ctl user list | grep '^rosa ')"
+    ctl report inspection | grep -q rosa &&
+        fail "a removed account is still inspected"
     # Nothing brings the account back; the name is not reused.
     out=$(ctl user enable rosa 2>&1)
     expect_eq "enable refused" 1 "$?"
