@@ -205,6 +205,7 @@ static int users_cb(const struct sk_user *u, void *arg)
     DUPS(d, u, role);
     DUPS(d, u, sources);
     DUPS(d, u, methods);
+    DUPS(d, u, removed_by);
     d->pw_hash = NULL;
     return 0;
 }
