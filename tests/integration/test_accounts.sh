@@ -58,7 +58,7 @@ t_first_login_changes_password() {
         fail "forced change not audited"
     ctl grant add nina web01 --exec > /dev/null
     # No new password given: the login stops at the change.
-    out=$(SKNEWPW= gw_ssh nina web01 -- 'echo no-change' < /dev/null 2>&1)
+    out=$(SKNEWPW='' gw_ssh nina web01 -- 'echo no-change' < /dev/null 2>&1)
     expect_not_contains "no session without the change" "no-change" "$out"
     rm -f "$WORK/prompts"
     out=$(SKPROMPTS="$WORK/prompts" SKNEWPW=$NEWPW \
@@ -105,7 +105,7 @@ t_no_force_change_logs_in_directly() {
     expect_contains "show" "password-must-change: no" "$(ctl user show omar)"
     ctl grant add omar web01 --exec > /dev/null
     rm -f "$WORK/prompts"
-    out=$(SKPROMPTS="$WORK/prompts" SKNEWPW= \
+    out=$(SKPROMPTS="$WORK/prompts" SKNEWPW='' \
         gw_ssh omar web01 -- 'echo direct-ok' < /dev/null 2>&1)
     expect_eq "logs in with the admin's password" "direct-ok" "$out"
     grep -q "New password" "$WORK/prompts" && fail "asked for a new password"
