@@ -107,7 +107,8 @@ const char *sk_auth_check(sk_store *st, const char *totp_key,
 
 const char *sk_auth_account_state(const struct sk_user *u, time_t now)
 {
-    return u->status == SK_USER_LOCKED     ? "account locked"
+    return u->removed != 0                 ? "account removed"
+           : u->status == SK_USER_LOCKED   ? "account locked"
            : u->status == SK_USER_DISABLED ? "account disabled"
            : u->locked_until > (int64_t)now
                ? "account locked after failed logins"

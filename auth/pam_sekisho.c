@@ -237,7 +237,10 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *ph, int flags, int argc,
         reason(ph, "unknown user");
         return PAM_USER_UNKNOWN;
     }
-    if (u.status == SK_USER_DISABLED) {
+    if (u.removed != 0) {
+        reason(ph, "account removed");
+        r = PAM_PERM_DENIED;
+    } else if (u.status == SK_USER_DISABLED) {
         reason(ph, "account disabled");
         r = PAM_PERM_DENIED;
     } else if (sk_auth_account_expired(&u, time(NULL))) {

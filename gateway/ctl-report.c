@@ -205,6 +205,7 @@ static int users_cb(const struct sk_user *u, void *arg)
     DUPS(d, u, role);
     DUPS(d, u, sources);
     DUPS(d, u, methods);
+    DUPS(d, u, removed_by);
     d->pw_hash = NULL;
     return 0;
 }
@@ -389,6 +390,9 @@ static void inspection(struct table *t, struct vec *users, struct vec *grants,
         size_t bl;
         int64_t last = u[i].last_login ? u[i].last_login : u[i].created;
 
+        if (u[i].removed != 0) {
+            continue; /* gone for good: nothing to inspect, no admin */
+        }
         admins += strcmp(u[i].role, "admin") == 0;
         approvers += strcmp(u[i].role, "approver") == 0;
         if (u[i].status != SK_USER_ACTIVE) {

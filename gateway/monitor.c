@@ -2233,7 +2233,9 @@ static const char *mon_recheck(struct monitor *m)
          * is. */
         return r == SK_ERR_NOT_FOUND ? "account removed" : NULL;
     }
-    if (u.status == SK_USER_DISABLED) {
+    if (u.removed != 0) {
+        why = "account removed";
+    } else if (u.status == SK_USER_DISABLED) {
         why = "account disabled";
     } else if (u.status == SK_USER_LOCKED ||
                u.locked_until > (int64_t)time(NULL)) {
@@ -2579,6 +2581,11 @@ int main(int argc, char **argv)
     ssh_key hostkey = NULL;
     struct sigaction sa;
 
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        sk_version_print("sekisho-session");
+        return 0;
+    }
+
     while ((ch = getopt(argc, argv, "c:fRiD:")) != -1) {
         switch (ch) {
         case 'D':
@@ -2720,6 +2727,17 @@ int main(int argc, char **argv)
         (void)sk_audit("store_unavailable", "{s:s}", "source", m.source);
         kill(m.worker, SIGKILL);
         exit(SK_EXIT_STORE);
+    }
+    /* The first program to open the state after an upgrade migrates it:
+     * say so in the log and the chain (R-OPS-6). */
+    if (sk_store_schema_found(m.store) != sk_store_schema_version(m.store)) {
+        logit("state %s migrated from schema %d to %d (sekisho-session %s)",
+              err, sk_store_schema_found(m.store),
+              sk_store_schema_version(m.store), SK_VERSION);
+        (void)sk_audit("schema_migrated", "{s:i, s:i, s:s, s:s}", "from",
+                       sk_store_schema_found(m.store), "to",
+                       sk_store_schema_version(m.store), "program",
+                       "sekisho-session", "version", SK_VERSION);
     }
     logit("connection from %s port %s", host, port);
     (void)sk_audit("connect", "{s:s, s:s}", "source", m.source, "port", port);

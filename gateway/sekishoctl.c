@@ -48,9 +48,12 @@ static const char *usage_text =
     "  egress-key [TARGET | --group NAME [--create]]\n"
     "  user add NAME [--role maintainer|approver|admin|auditor] "
     "[--password-stdin] [--from CIDR]... [--expires DATE]\n"
+    "           [--no-force-change]\n"
+    "  user role NAME maintainer|approver|admin|auditor\n"
+    "  user remove NAME\n"
     "  user from NAME CIDR... | --any\n"
     "  user expires NAME DATE|never\n"
-    "  user passwd NAME [--password-stdin]\n"
+    "  user passwd NAME [--password-stdin] [--no-force-change]\n"
     "  user lock|unlock|disable|enable|show|totp-reset|expire-password NAME\n"
     "  user list\n"
     "  user key add NAME FILE|- | key list [NAME] | key remove NAME "
@@ -184,7 +187,9 @@ static void open_state(void)
 
     snprintf(path, sizeof(path), "%s/state.db", cfg->state_dir);
     if ((r = sk_store_open(path, 0, &store)) != 0) {
-        die("cannot open state %s: %s", path, sk_err_str(r));
+        die("cannot open state %s: %s (this is sekishoctl %s, state "
+            "schema %d)",
+            path, sk_err_str(r), SK_VERSION, sk_store_schema_latest());
     }
     /* Every change is signed into the audit chain: no key, no change. */
     if ((r = sk_key_load(cfg->signing_key, &signer)) != 0) {
@@ -197,6 +202,20 @@ static void open_state(void)
     sk_audit_set_rotation((uint64_t)cfg->audit_rotate_size * 1024,
                           (int64_t)cfg->audit_rotate_days * 86400);
     sk_alert_init(cfg);
+    /* An upgrade changed the schema: say so, where an admin looks and in
+     * the chain (R-OPS-6). The store cannot log; we are its first user. */
+    if (sk_store_schema_found(store) != sk_store_schema_version(store)) {
+        logit("state %s migrated from schema %d to %d (sekishoctl %s)", path,
+              sk_store_schema_found(store), sk_store_schema_version(store),
+              SK_VERSION);
+        if ((r = sk_audit("schema_migrated", "{s:s, s:i, s:i, s:s, s:s}",
+                          "admin", admin, "from",
+                          sk_store_schema_found(store), "to",
+                          sk_store_schema_version(store), "program",
+                          "sekishoctl", "version", SK_VERSION)) != 0) {
+            die("audit log %s: %s", cfg->audit_log, sk_err_str(r));
+        }
+    }
 }
 
 static char *read_password(int from_stdin, const char *user)
@@ -356,6 +375,12 @@ static const char *status_name(int s)
                                    : "unknown";
 }
 
+/* A removed account is disabled in the store; people are told which. */
+static const char *user_status(const struct sk_user *u)
+{
+    return u->removed != 0 ? "removed" : status_name(u->status);
+}
+
 void fmt_time(int64_t t, char *out, size_t n)
 {
     if (t == 0) {
@@ -413,7 +438,7 @@ static int print_user(const struct sk_user *u, void *arg)
     (void)arg;
     fmt_time(u->last_login, ll, sizeof(ll));
     printf("%-20s %-10s %-8s last-login %s from %s\n", term_str(u->name),
-           term_str(u->role), status_name(u->status), ll,
+           term_str(u->role), user_status(u), ll,
            term_str(u->sources ? u->sources : "anywhere"));
     return 0;
 }
@@ -427,6 +452,95 @@ static int show_key(const struct sk_user_key *k, void *arg)
     /* The comment came with the maintainer's key file. */
     printf("key: %s %s%s%s\n", term_str(k->fingerprint), term_str(type),
            k->comment[0] ? " " : "", term_str(k->comment));
+    return 0;
+}
+
+static int role_valid(const char *role)
+{
+    return strcmp(role, "maintainer") == 0 || strcmp(role, "approver") == 0 ||
+           strcmp(role, "admin") == 0 || strcmp(role, "auditor") == 0;
+}
+
+/* A password an administrator typed is known to two people: unless the
+ * admin says otherwise, the user must replace it at the next login (the
+ * PAM module and the monitor ask for a new one when pw_changed is 0). */
+static void force_change(const char *name, int no_force)
+{
+    int r;
+
+    if (no_force) {
+        return;
+    }
+    if ((r = sk_store_user_expire_password(store, name)) != 0) {
+        die("user %s: %s", name, sk_err_str(r));
+    }
+}
+
+/* user role NAME ROLE */
+static int user_role(const char *name, const char *role)
+{
+    struct sk_user u;
+    char *old = NULL;
+    int r;
+
+    if (!role_valid(role)) {
+        die_usage("user role: '%s' is not maintainer, approver, admin or "
+                  "auditor", role);
+    }
+    if ((r = sk_store_user_get(store, name, &u)) != 0) {
+        die("user %s: %s", name,
+            r == SK_ERR_NOT_FOUND ? "no such user" : sk_err_str(r));
+    }
+    old = strdup(u.role);
+    sk_user_clear(&u);
+    if (old == NULL) {
+        die("out of memory");
+    }
+    if (strcmp(old, role) == 0) {
+        printf("user %s is already %s\n", name, role);
+        free(old);
+        return 0;
+    }
+    if ((r = sk_store_user_set_role(store, name, role)) != 0) {
+        free(old);
+        die("user role %s: %s", name, sk_err_str(r));
+    }
+    /* Decisions read the role as it is now (approvals, admin commands),
+     * so this takes effect at the user's next command. */
+    (void)sk_audit("user_role", "{s:s, s:s, s:s, s:s}", "admin", admin,
+                   "user", name, "role", role, "from", old);
+    printf("user %s is now %s (was %s)\n", name, role, old);
+    free(old);
+    return 0;
+}
+
+/* user remove NAME */
+static int user_remove(const char *name)
+{
+    struct sk_user u;
+    char *role = NULL;
+    int r;
+
+    if ((r = sk_store_user_get(store, name, &u)) != 0) {
+        die("user %s: %s", name,
+            r == SK_ERR_NOT_FOUND ? "no such user" : sk_err_str(r));
+    }
+    role = strdup(u.role);
+    sk_user_clear(&u);
+    if (role == NULL) {
+        die("out of memory");
+    }
+    if ((r = sk_store_user_remove(store, name, admin, time(NULL))) != 0) {
+        free(role);
+        die("user remove %s: %s", name, sk_err_str(r));
+    }
+    (void)sk_audit("user_remove", "{s:s, s:s, s:s}", "admin", admin, "user",
+                   name, "role", role);
+    free(role);
+    printf("user %s removed: it can no longer log in and its open sessions "
+           "end within seconds; its sessions, requests and audit lines keep "
+           "the name, which is not given to anyone else\n",
+           name);
     return 0;
 }
 
@@ -459,9 +573,32 @@ static int cmd_user(int argc, char **argv)
     }
     name = argv[1];
     check_name("user", name);
+    if (strcmp(sub, "add") != 0 && strcmp(sub, "show") != 0) {
+        struct sk_user u;
+
+        /* Nothing changes a removed account (the store refuses too). */
+        if (sk_store_user_get(store, name, &u) == 0 && u.removed != 0) {
+            sk_user_clear(&u);
+            die("user %s was removed: a removed account cannot be changed",
+                name);
+        }
+        sk_user_clear(&u);
+    }
+    if (strcmp(sub, "role") == 0) {
+        if (argc != 3) {
+            die_usage("user role NAME maintainer|approver|admin|auditor");
+        }
+        return user_role(name, argv[2]);
+    }
+    if (strcmp(sub, "remove") == 0) {
+        if (argc != 2) {
+            die_usage("user remove NAME");
+        }
+        return user_remove(name);
+    }
     if (strcmp(sub, "add") == 0) {
         const char *role = "maintainer";
-        int from_stdin = 0, i;
+        int from_stdin = 0, no_force = 0, i;
         char hash[SK_PW_HASH_MAX], sources[1024] = "";
         struct sk_user u;
         time_t expires = 0;
@@ -475,12 +612,13 @@ static int cmd_user(int argc, char **argv)
                 add_source(sources, sizeof(sources), argv[++i]);
             } else if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
                 expires = parse_expiry(argv[++i]);
+            } else if (strcmp(argv[i], "--no-force-change") == 0) {
+                no_force = 1;
             } else {
                 die_usage("user add: unexpected argument '%s'", argv[i]);
             }
         }
-        if (strcmp(role, "maintainer") && strcmp(role, "approver") &&
-            strcmp(role, "admin") && strcmp(role, "auditor")) {
+        if (!role_valid(role)) {
             die_usage("user add: role '%s' is not maintainer, approver, "
                       "admin or auditor", role);
         }
@@ -488,7 +626,20 @@ static int cmd_user(int argc, char **argv)
             die("user name '%s' is reserved", name);
         }
         if (sk_store_user_get(store, name, &u) == 0) {
+            int64_t removed = u.removed;
+
             sk_user_clear(&u);
+            if (removed != 0) {
+                char ts[32];
+
+                /* IDs are personal (R-ID-1): the history of the removed
+                 * account must never read as someone else's. */
+                fmt_time(removed, ts, sizeof(ts));
+                die("user %s was removed on %s: the name of a removed "
+                    "account is not reused (its sessions, requests and "
+                    "audit lines name it); choose another name",
+                    name, ts);
+            }
             die("user %s already exists", name);
         }
         new_password_hash(name, NULL, from_stdin, hash, sizeof(hash));
@@ -503,11 +654,14 @@ static int cmd_user(int argc, char **argv)
              (r = sk_store_user_set_expires(store, name, expires)) != 0)) {
             die("user add %s: %s", name, sk_err_str(r));
         }
-        (void)sk_audit("user_add", "{s:s, s:s, s:s, s:s?}", "admin", admin,
-                       "user", name, "role", role, "from",
-                       sources[0] ? sources : NULL);
-        printf("user %s added (%s%s%s)\n", name, role,
-               sources[0] ? ", from " : "", sources);
+        force_change(name, no_force);
+        (void)sk_audit("user_add", "{s:s, s:s, s:s, s:s?, s:b}", "admin",
+                       admin, "user", name, "role", role, "from",
+                       sources[0] ? sources : NULL, "force_change",
+                       !no_force);
+        printf("user %s added (%s%s%s)%s\n", name, role,
+               sources[0] ? ", from " : "", sources,
+               no_force ? "" : "; the first login must change the password");
         enrol_totp(name);
         return 0;
     }
@@ -562,11 +716,17 @@ static int cmd_user(int argc, char **argv)
     }
     if (strcmp(sub, "passwd") == 0) {
         char hash[SK_PW_HASH_MAX];
-        int from_stdin = argc == 3 && strcmp(argv[2], "--password-stdin") == 0;
+        int from_stdin = 0, no_force = 0;
         struct sk_user u;
 
-        if (argc > 3 || (argc == 3 && !from_stdin)) {
-            die_usage("user passwd: unexpected argument");
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--password-stdin") == 0) {
+                from_stdin = 1;
+            } else if (strcmp(argv[i], "--no-force-change") == 0) {
+                no_force = 1;
+            } else {
+                die_usage("user passwd: unexpected argument '%s'", argv[i]);
+            }
         }
         if ((r = sk_store_user_get(store, name, &u)) != 0) {
             die("user %s: %s", name, sk_err_str(r));
@@ -583,9 +743,11 @@ static int cmd_user(int argc, char **argv)
         if (r != 0) {
             die("user passwd %s: %s", name, sk_err_str(r));
         }
-        (void)sk_audit("user_passwd", "{s:s, s:s}", "admin", admin, "user",
-                       name);
-        printf("password of %s changed\n", name);
+        force_change(name, no_force);
+        (void)sk_audit("user_passwd", "{s:s, s:s, s:b}", "admin", admin,
+                       "user", name, "force_change", !no_force);
+        printf("password of %s changed%s\n", name,
+               no_force ? "" : "; it must be changed at the next login");
         return 0;
     }
     if (strcmp(sub, "expire-password") == 0) {
@@ -622,8 +784,15 @@ static int cmd_user(int argc, char **argv)
         fmt_time(u.last_login, l, sizeof(l));
         printf("name: %s\nrole: %s\nstatus: %s\ncreated: %s\n"
                "password-changed: %s\nlast-login: %s\nfrom: %s\n",
-               term_str(u.name), term_str(u.role), status_name(u.status), c,
+               term_str(u.name), term_str(u.role), user_status(&u), c,
                p, l, term_str(u.sources ? u.sources : "anywhere"));
+        if (u.removed != 0) {
+            fmt_time(u.removed, l, sizeof(l));
+            printf("removed: %s by %s\n", l,
+                   term_str(u.removed_by ? u.removed_by : "?"));
+        }
+        printf("password-must-change: %s\n",
+               u.removed == 0 && u.pw_changed == 0 ? "yes" : "no");
         fmt_time(u.expires, l, sizeof(l));
         printf("expires: %s%s\n", u.expires ? l : "never",
                u.expires && u.expires <= (int64_t)time(NULL) ? " (expired)"
@@ -1489,6 +1658,10 @@ int main(int argc, char **argv)
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
                       strcmp(argv[1], "--help") == 0)) {
         fputs(usage_text, stdout);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        sk_version_print("sekishoctl");
         return 0;
     }
     if (argc >= 2 && strcmp(argv[1], "init") == 0) {

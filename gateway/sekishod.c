@@ -617,6 +617,11 @@ int main(int argc, char **argv)
     sigset_t block, orig;
     ssize_t n;
 
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        sk_version_print("sekishod");
+        return 0;
+    }
+
     while ((ch = getopt(argc, argv, "c:fT")) != -1) {
         switch (ch) {
         case 'c':

@@ -307,6 +307,11 @@ int main(int argc, char **argv)
     uint64_t good = 0;
     int allow_incomplete = 0, bad = 0, i;
 
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        sk_version_print("sekisho-verify");
+        return 0;
+    }
+
     if (sodium_init() < 0) {
         return 1;
     }

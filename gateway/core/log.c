@@ -45,6 +45,10 @@ const char *sk_err_str(int code)
         return "cryptographic failure";
     case SK_ERR_BAD_NAME:
         return "invalid name";
+    case SK_ERR_SCHEMA_NEWER:
+        return "the state database was written by a newer version of "
+               "Sekisho (its schema is newer than this program knows): "
+               "run the newer version or restore a backup made for this one";
     default:
         return "unknown error";
     }

@@ -21,6 +21,7 @@
 #define SK_ERR_BAD_MESSAGE -11 /* protocol violation by a peer */
 #define SK_ERR_CRYPTO -12      /* cryptographic operation failed */
 #define SK_ERR_BAD_NAME -13    /* name has characters or length not allowed */
+#define SK_ERR_SCHEMA_NEWER -14 /* state written by a newer version */
 
 /* Returns a static string describing code; never NULL. */
 const char *sk_err_str(int code);

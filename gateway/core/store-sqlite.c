@@ -9,6 +9,7 @@
 
 struct sk_store {
     sqlite3 *db;
+    int found_version; /* schema version before this open migrated it */
 };
 
 /* Migrations, in order; the schema version is their count. Never edit a
@@ -159,6 +160,10 @@ static const char *migrations[] = {
     "CREATE TABLE auth_session_ids ("
     "  hash TEXT PRIMARY KEY,"
     "  at INTEGER NOT NULL);",
+    /* 14: removed accounts: the row stays (sessions, requests and audit
+     * lines name it; the name is never given to someone else) */
+    "ALTER TABLE users ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN removed_by TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -184,7 +189,7 @@ static int user_version(sqlite3 *db, int *v)
     return r;
 }
 
-static int migrate(sqlite3 *db)
+static int migrate(sqlite3 *db, int *found)
 {
     int v, i;
     char pragma[64];
@@ -195,8 +200,11 @@ static int migrate(sqlite3 *db)
     if (user_version(db, &v) != 0) {
         goto fail;
     }
+    *found = v;
     if (v > NMIGRATIONS) {
-        goto fail; /* a newer gateway wrote this: refuse to guess */
+        /* A newer gateway wrote this: refuse to guess. */
+        exec_sql(db, "ROLLBACK");
+        return SK_ERR_SCHEMA_NEWER;
     }
     for (i = v; i < NMIGRATIONS; i++) {
         if (exec_sql(db, migrations[i]) != 0) {
@@ -218,6 +226,7 @@ int sk_store_open(const char *path, int flags, sk_store **out)
     sk_store *st;
     int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
                  SQLITE_OPEN_FULLMUTEX;
+    int r = SK_ERR_STORE;
 
     *out = NULL;
     if (flags & SK_STORE_CREATE) {
@@ -234,14 +243,24 @@ int sk_store_open(const char *path, int flags, sk_store **out)
         exec_sql(st->db, "PRAGMA synchronous = FULL") != 0 ||
         exec_sql(st->db, "PRAGMA foreign_keys = ON") != 0 ||
         exec_sql(st->db, "PRAGMA secure_delete = ON") != 0 ||
-        migrate(st->db) != 0) {
+        (r = migrate(st->db, &st->found_version)) != 0) {
         goto fail;
     }
     *out = st;
     return 0;
 fail:
     sk_store_close(st);
-    return SK_ERR_STORE;
+    return r == SK_ERR_SCHEMA_NEWER ? r : SK_ERR_STORE;
+}
+
+int sk_store_schema_found(sk_store *st)
+{
+    return st->found_version;
+}
+
+int sk_store_schema_latest(void)
+{
+    return NMIGRATIONS;
 }
 
 void sk_store_close(sk_store *st)
@@ -401,6 +420,7 @@ void sk_user_clear(struct sk_user *u)
     }
     free(u->sources);
     free(u->methods);
+    free(u->removed_by);
     memset(u, 0, sizeof(*u));
 }
 
@@ -431,6 +451,8 @@ static int user_row(sqlite3_stmt *s, struct sk_user *u)
     u->expires = sqlite3_column_int64(s, 10);
     u->pw_by_admin = sqlite3_column_int(s, 11);
     u->methods = col_text(s, 12, &oom);
+    u->removed = sqlite3_column_int64(s, 13);
+    u->removed_by = col_text(s, 14, &oom);
     if (oom || u->name == NULL || u->role == NULL) {
         sk_user_clear(u);
         return SK_ERR_ALLOC;
@@ -440,7 +462,8 @@ static int user_row(sqlite3_stmt *s, struct sk_user *u)
 
 #define USER_COLS                                                             \
     "id, name, role, pw_hash, pw_changed, status, created, last_login, "    \
-    "locked_until, sources, expires, pw_by_admin, methods"
+    "locked_until, sources, expires, pw_by_admin, methods, removed, "      \
+    "removed_by"
 
 int sk_store_user_get(sk_store *st, const char *name, struct sk_user *out)
 {
@@ -479,7 +502,7 @@ int sk_store_user_set_password(sk_store *st, const char *name,
                  "s", name)) != 0 ||
         (r = run(st, 1,
                  "UPDATE users SET pw_hash = ?, pw_changed = ? "
-                 "WHERE name = ?",
+                 "WHERE name = ? AND removed = 0",
                  "sis", pw_hash, (int64_t)now, name)) != 0 ||
         (r = run(st, 0,
                  "DELETE FROM password_history WHERE user_id = "
@@ -532,8 +555,56 @@ int sk_store_user_expire_password(sk_store *st, const char *name)
 
 int sk_store_user_set_status(sk_store *st, const char *name, int status)
 {
-    return run(st, 1, "UPDATE users SET status = ? WHERE name = ?", "is",
-               (int64_t)status, name);
+    /* A removed account stays disabled: no status change brings it back. */
+    return run(st, 1,
+               "UPDATE users SET status = ? WHERE name = ? AND removed = 0",
+               "is", (int64_t)status, name);
+}
+
+int sk_store_user_set_role(sk_store *st, const char *name, const char *role)
+{
+    return run(st, 1,
+               "UPDATE users SET role = ? WHERE name = ? AND removed = 0",
+               "ss", role, name);
+}
+
+int sk_store_user_remove(sk_store *st, const char *name, const char *by,
+                         time_t now)
+{
+    int r;
+
+    /* One transaction: the account is closed for good and everything
+     * that could let it in again (credentials, keys, grants, group
+     * memberships) goes; the row and its name stay for the history. */
+    if (exec_sql(st->db, "BEGIN IMMEDIATE") != 0) {
+        return SK_ERR_STORE;
+    }
+    if ((r = run(st, 1,
+                 "UPDATE users SET status = ?, removed = ?, removed_by = ?, "
+                 "pw_hash = NULL, totp_secret = NULL, pw_changed = 0 "
+                 "WHERE name = ? AND removed = 0",
+                 "iiss", (int64_t)SK_USER_DISABLED, (int64_t)now, by,
+                 name)) != 0 ||
+        (r = run(st, 0,
+                 "DELETE FROM user_keys WHERE user_id = "
+                 "(SELECT id FROM users WHERE name = ?)",
+                 "s", name)) != 0 ||
+        (r = run(st, 0,
+                 "DELETE FROM grants WHERE user_id = "
+                 "(SELECT id FROM users WHERE name = ?)",
+                 "s", name)) != 0 ||
+        (r = run(st, 0,
+                 "DELETE FROM group_members WHERE user_id = "
+                 "(SELECT id FROM users WHERE name = ?)",
+                 "s", name)) != 0 ||
+        (r = run(st, 0,
+                 "DELETE FROM password_history WHERE user_id = "
+                 "(SELECT id FROM users WHERE name = ?)",
+                 "s", name)) != 0) {
+        exec_sql(st->db, "ROLLBACK");
+        return r;
+    }
+    return exec_sql(st->db, "COMMIT") == 0 ? 0 : SK_ERR_STORE;
 }
 
 int sk_store_user_touch_login(sk_store *st, const char *name, time_t now)

@@ -21,11 +21,19 @@ typedef struct sk_store sk_store;
 
 #define SK_STORE_CREATE 1 /* create the database if missing */
 
-/* Opens (and migrates to the current schema) the database at path. */
+/* Opens (and migrates to the current schema) the database at path.
+ * SK_ERR_SCHEMA_NEWER if a newer program wrote it (nothing is changed);
+ * SK_ERR_STORE on any other failure. */
 int sk_store_open(const char *path, int flags, sk_store **out);
 void sk_store_close(sk_store *st);
 /* Schema version of an open store. */
 int sk_store_schema_version(sk_store *st);
+/* The version the database had when sk_store_open found it (0: new);
+ * less than sk_store_schema_version() if that open migrated it. The
+ * caller logs and audits the migration (the store never logs). */
+int sk_store_schema_found(sk_store *st);
+/* The schema version this program writes. */
+int sk_store_schema_latest(void);
 
 enum sk_user_status {
     SK_USER_ACTIVE = 0,
@@ -47,6 +55,8 @@ struct sk_user {
     int64_t expires; /* the account ends then; 0: never */
     int pw_by_admin; /* the current password was set by an administrator */
     char *methods; /* the user's own method rule (methods.h); NULL: global */
+    int64_t removed; /* when the account was removed; 0: it was not */
+    char *removed_by; /* who removed it; NULL if not removed */
 };
 void sk_user_clear(struct sk_user *u);
 
@@ -61,7 +71,18 @@ int sk_store_user_set_password(sk_store *st, const char *name,
  * cb returns != 0. */
 int sk_store_password_history(sk_store *st, const char *name,
                               int (*cb)(const char *, void *), void *arg);
+/* SK_ERR_NOT_FOUND for a removed account too (it stays disabled). */
 int sk_store_user_set_status(sk_store *st, const char *name, int status);
+/* Sets the role (the schema's CHECK refuses unknown ones: SK_ERR_INVALID);
+ * SK_ERR_NOT_FOUND if no such live account. */
+int sk_store_user_set_role(sk_store *st, const char *name, const char *role);
+/* Removes the account for good: disabled, credentials, keys, grants,
+ * group memberships and password history deleted, `removed` and
+ * `removed_by` set. The row stays, so sessions, requests and audit lines
+ * keep naming it and the name is not taken again. SK_ERR_NOT_FOUND if no
+ * such account or already removed. */
+int sk_store_user_remove(sk_store *st, const char *name, const char *by,
+                         time_t now);
 /* Marks the password as expired: the next login must change it. */
 int sk_store_user_expire_password(sk_store *st, const char *name);
 int sk_store_user_touch_login(sk_store *st, const char *name, time_t now);

@@ -150,7 +150,8 @@ db() { sqlite3 -cmd '.timeout 5000' "$GW/state.db" "$@"; }
 add_user() {
     local name=$1 out
     shift
-    out=$(printf '%s\n' "$PW" | ctl user add "$name" --password-stdin "$@") ||
+    out=$(printf '%s\n' "$PW" |
+        ctl user add "$name" --password-stdin --no-force-change "$@") ||
         return 1
     printf '%s\n' "$out" | grep -o 'secret=[A-Z2-7]*' | cut -d= -f2 \
         > "$WORK/totp.$name"
@@ -181,8 +182,10 @@ add_target() {
 # which password it answers with.
 # The client asks once per keyboard-interactive prompt; the prompt text
 # is the argument. SKCODE answers "Verification code".
+# SKPROMPTS=FILE: each prompt is also appended to FILE (what was asked).
 cat > "$WORK/askpass" <<'EOA'
 #!/bin/sh
+[ -n "${SKPROMPTS:-}" ] && printf '%s\n' "$1" >> "$SKPROMPTS"
 case "$1" in
 *Verification*) printf '%s\n' "${SKCODE:-}" ;;
 *"New password"* | *"Retype new password"*) printf '%s\n' "${SKNEWPW:-}" ;;

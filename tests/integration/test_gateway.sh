@@ -619,8 +619,8 @@ t_inband_xmodem_blocked() {
 
 t_source_restricted_user() {
     local out
-    out=$(printf '%s\n' "$PW" | ctl user add sam --password-stdin --from 10.0.0.0/8 \
-        --from 192.0.2.0/24)
+    out=$(printf '%s\n' "$PW" | ctl user add sam --password-stdin \
+        --no-force-change --from 10.0.0.0/8 --from 192.0.2.0/24)
     expect_contains "sources shown" "from 10.0.0.0/8 192.0.2.0/24" "$out"
     ctl grant add sam web01 --exec > /dev/null
     out=$(gw_ssh sam web01 -- echo from-here 2>&1 < /dev/null)

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "sk-err.h"
 #include "store.h"
 
@@ -68,7 +70,9 @@ static void test_open_missing(void **state)
 
 static void test_schema(void **state)
 {
-    assert_int_equal(sk_store_schema_version(*state), 13);
+    assert_int_equal(sk_store_schema_version(*state), 14);
+    assert_int_equal(sk_store_schema_latest(), 14);
+    assert_int_equal(sk_store_schema_found(*state), 0); /* created */
 }
 
 static int count_keys(const struct sk_user_key *k, void *arg)
@@ -567,11 +571,248 @@ static void test_reopen_keeps_data(void **state)
     sk_store_close(again);
 }
 
+/* Writes sql into a new database file at dbpath (the store closed). */
+static void load_sql(const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *err = NULL;
+
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        fail_msg("fixture: %s", err ? err : "?");
+    }
+    sqlite3_close(db);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf;
+    long n;
+
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    buf = calloc(1, (size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return buf;
+}
+
+static int find_fixture_session(const struct sk_session_rec *s, void *arg)
+{
+    if (strcmp(s->id, "20260106T000000Z-fixture1") == 0) {
+        assert_string_equal(s->user, "alice");
+        assert_string_equal(s->target, "web01");
+        assert_int_equal(s->end, 1767657660);
+        assert_int_equal(s->request_id, 1);
+        assert_non_null(s->transcript_hash);
+        (*(int *)arg)++;
+    }
+    return 0;
+}
+
+/* R-OPS-6: a state database made by release 0.1.0 (schema 11, the
+ * committed fixture from tests/fixtures/make-state-v11.py) opens,
+ * migrates to the current schema and keeps its users, targets, grants,
+ * sessions and requests. */
+static void test_upgrade_from_v11(void **state)
+{
+    sk_store *st = NULL;
+    struct sk_user u;
+    struct sk_target t;
+    struct sk_request rq;
+    char *sql;
+    int n = 0;
+
+    sk_store_close(*state);
+    *state = NULL;
+    teardown(state);
+    sql = read_file(FIXTURE_DIR "/state-v11.sql");
+    load_sql(sql);
+    free(sql);
+    assert_int_equal(sk_store_open(dbpath, 0, &st), 0);
+    *state = st;
+    assert_int_equal(sk_store_schema_found(st), 11);
+    assert_int_equal(sk_store_schema_version(st), sk_store_schema_latest());
+    assert_int_equal(sk_store_user_get(st, "alice", &u), 0);
+    assert_string_equal(u.role, "maintainer");
+    assert_int_equal(u.pw_changed, 1767571200);
+    assert_int_equal(u.last_login, 1767657600);
+    assert_int_equal(u.removed, 0);
+    assert_null(u.methods);
+    sk_user_clear(&u);
+    assert_int_equal(sk_store_user_get(st, "bob", &u), 0);
+    assert_string_equal(u.role, "approver");
+    assert_string_equal(u.sources, "192.0.2.0/24");
+    sk_user_clear(&u);
+    assert_int_equal(sk_store_user_get(st, "carol", &u), 0);
+    assert_int_equal(u.status, SK_USER_DISABLED);
+    sk_user_clear(&u);
+    assert_int_equal(sk_store_target_get(st, "web01", &t), 0);
+    assert_int_equal(t.port, 2201);
+    assert_string_equal(t.key_group, "default"); /* migration 12 */
+    sk_target_clear(&t);
+    assert_int_equal(sk_store_grant_list(st, "alice", count_grant, &n), 0);
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(sk_store_session_list(st, find_fixture_session, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(sk_store_request_get(st, 1, &rq), 0);
+    assert_string_equal(rq.state, "approved");
+    assert_string_equal(rq.decided_by, "bob");
+    assert_int_equal(rq.approvals, 1);
+    sk_request_clear(&rq);
+    /* New tables work on the migrated database. */
+    assert_int_equal(sk_store_session_id_claim(st, "ab", 5), 0);
+    assert_int_equal(sk_store_user_remove(st, "carol", "root", 9), 0);
+    sk_store_close(st);
+    /* The next open finds nothing to migrate. */
+    assert_int_equal(sk_store_open(dbpath, 0, &st), 0);
+    *state = st;
+    assert_int_equal(sk_store_schema_found(st), sk_store_schema_latest());
+}
+
+static int count_tables(void *arg, int n, char **v, char **c)
+{
+    (void)n;
+    (void)c;
+    *(int *)arg = atoi(v[0]);
+    return 0;
+}
+
+/* A database from a newer version is refused, with its own error code,
+ * and left as it was (no table created, version not lowered). */
+static void test_newer_schema_refused(void **state)
+{
+    sk_store *st = NULL;
+    sqlite3 *db = NULL;
+    char sql[64];
+    int tables = -1, v = -1;
+
+    sk_store_close(*state);
+    *state = NULL;
+    teardown(state);
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+             sk_store_schema_latest() + 1);
+    load_sql(sql);
+    assert_int_equal(sk_store_open(dbpath, 0, &st), SK_ERR_SCHEMA_NEWER);
+    assert_null(st);
+    assert_non_null(strstr(sk_err_str(SK_ERR_SCHEMA_NEWER), "newer"));
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM sqlite_master",
+                                  count_tables, &tables, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version", count_tables,
+                                  &v, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(tables, 0);
+    assert_int_equal(v, sk_store_schema_latest() + 1);
+}
+
+/* R-ACCT-1: a removed account keeps its row and name (history names it)
+ * but loses every way in, and nothing brings it back; roles change. */
+static void test_user_remove_and_role(void **state)
+{
+    sk_store *st = *state;
+    struct sk_target t = {0, "web01", "10.0.0.1", 22, "root",
+                          "ssh-ed25519 AAAA", 0, NULL};
+    struct sk_grant g;
+    struct sk_session_rec s;
+    struct sk_user u;
+    uint8_t sealed[4] = {1, 2, 3, 4}, out[8];
+    size_t len;
+    int n = 0;
+
+    assert_int_equal(sk_store_user_add(st, "alice", "maintainer", "$h1", 1),
+                     0);
+    assert_int_equal(sk_store_user_set_role(st, "alice", "approver"), 0);
+    assert_int_equal(sk_store_user_set_role(st, "alice", "root"),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_store_user_set_role(st, "nobody", "admin"),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_get(st, "alice", &u), 0);
+    assert_string_equal(u.role, "approver");
+    assert_int_equal(u.removed, 0);
+    assert_null(u.removed_by);
+    sk_user_clear(&u);
+    assert_int_equal(sk_store_user_set_password(st, "alice", "$h2", 2, 5), 0);
+    assert_int_equal(sk_store_user_set_totp(st, "alice", sealed,
+                                            sizeof(sealed)),
+                     0);
+    assert_int_equal(sk_store_user_key_add(st, "alice", "ssh-ed25519 AAAAk",
+                                           "SHA256:k", "", "root", 3),
+                     0);
+    assert_int_equal(sk_store_target_add(st, &t, 3), 0);
+    memset(&g, 0, sizeof(g));
+    g.user = "alice";
+    g.target = "web01";
+    g.created_by = "root";
+    assert_int_equal(sk_store_grant_add(st, &g, 3), 0);
+    assert_int_equal(sk_store_group_add(st, "ops", "root", 3), 0);
+    assert_int_equal(sk_store_group_member(st, "ops", "alice", 1), 0);
+    memset(&s, 0, sizeof(s));
+    s.id = "S1";
+    s.user = "alice";
+    s.source = "127.0.0.1";
+    s.target = "web01";
+    s.mode = "shell";
+    s.start = 4;
+    assert_int_equal(sk_store_session_start(st, &s), 0);
+
+    assert_int_equal(sk_store_user_remove(st, "alice", "root/sudo:ann", 10),
+                     0);
+    assert_int_equal(sk_store_user_remove(st, "alice", "root", 11),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_remove(st, "nobody", "root", 11),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_get(st, "alice", &u), 0);
+    assert_int_equal(u.removed, 10);
+    assert_string_equal(u.removed_by, "root/sudo:ann");
+    assert_int_equal(u.status, SK_USER_DISABLED);
+    assert_null(u.pw_hash);
+    assert_int_equal(u.pw_changed, 0);
+    sk_user_clear(&u);
+    assert_int_equal(sk_store_user_get_totp(st, "alice", out, sizeof(out),
+                                            &len),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_key_list(st, "alice", count_keys, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(sk_store_grant_list(st, "alice", count_grant, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(sk_store_group_member(st, "ops", "alice", 0),
+                     SK_ERR_NOT_FOUND);
+    /* Nothing revives it; its name is not free. */
+    assert_int_equal(sk_store_user_set_status(st, "alice", SK_USER_ACTIVE),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_set_role(st, "alice", "admin"),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_set_password(st, "alice", "$h3", 12, 5),
+                     SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_user_add(st, "alice", "maintainer", "$h4", 13),
+                     SK_ERR_EXISTS);
+    /* Its history stays. */
+    assert_int_equal(sk_store_session_running(st, "S1"), 1);
+    n = 0;
+    assert_int_equal(sk_store_user_list(st, count_user, &n), 0);
+    assert_int_equal(n, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_missing),
         cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_v11, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_user_remove_and_role, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_keys_and_methods, setup,
                                         teardown),
