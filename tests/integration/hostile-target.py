@@ -16,6 +16,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 
 def ssh_string(b):
@@ -48,11 +49,25 @@ def main():
         conn.settimeout(5)
         try:
             conn.sendall(b"SSH-2.0-evil\r\n")
-            # The client's version line (and maybe its KEXINIT) first, so
-            # the disconnect is read as a packet, not as a banner.
-            conn.recv(4096)
+            # The client's version line and its KEXINIT first, so the
+            # disconnect is read as a packet of a key exchange under way,
+            # not with the banner.
+            got = b""
+            while b"\n" not in got or len(got) < got.index(b"\n") + 6:
+                d = conn.recv(4096)
+                if not d:
+                    break
+                got += d
             conn.sendall(packet)
-            conn.recv(4096)
+            # Give the gateway time to read the disconnect as a packet
+            # before the end of the stream arrives (libssh 0.10 takes a
+            # hang-up seen with unread data as a socket error, stale errno
+            # and all), then half-close and drain until it hangs up:
+            # closing with its bytes unread would send a reset.
+            time.sleep(1)
+            conn.shutdown(socket.SHUT_WR)
+            while conn.recv(4096):
+                pass
         except OSError:
             pass
         finally:
