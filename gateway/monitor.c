@@ -1312,8 +1312,7 @@ static int mon_start_recorder(struct monitor *m, const char *command,
     meta.rows = rows;
     meta.gateway = m->cfg->gateway_id;
     /* Auditors must know whether the wall-clock start can be trusted. */
-    meta.clock_sync = ntp_adjtime(&tx) == TIME_ERROR ? "unsynchronized"
-                                                      : "synchronized";
+    meta.clock_sync = sk_clock_state(ntp_adjtime(&tx));
     meta.start_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
     r = rec_start(m->cfg, &meta, m->signer, (const uint8_t(*)[32])rcpt,
                   (size_t)n, &m->rec, err, errlen);
@@ -2512,8 +2511,9 @@ void sk_die_with_parent(pid_t parent)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: sekisho-session -c CONFIG [-f] [-R | -i] "
+    fprintf(stderr, "usage: sekisho-session [-c CONFIG] [-f] [-R | -i] "
                     "[-D SECONDS]\n"
+                    "  -c  configuration (default " SK_DEFAULT_CONFIG ")\n"
                     "  -R  run from sekishod (socket on fd 3, notify fd 4)\n"
                     "  -i  inetd mode (socket on fd 0)\n");
     exit(2);
@@ -2521,7 +2521,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    const char *cfgpath = NULL;
+    const char *cfgpath = SK_DEFAULT_CONFIG;
     struct sk_config *cfg = NULL;
     struct monitor m;
     struct sockaddr_storage ss;
@@ -2558,7 +2558,7 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (cfgpath == NULL || mode_r == mode_i || optind != argc) {
+    if (mode_r == mode_i || optind != argc) {
         usage();
     }
     if (delay > 0) {
