@@ -584,18 +584,20 @@ t_init_existing_config() {
     expect_contains "the reason is given" "signing_key.pub exists" \
         "$(cat "$WORK/ie.out")"
     [ -e "$d/signing_key" ] && fail "a signing key was made anyway"
-    # the default configuration path of every program
+    # the default configuration path of every program (the file read, not
+    # the usage text, which names it too)
     out=$("$BIN/sekishod" -T -c /nonexistent/x.conf 2>&1)
     expect_contains "-c still honoured" "/nonexistent/x.conf" "$out"
     if [ ! -e /etc/sekisho/sekisho.conf ]; then
         out=$("$BIN/sekishod" -T 2>&1)
-        expect_contains "sekishod default" "/etc/sekisho/sekisho.conf" "$out"
+        expect_contains "sekishod default" \
+            "/etc/sekisho/sekisho.conf: No such file" "$out"
         out=$("$BIN/sekishoctl" user list 2>&1)
-        expect_contains "sekishoctl default" "/etc/sekisho/sekisho.conf" \
-            "$out"
+        expect_contains "sekishoctl default" \
+            "/etc/sekisho/sekisho.conf: No such file" "$out"
         out=$("$BIN/sekisho-session" -f -i < /dev/null 2>&1)
         expect_contains "sekisho-session default" \
-            "/etc/sekisho/sekisho.conf" "$out"
+            "/etc/sekisho/sekisho.conf: No such file" "$out"
     fi
 }
 
