@@ -1548,6 +1548,13 @@ static int cmd_init_existing(const char *cfgpath)
         fprintf(stderr, "created %s\n", path);
         made++;
     }
+    /* The PAM stack is the administrator's (a conffile in the package):
+     * not written here, but its absence would refuse every login. */
+    snprintf(path, sizeof(path), "%s/%s", c->pam_dir, c->pam_service);
+    if (!path_exists(path)) {
+        fprintf(stderr, "warning: no PAM stack %s: every login will fail "
+                        "until it exists\n", path);
+    }
     fprintf(stderr, "%s: %d item(s) created, existing ones kept\n", cfgpath,
             made);
     line = egress_line(c, NULL);
