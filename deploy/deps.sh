@@ -7,7 +7,7 @@ libsqlite3-dev libinih-dev libjansson-dev libseccomp-dev libpwquality-dev
 cracklib-runtime liboath-dev libqrencode-dev oathtool openssh-client
 openssh-server libpam0g-dev libpam-modules libssl-dev"
 SK_DEPS_TEST="libcmocka-dev tmux iproute2 procps sqlite3 asciinema lrzsz hydra
-ssh-audit clang gdb"
+ssh-audit clang gdb debhelper fakeroot lintian debootstrap"
 
 sk_install_deps() {
     local want="$SK_DEPS_BUILD" missing="" p

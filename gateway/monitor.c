@@ -1316,9 +1316,7 @@ static int mon_start_recorder(struct monitor *m, const char *command,
      * kernel that will not say (ntp_adjtime refused, e.g. by a unit's
      * ProtectClock) is not a synchronised clock. */
     n_clk = ntp_adjtime(&tx);
-    meta.clock_sync = n_clk == TIME_ERROR ? "unsynchronized"
-                      : n_clk < 0         ? "unknown"
-                                          : "synchronized";
+    meta.clock_sync = sk_clock_state(n_clk);
     if (n_clk == TIME_ERROR || n_clk < 0) {
         (void)sk_audit("clock_unsynchronized", "{s:s, s:s, s:s?}", "session",
                        m->session_id, "clock", meta.clock_sync, "error",
@@ -2560,8 +2558,9 @@ void sk_die_with_parent(pid_t parent)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: sekisho-session -c CONFIG [-f] [-R | -i] "
+    fprintf(stderr, "usage: sekisho-session [-c CONFIG] [-f] [-R | -i] "
                     "[-D SECONDS]\n"
+                    "  -c  configuration (default " SK_DEFAULT_CONFIG ")\n"
                     "  -R  run from sekishod (socket on fd 3, notify fd 4)\n"
                     "  -i  inetd mode (socket on fd 0)\n");
     exit(2);
@@ -2569,7 +2568,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    const char *cfgpath = NULL;
+    const char *cfgpath = SK_DEFAULT_CONFIG;
     struct sk_config *cfg = NULL;
     struct monitor m;
     struct sockaddr_storage ss;
@@ -2611,7 +2610,7 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (cfgpath == NULL || mode_r == mode_i || optind != argc) {
+    if (mode_r == mode_i || optind != argc) {
         usage();
     }
     if (delay > 0) {

@@ -43,7 +43,9 @@
 static const char *usage_text =
     "usage: sekishoctl init --dir DIR [--listen ADDR:PORT] "
     "[--auditor-passphrase-file F] [--pam-module PATH]\n"
-    "       sekishoctl -c CONFIG COMMAND ...\n"
+    "       sekishoctl [-c CONFIG] init --existing-config\n"
+    "       sekishoctl [-c CONFIG] COMMAND ...   (default CONFIG "
+    SK_DEFAULT_CONFIG ")\n"
     "commands:\n"
     "  egress-key [TARGET | --group NAME [--create]]\n"
     "  user add NAME [--role maintainer|approver|admin|auditor] "
@@ -1603,6 +1605,150 @@ static int cmd_init(int argc, char **argv)
     return 0;
 }
 
+/* 1 if PATH exists; dies on anything but "does not exist" (fail closed:
+ * a key we cannot see must not be replaced by a new one). */
+static int path_exists(const char *path)
+{
+    struct stat sb;
+
+    if (lstat(path, &sb) == 0) {
+        return 1;
+    }
+    if (errno != ENOENT) {
+        die("%s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+static void mkdir_missing(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) != 0 && errno != EEXIST) {
+        die("mkdir %s: %s", path, strerror(errno));
+    }
+}
+
+/* init --existing-config: for a configuration someone else wrote (the
+ * Debian package's /etc/sekisho/sekisho.conf), create what it names and
+ * what is missing (state dir, chroot dir, transcript dir, keys, state
+ * database). Never overwrites or regenerates an existing file, so it is
+ * safe on every package install and upgrade. Prints the egress line. */
+static int cmd_init_existing(const char *cfgpath)
+{
+    char path[PATH_MAX], err[512], *line = NULL;
+    struct sk_config *c = NULL;
+    struct sk_key *k = NULL;
+    ssh_key hk = NULL;
+    sk_store *st = NULL;
+    int r, made = 0;
+
+    if (sk_config_load(cfgpath, &c, err, sizeof(err)) != 0) {
+        die("%s", err);
+    }
+    mkdir_missing(c->state_dir, 0700);
+    snprintf(path, sizeof(path), "%s/empty", c->state_dir);
+    mkdir_missing(path, 0755);
+    mkdir_missing(c->transcript_dir, 0700);
+    if (!path_exists(c->host_key)) {
+        if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &hk) != SSH_OK ||
+            ssh_pki_export_privkey_file(hk, NULL, NULL, NULL, c->host_key) !=
+                SSH_OK ||
+            chmod(c->host_key, 0600) != 0) {
+            die("cannot write host key %s", c->host_key);
+        }
+        ssh_key_free(hk);
+        fprintf(stderr, "created %s\n", c->host_key);
+        made++;
+    }
+    if (!path_exists(c->egress_key)) {
+        if ((r = sk_key_generate_file(c->egress_key)) != 0) {
+            die("cannot write egress key %s: %s", c->egress_key,
+                sk_err_str(r));
+        }
+        fprintf(stderr, "created %s\n", c->egress_key);
+        made++;
+    }
+    if (!path_exists(c->totp_key)) {
+        if ((r = sk_totp_key_generate(c->totp_key)) != 0) {
+            die("cannot write TOTP key %s: %s", c->totp_key, sk_err_str(r));
+        }
+        fprintf(stderr, "created %s\n", c->totp_key);
+        made++;
+    }
+    if (!path_exists(c->signing_key)) {
+        /* A new signing key with an old public key file beside it would
+         * make every new transcript fail verification: refuse. */
+        if (path_exists(c->signing_pubkeys)) {
+            die("%s is missing but %s exists: restore the key or move the "
+                "public key file away", c->signing_key, c->signing_pubkeys);
+        }
+        if ((r = sk_key_generate_file(c->signing_key)) != 0) {
+            die("cannot write signing key %s: %s", c->signing_key,
+                sk_err_str(r));
+        }
+        fprintf(stderr, "created %s\n", c->signing_key);
+        made++;
+    }
+    if (strchr(c->signing_pubkeys, ' ') == NULL &&
+        !path_exists(c->signing_pubkeys)) {
+        char *nl = NULL;
+
+        if ((r = sk_key_load(c->signing_key, &k)) != 0 ||
+            (line = sk_key_pub_line(k, "sekisho-signing")) == NULL ||
+            asprintf(&nl, "%s\n", line) < 0 ||
+            (r = sk_file_write_new(c->signing_pubkeys, nl, strlen(nl),
+                                   0644)) != 0) {
+            die("cannot write %s", c->signing_pubkeys);
+        }
+        free(nl);
+        free(line);
+        line = NULL;
+        sk_key_free(k);
+        k = NULL;
+        fprintf(stderr, "created %s\n", c->signing_pubkeys);
+        made++;
+    }
+    /* The auditor pair only as a pair: a lone public key means the secret
+     * half is kept elsewhere (as it should be), a lone secret is damage. */
+    if (strchr(c->auditor_pubkeys, ' ') == NULL &&
+        !path_exists(c->auditor_pubkeys)) {
+        if (path_exists(c->auditor_key)) {
+            die("%s exists without %s: restore the public key",
+                c->auditor_key, c->auditor_pubkeys);
+        }
+        if ((r = sk_boxkey_generate_files(c->auditor_key, c->auditor_pubkeys,
+                                          NULL)) != 0) {
+            die("cannot write auditor keys %s: %s", c->auditor_key,
+                sk_err_str(r));
+        }
+        fprintf(stderr, "created %s and %s (move the secret key off the "
+                        "gateway)\n", c->auditor_key, c->auditor_pubkeys);
+        made++;
+    }
+    snprintf(path, sizeof(path), "%s/state.db", c->state_dir);
+    if (!path_exists(path)) {
+        if ((r = sk_store_open(path, SK_STORE_CREATE, &st)) != 0) {
+            die("cannot create state %s: %s", path, sk_err_str(r));
+        }
+        sk_store_close(st);
+        fprintf(stderr, "created %s\n", path);
+        made++;
+    }
+    /* The PAM stack is the administrator's (a conffile in the package):
+     * not written here, but its absence would refuse every login. */
+    snprintf(path, sizeof(path), "%s/%s", c->pam_dir, c->pam_service);
+    if (!path_exists(path)) {
+        fprintf(stderr, "warning: no PAM stack %s: every login will fail "
+                        "until it exists\n", path);
+    }
+    fprintf(stderr, "%s: %d item(s) created, existing ones kept\n", cfgpath,
+            made);
+    line = egress_line(c, NULL);
+    printf("%s\n", line);
+    free(line);
+    sk_config_free(c);
+    return 0;
+}
+
 /* egress-key [TARGET | --group NAME [--create]]: the authorized_keys line a
  * target's login must hold (without arguments: the default group's, what
  * every target added without --key-group uses). */
@@ -1664,7 +1810,8 @@ int main(int argc, char **argv)
         sk_version_print("sekishoctl");
         return 0;
     }
-    if (argc >= 2 && strcmp(argv[1], "init") == 0) {
+    if (argc >= 2 && strcmp(argv[1], "init") == 0 &&
+        !(argc == 3 && strcmp(argv[2], "--existing-config") == 0)) {
         return cmd_init(argc - 2, argv + 2);
     }
     if (argc >= 2 && strcmp(argv[1], "config-reference") == 0) {
@@ -1675,12 +1822,19 @@ int main(int argc, char **argv)
         sk_config_reference(stdout);
         return fflush(stdout) == 0 ? 0 : EXIT_REFUSED;
     }
+    cfgpath = SK_DEFAULT_CONFIG;
     if (argc >= 3 && strcmp(argv[1], "-c") == 0) {
         cfgpath = argv[2];
         i = 3;
     }
-    if (cfgpath == NULL || i >= argc) {
+    if (i >= argc) {
         die_usage(NULL);
+    }
+    if (strcmp(argv[i], "init") == 0) {
+        if (argc - i != 2 || strcmp(argv[i + 1], "--existing-config") != 0) {
+            die_usage("init: with -c CONFIG only --existing-config");
+        }
+        return cmd_init_existing(cfgpath);
     }
     pw = getpwuid(getuid());
     sudo = getenv("SUDO_USER");

@@ -582,7 +582,8 @@ static void pending_start(const struct sk_config *cfg, const char *prog,
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: sekishod -c CONFIG [-f] [-T]\n"
+    fprintf(stderr, "usage: sekishod [-c CONFIG] [-f] [-T]\n"
+                    "  -c  configuration (default " SK_DEFAULT_CONFIG ")\n"
                     "  -f  foreground, log to stderr\n"
                     "  -T  print the effective configuration and exit\n");
     exit(2);
@@ -609,7 +610,7 @@ static void raise_fd_limit(const struct sk_config *cfg)
 
 int main(int argc, char **argv)
 {
-    const char *cfgpath = NULL;
+    const char *cfgpath = SK_DEFAULT_CONFIG;
     struct sk_config *cfg = NULL;
     char err[512], prog[PATH_MAX], self[PATH_MAX];
     int ch, fg = 0, test = 0, lfd, i;
@@ -637,7 +638,7 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (cfgpath == NULL || optind != argc) {
+    if (optind != argc) {
         usage();
     }
     /* State, keys and logs are for root alone. */

@@ -11,6 +11,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* The configuration every program reads when -c is not given (the Debian
+ * package's conffile). CMake may set another one (-DSK_DEFAULT_CONFIG=). */
+#ifndef SK_DEFAULT_CONFIG
+#define SK_DEFAULT_CONFIG "/etc/sekisho/sekisho.conf"
+#endif
+
 struct sk_config {
     char *path; /* the file this was read from */
     /* [gateway] */

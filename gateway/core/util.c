@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/timex.h>
 #include <unistd.h>
 
 int sk_name_valid(const char *s)
@@ -256,6 +257,15 @@ int sk_time_parse(const char *s, time_t now, time_t *out)
     }
     *out = t;
     return 0;
+}
+
+const char *sk_clock_state(int adjtime_rc)
+{
+    /* A failed call says nothing about the clock: never "synchronized". */
+    if (adjtime_rc < 0) {
+        return "unknown";
+    }
+    return adjtime_rc == TIME_ERROR ? "unsynchronized" : "synchronized";
 }
 
 int sk_hostkey_equal(const char *pinned, const char *presented)

@@ -65,6 +65,12 @@ int sk_hostport_parse(const char *s, char *host, size_t hostlen, int *port);
  * key, not a prefix of it. 0 otherwise, also for a malformed pin. */
 int sk_hostkey_equal(const char *pinned, const char *presented);
 
+/* The transcript header's clock_sync word for what ntp_adjtime(2) with
+ * modes 0 returned: "unknown" when the kernel could not be asked (rc < 0,
+ * e.g. a seccomp filter such as systemd's ProtectClock= refused the call),
+ * "unsynchronized" for TIME_ERROR, "synchronized" otherwise. Pure. */
+const char *sk_clock_state(int adjtime_rc);
+
 /* Closes every descriptor from 3 up except the nkeep in keep[] (for a
  * forked child that must inherit nothing else). Not pure. */
 void sk_close_fds_except(const int *keep, int nkeep);

@@ -643,6 +643,58 @@ t_source_restricted_user() {
     audit_has user_sources '"user":"sam"' || fail "change not audited"
 }
 
+# init --existing-config (the package's postinst): makes what a config
+# names and is missing, never replaces a file, refuses a new signing key
+# beside an old public key; every program defaults -c to the package's
+# /etc/sekisho/sekisho.conf.
+t_init_existing_config() {
+    local d="$WORK/pkgstate" c="$WORK/pkg.conf" out before after rc f
+    printf '[gateway]\nlisten = 127.0.0.1:%s\nstate_dir = %s\n' \
+        "$(free_port)" "$d" > "$c"
+    out=$("$BIN/sekishoctl" -c "$c" init --existing-config 2>/dev/null)
+    expect_contains "the egress line is printed" "ssh-ed25519 " "$out"
+    for f in host_ed25519_key egress_key totp.key signing_key \
+        signing_key.pub auditor.key auditor.pub state.db; do
+        [ -s "$d/$f" ] || fail "init --existing-config did not make $f"
+    done
+    [ -d "$d/empty" ] && [ -d "$d/transcripts" ] ||
+        fail "empty/ or transcripts/ missing"
+    expect_eq "state dir mode" 700 "$(stat -c %a "$d")"
+    before=$(cd "$d" && sha256sum -- *key* auditor.pub)
+    "$BIN/sekishoctl" -c "$c" init --existing-config > /dev/null 2>&1 ||
+        fail "a second run failed"
+    rm "$d/egress_key"
+    "$BIN/sekishoctl" -c "$c" init --existing-config > /dev/null 2>&1 ||
+        fail "a run with one key missing failed"
+    after=$(cd "$d" && sha256sum -- *key* auditor.pub)
+    expect_eq "no existing key was replaced" \
+        "$(printf '%s\n' "$before" | grep -v ' egress_key$')" \
+        "$(printf '%s\n' "$after" | grep -v ' egress_key$')"
+    [ -s "$d/egress_key" ] || fail "the missing egress key was not made"
+    rm "$d/signing_key"
+    "$BIN/sekishoctl" -c "$c" init --existing-config > "$WORK/ie.out" 2>&1
+    rc=$?
+    expect_eq "new signing key beside an old .pub refused" 1 "$rc"
+    expect_contains "the reason is given" "signing_key.pub exists" \
+        "$(cat "$WORK/ie.out")"
+    [ -e "$d/signing_key" ] && fail "a signing key was made anyway"
+    # the default configuration path of every program (the file read, not
+    # the usage text, which names it too)
+    out=$("$BIN/sekishod" -T -c /nonexistent/x.conf 2>&1)
+    expect_contains "-c still honoured" "/nonexistent/x.conf" "$out"
+    if [ ! -e /etc/sekisho/sekisho.conf ]; then
+        out=$("$BIN/sekishod" -T 2>&1)
+        expect_contains "sekishod default" \
+            "/etc/sekisho/sekisho.conf: No such file" "$out"
+        out=$("$BIN/sekishoctl" user list 2>&1)
+        expect_contains "sekishoctl default" \
+            "/etc/sekisho/sekisho.conf: No such file" "$out"
+        out=$("$BIN/sekisho-session" -f -i < /dev/null 2>&1)
+        expect_contains "sekisho-session default" \
+            "/etc/sekisho/sekisho.conf: No such file" "$out"
+    fi
+}
+
 t_pam_stack() {
     local stack="$GW/pam.d/sekisho" mod out
     [ -f "$stack" ] || { fail "init wrote no pam.d/sekisho"; return; }
@@ -1769,6 +1821,7 @@ run_test t_source_restricted_user
 run_test t_listener_penalty
 run_test t_hydra
 run_test t_pam_stack
+run_test t_init_existing_config
 run_test t_rule_hours_and_max_session
 run_test t_groups
 run_test t_account_expiry

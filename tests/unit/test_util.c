@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timex.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -318,12 +319,23 @@ static void test_hostkey_equal(void **state)
     assert_int_equal(sk_hostkey_equal(" AAAA", " AAAA"), 0);
 }
 
+static void test_clock_state(void **state)
+{
+    (void)state;
+    /* a refused ntp_adjtime (seccomp, ProtectClock=) is not "synchronized" */
+    assert_string_equal(sk_clock_state(-1), "unknown");
+    assert_string_equal(sk_clock_state(TIME_ERROR), "unsynchronized");
+    assert_string_equal(sk_clock_state(TIME_OK), "synchronized");
+    assert_string_equal(sk_clock_state(TIME_INS), "synchronized");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_local_time),
         cmocka_unit_test(test_close_fds_except),
         cmocka_unit_test(test_hostkey_equal),
+        cmocka_unit_test(test_clock_state),
         cmocka_unit_test(test_name_valid),  cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_utf8_repair), cmocka_unit_test(test_term_safe),
         cmocka_unit_test(test_duration),
