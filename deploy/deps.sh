@@ -1,17 +1,22 @@
 # Debian 12 packages Sekisho needs; sourced by deploy/demo and tests/check.
-# sk_install_deps build|test: installs whatever of the list is missing
-# (as root, with apt-get), and nothing else.
+# sk_install_deps build|test|fresh: installs whatever of the list is missing
+# (as root, with apt-get), and nothing else. Each list holds all that its
+# command runs beyond a minimal Debian 12 (debootstrap --variant=minbase):
+# tests/fresh-debian proves it there. fresh: what tests/fresh-debian needs
+# on the machine that runs it.
 
 SK_DEPS_BUILD="build-essential cmake pkg-config libssh-dev libsodium-dev
 libsqlite3-dev libinih-dev libjansson-dev libseccomp-dev libpwquality-dev
 cracklib-runtime liboath-dev libqrencode-dev oathtool openssh-client
-openssh-server libpam0g-dev libpam-modules libssl-dev"
+openssh-server libpam0g-dev libpam-modules libssl-dev procps"
 SK_DEPS_TEST="libcmocka-dev tmux iproute2 procps sqlite3 asciinema lrzsz hydra
-ssh-audit clang gdb"
+ssh-audit clang gdb python3"
+SK_DEPS_FRESH="debootstrap"
 
 sk_install_deps() {
     local want="$SK_DEPS_BUILD" missing="" p
     [ "${1:-build}" = test ] && want="$want $SK_DEPS_TEST"
+    [ "${1:-build}" = fresh ] && want="$SK_DEPS_FRESH"
     for p in $want; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
             grep -q "install ok installed"; then
