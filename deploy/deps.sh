@@ -9,8 +9,10 @@ SK_DEPS_BUILD="build-essential cmake pkg-config libssh-dev libsodium-dev
 libsqlite3-dev libinih-dev libjansson-dev libseccomp-dev libpwquality-dev
 cracklib-runtime liboath-dev libqrencode-dev oathtool openssh-client
 openssh-server libpam0g-dev libpam-modules libssl-dev procps"
+# xauth: the test targets' sshd forwards X11 only with it (openssh-server
+# merely recommends it, and we install no recommends).
 SK_DEPS_TEST="libcmocka-dev tmux iproute2 procps sqlite3 asciinema lrzsz hydra
-ssh-audit clang gdb python3"
+ssh-audit clang gdb python3 xauth"
 SK_DEPS_FRESH="debootstrap"
 
 sk_install_deps() {
