@@ -10,9 +10,10 @@ libsqlite3-dev libinih-dev libjansson-dev libseccomp-dev libpwquality-dev
 cracklib-runtime liboath-dev libqrencode-dev oathtool openssh-client
 openssh-server libpam0g-dev libpam-modules libssl-dev procps"
 # xauth: the test targets' sshd forwards X11 only with it (openssh-server
-# merely recommends it, and we install no recommends).
+# merely recommends it, and we install no recommends). libclang-rt-14-dev:
+# libFuzzer and the sanitizer runtimes for clang (only recommended by it).
 SK_DEPS_TEST="libcmocka-dev tmux iproute2 procps sqlite3 asciinema lrzsz hydra
-ssh-audit clang gdb python3 xauth"
+ssh-audit clang libclang-rt-14-dev gdb python3 xauth"
 SK_DEPS_FRESH="debootstrap"
 
 sk_install_deps() {
