@@ -8,12 +8,17 @@
 SK_DEPS_BUILD="build-essential cmake pkg-config libssh-dev libsodium-dev
 libsqlite3-dev libinih-dev libjansson-dev libseccomp-dev libpwquality-dev
 cracklib-runtime liboath-dev libqrencode-dev oathtool openssh-client
-openssh-server libpam0g-dev libpam-modules libssl-dev procps"
-# xauth: the test targets' sshd forwards X11 only with it (openssh-server
-# merely recommends it, and we install no recommends). libclang-rt-14-dev:
-# libFuzzer and the sanitizer runtimes for clang (only recommended by it).
+openssh-server libpam0g-dev libpam-modules libssl-dev"
 SK_DEPS_TEST="libcmocka-dev tmux iproute2 procps sqlite3 asciinema lrzsz hydra
-ssh-audit clang libclang-rt-14-dev gdb python3 xauth"
+ssh-audit clang gdb"
+
+# Found missing on a minimal Debian 12 by tests/fresh-debian: procps (the
+# demo's pkill); python3 (tests); xauth (the test targets' sshd forwards
+# X11 only with it; openssh-server merely recommends it, and we install no
+# recommends); libclang-rt-14-dev (libFuzzer and the sanitizer runtimes,
+# only recommended by clang); jq (test_backup.sh).
+SK_DEPS_BUILD="$SK_DEPS_BUILD procps"
+SK_DEPS_TEST="$SK_DEPS_TEST python3 xauth libclang-rt-14-dev jq"
 SK_DEPS_FRESH="debootstrap"
 
 sk_install_deps() {
