@@ -9,6 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The text of v4 masked to bits (0-32). */
+static int mask_v4(struct in_addr v4, int bits, char *txt, size_t len)
+{
+    uint32_t h = ntohl(v4.s_addr);
+
+    /* A shift by 32 is undefined: /0 is everything. */
+    h = bits == 0 ? 0 : h & (UINT32_MAX << (32 - bits));
+    v4.s_addr = htonl(h);
+    return inet_ntop(AF_INET, &v4, txt, (socklen_t)len) == NULL ? -1 : 0;
+}
+
 int sk_netblock_key(const struct sockaddr *sa, socklen_t salen, int v4bits,
                     int v6bits, char *out, size_t outlen)
 {
@@ -27,10 +38,7 @@ int sk_netblock_key(const struct sockaddr *sa, socklen_t salen, int v4bits,
             struct in_addr v4;
 
             memcpy(&v4, &a.s6_addr[12], 4);
-            uint32_t h = ntohl(v4.s_addr);
-            h = v4bits == 0 ? 0 : h & (UINT32_MAX << (32 - v4bits));
-            v4.s_addr = htonl(h);
-            if (inet_ntop(AF_INET, &v4, txt, sizeof(txt)) == NULL) {
+            if (mask_v4(v4, v4bits, txt, sizeof(txt)) != 0) {
                 return SK_ERR_INVALID;
             }
             bits = v4bits;
@@ -51,13 +59,8 @@ int sk_netblock_key(const struct sockaddr *sa, socklen_t salen, int v4bits,
         }
     } else if (sa->sa_family == AF_INET &&
                salen >= (socklen_t)sizeof(struct sockaddr_in)) {
-        struct in_addr v4 = ((const struct sockaddr_in *)sa)->sin_addr;
-        uint32_t h = ntohl(v4.s_addr);
-
-        /* A shift by 32 is undefined: /0 is everything. */
-        h = v4bits == 0 ? 0 : h & (UINT32_MAX << (32 - v4bits));
-        v4.s_addr = htonl(h);
-        if (inet_ntop(AF_INET, &v4, txt, sizeof(txt)) == NULL) {
+        if (mask_v4(((const struct sockaddr_in *)sa)->sin_addr, v4bits, txt,
+                    sizeof(txt)) != 0) {
             return SK_ERR_INVALID;
         }
         bits = v4bits;
