@@ -39,10 +39,98 @@ static struct sk_keyring keys;
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: sekisho-verify -k SIGNING.pub [-k ...] "
-                    "[--audit LOG] [--allow-incomplete] [--dir DIR] "
-                    "[TRANSCRIPT...]\n");
+    fprintf(stderr,
+            "usage: sekisho-verify -k SIGNING.pub [-k ...] [--audit LOG] "
+            "[--allow-incomplete] [--dir DIR] [TRANSCRIPT...]\n"
+            "       sekisho-verify -k SIGNING.pub [-k ...] [--audit LOG] "
+            "[--allow-incomplete]\n"
+            "           --export asciicast|text --auditor-key KEY "
+            "[--passphrase-file F] -o OUT TRANSCRIPT\n");
     exit(2);
+}
+
+static const char *ts(const char *s);
+
+/*
+ * --export: the one transcript, verified first (as any other), decrypted
+ * with the auditor's own key into OUT (created, 0600, never over an
+ * existing file), as asciicast v2 for `asciinema play` or as text. Only
+ * what verified is shown: a damaged transcript is not exported at all.
+ */
+static int export_file(const char *path, const char *format,
+                       const char *keyfile, const char *ppfile,
+                       const char *outp)
+{
+    struct sk_boxkey *k = NULL;
+    char *pass = NULL, err[512] = "";
+    size_t plen = 0;
+    FILE *out = NULL;
+    int fd = -1, ofd = -1, r, rc = 1;
+
+    if (ppfile != NULL) {
+        if ((r = sk_file_read(ppfile, 1024, &pass, &plen)) != 0) {
+            fprintf(stderr, "sekisho-verify: cannot read %s: %s\n",
+                    ts(ppfile), sk_err_str(r));
+            goto out;
+        }
+        pass[strcspn(pass, "\r\n")] = '\0';
+    }
+    r = sk_boxkey_load_secret(keyfile, pass, &k);
+    if (r == SK_ERR_DENIED && pass == NULL && isatty(STDIN_FILENO)) {
+        char *p = getpass("Auditor key passphrase: ");
+
+        if (p != NULL) {
+            r = sk_boxkey_load_secret(keyfile, p, &k);
+            sodium_memzero(p, strlen(p));
+        }
+    }
+    if (r != 0) {
+        fprintf(stderr, "sekisho-verify: auditor key %s: %s\n", ts(keyfile),
+                r == SK_ERR_DENIED ? "passphrase missing or wrong"
+                                   : sk_err_str(r));
+        goto out;
+    }
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        (ofd = open(outp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                              O_CLOEXEC,
+                    0600)) < 0 ||
+        (out = fdopen(ofd, "w")) == NULL) {
+        fprintf(stderr, "sekisho-verify: %s: %s\n",
+                ts(fd < 0 ? path : outp), strerror(errno));
+        goto out;
+    }
+    ofd = -1;
+    r = strcmp(format, "text") == 0
+            ? sk_tr_export_text(fd, k, out, err, sizeof(err))
+            : sk_tr_export_asciicast(fd, k, out, 0, err, sizeof(err));
+    if (fclose(out) != 0 && r == 0) {
+        snprintf(err, sizeof(err), "writing %s: %s", outp, strerror(errno));
+        r = SK_ERR_SYSTEM;
+    }
+    out = NULL;
+    if (r < 0) {
+        fprintf(stderr, "sekisho-verify: export failed: %s\n", ts(err));
+        (void)unlink(outp);
+        goto out;
+    }
+    printf("%s exported to %s (%s)\n", ts(path), ts(outp), format);
+    rc = 0;
+out:
+    if (out != NULL) {
+        fclose(out);
+    }
+    if (ofd >= 0) {
+        close(ofd);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (pass != NULL) {
+        sodium_memzero(pass, plen);
+        free(pass);
+    }
+    sk_boxkey_free(k);
+    return rc;
 }
 
 /* What the audit log's session lines say (started, seal, purged), by
@@ -302,7 +390,8 @@ static int verify_file(const char *path, const char *audit,
 
 int main(int argc, char **argv)
 {
-    const char *audit = NULL, *dir = NULL;
+    const char *audit = NULL, *dir = NULL, *format = NULL, *akey = NULL,
+               *ppfile = NULL, *outp = NULL;
     struct seals seals;
     uint64_t good = 0;
     int allow_incomplete = 0, bad = 0, i;
@@ -330,12 +419,28 @@ int main(int argc, char **argv)
             allow_incomplete = 1;
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             dir = argv[++i];
+        } else if (strcmp(argv[i], "--export") == 0 && i + 1 < argc &&
+                   (strcmp(argv[i + 1], "asciicast") == 0 ||
+                    strcmp(argv[i + 1], "text") == 0)) {
+            format = argv[++i];
+        } else if (strcmp(argv[i], "--auditor-key") == 0 && i + 1 < argc) {
+            akey = argv[++i];
+        } else if (strcmp(argv[i], "--passphrase-file") == 0 &&
+                   i + 1 < argc) {
+            ppfile = argv[++i];
+        } else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+            outp = argv[++i];
         } else {
             usage();
         }
     }
     if (keys.n == 0 || (audit == NULL && dir == NULL && i == argc)) {
         usage();
+    }
+    if ((format != NULL || akey != NULL || outp != NULL || ppfile != NULL) &&
+        (format == NULL || akey == NULL || outp == NULL || dir != NULL ||
+         argc - i != 1)) {
+        usage(); /* --export: one transcript, a key and an output file */
     }
     if (dir != NULL) {
         /* FTW_PHYS: a symlink in the copy is not followed (nor checked). */
@@ -381,8 +486,11 @@ int main(int argc, char **argv)
         bad |= verify_file(found.v[j], audit, &seals, allow_incomplete);
         free(found.v[j]);
     }
-    for (; i < argc; i++) {
+    for (int first = i; i < argc; i++) {
         bad |= verify_file(argv[i], audit, &seals, allow_incomplete);
+        if (format != NULL && i == first && !bad) {
+            bad |= export_file(argv[i], format, akey, ppfile, outp);
+        }
     }
     /* Complete as well as intact: every session the log started, and no
      * purge removed, has its transcript in the tree. */

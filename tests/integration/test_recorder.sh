@@ -36,6 +36,46 @@ recorder_pid() {
     return 1
 }
 
+# An auditor's own workstation: sekisho-verify verifies a copied
+# transcript and exports it with the auditor's key (no gateway, no state
+# database); a damaged copy is not exported, an existing file never
+# overwritten.
+t_sekisho_verify_exports() {
+    local id out t copy="$WORK/ws" cast
+    out=$( (sleep 1; printf 'echo ws-$((6*7))\n'; sleep 0.5; printf 'exit\n'
+        sleep 0.5) | gw_ssh alice -tt web01 2>&1)
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session $id never ended"
+    rm -rf "$copy"
+    mkdir -p "$copy"
+    t=$(transcript_of "$id")
+    cp "$t" "$copy/s.skt"
+    cast="$copy/s.cast"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --export asciicast \
+        --auditor-key "$GW/auditor.key" -o "$cast" "$copy/s.skt" 2>&1)
+    expect_eq "export exit status" 0 "$?"
+    expect_contains "verified first" "OK: session $id sealed" "$out"
+    expect_contains "asciicast v2" '{"version":2,' "$(head -1 "$cast")"
+    out=$(script -qec "asciinema cat '$cast'" /dev/null 2>&1)
+    expect_contains "asciinema cat shows the output" "ws-42" "$out"
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --export text \
+        --auditor-key "$GW/auditor.key" -o "$cast" "$copy/s.skt" 2>&1)
+    expect_eq "an existing output file: refused" 1 "$?"
+    rm -f "$copy/s.txt"
+    "$VERIFY" -k "$GW/signing_key.pub" --export text \
+        --auditor-key "$GW/auditor.key" -o "$copy/s.txt" "$copy/s.skt" \
+        > /dev/null 2>&1 || fail "text export failed"
+    expect_contains "text export" "ws-42" "$(cat "$copy/s.txt")"
+    printf 'X' | dd of="$copy/s.skt" bs=1 seek=200 conv=notrunc 2>/dev/null
+    out=$("$VERIFY" -k "$GW/signing_key.pub" --export text \
+        --auditor-key "$GW/auditor.key" -o "$copy/bad.txt" "$copy/s.skt" 2>&1)
+    expect_eq "a damaged copy: exit status" 1 "$?"
+    [ -e "$copy/bad.txt" ] && fail "a damaged transcript was exported"
+    "$VERIFY" -k "$GW/signing_key.pub" --export text "$copy/s.skt" \
+        > /dev/null 2>&1
+    expect_eq "--export without a key: usage" 2 "$?"
+}
+
 t_shell_recorded_verifies_and_replays() {
     local id out cast
     out=$( (sleep 1; printf 'echo typed-$((6*7))\n'; sleep 0.5
@@ -1022,6 +1062,7 @@ t_transcript_env_signal_injected() {
 }
 
 run_test t_shell_recorded_verifies_and_replays
+run_test t_sekisho_verify_exports
 run_test t_exec_recorded
 run_test t_sekisho_verify_dir
 run_test t_refusal_marked_in_transcript
