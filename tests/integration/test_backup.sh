@@ -204,8 +204,11 @@ t_generations_pruned() {
     sed -i "s|^#backup_generations = .*|backup_generations = 2|" "$CONF"
     grep -q '^backup_generations = 2$' "$CONF" ||
         { fail "backup_generations not settable"; return; }
-    for i in 1 2 3; do
+    # Several in one second: each new generation is the one kept (a name
+    # pruning freed in that second sorted first, and was pruned at once).
+    for i in 1 2 3 4 5 6; do
         backup
+        [ -f "$GEN/MANIFEST" ] || fail "backup $i: its own generation $GEN pruned"
     done
     n=$(for g in "$BK"/sekisho-*; do
         [ -f "$g/MANIFEST" ] && echo "$g"
