@@ -631,7 +631,8 @@ int ctl_backup(int argc, char **argv, const struct sk_key *signer)
 {
     struct bk b;
     struct genlist gl;
-    char name[SK_BKMAN_NAME_MAX], final[PATH_MAX], dir[PATH_MAX], ts[32];
+    char name[SK_BKMAN_NAME_MAX], final[PATH_MAX], dir[PATH_MAX], ts[32],
+        newest[SK_BKMAN_NAME_MAX] = "";
     struct tm tm;
     time_t now = time(NULL);
     size_t i, bad, removed = 0;
@@ -663,6 +664,9 @@ int ctl_backup(int argc, char **argv, const struct sk_key *signer)
     b.skip_root = dir;
     list_generations(dir, &gl);
     if (gl.n > 0) {
+        snprintf(newest, sizeof(newest), "%s", gl.name[gl.n - 1]);
+    }
+    if (gl.n > 0) {
         PATHF(b.prevdir, "%s/%s", dir,
                  gl.name[gl.n - 1]);
         if ((b.prev = load_manifest(b.prevdir, &bad)) != NULL) {
@@ -684,11 +688,16 @@ int ctl_backup(int argc, char **argv, const struct sk_key *signer)
         }
         PATHF(final, "%s/%s", dir, name);
         PATHF(b.tmp, "%s/.tmp-%s", dir, name);
-        if (access(final, F_OK) != 0 && mkdir(b.tmp, 0700) == 0) {
+        /* A new generation sorts after every one there (pruning keeps the
+         * last by name): never a name freed by pruning in this second. */
+        if ((newest[0] == '\0' || strcmp(name, newest) > 0) &&
+            access(final, F_OK) != 0 && mkdir(b.tmp, 0700) == 0) {
             break;
         }
         if (seq >= 99) {
-            die("backup: cannot create a generation directory in %s", dir);
+            die("backup: cannot create a generation directory in %s (is "
+                "the clock behind its newest generation, %s?)",
+                dir, newest);
         }
     }
     snprintf(b.m.generation, sizeof(b.m.generation), "%s", name);
