@@ -38,12 +38,14 @@ backup() {
 in_gen() { printf '%s/files%s' "$1" "$2"; }
 
 transcripts() { find "$GW/transcripts" -type f -name '*.skt*' | sort; }
+# (a function, so that wait_until counts again each time)
+transcripts_more_than() { [ "$(transcripts | wc -l)" -gt "$1" ]; }
 
 t_backup_restore_drill() {
     local g1 g2 t t_new n_before out f
     session 1
     session 2
-    wait_until 5 test "$(transcripts | wc -l)" -ge 2 ||
+    wait_until 5 transcripts_more_than 1 ||
         fail "no transcripts recorded"
     backup
     g1=$GEN
@@ -87,7 +89,7 @@ t_backup_restore_drill() {
     n_before=$(transcripts | wc -l)
     sleep 1 # a new generation name (one a second, then -NN)
     session 3
-    wait_until 5 test "$(transcripts | wc -l)" -gt "$n_before" ||
+    wait_until 5 transcripts_more_than "$n_before" ||
         fail "third transcript missing"
     backup
     g2=$GEN

@@ -428,6 +428,8 @@ t_ctl_bad_input_changes_nothing() {
 
 # sessions_now: sekisho-session processes of this run.
 sessions_now() { pgrep -c -P "$GW_PID" || true; }
+# (a function, so that wait_until asks again each time)
+two_sessions() { [ "$(sessions_now)" -ge 2 ]; }
 
 # Raw TCP connections on fds 7-9. A connection gets the banner at once but
 # no process until it sends its identification line; then max_startups
@@ -451,8 +453,7 @@ t_preauth_cap_and_grace() {
     expect_eq "silent connections cost no process" 0 "$(sessions_now)"
     printf 'SSH-2.0-test\r\n' >&7
     printf 'SSH-2.0-test\r\n' >&8
-    wait_until 5 test "$(sessions_now)" -ge 2 ||
-        fail "a client that spoke SSH got no session"
+    wait_until 5 two_sessions || fail "a client that spoke SSH got no session"
     t0=$(date +%s%N)
     printf 'SSH-2.0-test\r\n' >&9
     got=$(timeout 5 cat <&9 | head -c 100 | tr -d '\0')
