@@ -544,16 +544,22 @@ t_recorder_killed_ends_session() {
         fail "remote command left running"
 }
 
-t_full_disk() {
-    local mnt="$WORK/small" out id
+# small_transcript_dir MNT: the gateway restarted with its transcripts on
+# a 256 KiB tmpfs at MNT, the watermark off (the recorder's own failure is
+# what the callers test).
+small_transcript_dir() {
     gw_stop
-    mkdir -p "$mnt"
-    mount -t tmpfs -o size=256k,mode=0700 tmpfs "$mnt" ||
-        { fail "cannot mount a tmpfs (run as root)"; gw_start; return; }
-    sed -i "s|^#transcript_dir = .*|transcript_dir = $mnt|" "$CONF"
-    # The recorder's own failure, not the watermark's refusal, is tested.
+    mkdir -p "$1"
+    mount -t tmpfs -o size=256k,mode=0700 tmpfs "$1" ||
+        { fail "cannot mount a tmpfs (run as root)"; gw_start; return 1; }
+    sed -i "s|^#transcript_dir = .*|transcript_dir = $1|" "$CONF"
     sed -i "s|^#transcript_min_free = .*|transcript_min_free = 0|" "$CONF"
     gw_start || fail "gateway did not start"
+}
+
+t_full_disk() {
+    local mnt="$WORK/small" out id
+    small_transcript_dir "$mnt" || return
     # Full before the session: it never starts.
     dd if=/dev/zero of="$mnt/fill" bs=4k 2>/dev/null
     out=$(gw_ssh alice web01 -- 'echo should-not-run' 2>&1 < /dev/null)
@@ -581,14 +587,7 @@ t_full_disk() {
 # and the recorder is not killed by its own sandbox for trying to log.
 t_recorder_failure_cause() {
     local mnt="$WORK/small2" out n0
-    gw_stop
-    mkdir -p "$mnt"
-    mount -t tmpfs -o size=256k,mode=0700 tmpfs "$mnt" ||
-        { fail "cannot mount a tmpfs (run as root)"; gw_start; return; }
-    sed -i "s|^#transcript_dir = .*|transcript_dir = $mnt|" "$CONF"
-    # The recorder's own failure, not the watermark's refusal, is tested.
-    sed -i "s|^#transcript_min_free = .*|transcript_min_free = 0|" "$CONF"
-    gw_start || fail "gateway did not start"
+    small_transcript_dir "$mnt" || return
     dd if=/dev/zero of="$mnt/fill" bs=1k count=$((256 - 24)) 2>/dev/null
     n0=$(wc -l < "$WORK/gw.log")
     out=$(gw_ssh alice web01 -- 'yes sekisho-fill | head -c 5000000; echo END-OF-RUN' \
