@@ -1,4 +1,5 @@
 #include "request.h"
+#include "roles.h"
 #include "sk-err.h"
 
 #include <stdio.h>
@@ -6,8 +7,7 @@
 
 int sk_req_is_approver(const char *role)
 {
-    return role != NULL &&
-           (strcmp(role, "approver") == 0 || strcmp(role, "admin") == 0);
+    return sk_roles_has(role, "approver") || sk_roles_has(role, "admin");
 }
 
 static int deny(char *why, size_t whylen, const char *msg)
