@@ -127,33 +127,33 @@ sub scan {
 open(my $df, '<:encoding(UTF-8)', $doc) or die "$doc: $!\n";
 my @lines = <$df>;
 close $df;
-my $text = '';
-my $fence = 0;
-my @line_of;    # offset in $text -> line number, per kept line
+# Fenced blocks line by line; the rest paragraph by paragraph (a blank
+# line or a fence ends one), so that a stray backtick shifts the pairing
+# of spans in its own paragraph only. A span is a run of N backticks up to
+# the next run of exactly N, as in CommonMark.
+my ($para, $para_line, $fence) = ('', 0, 0);
+sub spans {
+    while ($para =~ /(?<!`)(`+)(?!`)(.*?[^`])\1(?!`)/gs) {
+        my $before = substr($para, 0, $-[0]);
+        scan($2, $para_line + ($before =~ tr/\n//));
+    }
+    $para = '';
+}
 for my $n (0 .. $#lines) {
     my $l = $lines[$n];
     if ($l =~ /^\s*(```|~~~)/) {
+        spans();
         $fence = !$fence;
-        $l = "\n";
     } elsif ($fence) {
         scan($l, $n + 1);
-        $l = "\n";
+    } elsif ($l =~ /^\s*$/) {
+        spans();
+    } else {
+        $para_line = $n + 1 if $para eq '';
+        $para .= $l;
     }
-    push @line_of, [length($text), $n + 1];
-    $text .= $l;
 }
-sub line_at {
-    my ($off) = @_;
-    my $ln = 1;
-    for (@line_of) {
-        last if $_->[0] > $off;
-        $ln = $_->[1];
-    }
-    return $ln;
-}
-while ($text =~ /`([^`]+)`/g) {
-    scan($1, line_at($-[0]));
-}
+spans();
 
 binmode STDOUT, ':encoding(UTF-8)';
 print "$_\t$first{$_}\n" for sort keys %first;

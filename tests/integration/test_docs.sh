@@ -79,7 +79,8 @@ t_extractor_finds_terms() {
 }
 
 # The check catches a term dropped from a Japanese manual: an option, a
-# command and a key removed from a copy are each reported, by name.
+# command and a key removed from a copy are reported, by name, and nothing
+# else (a stray backtick left behind must not hide the terms after it).
 t_dropped_term_is_reported() {
     local copy="$WORK/admin-ja-mutated.md" out
     [ -f "$DOCS/ja/admin.md" ] || { fail "no docs/ja/admin.md"; return; }
@@ -89,6 +90,7 @@ t_dropped_term_is_reported() {
     expect_contains "a dropped option" "--no-force-change (en:" "$out"
     expect_contains "a dropped command" "sekishoctl user totp-reset (en:" "$out"
     expect_contains "a dropped key" "idle_timeout (en:" "$out"
+    expect_eq "nothing else reported" 3 "$(printf '%s\n' "$out" | wc -l)"
     out=$(missing "$DOCS/admin.md" "$DOCS/ja/admin.md")
     expect_eq "the real manual lacks nothing" "" "$out"
 }
