@@ -9,8 +9,9 @@
 # around the code is free; the code must name the same things.
 #
 # Terms:
-#   --option and -o         options of any program shown (sekishoctl, ssh,
-#                           ssh-keygen ...)
+#   PROG --option, PROG -o  options, with the program they follow in the
+#                           same code (ssh -t, ssh-keygen -t), or alone
+#                           where none is shown
 #   KEY                     a configuration key (the "### `key`" headings of
 #                           docs/config.md, the keyword table's reference)
 #   sekishoctl WORD [WORD]  a sekishoctl command: the words after
@@ -87,14 +88,30 @@ sub command {
     term(join(' ', 'sekishoctl', @phrase), $line);
 }
 
+# An option is named with the program it belongs to, the nearest one
+# before it in the same code ("ssh -t", "ssh-keygen -t"), or alone where
+# no program is shown ("`--exec`").
+my %prog = map { $_ => 1 } qw(ssh ssh-keygen ssh-keyscan plink sekishoctl
+    sekishod sekisho-verify sekisho-session rsync systemctl journalctl
+    apt-get dpkg-buildpackage deploy/build-deb b2sum stat mail logger
+    asciinema df);
+sub qualified {
+    my ($c, $at, $opt) = @_;
+    my @before = split ' ', substr($c, 0, $at);
+    for my $w (reverse @before) {
+        return "$w $opt" if $prog{$w};
+    }
+    return $opt;
+}
+
 sub scan {
     my ($c, $line) = @_;
     $c =~ s/\s+/ /g;
     while ($c =~ /(?<![\w-])(--[a-z][a-z0-9-]*)/g) {
-        term($1, $line);
+        term(qualified($c, $-[0], $1), $line);
     }
     while ($c =~ /(?<![\w\/.+-])(-[A-Za-z]{1,2})(?![\w-])/g) {
-        term($1, $line);
+        term(qualified($c, $-[0], $1), $line);
     }
     while ($c =~ /\b([a-z][a-z0-9_]*)\b/g) {
         term($1, $line) if $key{$1};
@@ -145,6 +162,8 @@ for my $n (0 .. $#lines) {
         spans();
         $fence = !$fence;
     } elsif ($fence) {
+        # a comment after code is prose (and may be translated)
+        $l =~ s/(?<=\S)\s+#\s.*$//;
         scan($l, $n + 1);
     } elsif ($l =~ /^\s*$/) {
         spans();
