@@ -27,7 +27,8 @@ terms() {
 missing() {
     local en=$1 ja=$2
     terms "$en" > "$WORK/en.terms" || return 2
-    terms "$ja" | cut -f1 > "$WORK/ja.terms" || return 2
+    terms "$ja" > "$WORK/ja.all" || return 2
+    cut -f1 "$WORK/ja.all" > "$WORK/ja.terms"
     awk -F'\t' 'NR == FNR { have[$0] = 1; next }
         !($1 in have) { printf "%s (%s:%s)\n", $1, FILENAME, $2 }' \
         "$WORK/ja.terms" "$WORK/en.terms" | sed "s|$WORK/en.terms|en|"
