@@ -121,4 +121,5 @@ run_test t_extractor_finds_terms
 run_test t_japanese_manuals_name_every_english_term
 run_test t_dropped_term_is_reported
 run_test t_japanese_manuals_are_japanese
+run_test t_no_sanitizer_reports
 summary
