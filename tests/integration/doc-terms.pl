@@ -23,6 +23,8 @@
 #   /abs/path               a file name under /etc, /usr, /var, /lib, /srv
 use strict;
 use warnings;
+# Bytes, not characters: core Perl only (Encode is not in perl-base), and
+# the terms are ASCII; a Japanese byte is never a word character.
 
 my ($cfg, $usage, $doc) = @ARGV;
 die "usage: doc-terms.pl CONFIG_MD USAGE_FILE MANUAL\n" unless defined $doc;
@@ -141,7 +143,7 @@ sub scan {
     }
 }
 
-open(my $df, '<:encoding(UTF-8)', $doc) or die "$doc: $!\n";
+open(my $df, '<', $doc) or die "$doc: $!\n";
 my @lines = <$df>;
 close $df;
 # Fenced blocks line by line; the rest paragraph by paragraph (a blank
@@ -174,5 +176,5 @@ for my $n (0 .. $#lines) {
 }
 spans();
 
-binmode STDOUT, ':encoding(UTF-8)';
+
 print "$_\t$first{$_}\n" for sort keys %first;
