@@ -27,12 +27,20 @@ while True:
 ' "$SYSLOG_SOCK" "$WORK/syslog" &
     PIDS="$PIDS $!"
     wait_until 5 test -S "$SYSLOG_SOCK" || die "syslog reader did not start"
-    GW_WRAP="unshare -m $HERE/private-devlog $SYSLOG_SOCK"
+    # unshare -m makes the new namespace's mounts private, which needs "/"
+    # to be a mount point; in a chroot (the fresh-Debian root) it is not,
+    # and there the mounts are private already (private-devlog checks).
+    if unshare -m true 2>/dev/null; then
+        SYSLOG_NS="unshare -m"
+    else
+        SYSLOG_NS="unshare -m --propagation unchanged"
+    fi
+    GW_WRAP="$SYSLOG_NS $HERE/private-devlog $SYSLOG_SOCK"
 }
 
 # ctl_logged ARGS: sekishoctl with its syslog read too.
 ctl_logged() {
-    unshare -m "$HERE/private-devlog" "$SYSLOG_SOCK" \
+    $SYSLOG_NS "$HERE/private-devlog" "$SYSLOG_SOCK" \
         "$BIN/sekishoctl" -c "$CONF" "$@"
 }
 
