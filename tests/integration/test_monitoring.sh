@@ -320,6 +320,26 @@ notice_json() {
         python3 -c "import json, sys; d = json.load(sys.stdin); $2"
 }
 
+# audit_log_on_tmpfs DIR: the gateway stopped, a copy of the audit log on a
+# 512 KiB tmpfs at DIR, audit_log naming it (the caller starts the
+# gateway). audit_log_back DIR: the log with its new lines back in place,
+# the tmpfs gone, the gateway restarted.
+audit_log_on_tmpfs() {
+    gw_stop
+    mkdir -p "$1"
+    mount -t tmpfs -o size=512k,mode=0700 tmpfs "$1" || return 1
+    cp -p "$GW/audit.log" "$1/audit.log"
+    sed -i "s|^#audit_log = .*|audit_log = $1/audit.log|" "$CONF"
+}
+
+audit_log_back() {
+    gw_stop
+    cp -p "$1/audit.log" "$GW/audit.log"
+    umount "$1"
+    sed -i "s|^audit_log = .*|#audit_log = x|" "$CONF"
+    gw_start || fail "gateway did not restart"
+}
+
 # audit_log on a file system that fills up: a line that cannot be written
 # is an alert (syslog and notify_command; it cannot be in the log itself),
 # and no session runs without its auth_ok and session_start lines (fail
@@ -327,12 +347,8 @@ notice_json() {
 # the chain verifies and sessions run again.
 t_audit_write_failed_notified() {
     local mnt="$WORK/auditfs" out i ran=0 refused=0 starts
-    gw_stop
-    mkdir -p "$mnt"
-    mount -t tmpfs -o size=512k,mode=0700 tmpfs "$mnt" ||
+    audit_log_on_tmpfs "$mnt" ||
         { fail "cannot mount a tmpfs (run as root)"; gw_start; return; }
-    cp -p "$GW/audit.log" "$mnt/audit.log"
-    sed -i "s|^#audit_log = .*|audit_log = $mnt/audit.log|" "$CONF"
     gw_start || fail "gateway did not start"
     out=$(gw_ssh alice web01 -- 'echo audited' < /dev/null 2>&1)
     expect_eq "a session runs while the log has room" "audited" "$out"
@@ -364,11 +380,7 @@ assert d["details"]["event"] not in ("audit_write_failed", None), d' ||
         fail "chain broken by the full disk: $(tail -3 "$WORK/av.out")"
     out=$(gw_ssh alice web01 -- 'echo audited-again' < /dev/null 2>&1)
     expect_eq "sessions run with room again" "audited-again" "$out"
-    gw_stop
-    cp -p "$mnt/audit.log" "$GW/audit.log"
-    umount "$mnt"
-    sed -i "s|^audit_log = .*|#audit_log = x|" "$CONF"
-    gw_start || fail "gateway did not restart"
+    audit_log_back "$mnt"
 }
 
 # clock_state: OK if the kernel says synchronised, else what status says.
@@ -459,13 +471,9 @@ EOF
 # connection whose line was lost.
 t_audit_unwritable_notified() {
     local mnt="$WORK/auditro" out n0
-    gw_stop
-    mkdir -p "$mnt"
-    mount -t tmpfs -o size=512k,mode=0700 tmpfs "$mnt" ||
+    audit_log_on_tmpfs "$mnt" ||
         { fail "cannot mount a tmpfs (run as root)"; gw_start; return; }
-    cp -p "$GW/audit.log" "$mnt/audit.log"
     mount -o remount,ro "$mnt" || fail "cannot make the tmpfs read-only"
-    sed -i "s|^#audit_log = .*|audit_log = $mnt/audit.log|" "$CONF"
     n0=$(grep -c '"event":"audit_write_failed"' "$WORK/notices")
     gw_start || fail "gateway did not start"
     out=$(gw_ssh alice web01 -- 'echo unaudited' < /dev/null 2>&1)
@@ -480,10 +488,7 @@ assert d["details"]["gateway"] == "sekisho", d' ||
         fail "notice does not name the lost connect line: $(grep audit_write_failed "$WORK/notices" | tail -1)"
     wait_until 5 sh -c "grep '^<81>' '$WORK/syslog' | grep 'audit log write failed' | grep -q '\"event\":\"connect\"'" ||
         fail "no authpriv.alert syslog message for the refused connection"
-    gw_stop
-    umount "$mnt"
-    sed -i "s|^audit_log = .*|#audit_log = x|" "$CONF"
-    gw_start || fail "gateway did not restart"
+    audit_log_back "$mnt"
 }
 
 # Every syslog message of an audit line this file caused, read against the
