@@ -19,6 +19,8 @@ ssh-audit clang gdb debhelper fakeroot lintian debootstrap"
 # only recommended by clang); jq (test_backup.sh).
 SK_DEPS_BUILD="$SK_DEPS_BUILD procps"
 SK_DEPS_TEST="$SK_DEPS_TEST python3 xauth libclang-rt-14-dev jq"
+# tests/package-test boots the installed package under a real systemd.
+SK_DEPS_TEST="$SK_DEPS_TEST systemd-container"
 SK_DEPS_FRESH="debootstrap"
 
 sk_install_deps() {

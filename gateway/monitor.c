@@ -2714,6 +2714,12 @@ int main(int argc, char **argv)
     if ((r = sk_audit_open(cfg->audit_log, cfg->gateway_id, m.signer)) !=
         0) {
         error_fr(r, "audit log %s", cfg->audit_log);
+        /* Every connection is refused until someone acts: the connect
+         * line cannot be written, which raises audit_write_failed (syslog
+         * at alert and notify_command) naming this connection. */
+        sk_alert_init(cfg);
+        (void)sk_audit("connect", "{s:s, s:s}", "source", m.source, "port",
+                       port);
         kill(m.worker, SIGKILL);
         exit(SK_EXIT_RECORDING);
     }

@@ -106,6 +106,9 @@ int sk_audit_open(const char *path, const char *gateway_id,
         errno = ENAMETOOLONG;
         return SK_ERR_TOO_LONG;
     }
+    /* Set first: a line that cannot be written because the open failed
+     * still names its gateway in the alert that reports it lost. */
+    snprintf(audit_gw, sizeof(audit_gw), "%s", gateway_id);
     fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
               0600);
     if (fd < 0) {

@@ -116,10 +116,12 @@ gw_init() {
 
 # gw_start: the listener in the background. GW_PRELOAD (a test's
 # stand-in for a compromised worker) is preloaded into the gateway only.
+# GW_WRAP: a command line that ends by exec'ing its arguments (so GW_PID
+# stays the listener's), e.g. test_monitoring.sh's private /dev/log.
 gw_start() {
     local try
     for try in 1 2 3; do
-        env ${GW_PRELOAD:+LD_PRELOAD="$GW_PRELOAD"} \
+        ${GW_WRAP:-} env ${GW_PRELOAD:+LD_PRELOAD="$GW_PRELOAD"} \
             "$BIN/sekishod" -c "$CONF" -f >> "$WORK/gw.log" 2>&1 &
         GW_PID=$!
         PIDS="$PIDS $GW_PID"

@@ -6,7 +6,53 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
+# Syslog as the gateway sends it (R-MON-1). These machines have no syslog
+# daemon, and the host's /dev (which the fresh-Debian root shares) must not
+# change: the listener, and each sekishoctl whose syslog a test reads, run
+# in a private mount namespace whose /dev/log is a socket this file reads
+# (private-devlog). Each datagram is one line of $WORK/syslog, as glibc
+# sends it: "<PRI>Mmm dd hh:mm:ss program: message".
+syslog_start() {
+    SYSLOG_SOCK="$WORK/syslog.sock"
+    : > "$WORK/syslog"
+    python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o666)
+out = open(sys.argv[2], "ab", buffering=0)
+while True:
+    d = s.recv(65536).rstrip(b"\0")
+    out.write(d.replace(b"\n", b"\\n") + b"\n")
+' "$SYSLOG_SOCK" "$WORK/syslog" &
+    PIDS="$PIDS $!"
+    wait_until 5 test -S "$SYSLOG_SOCK" || die "syslog reader did not start"
+    # unshare -m makes the new namespace's mounts private, which needs "/"
+    # to be a mount point; in a chroot (the fresh-Debian root) it is not,
+    # and there the mounts are private already (private-devlog checks).
+    if unshare -m true 2>/dev/null; then
+        SYSLOG_NS="unshare -m"
+    else
+        SYSLOG_NS="unshare -m --propagation unchanged"
+    fi
+    GW_WRAP="$SYSLOG_NS $HERE/private-devlog $SYSLOG_SOCK"
+}
+
+# ctl_logged ARGS: sekishoctl with its syslog read too.
+ctl_logged() {
+    $SYSLOG_NS "$HERE/private-devlog" "$SYSLOG_SOCK" \
+        "$BIN/sekishoctl" -c "$CONF" "$@"
+}
+
+# syslog_has PRI EVENT [FRAGMENT]: a message at <PRI> (facility * 8 +
+# severity) quoting an audit line of EVENT (containing FRAGMENT) arrived.
+syslog_has() {
+    grep "^<$1>" "$WORK/syslog" | grep "\"event\":\"$2\"" |
+        grep -qF -- "${3:-}"
+}
+
 setup() {
+    syslog_start
     gw_init "connect_timeout = 5" "second_factor = none" \
         "lockout_threshold = 3" "source_threshold = 1000" ||
         die "gw_init failed"
@@ -42,6 +88,9 @@ t_lockout_notified() {
     notice account_locked '"severity":"warning"' ||
         fail "notice without its severity: $(grep account_locked "$WORK/notices")"
     notice account_locked '"gateway":"sekisho"' || fail "notice names no gateway"
+    # authpriv (10) * 8 + warning (4)
+    wait_until 5 syslog_has 84 account_locked '"user":"lena"' ||
+        fail "account_locked not in syslog at authpriv.warning: $(grep account_locked "$WORK/syslog")"
     # The notice is valid JSON with the audit line as details.
     grep '"event":"account_locked"' "$WORK/notices" | head -1 |
         python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["details"]["user"]=="lena", d' ||
@@ -96,6 +145,8 @@ t_source_blocked_notified() {
     wait_until 5 notice source_blocked '"source":"127.0.0.1"' ||
         fail "no source_blocked notice: $(cat "$WORK/notices")"
     notice source_blocked '"severity":"warning"' || fail "no severity"
+    syslog_has 84 source_blocked '"source":"127.0.0.1"' ||
+        fail "source_blocked not in syslog at authpriv.warning"
     db "DELETE FROM auth_failures"
     gw_stop
     sed -i 's/^source_threshold = 5/source_threshold = 1000/' "$CONF"
@@ -116,6 +167,7 @@ t_sandbox_violation_notified() {
     pkill -fx 'sleep 304'
     wait_until 5 notice sandbox_violation '"severity":"alert"' ||
         fail "no sandbox_violation notice: $(cat "$WORK/notices")"
+    syslog_has 81 sandbox_violation || fail "sandbox_violation not at authpriv.alert"
 }
 
 # transcript_dir on a small file system: below transcript_min_free a new
@@ -143,6 +195,7 @@ t_storage_watermark() {
     audit_has storage_low '"user":"alice"' || fail "refusal not audited"
     wait_until 5 notice storage_low '"severity":"critical"' ||
         fail "no storage_low notice: $(cat "$WORK/notices")"
+    syslog_has 82 storage_low '"user":"alice"' || fail "storage_low not at authpriv.crit"
     out=$(ctl status 2>&1)
     rc=$?
     expect_eq "status fails below the watermark" 1 "$rc"
@@ -179,11 +232,155 @@ t_recording_failure_notified() {
     audit_has recording_failed || fail "refusal not audited"
     wait_until 5 notice recording_failed '"severity":"critical"' ||
         fail "no recording_failed notice: $(cat "$WORK/notices")"
+    syslog_has 82 recording_failed || fail "recording_failed not at authpriv.crit"
     gw_stop
     umount "$mnt"
     sed -i "s|^transcript_dir = .*|#transcript_dir = x|" "$CONF"
     sed -i "s|^transcript_min_free = .*|#transcript_min_free = x|" "$CONF"
     gw_start || fail "gateway did not restart"
+}
+
+# session_worker: the worker of the one session running now (the
+# monitor's child that has no transcript open; the other is the recorder).
+session_worker() {
+    local mon p
+    mon=$(pgrep -f "^sekisho-session -c $CONF" -P "$GW_PID" | head -1)
+    [ -n "$mon" ] || return 1
+    for p in $(pgrep -P "$mon"); do
+        if ! ls -l "/proc/$p/fd" 2>/dev/null | grep -q '\.skt$'; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# A worker that sends the monitor what the protocol forbids (a compromised
+# worker, played by gdb inside the real sandboxed one, asks to check a
+# password after authentication): the session ends at once (the worker is
+# killed), and the alert reaches the audit log, syslog and notify_command.
+# A client's garbage is not one: libssh in the worker refuses it, the
+# monitor sees the connection end, and no one is alerted.
+t_protocol_violation_notified() {
+    local wp pid n0 t0
+    command -v gdb > /dev/null || { fail "gdb missing (deploy/deps.sh installs it)"; return; }
+    n0=$(grep -c '"event":"protocol_violation"' "$WORK/notices")
+    python3 - "$GPORT" <<'EOF2' || fail "garbage client: the gateway did not close"
+import os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.recv(256)
+try:
+    s.sendall(b"SSH-2.0-Garbage_1.0\r\n" + os.urandom(4096))
+    while s.recv(4096):
+        pass
+except ConnectionResetError:
+    pass
+EOF2
+    audit_soon disconnect || fail "garbage client's end not audited"
+    gw_ssh alice web01 -- 'echo started; exec sleep 305' > "$WORK/pv.out" \
+        2> "$WORK/pv.err" < /dev/null &
+    pid=$!
+    wait_until 10 grep -q started "$WORK/pv.out" || fail "session never started"
+    expect_eq "no alert for a client's garbage" "$n0" \
+        "$(grep -c '"event":"protocol_violation"' "$WORK/notices")"
+    wp=$(session_worker) || { fail "no worker"; kill "$pid"; return; }
+    t0=$(date +%s)
+    # MON_AUTH_PASSWORD (2) is a pre-authentication request.
+    timeout 30 gdb -q -batch -nx -p "$wp" "$BIN/sekisho-session" \
+        -ex "call (int)sk_ipc_send('monitor-wrap.c'::mm_fd, 2, (void *)0, (void *)0, 0)" \
+        > "$WORK/gdb.out" 2>&1
+    wait_until 10 sh -c "! kill -0 $wp 2>/dev/null" ||
+        fail "the worker lives on after a protocol violation: $(tail -3 "$WORK/gdb.out")"
+    wait_until 10 sh -c "! kill -0 $pid 2>/dev/null" || fail "the client's session goes on"
+    [ $(( $(date +%s) - t0 )) -le 10 ] || fail "session not ended at once"
+    wait "$pid" 2>/dev/null
+    pkill -fx 'sleep 305'
+    audit_soon protocol_violation '"user":"alice"' ||
+        fail "no protocol_violation line: $(tail -3 "$WORK/gdb.out")"
+    grep -q 'request 2 not permitted after authentication' "$WORK/gw.log" ||
+        fail "cause not logged"
+    wait_until 5 notice protocol_violation '"severity":"alert"' ||
+        fail "no protocol_violation notice: $(cat "$WORK/notices")"
+    grep '"event":"protocol_violation"' "$WORK/notices" | tail -1 |
+        python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["gateway"] == "sekisho", d
+assert d["details"]["event"] == "protocol_violation", d
+assert d["details"]["user"] == "alice", d
+assert d["details"]["source"] == "127.0.0.1", d' ||
+        fail "protocol_violation notice is not the JSON expected"
+    wait_until 5 syslog_has 81 protocol_violation '"user":"alice"' ||
+        fail "protocol_violation not at authpriv.alert"
+}
+
+# notice_json EVENT PYTHON-ASSERTS: the last notice of EVENT, as d.
+notice_json() {
+    grep "\"event\":\"$1\"" "$WORK/notices" | tail -1 |
+        python3 -c "import json, sys; d = json.load(sys.stdin); $2"
+}
+
+# audit_log_on_tmpfs DIR: the gateway stopped, a copy of the audit log on a
+# 512 KiB tmpfs at DIR, audit_log naming it (the caller starts the
+# gateway). audit_log_back DIR: the log with its new lines back in place,
+# the tmpfs gone, the gateway restarted.
+audit_log_on_tmpfs() {
+    gw_stop
+    mkdir -p "$1"
+    mount -t tmpfs -o size=512k,mode=0700 tmpfs "$1" || return 1
+    cp -p "$GW/audit.log" "$1/audit.log"
+    sed -i "s|^#audit_log = .*|audit_log = $1/audit.log|" "$CONF"
+}
+
+audit_log_back() {
+    gw_stop
+    cp -p "$1/audit.log" "$GW/audit.log"
+    umount "$1"
+    sed -i "s|^audit_log = .*|#audit_log = x|" "$CONF"
+    gw_start || fail "gateway did not restart"
+}
+
+# audit_log on a file system that fills up: a line that cannot be written
+# is an alert (syslog and notify_command; it cannot be in the log itself),
+# and no session runs without its auth_ok and session_start lines (fail
+# closed, admin.md "Audit"). The torn line is cut off: once there is room
+# the chain verifies and sessions run again.
+t_audit_write_failed_notified() {
+    local mnt="$WORK/auditfs" out i ran=0 refused=0 starts
+    audit_log_on_tmpfs "$mnt" ||
+        { fail "cannot mount a tmpfs (run as root)"; gw_start; return; }
+    gw_start || fail "gateway did not start"
+    out=$(gw_ssh alice web01 -- 'echo audited' < /dev/null 2>&1)
+    expect_eq "a session runs while the log has room" "audited" "$out"
+    starts=$(grep -c '"event":"session_start"' "$mnt/audit.log")
+    # What is left is at most the last page of audit.log: a session or
+    # two may still fit; then a line must fail.
+    dd if=/dev/zero of="$mnt/fill" bs=4k 2>/dev/null
+    for i in 1 2 3 4 5 6; do
+        out=$(gw_ssh alice web01 -- "echo ran-$i" < /dev/null 2>&1)
+        case "$out" in
+        *ran-$i*) ran=$((ran + 1)) ;;
+        *) refused=$((refused + 1)); break ;;
+        esac
+    done
+    [ "$refused" -eq 1 ] || fail "sessions ran on a full audit file system ($ran of 6)"
+    expect_eq "every session that ran has its session_start line" \
+        "$((starts + ran))" "$(grep -c '"event":"session_start"' "$mnt/audit.log")"
+    wait_until 5 notice audit_write_failed '"severity":"alert"' ||
+        fail "no audit_write_failed notice: $(cat "$WORK/notices")"
+    notice_json audit_write_failed '
+assert d["gateway"] == "sekisho", d
+assert d["details"]["gateway"] == "sekisho" and "time" in d["details"], d
+assert d["details"]["event"] not in ("audit_write_failed", None), d' ||
+        fail "audit_write_failed notice is not the lost line: $(grep audit_write_failed "$WORK/notices" | tail -1)"
+    wait_until 5 sh -c "grep '^<81>' '$WORK/syslog' | grep -q 'audit log write failed'" ||
+        fail "no authpriv.alert syslog message for the lost line"
+    rm -f "$mnt/fill"
+    ctl audit verify > "$WORK/av.out" 2>&1 ||
+        fail "chain broken by the full disk: $(tail -3 "$WORK/av.out")"
+    out=$(gw_ssh alice web01 -- 'echo audited-again' < /dev/null 2>&1)
+    expect_eq "sessions run with room again" "audited-again" "$out"
+    audit_log_back "$mnt"
 }
 
 # clock_state: OK if the kernel says synchronised, else what status says.
@@ -261,11 +458,87 @@ EOF
     out=$(ctl status 2>&1)
     expect_eq "status fails on a broken chain" 1 "$?"
     expect_contains "audit named" "audit        CRITICAL" "$out"
-    out=$(ctl audit verify 2>&1)
+    out=$(ctl_logged audit verify 2>&1)
     expect_eq "audit verify fails" 1 "$?"
     wait_until 5 notice audit_chain_error '"severity":"alert"' ||
         fail "no audit_chain_error notice: $(cat "$WORK/notices")"
+    syslog_has 81 audit_chain_error || fail "audit_chain_error not at authpriv.alert"
     cp -p "$WORK/audit.keep" "$GW/audit.log"
+}
+
+# An audit log that cannot be opened (its file system read-only): every
+# connection is refused (fail closed) and each is an alert, naming the
+# connection whose line was lost.
+t_audit_unwritable_notified() {
+    local mnt="$WORK/auditro" out n0
+    audit_log_on_tmpfs "$mnt" ||
+        { fail "cannot mount a tmpfs (run as root)"; gw_start; return; }
+    mount -o remount,ro "$mnt" || fail "cannot make the tmpfs read-only"
+    n0=$(grep -c '"event":"audit_write_failed"' "$WORK/notices")
+    gw_start || fail "gateway did not start"
+    out=$(gw_ssh alice web01 -- 'echo unaudited' < /dev/null 2>&1)
+    expect_not_contains "no session without an audit log" "unaudited" "$out"
+    wait_until 5 sh -c "[ \$(grep -c '\"event\":\"audit_write_failed\"' '$WORK/notices') -gt $n0 ]" ||
+        fail "no audit_write_failed notice: $(tail -3 "$WORK/notices")"
+    notice_json audit_write_failed '
+assert d["severity"] == "alert", d
+assert d["details"]["event"] == "connect", d
+assert d["details"]["source"] == "127.0.0.1", d
+assert d["details"]["gateway"] == "sekisho", d' ||
+        fail "notice does not name the lost connect line: $(grep audit_write_failed "$WORK/notices" | tail -1)"
+    wait_until 5 sh -c "grep '^<81>' '$WORK/syslog' | grep 'audit log write failed' | grep -q '\"event\":\"connect\"'" ||
+        fail "no authpriv.alert syslog message for the refused connection"
+    audit_log_back "$mnt"
+}
+
+# Every syslog message of an audit line this file caused, read against the
+# manual's table (admin.md "Monitoring"): authpriv, each alert event at its
+# documented severity and each seen at least once (the clock's only if the
+# kernel clock is not synchronised here), every other event at notice. And
+# the private /dev/log left the machine's /dev as it was.
+t_syslog_as_documented() {
+    local clock
+    clock=$(clock_level)
+    python3 - "$HERE/../../docs/admin.md" "$WORK/syslog" "$clock" \
+        > "$WORK/syslog-check" 2>&1 <<'EOF2' || fail "$(cat "$WORK/syslog-check")"
+import json, re, sys
+sev = {"warning": 4, "critical": 2, "alert": 1}
+notice, authpriv = 5, 10 << 3
+doc = open(sys.argv[1]).read().split("\n## Monitoring", 1)[1]
+table = dict(re.findall(r"^\| `([a-z_]+)` \| (warning|critical|alert) \|",
+                        doc, re.M))
+assert len(table) >= 9, "the manual's table: %r" % table
+seen, bad = {}, []
+for line in open(sys.argv[2], encoding="utf-8", errors="replace"):
+    m = re.match(r"<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d [^:]+: (.*)$", line)
+    if m is None:
+        bad.append("not a syslog message: " + line[:200])
+        continue
+    pri, msg = int(m.group(1)), m.group(2)
+    if msg.startswith("audit log write failed"):
+        ev = "audit_write_failed"
+    elif msg.startswith("audit {"):
+        ev = json.loads(msg[len("audit "):])["event"]
+    else:
+        continue
+    want = authpriv + (sev[table[ev]] if ev in table else notice)
+    if pri != want:
+        bad.append("%s at <%d>, the manual says <%d>: %s" % (ev, pri, want,
+                                                            line[:200]))
+    seen[ev] = seen.get(ev, 0) + 1
+for ev in table:
+    if ev not in seen and not (ev == "clock_unsynchronized" and
+                               sys.argv[3] == "OK"):
+        bad.append("%s never reached syslog" % ev)
+for ev in ("connect", "auth_ok", "session_start"):
+    if ev not in seen:
+        bad.append("%s (notice) never reached syslog" % ev)
+assert not bad, "\n".join(bad)
+EOF2
+    [ "$(readlink /dev/log 2>/dev/null)" != "$SYSLOG_SOCK" ] ||
+        fail "the machine's /dev/log leads to the test's socket"
+    ! grep -q sekisho-dev /proc/self/mountinfo ||
+        fail "the private /dev is mounted outside its namespace"
 }
 
 # docs/config.md is the generated reference, and names every keyword.
@@ -296,5 +569,9 @@ run_test t_storage_watermark
 run_test t_recording_failure_notified
 run_test t_status_listener_down
 run_test t_audit_break_alerted
+run_test t_protocol_violation_notified
+run_test t_audit_write_failed_notified
+run_test t_audit_unwritable_notified
+run_test t_syslog_as_documented
 run_test t_no_sanitizer_reports
 summary
