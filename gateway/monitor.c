@@ -2020,7 +2020,7 @@ static int mon_answer_hostkey_sign(struct monitor *m, struct sk_buf *req)
         memcpy(m->kex_sid, d, n); /* n <= 64: sk_hostkey_sign_check */
         m->kex_sidlen = n;
     } else {
-        verbose_f("host key signature %d (key re-exchange)", m->hk_signs);
+        logit("host key signature %d (key re-exchange)", m->hk_signs);
     }
     sk_buf_init(&b);
     if ((r = sk_buf_put_u32(&b, 1)) == 0 &&
