@@ -676,9 +676,10 @@ t_seal_before_end_fails() {
 # login; the same search finds it in that session's monitor, which holds
 # the key (so the search itself works).
 t_hostkey_not_in_worker() {
-    local id wp mon seed n
+    local id wp mon seed n cl
     gw_ssh alice web01 -- 'echo started; sleep 3417' > "$WORK/hk.out" \
         2> "$WORK/hk.err" < /dev/null &
+    cl=$!
     wait_until 10 grep -q started "$WORK/hk.out" || fail "session never started"
     id=$(last_session)
     wp=$(worker_soon "$id") || { fail "no worker for $id"; return; }
@@ -696,7 +697,7 @@ t_hostkey_not_in_worker() {
         fail "memscan of the worker failed"
     expect_eq "host key seed in the worker's memory" "0" "$n"
     kill $(pgrep -fx 'sleep 3417') 2>/dev/null
-    wait 2>/dev/null
+    wait "$cl" 2>/dev/null
 }
 
 # The worker says the session ended (MON_SESSION_END) and relays on: the
