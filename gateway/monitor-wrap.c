@@ -315,6 +315,50 @@ int mm_hostkey_check(const char *key_line)
     return (int)ok;
 }
 
+uint8_t *mm_hostkey_pub(size_t *len)
+{
+    struct sk_buf rep;
+    const uint8_t *p;
+    uint8_t *blob;
+
+    sk_buf_init(&rep);
+    mm_request(MON_HOSTKEY_PUB, NULL, &rep, NULL, NULL);
+    if (sk_buf_get_string_direct(&rep, &p, len) != 0 || *len == 0 ||
+        (blob = malloc(*len)) == NULL) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "bad host key from monitor");
+    }
+    memcpy(blob, p, *len);
+    sk_buf_free(&rep);
+    return blob;
+}
+
+int mm_hostkey_sign(int md_nid, const uint8_t *data, size_t len,
+                    uint8_t *sig, size_t *siglen)
+{
+    struct sk_buf req, rep;
+    const uint8_t *p;
+    size_t n;
+    int r = -1;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (md_nid < 0 || sk_buf_put_u32(&req, (uint32_t)md_nid) != 0 ||
+        sk_buf_put_string(&req, data, len) != 0) {
+        sk_buf_free(&req);
+        return -1;
+    }
+    mm_request(MON_HOSTKEY_SIGN, &req, &rep, NULL, NULL);
+    if (mm_get_u32(&rep) == 1 && sk_buf_get_string_direct(&rep, &p, &n) == 0 &&
+        n <= *siglen) {
+        memcpy(sig, p, n);
+        *siglen = n;
+        r = 0;
+    }
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+    return r;
+}
+
 void mm_upstream_ready(int ok, const char *error)
 {
     struct sk_buf req, rep;

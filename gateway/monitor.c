@@ -14,6 +14,7 @@
 #include "key.h"
 #include "log.h"
 #include "monitor.h"
+#include "hostkey.h"
 #include "sk-err.h"
 #include "store.h"
 #include "util.h"
@@ -122,6 +123,15 @@ struct monitor {
      * for: claimed in the store then, and every later signature of this
      * connection must be for the same one. */
     unsigned char sid_hash[crypto_hash_sha256_BYTES];
+    /* The host key (hostkey.h): the monitor alone holds it. The first
+     * hash it signs is the session id, the only one a publickey request
+     * of this connection may be for. */
+    struct sk_hostsigner *hostkey;
+    uint8_t *hk_blob;
+    size_t hk_bloblen;
+    int hk_signs;
+    uint8_t kex_sid[64];
+    size_t kex_sidlen;
     int sid_claimed;
 };
 
@@ -906,6 +916,13 @@ static const char *mon_pk_verify(struct monitor *m, const char *user,
     v.sk_counter = p->counter;
     if (p->sidlen == 0 || p->siglen == 0) {
         return "signature not shown to the monitor";
+    }
+    /* The session id is the first exchange hash the monitor signed with
+     * the host key: a signature for any other is not for this
+     * connection, whatever the worker says. */
+    if (m->kex_sidlen == 0 || p->sidlen != m->kex_sidlen ||
+        sodium_memcmp(p->sid, m->kex_sid, p->sidlen) != 0) {
+        return "session id is not this connection's";
     }
     if ((r = sk_pubkey_verify(key_line, &v)) != 0) {
         return r == SK_ERR_DENIED ? "security key not touched (no user "
@@ -1953,7 +1970,70 @@ static int mon_answer_request_act(struct monitor *m, struct sk_buf *req)
     return r;
 }
 
+static int mon_answer_hostkey_pub(struct monitor *m, struct sk_buf *req)
+{
+    struct sk_buf b;
+    int r;
+
+    (void)req;
+    sk_buf_init(&b);
+    if ((r = sk_buf_put_string(&b, m->hk_blob, m->hk_bloblen)) == 0) {
+        r = mon_reply(m, MON_HOSTKEY_PUB, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+    return r;
+}
+
+/* A signature with the host key for the worker's libssh (hostkey.h):
+ * only of an exchange hash, with the digest the key type uses, within the
+ * connection's budget. A refusal is a protocol violation: the connection
+ * ends (an honest worker never asks for anything else). */
+static int mon_answer_hostkey_sign(struct monitor *m, struct sk_buf *req)
+{
+    const uint8_t *d;
+    uint8_t sig[SK_HOSTKEY_SIG_MAX];
+    size_t n, siglen = 0;
+    uint32_t nid;
+    const char *why;
+    struct sk_buf b;
+    int r;
+
+    if (sk_buf_get_u32(req, &nid) != 0 || nid > INT32_MAX ||
+        sk_buf_get_string_direct(req, &d, &n) != 0 ||
+        sk_buf_avail(req) != 0) {
+        return SK_ERR_BAD_MESSAGE;
+    }
+    why = sk_hostkey_sign_check(sk_hostkey_type(m->hostkey), (int)nid, n,
+                                m->hk_signs, !m->authenticated);
+    if (why == NULL && sk_hostkey_sign(m->hostkey, (int)nid, d, n, sig,
+                                       sizeof(sig), &siglen) != 0) {
+        why = "signing failed";
+    }
+    if (why != NULL) {
+        error_f("refused a host key signature: %s", why);
+        (void)sk_audit("hostkey_sign_refused", "{s:s, s:s, s:i, s:i}",
+                       "source", m->source, "reason", why, "given",
+                       m->hk_signs, "length", (int)n);
+        return SK_ERR_BAD_MESSAGE;
+    }
+    if (m->hk_signs++ == 0) {
+        memcpy(m->kex_sid, d, n); /* n <= 64: sk_hostkey_sign_check */
+        m->kex_sidlen = n;
+    } else {
+        logit("host key signature %d (key re-exchange)", m->hk_signs);
+    }
+    sk_buf_init(&b);
+    if ((r = sk_buf_put_u32(&b, 1)) == 0 &&
+        (r = sk_buf_put_string(&b, sig, siglen)) == 0) {
+        r = mon_reply(m, MON_HOSTKEY_SIGN, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+    return r;
+}
+
 static const struct mon_dispatch mon_dispatch[] = {
+    {MON_HOSTKEY_PUB, MON_PREAUTH | MON_ONCE, mon_answer_hostkey_pub},
+    {MON_HOSTKEY_SIGN, MON_ANYSTATE, mon_answer_hostkey_sign},
     {MON_REQUEST, MON_POSTAUTH | MON_ONCE, mon_answer_request},
     {MON_REQUESTS, MON_POSTAUTH | MON_ONCE, mon_answer_requests},
     {MON_REQUEST_ACT, MON_POSTAUTH | MON_ONCE, mon_answer_request_act},
@@ -2577,7 +2657,6 @@ int main(int argc, char **argv)
     int ch, fg = 0, mode_r = 0, mode_i = 0, sock, notify = -1, ipc[2], r,
             one = 1, code, delay = 0;
     pid_t monitor_pid;
-    ssh_key hostkey = NULL;
     struct sigaction sa;
 
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -2647,13 +2726,6 @@ int main(int argc, char **argv)
     m.notify = notify;
     snprintf(m.source, sizeof(m.source), "%s", host);
 
-    /* The host key is read now, while files can be opened; it is used
-     * only by the worker and never touched by the monitor again. */
-    r = ssh_pki_import_privkey_file(cfg->host_key, NULL, NULL, NULL,
-                                    &hostkey);
-    if (r != SSH_OK) {
-        fatal_f("cannot load host key %s", cfg->host_key);
-    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ipc) != 0) {
         fatal_f("socketpair: %s", strerror(errno));
     }
@@ -2692,9 +2764,8 @@ int main(int argc, char **argv)
         sk_die_with_parent(monitor_pid);
         /* sekishod has sent our identification line already (it answers
          * every connection before any process exists for it). */
-        worker_main(cfg, sock, ipc[1], hostkey, mode_r);
+        worker_main(cfg, sock, ipc[1], mode_r);
     }
-    ssh_key_free(hostkey);
     close(ipc[1]);
     close(sock);
     m.ipc = ipc[0];
@@ -2744,6 +2815,17 @@ int main(int argc, char **argv)
                        sk_store_schema_version(m.store), "program",
                        "sekisho-session", "version", SK_VERSION);
     }
+    /* The host key is read only now that the worker exists: a fork copies
+     * memory, freed memory too, and the worker must never hold it. */
+    if ((r = sk_hostkey_load(cfg->host_key, &m.hostkey, &m.hk_blob,
+                             &m.hk_bloblen)) != 0) {
+        error_f("host key %s: %s", cfg->host_key,
+                r == SK_ERR_INVALID ? "only ssh-ed25519 and RSA host keys "
+                                      "are supported"
+                                    : sk_err_str(r));
+        kill(m.worker, SIGKILL);
+        exit(SK_EXIT_ERROR);
+    }
     logit("connection from %s port %s", host, port);
     (void)sk_audit("connect", "{s:s, s:s}", "source", m.source, "port", port);
     m.grace_end = time(NULL) + cfg->login_grace_time;
@@ -2757,6 +2839,8 @@ int main(int argc, char **argv)
     (void)sk_audit("disconnect", "{s:s, s:s?, s:i}", "source", m.source,
                    "user", m.user[0] ? m.user : NULL, "status", code);
     sk_target_clear(&m.target);
+    sk_hostkey_free(m.hostkey);
+    free(m.hk_blob);
     sk_key_free(m.egress);
     sk_audit_close();
     sk_key_free(m.signer);

@@ -38,6 +38,10 @@
  *   MON_UPSTREAM_READY u32 ok, string error  (target auth + channel result)
  *                 ->   u32 ack
  *   MON_REFUSED        string kind, string detail              (no reply)
+ *   MON_HOSTKEY_PUB    (empty) -> string the host key's public blob
+ *   MON_HOSTKEY_SIGN   u32 digest NID (0: none), string data (what libssh
+ *                      signs: an exchange hash) -> u32 1, string the raw
+ *                      signature; a refusal ends the connection
  *   MON_PASSWD         string current, string new, string retype (the
  *                      `passwd` command) -> u32 result, string reason
  *   MON_REQUEST        string target, string reason, string start,
@@ -80,6 +84,8 @@ enum mon_type {
     MON_PAM_RESPONSES = 15,
     MON_AUTH_PUBKEY = 16,
     MON_AUTH_METHODS = 17,
+    MON_HOSTKEY_PUB = 18,
+    MON_HOSTKEY_SIGN = 19,
 };
 
 enum mon_pk_phase {

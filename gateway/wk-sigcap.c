@@ -36,6 +36,8 @@
 typedef int (*verify_fn)(EVP_MD_CTX *, const unsigned char *, size_t,
                          const unsigned char *, size_t);
 typedef int (*update_fn)(EVP_MD_CTX *, const void *, size_t);
+typedef int (*sign_fn)(EVP_MD_CTX *, unsigned char *, size_t *,
+                       const unsigned char *, size_t);
 
 static struct {
     int armed;
@@ -50,6 +52,10 @@ static struct {
 
 static verify_fn real_verify;
 static update_fn real_update;
+static sign_fn real_sign;
+/* Set once the decoy host key is in libssh's hands (hostkey.h): from then
+ * on every signature the worker makes goes to the monitor. */
+static int hostsign_armed;
 
 /* Resolved before main, long before the sandbox: dlsym then needs no
  * system call the sandbox might refuse. The hooks resolve again should a
@@ -58,6 +64,7 @@ __attribute__((constructor)) static void sigcap_resolve(void)
 {
     real_verify = (verify_fn)dlsym(RTLD_NEXT, "EVP_DigestVerify");
     real_update = (update_fn)dlsym(RTLD_NEXT, "EVP_DigestUpdate");
+    real_sign = (sign_fn)dlsym(RTLD_NEXT, "EVP_DigestSign");
 }
 
 static int is_userauth_data(const void *d, size_t n)
@@ -105,6 +112,37 @@ int EVP_DigestVerify(EVP_MD_CTX *ctx, const unsigned char *sig,
     }
     return real_verify != NULL ? real_verify(ctx, sig, siglen, tbs, tbslen)
                                : 0;
+}
+
+/*
+ * libssh signs each key exchange's hash with the host key by
+ * EVP_DigestSign (pki_sign_data). The worker holds only a decoy of that
+ * key, so once armed the data goes to the monitor, which holds the real
+ * key, checks the request and signs (MON_HOSTKEY_SIGN). The worker makes
+ * no other signature: the egress key signs in the monitor (ssh-agent),
+ * transcripts in the recorder. Size queries (sig NULL) need no key: the
+ * decoy has the real key's size.
+ */
+int EVP_DigestSign(EVP_MD_CTX *ctx, unsigned char *sig, size_t *siglen,
+                   const unsigned char *tbs, size_t tbslen)
+{
+    const EVP_MD *md;
+
+    if (real_sign == NULL) {
+        sigcap_resolve();
+    }
+    if (!hostsign_armed || sig == NULL) {
+        return real_sign != NULL ? real_sign(ctx, sig, siglen, tbs, tbslen)
+                                 : 0;
+    }
+    md = EVP_MD_CTX_get0_md(ctx);
+    return mm_hostkey_sign(md != NULL ? EVP_MD_get_type(md) : NID_undef, tbs,
+                           tbslen, sig, siglen) == 0;
+}
+
+void wk_hostsign_arm(void)
+{
+    hostsign_armed = 1;
 }
 
 void wk_sigcap_arm(int on)

@@ -11,6 +11,7 @@
 #include "sk-err.h"
 #include "util.h"
 #include "worker.h"
+#include "hostkey.h"
 #include "recorder/transcript.h"
 
 #include "policy/command.h"
@@ -962,7 +963,7 @@ static void wk_swallow_banner(ssh_bind b, ssh_session s, int sock)
 }
 
 void worker_main(const struct sk_config *cfg, int sock, int ipc,
-                 ssh_key hostkey, int banner_sent)
+                 int banner_sent)
 {
     struct wk w;
     ssh_bind b;
@@ -972,10 +973,21 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
     ssh_channel uch = NULL;
     struct relay_result res;
     int off = 0, rsa_min = 2048, mode, r;
+    ssh_key hostkey = NULL;
+    uint8_t *hkblob;
+    size_t hklen;
 
     (void)ipc;
     memset(&w, 0, sizeof(w));
     w.cfg = cfg;
+    /* Only the public half of the host key ever reaches this process; the
+     * decoy carries it to libssh and the monitor signs (hostkey.h). */
+    hkblob = mm_hostkey_pub(&hklen);
+    if ((r = sk_hostkey_decoy(hkblob, hklen, &hostkey)) != 0) {
+        fatal_fr(r, "host key from the monitor");
+    }
+    free(hkblob);
+    wk_hostsign_arm();
     if ((b = ssh_bind_new()) == NULL || (w.s = ssh_new()) == NULL) {
         fatal_f("libssh allocation failed");
     }
@@ -999,6 +1011,7 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
             0) {
         fatal_f("server options: %s", ssh_get_error(b));
     }
+    /* The bind owns hostkey now (libssh frees it with the bind). */
     {
         /* libssh has no default timeout: bound every blocking step of the
          * client leg (key exchange, waiting for the channel) ourselves.

@@ -11,12 +11,13 @@
 #include <stdint.h>
 
 /* Runs the worker on the connected client socket sock, talking to the
- * monitor over ipc. Never returns. hostkey is the already-imported host
- * key (files cannot be opened once sandboxed). banner_sent: sekishod has
+ * monitor over ipc. Never returns. The host key stays with the monitor
+ * (hostkey.h): the worker asks it for the public half and for each
+ * signature. banner_sent: sekishod has
  * already sent SK_SSH_BANNER's identification line on sock (and left the
  * client's unread), so libssh's own must not reach the client. */
 void worker_main(const struct sk_config *cfg, int sock, int ipc,
-                 ssh_key hostkey, int banner_sent) __attribute__((noreturn));
+                 int banner_sent) __attribute__((noreturn));
 
 /* Worker-side wrappers of the monitor protocol (monitor-wrap.c). They block
  * for the monitor's answer; a broken channel to the monitor is fatal. */
@@ -42,6 +43,8 @@ struct wk_sigproof {
 /* Starts (on = 1: forgets what was seen) or stops watching libssh's
  * signature checks; armed only while waiting for an auth request. */
 void wk_sigcap_arm(int on);
+/* From now on, EVP_DigestSign asks the monitor (wk-sigcap.c). */
+void wk_hostsign_arm(void);
 /* The last signed request libssh checked. Returns 0, or -1 if none was
  * seen in a form the monitor could check. */
 int wk_sigcap_get(struct wk_sigproof *out);
@@ -77,6 +80,13 @@ void mm_target_open(const char *target, int mode, const char *command,
                     const char *term, int cols, int rows,
                     struct mm_open *out);
 int mm_hostkey_check(const char *key_line);
+/* The gateway's host key: its public blob (malloc'd, *len bytes), and a
+ * signature of data made by the monitor with digest md_nid (libcrypto's
+ * raw form, at most *siglen bytes; *siglen set). mm_hostkey_sign returns
+ * 0, or -1 if the monitor refused (it then ends the connection). */
+uint8_t *mm_hostkey_pub(size_t *len);
+int mm_hostkey_sign(int md_nid, const uint8_t *data, size_t len,
+                    uint8_t *sig, size_t *siglen);
 void mm_upstream_ready(int ok, const char *error);
 void mm_session_end(uint64_t in, uint64_t out, uint32_t exit_status,
                     const char *reason);

@@ -1560,6 +1560,49 @@ t_pubkey_worker_lies() {
         fail "accepted session id not recorded"
 }
 
+# The host key signs in the monitor (gateway/hostkey.c), and only
+# exchange hashes within a budget: a worker that asks for a signature of
+# anything else, or for one after another, is refused, audited and cut
+# off; the same client logs in once the worker is honest again.
+t_hostkey_oracle_bounded() {
+    local out pre="$BUILD/tests/liar/liar.so" mode
+    [ -n "$(ldd "$BIN/sekisho-session" | grep libasan)" ] &&
+        pre="$(ldd "$BIN/sekisho-session" | awk '/libasan/ {print $3}'):$pre"
+    for mode in long many; do
+        gw_stop
+        GW_PRELOAD="$pre" SK_LIAR_SIGN=$mode gw_start ||
+            fail "gateway with the oracle-using worker did not start"
+        out=$(gw_ssh alice web01 -- 'echo oracle' < /dev/null 2>&1)
+        expect_not_contains "$mode: no session" "oracle" "$out"
+    done
+    audit_soon hostkey_sign_refused '"reason":"not an exchange hash"' ||
+        fail "a signature of non-hash data not refused"
+    audit_soon hostkey_sign_refused '"reason":"signature budget spent"' ||
+        fail "signatures one after another not bounded"
+    [ "$(grep -c '"event":"hostkey_sign_refused"' "$GW/audit.log")" -eq 2 ] ||
+        fail "each refusal should end its connection at once"
+    gw_stop
+    gw_start || fail "gateway did not restart"
+    out=$(gw_ssh alice web01 -- 'echo honest' < /dev/null 2>&1)
+    expect_eq "honest worker logs in" "honest" "$out"
+}
+
+# Every key re-exchange is signed by the monitor too: a client that
+# rekeys every second keeps a slow session going, all of its output
+# arriving. (libssh 0.10 loses a session that rekeys while output streams
+# fast - on main before this change too; see the closing note of issue 12.)
+t_rekey_signed_by_monitor() {
+    local out n
+    ctl grant add alice web01 --exec > /dev/null 2>&1
+    out=$(gw_ssh alice -oRekeyLimit='default 1s' web01 -- \
+        'for i in 1 2 3 4 5 6; do echo line$i; sleep 1; done' < /dev/null \
+        2> "$WORK/rk.err" | tr '\n' ' ')
+    expect_eq "all output through the re-exchanges" \
+        "line1 line2 line3 line4 line5 line6 " "$out"
+    n=$(grep -c 'host key signature [0-9]* (key re-exchange)' "$WORK/gw.log")
+    [ "$n" -ge 3 ] || fail "expected monitor-signed re-exchanges, saw $n"
+}
+
 # A security key enrolled without touch (no-touch-required): libssh 0.10
 # accepts its signatures, the monitor wants the user-presence flag.
 t_fido2_needs_touch() {
@@ -1831,6 +1874,8 @@ run_test t_user_name_pinned
 run_test t_key_before_password
 run_test t_fido2_factor
 run_test t_pubkey_worker_lies
+run_test t_hostkey_oracle_bounded
+run_test t_rekey_signed_by_monitor
 run_test t_fido2_needs_touch
 run_test t_methods_need_two_factors
 run_test t_revocation_ends_sessions

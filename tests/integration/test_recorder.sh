@@ -671,6 +671,35 @@ t_seal_before_end_fails() {
     kill $(pgrep -fx 'sleep 3418') 2>/dev/null
 }
 
+# The host key's secret (the Ed25519 seed in the key file) is in no page
+# of a live session's worker, which parses hostile input before any
+# login; the same search finds it in that session's monitor, which holds
+# the key (so the search itself works).
+t_hostkey_not_in_worker() {
+    local id wp mon seed n cl
+    gw_ssh alice web01 -- 'echo started; sleep 3417' > "$WORK/hk.out" \
+        2> "$WORK/hk.err" < /dev/null &
+    cl=$!
+    wait_until 10 grep -q started "$WORK/hk.out" || fail "session never started"
+    id=$(last_session)
+    wp=$(worker_soon "$id") || { fail "no worker for $id"; return; }
+    mon=$(ps -o ppid= -p "$wp" | tr -d ' ')
+    # OpenSSH's container, unencrypted Ed25519: the seed is 32 bytes at
+    # offset 161 (magic, "none" twice, options, count, public blob, private
+    # section length, check integers, type, public key, length).
+    seed=$(sed '1d;$d' "$GW/host_ed25519_key" | base64 -d |
+        dd bs=1 skip=161 count=32 2> /dev/null | od -An -tx1 | tr -d ' \n')
+    [ "${#seed}" -eq 64 ] || { fail "could not read the seed"; return; }
+    n=$("$BUILD/tests/memscan/memscan" "$mon" "$seed") ||
+        fail "memscan of the monitor failed"
+    [ "$n" -ge 1 ] || fail "the seed is not found even in the monitor ($n)"
+    n=$("$BUILD/tests/memscan/memscan" "$wp" "$seed") ||
+        fail "memscan of the worker failed"
+    expect_eq "host key seed in the worker's memory" "0" "$n"
+    kill $(pgrep -fx 'sleep 3417') 2>/dev/null
+    wait "$cl" 2>/dev/null
+}
+
 # The worker says the session ended (MON_SESSION_END) and relays on: the
 # monitor keeps checking until the worker has exited (a disabled account
 # ends it at once), and kills a worker that does not exit.
@@ -1086,6 +1115,7 @@ run_test t_full_disk
 run_test t_recorder_failure_cause
 run_test t_seal_before_end_fails
 run_test t_supervised_after_end
+run_test t_hostkey_not_in_worker
 run_test t_100mb_recorded_intact
 run_test t_kill9_leaves_verifiable_prefix
 run_test t_transcript_env_signal_injected

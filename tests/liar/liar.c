@@ -8,10 +8,13 @@
  * only the monitor's own check of the signature against the registered
  * key stands between this and a login. Never for production.
  */
+#include <dlfcn.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <libssh/libssh.h>
 #include <libssh/server.h>
+#include <openssl/evp.h>
 
 static ssh_key liar_key;
 
@@ -30,4 +33,34 @@ ssh_key ssh_message_auth_pubkey(ssh_message msg)
 {
     (void)msg;
     return liar_key; /* NULL without a key: every request fails */
+}
+
+typedef int (*kex_fn)(ssh_session);
+typedef int (*sign_fn)(EVP_MD_CTX *, unsigned char *, size_t *,
+                       const unsigned char *, size_t);
+
+int ssh_handle_key_exchange(ssh_session session)
+{
+    kex_fn real = (kex_fn)dlsym(RTLD_NEXT, "ssh_handle_key_exchange");
+    sign_fn sign = (sign_fn)dlsym(RTLD_DEFAULT, "EVP_DigestSign");
+    const char *mode = getenv("SK_LIAR_SIGN");
+    unsigned char data[100], sig[512];
+    size_t siglen;
+    int r, i;
+
+    r = real != NULL ? real(session) : SSH_ERROR;
+    if (r != SSH_OK || mode == NULL || sign == NULL) {
+        return r;
+    }
+    memset(data, 'A', sizeof(data));
+    for (i = 0; i < 20; i++) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+        siglen = sizeof(sig);
+        data[0] = (unsigned char)i;
+        (void)sign(ctx, sig, &siglen, data,
+                   strcmp(mode, "long") == 0 ? sizeof(data) : 32);
+        EVP_MD_CTX_free(ctx);
+    }
+    return r;
 }
