@@ -6,6 +6,7 @@
 #include "audit.h"
 #include "config.h"
 #include "egress.h"
+#include "i18n.h"
 #include "key.h"
 #include "log.h"
 #include "sk-err.h"
@@ -62,6 +63,7 @@ static const char *usage_text =
     "FINGERPRINT\n"
     "  user methods NAME RULE|default   (e.g. \"password+totp "
     "sk+password\")\n"
+    "  user lang NAME ja|en|default\n"
     "  target add NAME --host H --port P --login USER "
     "(--host-key-file FILE | --scan)\n"
     "             [--key-group NAME | --own-key]\n"
@@ -249,8 +251,8 @@ static char *read_password(int from_stdin, const char *user)
         char **dst = round == 0 ? &a : &b;
         size_t c = 0;
 
-        fprintf(stderr, round == 0 ? "New password for %s: "
-                                   : "Retype password for %s: ",
+        fprintf(stderr, round == 0 ? _("New password for %s: ")
+                                   : _("Retype password for %s: "),
                 user);
         if (tcgetattr(STDIN_FILENO, &saved) != 0) {
             die("tcgetattr: %s", strerror(errno));
@@ -516,6 +518,39 @@ static int user_role(const char *name, const char *role)
     return 0;
 }
 
+/* user lang NAME ja|en|default: the language the user reads the gateway
+ * in when their client sends no LANG (MON_LANG). */
+static int user_lang(const char *name, const char *lang)
+{
+    const char *set = strcmp(lang, "default") == 0 ? NULL : lang;
+    struct sk_user u;
+    int r;
+
+    if (set != NULL && !sk_lang_valid(set)) {
+        die_usage("user lang: '%s' is not ja, en or default", lang);
+    }
+    if ((r = sk_store_user_get(store, name, &u)) != 0) {
+        die("user %s: %s", name,
+            r == SK_ERR_NOT_FOUND ? "no such user" : sk_err_str(r));
+    }
+    sk_user_clear(&u);
+    if ((r = sk_store_user_set_lang(store, name, set)) != 0) {
+        die("user lang %s: %s", name, sk_err_str(r));
+    }
+    (void)sk_audit("user_lang", "{s:s, s:s, s:s?}", "admin", admin, "user",
+                   name, "lang", set);
+    if (set != NULL) {
+        printf(_("user %s now reads the gateway in %s when the client sends "
+                 "no LANG\n"),
+               name, set);
+    } else {
+        printf(_("user %s now reads the gateway in its default language "
+                 "(%s) when the client sends no LANG\n"),
+               name, cfg->language);
+    }
+    return 0;
+}
+
 /* user remove NAME */
 static int user_remove(const char *name)
 {
@@ -591,6 +626,12 @@ static int cmd_user(int argc, char **argv)
             die_usage("user role NAME maintainer|approver|admin|auditor");
         }
         return user_role(name, argv[2]);
+    }
+    if (strcmp(sub, "lang") == 0) {
+        if (argc != 3) {
+            die_usage("user lang NAME ja|en|default");
+        }
+        return user_lang(name, argv[2]);
     }
     if (strcmp(sub, "remove") == 0) {
         if (argc != 2) {
@@ -806,6 +847,12 @@ static int cmd_user(int argc, char **argv)
         printf("methods: %s%s\n",
                term_str(u.methods ? u.methods : cfg->methods),
                u.methods ? "" : " (global)");
+        {
+            char lg[8] = "";
+
+            (void)sk_store_user_get_lang(store, name, lg, sizeof(lg));
+            printf("lang: %s\n", lg[0] ? lg : "default");
+        }
         sk_user_clear(&u);
         (void)sk_store_user_key_list(store, name, show_key, NULL);
         return 0;
@@ -1845,6 +1892,21 @@ int main(int argc, char **argv)
     }
     if (sk_config_load(cfgpath, &cfg, err, sizeof(err)) != 0) {
         die("%s", err);
+    }
+    {
+        /* Messages to the admin in the admin's own language (their LANG;
+         * English if it names none): machine-readable output never
+         * changes. */
+        const char *v = getenv("LC_ALL");
+
+        if (v == NULL || v[0] == '\0') {
+            v = getenv("LC_MESSAGES");
+        }
+        if (v == NULL || v[0] == '\0') {
+            v = getenv("LANG");
+        }
+        v = sk_lang_from_env(v);
+        (void)sk_i18n_init(cfg->locale_dir, v != NULL ? v : "en");
     }
     if (strcmp(argv[i], "egress-key") == 0) {
         rc = cmd_egress_key(argc - i - 1, argv + i + 1);

@@ -1,6 +1,7 @@
 #include "request.h"
 #include "roles.h"
 #include "sk-err.h"
+#include "i18n.h" /* N_: English here, shown translated */
 
 #include <stdio.h>
 #include <string.h>
@@ -81,24 +82,24 @@ const char *sk_req_display(const char *state, int64_t start, int64_t end,
                            time_t now)
 {
     if (strcmp(state, "pending") == 0) {
-        return (int64_t)now >= end ? "expired unapproved"
-                                   : "awaiting approval";
+        return (int64_t)now >= end ? N_("expired unapproved")
+                                   : N_("awaiting approval");
     }
     if (strcmp(state, "approved") == 0) {
         if ((int64_t)now < start) {
-            return "approved, window not open yet";
+            return N_("approved, window not open yet");
         }
-        return (int64_t)now < end ? "approved, window open"
-                                  : "awaiting report";
+        return (int64_t)now < end ? N_("approved, window open")
+                                  : N_("awaiting report");
     }
     if (strcmp(state, "reported") == 0) {
-        return "awaiting sign-off";
+        return N_("awaiting sign-off");
     }
     if (strcmp(state, "signed_off") == 0) {
-        return "signed off";
+        return N_("signed off");
     }
-    if (strcmp(state, "denied") == 0) {
-        return "denied";
+    if (strcmp(state, N_("denied")) == 0) {
+        return N_("denied");
     }
     return state;
 }
