@@ -19,6 +19,10 @@ ssh-audit clang gdb debhelper fakeroot lintian debootstrap"
 # only recommended by clang); jq (test_backup.sh).
 SK_DEPS_BUILD="$SK_DEPS_BUILD procps"
 SK_DEPS_TEST="$SK_DEPS_TEST python3 xauth libclang-rt-14-dev jq"
+# gettext: msgfmt builds the message catalogues (po/), xgettext and msgcmp
+# check them; locales: test_lang.sh makes ja_JP.UTF-8 with localedef.
+SK_DEPS_BUILD="$SK_DEPS_BUILD gettext"
+SK_DEPS_TEST="$SK_DEPS_TEST locales"
 SK_DEPS_FRESH="debootstrap"
 
 sk_install_deps() {
