@@ -2684,7 +2684,13 @@ int main(int argc, char **argv)
      * gettext then opens nothing (i18n.h). The gateway's language until
      * the user is known; the zone too is loaded for local times. */
     if ((r = sk_i18n_init(cfg->locale_dir, cfg->language)) != 0) {
-        error_fr(r, "message catalogues in %s", cfg->locale_dir);
+        /* Messages then stay English: wrong only if Japanese is asked. */
+        if (strcmp(cfg->language, "en") != 0) {
+            error_fr(r, "message catalogues in %s", cfg->locale_dir);
+        } else {
+            verbose_f("message catalogues in %s: %s", cfg->locale_dir,
+                      sk_err_str(r));
+        }
     }
     {
         char ts[64];
