@@ -1466,7 +1466,8 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
                                     sizeof(kp))) != 0 ||
             (m->egress == NULL && (r = sk_key_load(kp, &m->egress)) != 0)) {
             error_fr(r, "egress key of group %s", m->target.key_group);
-            r = mon_open_reply(m, 0, N_("gateway error: egress key unavailable"),
+            r = mon_open_reply(m, 0,
+                               N_("gateway error: egress key unavailable"),
                                NULL);
             goto out;
         }
@@ -1525,7 +1526,8 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
                       m->rec.path, "request",
                       (json_int_t)m->request_id)) != 0) {
         error_fr(r, "recording session start");
-        r = mon_open_reply(m, 0, N_("gateway error: cannot record the session"),
+        r = mon_open_reply(m, 0,
+                           N_("gateway error: cannot record the session"),
                            NULL);
         goto out;
     }

@@ -185,7 +185,7 @@ int rq_create(sk_store *st, const struct sk_config *cfg, const char *user,
     }
     if (sk_req_window_ok((int64_t)s, (int64_t)s + len, now, why,
                          sizeof(why)) != 0) {
-        snprintf(msg, msglen, "%s", why);
+        snprintf(msg, msglen, "%s", _(why));
         return -1;
     }
     if ((r = sk_store_target_get(st, target, &t)) != 0) {
@@ -276,7 +276,7 @@ int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
                        "{s:I, s:s, s:s?, s:s, s:s}", "request",
                        (json_int_t)id, "actor", actor, "admin", admin,
                        "action", names[act], "reason", why);
-        snprintf(msg, msglen, "request %lld: %s", (long long)id, why);
+        snprintf(msg, msglen, "request %lld: %s", (long long)id, _(why));
         sk_request_clear(&q);
         return -1;
     }

@@ -1053,7 +1053,8 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
                      w.command ? strlen(w.command) : 0, &cmd, err,
                      sizeof(err));
     if (r != 0) {
-        wk_say(&w, "sekisho: %s\n", err);
+        /* err stays English for the log and the audit line */
+        wk_say(&w, "sekisho: %s\n", _(err));
         logit("%s sent a bad command: %s", w.user, err);
         /* scp -O and friends arrive here as remote commands. */
         mm_refused("command", err);

@@ -104,8 +104,8 @@ static int run_child(int init_first)
         }
         if (sk_i18n_use("ja") != 0 || strcmp(sk_i18n_lang(), "ja") != 0 ||
             strcmp(_("Password: "), "パスワード (Password): ") != 0 ||
-            strcmp(_("No such target.\n"), "その接続先はありません。\n") !=
-                0) {
+            strcmp(_("No such target.\n"),
+                   "その接続先はありません。\n") != 0) {
             _exit(3);
         }
         if (sk_i18n_use("en") != 0 ||
