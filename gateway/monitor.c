@@ -418,7 +418,7 @@ static int bridge_ask(struct pam_bridge *b, int n,
         /* Our module's prompts ("Password: ") are in the catalogue
          * (pam_sekisho.c marks them); other text passes unchanged. Before
          * login this is the gateway's language. */
-        const char *t = msg[i]->msg && msg[i]->msg[0] ? _(msg[i]->msg) : "";
+        const char *t = msg[i]->msg != NULL ? sk_tr(msg[i]->msg) : "";
         char *shown = sk_utf8_repair(t, strlen(t) > 512 ? 512 : strlen(t));
 
         r = shown == NULL ? SK_ERR_ALLOC : 0;
@@ -1235,7 +1235,7 @@ static int mon_open_reply(struct monitor *m, int ok, const char *msg,
     if ((r = sk_buf_put_u32(&b, (uint32_t)ok)) != 0 ||
         /* msg is for the user: in their language (the fixed ones are
          * marked N_() where they are written). */
-        (r = sk_buf_put_cstring(&b, ok ? msg : _(msg))) != 0 ||
+        (r = sk_buf_put_cstring(&b, ok ? msg : sk_tr(msg))) != 0 ||
         (r = sk_buf_put_cstring(&b, ok ? m->session_id : "")) != 0 ||
         (r = sk_buf_put_cstring(&b, ok ? m->target.host : "")) != 0 ||
         (r = sk_buf_put_cstring(&b, ok ? m->target.login : "")) != 0 ||

@@ -636,7 +636,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             /* The reason can be an administrator's text (session kill
              * --reason): shown, never obeyed, by the maintainer's
              * terminal. */
-            const char *said = _(mm_terminated()); /* English on the wire */
+            const char *said = sk_tr(mm_terminated()); /* English on the wire */
             char *why = sk_term_safe(said, strlen(said), SK_TERM_LINE);
             int n;
 

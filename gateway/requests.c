@@ -185,7 +185,7 @@ int rq_create(sk_store *st, const struct sk_config *cfg, const char *user,
     }
     if (sk_req_window_ok((int64_t)s, (int64_t)s + len, now, why,
                          sizeof(why)) != 0) {
-        snprintf(msg, msglen, "%s", _(why));
+        snprintf(msg, msglen, "%s", sk_tr(why));
         return -1;
     }
     if ((r = sk_store_target_get(st, target, &t)) != 0) {
@@ -276,7 +276,7 @@ int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
                        "{s:I, s:s, s:s?, s:s, s:s}", "request",
                        (json_int_t)id, "actor", actor, "admin", admin,
                        "action", names[act], "reason", why);
-        snprintf(msg, msglen, "request %lld: %s", (long long)id, _(why));
+        snprintf(msg, msglen, "request %lld: %s", (long long)id, sk_tr(why));
         sk_request_clear(&q);
         return -1;
     }
@@ -336,7 +336,7 @@ int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
     if (sk_store_request_get(st, id, &q) == 0) {
         rq_notify(cfg, event, &q, actor);
         snprintf(msg, msglen, "request %lld: %s%s", (long long)id,
-                 _(sk_req_display(q.state, q.start, q.end, now)),
+                 sk_tr(sk_req_display(q.state, q.start, q.end, now)),
                  done || act != SK_REQ_APPROVE
                      ? ""
                      : _(" (vote recorded; more approvals needed)"));
@@ -367,6 +367,6 @@ void rq_line_local(const struct sk_request *r, time_t now, const char *tz,
     sk_time_local_fmt(tz, (time_t)r->end, en, sizeof(en));
     snprintf(out, outlen, "%lld %s %s [%s] %s..%s %s", (long long)r->id,
              r->target, r->user,
-             _(sk_req_display(r->state, r->start, r->end, now)), st, en,
+             sk_tr(sk_req_display(r->state, r->start, r->end, now)), st, en,
              r->reason);
 }

@@ -880,7 +880,7 @@ static void wk_passwd(struct wk *w)
             wk_say(w, _("Password changed.\n"));
             wk_finish(w, 0, SK_EXIT_OK);
         }
-        wk_say(w, _("Password not changed: %s.\n"), _(reason));
+        wk_say(w, _("Password not changed: %s.\n"), sk_tr(reason));
     }
     explicit_bzero(cur, sizeof(cur));
     explicit_bzero(npw, sizeof(npw));
@@ -1054,7 +1054,7 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
                      sizeof(err));
     if (r != 0) {
         /* err stays English for the log and the audit line */
-        wk_say(&w, "sekisho: %s\n", _(err));
+        wk_say(&w, "sekisho: %s\n", sk_tr(err));
         logit("%s sent a bad command: %s", w.user, err);
         /* scp -O and friends arrive here as remote commands. */
         mm_refused("command", err);

@@ -13,6 +13,11 @@ extern int _nl_msg_cat_cntr;
 
 static char cur_lang[8] = "en";
 
+const char *sk_tr(const char *s)
+{
+    return s == NULL || s[0] == '\0' ? s : gettext(s);
+}
+
 int sk_lang_valid(const char *s)
 {
     return s != NULL && (strcmp(s, "en") == 0 || strcmp(s, "ja") == 0);

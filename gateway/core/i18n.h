@@ -27,6 +27,11 @@
  * it is shown translates it. */
 #define N_(s) (s)
 
+/* _() for a text chosen at run time (a reason marked N_() where it was
+ * written, or any other text, which comes back unchanged): "" stays ""
+ * (gettext("") would be the catalogue's header). */
+const char *sk_tr(const char *s) __attribute__((format_arg(1)));
+
 /* The languages the gateway speaks, the first the source language. */
 #define SK_LANGS "en ja"
 

@@ -162,8 +162,15 @@ $screen"
 # a LANG the client sends wins over both.
 t_user_lang_overrides() {
     local out
-    out=$(ctl user lang alice en) || fail "user lang alice en"
-    expect_contains "told" "alice" "$out"
+    out=$(LANG=C ctl user lang alice en) || fail "user lang alice en"
+    expect_contains "told in English" "user alice now reads the gateway in en" \
+        "$out"
+    # sekishoctl speaks the admin's LANG; machine-readable output does not
+    out=$(LANG=$JA ctl user lang alice en) || fail "user lang alice en (ja)"
+    expect_contains "told in Japanese" "ユーザー alice には" "$out"
+    expect_eq "JSON the same in any language" \
+        "$(LANG=C ctl session list --json)" \
+        "$(LANG=$JA ctl session list --json)"
     expect_contains "shown" "lang: en" "$(ctl user show alice)"
     audit_has user_lang '"user":"alice","lang":"en"' || fail "not audited"
     out=$(gw_ssh alice web02 -- true < /dev/null 2>&1)
