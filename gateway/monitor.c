@@ -2334,11 +2334,12 @@ static const char *mon_recheck(struct monitor *m)
         sk_time_local_fmt(m->cfg->timezone, (time_t)ac.v[idx].valid_until,
                           at, sizeof(at));
         (void)sk_notice_fmt(msg, sizeof(msg),
-                            _("sekisho: your access to %s ends at %s (in "
-                              "%lld seconds)"),
-                            m->target.name, at,
+                            _("sekisho: your access to %s ends in %lld "
+                              "seconds (at %s)"),
+                            m->target.name,
                             (long long)(ac.v[idx].valid_until -
-                                        (int64_t)now));
+                                        (int64_t)now),
+                            at);
         mon_notice(m, msg);
     }
     access_free(&ac);
