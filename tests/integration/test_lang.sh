@@ -23,7 +23,8 @@ fi
 setup() {
     gw_init "connect_timeout = 5" "second_factor = none" "language = ja" \
         "locale_dir = $BUILD/locale" "lockout_threshold = 1000" \
-        "source_threshold = 1000" "idle_timeout = 6" ||
+        "source_threshold = 1000" "idle_timeout = 6" \
+        "timezone = Asia/Tokyo" ||
         die "gw_init failed"
     grep -q '^language = ja' "$CONF" || die "language not set in $CONF"
     grep -q "^locale_dir = $BUILD/locale" "$CONF" || die "locale_dir not set"
@@ -106,6 +107,35 @@ t_ja_idle_warning() {
         ja_ssh alice -tt web01 2>&1)
     expect_contains "warning in Japanese" "秒間入力がありません" "$out"
     expect_contains "end in Japanese" "無操作の時間が上限を超えた" "$out"
+}
+
+# Requests over SSH in Japanese, their windows in the gateway's zone with
+# the zone named; JSON and the audit log stay UTC.
+t_ja_requests_local_time() {
+    local out id
+    out=$(ja_ssh alice request web01 --reason 点検 --for 2h < /dev/null 2>&1)
+    expect_contains "filed, in Japanese" "申請を受け付けました" "$out"
+    id=$(printf '%s' "$out" | grep -o 'request [0-9]*' | head -1 | cut -d' ' -f2)
+    [ -n "$id" ] || fail "no request id (scripts read 'request N'): $out"
+    out=$(ja_ssh alice requests < /dev/null 2>&1)
+    expect_contains "status in Japanese" "[承認待ち]" "$out"
+    printf '%s\n' "$out" | grep -Eq \
+        "^$id web01 alice .* 20[0-9-]{8} [0-9]{2}:[0-9]{2} JST\.\.20[0-9-]{8} [0-9]{2}:[0-9]{2} JST 点検" ||
+        fail "window not in JST, zone named: $out"
+    # the same start, as JST wall time of the stored UTC instant
+    local start
+    start=$(db "SELECT start FROM requests WHERE id = $id")
+    expect_contains "JST is UTC+9" \
+        "$(TZ=Asia/Tokyo date -d "@$start" '+%Y-%m-%d %H:%M JST')" "$out"
+    out=$(LANG=$JA ctl request list --json)
+    printf '%s' "$out" | python3 -c '
+import json, sys
+r = [q for q in json.load(sys.stdin) if q["id"] == int(sys.argv[1])][0]
+assert r["start"].endswith("Z") and r["status"] == "awaiting approval", r
+' "$id" || fail "request list --json not UTC/English: $out"
+    audit_has request_created "\"request\":$id" || fail "not audited"
+    expect_not_contains "audit line English/UTC" "JST" \
+        "$(grep request_created "$GW/audit.log")"
 }
 
 # display_col TEXT NEEDLE: the terminal column NEEDLE starts at in TEXT
@@ -219,6 +249,7 @@ setup
 run_test t_ja_prompts
 run_test t_ja_after_login
 run_test t_ja_idle_warning
+run_test t_ja_requests_local_time
 run_test t_ja_menu_columns
 run_test t_user_lang_overrides
 run_test t_english_default
