@@ -97,6 +97,15 @@ t_ja_after_login() {
     expect_contains "transfer refusal in Japanese" "ファイル転送を遮断しました" \
         "$out"
     expect_contains "session went on" "after" "$out"
+    # the passwd command: its prompts and the monitor's reason
+    out=$( (sleep 1; printf 'wrong\r'; sleep 0.3
+        printf 'Fresh-Lantern-7-Orbit!\r'; sleep 0.3
+        printf 'Fresh-Lantern-7-Orbit!\r'; sleep 1; printf '\003'
+        sleep 1) | ja_ssh alice -tt passwd 2>&1)
+    expect_contains "passwd prompt" "現在のパスワード (Current password)" "$out"
+    expect_contains "passwd reason in Japanese" \
+        "パスワードは変更されませんでした: 現在のパスワードが正しくありません" \
+        "$out"
 }
 
 # The idle warning and the end, in Japanese (idle_timeout = 6: warned
