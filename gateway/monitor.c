@@ -2268,8 +2268,10 @@ static const char *mon_recheck(struct monitor *m)
     /* `sekishoctl session kill` leaves its request in the store. */
     if (sk_store_session_kill_reason(m->store, m->session_id, &kill) == 0 &&
         kill != NULL) {
+        /* English on the wire and in the audit line; the relay shows
+         * the same words translated around the admin's text. */
         snprintf(m->kill_msg, sizeof(m->kill_msg),
-                 "ended by an administrator: %s", kill);
+                 N_("ended by an administrator: %s"), kill);
         free(kill);
         return m->kill_msg;
     }

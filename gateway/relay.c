@@ -636,9 +636,19 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             /* The reason can be an administrator's text (session kill
              * --reason): shown, never obeyed, by the maintainer's
              * terminal. */
+            static const char admin_kill[] = "ended by an administrator: ";
             const char *said = sk_tr(mm_terminated()); /* English on the wire */
-            char *why = sk_term_safe(said, strlen(said), SK_TERM_LINE);
+            char byadmin[400], *why;
             int n;
+
+            if (strncmp(said, admin_kill, sizeof(admin_kill) - 1) == 0) {
+                /* the same text as the monitor's N_() */
+                snprintf(byadmin, sizeof(byadmin),
+                         _("ended by an administrator: %s"),
+                         said + sizeof(admin_kill) - 1);
+                said = byadmin;
+            }
+            why = sk_term_safe(said, strlen(said), SK_TERM_LINE);
 
             /* The monitor may notice a dead recorder before we do: the
              * same end either way. */

@@ -108,6 +108,26 @@ t_ja_after_login() {
         "$out"
 }
 
+# An administrator's kill: the gateway's words in Japanese around the
+# admin's own text (the audit line keeps the English).
+t_ja_kill_reason() {
+    local id pid
+    ja_ssh alice web01 -- 'for i in $(seq 1 100); do echo kill-me-$i; sleep 0.2; done' \
+        > "$WORK/k.out" 2> "$WORK/k.err" < /dev/null &
+    pid=$!
+    wait_until 10 grep -q kill-me-3 "$WORK/k.out" || fail "no output"
+    id=$(db "SELECT id FROM sessions ORDER BY rowid DESC LIMIT 1")
+    ctl session kill "$id" --reason "保守作業の終了" > /dev/null ||
+        fail "kill refused"
+    wait "$pid" 2>/dev/null
+    expect_contains "told in Japanese" \
+        "ゲートウェイがセッションを終了しました: 管理者が終了させました。理由: 保守作業の終了" \
+        "$(cat "$WORK/k.err")"
+    audit_soon session_terminated \
+        '"reason":"ended by an administrator: 保守作業の終了"' ||
+        fail "audit line not the English reason"
+}
+
 # The idle warning and the end, in Japanese (idle_timeout = 6: warned
 # at 5 s).
 t_ja_idle_warning() {
@@ -257,6 +277,7 @@ t_english_default() {
 setup
 run_test t_ja_prompts
 run_test t_ja_after_login
+run_test t_ja_kill_reason
 run_test t_ja_idle_warning
 run_test t_ja_requests_local_time
 run_test t_ja_menu_columns
