@@ -27,6 +27,7 @@
 #include "auth/password.h"
 #include "auth/pwchange.h"
 #include "config.h"
+#include "i18n.h"
 #include "sk-err.h"
 #include "store.h"
 #include "util.h"
@@ -173,11 +174,13 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *ph, int flags, int argc,
         ctx_close(&c);
         return PAM_USER_UNKNOWN;
     }
+    /* In English here: sekisho-session's conversation shows them in the
+     * gateway's language (the catalogue has them). */
     if (want & SK_F_PASSWORD) {
-        prompts[n++] = "Password: ";
+        prompts[n++] = N_("Password: ");
     }
     if (want & SK_F_TOTP) {
-        prompts[n++] = "Verification code: ";
+        prompts[n++] = N_("Verification code: ");
     }
     if ((r = ask(ph, n, prompts, ans)) != PAM_SUCCESS) {
         reason(ph, "no answer to the prompts");
@@ -262,8 +265,8 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *ph, int flags, int argc,
 PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *ph, int flags, int argc,
                                 const char **argv)
 {
-    static const char *const prompts[] = {"New password: ",
-                                          "Retype new password: "};
+    static const char *const prompts[] = {N_("New password: "),
+                                          N_("Retype new password: ")};
     struct ctx c;
     struct sk_user u;
     struct sk_pw_policy pol;

@@ -1,5 +1,6 @@
 #include "password.h"
 #include "sk-err.h"
+#include "i18n.h" /* N_: English here, shown translated */
 
 #include <ctype.h>
 #include <pwquality.h>
@@ -128,20 +129,21 @@ int sk_pw_check(const struct sk_pw_policy *p, const char *user,
         return SK_ERR_DENIED;
     }
     if (pw_classes(password) < p->min_classes) {
-        snprintf(reason, reasonlen,
-                 "password must contain lower case, upper case, digit and "
-                 "symbol characters");
+        snprintf(reason, reasonlen, "%s",
+                 N_("password must contain lower case, upper case, digit "
+                    "and symbol characters"));
         return SK_ERR_DENIED;
     }
     /* R-PW-2: pwquality's user check misses the name embedded in a longer
      * password, so look for it ourselves, ignoring case. */
     if (user != NULL && strlen(user) >= 3 && strcasestr(password, user)) {
-        snprintf(reason, reasonlen, "password must not contain the user "
-                 "name");
+        snprintf(reason, reasonlen, "%s",
+                 N_("password must not contain the user name"));
         return SK_ERR_DENIED;
     }
     if ((pwq = pwquality_default_settings()) == NULL) {
-        snprintf(reason, reasonlen, "password checker unavailable");
+        snprintf(reason, reasonlen, "%s",
+                 N_("password checker unavailable"));
         return SK_ERR_INTERNAL;
     }
     /* Length and classes are checked above in plain terms; pwquality adds
@@ -155,7 +157,8 @@ int sk_pw_check(const struct sk_pw_policy *p, const char *user,
         pwquality_set_int_value(pwq, PWQ_SETTING_USER_CHECK, 1) != 0 ||
         pwquality_set_int_value(pwq, PWQ_SETTING_DICT_CHECK, 1) != 0 ||
         pwquality_set_int_value(pwq, PWQ_SETTING_MAX_REPEAT, 3) != 0) {
-        snprintf(reason, reasonlen, "password checker misconfigured");
+        snprintf(reason, reasonlen, "%s",
+                 N_("password checker misconfigured"));
         r = SK_ERR_INTERNAL;
         goto out;
     }
@@ -178,14 +181,15 @@ int sk_pw_check(const struct sk_pw_policy *p, const char *user,
     if (pwquality_set_int_value(pwq, PWQ_SETTING_MIN_LENGTH, 6) != 0 ||
         pwquality_set_int_value(pwq, PWQ_SETTING_MAX_REPEAT, 0) != 0 ||
         pwquality_set_int_value(pwq, PWQ_SETTING_MIN_CLASS, 0) != 0) {
-        snprintf(reason, reasonlen, "password checker misconfigured");
+        snprintf(reason, reasonlen, "%s",
+                 N_("password checker misconfigured"));
         r = SK_ERR_INTERNAL;
         goto out;
     }
     if (pw_core_is_word(pwq, password)) {
-        snprintf(reason, reasonlen,
-                 "password rejected: it is a dictionary word with "
-                 "decorations");
+        snprintf(reason, reasonlen, "%s",
+                 N_("password rejected: it is a dictionary word with "
+                    "decorations"));
         goto out;
     }
     r = 0;

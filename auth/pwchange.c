@@ -1,5 +1,6 @@
 #include "auth/pwchange.h"
 #include "sk-err.h"
+#include "i18n.h" /* N_: English here, shown translated */
 
 #include <stdio.h>
 
@@ -35,13 +36,14 @@ int sk_pw_change_check(sk_store *st, const struct sk_pw_policy *pol,
         return r;
     }
     if (current_hash != NULL && sk_pw_verify(current_hash, newpw) == 0) {
-        snprintf(reason, reasonlen, "the new password must differ from the "
-                 "current one");
+        snprintf(reason, reasonlen, "%s",
+                 N_("the new password must differ from the current one"));
         return SK_ERR_DENIED;
     }
     if (keep > 0 &&
         (r = sk_store_password_history(st, user, reuse_cb, &c)) != 0) {
-        snprintf(reason, reasonlen, "password history unavailable");
+        snprintf(reason, reasonlen, "%s",
+                 N_("password history unavailable"));
         return SK_ERR_STORE;
     }
     if (c.reused) {

@@ -21,6 +21,10 @@ SK_DEPS_BUILD="$SK_DEPS_BUILD procps"
 SK_DEPS_TEST="$SK_DEPS_TEST python3 xauth libclang-rt-14-dev jq"
 # tests/package-test boots the installed package under a real systemd.
 SK_DEPS_TEST="$SK_DEPS_TEST systemd-container"
+# gettext: msgfmt builds the message catalogues (po/), xgettext and msgcmp
+# check them; locales: test_lang.sh makes ja_JP.UTF-8 with localedef.
+SK_DEPS_BUILD="$SK_DEPS_BUILD gettext"
+SK_DEPS_TEST="$SK_DEPS_TEST locales"
 SK_DEPS_FRESH="debootstrap"
 
 sk_install_deps() {

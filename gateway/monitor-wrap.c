@@ -1,6 +1,7 @@
 /* Worker-side wrappers of the monitor protocol: each mm_X pairs with
  * mon_answer_X in monitor.c. */
 #include "buf.h"
+#include "i18n.h"
 #include "ipc.h"
 #include "log.h"
 #include "monitor.h"
@@ -417,6 +418,27 @@ int mm_work_request(const struct sk_cmd *c, char *msg, size_t msglen)
     sk_buf_free(&req);
     sk_buf_free(&rep);
     return (int)ok;
+}
+
+const char *mm_lang(const char *client_lang)
+{
+    struct sk_buf req, rep;
+    char lang[8];
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (sk_buf_put_cstring(&req, client_lang != NULL ? client_lang : "") !=
+        0) {
+        fatal_f("out of memory");
+    }
+    mm_request(MON_LANG, &req, &rep, NULL, NULL);
+    mm_get_str(&rep, lang, sizeof(lang));
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+    if (sk_i18n_use(lang) != 0) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor chose no language");
+    }
+    return sk_i18n_lang();
 }
 
 char *mm_work_requests(void)

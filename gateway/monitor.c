@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "config.h"
 #include "egress.h"
+#include "i18n.h"
 #include "ipc.h"
 #include "key.h"
 #include "log.h"
@@ -424,7 +425,10 @@ static int bridge_ask(struct pam_bridge *b, int n,
     sk_buf_init(&in);
     r = sk_buf_put_u32(&out, (uint32_t)n);
     for (i = 0; r == 0 && i < n; i++) {
-        const char *t = msg[i]->msg ? msg[i]->msg : "";
+        /* Our module's prompts ("Password: ") are in the catalogue
+         * (pam_sekisho.c marks them); other text passes unchanged. Before
+         * login this is the gateway's language. */
+        const char *t = msg[i]->msg != NULL ? sk_tr(msg[i]->msg) : "";
         char *shown = sk_utf8_repair(t, strlen(t) > 512 ? 512 : strlen(t));
 
         r = shown == NULL ? SK_ERR_ALLOC : 0;
@@ -609,8 +613,8 @@ static const char *mon_pam(struct monitor *m, struct pam_bridge *b,
  * the same exchange as any other. */
 static void mon_fake_prompts(struct pam_bridge *b)
 {
-    struct pam_message p1 = {PAM_PROMPT_ECHO_OFF, "Password: "},
-                       p2 = {PAM_PROMPT_ECHO_OFF, "Verification code: "};
+    struct pam_message p1 = {PAM_PROMPT_ECHO_OFF, N_("Password: ")},
+                       p2 = {PAM_PROMPT_ECHO_OFF, N_("Verification code: ")};
     const struct pam_message *msg[2] = {&p1, &p2};
     struct pam_response *resp = NULL;
     int n = (b->ask & SK_F_PASSWORD) && (b->ask & SK_F_TOTP) ? 2 : 1;
@@ -1246,7 +1250,9 @@ static int mon_open_reply(struct monitor *m, int ok, const char *msg,
 
     sk_buf_init(&b);
     if ((r = sk_buf_put_u32(&b, (uint32_t)ok)) != 0 ||
-        (r = sk_buf_put_cstring(&b, msg)) != 0 ||
+        /* msg is for the user: in their language (the fixed ones are
+         * marked N_() where they are written). */
+        (r = sk_buf_put_cstring(&b, ok ? msg : sk_tr(msg))) != 0 ||
         (r = sk_buf_put_cstring(&b, ok ? m->session_id : "")) != 0 ||
         (r = sk_buf_put_cstring(&b, ok ? m->target.host : "")) != 0 ||
         (r = sk_buf_put_cstring(&b, ok ? m->target.login : "")) != 0 ||
@@ -1356,7 +1362,7 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
     struct sk_session_rec rec;
     uint32_t mode, cols = 0, rows = 0;
     int r, sock = -1, ap[2] = {-1, -1}, fds[3];
-    const char *denied = "target unknown or not permitted";
+    const char *denied = N_("target unknown or not permitted");
 
     if (sk_buf_get_cstring(req, &target, SK_NAME_MAX) != 0 ||
         sk_buf_get_u32(req, &mode) != 0 ||
@@ -1405,8 +1411,8 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
                            mode == SK_ACCESS_EXEC &&
                                    strcmp(why, "grant does not allow exec") ==
                                        0
-                               ? "command execution is not permitted on this "
-                                 "target"
+                               ? N_("command execution is not permitted on "
+                                    "this target")
                                : denied,
                            NULL);
         goto out;
@@ -1445,9 +1451,9 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
                            "source", m->source, "target", m->target.name,
                            "dir", m->cfg->transcript_dir, "reason", why2);
             r = mon_open_reply(m, 0,
-                               "the gateway cannot record sessions now "
-                               "(transcript storage nearly full); contact "
-                               "the administrator",
+                               N_("the gateway cannot record sessions now "
+                                  "(transcript storage nearly full); contact "
+                                  "the administrator"),
                                NULL);
             goto out;
         }
@@ -1461,8 +1467,8 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
                        "session", m->session_id, "user", m->user, "source",
                        m->source, "target", m->target.name, "reason", err);
         r = mon_open_reply(m, 0,
-                           "the session cannot be recorded, so it cannot "
-                           "start; tell your administrator",
+                           N_("the session cannot be recorded, so it "
+                              "cannot start; tell your administrator"),
                            NULL);
         goto out;
     }
@@ -1477,7 +1483,8 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
                                     sizeof(kp))) != 0 ||
             (m->egress == NULL && (r = sk_key_load(kp, &m->egress)) != 0)) {
             error_fr(r, "egress key of group %s", m->target.key_group);
-            r = mon_open_reply(m, 0, "gateway error: egress key unavailable",
+            r = mon_open_reply(m, 0,
+                               N_("gateway error: egress key unavailable"),
                                NULL);
             goto out;
         }
@@ -1490,13 +1497,13 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
         (void)sk_audit("target_connect_fail", "{s:s, s:s, s:s, s:s}", "user",
                        m->user, "source", m->source, "target", target,
                        "reason", err);
-        snprintf(err, sizeof(err), "target %s is not reachable", target);
+        snprintf(err, sizeof(err), _("target %s is not reachable"), target);
         r = mon_open_reply(m, 0, err, NULL);
         goto out;
     }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ap) != 0) {
         error_f("socketpair: %s", strerror(errno));
-        r = mon_open_reply(m, 0, "gateway error", NULL);
+        r = mon_open_reply(m, 0, N_("gateway error"), NULL);
         goto out;
     }
     {
@@ -1510,7 +1517,7 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
             setsockopt(ap[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) !=
                 0) {
             error_f("agent socket timeouts: %s", strerror(errno));
-            r = mon_open_reply(m, 0, "gateway error", NULL);
+            r = mon_open_reply(m, 0, N_("gateway error"), NULL);
             goto out;
         }
     }
@@ -1536,7 +1543,8 @@ static int mon_answer_target_open(struct monitor *m, struct sk_buf *req)
                       m->rec.path, "request",
                       (json_int_t)m->request_id)) != 0) {
         error_fr(r, "recording session start");
-        r = mon_open_reply(m, 0, "gateway error: cannot record the session",
+        r = mon_open_reply(m, 0,
+                           N_("gateway error: cannot record the session"),
                            NULL);
         goto out;
     }
@@ -1724,7 +1732,7 @@ static int mon_set_password(struct monitor *m, const char *current,
         goto out;
     }
     if (current != NULL && sk_pw_verify(u.pw_hash, current) != 0) {
-        snprintf(reason, reasonlen, "the current password is wrong");
+        snprintf(reason, reasonlen, "%s", N_("the current password is wrong"));
         goto out;
     }
     if (!sk_auth_pw_min_age_ok(&u, m->cfg->password_min_age, time(NULL))) {
@@ -1734,7 +1742,7 @@ static int mon_set_password(struct monitor *m, const char *current,
         goto out;
     }
     if (strcmp(npw, again) != 0) {
-        snprintf(reason, reasonlen, "the two new passwords differ");
+        snprintf(reason, reasonlen, "%s", N_("the two new passwords differ"));
         goto out;
     }
     sk_pw_policy_default(&pol);
@@ -1747,7 +1755,7 @@ static int mon_set_password(struct monitor *m, const char *current,
         (r = sk_store_user_set_password(m->store, m->user, hash, time(NULL),
                                         m->cfg->password_history)) != 0 ||
         (r = sk_store_user_pw_by_admin(m->store, m->user, 0)) != 0) {
-        snprintf(reason, reasonlen, "could not store the password");
+        snprintf(reason, reasonlen, "%s", N_("could not store the password"));
         sodium_memzero(hash, sizeof(hash));
         goto out;
     }
@@ -1885,6 +1893,7 @@ out:
 struct req_text {
     struct sk_buf *b;
     const char *user;
+    const char *tz; /* times for the person: the gateway's zone */
     int approver;
     int n;
 };
@@ -1901,7 +1910,7 @@ static int req_text_cb(const struct sk_request *q, void *arg)
                           strcmp(q->state, "reported") == 0))) {
         return 0;
     }
-    rq_line(q, now, line, sizeof(line));
+    rq_line_local(q, now, t->tz, line, sizeof(line));
     if (sk_buf_put(t->b, line, strlen(line)) != 0 ||
         sk_buf_put(t->b, "\n", 1) != 0) {
         return -1;
@@ -1922,21 +1931,58 @@ static int mon_answer_requests(struct monitor *m, struct sk_buf *req)
     memset(&t, 0, sizeof(t));
     t.b = &text;
     t.user = m->user;
+    t.tz = m->cfg->timezone;
     if (sk_store_user_get(m->store, m->user, &u) == 0) {
         t.approver = sk_req_is_approver(u.role);
         sk_user_clear(&u);
     }
     if (sk_store_request_list(m->store, NULL, req_text_cb, &t) != 0) {
         sk_buf_reset(&text);
-        (void)sk_buf_put(&text, "state unavailable\n", 18);
+        (void)sk_buf_put(&text, _("state unavailable\n"),
+                         strlen(_("state unavailable\n")));
     } else if (t.n == 0) {
-        (void)sk_buf_put(&text, "no requests\n", 12);
+        (void)sk_buf_put(&text, _("no requests\n"),
+                         strlen(_("no requests\n")));
     }
     if ((r = sk_buf_put_string(&b, sk_buf_ptr(&text), sk_buf_avail(&text))) ==
         0) {
         r = mon_reply(m, MON_REQUESTS, &b, NULL, 0);
     }
     sk_buf_free(&text);
+    sk_buf_free(&b);
+    return r;
+}
+
+/* The session's language once the user is known (MON_LANG): what the
+ * client's LANG asks for, else the user's own, else the gateway's. Never
+ * before login: the user's own would tell who exists. */
+static int mon_answer_lang(struct monitor *m, struct sk_buf *req)
+{
+    char *env = NULL, own[8] = "";
+    const char *lang;
+    struct sk_buf b;
+    int r;
+
+    if (sk_buf_get_cstring(req, &env, 64) != 0) {
+        return SK_ERR_BAD_MESSAGE;
+    }
+    lang = sk_lang_from_env(env);
+    free(env);
+    if (lang == NULL &&
+        sk_store_user_get_lang(m->store, m->user, own, sizeof(own)) == 0 &&
+        sk_lang_valid(own)) {
+        lang = own;
+    }
+    if (lang == NULL) {
+        lang = m->cfg->language;
+    }
+    if (sk_i18n_use(lang) != 0) {
+        return SK_ERR_INTERNAL;
+    }
+    sk_buf_init(&b);
+    if ((r = sk_buf_put_cstring(&b, sk_i18n_lang())) == 0) {
+        r = mon_reply(m, MON_LANG, &b, NULL, 0);
+    }
     sk_buf_free(&b);
     return r;
 }
@@ -2042,6 +2088,7 @@ static const struct mon_dispatch mon_dispatch[] = {
     {MON_PAM_START, MON_PREAUTH, mon_answer_pam_start},
     {MON_AUTH_PUBKEY, MON_PREAUTH, mon_answer_auth_pubkey},
     {MON_AUTH_METHODS, MON_PREAUTH, mon_answer_auth_methods},
+    {MON_LANG, MON_POSTAUTH | MON_ONCE, mon_answer_lang},
     {MON_TARGET_LIST, MON_POSTAUTH, mon_answer_target_list},
     {MON_TARGET_OPEN, MON_POSTAUTH | MON_ONCE, mon_answer_target_open},
     {MON_HOSTKEY_CHECK, MON_POSTAUTH | MON_ONCE, mon_answer_hostkey_check},
@@ -2301,25 +2348,27 @@ static const char *mon_recheck(struct monitor *m)
     /* `sekishoctl session kill` leaves its request in the store. */
     if (sk_store_session_kill_reason(m->store, m->session_id, &kill) == 0 &&
         kill != NULL) {
+        /* English on the wire and in the audit line; the relay shows
+         * the same words translated around the admin's text. */
         snprintf(m->kill_msg, sizeof(m->kill_msg),
-                 "ended by an administrator: %s", kill);
+                 N_("ended by an administrator: %s"), kill);
         free(kill);
         return m->kill_msg;
     }
     if ((r = sk_store_user_get(m->store, m->user, &u)) != 0) {
         /* Store trouble is not a reason to cut a session; a deleted user
          * is. */
-        return r == SK_ERR_NOT_FOUND ? "account removed" : NULL;
+        return r == SK_ERR_NOT_FOUND ? N_("account removed") : NULL;
     }
     if (u.removed != 0) {
-        why = "account removed";
+        why = N_("account removed");
     } else if (u.status == SK_USER_DISABLED) {
-        why = "account disabled";
+        why = N_("account disabled");
     } else if (u.status == SK_USER_LOCKED ||
                u.locked_until > (int64_t)time(NULL)) {
-        why = "account locked";
+        why = N_("account locked");
     } else if (sk_auth_account_expired(&u, now)) {
-        why = "account expired";
+        why = N_("account expired");
     }
     sk_user_clear(&u);
     if (why != NULL) {
@@ -2329,16 +2378,16 @@ static const char *mon_recheck(struct monitor *m)
         int64_t left = m->max_session - (int64_t)(now - m->session_t0);
 
         if (left <= 0) {
-            return "maximum session length reached";
+            return N_("maximum session length reached");
         }
         if (left <= 120 && !m->max_warned && m->relaying) {
-            char msg[200];
+            char msg[400];
 
             m->max_warned = 1;
-            snprintf(msg, sizeof(msg),
-                     "\r\nsekisho: this session reaches its maximum length "
-                     "in %lld seconds\r\n",
-                     (long long)left);
+            (void)sk_notice_fmt(msg, sizeof(msg),
+                                _("sekisho: this session reaches its "
+                                  "maximum length in %lld seconds"),
+                                (long long)left);
             mon_notice(m, msg);
         }
     }
@@ -2351,22 +2400,28 @@ static const char *mon_recheck(struct monitor *m)
                                                      : SK_ACCESS_SHELL,
                         &when, detail, sizeof(detail), &idx) != 0) {
         why = ac.n > 0 && strstr(detail, "window") != NULL
-                  ? "the approved work window has closed"
+                  ? N_("the approved work window has closed")
               : strstr(detail, "hours") != NULL
-                  ? "outside the permitted hours"
-                  : "access no longer granted";
+                  ? N_("outside the permitted hours")
+                  : N_("access no longer granted");
     } else if (ac.v[idx].valid_until != 0 && !m->window_warned &&
                m->relaying &&
                ac.v[idx].valid_until - (int64_t)now <= 120) {
         /* The end is near: say so once, so the user can wrap up. (Another
          * rule may still cover the target; then no end comes.) */
-        char msg[200];
+        char msg[400], at[64];
 
         m->window_warned = 1;
-        snprintf(msg, sizeof(msg),
-                 "\r\nsekisho: your access to %s ends in %lld seconds\r\n",
-                 m->target.name,
-                 (long long)(ac.v[idx].valid_until - (int64_t)now));
+        /* The end as the user's clock says it (the gateway's zone). */
+        sk_time_local_fmt(m->cfg->timezone, (time_t)ac.v[idx].valid_until,
+                          at, sizeof(at));
+        (void)sk_notice_fmt(msg, sizeof(msg),
+                            _("sekisho: your access to %s ends in %lld "
+                              "seconds (at %s)"),
+                            m->target.name,
+                            (long long)(ac.v[idx].valid_until -
+                                        (int64_t)now),
+                            at);
         mon_notice(m, msg);
     }
     access_free(&ac);
@@ -2402,7 +2457,7 @@ static void mon_recording_failed(struct monitor *m, const char *why)
                    m->rec.error[0] ? m->rec.error : NULL);
     m->rec.sealed = 0;
     if (m->terminate_sent == 0) {
-        mon_terminate(m, "recording failed");
+        mon_terminate(m, N_("recording failed"));
     }
 }
 
@@ -2708,6 +2763,23 @@ int main(int argc, char **argv)
     sk_log_init("sekisho-session", fg, sk_log_level_parse(cfg->log_level));
     if (strcmp(cfg->second_factor, "totp") != 0) {
         verbose_f("second_factor = none: passwords alone admit users");
+    }
+    /* Every catalogue now, before the worker forks and is sandboxed:
+     * gettext then opens nothing (i18n.h). The gateway's language until
+     * the user is known; the zone too is loaded for local times. */
+    if ((r = sk_i18n_init(cfg->locale_dir, cfg->language)) != 0) {
+        /* Messages then stay English: wrong only if Japanese is asked. */
+        if (strcmp(cfg->language, "en") != 0) {
+            error_fr(r, "message catalogues in %s", cfg->locale_dir);
+        } else {
+            verbose_f("message catalogues in %s: %s", cfg->locale_dir,
+                      sk_err_str(r));
+        }
+    }
+    {
+        char ts[64];
+
+        sk_time_local_fmt(cfg->timezone, time(NULL), ts, sizeof(ts));
     }
     sock = mode_r ? 3 : 0;
     if (mode_r) {

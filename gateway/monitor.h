@@ -51,6 +51,10 @@
  *                      approvers also those awaiting them)
  *   MON_REQUEST_ACT    u32 action (SK_REQ_*), u64 id, string text
  *                 ->   u32 ok, string message for the user
+ *   MON_LANG           string LANG the client sent ("" if none)
+ *                 ->   string language (sk_lang_valid) the session speaks
+ *                      from now on: the client's LANG, else the user's
+ *                      own (sekishoctl user lang), else the gateway's
  *   MON_SESSION_END    u64 bytes_in, u64 bytes_out, u32 exit_status
  *                      (0xffffffff: none), string reason
  *                 ->   u32 ack
@@ -86,6 +90,7 @@ enum mon_type {
     MON_AUTH_METHODS = 17,
     MON_HOSTKEY_PUB = 18,
     MON_HOSTKEY_SIGN = 19,
+    MON_LANG = 20,
 };
 
 enum mon_pk_phase {

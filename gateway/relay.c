@@ -18,6 +18,7 @@
  * pieces instead of many small ones. The burst ends as soon as nothing
  * more is waiting, so a keystroke's echo is not held back.
  */
+#include "i18n.h"
 #include "ipc.h"
 #include "log.h"
 #include "monitor.h"
@@ -158,25 +159,27 @@ static void relay_blocked(struct relay *r, struct side *from, int kind,
 {
     static const char cancel[] = "\030\030\030\030\030\030\030\030"
                                  "\010\010\010\010\010\010\010\010";
-    const char *dir = from == &r->u ? "from the target" : "from the client";
-    char msg[160], detail[64];
+    const char *dir = from == &r->u ? _("from the target")
+                                    : _("from the client");
+    char msg[400], detail[64];
     int n;
 
     r->blocked += count;
     if (r->blocked - count >= 20 || flush_out(r) != 0) {
         return;
     }
-    snprintf(detail, sizeof(detail), "%s %s", sk_inband_name(kind), dir);
+    snprintf(detail, sizeof(detail), "%s %s", sk_inband_name(kind),
+             from == &r->u ? "from the target" : "from the client");
     mm_refused("in-band-transfer", detail);
     n = snprintf(msg, sizeof(msg),
                  "{\"kind\":\"blocked_transfer\",\"protocol\":\"%s\","
                  "\"from\":\"%s\"}",
                  sk_inband_name(kind), from == &r->u ? "target" : "client");
     (void)wk_rec(SK_TR_EV_MARKER, msg, (size_t)n);
-    n = snprintf(msg, sizeof(msg),
-                 "\r\nsekisho: file transfer blocked (%s %s); nothing "
-                 "leaves through the gateway but the terminal\r\n",
-                 sk_inband_name(kind), dir);
+    n = sk_notice_fmt(msg, sizeof(msg),
+                      _("sekisho: file transfer blocked (%s %s); nothing "
+                        "leaves through the gateway but the terminal"),
+                      sk_inband_name(kind), dir);
     if (ssh_channel_window_size(r->c.ch) >= (uint32_t)n &&
         wk_rec(SK_TR_EV_STDERR, msg, (size_t)n) == 0) {
         (void)ssh_channel_write_stderr(r->c.ch, msg, (uint32_t)n);
@@ -453,7 +456,7 @@ static int on_monitor(socket_t fd, int revents, void *userdata)
 }
 
 static const char rec_failed_msg[] =
-    "\r\nsekisho: recording failed; the session cannot continue\r\n";
+    N_("sekisho: recording failed; the session cannot continue");
 
 /* The recorder never writes to its socket: readable means it is gone. */
 static int on_recorder(socket_t fd, int revents, void *userdata)
@@ -550,6 +553,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     ssh_event ev;
     const char *reason = "closed";
     time_t deadline;
+    char note[600]; /* a notice for the user (sk_notice_fmt) */
 
     memset(&r, 0, sizeof(r));
     memset(res, 0, sizeof(*res));
@@ -617,8 +621,10 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             /* Fail closed: what cannot be recorded is not relayed. */
             reason = "recording failed";
             ssh_set_blocking(client, 1);
-            (void)ssh_channel_write_stderr(cch, rec_failed_msg,
-                                           sizeof(rec_failed_msg) - 1);
+            (void)ssh_channel_write_stderr(
+                cch, note,
+                (uint32_t)sk_notice_fmt(note, sizeof(note), "%s",
+                                        _(rec_failed_msg)));
             break;
         }
         if (r.failed) {
@@ -626,22 +632,32 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             break;
         }
         if (mm_terminated() != NULL) {
-            char msg[320];
+            char msg[600];
             /* The reason can be an administrator's text (session kill
              * --reason): shown, never obeyed, by the maintainer's
              * terminal. */
-            char *why = sk_term_safe(mm_terminated(),
-                                     strlen(mm_terminated()), SK_TERM_LINE);
+            static const char admin_kill[] = "ended by an administrator: ";
+            const char *said = sk_tr(mm_terminated()); /* English on the wire */
+            char byadmin[400], *why;
             int n;
+
+            if (strncmp(said, admin_kill, sizeof(admin_kill) - 1) == 0) {
+                /* the same text as the monitor's N_() */
+                snprintf(byadmin, sizeof(byadmin),
+                         _("ended by an administrator: %s"),
+                         said + sizeof(admin_kill) - 1);
+                said = byadmin;
+            }
+            why = sk_term_safe(said, strlen(said), SK_TERM_LINE);
 
             /* The monitor may notice a dead recorder before we do: the
              * same end either way. */
             reason = strcmp(mm_terminated(), "recording failed") == 0
                          ? "recording failed"
                          : "ended by the gateway";
-            n = snprintf(msg, sizeof(msg),
-                         "\r\nsekisho: session ended by the gateway: %s\r\n",
-                         why != NULL ? why : "?");
+            n = sk_notice_fmt(msg, sizeof(msg),
+                              _("sekisho: session ended by the gateway: %s"),
+                              why != NULL ? why : "?");
             (void)n;
             free(why);
             relay_notice(&r, msg);
@@ -657,8 +673,10 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         if (!ssh_is_connected(upstream) ||
             ssh_get_status(upstream) & (SSH_CLOSED | SSH_CLOSED_ERROR)) {
             reason = "target connection lost";
-            relay_notice(&r,
-                         "\r\nsekisho: connection to the target was lost\r\n");
+            (void)sk_notice_fmt(note, sizeof(note), "%s",
+                                _("sekisho: connection to the target was "
+                                  "lost"));
+            relay_notice(&r, note);
             break;
         }
         /* State changes the callbacks may have missed (see above). */
@@ -698,21 +716,23 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
 
             if (idle >= idle_timeout) {
                 reason = "idle timeout";
-                relay_notice(&r,
-                             "\r\nsekisho: session idle too long, closing\r\n");
+                (void)sk_notice_fmt(note, sizeof(note), "%s",
+                                    _("sekisho: session idle too long, "
+                                      "closing"));
+                relay_notice(&r, note);
                 break;
             }
             if (!r.warned && idle >= idle_timeout - lead) {
-                char msg[160];
-                int n = snprintf(msg, sizeof(msg),
-                                 "\r\nsekisho: no input for %lds; the "
-                                 "session ends in %lds unless you type\r\n",
-                                 (long)idle, (long)(idle_timeout - idle));
+                char wmsg[400];
+                int n = sk_notice_fmt(wmsg, sizeof(wmsg),
+                                      _("sekisho: no input for %lds; the "
+                                        "session ends in %lds unless you "
+                                        "type"),
+                                      (long)idle, (long)(idle_timeout - idle));
 
                 r.warned = 1;
-                (void)n;
-                (void)wk_rec(SK_TR_EV_STDERR, msg, strlen(msg));
-                (void)ssh_channel_write_stderr(cch, msg, (uint32_t)strlen(msg));
+                (void)wk_rec(SK_TR_EV_STDERR, wmsg, (size_t)n);
+                (void)ssh_channel_write_stderr(cch, wmsg, (uint32_t)n);
             }
         }
     }

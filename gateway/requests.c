@@ -1,5 +1,6 @@
 #include "requests.h"
 #include "audit.h"
+#include "i18n.h"
 #include "log.h"
 #include "sk-err.h"
 #include "util.h"
@@ -154,14 +155,14 @@ int rq_create(sk_store *st, const struct sk_config *cfg, const char *user,
 
     memset(&q, 0, sizeof(q));
     if (!sk_name_valid(target)) {
-        snprintf(msg, msglen, "'%s' is not a target name", target);
+        snprintf(msg, msglen, _("'%s' is not a target name"), target);
         return -1;
     }
     if (reason == NULL || reason[0] == '\0' ||
         strlen(reason) > SK_REQ_REASON_MAX ||
         !sk_utf8_valid(reason, strlen(reason))) {
-        snprintf(msg, msglen, "a reason (UTF-8, at most %d bytes) is "
-                              "required",
+        snprintf(msg, msglen,
+                 _("a reason (UTF-8, at most %d bytes) is required"),
                  SK_REQ_REASON_MAX);
         return -1;
     }
@@ -178,18 +179,18 @@ int rq_create(sk_store *st, const struct sk_config *cfg, const char *user,
         return -1;
     }
     if (dur != NULL && dur[0] != '\0' && sk_duration_parse(dur, &len) != 0) {
-        snprintf(msg, msglen, "--for: '%s' is not a duration (90m, 4h, 2d)",
+        snprintf(msg, msglen, _("--for: '%s' is not a duration (90m, 4h, 2d)"),
                  dur);
         return -1;
     }
     if (sk_req_window_ok((int64_t)s, (int64_t)s + len, now, why,
                          sizeof(why)) != 0) {
-        snprintf(msg, msglen, "%s", why);
+        snprintf(msg, msglen, "%s", sk_tr(why));
         return -1;
     }
     if ((r = sk_store_target_get(st, target, &t)) != 0) {
-        snprintf(msg, msglen, r == SK_ERR_NOT_FOUND ? "no target '%s'"
-                                                    : "state unavailable",
+        snprintf(msg, msglen, r == SK_ERR_NOT_FOUND ? _("no target '%s'")
+                                                    : _("state unavailable"),
                  target);
         return -1;
     }
@@ -203,7 +204,7 @@ int rq_create(sk_store *st, const struct sk_config *cfg, const char *user,
     q.created = (int64_t)now;
     q.state = "pending";
     if (sk_store_request_add(st, &q, id) != 0) {
-        snprintf(msg, msglen, "state unavailable");
+        snprintf(msg, msglen, "%s", _("state unavailable"));
         return -1;
     }
     q.id = *id;
@@ -216,11 +217,13 @@ int rq_create(sk_store *st, const struct sk_config *cfg, const char *user,
         (void)sk_store_request_transition(st, *id, "pending", "denied",
                                           "gateway: audit log unavailable",
                                           NULL, now);
-        snprintf(msg, msglen, "audit log unavailable; request refused");
+        snprintf(msg, msglen, "%s",
+                 _("audit log unavailable; request refused"));
         return -1;
     }
     rq_notify(cfg, "request_created", &q, user);
-    snprintf(msg, msglen, "request %lld filed: %s on %s, awaiting approval",
+    /* TRANSLATORS: keep "request %lld" first: scripts read the id. */
+    snprintf(msg, msglen, _("request %lld filed: %s on %s, awaiting approval"),
              (long long)*id, user, target);
     return 0;
 }
@@ -251,8 +254,8 @@ int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
     int r, done = 0;
 
     if ((r = sk_store_request_get(st, id, &q)) != 0) {
-        snprintf(msg, msglen, r == SK_ERR_NOT_FOUND ? "no request %lld"
-                                                    : "state unavailable",
+        snprintf(msg, msglen, r == SK_ERR_NOT_FOUND ? _("no request %lld")
+                                                    : _("state unavailable"),
                  (long long)id);
         return -1;
     }
@@ -262,7 +265,7 @@ int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
     if (act == SK_REQ_REPORT &&
         (text == NULL || text[0] == '\0' ||
          strlen(text) > SK_REQ_REASON_MAX)) {
-        snprintf(msg, msglen, "the report needs a text of at most %d bytes",
+        snprintf(msg, msglen, _("the report needs a text of at most %d bytes"),
                  SK_REQ_REASON_MAX);
         sk_request_clear(&q);
         return -1;
@@ -273,7 +276,7 @@ int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
                        "{s:I, s:s, s:s?, s:s, s:s}", "request",
                        (json_int_t)id, "actor", actor, "admin", admin,
                        "action", names[act], "reason", why);
-        snprintf(msg, msglen, "request %lld: %s", (long long)id, why);
+        snprintf(msg, msglen, "request %lld: %s", (long long)id, sk_tr(why));
         sk_request_clear(&q);
         return -1;
     }
@@ -284,10 +287,10 @@ int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
                                        act == SK_REQ_APPROVE ? "approve"
                                                              : "deny",
                                        now)) != 0) {
-            snprintf(msg, msglen, r == SK_ERR_EXISTS
-                                      ? "you have already decided this "
-                                        "request"
-                                      : "state unavailable");
+            snprintf(msg, msglen, "%s",
+                     r == SK_ERR_EXISTS
+                         ? _("you have already decided this request")
+                         : _("state unavailable"));
             sk_request_clear(&q);
             return -1;
         }
@@ -320,7 +323,7 @@ int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
         break;
     }
     if (r != 0) {
-        snprintf(msg, msglen, "request %lld changed meanwhile; look again",
+        snprintf(msg, msglen, _("request %lld changed meanwhile; look again"),
                  (long long)id);
         sk_request_clear(&q);
         return -1;
@@ -333,10 +336,10 @@ int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
     if (sk_store_request_get(st, id, &q) == 0) {
         rq_notify(cfg, event, &q, actor);
         snprintf(msg, msglen, "request %lld: %s%s", (long long)id,
-                 sk_req_display(q.state, q.start, q.end, now),
-                 done || act != SK_REQ_APPROVE ? ""
-                                                : " (vote recorded; more "
-                                                  "approvals needed)");
+                 sk_tr(sk_req_display(q.state, q.start, q.end, now)),
+                 done || act != SK_REQ_APPROVE
+                     ? ""
+                     : _(" (vote recorded; more approvals needed)"));
         sk_request_clear(&q);
     }
     return 0;
@@ -353,4 +356,17 @@ void rq_line(const struct sk_request *r, time_t now, char *out,
              r->target, r->user, sk_req_display(r->state, r->start, r->end,
                                                  now),
              st, en, r->reason);
+}
+
+void rq_line_local(const struct sk_request *r, time_t now, const char *tz,
+                   char *out, size_t outlen)
+{
+    char st[64], en[64];
+
+    sk_time_local_fmt(tz, (time_t)r->start, st, sizeof(st));
+    sk_time_local_fmt(tz, (time_t)r->end, en, sizeof(en));
+    snprintf(out, outlen, "%lld %s %s [%s] %s..%s %s", (long long)r->id,
+             r->target, r->user,
+             sk_tr(sk_req_display(r->state, r->start, r->end, now)), st, en,
+             r->reason);
 }

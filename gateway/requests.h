@@ -40,6 +40,11 @@ int rq_act(sk_store *st, const struct sk_config *cfg, int64_t id,
  * sk_req_display, times RFC 3339). */
 void rq_line(const struct sk_request *r, time_t now, char *out,
              size_t outlen);
+/* The same line for the person who asked over SSH: the status in the
+ * current language (i18n.h), the window in local time of zone tz with
+ * the zone named ("2026-12-01 09:00 JST"). */
+void rq_line_local(const struct sk_request *r, time_t now, const char *tz,
+                   char *out, size_t outlen);
 
 /* Runs notify_command (if any) with {"event":..., "request":{...},
  * "actor":...} on stdin; never waits for it. */

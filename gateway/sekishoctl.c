@@ -6,6 +6,7 @@
 #include "audit.h"
 #include "config.h"
 #include "egress.h"
+#include "i18n.h"
 #include "key.h"
 #include "log.h"
 #include "sk-err.h"
@@ -62,6 +63,7 @@ static const char *usage_text =
     "FINGERPRINT\n"
     "  user methods NAME RULE|default   (e.g. \"password+totp "
     "sk+password\")\n"
+    "  user lang NAME ja|en|default\n"
     "  target add NAME --host H --port P --login USER "
     "(--host-key-file FILE | --scan)\n"
     "             [--key-group NAME | --own-key]\n"
@@ -249,8 +251,8 @@ static char *read_password(int from_stdin, const char *user)
         char **dst = round == 0 ? &a : &b;
         size_t c = 0;
 
-        fprintf(stderr, round == 0 ? "New password for %s: "
-                                   : "Retype password for %s: ",
+        fprintf(stderr, round == 0 ? _("New password for %s: ")
+                                   : _("Retype password for %s: "),
                 user);
         if (tcgetattr(STDIN_FILENO, &saved) != 0) {
             die("tcgetattr: %s", strerror(errno));
@@ -362,8 +364,9 @@ static void enrol_totp(const char *name)
     if (uri == NULL) {
         die("cannot encode the TOTP enrolment");
     }
-    printf("TOTP enrolment for %s (scan with an authenticator app, or enter "
-           "the secret):\n%s\n", name, uri);
+    printf(_("TOTP enrolment for %s (scan with an authenticator app, or "
+             "enter the secret):\n%s\n"),
+           name, uri);
     print_qr(uri);
     sodium_memzero(uri, strlen(uri));
     free(uri);
@@ -499,7 +502,7 @@ static int user_role(const char *name, const char *role)
         die("out of memory");
     }
     if (strcmp(old, role) == 0) {
-        printf("user %s is already %s\n", name, role);
+        printf(_("user %s is already %s\n"), name, role);
         free(old);
         return 0;
     }
@@ -511,8 +514,41 @@ static int user_role(const char *name, const char *role)
      * so this takes effect at the user's next command. */
     (void)sk_audit("user_role", "{s:s, s:s, s:s, s:s}", "admin", admin,
                    "user", name, "role", role, "from", old);
-    printf("user %s is now %s (was %s)\n", name, role, old);
+    printf(_("user %s is now %s (was %s)\n"), name, role, old);
     free(old);
+    return 0;
+}
+
+/* user lang NAME ja|en|default: the language the user reads the gateway
+ * in when their client sends no LANG (MON_LANG). */
+static int user_lang(const char *name, const char *lang)
+{
+    const char *set = strcmp(lang, "default") == 0 ? NULL : lang;
+    struct sk_user u;
+    int r;
+
+    if (set != NULL && !sk_lang_valid(set)) {
+        die_usage("user lang: '%s' is not ja, en or default", lang);
+    }
+    if ((r = sk_store_user_get(store, name, &u)) != 0) {
+        die("user %s: %s", name,
+            r == SK_ERR_NOT_FOUND ? "no such user" : sk_err_str(r));
+    }
+    sk_user_clear(&u);
+    if ((r = sk_store_user_set_lang(store, name, set)) != 0) {
+        die("user lang %s: %s", name, sk_err_str(r));
+    }
+    (void)sk_audit("user_lang", "{s:s, s:s, s:s?}", "admin", admin, "user",
+                   name, "lang", set);
+    if (set != NULL) {
+        printf(_("user %s now reads the gateway in %s when the client sends "
+                 "no LANG\n"),
+               name, set);
+    } else {
+        printf(_("user %s now reads the gateway in its default language "
+                 "(%s) when the client sends no LANG\n"),
+               name, cfg->language);
+    }
     return 0;
 }
 
@@ -539,9 +575,9 @@ static int user_remove(const char *name)
     (void)sk_audit("user_remove", "{s:s, s:s, s:s}", "admin", admin, "user",
                    name, "role", role);
     free(role);
-    printf("user %s removed: it can no longer log in and its open sessions "
-           "end within seconds; its sessions, requests and audit lines keep "
-           "the name, which is not given to anyone else\n",
+    printf(_("user %s removed: it can no longer log in and its open sessions "
+             "end within seconds; its sessions, requests and audit lines "
+             "keep the name, which is not given to anyone else\n"),
            name);
     return 0;
 }
@@ -591,6 +627,12 @@ static int cmd_user(int argc, char **argv)
             die_usage("user role NAME maintainer|approver|admin|auditor");
         }
         return user_role(name, argv[2]);
+    }
+    if (strcmp(sub, "lang") == 0) {
+        if (argc != 3) {
+            die_usage("user lang NAME ja|en|default");
+        }
+        return user_lang(name, argv[2]);
     }
     if (strcmp(sub, "remove") == 0) {
         if (argc != 2) {
@@ -661,9 +703,10 @@ static int cmd_user(int argc, char **argv)
                        admin, "user", name, "role", role, "from",
                        sources[0] ? sources : NULL, "force_change",
                        !no_force);
-        printf("user %s added (%s%s%s)%s\n", name, role,
-               sources[0] ? ", from " : "", sources,
-               no_force ? "" : "; the first login must change the password");
+        printf(_("user %s added (%s%s%s)%s\n"), name, role,
+               sources[0] ? _(", from ") : "", sources,
+               no_force ? ""
+                        : _("; the first login must change the password"));
         enrol_totp(name);
         return 0;
     }
@@ -683,7 +726,7 @@ static int cmd_user(int argc, char **argv)
         fmt_time((int64_t)when, ts, sizeof(ts));
         (void)sk_audit("user_expires", "{s:s, s:s, s:s}", "admin", admin,
                        "user", name, "expires", when ? ts : "never");
-        printf("account %s expires %s\n", name, when ? ts : "never");
+        printf(_("account %s expires %s\n"), name, when ? ts : _("never"));
         return 0;
     }
     if (strcmp(sub, "from") == 0) {
@@ -709,8 +752,8 @@ static int cmd_user(int argc, char **argv)
         }
         (void)sk_audit("user_sources", "{s:s, s:s, s:s}", "admin", admin,
                        "user", name, "from", sources[0] ? sources : "any");
-        printf("user %s may connect from %s\n", name,
-               sources[0] ? sources : "anywhere");
+        printf(_("user %s may connect from %s\n"), name,
+               sources[0] ? sources : _("anywhere"));
         return 0;
     }
     if (argc != 2 && strcmp(sub, "passwd") != 0) {
@@ -748,8 +791,8 @@ static int cmd_user(int argc, char **argv)
         force_change(name, no_force);
         (void)sk_audit("user_passwd", "{s:s, s:s, s:b}", "admin", admin,
                        "user", name, "force_change", !no_force);
-        printf("password of %s changed%s\n", name,
-               no_force ? "" : "; it must be changed at the next login");
+        printf(_("password of %s changed%s\n"), name,
+               no_force ? "" : _("; it must be changed at the next login"));
         return 0;
     }
     if (strcmp(sub, "expire-password") == 0) {
@@ -758,8 +801,9 @@ static int cmd_user(int argc, char **argv)
         }
         (void)sk_audit("user_expire_password", "{s:s, s:s}", "admin", admin,
                        "user", name);
-        printf("password of %s expired: it must be changed at the next "
-               "login\n", name);
+        printf(_("password of %s expired: it must be changed at the next "
+                 "login\n"),
+               name);
         return 0;
     }
     if (strcmp(sub, "totp-reset") == 0) {
@@ -806,6 +850,12 @@ static int cmd_user(int argc, char **argv)
         printf("methods: %s%s\n",
                term_str(u.methods ? u.methods : cfg->methods),
                u.methods ? "" : " (global)");
+        {
+            char lg[8] = "";
+
+            (void)sk_store_user_get_lang(store, name, lg, sizeof(lg));
+            printf("lang: %s\n", lg[0] ? lg : "default");
+        }
         sk_user_clear(&u);
         (void)sk_store_user_key_list(store, name, show_key, NULL);
         return 0;
@@ -1114,11 +1164,11 @@ static int cmd_target(int argc, char **argv)
         (void)sk_audit("target_key_group", "{s:s, s:s, s:s}", "admin", admin,
                        "target", t.name, "group",
                        t.key_group ? t.key_group : SK_EGRESS_DEFAULT_GROUP);
-        printf("target %s added: %s@%s:%d, pinned %s\n", t.name, t.login,
+        printf(_("target %s added: %s@%s:%d, pinned %s\n"), t.name, t.login,
                t.host, t.port, t.host_key);
         line = egress_line(cfg, t.key_group);
-        printf("egress key group %s; add to ~%s/.ssh/authorized_keys on "
-               "%s:\n%s\n",
+        printf(_("egress key group %s; add to ~%s/.ssh/authorized_keys on "
+                 "%s:\n%s\n"),
                t.key_group ? t.key_group : SK_EGRESS_DEFAULT_GROUP, t.login,
                t.host, line);
         free(line);
@@ -1141,8 +1191,8 @@ static int cmd_target(int argc, char **argv)
             die("audit log unavailable");
         }
         line = egress_line(cfg, argv[2]);
-        printf("target %s now uses egress key group %s; its login must "
-               "trust:\n%s\n",
+        printf(_("target %s now uses egress key group %s; its login must "
+                 "trust:\n%s\n"),
                argv[1], argv[2], line);
         free(line);
         return 0;
@@ -1171,7 +1221,7 @@ static int cmd_target(int argc, char **argv)
         }
         (void)sk_audit("target_remove", "{s:s, s:s}", "admin", admin,
                        "target", argv[1]);
-        printf("target %s removed (with its grants)\n", argv[1]);
+        printf(_("target %s removed (with its grants)\n"), argv[1]);
         return 0;
     }
     die_usage("target: unknown subcommand '%s'", argv[0]);
@@ -1283,9 +1333,9 @@ static int cmd_grant(int argc, char **argv)
                        "admin", admin, "user", g.user, "target", g.target,
                        "exec", g.allow_exec, "until", ts, "hours", g.window,
                        "max_session", (json_int_t)g.max_session);
-        printf("granted %s -> %s (%s) until %s%s%s\n", g.user, g.target,
+        printf(_("granted %s -> %s (%s) until %s%s%s\n"), g.user, g.target,
                g.allow_exec ? "shell+exec" : "shell", ts,
-               g.window ? ", hours " : "", g.window ? g.window : "");
+               g.window ? _(", hours ") : "", g.window ? g.window : "");
         g.window = NULL; /* argv's, not ours */
         return 0;
     }
@@ -1302,7 +1352,7 @@ static int cmd_grant(int argc, char **argv)
         }
         (void)sk_audit("grant_remove", "{s:s, s:s, s:s}", "admin", admin,
                        "user", argv[1], "target", argv[2]);
-        printf("grant %s -> %s removed\n", argv[1], argv[2]);
+        printf(_("grant %s -> %s removed\n"), argv[1], argv[2]);
         return 0;
     }
     die_usage("grant: unknown subcommand '%s'", argv[0]);
@@ -1365,7 +1415,7 @@ static int cmd_group(int argc, char **argv)
         }
         (void)sk_audit("group_add", "{s:s, s:s}", "admin", admin, "group",
                        argv[1]);
-        printf("group %s added\n", argv[1]);
+        printf(_("group %s added\n"), argv[1]);
         return 0;
     }
     if (strcmp(argv[0], "remove") == 0 && argc == 2) {
@@ -1375,7 +1425,7 @@ static int cmd_group(int argc, char **argv)
         }
         (void)sk_audit("group_remove", "{s:s, s:s}", "admin", admin, "group",
                        argv[1]);
-        printf("group %s removed (with its grants)\n", argv[1]);
+        printf(_("group %s removed (with its grants)\n"), argv[1]);
         return 0;
     }
     if (strcmp(argv[0], "from") == 0 && argc >= 3) {
@@ -1392,8 +1442,8 @@ static int cmd_group(int argc, char **argv)
         }
         (void)sk_audit("group_sources", "{s:s, s:s, s:s}", "admin", admin,
                        "group", argv[1], "from", sources[0] ? sources : "any");
-        printf("members of %s may connect from %s\n", argv[1],
-               sources[0] ? sources : "anywhere (their own limits apply)");
+        printf(_("members of %s may connect from %s\n"), argv[1],
+               sources[0] ? sources : _("anywhere (their own limits apply)"));
         return 0;
     }
     die_usage("group add|remove NAME | list | member add|remove GROUP USER "
@@ -1845,6 +1895,21 @@ int main(int argc, char **argv)
     }
     if (sk_config_load(cfgpath, &cfg, err, sizeof(err)) != 0) {
         die("%s", err);
+    }
+    {
+        /* Messages to the admin in the admin's own language (their LANG;
+         * English if it names none): machine-readable output never
+         * changes. */
+        const char *v = getenv("LC_ALL");
+
+        if (v == NULL || v[0] == '\0') {
+            v = getenv("LC_MESSAGES");
+        }
+        if (v == NULL || v[0] == '\0') {
+            v = getenv("LANG");
+        }
+        v = sk_lang_from_env(v);
+        (void)sk_i18n_init(cfg->locale_dir, v != NULL ? v : "en");
     }
     if (strcmp(argv[i], "egress-key") == 0) {
         rc = cmd_egress_key(argc - i - 1, argv + i + 1);

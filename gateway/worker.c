@@ -5,6 +5,7 @@
  * sandbox and (when started as root) as an unprivileged user in an empty
  * chroot. Everything it needs from outside it asks of the monitor.
  */
+#include "i18n.h"
 #include "ipc.h"
 #include "log.h"
 #include "monitor.h"
@@ -112,7 +113,7 @@ static void wk_say(struct wk *w, const char *fmt, ...)
 
 static void wk_say(struct wk *w, const char *fmt, ...)
 {
-    char buf[1024], out[2048], *safe;
+    char buf[4096], out[8192], *safe;
     size_t i, o = 0;
     va_list ap;
 
@@ -648,38 +649,52 @@ static int wk_read_line(struct wk *w, char *out, size_t outlen, int echo)
     }
 }
 
-/* The numbered menu shown for a pty session without a command. Returns 0
- * with the chosen target in out, or -1 if the user quit. */
+/* The numbered menu shown for a pty session without a command: a table
+ * whose columns line up by display width (Japanese headers take two
+ * columns a character). Returns 0 with the chosen target in out, or -1
+ * if the user quit. */
 static int wk_menu(struct wk *w, char *out, size_t outlen)
 {
     struct mm_target t[MENU_MAX];
-    char line[64];
+    char line[64], c1[64], c2[128], num[16];
+    const char *h1 = _("No."), *h2 = _("Target"), *h3 = _("Commands");
     int n = mm_target_list(t, MENU_MAX), i;
+    size_t w1, w2;
 
     if (n == 0) {
-        wk_say(w, "Sekisho: no targets are available to %s.\n", w->user);
+        wk_say(w, _("Sekisho: no targets are available to %s.\n"), w->user);
         return -1;
     }
-    for (;;) {
-        wk_say(w, "\nSekisho gateway - targets for %s:\n", w->user);
-        for (i = 0; i < n; i++) {
-            wk_say(w, "  %2d) %s\n", i + 1, t[i].name);
+    w1 = sk_display_width(h1) > 4 ? sk_display_width(h1) : 4;
+    w2 = sk_display_width(h2);
+    for (i = 0; i < n; i++) {
+        if (sk_display_width(t[i].name) > w2) {
+            w2 = sk_display_width(t[i].name);
         }
-        wk_say(w, "Choose a target (number or name, q to quit): ");
+    }
+    for (;;) {
+        wk_say(w, _("\nSekisho gateway - targets for %s:\n"), w->user);
+        wk_say(w, "  %s  %s  %s\n", sk_pad(c1, sizeof(c1), h1, w1),
+               sk_pad(c2, sizeof(c2), h2, w2), h3);
+        for (i = 0; i < n; i++) {
+            snprintf(num, sizeof(num), "%3d)", i + 1);
+            wk_say(w, "  %s  %s  %s\n", sk_pad(c1, sizeof(c1), num, w1),
+                   sk_pad(c2, sizeof(c2), t[i].name, w2),
+                   t[i].allow_exec ? _("allowed") : "-");
+        }
+        wk_say(w, _("Choose a target (number or name, q to quit): "));
         if (wk_read_line(w, line, sizeof(line), 1) < 0 ||
             strcmp(line, "q") == 0) {
             return -1;
         }
         for (i = 0; i < n; i++) {
-            char num[16];
-
             snprintf(num, sizeof(num), "%d", i + 1);
             if (strcmp(line, num) == 0 || strcmp(line, t[i].name) == 0) {
                 snprintf(out, outlen, "%s", t[i].name);
                 return 0;
             }
         }
-        wk_say(w, "No such target.\n");
+        wk_say(w, _("No such target.\n"));
     }
 }
 
@@ -700,7 +715,7 @@ static int wk_upstream(struct wk *w, const char *target, int mode,
     mm_target_open(target, mode, remote, w->have_pty ? w->term : "",
                    w->have_pty ? w->cols : 0, w->have_pty ? w->rows : 0, &o);
     if (!o.ok) {
-        wk_say(w, "sekisho: %s\n", o.message);
+        wk_say(w, "sekisho: %s\n", o.message); /* in the user's language */
         return -1;
     }
     /* From here on every byte is recorded; the recorder is running and
@@ -749,9 +764,9 @@ static int wk_upstream(struct wk *w, const char *target, int mode,
     snprintf(keyline, sizeof(keyline), "%s %s",
              ssh_key_type_to_char(ssh_key_type(srvkey)), b64);
     if (!mm_hostkey_check(keyline)) {
-        wk_say(w, "sekisho: HOST KEY MISMATCH for %s - the target's key is "
-                  "not the pinned one. Connection refused; tell your "
-                  "administrator.\n", target);
+        wk_say(w, _("sekisho: HOST KEY MISMATCH for %s - the target's key is "
+                    "not the pinned one. Connection refused; tell your "
+                    "administrator.\n"), target);
         snprintf(err, sizeof(err), "host key mismatch");
         goto fail_quiet;
     }
@@ -807,7 +822,7 @@ static int wk_upstream(struct wk *w, const char *target, int mode,
     *uch = c;
     return 0;
 fail:
-    wk_say(w, "sekisho: cannot open a session on %s.\n", target);
+    wk_say(w, _("sekisho: cannot open a session on %s.\n"), target);
 fail_quiet:
     logit("upstream %s: %s", target, err);
     mm_upstream_ready(0, err);
@@ -840,20 +855,21 @@ static void wk_passwd(struct wk *w)
     int tries, res = MON_AUTH_FAIL;
 
     if (!w->have_pty) {
-        wk_say(w, "sekisho: passwd needs a terminal: use ssh -t GW passwd\n");
+        wk_say(w,
+               _("sekisho: passwd needs a terminal: use ssh -t GW passwd\n"));
         wk_finish(w, 2, SK_EXIT_OK);
     }
-    wk_say(w, "Changing the gateway password of %s.\n", w->user);
+    wk_say(w, _("Changing the gateway password of %s.\n"), w->user);
     for (tries = 0; tries < 3 && res != MON_AUTH_FAIL_DISCONNECT; tries++) {
-        wk_say(w, "Current password: ");
+        wk_say(w, _("Current password: "));
         if (wk_read_line(w, cur, sizeof(cur), 0) < 0) {
             break;
         }
-        wk_say(w, "New password: ");
+        wk_say(w, _("New password: "));
         if (wk_read_line(w, npw, sizeof(npw), 0) < 0) {
             break;
         }
-        wk_say(w, "Retype new password: ");
+        wk_say(w, _("Retype new password: "));
         if (wk_read_line(w, again, sizeof(again), 0) < 0) {
             break;
         }
@@ -862,10 +878,10 @@ static void wk_passwd(struct wk *w)
         explicit_bzero(npw, sizeof(npw));
         explicit_bzero(again, sizeof(again));
         if (res == MON_AUTH_OK) {
-            wk_say(w, "Password changed.\n");
+            wk_say(w, _("Password changed.\n"));
             wk_finish(w, 0, SK_EXIT_OK);
         }
-        wk_say(w, "Password not changed: %s.\n", reason);
+        wk_say(w, _("Password not changed: %s.\n"), sk_tr(reason));
     }
     explicit_bzero(cur, sizeof(cur));
     explicit_bzero(npw, sizeof(npw));
@@ -889,7 +905,8 @@ static void wk_result(struct wk *w, int ok, const char *msg)
     wk_finish(w, ok ? 0 : 1, SK_EXIT_OK);
 }
 
-static const char *help_text =
+/* In the catalogue as one text: the columns are the translator's. */
+static const char *help_text = N_(
     "Sekisho gateway commands:\n"
     "  ssh -t GW TARGET            interactive shell on TARGET\n"
     "  ssh GW TARGET -- COMMAND    run COMMAND on TARGET (if permitted)\n"
@@ -900,7 +917,7 @@ static const char *help_text =
     "                              [--ticket ID]   ask for access\n"
     "  ssh GW requests             your requests (approvers: also theirs)\n"
     "  ssh GW report ID TEXT       report the work done under request ID\n"
-    "  ssh GW approve ID | deny ID [TEXT] | signoff ID [TEXT]  (approvers)\n";
+    "  ssh GW approve ID | deny ID [TEXT] | signoff ID [TEXT]  (approvers)\n");
 
 /*
  * sekishod has already sent our identification line; libssh 0.10 always
@@ -1042,11 +1059,15 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
     if (wk_channel_setup(&w) != 0) {
         wk_exit(&w, SK_EXIT_OK);
     }
+    /* Now the user is known and their LANG has come (clients send it
+     * only after authentication): everything from here speaks it. */
+    (void)mm_lang(w.lang);
     r = sk_cmd_parse(w.command ? w.command : "",
                      w.command ? strlen(w.command) : 0, &cmd, err,
                      sizeof(err));
     if (r != 0) {
-        wk_say(&w, "sekisho: %s\n", err);
+        /* err stays English for the log and the audit line */
+        wk_say(&w, "sekisho: %s\n", sk_tr(err));
         logit("%s sent a bad command: %s", w.user, err);
         /* scp -O and friends arrive here as remote commands. */
         mm_refused("command", err);
@@ -1054,7 +1075,7 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
     }
     switch (cmd.kind) {
     case SK_CMD_HELP:
-        wk_out(&w, help_text);
+        wk_out(&w, _(help_text));
         wk_finish(&w, 0, SK_EXIT_OK);
     case SK_CMD_TARGETS:
         wk_list_targets(&w);
@@ -1090,7 +1111,7 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
     }
     case SK_CMD_MENU:
         if (!w.have_pty) {
-            wk_say(&w, "sekisho: no target given.\n%s", help_text);
+            wk_say(&w, _("sekisho: no target given.\n%s"), _(help_text));
             wk_finish(&w, 2, SK_EXIT_OK);
         }
         if (wk_menu(&w, chosen, sizeof(chosen)) != 0) {
@@ -1100,8 +1121,8 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
         break;
     case SK_CMD_SHELL:
         if (!w.have_pty) {
-            wk_say(&w, "sekisho: an interactive session needs a terminal: "
-                       "use ssh -t\n");
+            wk_say(&w, _("sekisho: an interactive session needs a terminal: "
+                         "use ssh -t\n"));
             wk_finish(&w, 2, SK_EXIT_OK);
         }
         snprintf(chosen, sizeof(chosen), "%s", cmd.target);

@@ -91,6 +91,12 @@ void mm_upstream_ready(int ok, const char *error);
 void mm_session_end(uint64_t in, uint64_t out, uint32_t exit_status,
                     const char *reason);
 
+/* After authentication: the language of the rest of the session for
+ * the client's LANG value (NULL or "" if it sent none), as the monitor
+ * chose it (monitor.h MON_LANG); also switches the worker's messages
+ * (sk_i18n_use). Returns the language. */
+const char *mm_lang(const char *client_lang);
+
 /* Work requests (the request/requests/report/approve/deny/signoff
  * commands): the monitor applies the rules; msg is for the user. Return
  * 1 if done. */

@@ -1,5 +1,6 @@
 #include "command.h"
 #include "sk-err.h"
+#include "i18n.h" /* N_: English here, shown translated */
 #include "util.h"
 
 #include <stdio.h>
@@ -100,8 +101,9 @@ static int parse_request(const char *line, size_t len, size_t i,
     char opt[16];
     int n;
 
-    static const char *usage = "usage: request TARGET --reason TEXT "
-                               "[--start TIME] [--for DURATION] [--ticket ID]";
+    static const char *usage = N_("usage: request TARGET --reason TEXT "
+                                  "[--start TIME] [--for DURATION] "
+                                  "[--ticket ID]");
 
     if ((n = take_word(line, len, &i, out->target, sizeof(out->target))) <=
             0 ||
@@ -177,11 +179,12 @@ static int parse_id_cmd(const char *word, const char *line, size_t len,
         memcpy(out->text, line + i, n);
         out->text[n] = '\0';
     } else if (report) {
-        snprintf(err, errlen, "usage: report ID TEXT (what was done)");
+        snprintf(err, errlen, "%s",
+                 N_("usage: report ID TEXT (what was done)"));
         return SK_ERR_INVALID;
     }
     if (strcmp(word, "approve") == 0 && out->text[0] != '\0') {
-        snprintf(err, errlen, "usage: approve ID");
+        snprintf(err, errlen, "%s", N_("usage: approve ID"));
         return SK_ERR_INVALID;
     }
     out->kind = report                         ? SK_CMD_REPORT
@@ -203,7 +206,7 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
         return SK_ERR_TOO_LONG;
     }
     if (!sk_utf8_valid(line, len)) {
-        snprintf(err, errlen, "command is not valid UTF-8");
+        snprintf(err, errlen, "%s", N_("command is not valid UTF-8"));
         return SK_ERR_INVALID;
     }
     for (j = 0; j < len; j++) {
@@ -216,7 +219,8 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
             (c == 0xc2 && j + 1 < len &&
              (unsigned char)line[j + 1] >= 0x80 &&
              (unsigned char)line[j + 1] <= 0x9f)) {
-            snprintf(err, errlen, "command contains control characters");
+            snprintf(err, errlen, "%s",
+                     N_("command contains control characters"));
             return SK_ERR_INVALID;
         }
     }
@@ -233,7 +237,7 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
     for (wl = 0; i + wl < len && !is_space(line[i + wl]); wl++) {
     }
     if (wl > SK_NAME_MAX) {
-        snprintf(err, errlen, "unknown command or target");
+        snprintf(err, errlen, "%s", N_("unknown command or target"));
         return SK_ERR_BAD_NAME;
     }
     memcpy(word, line + i, wl);
@@ -251,7 +255,7 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
     }
     if (strcmp(word, "requests") == 0) {
         if (i != len) {
-            snprintf(err, errlen, "'requests' takes no arguments");
+            snprintf(err, errlen, "%s", N_("'requests' takes no arguments"));
             return SK_ERR_INVALID;
         }
         out->kind = SK_CMD_REQUESTS;
@@ -273,7 +277,7 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
         return SK_ERR_INVALID;
     }
     if (!sk_name_valid(word)) {
-        snprintf(err, errlen, "unknown command or target");
+        snprintf(err, errlen, "%s", N_("unknown command or target"));
         return SK_ERR_BAD_NAME;
     }
     memcpy(out->target, word, wl + 1);
@@ -283,7 +287,7 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
     }
     if (len - i < 2 || line[i] != '-' || line[i + 1] != '-' ||
         (len - i > 2 && !is_space(line[i + 2]))) {
-        snprintf(err, errlen, "usage: TARGET [-- COMMAND]");
+        snprintf(err, errlen, "%s", N_("usage: TARGET [-- COMMAND]"));
         return SK_ERR_INVALID;
     }
     i += 2;
@@ -291,7 +295,8 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
         i++;
     }
     if (i == len) {
-        snprintf(err, errlen, "usage: TARGET -- COMMAND (command missing)");
+        snprintf(err, errlen, "%s",
+                 N_("usage: TARGET -- COMMAND (command missing)"));
         return SK_ERR_INVALID;
     }
     memcpy(out->remote, line + i, len - i);

@@ -1,5 +1,6 @@
 #include "config.h"
 #include "algos.h"
+#include "i18n.h"
 #include "methods.h"
 #include "srclimit.h"
 #include "sk-err.h"
@@ -29,6 +30,7 @@ enum kw_type {
     KW_CIPHERS,
     KW_MACS,
     KW_HOSTKEYS,
+    KW_LANG, /* a language the gateway speaks (sk_lang_valid) */
 };
 
 struct keyword {
@@ -74,6 +76,12 @@ static const struct keyword keywords[] = {
      "error, info, verbose or debug"},
     {"gateway", "gateway_id", KW_STRING, OFF(gateway_id), "sekisho", 0, 0,
      "name of this gateway in audit records"},
+    {"gateway", "language", KW_LANG, OFF(language), "en", 0, 0,
+     "language of the prompts before login (ja: Japanese with the English "
+     "after it), and after login for users whose client sends no LANG "
+     "and who have no language of their own (sekishoctl user lang)"},
+    {"gateway", "locale_dir", KW_PATH, OFF(locale_dir), SK_LOCALEDIR, 0, 0,
+     "directory of the message catalogues (<lang>/LC_MESSAGES/sekisho.mo)"},
     {"gateway", "max_startups", KW_STARTUPS, OFF(max_startups), "10:30:100",
      0, 0,
      "unauthenticated sessions at once, start:rate:full: from start on "
@@ -318,6 +326,7 @@ static int kw_set(struct sk_config *cfg, const struct keyword *kw,
     case KW_CIPHERS:
     case KW_MACS:
     case KW_HOSTKEYS:
+    case KW_LANG:
         if (value[0] == '\0') {
             snprintf(err, errlen, "%s: empty value", kw->name);
             return SK_ERR_INVALID;
@@ -348,6 +357,11 @@ static int kw_set(struct sk_config *cfg, const struct keyword *kw,
                          kw->name, value);
                 return SK_ERR_INVALID;
             }
+        }
+        if (kw->type == KW_LANG && !sk_lang_valid(value)) {
+            snprintf(err, errlen, "%s: '%s' is not en or ja", kw->name,
+                     value);
+            return SK_ERR_INVALID;
         }
         if (kw->type == KW_FACTOR && strcmp(value, "totp") != 0 &&
             strcmp(value, "none") != 0) {
@@ -758,6 +772,8 @@ static const char *kw_type_name(enum kw_type t)
         return "error, info, verbose or debug";
     case KW_FACTOR:
         return "totp or none";
+    case KW_LANG:
+        return "en or ja";
     case KW_STARTUPS:
         return "start:rate:full, or N";
     case KW_NETBLOCK:

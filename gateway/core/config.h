@@ -32,6 +32,8 @@ struct sk_config {
     char *session_program;
     char *log_level;
     char *gateway_id;
+    char *language;   /* sk_lang_valid: pre-login prompts, default */
+    char *locale_dir; /* message catalogues */
     char *max_startups; /* "start:rate:full", parsed into: */
     int startups_start, startups_rate, startups_full;
     int per_source_max_startups;

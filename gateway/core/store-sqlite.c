@@ -164,6 +164,9 @@ static const char *migrations[] = {
      * lines name it; the name is never given to someone else) */
     "ALTER TABLE users ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE users ADD COLUMN removed_by TEXT;",
+    /* 15: the language a user reads the gateway in when their client
+     * sends no LANG (NULL: the gateway's) */
+    "ALTER TABLE users ADD COLUMN lang TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1497,6 +1500,44 @@ int sk_store_user_set_methods(sk_store *st, const char *name,
 {
     return run(st, 1, "UPDATE users SET methods = ? WHERE name = ?", "ns",
                methods, name);
+}
+
+int sk_store_user_set_lang(sk_store *st, const char *name, const char *lang)
+{
+    return run(st, 1, "UPDATE users SET lang = ? WHERE name = ?", "ns", lang,
+               name);
+}
+
+int sk_store_user_get_lang(sk_store *st, const char *name, char *out,
+                           size_t outlen)
+{
+    sqlite3_stmt *s = NULL;
+    int r, rc;
+
+    if ((r = prep(st, &s, "SELECT lang FROM users WHERE name = ?", "s",
+                  name)) != 0) {
+        return r;
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(s, 0);
+
+        if (v == NULL) {
+            r = outlen > 0 ? 0 : SK_ERR_TOO_LONG;
+            if (outlen > 0) {
+                out[0] = '\0';
+            }
+        } else if (strlen((const char *)v) >= outlen) {
+            r = SK_ERR_TOO_LONG;
+        } else {
+            memcpy(out, v, strlen((const char *)v) + 1);
+            r = 0;
+        }
+    } else {
+        r = rc == SQLITE_DONE ? SK_ERR_NOT_FOUND : SK_ERR_STORE;
+    }
+    sqlite3_finalize(s);
+    return r;
 }
 
 int sk_store_user_key_add(sk_store *st, const char *user, const char *key,

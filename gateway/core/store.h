@@ -116,6 +116,13 @@ int sk_store_user_set_expires(sk_store *st, const char *name, int64_t when);
 int sk_store_user_set_methods(sk_store *st, const char *name,
                               const char *methods);
 
+/* The user's own language (i18n.h sk_lang_valid, checked by the caller),
+ * read when their client sends no LANG; NULL returns them to the
+ * gateway's. get writes "" for none. SK_ERR_NOT_FOUND for no such user. */
+int sk_store_user_set_lang(sk_store *st, const char *name, const char *lang);
+int sk_store_user_get_lang(sk_store *st, const char *name, char *out,
+                           size_t outlen);
+
 /* Public keys and FIDO2 security keys of users. key is the canonical
  * "TYPE BASE64" form; a key belongs to at most one user (SK_ERR_EXISTS
  * otherwise: IDs are personal, R-ID-1). */

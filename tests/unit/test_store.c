@@ -70,8 +70,8 @@ static void test_open_missing(void **state)
 
 static void test_schema(void **state)
 {
-    assert_int_equal(sk_store_schema_version(*state), 14);
-    assert_int_equal(sk_store_schema_latest(), 14);
+    assert_int_equal(sk_store_schema_version(*state), 15);
+    assert_int_equal(sk_store_schema_latest(), 15);
     assert_int_equal(sk_store_schema_found(*state), 0); /* created */
 }
 

@@ -1,0 +1,12 @@
+#!/bin/sh
+# Writes the message template (OUT) from the sources in po/POTFILES:
+# _("...") and N_("...") are messages for people (gateway/core/i18n.h).
+# Usage: update-pot.sh SOURCE_DIR OUT
+set -eu
+src=$1
+out=$2
+cd "$src"
+xgettext --language=C --from-code=UTF-8 --keyword=_ --keyword=N_ \
+    --add-comments=TRANSLATORS: --package-name=sekisho \
+    --msgid-bugs-address=security@sekisho.invalid --sort-by-file \
+    --files-from=po/POTFILES --output="$out"
