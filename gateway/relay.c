@@ -78,6 +78,52 @@ struct relay {
 #define OUT_FLUSH (64 * 1024)
 #define OUT_MAX (256 * 1024)
 
+
+/*
+ * Writes all n bytes, which are within the channel's window. On a
+ * nonblocking session libssh 0.10's ssh_channel_write writes nothing while
+ * a key re-exchange is under way and returns the count written so far (0),
+ * not an error: taken as "all written", those bytes were lost (a client
+ * that re-keyed while output streamed got less than the transcript
+ * holds). So a short count means "wait for the exchange": the rest is
+ * written blocking, which waits for the exchange to end (within the
+ * session's timeout) and no longer, the window being enough. While it
+ * waits libssh runs the channels' callbacks; r->flushing makes them leave
+ * their data to libssh and the pump, so nothing overtakes these bytes.
+ * Returns 0, or -1 if the channel failed or the exchange did not end.
+ */
+static int write_all(struct relay *r, ssh_channel ch, const char *p,
+                     uint32_t n, int is_stderr)
+{
+    ssh_session s = ssh_channel_get_session(ch);
+    int w, blocking = ssh_is_blocking(s), was = r->flushing, stalls = 0,
+           rc = 0;
+
+    r->flushing = 1;
+    while (n > 0) {
+        w = is_stderr ? ssh_channel_write_stderr(ch, p, n)
+                      : ssh_channel_write(ch, p, n);
+        if (w < 0 || (uint32_t)w > n) {
+            rc = -1;
+            break;
+        }
+        p += w;
+        n -= (uint32_t)w;
+        if (n > 0 && (w > 0 ? 0 : ++stalls) > 2) {
+            rc = -1; /* the exchange did not end within the timeout */
+            break;
+        }
+        if (n > 0 && !ssh_is_blocking(s)) {
+            ssh_set_blocking(s, 1);
+        }
+    }
+    if (!blocking && ssh_is_blocking(s)) {
+        ssh_set_blocking(s, 0);
+    }
+    r->flushing = was;
+    return rc;
+}
+
 /* Records and writes the coalesced target output. Everything else that
  * goes to the client (stderr, notices, EOF, exit status) calls this first,
  * so the order the target produced is the order the client sees. Returns
@@ -100,11 +146,9 @@ static int flush_out(struct relay *r)
      * their data to libssh and the pump), or the client would see bytes
      * out of order. Within the window by construction (relay_write), so
      * all of it is taken. */
-    r->flushing = 1;
-    w = ssh_channel_write(r->c.ch, r->obuf, (uint32_t)n);
-    r->flushing = 0;
+    w = write_all(r, r->c.ch, (const char *)r->obuf, (uint32_t)n, 0);
     r->olen = 0;
-    if (w == SSH_ERROR) {
+    if (w != 0) {
         r->failed = 1;
         return -1;
     }
@@ -205,16 +249,18 @@ static int relay_write(struct relay *r, struct side *dst, void *data,
     struct sk_inband *ib = dst == &r->u ? &r->ib_in
                            : is_stderr  ? &r->ib_err
                                         : &r->ib_out;
-    int w, kind, count, type = dst == &r->u ? SK_TR_EV_INPUT
+    int kind, count, type = dst == &r->u ? SK_TR_EV_INPUT
                              : is_stderr    ? SK_TR_EV_STDERR
                                             : SK_TR_EV_OUTPUT;
     size_t m;
 
+    if (r->flushing) {
+        /* Called back from inside a write (write_all): libssh keeps it,
+         * the pump brings it later, after the bytes being written. */
+        return 0;
+    }
     if (dst == &r->c && !is_stderr && r->obuf != NULL) {
         /* Coalesced (see flush_out): counted against the window now. */
-        if (r->flushing) {
-            return 0; /* libssh keeps it; the pump brings it later */
-        }
         if (r->olen + len > OUT_MAX && flush_out(r) != 0) {
             return -1;
         }
@@ -258,9 +304,7 @@ static int relay_write(struct relay *r, struct side *dst, void *data,
             r->rec_failed = 1;
             return -1;
         }
-        w = is_stderr ? ssh_channel_write_stderr(dst->ch, data, (uint32_t)m)
-                      : ssh_channel_write(dst->ch, data, (uint32_t)m);
-        if (w == SSH_ERROR) {
+        if (write_all(r, dst->ch, data, (uint32_t)m, is_stderr) != 0) {
             return -1;
         }
     }
