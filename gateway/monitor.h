@@ -47,6 +47,13 @@
  *                      approvers also those awaiting them)
  *   MON_REQUEST_ACT    u32 action (SK_REQ_*), u64 id, string text
  *                 ->   u32 ok, string message for the user
+ *   MON_GWCMD          u32 argc, argc x string (sekishoctl argv from
+ *                      the subcommand on, policy/command.h), u32 pty,
+ *                      string term, u32 cols, u32 rows
+ *                 ->   u32 ok, string message-for-user; fds when ok:
+ *                      [pty master] with a pty, else [stdin+stdout
+ *                      socket, stderr socket] (gwcmd.h)
+ *   MON_GWCMD_END      u32 client_gone (1: kill it) -> u32 exit status
  *   MON_SESSION_END    u64 bytes_in, u64 bytes_out, u32 exit_status
  *                      (0xffffffff: none), string reason
  *                 ->   u32 ack
@@ -80,6 +87,8 @@ enum mon_type {
     MON_PAM_RESPONSES = 15,
     MON_AUTH_PUBKEY = 16,
     MON_AUTH_METHODS = 17,
+    MON_GWCMD = 18,
+    MON_GWCMD_END = 19,
 };
 
 enum mon_pk_phase {
