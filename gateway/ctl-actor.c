@@ -142,6 +142,17 @@ void ctl_actor_begin(const char *actor, int argc, char **argv)
                        actor, "command", cmd, "via", "ssh", "reason", err);
         die("%s", err);
     }
+    /* Nobody grants themselves access or roles (R-AC-3): another admin
+     * does, or root's break-glass, audited as such. */
+    if (argc >= 3 && strcmp(argv[2], actor) == 0 &&
+        ((strcmp(argv[0], "grant") == 0 && strcmp(argv[1], "add") == 0) ||
+         (strcmp(argv[0], "user") == 0 && strcmp(argv[1], "role") == 0))) {
+        (void)sk_audit("command_refused", "{s:s, s:s, s:s, s:s}", "user",
+                       actor, "command", cmd, "via", "ssh", "reason",
+                       "own access or roles");
+        die("%s %s: not for yourself (ask another admin)", argv[0],
+            argv[1]);
+    }
     memset(&u, 0, sizeof(u));
     r = sk_store_user_get(store, actor, &u);
     if (r != 0 || u.removed != 0 || u.status != SK_USER_ACTIVE ||

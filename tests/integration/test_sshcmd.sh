@@ -67,7 +67,7 @@ t_auditor_reads_over_ssh() {
     expect_eq "export: exit" 0 "$?"
     expect_contains "export shows the recorded output" "rec-42" "$out"
     out=$(gw_ssh aki export "$SID" --format asciicast < /dev/null 2>/dev/null)
-    expect_contains "export asciicast header" '"version": 2' "$out"
+    expect_contains "export asciicast header" '"version":2' "$out"
     out=$(gw_ssh aki search "'rec-42'" < /dev/null 2>&1)
     expect_contains "search finds it" "$SID" "$out"
     # Audited under the person: the monitor's line and sekishoctl's own.
@@ -156,6 +156,15 @@ t_admin_over_stdin() {
     expect_eq "sekishoctl's exit status over ssh" 1 "$?"
     out=$(gw_ssh ann grant list alice < /dev/null 2>&1)
     expect_contains "grant list" "web01" "$out"
+    # Nobody grants themselves access or roles (R-AC-3).
+    out=$(gw_ssh ann grant add ann web01 < /dev/null 2>&1)
+    expect_eq "self grant: exit" 1 "$?"
+    expect_contains "self grant: why" "not for yourself" "$out"
+    expect_eq "no self grant" 0 \
+        "$(db "SELECT count(*) FROM grants g JOIN users u ON u.id = g.user_id WHERE u.name = 'ann'" 2>/dev/null || echo 0)"
+    out=$(gw_ssh ann user role ann auditor < /dev/null 2>&1)
+    expect_eq "self role: exit" 1 "$?"
+    expect_eq "role unchanged" admin "$(db "SELECT role FROM users WHERE name = 'ann'")"
 }
 
 t_admin_adds_user_in_pty() {
