@@ -99,6 +99,9 @@ t_auditor_cannot_add_user() {
         fail "refusal not audited under aki"
     audit_has command_refused '"role_needed":"admin"' ||
         fail "refusal does not name the role"
+    # Refused in the monitor: sekishoctl never ran for it.
+    audit_has gateway_command '"command":"user add mallory' &&
+        fail "the monitor started the refused command"
 }
 
 t_admin_cannot_replay() {
@@ -113,6 +116,9 @@ t_admin_cannot_replay() {
     expect_not_contains "admin export: nothing shown" "rec-42" "$out"
     audit_soon command_refused '"user":"ann"' ||
         fail "refusal not audited under ann"
+    audit_has transcript_replayed '"admin":"ann"' && fail "ann replayed"
+    audit_has gateway_command '"user":"ann","command":"replay' &&
+        fail "the monitor started the refused replay"
 }
 
 t_maintainer_refused() {
