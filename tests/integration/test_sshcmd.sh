@@ -117,7 +117,8 @@ t_admin_cannot_replay() {
     audit_soon command_refused '"user":"ann"' ||
         fail "refusal not audited under ann"
     audit_has transcript_replayed '"admin":"ann"' && fail "ann replayed"
-    audit_has gateway_command '"user":"ann","command":"replay' &&
+    grep '"event":"gateway_command"' "$GW/audit.log" | grep '"user":"ann"' |
+        grep -q '"command":"replay' &&
         fail "the monitor started the refused replay"
 }
 
