@@ -134,6 +134,8 @@ t_maintainer_refused() {
     expect_eq "maintainer target list: exit" 1 "$?"
     audit_soon command_refused '"user":"alice"' ||
         fail "refusal not audited under alice"
+    grep '"event":"gateway_command"' "$GW/audit.log" | grep -q '"user":"alice"' &&
+        fail "the monitor started a refused command"
     # The maintainer's own commands still work beside the admin forms.
     out=$(gw_ssh alice request web01 --reason check the disks < /dev/null 2>&1)
     expect_contains "maintainer request still files" "filed" "$out"
