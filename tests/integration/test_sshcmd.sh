@@ -223,6 +223,8 @@ t_replay_over_pty() {
     expect_contains "replay shows the recorded output" "rec-42" "$out"
     expect_contains "replay reaches the end" "rec-end" "$out"
     expect_contains "replay exit status" "CLIENT-EXIT=0" "$out"
+    # its keys work only on a terminal: it got one
+    expect_contains "replay has a terminal" "space pause" "$out"
     audit_soon transcript_replayed '"admin":"aki"' ||
         fail "replay not audited under aki"
 }
