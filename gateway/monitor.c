@@ -2004,7 +2004,13 @@ static int mon_answer_gwcmd(struct monitor *m, struct sk_buf *req)
             goto out;
         }
         argv[k] = words[k];
-        if (!sk_utf8_valid(words[k], strlen(words[k]))) {
+        /* The parser refused control characters; a worker that did not
+         * is not believed. */
+        if (!sk_utf8_valid(words[k], strlen(words[k])) ||
+            strpbrk(words[k], "\x01\x02\x03\x04\x05\x06\x07\x08\x0a\x0b"
+                              "\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15"
+                              "\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f"
+                              "\x7f") != NULL) {
             got++;
             goto out;
         }
