@@ -84,7 +84,7 @@ int gwcmd_spawn(const struct sk_config *cfg, const char *actor, int argc,
                 char *msg, size_t msglen)
 {
     char self[PATH_MAX], prog[PATH_MAX], termenv[80];
-    char *av[GW_ARGS_MAX + 8], *envp[4];
+    char *av[GW_ARGS_MAX + 8], *envp[6];
     int io[2] = {-1, -1}, er[2] = {-1, -1}, pr[2] = {-1, -1};
     int master = -1, slave = -1, a = 0, e = 0, r = -1;
     ssize_t n;
@@ -138,6 +138,23 @@ int gwcmd_spawn(const struct sk_config *cfg, const char *actor, int argc,
                  term_ok(term) ? term : "vt100");
         envp[e++] = termenv;
     }
+#ifdef __SANITIZE_ADDRESS__
+    /* Sanitizer builds only (tests): reports go where the test suite
+     * looks, not to the client. */
+    {
+        static char asan[512], ubsan[512];
+        const char *v;
+
+        if ((v = getenv("ASAN_OPTIONS")) != NULL) {
+            snprintf(asan, sizeof(asan), "ASAN_OPTIONS=%s", v);
+            envp[e++] = asan;
+        }
+        if ((v = getenv("UBSAN_OPTIONS")) != NULL) {
+            snprintf(ubsan, sizeof(ubsan), "UBSAN_OPTIONS=%s", v);
+            envp[e++] = ubsan;
+        }
+    }
+#endif
     envp[e] = NULL;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pr) != 0) {
         goto sys;
