@@ -246,6 +246,65 @@ t_role_withdrawn_ends_command() {
         fail "termination not audited"
 }
 
+t_key_on_stdin() {
+    local out
+    ssh-keygen -q -t ed25519 -N '' -C bob-laptop -f "$WORK/bobkey" || {
+        fail "keygen"; return; }
+    add_user bob > /dev/null 2>&1
+    # Without a pty the client's EOF is the command's EOF on stdin.
+    out=$(gw_ssh ann user key add bob - < "$WORK/bobkey.pub" 2>&1)
+    expect_eq "key add from stdin: exit" 0 "$?"
+    out=$(ctl user key list bob 2>&1)
+    expect_contains "the key arrived" "bob-laptop" "$out"
+    audit_has user_key_add '"admin":"ann"' ||
+        grep '"admin":"ann"' "$GW/audit.log" | grep -q key ||
+        fail "key add not audited under ann"
+}
+
+# live_session: id of the running session, if any.
+live_session() { db "SELECT id FROM sessions WHERE end = 0 LIMIT 1"; }
+has_live() { [ -n "$(live_session)" ]; }
+
+t_watch_live_session() {
+    local out id pid
+    gw_ssh alice web01 -- 'echo live-$((40+1)); sleep 4; echo live-$((40+2))' \
+        < /dev/null > /dev/null 2>&1 &
+    pid=$!
+    wait_until 10 has_live || { fail "no live session"; wait "$pid"; return; }
+    id=$(live_session)
+    out=$(SSH_TIMEOUT=30 gw_ssh aki watch "$id" < /dev/null 2>&1)
+    expect_eq "watch: exit" 0 "$?"
+    expect_contains "watch sees the output" "live-41" "$out"
+    expect_contains "watch follows to the end" "live-42" "$out"
+    wait "$pid"
+    audit_soon session_watch '"admin":"aki"' || fail "watch not audited under aki"
+}
+
+# ctl_children_of NAME: sekishoctl processes running for NAME.
+ctl_children_of() { pgrep -f -- "sekishoctl -c $CONF --actor $1 --via" || true; }
+no_ctl_of() { [ -z "$(ctl_children_of "$1")" ]; }
+has_ctl_of() { [ -n "$(ctl_children_of "$1")" ]; }
+
+t_client_gone_kills_command() {
+    local pid
+    # A replay slowed right down, without a pty; the client is killed.
+    # (ssh itself in the background, not gw_ssh's subshell: its pid is
+    # the client's)
+    SKPW=$PW SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force \
+        DISPLAY=:0 ssh -F /dev/null -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+        -o PubkeyAuthentication=no -p "$GPORT" aki@127.0.0.1 \
+        replay "$SID" --speed 0.01 < /dev/null > /dev/null 2>&1 &
+    pid=$!
+    wait_until 15 has_ctl_of aki || fail "replay did not start"
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    wait_until 10 no_ctl_of aki ||
+        fail "sekishoctl outlived its client: $(ctl_children_of aki)"
+    audit_soon gateway_command_end '"client_gone":true' ||
+        fail "end not audited"
+}
+
 t_actor_from_root_shell_refused() {
     local out rc
     out=$(ctl --actor ann --via ssh user list 2>&1)
@@ -275,6 +334,9 @@ run_test t_admin_over_stdin
 run_test t_admin_adds_user_in_pty
 run_test t_replay_over_pty
 run_test t_role_withdrawn_ends_command
+run_test t_key_on_stdin
+run_test t_watch_live_session
+run_test t_client_gone_kills_command
 run_test t_actor_from_root_shell_refused
 run_test t_no_sanitizer_reports
 summary
