@@ -294,7 +294,7 @@ t_client_gone_kills_command() {
         DISPLAY=:0 ssh -F /dev/null -o StrictHostKeyChecking=no \
         -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
         -o PubkeyAuthentication=no -p "$GPORT" aki@127.0.0.1 \
-        replay "$SID" --speed 0.01 < /dev/null > /dev/null 2>&1 &
+        replay "$SID" --speed 0.001 < /dev/null > /dev/null 2>&1 &
     pid=$!
     wait_until 15 has_ctl_of aki || fail "replay did not start"
     kill "$pid" 2>/dev/null
