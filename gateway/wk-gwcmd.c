@@ -275,7 +275,10 @@ int relay_cmd(ssh_session client, ssh_channel cch, const char *user,
             gone = 0;
             break;
         }
-        if (g->closed || !ssh_is_connected(client)) {
+        /* libssh drops a dead socket from its poll set without a word:
+         * ask the session (as relay.c does). */
+        if (g->closed || !ssh_is_connected(client) ||
+            (ssh_get_status(client) & (SSH_CLOSED | SSH_CLOSED_ERROR))) {
             why = "client closed the channel";
             break;
         }

@@ -286,23 +286,31 @@ no_ctl_of() { [ -z "$(ctl_children_of "$1")" ]; }
 has_ctl_of() { [ -n "$(ctl_children_of "$1")" ]; }
 
 t_client_gone_kills_command() {
-    local pid
-    # A replay slowed right down, without a pty; the client is killed.
+    local pid tpid id
+    # A watch of a silent live session writes nothing: it would run on
+    # unless the gateway ends it when its client leaves.
+    gw_ssh alice web01 -- 'sleep 25' < /dev/null > /dev/null 2>&1 &
+    tpid=$!
+    wait_until 10 has_live || { fail "no live session"; return; }
+    id=$(live_session)
     # (ssh itself in the background, not gw_ssh's subshell: its pid is
     # the client's)
     SKPW=$PW SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force \
         DISPLAY=:0 ssh -F /dev/null -o StrictHostKeyChecking=no \
         -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
         -o PubkeyAuthentication=no -p "$GPORT" aki@127.0.0.1 \
-        replay "$SID" --speed 0.001 < /dev/null > /dev/null 2>&1 &
+        watch "$id" < /dev/null > /dev/null 2>&1 &
     pid=$!
-    wait_until 15 has_ctl_of aki || fail "replay did not start"
+    wait_until 15 has_ctl_of aki || fail "watch did not start"
+    sleep 1
+    has_ctl_of aki || fail "watch did not keep running"
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     wait_until 10 no_ctl_of aki ||
         fail "sekishoctl outlived its client: $(ctl_children_of aki)"
     audit_soon gateway_command_end '"client_gone":true' ||
         fail "end not audited"
+    wait "$tpid"
 }
 
 t_actor_from_root_shell_refused() {
