@@ -93,6 +93,7 @@ int gwcmd_spawn(const struct sk_config *cfg, const char *actor, int argc,
 
     memset(g, 0, sizeof(*g));
     g->proof = -1;
+    g->master = -1;
     *nfds = 0;
     if (argc < 1 || argc > GW_ARGS_MAX) {
         snprintf(msg, msglen, "bad command");
@@ -188,6 +189,10 @@ int gwcmd_spawn(const struct sk_config *cfg, const char *actor, int argc,
     g->proof = pr[0];
     pr[0] = -1;
     if (pty) {
+        /* kept for window changes; the worker gets the other copy */
+        if ((g->master = fcntl(master, F_DUPFD_CLOEXEC, 0)) < 0) {
+            error_f("dup pty master: %s", strerror(errno));
+        }
         fds[0] = master;
         master = -1;
         *nfds = 1;
@@ -223,6 +228,20 @@ out:
     return r;
 }
 
+int gwcmd_resize(struct gwcmd *g, int cols, int rows)
+{
+    struct winsize ws;
+
+    if (g->pid <= 0 || g->master < 0 || cols < 1 || cols > 1000 ||
+        rows < 1 || rows > 1000) {
+        return -1;
+    }
+    memset(&ws, 0, sizeof(ws));
+    ws.ws_col = (unsigned short)cols;
+    ws.ws_row = (unsigned short)rows;
+    return ioctl(g->master, TIOCSWINSZ, &ws) == 0 ? 0 : -1;
+}
+
 int gwcmd_finish(struct gwcmd *g, int kill_first, int timeout_s)
 {
     int status = 0, waited = 0;
@@ -254,6 +273,10 @@ int gwcmd_finish(struct gwcmd *g, int kill_first, int timeout_s)
     if (g->proof >= 0) {
         close(g->proof);
         g->proof = -1;
+    }
+    if (g->master >= 0) {
+        close(g->master);
+        g->master = -1;
     }
     if (r < 0) {
         return 255;

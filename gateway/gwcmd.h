@@ -20,6 +20,7 @@
 struct gwcmd {
     pid_t pid;  /* the sekishoctl child (its own process group); 0: none */
     int proof;  /* the monitor's end of the child's descriptor 3 */
+    int master; /* a copy of the pty master (window changes), or -1 */
     time_t started;
     char line[512]; /* the command, for audit lines */
 };
@@ -34,6 +35,10 @@ int gwcmd_spawn(const struct sk_config *cfg, const char *actor, int argc,
                 const char *const *argv, int pty, const char *term,
                 int cols, int rows, struct gwcmd *g, int fds[2], int *nfds,
                 char *msg, size_t msglen);
+
+/* The client's window changed: the command's pty follows (the kernel
+ * sends it SIGWINCH). Returns 0, or -1 without a pty. */
+int gwcmd_resize(struct gwcmd *g, int cols, int rows);
 
 /* Ends the command: kill_first, or if it has not exited within
  * timeout_s, its process group gets SIGKILL. Returns the exit status as

@@ -452,6 +452,18 @@ int mm_gwcmd(const struct sk_cmd *c, int pty, const char *term, int cols,
     return ok;
 }
 
+void mm_gwcmd_resize(int cols, int rows)
+{
+    struct sk_buf b;
+
+    sk_buf_init(&b);
+    if (sk_buf_put_u32(&b, (uint32_t)(cols > 0 ? cols : 0)) == 0 &&
+        sk_buf_put_u32(&b, (uint32_t)(rows > 0 ? rows : 0)) == 0) {
+        (void)sk_ipc_send(mm_fd, MON_GWCMD_RESIZE, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+}
+
 int mm_gwcmd_end(int client_gone)
 {
     struct sk_buf req, rep;

@@ -2108,7 +2108,24 @@ static int mon_answer_gwcmd_end(struct monitor *m, struct sk_buf *req)
     return mon_reply_u32(m, MON_GWCMD_END, (uint32_t)st);
 }
 
+/* A window change for the command's pty; unasked, so bounded like the
+ * worker's log lines. One that crosses the command's end is dropped. */
+static int mon_answer_gwcmd_resize(struct monitor *m, struct sk_buf *req)
+{
+    uint32_t cols, rows;
+
+    if (sk_buf_get_u32(req, &cols) != 0 || sk_buf_get_u32(req, &rows) != 0) {
+        return SK_ERR_BAD_MESSAGE;
+    }
+    if (m->cmd.pid > 0 && mon_rate_ok(m, &m->rate_log, "resize") &&
+        cols <= 1000 && rows <= 1000) {
+        (void)gwcmd_resize(&m->cmd, (int)cols, (int)rows);
+    }
+    return 0;
+}
+
 static const struct mon_dispatch mon_dispatch[] = {
+    {MON_GWCMD_RESIZE, MON_POSTAUTH, mon_answer_gwcmd_resize},
     {MON_GWCMD, MON_POSTAUTH | MON_ONCE, mon_answer_gwcmd},
     {MON_GWCMD_END, MON_POSTAUTH | MON_ONCE, mon_answer_gwcmd_end},
     {MON_REQUEST, MON_POSTAUTH | MON_ONCE, mon_answer_request},

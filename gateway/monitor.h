@@ -54,6 +54,8 @@
  *                      [pty master] with a pty, else [stdin+stdout
  *                      socket, stderr socket] (gwcmd.h)
  *   MON_GWCMD_END      u32 client_gone (1: kill it) -> u32 exit status
+ *   MON_GWCMD_RESIZE   u32 cols, u32 rows (the client's window changed;
+ *                      no reply)
  *   MON_SESSION_END    u64 bytes_in, u64 bytes_out, u32 exit_status
  *                      (0xffffffff: none), string reason
  *                 ->   u32 ack
@@ -89,6 +91,7 @@ enum mon_type {
     MON_AUTH_METHODS = 17,
     MON_GWCMD = 18,
     MON_GWCMD_END = 19,
+    MON_GWCMD_RESIZE = 20,
 };
 
 enum mon_pk_phase {

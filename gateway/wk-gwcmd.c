@@ -80,6 +80,20 @@ static void gw_on_close(ssh_session session, ssh_channel channel,
     ((struct gwr *)userdata)->closed = 1;
 }
 
+/* The command's pty follows the client's window (the monitor holds the
+ * pty master's copy that can be resized: no terminal ioctl here). */
+static int gw_on_winch(ssh_session session, ssh_channel channel, int width,
+                       int height, int pxwidth, int pxheight, void *userdata)
+{
+    (void)session;
+    (void)channel;
+    (void)pxwidth;
+    (void)pxheight;
+    (void)userdata;
+    mm_gwcmd_resize(width, height);
+    return 0;
+}
+
 /* Everything else the client asks for meanwhile is refused. */
 static int gw_on_message(ssh_session session, ssh_message msg, void *user)
 {
@@ -118,6 +132,9 @@ int relay_cmd(ssh_session client, ssh_channel cch, const char *user,
               size_t reasonlen)
 {
     struct ssh_channel_callbacks_struct cb;
+    /* Empty, but its presence makes libssh route channel requests
+     * (window-change) to the channel callbacks (as in relay.c). */
+    struct ssh_server_callbacks_struct server_cb;
     struct gwr *g;
     ssh_event ev = NULL;
     int done[2] = {0, nfds < 2}, shut = 0, gone = 1;
@@ -141,8 +158,19 @@ int relay_cmd(ssh_session client, ssh_channel cch, const char *user,
     cb.channel_data_function = gw_on_data;
     cb.channel_eof_function = gw_on_eof;
     cb.channel_close_function = gw_on_close;
+    if (nfds == 1) {
+        cb.channel_pty_window_change_function = gw_on_winch;
+    }
     ssh_callbacks_init(&cb);
     ssh_set_channel_callbacks(cch, &cb);
+    memset(&server_cb, 0, sizeof(server_cb));
+    ssh_callbacks_init(&server_cb);
+    if (ssh_set_server_callbacks(client, &server_cb) != SSH_OK) {
+        snprintf(reason, reasonlen, "callback setup failed");
+        ssh_remove_channel_callbacks(cch, &cb);
+        free(g);
+        return 1;
+    }
     ssh_set_message_callback(client, gw_on_message, (void *)user);
     ssh_set_blocking(client, 0);
     if ((ev = ssh_event_new()) == NULL ||

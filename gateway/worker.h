@@ -97,6 +97,8 @@ int mm_work_request_act(int action, long long id, const char *text,
  * *nfds 2), or 0 with the refusal for the user in msg. */
 int mm_gwcmd(const struct sk_cmd *c, int pty, const char *term, int cols,
              int rows, int fds[2], int *nfds, char *msg, size_t msglen);
+/* The client's window changed (no answer). */
+void mm_gwcmd_resize(int cols, int rows);
 /* The relay ended (client_gone: the monitor kills the command). Returns
  * the command's exit status (0-255). */
 int mm_gwcmd_end(int client_gone);

@@ -313,6 +313,28 @@ t_client_gone_kills_command() {
     wait "$tpid"
 }
 
+# pty_size PID: "ROWS COLS" of the terminal on the process's stdin.
+pty_size() { stty -F "$(readlink "/proc/$1/fd/0")" size 2>/dev/null; }
+size_is() { [ "$(pty_size "$1")" = "$2" ]; }
+
+t_resize_reaches_command() {
+    local sock="$WORK/tmux-size.sock" tpid id cpid
+    gw_ssh alice web01 -- 'sleep 20' < /dev/null > /dev/null 2>&1 &
+    tpid=$!
+    wait_until 10 has_live || { fail "no live session"; return; }
+    id=$(live_session)
+    tmux_ssh "$sock" aki watch "$id"
+    wait_until 15 has_ctl_of aki || fail "watch did not start"
+    cpid=$(ctl_children_of aki | head -1)
+    wait_until 5 size_is "$cpid" "40 120" ||
+        fail "initial size: $(pty_size "$cpid")"
+    tmux -S "$sock" resize-window -x 100 -y 30
+    wait_until 5 size_is "$cpid" "30 100" ||
+        fail "size after resize: $(pty_size "$cpid")"
+    tmux -S "$sock" kill-server 2>/dev/null
+    wait "$tpid"
+}
+
 t_actor_from_root_shell_refused() {
     local out rc
     out=$(ctl --actor ann --via ssh user list 2>&1)
@@ -345,6 +367,7 @@ run_test t_role_withdrawn_ends_command
 run_test t_key_on_stdin
 run_test t_watch_live_session
 run_test t_client_gone_kills_command
+run_test t_resize_reaches_command
 run_test t_actor_from_root_shell_refused
 run_test t_no_sanitizer_reports
 summary
