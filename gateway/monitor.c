@@ -2021,6 +2021,11 @@ static int mon_answer_gwcmd(struct monitor *m, struct sk_buf *req)
         goto out;
     }
     if (sk_cmd_gw_check((int)argc, argv, &role, err, sizeof(err)) != 0) {
+        size_t el = strlen(err);
+
+        while (el > 0 && !sk_utf8_valid(err, el)) { /* a cut character */
+            err[--el] = '\0';
+        }
         (void)sk_audit("command_refused", "{s:s, s:s, s:s, s:s}", "user",
                        m->user, "source", m->source, "command", argv[0],
                        "reason", err);
@@ -2046,8 +2051,15 @@ static int mon_answer_gwcmd(struct monitor *m, struct sk_buf *req)
             line[--o] = '\0';
         }
         if ((why = mon_gwcmd_recheck(m, role)) != NULL) {
-            snprintf(msg, sizeof(msg), "%s %s needs the %s role",
-                     argv[0], argc > 1 ? argv[1] : "", role);
+            int norole = strcmp(why, "role withdrawn") == 0;
+
+            if (norole) {
+                snprintf(msg, sizeof(msg), "%s %s needs the %s role",
+                         argv[0], argc > 1 ? argv[1] : "", role);
+                why = "role not held";
+            } else {
+                snprintf(msg, sizeof(msg), "%s", why);
+            }
             (void)sk_audit("command_refused",
                            "{s:s, s:s, s:s, s:s, s:s}", "user", m->user,
                            "source", m->source, "command", line,
