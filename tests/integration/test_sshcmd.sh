@@ -264,14 +264,24 @@ t_key_on_stdin() {
 # live_session: id of the running session, if any.
 live_session() { db "SELECT id FROM sessions WHERE end = 0 LIMIT 1"; }
 has_live() { [ -n "$(live_session)" ]; }
+no_live() { [ -z "$(live_session)" ]; }
+# start_live CMD: alice runs CMD on web01 in the background (LIVE_PID);
+# LIVE_ID is its session, once it runs. The previous test's session may
+# still be ending: wait for it first.
+start_live() {
+    wait_until 10 no_live || fail "a session from before is still live"
+    gw_ssh alice web01 -- "$1" < /dev/null > /dev/null 2>&1 &
+    LIVE_PID=$!
+    wait_until 10 has_live || { fail "no live session"; return 1; }
+    LIVE_ID=$(live_session)
+    [ -n "$LIVE_ID" ] || { fail "live session gone"; return 1; }
+}
 
 t_watch_live_session() {
     local out id pid
-    gw_ssh alice web01 -- 'echo live-$((40+1)); sleep 4; echo live-$((40+2))' \
-        < /dev/null > /dev/null 2>&1 &
-    pid=$!
-    wait_until 10 has_live || { fail "no live session"; wait "$pid"; return; }
-    id=$(live_session)
+    start_live 'echo live-$((40+1)); sleep 4; echo live-$((40+2))' || return
+    pid=$LIVE_PID
+    id=$LIVE_ID
     out=$(SSH_TIMEOUT=30 gw_ssh aki watch "$id" < /dev/null 2>&1)
     expect_eq "watch: exit" 0 "$?"
     expect_contains "watch sees the output" "live-41" "$out"
@@ -289,10 +299,9 @@ t_client_gone_kills_command() {
     local pid tpid id
     # A watch of a silent live session writes nothing: it would run on
     # unless the gateway ends it when its client leaves.
-    gw_ssh alice web01 -- 'sleep 25' < /dev/null > /dev/null 2>&1 &
-    tpid=$!
-    wait_until 10 has_live || { fail "no live session"; return; }
-    id=$(live_session)
+    start_live 'sleep 25' || return
+    tpid=$LIVE_PID
+    id=$LIVE_ID
     # (ssh itself in the background, not gw_ssh's subshell: its pid is
     # the client's)
     SKPW=$PW SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force \
@@ -340,10 +349,9 @@ size_is() { [ "$(pty_size "$1")" = "$2" ]; }
 
 t_resize_reaches_command() {
     local sock="$WORK/tmux-size.sock" tpid id cpid
-    gw_ssh alice web01 -- 'sleep 20' < /dev/null > /dev/null 2>&1 &
-    tpid=$!
-    wait_until 10 has_live || { fail "no live session"; return; }
-    id=$(live_session)
+    start_live 'sleep 20' || return
+    tpid=$LIVE_PID
+    id=$LIVE_ID
     tmux_ssh "$sock" aki watch "$id"
     wait_until 15 has_ctl_of aki || fail "watch did not start"
     cpid=$(ctl_children_of aki | head -1)
