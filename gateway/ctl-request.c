@@ -205,6 +205,11 @@ int ctl_request(int argc, char **argv)
         }
     }
     memset(&u, 0, sizeof(u));
+    if (ctl_actor() != NULL) {
+        /* Over SSH a person votes as themselves, with their own roles
+         * (an admin who is no approver cannot approve). */
+        as = ctl_actor();
+    }
     if (as != NULL) {
         check_name("user", as);
         if (sk_store_user_get(store, as, &u) != 0) {

@@ -55,5 +55,12 @@ int ctl_trusted_key(const char *id, uint8_t pk[32], void *arg);
 /* `status`: health of the gateway (ctl-status.c); runs without the
  * signing key and writes nothing. */
 int ctl_status(int argc, char **argv);
+/* ctl-actor.c: --actor NAME --via ssh, after open_state. Proves the
+ * caller is the monitor, checks NAME's role for argv (the subcommand
+ * and its arguments) and makes NAME the one audit lines name (admin);
+ * on any refusal audits it and exits 1. ctl_actor is NAME once proven,
+ * else NULL. */
+void ctl_actor_begin(const char *actor, int argc, char **argv);
+const char *ctl_actor(void);
 
 #endif

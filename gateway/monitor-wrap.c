@@ -475,3 +475,74 @@ int mm_work_request_act(int action, long long id, const char *text, char *msg,
     sk_buf_free(&rep);
     return (int)ok;
 }
+
+int mm_gwcmd(const struct sk_cmd *c, int pty, const char *term, int cols,
+             int rows, int fds[2], int *nfds, char *msg, size_t msglen)
+{
+    struct sk_buf req, rep;
+    int got[SK_IPC_MAX_FDS], ngot = 0, ok, r = 0;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    r |= sk_buf_put_u32(&req, (uint32_t)c->argc);
+    for (int i = 0; i < c->argc; i++) {
+        r |= sk_buf_put_cstring(&req, sk_cmd_arg(c, i));
+    }
+    r |= sk_buf_put_u32(&req, (uint32_t)(pty != 0));
+    r |= sk_buf_put_cstring(&req, term);
+    r |= sk_buf_put_u32(&req, (uint32_t)(cols > 0 ? cols : 0));
+    r |= sk_buf_put_u32(&req, (uint32_t)(rows > 0 ? rows : 0));
+    if (r != 0) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "message too large");
+    }
+    mm_request(MON_GWCMD, &req, &rep, got, &ngot);
+    ok = mm_get_u32(&rep) != 0;
+    mm_get_str(&rep, msg, msglen);
+    *nfds = 0;
+    if (ok && ngot == (pty ? 1 : 2)) {
+        for (int i = 0; i < ngot; i++) {
+            fds[i] = got[i];
+        }
+        *nfds = ngot;
+    } else {
+        for (int i = 0; i < ngot; i++) {
+            close(got[i]);
+        }
+        if (ok) {
+            sk_fatal(SK_EXIT_PROTOCOL, __func__, "monitor sent %d fds",
+                     ngot);
+        }
+    }
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+    return ok;
+}
+
+void mm_gwcmd_resize(int cols, int rows)
+{
+    struct sk_buf b;
+
+    sk_buf_init(&b);
+    if (sk_buf_put_u32(&b, (uint32_t)(cols > 0 ? cols : 0)) == 0 &&
+        sk_buf_put_u32(&b, (uint32_t)(rows > 0 ? rows : 0)) == 0) {
+        (void)sk_ipc_send(mm_fd, MON_GWCMD_RESIZE, &b, NULL, 0);
+    }
+    sk_buf_free(&b);
+}
+
+int mm_gwcmd_end(int client_gone)
+{
+    struct sk_buf req, rep;
+    uint32_t st;
+
+    sk_buf_init(&req);
+    sk_buf_init(&rep);
+    if (sk_buf_put_u32(&req, (uint32_t)(client_gone != 0)) != 0) {
+        sk_fatal(SK_EXIT_PROTOCOL, __func__, "message too large");
+    }
+    mm_request(MON_GWCMD_END, &req, &rep, NULL, NULL);
+    st = mm_get_u32(&rep);
+    sk_buf_free(&req);
+    sk_buf_free(&rep);
+    return (int)(st & 0xff);
+}

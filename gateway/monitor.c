@@ -58,7 +58,10 @@
 #include <sys/timex.h>
 
 #include "access.h"
+#include "gwcmd.h"
 #include "policy/cidr.h"
+#include "policy/command.h"
+#include "policy/roles.h"
 #include "ratelimit.h"
 #include "requests.h"
 #include "recorder.h"
@@ -134,6 +137,8 @@ struct monitor {
     uint8_t kex_sid[64];
     size_t kex_sidlen;
     int sid_claimed;
+    struct gwcmd cmd; /* a gateway command running for the user */
+    char cmd_role[16]; /* the role it needs */
 };
 
 /* A worker (a compromised one, or a client sending refused requests in
@@ -2077,9 +2082,190 @@ static int mon_answer_hostkey_sign(struct monitor *m, struct sk_buf *req)
     return r;
 }
 
+/* Is the person still who may run the command: account active, the
+ * role still held? NULL, or why the command is ended. */
+static const char *mon_gwcmd_recheck(struct monitor *m, const char *role)
+{
+    struct sk_user u;
+    const char *why = NULL;
+    int r;
+
+    if ((r = sk_store_user_get(m->store, m->user, &u)) != 0) {
+        return r == SK_ERR_NOT_FOUND ? "account removed" : NULL;
+    }
+    if (u.removed != 0) {
+        why = "account removed";
+    } else if (u.status != SK_USER_ACTIVE ||
+               u.locked_until > (int64_t)time(NULL)) {
+        why = "account locked or disabled";
+    } else if (sk_auth_account_expired(&u, time(NULL))) {
+        why = "account expired";
+    } else if (role != NULL && !sk_roles_has(u.role, role)) {
+        /* TODO(roles): sk_roles_may(set, command) once it is on main */
+        why = "role withdrawn";
+    }
+    sk_user_clear(&u);
+    return why;
+}
+
+/* A gateway command (policy/command.h, gwcmd.h): the rule checked again
+ * here on what the worker sent, the role as it is now in the store, then
+ * sekishoctl started for the person and its stdio handed to the worker. */
+static int mon_answer_gwcmd(struct monitor *m, struct sk_buf *req)
+{
+    char *words[SK_CMD_ARGS_MAX], *term = NULL, msg[300], err[256];
+    const char *argv[SK_CMD_ARGS_MAX], *role = NULL, *why;
+    uint32_t argc = 0, pty, cols, rows;
+    int fds[2] = {-1, -1}, nfds = 0, r = SK_ERR_BAD_MESSAGE;
+    uint32_t k, got = 0;
+
+    if (sk_buf_get_u32(req, &argc) != 0 || argc < 1 ||
+        argc > SK_CMD_ARGS_MAX) {
+        return SK_ERR_BAD_MESSAGE;
+    }
+    for (k = 0; k < argc; k++, got++) {
+        if (sk_buf_get_cstring(req, &words[k], SK_CMD_MAX) != 0) {
+            goto out;
+        }
+        argv[k] = words[k];
+        /* The parser refused control characters; a worker that did not
+         * is not believed. */
+        if (!sk_utf8_valid(words[k], strlen(words[k])) ||
+            strpbrk(words[k], "\x01\x02\x03\x04\x05\x06\x07\x08\x0a\x0b"
+                              "\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15"
+                              "\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f"
+                              "\x7f") != NULL) {
+            got++;
+            goto out;
+        }
+    }
+    if (sk_buf_get_u32(req, &pty) != 0 ||
+        sk_buf_get_cstring(req, &term, 63) != 0 ||
+        sk_buf_get_u32(req, &cols) != 0 || sk_buf_get_u32(req, &rows) != 0) {
+        goto out;
+    }
+    if (sk_cmd_gw_check((int)argc, argv, &role, err, sizeof(err)) != 0) {
+        size_t el = strlen(err);
+
+        while (el > 0 && !sk_utf8_valid(err, el)) { /* a cut character */
+            err[--el] = '\0';
+        }
+        (void)sk_audit("command_refused", "{s:s, s:s, s:s, s:s}", "user",
+                       m->user, "source", m->source, "command", argv[0],
+                       "reason", err);
+        r = mon_reply_msg(m, MON_GWCMD, 0, err);
+        goto out;
+    }
+    {
+        char line[512];
+        size_t o = 0;
+
+        line[0] = '\0';
+        for (k = 0; k < argc && o < sizeof(line) - 1; k++) {
+            int n = snprintf(line + o, sizeof(line) - o, "%s%s",
+                             k ? " " : "", argv[k]);
+
+            o = n < 0 ? o : o + (size_t)n;
+        }
+        if (o > sizeof(line) - 1) {
+            o = sizeof(line) - 1;
+        }
+        /* a cut may split a character; audit lines are UTF-8 */
+        while (o > 0 && !sk_utf8_valid(line, o)) {
+            line[--o] = '\0';
+        }
+        if ((why = mon_gwcmd_recheck(m, role)) != NULL) {
+            int norole = strcmp(why, "role withdrawn") == 0;
+
+            if (norole) {
+                snprintf(msg, sizeof(msg), "%s %s needs the %s role",
+                         argv[0], argc > 1 ? argv[1] : "", role);
+                why = "role not held";
+            } else {
+                snprintf(msg, sizeof(msg), "%s", why);
+            }
+            (void)sk_audit("command_refused",
+                           "{s:s, s:s, s:s, s:s, s:s}", "user", m->user,
+                           "source", m->source, "command", line,
+                           "role_needed", role, "reason", why);
+            logit("%s refused: %s (%s)", m->user, line, why);
+            r = mon_reply_msg(m, MON_GWCMD, 0, msg);
+            goto out;
+        }
+        (void)sk_audit("gateway_command", "{s:s, s:s, s:s, s:s, s:b}",
+                       "user", m->user, "source", m->source, "command",
+                       line, "role", role, "pty", pty != 0);
+        logit("%s runs gateway command: %s", m->user, line);
+    }
+    if (gwcmd_spawn(m->cfg, m->user, (int)argc, argv, pty != 0, term,
+                    (int)cols, (int)rows, &m->cmd, fds, &nfds, msg,
+                    sizeof(msg)) != 0) {
+        r = mon_reply_msg(m, MON_GWCMD, 0, msg);
+        goto out;
+    }
+    snprintf(m->cmd_role, sizeof(m->cmd_role), "%s", role);
+    {
+        struct sk_buf b;
+
+        sk_buf_init(&b);
+        if ((r = sk_buf_put_u32(&b, 1)) == 0 &&
+            (r = sk_buf_put_cstring(&b, "")) == 0) {
+            r = mon_reply(m, MON_GWCMD, &b, fds, nfds);
+        }
+        sk_buf_free(&b);
+    }
+out:
+    for (int f = 0; f < 2; f++) {
+        if (fds[f] >= 0) {
+            close(fds[f]);
+        }
+    }
+    for (k = 0; k < got && k < argc; k++) {
+        free(words[k]);
+    }
+    free(term);
+    return r;
+}
+
+/* The worker's relay ended (the command closed its output, or the client
+ * left: then it is killed). Replies with the exit status. */
+static int mon_answer_gwcmd_end(struct monitor *m, struct sk_buf *req)
+{
+    uint32_t gone;
+    int st;
+
+    if (sk_buf_get_u32(req, &gone) != 0 || m->cmd.pid <= 0) {
+        return SK_ERR_BAD_MESSAGE;
+    }
+    st = gwcmd_finish(&m->cmd, gone != 0, 5);
+    (void)sk_audit("gateway_command_end", "{s:s, s:s, s:i, s:b}", "user",
+                   m->user, "command", m->cmd.line, "status", st,
+                   "client_gone", gone != 0);
+    return mon_reply_u32(m, MON_GWCMD_END, (uint32_t)st);
+}
+
+/* A window change for the command's pty; unasked, so bounded like the
+ * worker's log lines. One that crosses the command's end is dropped. */
+static int mon_answer_gwcmd_resize(struct monitor *m, struct sk_buf *req)
+{
+    uint32_t cols, rows;
+
+    if (sk_buf_get_u32(req, &cols) != 0 || sk_buf_get_u32(req, &rows) != 0) {
+        return SK_ERR_BAD_MESSAGE;
+    }
+    if (m->cmd.pid > 0 && mon_rate_ok(m, &m->rate_log, "resize") &&
+        cols <= 1000 && rows <= 1000) {
+        (void)gwcmd_resize(&m->cmd, (int)cols, (int)rows);
+    }
+    return 0;
+}
+
 static const struct mon_dispatch mon_dispatch[] = {
     {MON_HOSTKEY_PUB, MON_PREAUTH | MON_ONCE, mon_answer_hostkey_pub},
     {MON_HOSTKEY_SIGN, MON_ANYSTATE, mon_answer_hostkey_sign},
+    {MON_GWCMD_RESIZE, MON_POSTAUTH, mon_answer_gwcmd_resize},
+    {MON_GWCMD, MON_POSTAUTH | MON_ONCE, mon_answer_gwcmd},
+    {MON_GWCMD_END, MON_POSTAUTH | MON_ONCE, mon_answer_gwcmd_end},
     {MON_REQUEST, MON_POSTAUTH | MON_ONCE, mon_answer_request},
     {MON_REQUESTS, MON_POSTAUTH | MON_ONCE, mon_answer_requests},
     {MON_REQUEST_ACT, MON_POSTAUTH | MON_ONCE, mon_answer_request_act},
@@ -2568,6 +2754,37 @@ static int mon_loop(struct monitor *m)
                 break;
             }
         }
+        if (m->cmd.pid > 0) {
+            const char *why;
+
+            /* A gateway command runs under the person's account and
+             * role: revoking either ends it, as it ends a session. */
+            timeout = 2000;
+            if (m->terminate_sent == 0 && time(NULL) - m->last_check >= 2) {
+                m->last_check = time(NULL);
+                if ((why = mon_gwcmd_recheck(m, m->cmd_role)) != NULL) {
+                    struct sk_buf tb;
+
+                    logit("gateway command of %s ended: %s", m->user, why);
+                    (void)sk_audit("gateway_command_terminated",
+                                   "{s:s, s:s, s:s}", "user", m->user,
+                                   "command", m->cmd.line, "reason", why);
+                    sk_buf_init(&tb);
+                    if (sk_buf_put_cstring(&tb, why) == 0) {
+                        (void)sk_ipc_send(m->ipc, MON_TERMINATE, &tb, NULL,
+                                          0);
+                    }
+                    sk_buf_free(&tb);
+                    m->terminate_sent = time(NULL);
+                    (void)kill(-m->cmd.pid, SIGKILL);
+                }
+            } else if (m->terminate_sent != 0 &&
+                       time(NULL) - m->terminate_sent > 5) {
+                error_f("worker did not end the command; killing it");
+                killed_for = SK_EXIT_ERROR;
+                break;
+            }
+        }
         pfd[0].fd = m->ipc;
         pfd[0].events = POLLIN;
         if (m->agent_fd >= 0) {
@@ -2630,6 +2847,10 @@ static int mon_loop(struct monitor *m)
     if (killed_for) {
         kill(m->worker, SIGKILL);
         exitcode = killed_for;
+    }
+    if (m->cmd.pid > 0) {
+        /* The worker is gone: so is the person's command. */
+        (void)gwcmd_finish(&m->cmd, 1, 5);
     }
     mon_reap(m, &status, MON_EXIT_GRACE);
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {

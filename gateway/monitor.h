@@ -55,6 +55,15 @@
  *                 ->   string language (sk_lang_valid) the session speaks
  *                      from now on: the client's LANG, else the user's
  *                      own (sekishoctl user lang), else the gateway's
+ *   MON_GWCMD          u32 argc, argc x string (sekishoctl argv from
+ *                      the subcommand on, policy/command.h), u32 pty,
+ *                      string term, u32 cols, u32 rows
+ *                 ->   u32 ok, string message-for-user; fds when ok:
+ *                      [pty master] with a pty, else [stdin+stdout
+ *                      socket, stderr socket] (gwcmd.h)
+ *   MON_GWCMD_END      u32 client_gone (1: kill it) -> u32 exit status
+ *   MON_GWCMD_RESIZE   u32 cols, u32 rows (the client's window changed;
+ *                      no reply)
  *   MON_SESSION_END    u64 bytes_in, u64 bytes_out, u32 exit_status
  *                      (0xffffffff: none), string reason
  *                 ->   u32 ack
@@ -91,6 +100,9 @@ enum mon_type {
     MON_HOSTKEY_PUB = 18,
     MON_HOSTKEY_SIGN = 19,
     MON_LANG = 20,
+    MON_GWCMD = 21,
+    MON_GWCMD_END = 22,
+    MON_GWCMD_RESIZE = 23,
 };
 
 enum mon_pk_phase {

@@ -1839,7 +1839,7 @@ static int cmd_egress_key(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    const char *cfgpath = NULL;
+    const char *cfgpath = NULL, *actor = NULL;
     char err[512];
     struct passwd *pw;
     const char *sudo;
@@ -1877,8 +1877,24 @@ int main(int argc, char **argv)
         cfgpath = argv[2];
         i = 3;
     }
+    if (argc - i >= 4 && strcmp(argv[i], "--actor") == 0) {
+        /* The monitor running a gateway command for a person (ctl-actor.c
+         * says who may); proven once the state is open. */
+        if (strcmp(argv[i + 2], "--via") != 0 ||
+            strcmp(argv[i + 3], "ssh") != 0) {
+            die_usage("--actor NAME --via ssh");
+        }
+        actor = argv[i + 1];
+        i += 4;
+    }
     if (i >= argc) {
         die_usage(NULL);
+    }
+    if (actor != NULL && (strcmp(argv[i], "init") == 0 ||
+                          strcmp(argv[i], "restore") == 0 ||
+                          strcmp(argv[i], "egress-key") == 0 ||
+                          strcmp(argv[i], "status") == 0)) {
+        die_usage("--actor: '%s' is not a gateway command", argv[i]);
     }
     if (strcmp(argv[i], "init") == 0) {
         if (argc - i != 2 || strcmp(argv[i + 1], "--existing-config") != 0) {
@@ -1923,6 +1939,9 @@ int main(int argc, char **argv)
         return rc;
     }
     open_state();
+    if (actor != NULL) {
+        ctl_actor_begin(actor, argc - i, argv + i);
+    }
     if (strcmp(argv[i], "user") == 0) {
         rc = cmd_user(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "target") == 0) {

@@ -905,6 +905,35 @@ static void wk_result(struct wk *w, int ok, const char *msg)
     wk_finish(w, ok ? 0 : 1, SK_EXIT_OK);
 }
 
+static void wk_gwcmd(struct wk *w, const struct sk_cmd *cmd)
+    __attribute__((noreturn));
+
+/* A gateway command: the monitor decides and starts it; we relay. Its
+ * exit status is the channel's. */
+static void wk_gwcmd(struct wk *w, const struct sk_cmd *cmd)
+{
+    char msg[300], reason[64];
+    int fds[2] = {-1, -1}, nfds = 0, gone, st;
+
+    if (!mm_gwcmd(cmd, w->have_pty, w->have_pty ? w->term : "", w->cols,
+                  w->rows, fds, &nfds, msg, sizeof(msg))) {
+        wk_say(w, "sekisho: %s\n", msg);
+        wk_finish(w, 1, SK_EXIT_OK);
+    }
+    gone = relay_cmd(w->s, w->ch, w->user, fds, nfds,
+                     w->have_pty ? w->cfg->idle_timeout : 0, reason,
+                     sizeof(reason));
+    for (int k = 0; k < nfds; k++) {
+        close(fds[k]);
+    }
+    st = mm_gwcmd_end(gone);
+    debug_f("gateway command of %s: %s, status %d", w->user, reason, st);
+    if (gone && mm_terminated() != NULL) {
+        st = 255;
+    }
+    wk_finish(w, st, SK_EXIT_OK);
+}
+
 /* In the catalogue as one text: the columns are the translator's. */
 static const char *help_text = N_(
     "Sekisho gateway commands:\n"
@@ -917,7 +946,13 @@ static const char *help_text = N_(
     "                              [--ticket ID]   ask for access\n"
     "  ssh GW requests             your requests (approvers: also theirs)\n"
     "  ssh GW report ID TEXT       report the work done under request ID\n"
-    "  ssh GW approve ID | deny ID [TEXT] | signoff ID [TEXT]  (approvers)\n");
+    "  ssh GW approve ID | deny ID [TEXT] | signoff ID [TEXT]  (approvers)\n"
+    "  ssh [-t] GW sessions | session show ID | verify ID|--all | replay ID\n"
+    "      | watch ID | search ... | audit show | export ID --format F\n"
+    "                              (auditors; as sekishoctl)\n"
+    "  ssh [-t] GW user ... | target ... | grant ... | group ...\n"
+    "      | request list|show|approve|deny|signoff ... | report ...\n"
+    "                              (admins; as sekishoctl)\n");
 
 /*
  * sekishod has already sent our identification line; libssh 0.10 always
@@ -1109,6 +1144,8 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
 
         wk_result(&w, ok, msg);
     }
+    case SK_CMD_GATEWAY:
+        wk_gwcmd(&w, &cmd);
     case SK_CMD_MENU:
         if (!w.have_pty) {
             wk_say(&w, _("sekisho: no target given.\n%s"), _(help_text));

@@ -107,6 +107,28 @@ char *mm_work_requests(void);
 int mm_work_request_act(int action, long long id, const char *text,
                         char *msg, size_t msglen);
 
+/* Gateway commands (policy/command.h SK_CMD_GATEWAY): the monitor checks
+ * the role and starts sekishoctl for the user (gwcmd.h). Returns 1 with
+ * its stdio in fds (pty: [master], *nfds 1; else [stdin+stdout, stderr],
+ * *nfds 2), or 0 with the refusal for the user in msg. */
+int mm_gwcmd(const struct sk_cmd *c, int pty, const char *term, int cols,
+             int rows, int fds[2], int *nfds, char *msg, size_t msglen);
+/* The client's window changed (no answer). */
+void mm_gwcmd_resize(int cols, int rows);
+/* The relay ended (client_gone: the monitor kills the command). Returns
+ * the command's exit status (0-255). */
+int mm_gwcmd_end(int client_gone);
+/* Relays the client channel to a gateway command's stdio (wk-gwcmd.c):
+ * client data to fds[0]; fds[0] (and fds[1] as stderr) to the client,
+ * no more than the client's window allows (the command waits, nothing
+ * is dropped); MON_TERMINATE ends it; idle_timeout (seconds, 0: none)
+ * as for sessions. Nothing is recorded. Returns 1 if the client is gone
+ * (or the command was ended: kill it), 0 once the command closed its
+ * output; reason says which. */
+int relay_cmd(ssh_session client, ssh_channel cch, const char *user,
+              const int fds[2], int nfds, int idle_timeout, char *reason,
+              size_t reasonlen);
+
 /* Relay (relay.c). */
 struct relay_result {
     uint64_t bytes_in;  /* client -> target */

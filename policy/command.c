@@ -10,6 +10,10 @@ static const char *reserved[] = {
     "targets", "help",    "request", "requests", "report", "passwd",
     "approve", "deny",    "signoff", "menu",     "exit",   "quit",
     "sessions", "whoami", "version",
+    /* gateway commands (sekishoctl subcommands), and the sub-words that
+     * make `request` an admin command */
+    "session", "verify", "replay", "watch", "search", "audit", "export",
+    "user", "target", "group", "grant", "list", "show",
 };
 
 int sk_cmd_reserved(const char *word)
@@ -194,6 +198,234 @@ static int parse_id_cmd(const char *word, const char *line, size_t len,
     return 0;
 }
 
+const char *sk_cmd_arg(const struct sk_cmd *c, int i)
+{
+    if (c == NULL || i < 0 || i >= c->argc || i >= SK_CMD_ARGS_MAX) {
+        return NULL;
+    }
+    return c->argbuf + c->argoff[i];
+}
+
+/* Appends one word to the gateway argv. Returns 0 or -1 (full). */
+static int gw_push(struct sk_cmd *out, size_t *used, const char *w, size_t n)
+{
+    if (out->argc >= SK_CMD_ARGS_MAX || *used + n + 1 > sizeof(out->argbuf)) {
+        return -1;
+    }
+    memcpy(out->argbuf + *used, w, n);
+    out->argbuf[*used + n] = '\0';
+    out->argoff[out->argc++] = (unsigned short)*used;
+    *used += n + 1;
+    return 0;
+}
+
+/*
+ * Splits line[i..len) into words like a shell splits plain words: blanks
+ * separate, '...' is literal, "..." keeps blanks and takes \" and \\ as
+ * escapes; adjacent pieces join ("a"'b'c is one word). Nothing else is
+ * special: the words go to execv, never to a shell.
+ */
+static int gw_split(const char *line, size_t len, size_t i,
+                    struct sk_cmd *out, size_t *used, char *err,
+                    size_t errlen)
+{
+    char word[SK_CMD_MAX + 1];
+
+    while (i < len) {
+        size_t n = 0;
+        int have = 0;
+
+        while (i < len && is_space(line[i])) {
+            i++;
+        }
+        if (i == len) {
+            break;
+        }
+        while (i < len && !is_space(line[i])) {
+            char q = line[i];
+
+            have = 1;
+            if (q == '\'' || q == '"') {
+                i++;
+                while (i < len && line[i] != q) {
+                    if (q == '"' && line[i] == '\\' && i + 1 < len &&
+                        (line[i + 1] == '"' || line[i + 1] == '\\')) {
+                        i++;
+                    }
+                    word[n++] = line[i++];
+                }
+                if (i == len) {
+                    snprintf(err, errlen, "unterminated %c quote", q);
+                    return SK_ERR_INVALID;
+                }
+                i++; /* the closing quote */
+            } else {
+                word[n++] = line[i++];
+            }
+        }
+        if (have && gw_push(out, used, word, n) != 0) {
+            snprintf(err, errlen, "too many words (at most %d)",
+                     SK_CMD_ARGS_MAX);
+            return SK_ERR_TOO_LONG;
+        }
+    }
+    return 0;
+}
+
+struct gw_rule {
+    const char *cmd;
+    const char *subs; /* " list show " (blank-delimited); NULL: any */
+    const char *role;
+};
+
+/* Which role runs what (R-AC-3): auditors read, admins change; neither
+ * holds the other's commands. Order matters: first match wins. */
+static const struct gw_rule gw_rules[] = {
+    {"session", " list show watch ", "auditor"},
+    {"session", " kill ", "admin"},
+    {"verify", NULL, "auditor"},
+    {"replay", NULL, "auditor"},
+    {"search", NULL, "auditor"},
+    {"export", NULL, "auditor"},
+    {"audit", " show verify ", "auditor"},
+    {"user", NULL, "admin"},
+    {"target", NULL, "admin"},
+    {"group", NULL, "admin"},
+    {"grant", NULL, "admin"},
+    {"request", " list show approve deny signoff ", "admin"},
+    {"report", " privileges inspection ", "admin"},
+};
+
+/* Options that name a file on the gateway (read or written as root) or
+ * another person: never on someone's behalf. */
+static const char *gw_banned[] = {
+    "-o", "--output", "--passphrase-file", "--host-key-file", "--as",
+};
+
+int sk_cmd_gw_check(int argc, const char *const *argv, const char **role,
+                    char *err, size_t errlen)
+{
+    size_t k;
+    char pad[SK_NAME_MAX + 3];
+
+    *role = NULL;
+    if (argc < 1 || argv[0] == NULL) {
+        snprintf(err, errlen, "no command");
+        return SK_ERR_INVALID;
+    }
+    for (int a = 1; a < argc; a++) {
+        for (k = 0; k < sizeof(gw_banned) / sizeof(gw_banned[0]); k++) {
+            if (strcmp(argv[a], gw_banned[k]) == 0) {
+                snprintf(err, errlen, "%s: %s is not available over SSH "
+                                      "(it names a file on the gateway or "
+                                      "another person)",
+                         argv[0], gw_banned[k]);
+                return SK_ERR_INVALID;
+            }
+        }
+    }
+    /* user key add NAME FILE|-: only "-" (the key on stdin). */
+    if (argc >= 5 && strcmp(argv[0], "user") == 0 &&
+        strcmp(argv[1], "key") == 0 && strcmp(argv[2], "add") == 0 &&
+        strcmp(argv[4], "-") != 0) {
+        snprintf(err, errlen, "user key add: over SSH the key comes on "
+                              "standard input: user key add NAME -");
+        return SK_ERR_INVALID;
+    }
+    snprintf(pad, sizeof(pad), " %s ",
+             argc >= 2 && strlen(argv[1]) <= SK_NAME_MAX ? argv[1] : "");
+    for (k = 0; k < sizeof(gw_rules) / sizeof(gw_rules[0]); k++) {
+        const struct gw_rule *g = &gw_rules[k];
+
+        if (strcmp(argv[0], g->cmd) != 0) {
+            continue;
+        }
+        if (g->subs == NULL || (argc >= 2 && argv[1][0] != '\0' &&
+                                strchr(argv[1], ' ') == NULL &&
+                                strstr(g->subs, pad) != NULL)) {
+            *role = g->role;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "'%s%s%s' is not a gateway command", argv[0],
+             argc >= 2 ? " " : "", argc >= 2 ? argv[1] : "");
+    return SK_ERR_INVALID;
+}
+
+/* A gateway command: word (already read) and the rest at line[i..len). */
+static int parse_gateway(const char *word, const char *line, size_t len,
+                         size_t i, struct sk_cmd *out, char *err,
+                         size_t errlen)
+{
+    const char *argv[SK_CMD_ARGS_MAX];
+    const char *role = NULL;
+    size_t used = 0;
+    int r;
+
+    out->argc = 0;
+    if (strcmp(word, "sessions") == 0) {
+        r = gw_push(out, &used, "session", 7) | gw_push(out, &used, "list", 4);
+    } else if (strcmp(word, "watch") == 0) {
+        r = gw_push(out, &used, "session", 7) |
+            gw_push(out, &used, "watch", 5);
+    } else {
+        r = gw_push(out, &used, word, strlen(word));
+    }
+    if (r != 0) {
+        snprintf(err, errlen, "command too long");
+        return SK_ERR_TOO_LONG;
+    }
+    if ((r = gw_split(line, len, i, out, &used, err, errlen)) != 0) {
+        return r;
+    }
+    for (int a = 0; a < out->argc; a++) {
+        argv[a] = sk_cmd_arg(out, a);
+    }
+    if ((r = sk_cmd_gw_check(out->argc, argv, &role, err, errlen)) != 0) {
+        return r;
+    }
+    snprintf(out->role, sizeof(out->role), "%s", role);
+    out->kind = SK_CMD_GATEWAY;
+    return 0;
+}
+
+static int is_gateway_word(const char *word)
+{
+    static const char *words[] = {
+        "sessions", "session", "watch", "verify", "replay", "search",
+        "export", "audit", "user", "target", "group", "grant",
+    };
+
+    for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++) {
+        if (strcmp(word, words[k]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* `request list|show|...` and `report privileges|...`: the word after
+ * the command decides (a target name cannot be one of those words; a
+ * request number is all digits). */
+static int admin_form(const char *word, const char *line, size_t len,
+                      size_t i)
+{
+    char next[16];
+    size_t n = 0;
+
+    while (i + n < len && !is_space(line[i + n]) && n < sizeof(next) - 1) {
+        next[n] = line[i + n];
+        n++;
+    }
+    next[n] = '\0';
+    if (strcmp(word, "request") == 0) {
+        return strcmp(next, "list") == 0 || strcmp(next, "show") == 0 ||
+               strcmp(next, "approve") == 0 || strcmp(next, "deny") == 0 ||
+               strcmp(next, "signoff") == 0;
+    }
+    return n > 0 && (next[0] < '0' || next[0] > '9');
+}
+
 int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
                  size_t errlen)
 {
@@ -245,6 +477,11 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
     i += wl;
     while (i < len && is_space(line[i])) {
         i++;
+    }
+    if (is_gateway_word(word) ||
+        ((strcmp(word, "request") == 0 || strcmp(word, "report") == 0) &&
+         admin_form(word, line, len, i))) {
+        return parse_gateway(word, line, len, i, out, err, errlen);
     }
     if (strcmp(word, "request") == 0) {
         return parse_request(line, len, i, out, err, errlen);

@@ -16,6 +16,24 @@
  *   report ID TEXT          report the work done under request ID
  *   approve ID | deny ID [TEXT] | signoff ID [TEXT]   (approvers)
  *
+ * and the gateway commands (SK_CMD_GATEWAY), run as the sekishoctl
+ * subcommand of the same name under the person's own name (gateway/
+ * gwcmd.c), each for one role (sk_cmd_gw_check):
+ *
+ *   auditor  sessions [ARGS] (= session list), session list|show|watch,
+ *            watch ID (= session watch ID), verify, replay, search,
+ *            export (to stdout only), audit show|verify
+ *   admin    user, target, group, grant, session kill,
+ *            request list|show|approve|deny|signoff,
+ *            report privileges|inspection
+ *
+ * A gateway command's arguments are split on blanks as a shell would
+ * split plain words, with '...' (literal) and "..." (\" and \\ escapes)
+ * quoting; nothing else is special (no variables, globs, redirections).
+ * `request` followed by list/show/approve/deny/signoff and `report`
+ * followed by anything but a request number are the admin forms; so
+ * those five words are reserved too.
+ *
  * Command words are reserved and can never be target names.
  */
 #ifndef SK_POLICY_COMMAND_H
@@ -38,7 +56,10 @@ enum sk_cmd_kind {
     SK_CMD_APPROVE,
     SK_CMD_DENY,
     SK_CMD_SIGNOFF,
+    SK_CMD_GATEWAY, /* a sekishoctl subcommand: argc/argbuf, role */
 };
+
+#define SK_CMD_ARGS_MAX 48 /* words of a gateway command */
 
 #define SK_CMD_TEXT_MAX 1000
 
@@ -51,6 +72,13 @@ struct sk_cmd {
     char start[64];               /* request --start, "" if none */
     char dur[32];                 /* request --for, "" if none */
     char ticket[65];              /* request --ticket, "" if none */
+    /* SK_CMD_GATEWAY: the sekishoctl argv (subcommand first, mapped:
+     * "sessions" becomes "session list"), words NUL-terminated in
+     * argbuf at argoff[i]; read them with sk_cmd_arg. */
+    int argc;
+    unsigned short argoff[SK_CMD_ARGS_MAX];
+    char argbuf[SK_CMD_MAX + 32];
+    char role[16]; /* the role it needs ("auditor", "admin") */
 };
 
 /* Parses len bytes at line (not NUL-terminated). Returns 0 and fills out,
@@ -58,6 +86,19 @@ struct sk_cmd {
  * the user in err (which never echoes control characters). */
 int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
                  size_t errlen);
+
+/* Word i (0 <= i < c->argc) of a gateway command, or NULL. */
+const char *sk_cmd_arg(const struct sk_cmd *c, int i);
+
+/* The rule for a sekishoctl argv run on a person's behalf (over SSH):
+ * the subcommands a role may run and the options it may not use there
+ * (those naming a file on the gateway, -o, --passphrase-file,
+ * --host-key-file, `user key add NAME FILE`, and --as, which would act
+ * as someone else). Used by the parser and again by sekishoctl for
+ * --actor. Returns 0 and sets *role to the role needed (static string),
+ * or SK_ERR_INVALID with a message for the user in err. Pure. */
+int sk_cmd_gw_check(int argc, const char *const *argv, const char **role,
+                    char *err, size_t errlen);
 
 /* 1 if word is reserved for a gateway command (so not a target name). */
 int sk_cmd_reserved(const char *word);

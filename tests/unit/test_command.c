@@ -101,6 +101,9 @@ static void test_reserved(void **state)
     assert_true(sk_cmd_reserved("approve"));
     assert_true(sk_cmd_reserved("passwd"));
     assert_false(sk_cmd_reserved("web01"));
+    assert_true(sk_cmd_reserved("replay"));
+    assert_true(sk_cmd_reserved("user"));
+    assert_true(sk_cmd_reserved("list"));
 }
 
 static void test_request_commands(void **state)
@@ -162,6 +165,145 @@ static void test_request_commands(void **state)
     free(c);
 }
 
+static void assert_args(const struct sk_cmd *c, const char *const *want)
+{
+    int n = 0;
+
+    assert_int_equal(c->kind, SK_CMD_GATEWAY);
+    while (want[n] != NULL) {
+        assert_non_null(sk_cmd_arg(c, n));
+        assert_string_equal(sk_cmd_arg(c, n), want[n]);
+        n++;
+    }
+    assert_int_equal(c->argc, n);
+    assert_null(sk_cmd_arg(c, n));
+}
+
+static void test_gateway_commands(void **state)
+{
+    struct sk_cmd *c = malloc(sizeof(*c));
+    char err[256];
+
+    (void)state;
+    /* auditor words, mapped to sekishoctl's */
+    assert_int_equal(parse("sessions", c, err), 0);
+    assert_args(c, (const char *[]){"session", "list", NULL});
+    assert_string_equal(c->role, "auditor");
+    assert_int_equal(parse("sessions --json --user bob", c, err), 0);
+    assert_args(c, (const char *[]){"session", "list", "--json", "--user",
+                                    "bob", NULL});
+    assert_int_equal(parse("session show 20261201-ab", c, err), 0);
+    assert_args(c, (const char *[]){"session", "show", "20261201-ab", NULL});
+    assert_string_equal(c->role, "auditor");
+    assert_int_equal(parse("watch S1", c, err), 0);
+    assert_args(c, (const char *[]){"session", "watch", "S1", NULL});
+    assert_int_equal(parse("verify --all", c, err), 0);
+    assert_args(c, (const char *[]){"verify", "--all", NULL});
+    assert_int_equal(parse("replay S1 --speed 2", c, err), 0);
+    assert_string_equal(c->role, "auditor");
+    assert_int_equal(parse("export S1 --format text", c, err), 0);
+    assert_args(c, (const char *[]){"export", "S1", "--format", "text",
+                                    NULL});
+    assert_int_equal(parse("audit show --event login_ok", c, err), 0);
+    assert_string_equal(c->role, "auditor");
+    assert_int_equal(parse("search 'rm -rf'", c, err), 0);
+    assert_args(c, (const char *[]){"search", "rm -rf", NULL});
+    /* admin words */
+    assert_int_equal(parse("user add carol --role auditor --password-stdin",
+                           c, err),
+                     0);
+    assert_string_equal(c->role, "admin");
+    assert_args(c, (const char *[]){"user", "add", "carol", "--role",
+                                    "auditor", "--password-stdin", NULL});
+    assert_int_equal(parse("session kill S1 --reason \"left the "
+                           "company\"",
+                           c, err),
+                     0);
+    assert_string_equal(c->role, "admin");
+    assert_args(c, (const char *[]){"session", "kill", "S1", "--reason",
+                                    "left the company", NULL});
+    assert_int_equal(parse("grant add bob web01 --until '2026-12-31 "
+                           "18:00'",
+                           c, err),
+                     0);
+    assert_args(c, (const char *[]){"grant", "add", "bob", "web01",
+                                    "--until", "2026-12-31 18:00", NULL});
+    assert_int_equal(parse("target list", c, err), 0);
+    assert_string_equal(c->role, "admin");
+    /* request/report: the admin forms beside the maintainer ones */
+    assert_int_equal(parse("request list --state pending", c, err), 0);
+    assert_args(c, (const char *[]){"request", "list", "--state", "pending",
+                                    NULL});
+    assert_string_equal(c->role, "admin");
+    assert_int_equal(parse("request approve 4 --comment ok", c, err), 0);
+    assert_string_equal(c->role, "admin");
+    assert_int_equal(parse("request web01 --reason disk", c, err), 0);
+    assert_int_equal(c->kind, SK_CMD_REQUEST);
+    assert_int_equal(parse("report privileges --format csv", c, err), 0);
+    assert_args(c, (const char *[]){"report", "privileges", "--format",
+                                    "csv", NULL});
+    assert_int_equal(parse("report 12 done", c, err), 0);
+    assert_int_equal(c->kind, SK_CMD_REPORT);
+    /* quoting: joined pieces, escapes in double quotes, empty words */
+    assert_int_equal(parse("search a\"b c\"'d e'f \"x\\\"y\\\\\" ''", c,
+                           err),
+                     0);
+    assert_args(c, (const char *[]){"search", "ab cd ef", "x\"y\\", "",
+                                    NULL});
+    /* refusals */
+    assert_int_equal(parse("search 'open", c, err), SK_ERR_INVALID);
+    assert_non_null(strstr(err, "unterminated"));
+    assert_int_equal(parse("search \"open", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("export S1 --format text -o /etc/shadow", c, err),
+                     SK_ERR_INVALID);
+    assert_non_null(strstr(err, "-o is not available over SSH"));
+    assert_int_equal(parse("export S1 --passphrase-file /root/p", c, err),
+                     SK_ERR_INVALID);
+    assert_int_equal(parse("target add w --host h --port 22 --login l "
+                           "--host-key-file /etc/shadow",
+                           c, err),
+                     SK_ERR_INVALID);
+    assert_int_equal(parse("request approve 4 --as boss", c, err),
+                     SK_ERR_INVALID);
+    assert_int_equal(parse("user key add bob /root/.ssh/id_ed25519.pub", c,
+                           err),
+                     SK_ERR_INVALID);
+    assert_int_equal(parse("user key add bob -", c, err), 0);
+    assert_int_equal(parse("audit rotate", c, err), SK_ERR_INVALID);
+    assert_non_null(strstr(err, "not a gateway command"));
+    assert_int_equal(parse("session", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("report frobnicate", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("backup /tmp", c, err), SK_ERR_INVALID);
+    assert_int_equal(parse("search a\x01", c, err), SK_ERR_INVALID);
+    {
+        char many[4 * SK_CMD_ARGS_MAX + 16] = "search";
+
+        for (int k = 0; k < SK_CMD_ARGS_MAX; k++) {
+            strcat(many, " x");
+        }
+        assert_int_equal(parse(many, c, err), SK_ERR_TOO_LONG);
+    }
+    /* the rule alone, as sekishoctl --actor applies it */
+    {
+        const char *role = NULL;
+        const char *a1[] = {"replay", "S1"};
+        const char *a2[] = {"user", "add", "x"};
+        const char *a3[] = {"backup", "/tmp"};
+        const char *a4[] = {"session", "list show"};
+
+        assert_int_equal(sk_cmd_gw_check(2, a1, &role, err, sizeof(err)), 0);
+        assert_string_equal(role, "auditor");
+        assert_int_equal(sk_cmd_gw_check(3, a2, &role, err, sizeof(err)), 0);
+        assert_string_equal(role, "admin");
+        assert_int_equal(sk_cmd_gw_check(2, a3, &role, err, sizeof(err)),
+                         SK_ERR_INVALID);
+        assert_null(role);
+        assert_int_equal(sk_cmd_gw_check(2, a4, &role, err, sizeof(err)),
+                         SK_ERR_INVALID);
+    }
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_request_commands),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_reserved),
+        cmocka_unit_test(test_gateway_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
