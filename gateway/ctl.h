@@ -14,6 +14,13 @@
 extern struct sk_config *cfg;
 extern sk_store *store;
 extern char admin[64]; /* who runs this, for audit lines */
+/* Set by ctl_actor_init (sekishoctl.c): the person acting, NULL when root
+ * runs sekishoctl at the console (then break_glass is 1 and every
+ * state-changing or transcript-reading command is audited as
+ * "break_glass"). A path that runs a command for a person over SSH sets
+ * ctl_person to that person and break_glass to 0. */
+extern const char *ctl_person;
+extern int break_glass;
 
 void die_usage(const char *fmt, ...) __attribute__((noreturn))
 __attribute__((format(printf, 1, 2)));

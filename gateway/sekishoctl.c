@@ -17,6 +17,7 @@
 #include "auth/totp.h"
 #include "policy/cidr.h"
 #include "policy/command.h"
+#include "policy/roles.h"
 #include "policy/window.h"
 
 #include "ctl.h"
@@ -48,10 +49,11 @@ static const char *usage_text =
     SK_DEFAULT_CONFIG ")\n"
     "commands:\n"
     "  egress-key [TARGET | --group NAME [--create]]\n"
-    "  user add NAME [--role maintainer|approver|admin|auditor] "
+    "  user add NAME [--role ROLE[,ROLE...]] "
     "[--password-stdin] [--from CIDR]... [--expires DATE]\n"
-    "           [--no-force-change]\n"
-    "  user role NAME maintainer|approver|admin|auditor\n"
+    "           [--no-force-change]   (roles: maintainer approver auditor "
+    "admin)\n"
+    "  user role NAME ROLE[,ROLE...] | +ROLE | -ROLE ... [--reason TEXT]\n"
     "  user remove NAME\n"
     "  user from NAME CIDR... | --any\n"
     "  user expires NAME DATE|never\n"
@@ -68,8 +70,8 @@ static const char *usage_text =
     "  target list | show NAME | remove NAME | key-group NAME GROUP\n"
     "  group add|remove NAME | list | member add|remove GROUP USER\n"
     "  group from GROUP CIDR... | --any\n"
-    "  grant add USER|@GROUP TARGET [--until TIME] [--exec] [--hours WINDOW]\n"
-    "            [--max-session DURATION]\n"
+    "  grant add USER|@GROUP TARGET --reason TEXT [--until TIME] [--exec]\n"
+    "            [--hours WINDOW] [--max-session DURATION]\n"
     "  grant list [USER] | remove USER|@GROUP TARGET\n"
     "  session list [--json] [--user U] [--target T] [--request ID] "
     "[--since TIME] [--until TIME]\n"
@@ -97,6 +99,10 @@ static const char *usage_text =
 struct sk_config *cfg;
 sk_store *store;
 char admin[64];
+const char *ctl_person;
+int break_glass;
+static char login_name[64], sudo_name[64], tty_name[64];
+static long login_uid = -1;
 static struct sk_key *signer;
 
 /* Error messages often quote what a file, a client or a target said:
@@ -457,10 +463,50 @@ static int show_key(const struct sk_user_key *k, void *arg)
     return 0;
 }
 
-static int role_valid(const char *role)
+/* The role set old changed by changes[0..n-1] (roles.h), canonical, into
+ * out. A change is +ROLE, -ROLE, or a bare ROLE or ROLE,ROLE... that
+ * replaces the set; they apply left to right. Dies (usage) on a word
+ * that is no role. */
+static void roles_change(const char *what, const char *old, int n,
+                         char **changes, char out[SK_ROLES_MAX])
 {
-    return strcmp(role, "maintainer") == 0 || strcmp(role, "approver") == 0 ||
-           strcmp(role, "admin") == 0 || strcmp(role, "auditor") == 0;
+    char cur[SK_ROLES_MAX], next[SK_ROLES_MAX], word[SK_ROLES_MAX + 2];
+    const char *c, *p, *e;
+    int i, bad;
+
+    snprintf(cur, sizeof(cur), "%s", old);
+    for (i = 0; i < n; i++) {
+        c = changes[i];
+        bad = 0;
+        if (c[0] == '+' || c[0] == '-') {
+            bad = strchr(c, ',') != NULL ||
+                  sk_roles_apply(cur, c, next, sizeof(next)) != 0;
+        } else {
+            /* a bare set: built up from nothing, in canonical order */
+            next[0] = '\0';
+            for (p = c; !bad; p = e + 1) {
+                e = p + strcspn(p, ",");
+                bad = e == p || (size_t)(e - p) > SK_ROLES_MAX ||
+                      snprintf(word, sizeof(word), "+%.*s", (int)(e - p),
+                               p) < 0 ||
+                      sk_roles_apply(next, word, cur, sizeof(cur)) != 0;
+                if (!bad) {
+                    snprintf(next, sizeof(next), "%s", cur);
+                }
+                if (*e == '\0') {
+                    break;
+                }
+            }
+        }
+        if (bad) {
+            die_usage("%s: '%s' is not a role change: use ROLE, ROLE,ROLE..., "
+                      "+ROLE or -ROLE with roles maintainer, approver, "
+                      "auditor, admin",
+                      what, c);
+        }
+        snprintf(cur, sizeof(cur), "%s", next);
+    }
+    snprintf(out, SK_ROLES_MAX, "%s", cur);
 }
 
 /* A password an administrator typed is known to two people: unless the
@@ -478,16 +524,34 @@ static void force_change(const char *name, int no_force)
     }
 }
 
-/* user role NAME ROLE */
-static int user_role(const char *name, const char *role)
+/* user role NAME CHANGE... [--reason TEXT]: several changes in one go
+ * (roles_change). Giving someone admin is the formal step of R-AC-3: it
+ * needs a reason, which the audit line keeps with who did it. */
+static int user_role(const char *name, int argc, char **argv)
 {
     struct sk_user u;
-    char *old = NULL;
-    int r;
+    char *old = NULL, *changes[8], set[SK_ROLES_MAX], list[256] = "";
+    const char *reason = NULL;
+    int r, n = 0, i;
 
-    if (!role_valid(role)) {
-        die_usage("user role: '%s' is not maintainer, approver, admin or "
-                  "auditor", role);
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+            reason = argv[++i];
+            if (!sk_utf8_valid(reason, strlen(reason)) ||
+                strlen(reason) > 500 || reason[0] == '\0') {
+                die_usage("user role: --reason: 1-500 bytes of UTF-8");
+            }
+        } else if (n < (int)(sizeof(changes) / sizeof(changes[0]))) {
+            changes[n++] = argv[i];
+            snprintf(list + strlen(list), sizeof(list) - strlen(list),
+                     "%s%s", list[0] ? " " : "", argv[i]);
+        } else {
+            die_usage("user role: at most 8 changes");
+        }
+    }
+    if (n == 0) {
+        die_usage("user role NAME ROLE[,ROLE...] | +ROLE | -ROLE ... "
+                  "[--reason TEXT]");
     }
     if ((r = sk_store_user_get(store, name, &u)) != 0) {
         die("user %s: %s", name,
@@ -498,20 +562,30 @@ static int user_role(const char *name, const char *role)
     if (old == NULL) {
         die("out of memory");
     }
-    if (strcmp(old, role) == 0) {
-        printf("user %s is already %s\n", name, role);
+    roles_change("user role", old, n, changes, set);
+    if (strcmp(old, set) == 0) {
+        printf("user %s is already %s\n", name, set[0] ? set : "(no role)");
         free(old);
         return 0;
     }
-    if ((r = sk_store_user_set_role(store, name, role)) != 0) {
+    if (sk_roles_has(set, "admin") && !sk_roles_has(old, "admin") &&
+        reason == NULL) {
+        free(old);
+        die("user role %s: making someone an admin needs --reason TEXT "
+            "(why, on whose decision: it is kept in the audit log)",
+            name);
+    }
+    if ((r = sk_store_user_set_role(store, name, set)) != 0) {
         free(old);
         die("user role %s: %s", name, sk_err_str(r));
     }
     /* Decisions read the role as it is now (approvals, admin commands),
      * so this takes effect at the user's next command. */
-    (void)sk_audit("user_role", "{s:s, s:s, s:s, s:s}", "admin", admin,
-                   "user", name, "role", role, "from", old);
-    printf("user %s is now %s (was %s)\n", name, role, old);
+    (void)sk_audit("user_role", "{s:s, s:s, s:s, s:s, s:s, s:s?}", "admin",
+                   admin, "user", name, "role", set, "from", old, "changes",
+                   list, "reason", reason);
+    printf("user %s is now %s (was %s)\n", name, set[0] ? set : "(no role)",
+           old[0] ? old : "(no role)");
     free(old);
     return 0;
 }
@@ -585,12 +659,15 @@ static int cmd_user(int argc, char **argv)
                 name);
         }
         sk_user_clear(&u);
+        /* Nobody changes their own account's rights (separated duties);
+         * their own password they change with `passwd` over SSH. */
+        if (sk_roles_self_check(ctl_person, name, "user") != 0) {
+            die("user %s: you cannot change your own account; another "
+                "admin must", name);
+        }
     }
     if (strcmp(sub, "role") == 0) {
-        if (argc != 3) {
-            die_usage("user role NAME maintainer|approver|admin|auditor");
-        }
-        return user_role(name, argv[2]);
+        return user_role(name, argc - 2, argv + 2);
     }
     if (strcmp(sub, "remove") == 0) {
         if (argc != 2) {
@@ -599,7 +676,7 @@ static int cmd_user(int argc, char **argv)
         return user_remove(name);
     }
     if (strcmp(sub, "add") == 0) {
-        const char *role = "maintainer";
+        char *rolearg = "maintainer", role[SK_ROLES_MAX];
         int from_stdin = 0, no_force = 0, i;
         char hash[SK_PW_HASH_MAX], sources[1024] = "";
         struct sk_user u;
@@ -607,7 +684,7 @@ static int cmd_user(int argc, char **argv)
 
         for (i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) {
-                role = argv[++i];
+                rolearg = argv[++i];
             } else if (strcmp(argv[i], "--password-stdin") == 0) {
                 from_stdin = 1;
             } else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
@@ -620,10 +697,10 @@ static int cmd_user(int argc, char **argv)
                 die_usage("user add: unexpected argument '%s'", argv[i]);
             }
         }
-        if (!role_valid(role)) {
-            die_usage("user add: role '%s' is not maintainer, approver, "
-                      "admin or auditor", role);
+        if (rolearg[0] == '+' || rolearg[0] == '-') {
+            die_usage("user add: --role takes ROLE or ROLE,ROLE...");
         }
+        roles_change("user add", "", 1, &rolearg, role);
         if (sk_cmd_reserved(name)) {
             die("user name '%s' is reserved", name);
         }
@@ -1192,7 +1269,7 @@ static int print_grant(const struct sk_grant *g, void *arg)
     if (g->max_session) {
         printf(" max-session %llds", (long long)g->max_session);
     }
-    printf("\n");
+    printf(" reason %s\n", g->reason ? term_str(g->reason) : "-");
     return 0;
 }
 
@@ -1246,6 +1323,12 @@ static int cmd_grant(int argc, char **argv)
                 }
             } else if (strcmp(argv[i], "--exec") == 0) {
                 g.allow_exec = 1;
+            } else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+                g.reason = argv[++i];
+                if (g.reason[0] == '\0' || strlen(g.reason) > 500 ||
+                    !sk_utf8_valid(g.reason, strlen(g.reason))) {
+                    die_usage("grant add: --reason: 1-500 bytes of UTF-8");
+                }
             } else if (strcmp(argv[i], "--hours") == 0 && i + 1 < argc) {
                 struct sk_window w;
                 char why[200];
@@ -1265,6 +1348,18 @@ static int cmd_grant(int argc, char **argv)
                 die_usage("grant add: unexpected argument '%s'", argv[i]);
             }
         }
+        if (g.reason == NULL && cfg->grant_reason_required) {
+            die_usage("grant add: --reason TEXT is missing: say why %s "
+                      "needs %s (R-AC-4; grant_reason_required = no in "
+                      "[policy] relaxes this)",
+                      argv[1], argv[2]);
+        }
+        /* Nobody grants themselves access (separated duties). */
+        if (group == NULL &&
+            sk_roles_self_check(ctl_person, argv[1], "grant") != 0) {
+            die("grant add: you cannot grant yourself access; another "
+                "admin must");
+        }
         g.user = argv[1];
         g.target = argv[2];
         g.valid_until = (int64_t)until;
@@ -1279,14 +1374,17 @@ static int cmd_grant(int argc, char **argv)
                     : sk_err_str(r));
         }
         fmt_time(g.valid_until, ts, sizeof(ts));
-        (void)sk_audit("grant_add", "{s:s, s:s, s:s, s:b, s:s, s:s?, s:I}",
-                       "admin", admin, "user", g.user, "target", g.target,
-                       "exec", g.allow_exec, "until", ts, "hours", g.window,
-                       "max_session", (json_int_t)g.max_session);
+        (void)sk_audit("grant_add",
+                       "{s:s, s:s, s:s, s:b, s:s, s:s?, s:I, s:s?}", "admin",
+                       admin, "user", g.user, "target", g.target, "exec",
+                       g.allow_exec, "until", ts, "hours", g.window,
+                       "max_session", (json_int_t)g.max_session, "reason",
+                       g.reason);
         printf("granted %s -> %s (%s) until %s%s%s\n", g.user, g.target,
                g.allow_exec ? "shell+exec" : "shell", ts,
                g.window ? ", hours " : "", g.window ? g.window : "");
         g.window = NULL; /* argv's, not ours */
+        g.reason = NULL;
         return 0;
     }
     if (strcmp(argv[0], "remove") == 0) {
@@ -1787,12 +1885,111 @@ static int cmd_egress_key(int argc, char **argv)
     return 0;
 }
 
+/* Who runs sekishoctl. Root at the console is no person: it is the
+ * bootstrap and emergency door (break-glass). The audit lines name the
+ * login behind it: the kernel's loginuid (set at login, kept across su
+ * and sudo, not changeable by the process), else SUDO_USER (what sudo
+ * says), else the user id's name. */
+static void ctl_actor_init(void)
+{
+    struct passwd *pw;
+    const char *sudo = getenv("SUDO_USER"), *tty;
+    FILE *f;
+    long v;
+
+    pw = getpwuid(getuid());
+    if ((f = fopen("/proc/self/loginuid", "r")) != NULL) {
+        /* 4294967295: no login recorded (a daemon, a container) */
+        if (fscanf(f, "%ld", &v) == 1 && v >= 0 && v < 4294967295L) {
+            login_uid = v;
+        }
+        fclose(f);
+    }
+    if (login_uid >= 0) {
+        struct passwd *lp = getpwuid((uid_t)login_uid);
+
+        if (lp != NULL) {
+            snprintf(login_name, sizeof(login_name), "%s", lp->pw_name);
+        } else {
+            snprintf(login_name, sizeof(login_name), "uid %ld", login_uid);
+        }
+    }
+    if (sudo != NULL && sk_utf8_valid(sudo, strlen(sudo))) {
+        snprintf(sudo_name, sizeof(sudo_name), "%s", sudo);
+    }
+    tty = ttyname(STDIN_FILENO);
+    snprintf(tty_name, sizeof(tty_name), "%s", tty ? tty : "none");
+    snprintf(admin, sizeof(admin), "%s",
+             login_name[0] ? login_name
+             : sudo_name[0] ? sudo_name
+             : pw           ? pw->pw_name
+                            : "?");
+    ctl_person = NULL;
+    break_glass = 1;
+}
+
+/* 1 if the command only reads state that is no transcript (lists,
+ * shows, reports, health): root may look without breaking the glass. */
+static int ctl_read_only(int argc, char **argv)
+{
+    static const char *const readers[] = {"user", "target", "group",
+                                          "grant", "request"};
+    size_t i;
+
+    if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "report") == 0) {
+        return 1;
+    }
+    if (strcmp(argv[0], "session") == 0) {
+        return argc >= 2 &&
+               (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "show") == 0);
+    }
+    for (i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
+        if (strcmp(argv[0], readers[i]) == 0) {
+            return argc >= 2 && (strcmp(argv[1], "list") == 0 ||
+                                 strcmp(argv[1], "show") == 0);
+        }
+    }
+    return 0;
+}
+
+/* On record before the command runs (fail closed): root used sekishoctl
+ * to change something or read transcripts. argv: the command words. */
+static void ctl_break_glass(int argc, char **argv)
+{
+    char cmd[512] = "";
+    size_t used = 0;
+    int i, n;
+
+    if (!break_glass || ctl_read_only(argc, argv)) {
+        return;
+    }
+    for (i = 0; i < argc && used < sizeof(cmd) - 1; i++) {
+        n = snprintf(cmd + used, sizeof(cmd) - used, "%s%s", i ? " " : "",
+                     argv[i]);
+        if (n < 0) {
+            break;
+        }
+        used += (size_t)n;
+    }
+    if (!sk_utf8_valid(cmd, strlen(cmd))) {
+        snprintf(cmd, sizeof(cmd), "%s (arguments not UTF-8)", argv[0]);
+    }
+    if (sk_audit("break_glass", "{s:s, s:s, s:s?, s:I, s:s?, s:s, s:s}",
+                 "admin", admin, "command", cmd, "login",
+                 login_name[0] ? login_name : NULL, "loginuid",
+                 (json_int_t)login_uid, "sudo_user",
+                 sudo_name[0] ? sudo_name : NULL, "tty", tty_name, "uid_name",
+                 getpwuid(getuid()) ? getpwuid(getuid())->pw_name : "?") !=
+        0) {
+        die("audit log unavailable: break-glass use not recorded, "
+            "nothing done");
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *cfgpath = NULL;
     char err[512];
-    struct passwd *pw;
-    const char *sudo;
     int i = 1, rc;
 
     /* State, keys and logs are for root alone. */
@@ -1836,10 +2033,7 @@ int main(int argc, char **argv)
         }
         return cmd_init_existing(cfgpath);
     }
-    pw = getpwuid(getuid());
-    sudo = getenv("SUDO_USER");
-    snprintf(admin, sizeof(admin), "%s%s%s", pw ? pw->pw_name : "?",
-             sudo ? "/sudo:" : "", sudo ? sudo : "");
+    ctl_actor_init();
     if (strcmp(argv[i], "restore") == 0) {
         return ctl_restore(cfgpath, argc - i - 1, argv + i + 1);
     }
@@ -1858,6 +2052,7 @@ int main(int argc, char **argv)
         return rc;
     }
     open_state();
+    ctl_break_glass(argc - i, argv + i);
     if (strcmp(argv[i], "user") == 0) {
         rc = cmd_user(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "target") == 0) {

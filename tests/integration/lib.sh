@@ -104,6 +104,13 @@ gw_init() {
     "$BIN/sekishoctl" init --dir "$GW" --listen "127.0.0.1:$GPORT" \
         > "$WORK/egress.pub" 2>/dev/null || return 1
     CONF="$GW/sekisho.conf"
+    # Suites grant without --reason; test_roles.sh checks the default
+    # (required) by passing grant_reason_required = yes.
+    case " $* " in
+    *"grant_reason_required ="*) ;;
+    *) sed -i "s|^#grant_reason_required = .*|grant_reason_required = no|" \
+           "$CONF" ;;
+    esac
     if [ $# -gt 0 ]; then
         # Append to [gateway]: rewrite the commented defaults we override.
         local line key
