@@ -44,9 +44,10 @@
 static const char *usage_text =
     "usage: sekishoctl init --dir DIR [--listen ADDR:PORT] "
     "[--auditor-passphrase-file F] [--pam-module PATH]\n"
+    "           [--admin NAME [--admin-password-stdin]]\n"
     "       sekishoctl [-c CONFIG] init --existing-config\n"
-    "       sekishoctl [-c CONFIG] COMMAND ...   (default CONFIG "
-    SK_DEFAULT_CONFIG ")\n"
+    "       sekishoctl [-c CONFIG] [--auditor-passphrase-file F] COMMAND ...   "
+    "(default CONFIG " SK_DEFAULT_CONFIG ")\n"
     "commands:\n"
     "  egress-key [TARGET | --group NAME [--create]]\n"
     "  user add NAME [--role ROLE[,ROLE...]] "
@@ -85,7 +86,8 @@ static const char *usage_text =
     "  purge --before DATE\n"
     "  audit show [--json] [--event E] [--session ID] | audit verify\n"
     "  audit rotate\n"
-    "  key rotate-signing\n"
+    "  key rotate-signing | seal [--passphrase-file F] | add-auditor NAME "
+    "[--passphrase-file F]\n"
     "  request list [--state S] [--user U] [--json] | show ID\n"
     "  request approve|deny|signoff ID [--as APPROVER] [--comment TEXT]\n"
     "  report privileges|inspection [--format text|csv|json] "
@@ -101,6 +103,8 @@ sk_store *store;
 char admin[64];
 const char *ctl_person;
 int break_glass;
+const char *ctl_cfgpath;
+const char *ctl_auditor_ppfile;
 static char login_name[64], sudo_name[64], tty_name[64];
 static long login_uid = -1;
 static struct sk_key *signer;
@@ -1567,16 +1571,54 @@ static void write_pam_stack(const char *dir, const char *module)
     free(text);
 }
 
+static void ctl_actor_init(void);
+
+/* init --admin NAME: the first admin is a person (R-ID-1), made as `user
+ * add NAME --role admin` makes one (password, TOTP enrolment, audited),
+ * so root's sekishoctl is needed for nothing after this. The password is
+ * the admin's own choice, typed now: no forced change. Without NAME,
+ * says how to make one. */
+static int init_first_admin(const char *cfgpath, const char *name,
+                            int from_stdin)
+{
+    char err[512];
+    char *args[] = {"add", NULL, "--role", "admin", "--no-force-change",
+                    "--password-stdin", NULL};
+    int rc;
+
+    if (name == NULL) {
+        fprintf(stderr, "no admin yet: make the first one, a person with "
+                        "their own password and second factor:\n"
+                        "  sekishoctl -c %s user add NAME --role admin\n",
+                cfgpath);
+        return 0;
+    }
+    args[1] = (char *)name;
+    ctl_actor_init();
+    if (sk_config_load(cfgpath, &cfg, err, sizeof(err)) != 0) {
+        die("%s", err);
+    }
+    open_state();
+    rc = cmd_user(from_stdin ? 6 : 5, args);
+    sk_store_close(store);
+    sk_audit_close();
+    sk_key_free(signer);
+    sk_config_free(cfg);
+    store = NULL;
+    signer = NULL;
+    cfg = NULL;
+    return rc;
+}
+
 static int cmd_init(int argc, char **argv)
 {
     const char *dir = NULL, *listen = "127.0.0.1:2222", *ppfile = NULL,
-               *pam_module = NULL;
+               *pam_module = NULL, *first_admin = NULL;
     char path[PATH_MAX], path2[PATH_MAX], host[256], *line, *pass = NULL;
-    size_t passlen = 0;
     ssh_key hk = NULL;
     struct sk_key *ek = NULL;
     sk_store *st = NULL;
-    int i, r, port;
+    int i, r, port, generated = 0, admin_stdin = 0;
 
     for (i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
@@ -1588,12 +1630,25 @@ static int cmd_init(int argc, char **argv)
             ppfile = argv[++i];
         } else if (strcmp(argv[i], "--pam-module") == 0 && i + 1 < argc) {
             pam_module = argv[++i];
+        } else if (strcmp(argv[i], "--admin") == 0 && i + 1 < argc) {
+            first_admin = argv[++i];
+        } else if (strcmp(argv[i], "--admin-password-stdin") == 0) {
+            admin_stdin = 1;
         } else {
             die_usage("init: unexpected argument '%s'", argv[i]);
         }
     }
     if (dir == NULL) {
         die_usage("init: --dir DIR is required");
+    }
+    if (admin_stdin && first_admin == NULL) {
+        die_usage("init: --admin-password-stdin needs --admin NAME");
+    }
+    if (first_admin != NULL) {
+        check_name("user", first_admin);
+        if (sk_cmd_reserved(first_admin)) {
+            die("user name '%s' is reserved", first_admin);
+        }
     }
     if (dir[0] != '/') {
         die_usage("init: --dir must be an absolute path");
@@ -1649,26 +1704,21 @@ static int cmd_init(int argc, char **argv)
     }
     free(line);
     /* Auditor key pair: transcripts are encrypted to the public half.
-     * With a passphrase file the secret half is sealed under it (do this
-     * outside a demo; better still, keep the secret off the gateway). */
-    if (ppfile != NULL) {
-        if ((r = sk_file_read(ppfile, 1024, &pass, &passlen)) != 0) {
-            die("cannot read %s: %s", ppfile, sk_err_str(r));
-        }
-        pass[strcspn(pass, "\r\n")] = '\0';
-        if (strlen(pass) < 12) {
-            die("auditor passphrase: at least 12 characters");
-        }
-    }
+     * The secret half is always sealed (R-LOG-5: root alone reads no
+     * transcript), under the passphrase file's or a new strong one shown
+     * once; better still, the auditors keep it off the gateway. */
+    pass = ctl_auditor_passphrase(ppfile, &generated);
     snprintf(path, sizeof(path), "%s/auditor.key", dir);
     snprintf(path2, sizeof(path2), "%s/auditor.pub", dir);
     if ((r = sk_boxkey_generate_files(path, path2, pass)) != 0) {
+        sk_secret_free(pass);
         die("cannot write auditor keys %s: %s", path, sk_err_str(r));
     }
-    if (pass != NULL) {
-        sodium_memzero(pass, passlen);
-        free(pass);
+    if (generated) {
+        ctl_passphrase_announce(pass, path);
     }
+    sk_secret_free(pass);
+    pass = NULL;
     snprintf(path, sizeof(path), "%s/transcripts", dir);
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         die("mkdir %s: %s", path, strerror(errno));
@@ -1700,7 +1750,10 @@ static int cmd_init(int argc, char **argv)
                     "target login:\n", dir, dir);
     printf("%s\n", line);
     free(line);
-    return 0;
+    if (fflush(stdout) != 0) {
+        die("stdout: %s", strerror(errno));
+    }
+    return init_first_admin(path, first_admin, admin_stdin);
 }
 
 /* 1 if PATH exists; dies on anything but "does not exist" (fail closed:
@@ -1818,8 +1871,13 @@ static int cmd_init_existing(const char *cfgpath)
             die("cannot write auditor keys %s: %s", c->auditor_key,
                 sk_err_str(r));
         }
-        fprintf(stderr, "created %s and %s (move the secret key off the "
-                        "gateway)\n", c->auditor_key, c->auditor_pubkeys);
+        /* Not sealed here: a package's output lands in apt's logs, no
+         * place to show a passphrase. status and this line say so. */
+        fprintf(stderr, "created %s and %s\n"
+                        "WARNING: %s is NOT sealed: root can read every "
+                        "transcript with it; run `sekishoctl key seal` now "
+                        "(and move the secret key off the gateway)\n",
+                c->auditor_key, c->auditor_pubkeys, c->auditor_key);
         made++;
     }
     snprintf(path, sizeof(path), "%s/state.db", c->state_dir);
@@ -2023,6 +2081,11 @@ int main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "-c") == 0) {
         cfgpath = argv[2];
         i = 3;
+    }
+    ctl_cfgpath = cfgpath;
+    if (i + 1 < argc && strcmp(argv[i], "--auditor-passphrase-file") == 0) {
+        ctl_auditor_ppfile = argv[i + 1];
+        i += 2;
     }
     if (i >= argc) {
         die_usage(NULL);
