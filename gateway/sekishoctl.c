@@ -1572,6 +1572,7 @@ static void write_pam_stack(const char *dir, const char *module)
 }
 
 static void ctl_actor_init(void);
+static void ctl_break_glass(int argc, char **argv);
 
 /* init --admin NAME: the first admin is a person (R-ID-1), made as `user
  * add NAME --role admin` makes one (password, TOTP enrolment, audited),
@@ -1872,7 +1873,8 @@ static int cmd_init_existing(const char *cfgpath)
                 sk_err_str(r));
         }
         /* Not sealed here: a package's output lands in apt's logs, no
-         * place to show a passphrase. status and this line say so. */
+         * place to show a passphrase. This line says so; key seal
+         * fixes it. */
         fprintf(stderr, "created %s and %s\n"
                         "WARNING: %s is NOT sealed: root can read every "
                         "transcript with it; run `sekishoctl key seal` now "
@@ -1922,8 +1924,11 @@ static int cmd_egress_key(int argc, char **argv)
         }
         group = argv[1];
         if (argc == 3) {
+            char *words[] = {"egress-key", argv[0], argv[1], argv[2]};
+
             /* A key made ahead of a rotation, before any target uses it. */
             open_state();
+            ctl_break_glass(4, words);
             egress_group_key(cfg, group);
         }
     } else if (argc == 1 && argv[0][0] != '-') {

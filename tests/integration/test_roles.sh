@@ -137,6 +137,10 @@ t_break_glass_audited() {
     ctl verify --all --quiet > /dev/null 2>&1
     expect_contains "verify is break-glass" '"command":"verify --all --quiet"' \
         "$(last_audit break_glass)"
+    ctl egress-key --group bg01 --create > /dev/null 2>&1
+    expect_contains "a new egress key is break-glass" \
+        '"command":"egress-key --group bg01 --create"' \
+        "$(last_audit break_glass)"
     out=$(ctl report inspection)
     expect_contains "inspection lists it" "break-glass use" "$out"
     expect_contains "with the login and command" "user lock bea" \
