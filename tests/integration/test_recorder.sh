@@ -990,7 +990,7 @@ t_replay_keys() {
     # --max-idle 100: the gaps play in full, so only a seek shows
     # mark-three within a second or two.
     tmux -S "$sock" new-session -d -x 100 -y 30 \
-        "$BIN/sekishoctl -c $CONF replay $id --max-idle 100; echo REPLAY-RC=\$?; sleep 30"
+        "$BIN/sekishoctl -c $CONF --auditor-passphrase-file $AUDITOR_PP replay $id --max-idle 100; echo REPLAY-RC=\$?; sleep 30"
     wait_until 10 sh -c "tmux -S '$sock' capture-pane -p | grep -q mark-two" ||
         fail "replay did not reach mark-two: $(pane)"
     # Left: back to the start, the screen rebuilt: mark-one again, and
@@ -1011,7 +1011,7 @@ t_replay_keys() {
     # A server of its own: the one just killed may still hold its socket.
     sock="$WORK/tmux-replay-q.sock"
     tmux -S "$sock" new-session -d -x 100 -y 30 \
-        "$BIN/sekishoctl -c $CONF replay $id --max-idle 100; echo REPLAY-RC=\$?; sleep 30"
+        "$BIN/sekishoctl -c $CONF --auditor-passphrase-file $AUDITOR_PP replay $id --max-idle 100; echo REPLAY-RC=\$?; sleep 30"
     wait_until 10 sh -c "tmux -S '$sock' capture-pane -p | grep -q mark-one" ||
         fail "second replay did not start: $(pane)"
     tmux -S "$sock" send-keys q
