@@ -189,7 +189,7 @@ static char *pubkeys_added(const char *text, const char *path)
 static int key_add_auditor(int argc, char **argv)
 {
     const char *name, *ppfile = NULL;
-    char sec[PATH_MAX], pub[PATH_MAX], tmp[PATH_MAX + 8], err[512];
+    char sec[PATH_MAX], pub[PATH_MAX], tmp[PATH_MAX + 8], err[512] = "";
     char *pass = NULL, *text = NULL, *edited = NULL;
     size_t len = 0;
     struct sk_config *nc = NULL;
