@@ -144,8 +144,8 @@ static int key_seal(int argc, char **argv)
 }
 
 /* The configuration text with path added to auditor_pubkeys: appended to
- * a set line, or the commented default replaced by the effective list
- * plus path. NULL if the file has neither (written by hand). */
+ * a set line, or the commented default (or an empty value) replaced by
+ * the effective list plus path. NULL if the file has neither. */
 static char *pubkeys_added(const char *text, const char *path)
 {
     const char *line, *eol, *hit = NULL;
@@ -168,6 +168,14 @@ static char *pubkeys_added(const char *text, const char *path)
         return NULL;
     }
     eol = hit + strcspn(hit, "\n");
+    if (set) {
+        /* an empty value means the default: keep it in the list */
+        const char *v = strchr(hit, '=');
+
+        v = (v != NULL && v < eol) ? v + 1 : eol;
+        v += strspn(v, " \t");
+        set = v < eol;
+    }
     if (set) {
         /* trailing blanks would leave the new path after them: fine */
         if (asprintf(&out, "%.*s %s%s", (int)(eol - text), text, path,

@@ -1991,16 +1991,22 @@ static void ctl_actor_init(void)
     break_glass = 1;
 }
 
-/* 1 if the command only reads state that is no transcript (lists,
- * shows, reports, health): root may look without breaking the glass. */
+/* 1 if the command changes nothing and shows no transcript's content
+ * (lists, shows, reports, health, integrity checks, the audit log): root
+ * may look without breaking the glass. */
 static int ctl_read_only(int argc, char **argv)
 {
     static const char *const readers[] = {"user", "target", "group",
                                           "grant", "request"};
     size_t i;
 
-    if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "report") == 0) {
+    if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "report") == 0 ||
+        strcmp(argv[0], "verify") == 0) {
         return 1;
+    }
+    if (strcmp(argv[0], "audit") == 0) {
+        return argc >= 2 &&
+               (strcmp(argv[1], "show") == 0 || strcmp(argv[1], "verify") == 0);
     }
     if (strcmp(argv[0], "session") == 0) {
         return argc >= 2 &&

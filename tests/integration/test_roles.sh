@@ -133,9 +133,15 @@ t_break_glass_audited() {
         log "  (no CAP_AUDIT_CONTROL: loginuid case skipped)"
         ctl user unlock bea > /dev/null
     fi
-    # reading transcripts is break-glass too
+    # checking integrity shows no content: no break-glass
+    before=$(grep -c '"event":"break_glass"' "$GW/audit.log")
     ctl verify --all --quiet > /dev/null 2>&1
-    expect_contains "verify is break-glass" '"command":"verify --all --quiet"' \
+    ctl audit verify > /dev/null 2>&1
+    expect_eq "verify breaks no glass" "$before" \
+        "$(grep -c '"event":"break_glass"' "$GW/audit.log")"
+    # reading transcripts is break-glass
+    ctl search no-such-text > /dev/null 2>&1
+    expect_contains "search is break-glass" '"command":"search no-such-text"' \
         "$(last_audit break_glass)"
     ctl egress-key --group bg01 --create > /dev/null 2>&1
     expect_contains "a new egress key is break-glass" \
