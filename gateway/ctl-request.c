@@ -207,6 +207,15 @@ int ctl_request(int argc, char **argv)
                       argv[i]);
         }
     }
+    /* A person (over SSH: ctl_person) votes as themselves, with the roles
+     * they hold; only root at the console may name someone else. */
+    if (ctl_person != NULL) {
+        if (as != NULL && strcmp(as, ctl_person) != 0) {
+            die("request %s: --as is for the host administrator only",
+                argv[0]);
+        }
+        as = ctl_person;
+    }
     memset(&u, 0, sizeof(u));
     if (as != NULL) {
         check_name("user", as);
