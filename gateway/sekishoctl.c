@@ -52,8 +52,8 @@ static const char *usage_text =
     "  egress-key [TARGET | --group NAME [--create]]\n"
     "  user add NAME [--role ROLE[,ROLE...]] "
     "[--password-stdin] [--from CIDR]... [--expires DATE]\n"
-    "           [--no-force-change]   (roles: maintainer approver auditor "
-    "admin)\n"
+    "           [--no-force-change] [--reason TEXT]   (roles: maintainer "
+    "approver auditor admin)\n"
     "  user role NAME ROLE[,ROLE...] | +ROLE | -ROLE ... [--reason TEXT]\n"
     "  user remove NAME\n"
     "  user from NAME CIDR... | --any\n"
@@ -681,6 +681,7 @@ static int cmd_user(int argc, char **argv)
     }
     if (strcmp(sub, "add") == 0) {
         char *rolearg = "maintainer", role[SK_ROLES_MAX];
+        const char *reason = NULL;
         int from_stdin = 0, no_force = 0, i;
         char hash[SK_PW_HASH_MAX], sources[1024] = "";
         struct sk_user u;
@@ -697,6 +698,12 @@ static int cmd_user(int argc, char **argv)
                 expires = parse_expiry(argv[++i]);
             } else if (strcmp(argv[i], "--no-force-change") == 0) {
                 no_force = 1;
+            } else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+                reason = argv[++i];
+                if (reason[0] == '\0' || strlen(reason) > 500 ||
+                    !sk_utf8_valid(reason, strlen(reason))) {
+                    die_usage("user add: --reason: 1-500 bytes of UTF-8");
+                }
             } else {
                 die_usage("user add: unexpected argument '%s'", argv[i]);
             }
@@ -705,6 +712,13 @@ static int cmd_user(int argc, char **argv)
             die_usage("user add: --role takes ROLE or ROLE,ROLE...");
         }
         roles_change("user add", "", 1, &rolearg, role);
+        /* An admin making an admin takes the formal step (R-AC-3) as
+         * `user role +admin` does; root's bootstrap is break-glass. */
+        if (ctl_person != NULL && sk_roles_has(role, "admin") &&
+            reason == NULL) {
+            die("user add %s: making someone an admin needs --reason TEXT",
+                name);
+        }
         if (sk_cmd_reserved(name)) {
             die("user name '%s' is reserved", name);
         }
@@ -738,10 +752,10 @@ static int cmd_user(int argc, char **argv)
             die("user add %s: %s", name, sk_err_str(r));
         }
         force_change(name, no_force);
-        (void)sk_audit("user_add", "{s:s, s:s, s:s, s:s?, s:b}", "admin",
-                       admin, "user", name, "role", role, "from",
+        (void)sk_audit("user_add", "{s:s, s:s, s:s, s:s?, s:b, s:s?}",
+                       "admin", admin, "user", name, "role", role, "from",
                        sources[0] ? sources : NULL, "force_change",
-                       !no_force);
+                       !no_force, "reason", reason);
         printf("user %s added (%s%s%s)%s\n", name, role,
                sources[0] ? ", from " : "", sources,
                no_force ? "" : "; the first login must change the password");
@@ -1584,6 +1598,7 @@ static int init_first_admin(const char *cfgpath, const char *name,
 {
     char err[512];
     char *args[] = {"add", NULL, "--role", "admin", "--no-force-change",
+                    "--reason", "the first admin, made by sekishoctl init",
                     "--password-stdin", NULL};
     int rc;
 
@@ -1600,7 +1615,7 @@ static int init_first_admin(const char *cfgpath, const char *name,
         die("%s", err);
     }
     open_state();
-    rc = cmd_user(from_stdin ? 6 : 5, args);
+    rc = cmd_user(from_stdin ? 8 : 7, args);
     sk_store_close(store);
     sk_audit_close();
     sk_key_free(signer);

@@ -76,6 +76,10 @@ t_role_sets_audited() {
     out=$(ctl user add rex --role auditor,superuser --password-stdin \
         < /dev/null 2>&1)
     expect_eq "add with a bad set: usage" 2 "$?"
+    add_user roy --role admin --reason "CAB-8: admin for the night shift" ||
+        fail "add an admin with a reason"
+    expect_contains "add audited with the reason" \
+        '"reason":"CAB-8: admin for the night shift"' "$(last_audit user_add)"
     # a bare set replaces, in canonical order whatever the order given
     out=$(ctl user role rin admin,auditor --reason "back to audit+admin")
     expect_contains "bare set replaces" "now auditor,admin" "$out"
@@ -285,8 +289,9 @@ t_init_first_admin() {
     out=$("$BIN/sekishoctl" -c "$d/sekisho.conf" user show ann)
     expect_contains "an admin" "role: admin" "$out"
     expect_contains "active" "status: active" "$out"
-    grep '"event":"user_add"' "$d/audit.log" | grep -q '"role":"admin"' ||
-        fail "first admin not audited"
+    grep '"event":"user_add"' "$d/audit.log" | grep '"role":"admin"' |
+        grep -q '"reason":"the first admin, made by sekishoctl init"' ||
+        fail "first admin not audited with why"
     # no passphrase file: a strong one, shown once, seals the key
     expect_contains "passphrase shown" "AUDITOR KEY PASSPHRASE" "$err"
     expect_contains "store it offline" "OFFLINE" "$err"
