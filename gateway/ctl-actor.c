@@ -167,4 +167,8 @@ void ctl_actor_begin(const char *actor, int argc, char **argv)
     sk_user_clear(&u);
     snprintf(admin, sizeof(admin), "%s", actor);
     actor_name = admin;
+    /* A person's own act, not root's: audited under them, no break-glass,
+     * and the self-checks (sk_roles_self_check) apply. */
+    ctl_person = admin;
+    break_glass = 0;
 }

@@ -811,6 +811,9 @@ static struct sk_boxkey *load_auditor(const char *ppfile)
     size_t plen = 0;
     int r;
 
+    if (ppfile == NULL) {
+        ppfile = ctl_auditor_ppfile;
+    }
     if (ppfile != NULL) {
         if ((r = sk_file_read(ppfile, 1024, &pass, &plen)) != 0) {
             die("cannot read %s: %s", ppfile, sk_err_str(r));
@@ -1969,5 +1972,5 @@ int ctl_key(int argc, char **argv)
     if (argc == 1 && strcmp(argv[0], "rotate-signing") == 0) {
         return rotate_signing();
     }
-    die_usage("key: rotate-signing");
+    return ctl_key_auditor(argc, argv);
 }

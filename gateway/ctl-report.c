@@ -12,6 +12,7 @@
 #include "ctl.h"
 #include "methods.h"
 #include "policy/request.h"
+#include "policy/roles.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -219,6 +220,7 @@ static int grants_cb(const struct sk_grant *g, void *arg)
     DUPS(d, g, target);
     DUPS(d, g, created_by);
     DUPS(d, g, window);
+    DUPS(d, g, reason);
     return 0;
 }
 
@@ -305,12 +307,12 @@ static void privileges(struct table *t, struct vec *users, struct vec *grants,
 
     when.now = now;
     sk_local_time(cfg->timezone, now, &when.wday, &when.minute);
-    t->ncols = 13;
+    t->ncols = 14;
     memcpy(t->cols,
            (const char *[]){"user", "role", "account", "target", "login",
                             "via", "exec", "since", "until", "hours",
-                            "max_session_s", "granted_by", "live"},
-           sizeof(const char *) * 13);
+                            "max_session_s", "granted_by", "live", "reason"},
+           sizeof(const char *) * 14);
     for (size_t i = 0; i < users->n; i++) {
         struct vec mine = {.sz = sizeof(struct sk_grant)};
 
@@ -348,7 +350,8 @@ static void privileges(struct table *t, struct vec *users, struct vec *grants,
                     sk_policy_grant_live(&pg, &when) &&
                             u[i].status == SK_USER_ACTIVE
                         ? "yes"
-                        : "no");
+                        : "no",
+                    x->reason ? x->reason : "-");
             sk_grant_clear(x);
         }
         free(mine.v);
@@ -366,7 +369,8 @@ static void privileges(struct table *t, struct vec *users, struct vec *grants,
                     (int64_t)now >= q[j].start && (int64_t)now < q[j].end &&
                             u[i].status == SK_USER_ACTIVE
                         ? "yes"
-                        : "no");
+                        : "no",
+                    q[j].reason);
         }
     }
 }
@@ -393,8 +397,8 @@ static void inspection(struct table *t, struct vec *users, struct vec *grants,
         if (u[i].removed != 0) {
             continue; /* gone for good: nothing to inspect, no admin */
         }
-        admins += strcmp(u[i].role, "admin") == 0;
-        approvers += strcmp(u[i].role, "approver") == 0;
+        admins += sk_roles_has(u[i].role, "admin");
+        approvers += sk_roles_has(u[i].role, "approver");
         if (u[i].status != SK_USER_ACTIVE) {
             add_row(t, "account not active", u[i].name,
                     status_str(u[i].status));
@@ -499,6 +503,51 @@ static void inspection(struct table *t, struct vec *users, struct vec *grants,
     add_row(t, "accounts", "-", d);
 }
 
+/* Break-glass uses (root's sekishoctl, sekishoctl.c) in the last days
+ * days, from the audit log: each is a row an inspector should ask about.
+ * Lines are RFC 3339 UTC, so a string comparison orders them. */
+static void break_glass_rows(struct table *t, int days)
+{
+    struct sk_audit_reader *rd = NULL;
+    char *line = NULL, since[32], d[640];
+    size_t cap = 0;
+    ssize_t n;
+    time_t from = time(NULL) - (time_t)days * 86400;
+    struct tm tm;
+
+    if (gmtime_r(&from, &tm) == NULL ||
+        strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        die("clock unavailable");
+    }
+    if (sk_audit_reader_open(cfg->audit_log, &rd) != 0) {
+        die("cannot read %s: %s", cfg->audit_log, strerror(errno));
+    }
+    while ((n = sk_audit_reader_getline(rd, &line, &cap)) > 0) {
+        const char *ev = NULL, *when = NULL, *who = NULL, *cmd = NULL,
+                   *tty = NULL;
+        json_t *o;
+
+        if (strstr(line, "\"break_glass\"") == NULL ||
+            (o = json_loads(line, 0, NULL)) == NULL) {
+            continue;
+        }
+        if (json_unpack(o, "{s:s, s:s, s?s, s?s, s?s}", "event", &ev,
+                        "time", &when, "admin", &who, "command", &cmd,
+                        "tty", &tty) == 0 &&
+            strcmp(ev, "break_glass") == 0 && strcmp(when, since) >= 0) {
+            snprintf(d, sizeof(d), "%s: %s (tty %s)", when,
+                     cmd ? cmd : "?", tty ? tty : "?");
+            add_row(t, "break-glass use", who ? who : "?", d);
+        }
+        json_decref(o);
+    }
+    if (n < 0) {
+        die("cannot read %s: %s", sk_audit_reader_path(rd), strerror(errno));
+    }
+    free(line);
+    sk_audit_reader_free(rd);
+}
+
 static void free_all(struct vec *users, struct vec *grants, struct vec *reqs,
                      struct vec *targets, struct vec *sessions)
 {
@@ -577,6 +626,7 @@ int ctl_report(int argc, char **argv)
         privileges(&t, &users, &grants, &reqs, &targets);
     } else {
         inspection(&t, &users, &grants, &reqs, &sessions, days);
+        break_glass_rows(&t, days);
     }
     if ((mem = open_memstream(&text, &tlen)) == NULL) {
         die("out of memory");

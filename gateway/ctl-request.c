@@ -133,7 +133,10 @@ static void show(int64_t id)
 int ctl_request(int argc, char **argv)
 {
     char msg[300], actor[96];
-    const char *role = "admin", *as = NULL, *text = NULL;
+    /* Root at the console decides as the host admin: break-glass (on
+     * record as such, sekishoctl.c), so with the approver's right that
+     * an admin person alone no longer has (sk_req_is_approver). */
+    const char *role = "approver,admin", *as = NULL, *text = NULL;
     struct sk_user u;
     enum sk_req_action act;
     int64_t id;
@@ -203,6 +206,15 @@ int ctl_request(int argc, char **argv)
             die_usage("request %s: unexpected argument '%s'", argv[0],
                       argv[i]);
         }
+    }
+    /* A person (over SSH: ctl_person) votes as themselves, with the roles
+     * they hold; only root at the console may name someone else. */
+    if (ctl_person != NULL) {
+        if (as != NULL && strcmp(as, ctl_person) != 0) {
+            die("request %s: --as is for the host administrator only",
+                argv[0]);
+        }
+        as = ctl_person;
     }
     memset(&u, 0, sizeof(u));
     if (ctl_actor() != NULL) {

@@ -14,6 +14,18 @@
 extern struct sk_config *cfg;
 extern sk_store *store;
 extern char admin[64]; /* who runs this, for audit lines */
+/* Set by ctl_actor_init (sekishoctl.c): the person acting, NULL when root
+ * runs sekishoctl at the console (then break_glass is 1 and every
+ * state-changing or transcript-reading command is audited as
+ * "break_glass"). A path that runs a command for a person over SSH sets
+ * ctl_person to that person and break_glass to 0. */
+extern const char *ctl_person;
+extern int break_glass;
+extern const char *ctl_cfgpath; /* the configuration file in use */
+/* --auditor-passphrase-file before the command: the auditor key's
+ * passphrase for export, replay, search and watch when the command names
+ * none (scripts, tests); NULL: ask on the terminal. */
+extern const char *ctl_auditor_ppfile;
 
 void die_usage(const char *fmt, ...) __attribute__((noreturn))
 __attribute__((format(printf, 1, 2)));
@@ -52,6 +64,14 @@ int ctl_backup(int argc, char **argv, const struct sk_key *signer);
 int ctl_restore(const char *cfgpath, int argc, char **argv);
 /* The audit/transcript signing keys sekishoctl trusts (sk_audit_keyfn). */
 int ctl_trusted_key(const char *id, uint8_t pk[32], void *arg);
+/* ctl-auditor.c: key seal | key add-auditor (argv from "seal"). */
+int ctl_key_auditor(int argc, char **argv);
+/* The auditor passphrase from ppfile (at least 12 characters; dies
+ * otherwise) or, ppfile NULL, a new strong one (*generated = 1) that the
+ * caller shows once with ctl_passphrase_announce. Free with
+ * sk_secret_free. */
+char *ctl_auditor_passphrase(const char *ppfile, int *generated);
+void ctl_passphrase_announce(const char *pass, const char *keypath);
 /* `status`: health of the gateway (ctl-status.c); runs without the
  * signing key and writes nothing. */
 int ctl_status(int argc, char **argv);

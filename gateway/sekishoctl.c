@@ -18,6 +18,7 @@
 #include "auth/totp.h"
 #include "policy/cidr.h"
 #include "policy/command.h"
+#include "policy/roles.h"
 #include "policy/window.h"
 
 #include "ctl.h"
@@ -44,15 +45,17 @@
 static const char *usage_text =
     "usage: sekishoctl init --dir DIR [--listen ADDR:PORT] "
     "[--auditor-passphrase-file F] [--pam-module PATH]\n"
+    "           [--admin NAME [--admin-password-stdin]]\n"
     "       sekishoctl [-c CONFIG] init --existing-config\n"
-    "       sekishoctl [-c CONFIG] COMMAND ...   (default CONFIG "
-    SK_DEFAULT_CONFIG ")\n"
+    "       sekishoctl [-c CONFIG] [--auditor-passphrase-file F] COMMAND ...   "
+    "(default CONFIG " SK_DEFAULT_CONFIG ")\n"
     "commands:\n"
     "  egress-key [TARGET | --group NAME [--create]]\n"
-    "  user add NAME [--role maintainer|approver|admin|auditor] "
+    "  user add NAME [--role ROLE[,ROLE...]] "
     "[--password-stdin] [--from CIDR]... [--expires DATE]\n"
-    "           [--no-force-change]\n"
-    "  user role NAME maintainer|approver|admin|auditor\n"
+    "           [--no-force-change] [--reason TEXT]   (roles: maintainer "
+    "approver auditor admin)\n"
+    "  user role NAME ROLE[,ROLE...] | +ROLE | -ROLE ... [--reason TEXT]\n"
     "  user remove NAME\n"
     "  user from NAME CIDR... | --any\n"
     "  user expires NAME DATE|never\n"
@@ -70,8 +73,8 @@ static const char *usage_text =
     "  target list | show NAME | remove NAME | key-group NAME GROUP\n"
     "  group add|remove NAME | list | member add|remove GROUP USER\n"
     "  group from GROUP CIDR... | --any\n"
-    "  grant add USER|@GROUP TARGET [--until TIME] [--exec] [--hours WINDOW]\n"
-    "            [--max-session DURATION]\n"
+    "  grant add USER|@GROUP TARGET --reason TEXT [--until TIME] [--exec]\n"
+    "            [--hours WINDOW] [--max-session DURATION]\n"
     "  grant list [USER] | remove USER|@GROUP TARGET\n"
     "  session list [--json] [--user U] [--target T] [--request ID] "
     "[--since TIME] [--until TIME]\n"
@@ -85,7 +88,8 @@ static const char *usage_text =
     "  purge --before DATE\n"
     "  audit show [--json] [--event E] [--session ID] | audit verify\n"
     "  audit rotate\n"
-    "  key rotate-signing\n"
+    "  key rotate-signing | seal [--passphrase-file F] | add-auditor NAME "
+    "[--passphrase-file F]\n"
     "  request list [--state S] [--user U] [--json] | show ID\n"
     "  request approve|deny|signoff ID [--as APPROVER] [--comment TEXT]\n"
     "  report privileges|inspection [--format text|csv|json] "
@@ -99,6 +103,12 @@ static const char *usage_text =
 struct sk_config *cfg;
 sk_store *store;
 char admin[64];
+const char *ctl_person;
+int break_glass;
+const char *ctl_cfgpath;
+const char *ctl_auditor_ppfile;
+static char login_name[64], sudo_name[64], tty_name[64];
+static long login_uid = -1;
 static struct sk_key *signer;
 
 /* Error messages often quote what a file, a client or a target said:
@@ -460,10 +470,50 @@ static int show_key(const struct sk_user_key *k, void *arg)
     return 0;
 }
 
-static int role_valid(const char *role)
+/* The role set old changed by changes[0..n-1] (roles.h), canonical, into
+ * out. A change is +ROLE, -ROLE, or a bare ROLE or ROLE,ROLE... that
+ * replaces the set; they apply left to right. Dies (usage) on a word
+ * that is no role. */
+static void roles_change(const char *what, const char *old, int n,
+                         char **changes, char out[SK_ROLES_MAX])
 {
-    return strcmp(role, "maintainer") == 0 || strcmp(role, "approver") == 0 ||
-           strcmp(role, "admin") == 0 || strcmp(role, "auditor") == 0;
+    char cur[SK_ROLES_MAX], next[SK_ROLES_MAX], word[SK_ROLES_MAX + 2];
+    const char *c, *p, *e;
+    int i, bad;
+
+    snprintf(cur, sizeof(cur), "%s", old);
+    for (i = 0; i < n; i++) {
+        c = changes[i];
+        bad = 0;
+        if (c[0] == '+' || c[0] == '-') {
+            bad = strchr(c, ',') != NULL ||
+                  sk_roles_apply(cur, c, next, sizeof(next)) != 0;
+        } else {
+            /* a bare set: built up from nothing, in canonical order */
+            next[0] = '\0';
+            for (p = c; !bad; p = e + 1) {
+                e = p + strcspn(p, ",");
+                bad = e == p || (size_t)(e - p) > SK_ROLES_MAX ||
+                      snprintf(word, sizeof(word), "+%.*s", (int)(e - p),
+                               p) < 0 ||
+                      sk_roles_apply(next, word, cur, sizeof(cur)) != 0;
+                if (!bad) {
+                    snprintf(next, sizeof(next), "%s", cur);
+                }
+                if (*e == '\0') {
+                    break;
+                }
+            }
+        }
+        if (bad) {
+            die_usage("%s: '%s' is not a role change: use ROLE, ROLE,ROLE..., "
+                      "+ROLE or -ROLE with roles maintainer, approver, "
+                      "auditor, admin",
+                      what, c);
+        }
+        snprintf(cur, sizeof(cur), "%s", next);
+    }
+    snprintf(out, SK_ROLES_MAX, "%s", cur);
 }
 
 /* A password an administrator typed is known to two people: unless the
@@ -481,16 +531,34 @@ static void force_change(const char *name, int no_force)
     }
 }
 
-/* user role NAME ROLE */
-static int user_role(const char *name, const char *role)
+/* user role NAME CHANGE... [--reason TEXT]: several changes in one go
+ * (roles_change). Giving someone admin is the formal step of R-AC-3: it
+ * needs a reason, which the audit line keeps with who did it. */
+static int user_role(const char *name, int argc, char **argv)
 {
     struct sk_user u;
-    char *old = NULL;
-    int r;
+    char *old = NULL, *changes[8], set[SK_ROLES_MAX], list[256] = "";
+    const char *reason = NULL;
+    int r, n = 0, i;
 
-    if (!role_valid(role)) {
-        die_usage("user role: '%s' is not maintainer, approver, admin or "
-                  "auditor", role);
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+            reason = argv[++i];
+            if (!sk_utf8_valid(reason, strlen(reason)) ||
+                strlen(reason) > 500 || reason[0] == '\0') {
+                die_usage("user role: --reason: 1-500 bytes of UTF-8");
+            }
+        } else if (n < (int)(sizeof(changes) / sizeof(changes[0]))) {
+            changes[n++] = argv[i];
+            snprintf(list + strlen(list), sizeof(list) - strlen(list),
+                     "%s%s", list[0] ? " " : "", argv[i]);
+        } else {
+            die_usage("user role: at most 8 changes");
+        }
+    }
+    if (n == 0) {
+        die_usage("user role NAME ROLE[,ROLE...] | +ROLE | -ROLE ... "
+                  "[--reason TEXT]");
     }
     if ((r = sk_store_user_get(store, name, &u)) != 0) {
         die("user %s: %s", name,
@@ -501,20 +569,31 @@ static int user_role(const char *name, const char *role)
     if (old == NULL) {
         die("out of memory");
     }
-    if (strcmp(old, role) == 0) {
-        printf(_("user %s is already %s\n"), name, role);
+    roles_change("user role", old, n, changes, set);
+    if (strcmp(old, set) == 0) {
+        printf(_("user %s is already %s\n"), name,
+               set[0] ? set : "(no role)");
         free(old);
         return 0;
     }
-    if ((r = sk_store_user_set_role(store, name, role)) != 0) {
+    if (sk_roles_has(set, "admin") && !sk_roles_has(old, "admin") &&
+        reason == NULL) {
+        free(old);
+        die("user role %s: making someone an admin needs --reason TEXT "
+            "(why, on whose decision: it is kept in the audit log)",
+            name);
+    }
+    if ((r = sk_store_user_set_role(store, name, set)) != 0) {
         free(old);
         die("user role %s: %s", name, sk_err_str(r));
     }
     /* Decisions read the role as it is now (approvals, admin commands),
      * so this takes effect at the user's next command. */
-    (void)sk_audit("user_role", "{s:s, s:s, s:s, s:s}", "admin", admin,
-                   "user", name, "role", role, "from", old);
-    printf(_("user %s is now %s (was %s)\n"), name, role, old);
+    (void)sk_audit("user_role", "{s:s, s:s, s:s, s:s, s:s, s:s?}", "admin",
+                   admin, "user", name, "role", set, "from", old, "changes",
+                   list, "reason", reason);
+    printf(_("user %s is now %s (was %s)\n"), name,
+           set[0] ? set : "(no role)", old[0] ? old : "(no role)");
     free(old);
     return 0;
 }
@@ -621,12 +700,15 @@ static int cmd_user(int argc, char **argv)
                 name);
         }
         sk_user_clear(&u);
+        /* Nobody changes their own account's rights (separated duties);
+         * their own password they change with `passwd` over SSH. */
+        if (sk_roles_self_check(ctl_person, name, "user") != 0) {
+            die("user %s: you cannot change your own account; another "
+                "admin must", name);
+        }
     }
     if (strcmp(sub, "role") == 0) {
-        if (argc != 3) {
-            die_usage("user role NAME maintainer|approver|admin|auditor");
-        }
-        return user_role(name, argv[2]);
+        return user_role(name, argc - 2, argv + 2);
     }
     if (strcmp(sub, "lang") == 0) {
         if (argc != 3) {
@@ -641,7 +723,8 @@ static int cmd_user(int argc, char **argv)
         return user_remove(name);
     }
     if (strcmp(sub, "add") == 0) {
-        const char *role = "maintainer";
+        char *rolearg = "maintainer", role[SK_ROLES_MAX];
+        const char *reason = NULL;
         int from_stdin = 0, no_force = 0, i;
         char hash[SK_PW_HASH_MAX], sources[1024] = "";
         struct sk_user u;
@@ -649,7 +732,7 @@ static int cmd_user(int argc, char **argv)
 
         for (i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) {
-                role = argv[++i];
+                rolearg = argv[++i];
             } else if (strcmp(argv[i], "--password-stdin") == 0) {
                 from_stdin = 1;
             } else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
@@ -658,13 +741,26 @@ static int cmd_user(int argc, char **argv)
                 expires = parse_expiry(argv[++i]);
             } else if (strcmp(argv[i], "--no-force-change") == 0) {
                 no_force = 1;
+            } else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+                reason = argv[++i];
+                if (reason[0] == '\0' || strlen(reason) > 500 ||
+                    !sk_utf8_valid(reason, strlen(reason))) {
+                    die_usage("user add: --reason: 1-500 bytes of UTF-8");
+                }
             } else {
                 die_usage("user add: unexpected argument '%s'", argv[i]);
             }
         }
-        if (!role_valid(role)) {
-            die_usage("user add: role '%s' is not maintainer, approver, "
-                      "admin or auditor", role);
+        if (rolearg[0] == '+' || rolearg[0] == '-') {
+            die_usage("user add: --role takes ROLE or ROLE,ROLE...");
+        }
+        roles_change("user add", "", 1, &rolearg, role);
+        /* An admin making an admin takes the formal step (R-AC-3) as
+         * `user role +admin` does; root's bootstrap is break-glass. */
+        if (ctl_person != NULL && sk_roles_has(role, "admin") &&
+            reason == NULL) {
+            die("user add %s: making someone an admin needs --reason TEXT",
+                name);
         }
         if (sk_cmd_reserved(name)) {
             die("user name '%s' is reserved", name);
@@ -699,10 +795,10 @@ static int cmd_user(int argc, char **argv)
             die("user add %s: %s", name, sk_err_str(r));
         }
         force_change(name, no_force);
-        (void)sk_audit("user_add", "{s:s, s:s, s:s, s:s?, s:b}", "admin",
-                       admin, "user", name, "role", role, "from",
+        (void)sk_audit("user_add", "{s:s, s:s, s:s, s:s?, s:b, s:s?}",
+                       "admin", admin, "user", name, "role", role, "from",
                        sources[0] ? sources : NULL, "force_change",
-                       !no_force);
+                       !no_force, "reason", reason);
         printf(_("user %s added (%s%s%s)%s\n"), name, role,
                sources[0] ? _(", from ") : "", sources,
                no_force ? ""
@@ -1242,7 +1338,7 @@ static int print_grant(const struct sk_grant *g, void *arg)
     if (g->max_session) {
         printf(" max-session %llds", (long long)g->max_session);
     }
-    printf("\n");
+    printf(" reason %s\n", g->reason ? term_str(g->reason) : "-");
     return 0;
 }
 
@@ -1296,6 +1392,12 @@ static int cmd_grant(int argc, char **argv)
                 }
             } else if (strcmp(argv[i], "--exec") == 0) {
                 g.allow_exec = 1;
+            } else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+                g.reason = argv[++i];
+                if (g.reason[0] == '\0' || strlen(g.reason) > 500 ||
+                    !sk_utf8_valid(g.reason, strlen(g.reason))) {
+                    die_usage("grant add: --reason: 1-500 bytes of UTF-8");
+                }
             } else if (strcmp(argv[i], "--hours") == 0 && i + 1 < argc) {
                 struct sk_window w;
                 char why[200];
@@ -1315,6 +1417,18 @@ static int cmd_grant(int argc, char **argv)
                 die_usage("grant add: unexpected argument '%s'", argv[i]);
             }
         }
+        if (g.reason == NULL && cfg->grant_reason_required) {
+            die_usage("grant add: --reason TEXT is missing: say why %s "
+                      "needs %s (R-AC-4; grant_reason_required = no in "
+                      "[policy] relaxes this)",
+                      argv[1], argv[2]);
+        }
+        /* Nobody grants themselves access (separated duties). */
+        if (group == NULL &&
+            sk_roles_self_check(ctl_person, argv[1], "grant") != 0) {
+            die("grant add: you cannot grant yourself access; another "
+                "admin must");
+        }
         g.user = argv[1];
         g.target = argv[2];
         g.valid_until = (int64_t)until;
@@ -1329,14 +1443,17 @@ static int cmd_grant(int argc, char **argv)
                     : sk_err_str(r));
         }
         fmt_time(g.valid_until, ts, sizeof(ts));
-        (void)sk_audit("grant_add", "{s:s, s:s, s:s, s:b, s:s, s:s?, s:I}",
-                       "admin", admin, "user", g.user, "target", g.target,
-                       "exec", g.allow_exec, "until", ts, "hours", g.window,
-                       "max_session", (json_int_t)g.max_session);
+        (void)sk_audit("grant_add",
+                       "{s:s, s:s, s:s, s:b, s:s, s:s?, s:I, s:s?}", "admin",
+                       admin, "user", g.user, "target", g.target, "exec",
+                       g.allow_exec, "until", ts, "hours", g.window,
+                       "max_session", (json_int_t)g.max_session, "reason",
+                       g.reason);
         printf(_("granted %s -> %s (%s) until %s%s%s\n"), g.user, g.target,
                g.allow_exec ? "shell+exec" : "shell", ts,
                g.window ? _(", hours ") : "", g.window ? g.window : "");
         g.window = NULL; /* argv's, not ours */
+        g.reason = NULL;
         return 0;
     }
     if (strcmp(argv[0], "remove") == 0) {
@@ -1519,16 +1636,56 @@ static void write_pam_stack(const char *dir, const char *module)
     free(text);
 }
 
+static void ctl_actor_init(void);
+static void ctl_break_glass(int argc, char **argv);
+
+/* init --admin NAME: the first admin is a person (R-ID-1), made as `user
+ * add NAME --role admin` makes one (password, TOTP enrolment, audited),
+ * so root's sekishoctl is needed for nothing after this. The password is
+ * the admin's own choice, typed now: no forced change. Without NAME,
+ * says how to make one. */
+static int init_first_admin(const char *cfgpath, const char *name,
+                            int from_stdin)
+{
+    char err[512];
+    char *args[] = {"add", NULL, "--role", "admin", "--no-force-change",
+                    "--reason", "the first admin, made by sekishoctl init",
+                    "--password-stdin", NULL};
+    int rc;
+
+    if (name == NULL) {
+        fprintf(stderr, "no admin yet: make the first one, a person with "
+                        "their own password and second factor:\n"
+                        "  sekishoctl -c %s user add NAME --role admin\n",
+                cfgpath);
+        return 0;
+    }
+    args[1] = (char *)name;
+    ctl_actor_init();
+    if (sk_config_load(cfgpath, &cfg, err, sizeof(err)) != 0) {
+        die("%s", err);
+    }
+    open_state();
+    rc = cmd_user(from_stdin ? 8 : 7, args);
+    sk_store_close(store);
+    sk_audit_close();
+    sk_key_free(signer);
+    sk_config_free(cfg);
+    store = NULL;
+    signer = NULL;
+    cfg = NULL;
+    return rc;
+}
+
 static int cmd_init(int argc, char **argv)
 {
     const char *dir = NULL, *listen = "127.0.0.1:2222", *ppfile = NULL,
-               *pam_module = NULL;
+               *pam_module = NULL, *first_admin = NULL;
     char path[PATH_MAX], path2[PATH_MAX], host[256], *line, *pass = NULL;
-    size_t passlen = 0;
     ssh_key hk = NULL;
     struct sk_key *ek = NULL;
     sk_store *st = NULL;
-    int i, r, port;
+    int i, r, port, generated = 0, admin_stdin = 0;
 
     for (i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
@@ -1540,12 +1697,25 @@ static int cmd_init(int argc, char **argv)
             ppfile = argv[++i];
         } else if (strcmp(argv[i], "--pam-module") == 0 && i + 1 < argc) {
             pam_module = argv[++i];
+        } else if (strcmp(argv[i], "--admin") == 0 && i + 1 < argc) {
+            first_admin = argv[++i];
+        } else if (strcmp(argv[i], "--admin-password-stdin") == 0) {
+            admin_stdin = 1;
         } else {
             die_usage("init: unexpected argument '%s'", argv[i]);
         }
     }
     if (dir == NULL) {
         die_usage("init: --dir DIR is required");
+    }
+    if (admin_stdin && first_admin == NULL) {
+        die_usage("init: --admin-password-stdin needs --admin NAME");
+    }
+    if (first_admin != NULL) {
+        check_name("user", first_admin);
+        if (sk_cmd_reserved(first_admin)) {
+            die("user name '%s' is reserved", first_admin);
+        }
     }
     if (dir[0] != '/') {
         die_usage("init: --dir must be an absolute path");
@@ -1601,26 +1771,21 @@ static int cmd_init(int argc, char **argv)
     }
     free(line);
     /* Auditor key pair: transcripts are encrypted to the public half.
-     * With a passphrase file the secret half is sealed under it (do this
-     * outside a demo; better still, keep the secret off the gateway). */
-    if (ppfile != NULL) {
-        if ((r = sk_file_read(ppfile, 1024, &pass, &passlen)) != 0) {
-            die("cannot read %s: %s", ppfile, sk_err_str(r));
-        }
-        pass[strcspn(pass, "\r\n")] = '\0';
-        if (strlen(pass) < 12) {
-            die("auditor passphrase: at least 12 characters");
-        }
-    }
+     * The secret half is always sealed (R-LOG-5: root alone reads no
+     * transcript), under the passphrase file's or a new strong one shown
+     * once; better still, the auditors keep it off the gateway. */
+    pass = ctl_auditor_passphrase(ppfile, &generated);
     snprintf(path, sizeof(path), "%s/auditor.key", dir);
     snprintf(path2, sizeof(path2), "%s/auditor.pub", dir);
     if ((r = sk_boxkey_generate_files(path, path2, pass)) != 0) {
+        sk_secret_free(pass);
         die("cannot write auditor keys %s: %s", path, sk_err_str(r));
     }
-    if (pass != NULL) {
-        sodium_memzero(pass, passlen);
-        free(pass);
+    if (generated) {
+        ctl_passphrase_announce(pass, path);
     }
+    sk_secret_free(pass);
+    pass = NULL;
     snprintf(path, sizeof(path), "%s/transcripts", dir);
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         die("mkdir %s: %s", path, strerror(errno));
@@ -1652,7 +1817,10 @@ static int cmd_init(int argc, char **argv)
                     "target login:\n", dir, dir);
     printf("%s\n", line);
     free(line);
-    return 0;
+    if (fflush(stdout) != 0) {
+        die("stdout: %s", strerror(errno));
+    }
+    return init_first_admin(path, first_admin, admin_stdin);
 }
 
 /* 1 if PATH exists; dies on anything but "does not exist" (fail closed:
@@ -1770,8 +1938,14 @@ static int cmd_init_existing(const char *cfgpath)
             die("cannot write auditor keys %s: %s", c->auditor_key,
                 sk_err_str(r));
         }
-        fprintf(stderr, "created %s and %s (move the secret key off the "
-                        "gateway)\n", c->auditor_key, c->auditor_pubkeys);
+        /* Not sealed here: a package's output lands in apt's logs, no
+         * place to show a passphrase. This line says so; key seal
+         * fixes it. */
+        fprintf(stderr, "created %s and %s\n"
+                        "WARNING: %s is NOT sealed: root can read every "
+                        "transcript with it; run `sekishoctl key seal` now "
+                        "(and move the secret key off the gateway)\n",
+                c->auditor_key, c->auditor_pubkeys, c->auditor_key);
         made++;
     }
     snprintf(path, sizeof(path), "%s/state.db", c->state_dir);
@@ -1816,8 +1990,11 @@ static int cmd_egress_key(int argc, char **argv)
         }
         group = argv[1];
         if (argc == 3) {
+            char *words[] = {"egress-key", argv[0], argv[1], argv[2]};
+
             /* A key made ahead of a rotation, before any target uses it. */
             open_state();
+            ctl_break_glass(4, words);
             egress_group_key(cfg, group);
         }
     } else if (argc == 1 && argv[0][0] != '-') {
@@ -1837,12 +2014,117 @@ static int cmd_egress_key(int argc, char **argv)
     return 0;
 }
 
+/* Who runs sekishoctl. Root at the console is no person: it is the
+ * bootstrap and emergency door (break-glass). The audit lines name the
+ * login behind it: the kernel's loginuid (set at login, kept across su
+ * and sudo, not changeable by the process), else SUDO_USER (what sudo
+ * says), else the user id's name. */
+static void ctl_actor_init(void)
+{
+    struct passwd *pw;
+    const char *sudo = getenv("SUDO_USER"), *tty;
+    FILE *f;
+    long v;
+
+    pw = getpwuid(getuid());
+    if ((f = fopen("/proc/self/loginuid", "r")) != NULL) {
+        /* 4294967295: no login recorded (a daemon, a container) */
+        if (fscanf(f, "%ld", &v) == 1 && v >= 0 && v < 4294967295L) {
+            login_uid = v;
+        }
+        fclose(f);
+    }
+    if (login_uid >= 0) {
+        struct passwd *lp = getpwuid((uid_t)login_uid);
+
+        if (lp != NULL) {
+            snprintf(login_name, sizeof(login_name), "%s", lp->pw_name);
+        } else {
+            snprintf(login_name, sizeof(login_name), "uid %ld", login_uid);
+        }
+    }
+    if (sudo != NULL && sk_utf8_valid(sudo, strlen(sudo))) {
+        snprintf(sudo_name, sizeof(sudo_name), "%s", sudo);
+    }
+    tty = ttyname(STDIN_FILENO);
+    snprintf(tty_name, sizeof(tty_name), "%s", tty ? tty : "none");
+    snprintf(admin, sizeof(admin), "%s",
+             login_name[0] ? login_name
+             : sudo_name[0] ? sudo_name
+             : pw           ? pw->pw_name
+                            : "?");
+    ctl_person = NULL;
+    break_glass = 1;
+}
+
+/* 1 if the command changes nothing and shows no transcript's content
+ * (lists, shows, reports, health, integrity checks, the audit log): root
+ * may look without breaking the glass. */
+static int ctl_read_only(int argc, char **argv)
+{
+    static const char *const readers[] = {"user", "target", "group",
+                                          "grant", "request"};
+    size_t i;
+
+    if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "report") == 0 ||
+        strcmp(argv[0], "verify") == 0) {
+        return 1;
+    }
+    if (strcmp(argv[0], "audit") == 0) {
+        return argc >= 2 &&
+               (strcmp(argv[1], "show") == 0 || strcmp(argv[1], "verify") == 0);
+    }
+    if (strcmp(argv[0], "session") == 0) {
+        return argc >= 2 &&
+               (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "show") == 0);
+    }
+    for (i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
+        if (strcmp(argv[0], readers[i]) == 0) {
+            return argc >= 2 && (strcmp(argv[1], "list") == 0 ||
+                                 strcmp(argv[1], "show") == 0);
+        }
+    }
+    return 0;
+}
+
+/* On record before the command runs (fail closed): root used sekishoctl
+ * to change something or read transcripts. argv: the command words. */
+static void ctl_break_glass(int argc, char **argv)
+{
+    char cmd[512] = "";
+    size_t used = 0;
+    int i, n;
+
+    if (!break_glass || ctl_read_only(argc, argv)) {
+        return;
+    }
+    for (i = 0; i < argc && used < sizeof(cmd) - 1; i++) {
+        n = snprintf(cmd + used, sizeof(cmd) - used, "%s%s", i ? " " : "",
+                     argv[i]);
+        if (n < 0) {
+            break;
+        }
+        used += (size_t)n;
+    }
+    if (!sk_utf8_valid(cmd, strlen(cmd))) {
+        snprintf(cmd, sizeof(cmd), "%s (arguments not UTF-8)", argv[0]);
+    }
+    if (sk_audit("break_glass", "{s:s, s:s, s:s?, s:I, s:s?, s:s, s:s}",
+                 "admin", admin, "command", cmd, "login",
+                 login_name[0] ? login_name : NULL, "loginuid",
+                 (json_int_t)login_uid, "sudo_user",
+                 sudo_name[0] ? sudo_name : NULL, "tty", tty_name, "uid_name",
+                 getpwuid(getuid()) ? getpwuid(getuid())->pw_name : "?") !=
+        0) {
+        die("audit log unavailable: break-glass use not recorded, "
+            "nothing done");
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *cfgpath = NULL, *actor = NULL;
     char err[512];
-    struct passwd *pw;
-    const char *sudo;
     int i = 1, rc;
 
     /* State, keys and logs are for root alone. */
@@ -1877,6 +2159,11 @@ int main(int argc, char **argv)
         cfgpath = argv[2];
         i = 3;
     }
+    ctl_cfgpath = cfgpath;
+    if (i + 1 < argc && strcmp(argv[i], "--auditor-passphrase-file") == 0) {
+        ctl_auditor_ppfile = argv[i + 1];
+        i += 2;
+    }
     if (argc - i >= 4 && strcmp(argv[i], "--actor") == 0) {
         /* The monitor running a gateway command for a person (ctl-actor.c
          * says who may); proven once the state is open. */
@@ -1902,10 +2189,7 @@ int main(int argc, char **argv)
         }
         return cmd_init_existing(cfgpath);
     }
-    pw = getpwuid(getuid());
-    sudo = getenv("SUDO_USER");
-    snprintf(admin, sizeof(admin), "%s%s%s", pw ? pw->pw_name : "?",
-             sudo ? "/sudo:" : "", sudo ? sudo : "");
+    ctl_actor_init();
     if (strcmp(argv[i], "restore") == 0) {
         return ctl_restore(cfgpath, argc - i - 1, argv + i + 1);
     }
@@ -1942,6 +2226,7 @@ int main(int argc, char **argv)
     if (actor != NULL) {
         ctl_actor_begin(actor, argc - i, argv + i);
     }
+    ctl_break_glass(argc - i, argv + i);
     if (strcmp(argv[i], "user") == 0) {
         rc = cmd_user(argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "target") == 0) {

@@ -8,7 +8,8 @@
 
 int sk_req_is_approver(const char *role)
 {
-    return sk_roles_has(role, "approver") || sk_roles_has(role, "admin");
+    /* Separated duties (R-AC-3): admin alone manages, it does not decide. */
+    return sk_roles_has(role, "approver");
 }
 
 static int deny(char *why, size_t whylen, const char *msg)

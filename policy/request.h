@@ -46,7 +46,8 @@ int sk_req_window_ok(int64_t start, int64_t end, time_t now, char *why,
 const char *sk_req_display(const char *state, int64_t start, int64_t end,
                            time_t now);
 
-/* 1 if role may approve, deny and sign off. */
+/* 1 if the role set holds approver: only approvers approve, deny and
+ * sign off (an admin who is not also an approver may not). */
 int sk_req_is_approver(const char *role);
 
 #endif

@@ -116,3 +116,52 @@ int sk_roles_apply(const char *set, const char *change, char *out,
     }
     return 0;
 }
+
+/* The duty table (roles.h): which role each admin/auditor command needs. */
+static const struct {
+    const char *command;
+    const char *role;
+} duties[] = {
+    {"sessions", "auditor"}, {"session", "auditor"}, {"verify", "auditor"},
+    {"replay", "auditor"},   {"watch", "auditor"},   {"search", "auditor"},
+    {"audit", "auditor"},    {"export", "auditor"},  {"user", "admin"},
+    {"target", "admin"},     {"group", "admin"},     {"grant", "admin"},
+    {"request", "admin"},    {"report", "admin"},    {"approve", "approver"},
+    {"deny", "approver"},    {"signoff", "approver"},
+};
+
+int sk_roles_may(const char *set, const char *command)
+{
+    size_t i;
+
+    if (set == NULL || command == NULL || !sk_roles_valid_set(set)) {
+        return 0;
+    }
+    for (i = 0; i < sizeof(duties) / sizeof(duties[0]); i++) {
+        if (strcmp(duties[i].command, command) == 0) {
+            return sk_roles_has(set, duties[i].role);
+        }
+    }
+    return 0;
+}
+
+int sk_roles_self_check(const char *actor, const char *subject,
+                        const char *command)
+{
+    static const char *const on_self[] = {"user", "grant", "approve", "deny",
+                                          "signoff"};
+    size_t i;
+
+    if (subject == NULL || command == NULL) {
+        return SK_ERR_INVALID;
+    }
+    if (actor == NULL || strcmp(actor, subject) != 0) {
+        return 0;
+    }
+    for (i = 0; i < sizeof(on_self) / sizeof(on_self[0]); i++) {
+        if (strcmp(on_self[i], command) == 0) {
+            return SK_ERR_DENIED;
+        }
+    }
+    return 0;
+}

@@ -33,4 +33,28 @@ int sk_roles_apply(const char *set, const char *change, char *out,
 /* 1 if set is a well-formed set (every word valid, no duplicates). */
 int sk_roles_valid_set(const char *set);
 
+/* Separated duties: 1 if a person holding set may run the admin or
+ * auditor command named by its first word (the sekishoctl word, the same
+ * over SSH), else 0. The table:
+ *   auditor   sessions session verify replay watch search audit export
+ *   admin     user target group grant request report
+ *   approver  approve deny signoff
+ * An admin reads no transcript unless also an auditor; an auditor
+ * changes nothing. Any other word (init, key, backup, purge, ..., or an
+ * unknown one) returns 0: such commands are root's (break-glass) only.
+ * Words every person may use over SSH (targets, help, whoami, the
+ * maintainer's own request/report) are the caller's to allow first.
+ * A malformed set or a NULL argument returns 0 (fail closed). */
+int sk_roles_may(const char *set, const char *command);
+/* Nobody acts on themselves: returns SK_ERR_DENIED when actor and subject
+ * name the same person and command is one that changes that person's
+ * rights: "user" (their roles, state, expiry, sources, factors), "grant"
+ * (access for themselves), "approve", "deny", "signoff" (their own
+ * request or work). Call it for state-changing actions that name a
+ * person; reads need no check. Returns 0 otherwise, and when actor is
+ * NULL (root at the console, break-glass: audited instead). A NULL
+ * subject or command returns SK_ERR_INVALID. */
+int sk_roles_self_check(const char *actor, const char *subject,
+                        const char *command);
+
 #endif

@@ -28,34 +28,26 @@ static int derive(const char *passphrase, const uint8_t *salt,
                : SK_ERR_ALLOC;
 }
 
-int sk_boxkey_generate_files(const char *secpath, const char *pubpath,
-                             const char *passphrase)
+/* The secret key file's text for sk, sealed under passphrase unless it
+ * is NULL, into text (n bytes); *len its length. Returns 0 or SK_ERR_*. */
+static int secret_text(const uint8_t *sk, const char *passphrase,
+                       char *text, size_t n, size_t *len)
 {
-    uint8_t pk[32], *sk = NULL, key[crypto_secretbox_KEYBYTES],
-                    salt[crypto_pwhash_SALTBYTES],
-                    sealed[crypto_secretbox_NONCEBYTES + 32 +
-                           crypto_secretbox_MACBYTES];
-    char b64[128], sb64[64], text[512];
+    uint8_t key[crypto_secretbox_KEYBYTES], salt[crypto_pwhash_SALTBYTES],
+        sealed[crypto_secretbox_NONCEBYTES + 32 + crypto_secretbox_MACBYTES];
+    char b64[128], sb64[64];
     unsigned long long ops = crypto_pwhash_OPSLIMIT_MODERATE;
     size_t mem = crypto_pwhash_MEMLIMIT_MODERATE;
-    int n, r;
+    int k, r;
 
-    if ((sk = sodium_malloc(32)) == NULL) {
-        return SK_ERR_ALLOC;
-    }
-    if (crypto_box_keypair(pk, sk) != 0) {
-        sodium_free(sk);
-        return SK_ERR_CRYPTO;
-    }
     if (passphrase == NULL) {
         sodium_bin2base64(b64, sizeof(b64), sk, 32,
                           sodium_base64_VARIANT_ORIGINAL);
-        n = snprintf(text, sizeof(text), "%s%s\n", SEC_MAGIC, b64);
+        k = snprintf(text, n, "%s%s\n", SEC_MAGIC, b64);
     } else {
         randombytes_buf(salt, sizeof(salt));
         randombytes_buf(sealed, crypto_secretbox_NONCEBYTES);
         if ((r = derive(passphrase, salt, ops, mem, key)) != 0) {
-            sodium_free(sk);
             return r;
         }
         crypto_secretbox_easy(sealed + crypto_secretbox_NONCEBYTES, sk, 32,
@@ -65,15 +57,39 @@ int sk_boxkey_generate_files(const char *secpath, const char *pubpath,
                           sodium_base64_VARIANT_ORIGINAL);
         sodium_bin2base64(b64, sizeof(b64), sealed, sizeof(sealed),
                           sodium_base64_VARIANT_ORIGINAL);
-        n = snprintf(text, sizeof(text), "%s%s %llu %zu\n%s\n", SEC_MAGIC_PW,
-                     sb64, ops, mem, b64);
+        k = snprintf(text, n, "%s%s %llu %zu\n%s\n", SEC_MAGIC_PW, sb64, ops,
+                     mem, b64);
     }
-    sodium_free(sk);
-    r = (n > 0 && (size_t)n < sizeof(text))
-            ? sk_file_write_new(secpath, text, (size_t)n, 0600)
-            : SK_ERR_INTERNAL;
-    sodium_memzero(text, sizeof(text));
     sodium_memzero(b64, sizeof(b64));
+    if (k <= 0 || (size_t)k >= n) {
+        sodium_memzero(text, n);
+        return SK_ERR_INTERNAL;
+    }
+    *len = (size_t)k;
+    return 0;
+}
+
+int sk_boxkey_generate_files(const char *secpath, const char *pubpath,
+                             const char *passphrase)
+{
+    uint8_t pk[32], *sk = NULL;
+    char b64[128], text[512];
+    size_t len = 0;
+    int n, r;
+
+    if ((sk = sodium_malloc(32)) == NULL) {
+        return SK_ERR_ALLOC;
+    }
+    if (crypto_box_keypair(pk, sk) != 0) {
+        sodium_free(sk);
+        return SK_ERR_CRYPTO;
+    }
+    r = secret_text(sk, passphrase, text, sizeof(text), &len);
+    sodium_free(sk);
+    if (r == 0) {
+        r = sk_file_write_new(secpath, text, len, 0600);
+    }
+    sodium_memzero(text, sizeof(text));
     if (r != 0) {
         return r;
     }
@@ -82,6 +98,21 @@ int sk_boxkey_generate_files(const char *secpath, const char *pubpath,
     n = snprintf(text, sizeof(text), "%s%s sekisho-auditor\n", PUB_MAGIC,
                  b64);
     return sk_file_write_new(pubpath, text, (size_t)n, 0644);
+}
+
+int sk_boxkey_write_secret(const char *path, const struct sk_boxkey *k,
+                           const char *passphrase)
+{
+    char text[512];
+    size_t len = 0;
+    int r;
+
+    if ((r = secret_text(k->sk, passphrase, text, sizeof(text), &len)) ==
+        0) {
+        r = sk_file_write_new(path, text, len, 0600);
+    }
+    sodium_memzero(text, sizeof(text));
+    return r;
 }
 
 static int b64_exact(const char *s, size_t slen, uint8_t *out, size_t want)

@@ -210,6 +210,10 @@ static const struct keyword keywords[] = {
     {"policy", "idle_timeout", KW_INT, OFF(idle_timeout), "900", 0, 604800,
      "seconds without keyboard input before a terminal session ends, with "
      "a warning first (0: never)"},
+    {"policy", "grant_reason_required", KW_BOOL,
+     OFF(grant_reason_required), "yes", 0, 0,
+     "`grant add` refuses a grant without --reason TEXT (why it exists, "
+     "R-AC-4: shown in grant list and report privileges)"},
 };
 
 #define NKEYWORDS (sizeof(keywords) / sizeof(keywords[0]))

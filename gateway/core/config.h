@@ -83,6 +83,7 @@ struct sk_config {
     int approvals_required;
     char *notify_command;
     int idle_timeout;
+    int grant_reason_required;
 };
 
 /* Parses a transcript_min_free value: "N" MiB (0..1048576) or "N%"

@@ -85,6 +85,10 @@ int sk_boxkey_generate_files(const char *secpath, const char *pubpath,
 int sk_boxkey_load_secret(const char *path, const char *passphrase,
                           struct sk_boxkey **out);
 void sk_boxkey_free(struct sk_boxkey *k);
+/* Writes k's secret half to a new file path (O_EXCL, 0600), sealed under
+ * passphrase (NULL: unprotected). Returns 0 or SK_ERR_* (EXISTS too). */
+int sk_boxkey_write_secret(const char *path, const struct sk_boxkey *k,
+                           const char *passphrase);
 int sk_boxkey_load_public(const char *path, uint8_t pk[32]);
 
 #endif

@@ -167,6 +167,13 @@ static const char *migrations[] = {
     /* 15: the language a user reads the gateway in when their client
      * sends no LANG (NULL: the gateway's) */
     "ALTER TABLE users ADD COLUMN lang TEXT;",
+    /* 16: a person's roles are a set ("approver,auditor", policy/roles.h):
+     * the one-word CHECK gives way to one listing every canonical set (a
+     * table rebuild, done in C: see users_role_sets) */
+    "@users_role_sets",
+    /* 17: why a grant exists (R-AC-4); NULL for grants made before */
+    "ALTER TABLE grants ADD COLUMN reason TEXT;"
+    "ALTER TABLE group_grants ADD COLUMN reason TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -192,6 +199,80 @@ static int user_version(sqlite3 *db, int *v)
     return r;
 }
 
+/* The CHECK of migration 15: the 16 canonical role sets (roles.h order
+ * maintainer, approver, auditor, admin), the empty one included. */
+#define ROLE_SETS_CHECK                                                       \
+    "CHECK (role IN ('','maintainer','approver','maintainer,approver',"     \
+    "'auditor','maintainer,auditor','approver,auditor',"                    \
+    "'maintainer,approver,auditor','admin','maintainer,admin',"             \
+    "'approver,admin','maintainer,approver,admin','auditor,admin',"         \
+    "'maintainer,auditor,admin','approver,auditor,admin',"                  \
+    "'maintainer,approver,auditor,admin'))"
+
+/* Migration 15. SQLite cannot change a CHECK in place, so the users table
+ * is rebuilt (SQLite's documented procedure; foreign keys are off while
+ * migrating, so dropping the old table cascades nothing). The new table is
+ * made from the old one's own definition with only the CHECK replaced, so
+ * columns an earlier migration added come along whatever their number. */
+static int users_role_sets(sqlite3 *db)
+{
+    static const char old_check[] =
+        "CHECK (role IN     ('maintainer','approver','admin','auditor'))";
+    sqlite3_stmt *s = NULL;
+    const char *sql, *at;
+    char *def = NULL;
+    int r = SK_ERR_STORE;
+
+    if (sqlite3_prepare_v2(db,
+                           "SELECT sql FROM sqlite_master WHERE type = "
+                           "'table' AND name = 'users'",
+                           -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_ROW ||
+        (sql = (const char *)sqlite3_column_text(s, 0)) == NULL ||
+        strncmp(sql, "CREATE TABLE users (", 20) != 0 ||
+        (at = strstr(sql, old_check)) == NULL) {
+        goto out;
+    }
+    if (asprintf(&def, "CREATE TABLE users_new (%.*s" ROLE_SETS_CHECK "%s",
+                 (int)(at - sql - 20), sql + 20,
+                 at + sizeof(old_check) - 1) < 0) {
+        def = NULL;
+        goto out;
+    }
+    /* the schema read must end before the table can be dropped */
+    sqlite3_finalize(s);
+    s = NULL;
+    if (exec_sql(db, def) != 0 ||
+        exec_sql(db, "INSERT INTO users_new SELECT * FROM users;"
+                     "DROP TABLE users;"
+                     "ALTER TABLE users_new RENAME TO users;") != 0) {
+        goto out;
+    }
+    /* Nothing may point nowhere after the rebuild. */
+    if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &s, NULL) !=
+            SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_DONE) {
+        goto out;
+    }
+    r = 0;
+out:
+    sqlite3_finalize(s);
+    free(def);
+    return r;
+}
+
+/* A migration entry starting with '@' names a step done in C. */
+static int migrate_step(sqlite3 *db, const char *m)
+{
+    if (m[0] != '@') {
+        return exec_sql(db, m);
+    }
+    if (strcmp(m, "@users_role_sets") == 0) {
+        return users_role_sets(db);
+    }
+    return SK_ERR_INTERNAL;
+}
+
 static int migrate(sqlite3 *db, int *found)
 {
     int v, i;
@@ -210,7 +291,7 @@ static int migrate(sqlite3 *db, int *found)
         return SK_ERR_SCHEMA_NEWER;
     }
     for (i = v; i < NMIGRATIONS; i++) {
-        if (exec_sql(db, migrations[i]) != 0) {
+        if (migrate_step(db, migrations[i]) != 0) {
             goto fail;
         }
     }
@@ -244,9 +325,13 @@ int sk_store_open(const char *path, int flags, sk_store **out)
     if (sqlite3_busy_timeout(st->db, 5000) != SQLITE_OK ||
         exec_sql(st->db, "PRAGMA journal_mode = WAL") != 0 ||
         exec_sql(st->db, "PRAGMA synchronous = FULL") != 0 ||
-        exec_sql(st->db, "PRAGMA foreign_keys = ON") != 0 ||
         exec_sql(st->db, "PRAGMA secure_delete = ON") != 0 ||
-        (r = migrate(st->db, &st->found_version)) != 0) {
+        /* off while migrating (a table rebuild must not cascade), on
+         * for everything after; the pragma is a no-op inside a
+         * transaction, so it brackets the migration */
+        exec_sql(st->db, "PRAGMA foreign_keys = OFF") != 0 ||
+        (r = migrate(st->db, &st->found_version)) != 0 ||
+        exec_sql(st->db, "PRAGMA foreign_keys = ON") != 0) {
         goto fail;
     }
     *out = st;
@@ -905,6 +990,7 @@ void sk_grant_clear(struct sk_grant *g)
     free(g->target);
     free(g->created_by);
     free(g->window);
+    free(g->reason);
     memset(g, 0, sizeof(*g));
 }
 
@@ -914,17 +1000,17 @@ int sk_store_grant_add(sk_store *st, const struct sk_grant *g, time_t now)
 
     r = run(st, 0,
             "INSERT INTO grants (user_id, target_id, allow_exec, valid_until, "
-            "created, created_by, window, max_session) "
-            "SELECT u.id, t.id, ?, ?, ?, ?, ?, ? FROM users u, targets t "
+            "created, created_by, window, max_session, reason) "
+            "SELECT u.id, t.id, ?, ?, ?, ?, ?, ?, ? FROM users u, targets t "
             "WHERE u.name = ? AND t.name = ? "
             "ON CONFLICT (user_id, target_id) DO UPDATE SET "
             "allow_exec = excluded.allow_exec, "
             "valid_until = excluded.valid_until, created = excluded.created, "
             "created_by = excluded.created_by, window = excluded.window, "
-            "max_session = excluded.max_session",
-            "iiisnis" "s", (int64_t)g->allow_exec, g->valid_until,
-            (int64_t)now, g->created_by, g->window, g->max_session, g->user,
-            g->target);
+            "max_session = excluded.max_session, reason = excluded.reason",
+            "iiisnin" "ss", (int64_t)g->allow_exec, g->valid_until,
+            (int64_t)now, g->created_by, g->window, g->max_session,
+            g->reason, g->user, g->target);
     if (r == 0 && sqlite3_changes(st->db) == 0) {
         r = SK_ERR_NOT_FOUND;
     }
@@ -956,6 +1042,7 @@ static int emit_grant(sqlite3_stmt *s, void *ctx)
     g.created_by = col_text(s, 6, &oom);
     g.window = col_text(s, 7, &oom);
     g.max_session = sqlite3_column_int64(s, 8);
+    g.reason = col_text(s, 9, &oom);
     if (oom || !g.user || !g.target || !g.created_by) {
         sk_grant_clear(&g);
         return SK_ERR_ALLOC;
@@ -974,8 +1061,8 @@ int sk_store_grant_list(sk_store *st, const char *user,
 
     if ((r = prep(st, &s,
                   "SELECT g.id, u.name, t.name, g.allow_exec, g.valid_until, "
-                  "g.created, g.created_by, g.window, g.max_session "
-                  "FROM grants g "
+                  "g.created, g.created_by, g.window, g.max_session, "
+                  "g.reason FROM grants g "
                   "JOIN users u ON u.id = g.user_id "
                   "JOIN targets t ON t.id = g.target_id "
                   "WHERE ?1 IS NULL OR u.name = ?1 ORDER BY u.name, t.name",
@@ -1432,16 +1519,17 @@ int sk_store_group_grant_add(sk_store *st, const char *group,
 
     r = run(st, 0,
             "INSERT INTO group_grants (group_id, target_id, allow_exec, "
-            "valid_until, created, created_by, window, max_session) "
-            "SELECT gr.id, t.id, ?, ?, ?, ?, ?, ? FROM groups gr, targets t "
-            "WHERE gr.name = ? AND t.name = ? "
+            "valid_until, created, created_by, window, max_session, reason) "
+            "SELECT gr.id, t.id, ?, ?, ?, ?, ?, ?, ? FROM groups gr, "
+            "targets t WHERE gr.name = ? AND t.name = ? "
             "ON CONFLICT (group_id, target_id) DO UPDATE SET "
             "allow_exec = excluded.allow_exec, "
             "valid_until = excluded.valid_until, created = excluded.created, "
             "created_by = excluded.created_by, window = excluded.window, "
-            "max_session = excluded.max_session",
-            "iiisniss", (int64_t)g->allow_exec, g->valid_until, (int64_t)now,
-            g->created_by, g->window, g->max_session, group, g->target);
+            "max_session = excluded.max_session, reason = excluded.reason",
+            "iiisninss", (int64_t)g->allow_exec, g->valid_until,
+            (int64_t)now, g->created_by, g->window, g->max_session,
+            g->reason, group, g->target);
     if (r == 0 && sqlite3_changes(st->db) == 0) {
         r = SK_ERR_NOT_FOUND;
     }
@@ -1471,7 +1559,7 @@ int sk_store_group_grant_list(sk_store *st, const char *user,
     if ((r = prep(st, &s,
                   "SELECT gg.id, '@' || gr.name, t.name, gg.allow_exec, "
                   "gg.valid_until, gg.created, gg.created_by, gg.window, "
-                  "gg.max_session FROM group_grants gg "
+                  "gg.max_session, gg.reason FROM group_grants gg "
                   "JOIN groups gr ON gr.id = gg.group_id "
                   "JOIN targets t ON t.id = gg.target_id "
                   "WHERE ?1 IS NULL OR gr.id IN (SELECT m.group_id FROM "

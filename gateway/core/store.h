@@ -73,7 +73,9 @@ int sk_store_password_history(sk_store *st, const char *name,
                               int (*cb)(const char *, void *), void *arg);
 /* SK_ERR_NOT_FOUND for a removed account too (it stays disabled). */
 int sk_store_user_set_status(sk_store *st, const char *name, int status);
-/* Sets the role (the schema's CHECK refuses unknown ones: SK_ERR_INVALID);
+/* Sets the role set (roles.h: comma-separated, canonical order; the
+ * schema's CHECK refuses anything else, a non-canonical order included:
+ * SK_ERR_INVALID);
  * SK_ERR_NOT_FOUND if no such live account. */
 int sk_store_user_set_role(sk_store *st, const char *name, const char *role);
 /* Removes the account for good: disabled, credentials, keys, grants,
@@ -204,6 +206,7 @@ struct sk_grant {
     char *created_by;
     char *window;        /* time-of-day rule (policy/window.h); NULL: any */
     int64_t max_session; /* seconds; 0: no limit */
+    char *reason;        /* why it was given (R-AC-4); NULL: not recorded */
 };
 void sk_grant_clear(struct sk_grant *g);
 

@@ -101,9 +101,21 @@ EOC
 gw_init() {
     GW="$WORK/gw"
     GPORT=$(free_port)
+    # The auditor key is always sealed: ctl passes this file for the
+    # commands that open it (export, replay, search, watch).
+    AUDITOR_PP="$WORK/auditor.pp"
+    printf 'the test auditor passphrase\n' > "$AUDITOR_PP"
     "$BIN/sekishoctl" init --dir "$GW" --listen "127.0.0.1:$GPORT" \
+        --auditor-passphrase-file "$AUDITOR_PP" \
         > "$WORK/egress.pub" 2>/dev/null || return 1
     CONF="$GW/sekisho.conf"
+    # Suites grant without --reason; test_roles.sh checks the default
+    # (required) by passing grant_reason_required = yes.
+    case " $* " in
+    *"grant_reason_required ="*) ;;
+    *) sed -i "s|^#grant_reason_required = .*|grant_reason_required = no|" \
+           "$CONF" ;;
+    esac
     if [ $# -gt 0 ]; then
         # Append to [gateway]: rewrite the commented defaults we override.
         local line key
@@ -141,7 +153,18 @@ gw_stop() {
     wait "$GW_PID" 2>/dev/null
 }
 
-ctl() { "$BIN/sekishoctl" -c "$CONF" "$@"; }
+ctl() {
+    "$BIN/sekishoctl" -c "$CONF" \
+        ${AUDITOR_PP:+--auditor-passphrase-file "$AUDITOR_PP"} "$@"
+}
+
+# gw_unsealed_auditor_key: the gateway's auditor key pair replaced by an
+# unsealed one, as installations made before keys were always sealed
+# have (and init --existing-config still makes). Before any session.
+gw_unsealed_auditor_key() {
+    rm -f "$GW/auditor.key" "$GW/auditor.pub"
+    "$BIN/sekishoctl" -c "$CONF" init --existing-config > /dev/null 2>&1
+}
 
 # db SQL: the gateway's state, as a test fixture; waits for locks held by
 # running sessions like the gateway itself does.

@@ -13,6 +13,8 @@ setup() {
     gw_init "connect_timeout = 5" "second_factor = none" \
         "lockout_threshold = 1000" "source_threshold = 1000" ||
         die "gw_init failed"
+    # t_backup_restore_drill checks an unsealed key stays out, loudly
+    gw_unsealed_auditor_key || die "no unsealed auditor key"
     start_target web01 || die "target web01 failed to start"
     add_user alice
     add_target web01

@@ -52,23 +52,23 @@ t_sekisho_verify_exports() {
     cp "$t" "$copy/s.skt"
     cast="$copy/s.cast"
     out=$("$VERIFY" -k "$GW/signing_key.pub" --export asciicast \
-        --auditor-key "$GW/auditor.key" -o "$cast" "$copy/s.skt" 2>&1)
+        --auditor-key "$GW/auditor.key" --passphrase-file "$AUDITOR_PP" -o "$cast" "$copy/s.skt" 2>&1)
     expect_eq "export exit status" 0 "$?"
     expect_contains "verified first" "OK: session $id sealed" "$out"
     expect_contains "asciicast v2" '{"version":2,' "$(head -1 "$cast")"
     out=$(script -qec "asciinema cat '$cast'" /dev/null 2>&1)
     expect_contains "asciinema cat shows the output" "ws-42" "$out"
     out=$("$VERIFY" -k "$GW/signing_key.pub" --export text \
-        --auditor-key "$GW/auditor.key" -o "$cast" "$copy/s.skt" 2>&1)
+        --auditor-key "$GW/auditor.key" --passphrase-file "$AUDITOR_PP" -o "$cast" "$copy/s.skt" 2>&1)
     expect_eq "an existing output file: refused" 1 "$?"
     rm -f "$copy/s.txt"
     "$VERIFY" -k "$GW/signing_key.pub" --export text \
-        --auditor-key "$GW/auditor.key" -o "$copy/s.txt" "$copy/s.skt" \
+        --auditor-key "$GW/auditor.key" --passphrase-file "$AUDITOR_PP" -o "$copy/s.txt" "$copy/s.skt" \
         > /dev/null 2>&1 || fail "text export failed"
     expect_contains "text export" "ws-42" "$(cat "$copy/s.txt")"
     printf 'X' | dd of="$copy/s.skt" bs=1 seek=200 conv=notrunc 2>/dev/null
     out=$("$VERIFY" -k "$GW/signing_key.pub" --export text \
-        --auditor-key "$GW/auditor.key" -o "$copy/bad.txt" "$copy/s.skt" 2>&1)
+        --auditor-key "$GW/auditor.key" --passphrase-file "$AUDITOR_PP" -o "$copy/bad.txt" "$copy/s.skt" 2>&1)
     expect_eq "a damaged copy: exit status" 1 "$?"
     [ -e "$copy/bad.txt" ] && fail "a damaged transcript was exported"
     "$VERIFY" -k "$GW/signing_key.pub" --export text "$copy/s.skt" \
@@ -236,7 +236,8 @@ t_appended_after_seal_detected() {
     expect_eq "appended: replay refused" 1 "$?"
     expect_contains "appended: replay says why" "5 bytes after the seal" "$out"
     expect_not_contains "appended: nothing replayed" "tail-check-42" "$out"
-    out=$(timeout 10 "$BIN/sekishoctl" -c "$CONF" session watch "$id" < /dev/null 2>&1)
+    out=$(timeout 10 "$BIN/sekishoctl" -c "$CONF" \
+        --auditor-passphrase-file "$AUDITOR_PP" session watch "$id" < /dev/null 2>&1)
     expect_eq "appended: watch stops with an error" 1 "$?"
     expect_contains "appended: watch says why" "5 bytes after the seal" "$out"
     out=$(ctl search tail-check-42 2>&1)
@@ -749,7 +750,8 @@ t_session_kill_and_watch() {
         > "$WORK/kw.out" 2> "$WORK/kw.err" < /dev/null &
     wait_until 10 grep -q watch-me-3 "$WORK/kw.out" || fail "no output"
     id=$(last_session)
-    timeout 6 "$BIN/sekishoctl" -c "$CONF" session watch "$id" \
+    timeout 6 "$BIN/sekishoctl" -c "$CONF" \
+        --auditor-passphrase-file "$AUDITOR_PP" session watch "$id" \
         > "$WORK/watch.out" 2>/dev/null
     expect_contains "watch follows the session" "watch-me-" \
         "$(cat "$WORK/watch.out")"
@@ -779,7 +781,8 @@ t_watch_is_live() {
     wait_until 10 grep -q live-marker-42 "$WORK/live.out" ||
         fail "the session printed nothing"
     id=$(last_session)
-    timeout 4 "$BIN/sekishoctl" -c "$CONF" session watch "$id" \
+    timeout 4 "$BIN/sekishoctl" -c "$CONF" \
+        --auditor-passphrase-file "$AUDITOR_PP" session watch "$id" \
         > "$WORK/live-watch.out" 2>/dev/null
     expect_contains "watch shows output long before the next checkpoint" \
         "live-marker-42" "$(cat "$WORK/live-watch.out")"
@@ -787,7 +790,8 @@ t_watch_is_live() {
     wait $! 2>/dev/null
     wait_until 10 session_ended "$id" || fail "session did not end"
     # A watch of an ended session ends too, sealed or not.
-    timeout 10 "$BIN/sekishoctl" -c "$CONF" session watch "$id" \
+    timeout 10 "$BIN/sekishoctl" -c "$CONF" \
+        --auditor-passphrase-file "$AUDITOR_PP" session watch "$id" \
         > "$WORK/live-watch2.out" 2>&1
     expect_eq "watch of an ended session returns" 0 "$?"
     gw_stop
@@ -1015,7 +1019,7 @@ t_replay_keys() {
     # --max-idle 100: the gaps play in full, so only a seek shows
     # mark-three within a second or two.
     tmux -S "$sock" new-session -d -x 100 -y 30 \
-        "$BIN/sekishoctl -c $CONF replay $id --max-idle 100; echo REPLAY-RC=\$?; sleep 30"
+        "$BIN/sekishoctl -c $CONF --auditor-passphrase-file $AUDITOR_PP replay $id --max-idle 100; echo REPLAY-RC=\$?; sleep 30"
     wait_until 10 sh -c "tmux -S '$sock' capture-pane -p | grep -q mark-two" ||
         fail "replay did not reach mark-two: $(pane)"
     # Left: back to the start, the screen rebuilt: mark-one again, and
@@ -1036,7 +1040,7 @@ t_replay_keys() {
     # A server of its own: the one just killed may still hold its socket.
     sock="$WORK/tmux-replay-q.sock"
     tmux -S "$sock" new-session -d -x 100 -y 30 \
-        "$BIN/sekishoctl -c $CONF replay $id --max-idle 100; echo REPLAY-RC=\$?; sleep 30"
+        "$BIN/sekishoctl -c $CONF --auditor-passphrase-file $AUDITOR_PP replay $id --max-idle 100; echo REPLAY-RC=\$?; sleep 30"
     wait_until 10 sh -c "tmux -S '$sock' capture-pane -p | grep -q mark-one" ||
         fail "second replay did not start: $(pane)"
     tmux -S "$sock" send-keys q

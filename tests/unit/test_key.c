@@ -84,11 +84,53 @@ static void test_bad_files(void **state)
     assert_int_equal(sk_key_load(path, &k), SK_ERR_SYSTEM);
 }
 
+/* Auditor keys: sealing an open key (key seal) keeps the key; the sealed
+ * file opens only with its passphrase. */
+static void test_boxkey_seal(void **state)
+{
+    char sec[512], pub[512], sealed[512];
+    struct sk_boxkey *k = NULL, *k2 = NULL;
+    uint8_t pk[32];
+    const char *dir = getenv("SK_TEST_TMP") ? getenv("SK_TEST_TMP") : "/tmp";
+    struct stat sb;
+
+    (void)state;
+    snprintf(sec, sizeof(sec), "%s/test_key.%ld.ask", dir, (long)getpid());
+    snprintf(pub, sizeof(pub), "%s/test_key.%ld.apub", dir, (long)getpid());
+    snprintf(sealed, sizeof(sealed), "%s/test_key.%ld.asealed", dir,
+             (long)getpid());
+    unlink(sec);
+    unlink(pub);
+    unlink(sealed);
+    assert_int_equal(sk_boxkey_generate_files(sec, pub, NULL), 0);
+    assert_int_equal(sk_boxkey_load_secret(sec, NULL, &k), 0);
+    assert_int_equal(sk_boxkey_write_secret(sealed, k, "a long passphrase"),
+                     0);
+    assert_int_equal(stat(sealed, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(sk_boxkey_write_secret(sealed, k, "x"), SK_ERR_EXISTS);
+    assert_int_equal(sk_boxkey_load_secret(sealed, NULL, &k2),
+                     SK_ERR_DENIED);
+    assert_int_equal(sk_boxkey_load_secret(sealed, "a long passphrasf", &k2),
+                     SK_ERR_DENIED);
+    assert_int_equal(sk_boxkey_load_secret(sealed, "a long passphrase", &k2),
+                     0);
+    assert_memory_equal(k->sk, k2->sk, 32);
+    assert_int_equal(sk_boxkey_load_public(pub, pk), 0);
+    assert_memory_equal(pk, k2->pk, 32);
+    sk_boxkey_free(k);
+    sk_boxkey_free(k2);
+    unlink(sec);
+    unlink(pub);
+    unlink(sealed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_load_sign),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_boxkey_seal),
     };
     if (sodium_init() < 0) {
         return 1;

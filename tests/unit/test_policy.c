@@ -112,10 +112,16 @@ static void test_request_rules(void **state)
                                   SK_REQ_APPROVE, 1, why, sizeof(why)),
                      SK_ERR_DENIED);
     assert_string_equal(why, "you have already decided this request");
-    assert_int_equal(sk_req_check("pending", "alice", "alice", "admin",
-                                  SK_REQ_APPROVE, 0, why, sizeof(why)),
+    assert_int_equal(sk_req_check("pending", "alice", "alice",
+                                  "approver,admin", SK_REQ_APPROVE, 0, why,
+                                  sizeof(why)),
                      SK_ERR_DENIED);
     assert_string_equal(why, "you cannot decide your own request");
+    /* separated duties: admin alone does not decide */
+    assert_int_equal(sk_req_check("pending", "alice", "bob", "admin",
+                                  SK_REQ_APPROVE, 0, why, sizeof(why)),
+                     SK_ERR_DENIED);
+    assert_string_equal(why, "only approvers may decide requests");
     assert_int_equal(sk_req_check("pending", "alice", "carol", "maintainer",
                                   SK_REQ_DENY, 0, why, sizeof(why)),
                      SK_ERR_DENIED);

@@ -24,7 +24,8 @@ static void test_has(void **state)
     assert_false(sk_roles_has("admin,", "admin"));
     assert_false(sk_roles_has("admin,admin", "admin"));
     assert_false(sk_roles_has("audit", "auditor"));
-    assert_true(sk_req_is_approver("auditor,admin"));
+    assert_true(sk_req_is_approver("approver,admin"));
+    assert_false(sk_req_is_approver("auditor,admin"));
     assert_false(sk_req_is_approver("maintainer,auditor"));
 }
 
@@ -67,11 +68,65 @@ static void test_apply(void **state)
     assert_false(sk_role_valid("Admin"));
 }
 
+static void test_may(void **state)
+{
+    (void)state;
+    /* an admin manages but reads no transcript */
+    assert_true(sk_roles_may("admin", "user"));
+    assert_true(sk_roles_may("admin", "grant"));
+    assert_true(sk_roles_may("admin", "report"));
+    assert_false(sk_roles_may("admin", "replay"));
+    assert_false(sk_roles_may("admin", "export"));
+    assert_false(sk_roles_may("admin", "approve"));
+    /* an auditor reads and changes nothing */
+    assert_true(sk_roles_may("auditor", "replay"));
+    assert_true(sk_roles_may("auditor", "verify"));
+    assert_true(sk_roles_may("auditor", "audit"));
+    assert_false(sk_roles_may("auditor", "user"));
+    assert_false(sk_roles_may("auditor", "grant"));
+    assert_false(sk_roles_may("auditor", "signoff"));
+    assert_true(sk_roles_may("approver", "signoff"));
+    assert_false(sk_roles_may("approver", "session"));
+    /* several roles add up */
+    assert_true(sk_roles_may("auditor,admin", "replay"));
+    assert_true(sk_roles_may("auditor,admin", "target"));
+    assert_false(sk_roles_may("maintainer", "sessions"));
+    /* root's words, unknown words and bad sets: nobody */
+    assert_false(sk_roles_may("maintainer,approver,auditor,admin", "key"));
+    assert_false(sk_roles_may("maintainer,approver,auditor,admin", "init"));
+    assert_false(sk_roles_may("admin", "users"));
+    assert_false(sk_roles_may("admin", ""));
+    assert_false(sk_roles_may("admin,admin", "user"));
+    assert_false(sk_roles_may("root", "user"));
+    assert_false(sk_roles_may(NULL, "user"));
+    assert_false(sk_roles_may("admin", NULL));
+}
+
+static void test_self_check(void **state)
+{
+    (void)state;
+    assert_int_equal(sk_roles_self_check("alice", "alice", "grant"),
+                     SK_ERR_DENIED);
+    assert_int_equal(sk_roles_self_check("alice", "alice", "user"),
+                     SK_ERR_DENIED);
+    assert_int_equal(sk_roles_self_check("alice", "alice", "approve"),
+                     SK_ERR_DENIED);
+    assert_int_equal(sk_roles_self_check("alice", "bob", "grant"), 0);
+    assert_int_equal(sk_roles_self_check("alice", "alicex", "user"), 0);
+    assert_int_equal(sk_roles_self_check("alice", "alice", "target"), 0);
+    /* root at the console is audited as break-glass instead */
+    assert_int_equal(sk_roles_self_check(NULL, "alice", "grant"), 0);
+    assert_int_equal(sk_roles_self_check("alice", NULL, "grant"),
+                     SK_ERR_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_has),
         cmocka_unit_test(test_apply),
+        cmocka_unit_test(test_may),
+        cmocka_unit_test(test_self_check),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

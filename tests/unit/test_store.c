@@ -51,6 +51,17 @@ static int count_user(const struct sk_user *x, void *arg)
     return 0;
 }
 
+/* Keeps the reason of the last grant seen (migration 16). */
+static char grant_reason[64];
+
+static int reason_grant(const struct sk_grant *x, void *arg)
+{
+    (void)arg;
+    snprintf(grant_reason, sizeof(grant_reason), "%s",
+             x->reason ? x->reason : "(null)");
+    return 0;
+}
+
 static int count_grant(const struct sk_grant *x, void *arg)
 {
     (void)x;
@@ -70,8 +81,8 @@ static void test_open_missing(void **state)
 
 static void test_schema(void **state)
 {
-    assert_int_equal(sk_store_schema_version(*state), 15);
-    assert_int_equal(sk_store_schema_latest(), 15);
+    assert_int_equal(sk_store_schema_version(*state), 17);
+    assert_int_equal(sk_store_schema_latest(), 17);
     assert_int_equal(sk_store_schema_found(*state), 0); /* created */
 }
 
@@ -256,10 +267,17 @@ static void test_targets_and_grants(void **state)
     g.target = "web01";
     g.created_by = "admin";
     assert_int_equal(sk_store_grant_add(st, &g, 5), 0);
-    /* re-granting replaces */
+    assert_int_equal(sk_store_grant_list(st, "alice", reason_grant, NULL),
+                     0);
+    assert_string_equal(grant_reason, "(null)");
+    /* re-granting replaces, reason included */
     g.allow_exec = 1;
     g.valid_until = 99;
+    g.reason = "CHG-7 disk swap";
     assert_int_equal(sk_store_grant_add(st, &g, 6), 0);
+    assert_int_equal(sk_store_grant_list(st, "alice", reason_grant, NULL),
+                     0);
+    assert_string_equal(grant_reason, "CHG-7 disk swap");
     g.target = "nosuch";
     assert_int_equal(sk_store_grant_add(st, &g, 6), SK_ERR_NOT_FOUND);
     assert_int_equal(
@@ -666,6 +684,14 @@ static void test_upgrade_from_v11(void **state)
     assert_string_equal(rq.decided_by, "bob");
     assert_int_equal(rq.approvals, 1);
     sk_request_clear(&rq);
+    /* migration 15 rebuilt users: its rows, and the grants pointing at
+     * them, are all there (counted above); sets are accepted now */
+    assert_int_equal(sk_store_user_set_role(st, "bob", "approver,auditor"),
+                     0);
+    assert_int_equal(sk_store_user_get(st, "bob", &u), 0);
+    assert_string_equal(u.role, "approver,auditor");
+    assert_string_equal(u.sources, "192.0.2.0/24");
+    sk_user_clear(&u);
     /* New tables work on the migrated database. */
     assert_int_equal(sk_store_session_id_claim(st, "ab", 5), 0);
     assert_int_equal(sk_store_user_remove(st, "carol", "root", 9), 0);
@@ -733,6 +759,21 @@ static void test_user_remove_and_role(void **state)
     assert_int_equal(sk_store_user_set_role(st, "alice", "approver"), 0);
     assert_int_equal(sk_store_user_set_role(st, "alice", "root"),
                      SK_ERR_INVALID);
+    /* role sets: canonical ones only (policy/roles.h) */
+    assert_int_equal(sk_store_user_set_role(st, "alice",
+                                            "maintainer,auditor,admin"),
+                     0);
+    assert_int_equal(sk_store_user_set_role(st, "alice", ""), 0);
+    assert_int_equal(sk_store_user_set_role(st, "alice", "admin,auditor"),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_store_user_set_role(st, "alice", "admin,admin"),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_store_user_add(st, "ari", "approver,auditor", "$h",
+                                       1),
+                     0);
+    assert_int_equal(sk_store_user_add(st, "arj", "auditor,root", "$h", 1),
+                     SK_ERR_INVALID);
+    assert_int_equal(sk_store_user_set_role(st, "alice", "approver"), 0);
     assert_int_equal(sk_store_user_set_role(st, "nobody", "admin"),
                      SK_ERR_NOT_FOUND);
     assert_int_equal(sk_store_user_get(st, "alice", &u), 0);
@@ -799,7 +840,7 @@ static void test_user_remove_and_role(void **state)
     assert_int_equal(sk_store_session_running(st, "S1"), 1);
     n = 0;
     assert_int_equal(sk_store_user_list(st, count_user, &n), 0);
-    assert_int_equal(n, 1);
+    assert_int_equal(n, 2); /* alice and ari */
 }
 
 int main(void)
