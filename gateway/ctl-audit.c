@@ -821,7 +821,31 @@ static struct sk_boxkey *load_auditor(const char *ppfile)
         pass[strcspn(pass, "\r\n")] = '\0';
     }
     r = sk_boxkey_load_secret(cfg->auditor_key, pass, &k);
-    if (r == SK_ERR_DENIED && pass == NULL && isatty(STDIN_FILENO)) {
+    if (r == SK_ERR_DENIED && pass == NULL && ctl_person != NULL &&
+        !isatty(STDIN_FILENO)) {
+        /* An auditor over SSH without a terminal (`ssh aki@gw export ID
+         * < passfile`): the first line of the input is the passphrase,
+         * read byte by byte so nothing after it is taken. It exists in
+         * this process only, for this command. */
+        char line[1025];
+        size_t n = 0;
+        ssize_t got;
+
+        while (n < sizeof(line) - 1 &&
+               ((got = read(STDIN_FILENO, line + n, 1)) == 1 ||
+                (got < 0 && errno == EINTR))) {
+            if (got == 1 && line[n] == '\n') {
+                break;
+            }
+            n += got == 1 ? 1 : 0;
+        }
+        line[n] = '\0';
+        if (n > 0 && line[n - 1] == '\r') {
+            line[n - 1] = '\0';
+        }
+        r = sk_boxkey_load_secret(cfg->auditor_key, line, &k);
+        sodium_memzero(line, sizeof(line));
+    } else if (r == SK_ERR_DENIED && pass == NULL && isatty(STDIN_FILENO)) {
         char *p = getpass("Auditor key passphrase: ");
 
         if (p != NULL) {

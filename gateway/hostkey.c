@@ -131,8 +131,8 @@ static EVP_PKEY *ossh_rsa(struct sk_buf *priv, const uint8_t *pub,
 {
     BIGNUM *n = NULL, *e = NULL, *d = NULL, *iqmp = NULL, *p = NULL,
            *q = NULL, *dp = NULL, *dq = NULL, *t = NULL;
-    const uint8_t *nraw, *pe, *pn;
-    size_t nrawlen, pel, pnl;
+    const uint8_t *nraw, *eraw, *pe, *pn;
+    size_t nrawlen, erawlen, pel, pnl;
     struct sk_buf pb;
     OSSL_PARAM_BLD *bld = NULL;
     OSSL_PARAM *params = NULL;
@@ -143,7 +143,7 @@ static EVP_PKEY *ossh_rsa(struct sk_buf *priv, const uint8_t *pub,
 
     sk_buf_init(&pb);
     if ((n = get_bn(priv, &nraw, &nrawlen)) == NULL ||
-        (e = get_bn(priv, NULL, NULL)) == NULL ||
+        (e = get_bn(priv, &eraw, &erawlen)) == NULL ||
         (d = get_bn(priv, NULL, NULL)) == NULL ||
         (iqmp = get_bn(priv, NULL, NULL)) == NULL ||
         (p = get_bn(priv, NULL, NULL)) == NULL ||
@@ -156,7 +156,8 @@ static EVP_PKEY *ossh_rsa(struct sk_buf *priv, const uint8_t *pub,
         strcmp(type, "ssh-rsa") != 0 ||
         sk_buf_get_string_direct(&pb, &pe, &pel) != 0 ||
         sk_buf_get_string_direct(&pb, &pn, &pnl) != 0 || pnl != nrawlen ||
-        memcmp(pn, nraw, pnl) != 0) {
+        memcmp(pn, nraw, pnl) != 0 || pel != erawlen ||
+        memcmp(pe, eraw, pel) != 0) {
         goto out;
     }
     if ((bnc = BN_CTX_new()) == NULL || (dp = BN_new()) == NULL ||
@@ -275,6 +276,18 @@ static int ossh_load(const char *text, struct sk_hostsigner *s,
         s->pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed,
                                                sizeof(seed));
         sodium_memzero(seed, sizeof(seed));
+        {
+            /* the seed must be the public key's */
+            uint8_t derived[ED_LEN];
+            size_t dl = sizeof(derived);
+
+            if (s->pkey != NULL &&
+                (EVP_PKEY_get_raw_public_key(s->pkey, derived, &dl) != 1 ||
+                 dl != ED_LEN || sodium_memcmp(derived, bpk, ED_LEN) != 0)) {
+                EVP_PKEY_free(s->pkey);
+                s->pkey = NULL;
+            }
+        }
         snprintf(s->type, sizeof(s->type), "ssh-ed25519");
     } else if (strcmp(str, "ssh-rsa") == 0) {
         s->pkey = ossh_rsa(&priv, pub, publen);
@@ -299,13 +312,32 @@ out:
     return r;
 }
 
-/* A PEM RSA key (libcrypto reads it) and its public blob (libssh makes
- * it). Returns 0, SK_ERR_INVALID (not RSA) or SK_ERR_CRYPTO. */
-static int pem_load(const char *text, const char *path,
-                    struct sk_hostsigner *s, uint8_t **blob, size_t *bloblen)
+/* Appends bn as an SSH mpint (big-endian, a leading zero byte when the
+ * top bit is set). Returns 0 or SK_ERR_CRYPTO. */
+static int put_mpint(struct sk_buf *b, const BIGNUM *bn)
 {
-    ssh_key pub = NULL;
-    char *pub64 = NULL;
+    uint8_t tmp[2049];
+    int n = BN_num_bytes(bn);
+
+    if (n <= 0 || n > 2048 || BN_bn2bin(bn, tmp + 1) != n) {
+        return SK_ERR_CRYPTO;
+    }
+    tmp[0] = 0;
+    return sk_buf_put_string(b, (tmp[1] & 0x80) ? tmp : tmp + 1,
+                             (size_t)n + ((tmp[1] & 0x80) ? 1 : 0)) == 0
+               ? 0
+               : SK_ERR_CRYPTO;
+}
+
+/* A PEM RSA key (libcrypto reads it) and its public blob, made from its
+ * own modulus and exponent (nothing else reads the file again, so no
+ * unwiped copy of it is left in freed memory). Returns 0, SK_ERR_INVALID
+ * (not RSA) or SK_ERR_CRYPTO. */
+static int pem_load(const char *text, struct sk_hostsigner *s,
+                    uint8_t **blob, size_t *bloblen)
+{
+    BIGNUM *n = NULL, *e = NULL;
+    struct sk_buf b;
     BIO *bio;
     int r = SK_ERR_CRYPTO;
 
@@ -321,23 +353,19 @@ static int pem_load(const char *text, const char *path,
         return SK_ERR_INVALID;
     }
     snprintf(s->type, sizeof(s->type), "ssh-rsa");
-    /* libssh's public blob: the same one libssh in the worker sends */
-    if (ssh_pki_import_pubkey_file(path, &pub) != SSH_OK &&
-        ssh_pki_import_privkey_base64(text, NULL, NULL, NULL, &pub) !=
-            SSH_OK) {
-        return SK_ERR_CRYPTO;
+    sk_buf_init(&b);
+    if (EVP_PKEY_get_bn_param(s->pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
+        EVP_PKEY_get_bn_param(s->pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1 &&
+        sk_buf_put_cstring(&b, "ssh-rsa") == 0 && put_mpint(&b, e) == 0 &&
+        put_mpint(&b, n) == 0 && sk_buf_avail(&b) <= SK_HOSTKEY_BLOB_MAX &&
+        (*blob = malloc(sk_buf_avail(&b))) != NULL) {
+        memcpy(*blob, sk_buf_ptr(&b), sk_buf_avail(&b));
+        *bloblen = sk_buf_avail(&b);
+        r = 0;
     }
-    if (ssh_pki_export_pubkey_base64(pub, &pub64) == SSH_OK &&
-        (*blob = malloc(SK_HOSTKEY_BLOB_MAX)) != NULL) {
-        r = sodium_base642bin(*blob, SK_HOSTKEY_BLOB_MAX, pub64,
-                              strlen(pub64), NULL, bloblen, NULL,
-                              sodium_base64_VARIANT_ORIGINAL) == 0 &&
-                    ssh_key_type(pub) == SSH_KEYTYPE_RSA
-                ? 0
-                : SK_ERR_CRYPTO;
-    }
-    ssh_string_free_char(pub64);
-    ssh_key_free(pub); /* libssh wipes a private key's parts */
+    sk_buf_free(&b);
+    BN_free(n);
+    BN_free(e);
     return r;
 }
 
@@ -359,7 +387,7 @@ int sk_hostkey_load(const char *path, struct sk_hostsigner **out,
     } else if (strstr(text, OSSH_BEGIN) != NULL) {
         r = ossh_load(text, s, blob, bloblen);
     } else {
-        r = pem_load(text, path, s, blob, bloblen);
+        r = pem_load(text, s, blob, bloblen);
     }
     sodium_free(text); /* wipes */
     if (r != 0) {

@@ -2021,6 +2021,19 @@ static int mon_answer_request_act(struct monitor *m, struct sk_buf *req)
     return r;
 }
 
+/* The recorder is forked from the monitor after the host key is loaded:
+ * it drops its copy at once (EVP_PKEY_free clears the key), so the key
+ * lives in the monitor alone. */
+static struct sk_hostsigner **mon_hostkey_slot;
+
+static void mon_scrub_recorder(void)
+{
+    if (mon_hostkey_slot != NULL) {
+        sk_hostkey_free(*mon_hostkey_slot);
+        *mon_hostkey_slot = NULL;
+    }
+}
+
 static int mon_answer_hostkey_pub(struct monitor *m, struct sk_buf *req)
 {
     struct sk_buf b;
@@ -2091,7 +2104,8 @@ static const char *mon_gwcmd_recheck(struct monitor *m, const char *role)
     int r;
 
     if ((r = sk_store_user_get(m->store, m->user, &u)) != 0) {
-        return r == SK_ERR_NOT_FOUND ? "account removed" : NULL;
+        /* what cannot be checked does not go on */
+        return r == SK_ERR_NOT_FOUND ? "account removed" : "state unavailable";
     }
     if (u.removed != 0) {
         why = "account removed";
@@ -2101,7 +2115,6 @@ static const char *mon_gwcmd_recheck(struct monitor *m, const char *role)
     } else if (sk_auth_account_expired(&u, time(NULL))) {
         why = "account expired";
     } else if (role != NULL && !sk_roles_has(u.role, role)) {
-        /* TODO(roles): sk_roles_may(set, command) once it is on main */
         why = "role withdrawn";
     }
     sk_user_clear(&u);
@@ -2313,6 +2326,15 @@ static int mon_handle(struct monitor *m)
         }
         if ((d->flags & MON_ONCE) && m->used[type]++) {
             error_f("request %u repeated", type);
+            r = SK_ERR_BAD_MESSAGE;
+            break;
+        }
+        /* One connection is a target session or a gateway command, never
+         * both: their supervision is one recheck, and an honest worker
+         * asks for one of them. */
+        if ((type == MON_GWCMD && m->used[MON_TARGET_OPEN]) ||
+            (type == MON_TARGET_OPEN && m->used[MON_GWCMD])) {
+            error_f("request %u after the other kind of session", type);
             r = SK_ERR_BAD_MESSAGE;
             break;
         }
@@ -3119,6 +3141,8 @@ int main(int argc, char **argv)
         kill(m.worker, SIGKILL);
         exit(SK_EXIT_ERROR);
     }
+    mon_hostkey_slot = &m.hostkey;
+    rec_child_scrub = mon_scrub_recorder;
     logit("connection from %s port %s", host, port);
     (void)sk_audit("connect", "{s:s, s:s}", "source", m.source, "port", port);
     m.grace_end = time(NULL) + cfg->login_grace_time;

@@ -253,6 +253,8 @@ static int mkdirs(const char *path)
     return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+void (*rec_child_scrub)(void);
+
 int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
               const struct sk_key *signer, const uint8_t (*rcpt)[32],
               size_t nrcpt, struct rec_proc *out, char *err, size_t errlen)
@@ -316,6 +318,9 @@ int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
         int keep[3] = {tfd, ev[0], st[1]};
         static int status_fd;
 
+        if (rec_child_scrub != NULL) {
+            rec_child_scrub();
+        }
         sk_die_with_parent(monitor);
         sk_close_fds_except(keep, 3);
         sk_log_init("sekisho-recorder", 0, SK_LOG_INFO);

@@ -48,6 +48,11 @@ int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
               const struct sk_key *signer, const uint8_t (*rcpt)[32],
               size_t nrcpt, struct rec_proc *out, char *err, size_t errlen);
 
+/* Called in the recorder child first thing after the fork, if set: the
+ * monitor drops there what the recorder must never hold (the host key:
+ * hostkey.h). */
+extern void (*rec_child_scrub)(void);
+
 /* Reads one status message if there is one (non-blocking when
  * timeout_ms is 0). Returns 1 when the recorder has given its final word
  * or is gone (p->done set), 0 otherwise. */

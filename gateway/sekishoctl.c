@@ -1097,6 +1097,40 @@ static void egress_group_key(const struct sk_config *c, const char *group)
     }
 }
 
+/* Is the person acting (over SSH) a member of group? Their own group's
+ * grants are grants to themselves (separated duties). */
+struct member_q {
+    const char *group;
+    int found;
+};
+
+static int member_cb(const char *name, const char *sources,
+                     const char *members, void *arg)
+{
+    struct member_q *q = arg;
+
+    (void)sources;
+    (void)members;
+    if (strcmp(name, q->group) == 0) {
+        q->found = 1;
+    }
+    return 0;
+}
+
+static int person_in_group(const char *group)
+{
+    struct member_q q = {group, 0};
+    int r;
+
+    if (ctl_person == NULL) {
+        return 0;
+    }
+    if ((r = sk_store_group_list(store, ctl_person, member_cb, &q)) != 0) {
+        die("group membership of %s: %s", ctl_person, sk_err_str(r));
+    }
+    return q.found;
+}
+
 /* The authorized_keys line of group's egress key, with the options that
  * bind it to the gateway (from=) and take away what it never needs
  * (restrict: forwarding of ports, agent and X11, user rc; pty stays for
@@ -1423,11 +1457,16 @@ static int cmd_grant(int argc, char **argv)
                       "[policy] relaxes this)",
                       argv[1], argv[2]);
         }
-        /* Nobody grants themselves access (separated duties). */
+        /* Nobody grants themselves access (separated duties): neither
+         * directly nor to a group they are in. */
         if (group == NULL &&
             sk_roles_self_check(ctl_person, argv[1], "grant") != 0) {
             die("grant add: you cannot grant yourself access; another "
                 "admin must");
+        }
+        if (group != NULL && person_in_group(group)) {
+            die("grant add: you are a member of group %s: another admin "
+                "must grant it access", group);
         }
         g.user = argv[1];
         g.target = argv[2];
@@ -1508,6 +1547,12 @@ static int cmd_group(int argc, char **argv)
         add = strcmp(argv[1], "add") == 0;
         check_name("group", argv[2]);
         check_name("user", argv[3]);
+        /* A group's grants reach its members: joining one is granting
+         * oneself its access. */
+        if (sk_roles_self_check(ctl_person, argv[3], "grant") != 0) {
+            die("group member %s: not for yourself (ask another admin)",
+                argv[1]);
+        }
         if ((r = sk_store_group_member(store, argv[2], argv[3], add)) != 0) {
             die("group member %s: %s", argv[1],
                 r == SK_ERR_NOT_FOUND ? (add ? "no such group or user"

@@ -674,10 +674,11 @@ t_seal_before_end_fails() {
 
 # The host key's secret (the Ed25519 seed in the key file) is in no page
 # of a live session's worker, which parses hostile input before any
-# login; the same search finds it in that session's monitor, which holds
+# login, nor of its recorder (forked from the monitor after the key is
+# read: it drops it); the same search finds it in that session's monitor, which holds
 # the key (so the search itself works).
 t_hostkey_not_in_worker() {
-    local id wp mon seed n cl
+    local id wp mon rp seed n cl
     gw_ssh alice web01 -- 'echo started; sleep 3417' > "$WORK/hk.out" \
         2> "$WORK/hk.err" < /dev/null &
     cl=$!
@@ -697,6 +698,10 @@ t_hostkey_not_in_worker() {
     n=$("$BUILD/tests/memscan/memscan" "$wp" "$seed") ||
         fail "memscan of the worker failed"
     expect_eq "host key seed in the worker's memory" "0" "$n"
+    rp=$(recorder_pid "$id") || { fail "no recorder for $id"; return; }
+    n=$("$BUILD/tests/memscan/memscan" "$rp" "$seed") ||
+        fail "memscan of the recorder failed"
+    expect_eq "host key seed in the recorder's memory" "0" "$n"
     kill $(pgrep -fx 'sleep 3417') 2>/dev/null
     wait "$cl" 2>/dev/null
 }

@@ -42,6 +42,14 @@ tmux_ssh() {
 pane() { tmux -S "$1" capture-pane -p -S -200; }
 pane_has() { pane "$1" | grep -q -- "$2"; }
 
+# key_passphrase SOCK: types the auditor key's passphrase at the prompt a
+# command reading transcripts shows on its terminal (echo off).
+key_passphrase() {
+    wait_until 15 pane_has "$1" "Auditor key passphrase" ||
+        { fail "no passphrase prompt: $(pane "$1")"; return 1; }
+    tmux -S "$1" send-keys "$(cat "$AUDITOR_PP")" Enter
+}
+
 t_auditor_reads_over_ssh() {
     local out rc want
     out=$(gw_ssh aki sessions < /dev/null 2>&1)
@@ -63,12 +71,12 @@ t_auditor_reads_over_ssh() {
     out=$(gw_ssh aki audit show < /dev/null 2>&1)
     expect_eq "audit show: exit" 0 "$?"
     expect_contains "audit show" "gateway_command" "$out"
-    out=$(gw_ssh aki export "$SID" --format text < /dev/null 2>&1)
+    out=$(gw_ssh aki export "$SID" --format text < "$AUDITOR_PP" 2>&1)
     expect_eq "export: exit" 0 "$?"
     expect_contains "export shows the recorded output" "rec-42" "$out"
-    out=$(gw_ssh aki export "$SID" --format asciicast < /dev/null 2>/dev/null)
+    out=$(gw_ssh aki export "$SID" --format asciicast < "$AUDITOR_PP" 2>/dev/null)
     expect_contains "export asciicast header" '"version":2' "$out"
-    out=$(gw_ssh aki search "'rec-42'" < /dev/null 2>&1)
+    out=$(gw_ssh aki search "'rec-42'" < "$AUDITOR_PP" 2>&1)
     expect_contains "search finds it" "$SID" "$out"
     # Audited under the person: the monitor's line and sekishoctl's own.
     audit_soon gateway_command '"user":"aki"' ||
@@ -217,6 +225,7 @@ t_admin_adds_user_in_pty() {
 t_replay_over_pty() {
     local sock="$WORK/tmux-replay.sock" out
     tmux_ssh "$sock" aki replay "$SID" --max-idle 0.5
+    key_passphrase "$sock" || return
     wait_until 15 pane_has "$sock" "CLIENT-EXIT=" || fail "replay did not end"
     out=$(pane "$sock")
     tmux -S "$sock" kill-server 2>/dev/null
@@ -235,6 +244,7 @@ t_role_withdrawn_ends_command() {
         <<< "$PW" > /dev/null || { fail "add zed"; return; }
     # A replay slowed right down: it runs until the role goes.
     tmux_ssh "$sock" zed replay "$SID" --speed 0.02
+    key_passphrase "$sock" || return
     wait_until 15 pane_has "$sock" "rec-42" || fail "replay did not start: $(pane "$sock")"
     ctl user role zed maintainer > /dev/null
     wait_until 10 pane_has "$sock" "CLIENT-EXIT=" || fail "command not ended"
@@ -282,7 +292,7 @@ t_watch_live_session() {
     start_live 'echo live-$((40+1)); sleep 4; echo live-$((40+2))' || return
     pid=$LIVE_PID
     id=$LIVE_ID
-    out=$(SSH_TIMEOUT=30 gw_ssh aki watch "$id" < /dev/null 2>&1)
+    out=$(SSH_TIMEOUT=30 gw_ssh aki watch "$id" < "$AUDITOR_PP" 2>&1)
     expect_eq "watch: exit" 0 "$?"
     expect_contains "watch sees the output" "live-41" "$out"
     expect_contains "watch follows to the end" "live-42" "$out"
@@ -308,7 +318,7 @@ t_client_gone_kills_command() {
         DISPLAY=:0 ssh -F /dev/null -o StrictHostKeyChecking=no \
         -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
         -o PubkeyAuthentication=no -p "$GPORT" aki@127.0.0.1 \
-        watch "$id" < /dev/null > /dev/null 2>&1 &
+        watch "$id" < "$AUDITOR_PP" > /dev/null 2>&1 &
     pid=$!
     wait_until 15 has_ctl_of aki || fail "watch did not start"
     sleep 1
@@ -331,7 +341,7 @@ t_large_export_intact() {
     a=$(ctl export "$id" --format text | sha256sum)
     t0=$(date +%s%N)
     # a slow reader: flow control holds the command back, nothing is lost
-    b=$(gw_ssh aki export "$id" --format text < /dev/null |
+    b=$(gw_ssh aki export "$id" --format text < "$AUDITOR_PP" |
         { sleep 2; cat; } | sha256sum)
     t1=$(date +%s%N)
     expect_eq "export over ssh is byte for byte sekishoctl's" "$a" "$b"
@@ -339,7 +349,7 @@ t_large_export_intact() {
     t0=$(date +%s%N)
     ctl export "$id" --format text > /dev/null
     t1=$(date +%s%N)
-    gw_ssh aki export "$id" --format text < /dev/null > /dev/null
+    gw_ssh aki export "$id" --format text < "$AUDITOR_PP" > /dev/null
     log "  8 MB export: locally $(( (t1 - t0) / 1000000 )) ms, over ssh $(( ($(date +%s%N) - t1) / 1000000 )) ms"
 }
 
