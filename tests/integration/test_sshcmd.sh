@@ -184,6 +184,46 @@ t_admin_over_stdin() {
     expect_eq "role unchanged" admin "$(db "SELECT role FROM users WHERE name = 'ann'")"
 }
 
+# A group's grants reach its members: an admin may neither join a group
+# nor grant a group they are in (the roundabout self-grant the review
+# found: group add, grant add @G, group member add G self), and so reaches
+# no target that way; another admin may.
+t_no_self_grant_via_group() {
+    local out
+    gw_ssh ann group add sneaky < /dev/null > /dev/null 2>&1
+    expect_eq "group made" 1 "$(db "SELECT count(*) FROM groups WHERE name = 'sneaky'")"
+    out=$(gw_ssh ann group member add sneaky ann < /dev/null 2>&1)
+    expect_eq "join own group: exit" 1 "$?"
+    expect_contains "join own group: why" "not for yourself" "$out"
+    ctl group member add sneaky ann > /dev/null 2>&1 ||
+        fail "root (break-glass) could not add ann"
+    out=$(gw_ssh ann grant add @sneaky web01 --exec --reason x < /dev/null 2>&1)
+    expect_eq "grant own group: exit" 1 "$?"
+    expect_contains "grant own group: why" "member of group sneaky" "$out"
+    out=$(gw_ssh ann web01 -- 'echo PWNED' < /dev/null 2>&1)
+    expect_not_contains "no access through the group" "PWNED" "$out"
+    # for a group she is not in, the same admin may
+    gw_ssh ann group add others < /dev/null > /dev/null 2>&1
+    gw_ssh ann grant add @others web01 --reason "'their work'" < /dev/null \
+        > /dev/null 2>&1
+    expect_eq "grant to another group" 0 "$?"
+}
+
+# An export streams while the client re-keys: every byte arrives (libssh
+# writes nothing during a re-exchange and says so only by a short count;
+# gw_write_all in wk-gwcmd.c waits for the exchange).
+t_export_while_rekeying() {
+    local id a b
+    gw_ssh alice web01 -- 'head -c 3000000 /dev/urandom | base64' \
+        < /dev/null > /dev/null 2>&1
+    id=$(db "SELECT id FROM sessions ORDER BY start DESC LIMIT 1")
+    wait_until 10 ctl verify "$id" > /dev/null 2>&1 || fail "not sealed"
+    a=$(ctl export "$id" --format text | sha256sum)
+    b=$(gw_ssh aki -oRekeyLimit=64K export "$id" --format text \
+        < "$AUDITOR_PP" | sha256sum)
+    expect_eq "export through re-exchanges is whole" "$a" "$b"
+}
+
 t_admin_adds_user_in_pty() {
     local sock="$WORK/tmux-add.sock" out secret f
     tmux_ssh "$sock" ann user add dave --no-force-change
@@ -408,6 +448,8 @@ run_test t_watch_live_session
 run_test t_client_gone_kills_command
 run_test t_resize_reaches_command
 run_test t_large_export_intact
+run_test t_no_self_grant_via_group
+run_test t_export_while_rekeying
 run_test t_actor_from_root_shell_refused
 run_test t_no_sanitizer_reports
 summary
