@@ -33,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct sk_keyring keys;
@@ -45,7 +47,11 @@ static void usage(void)
             "       sekisho-verify -k SIGNING.pub [-k ...] [--audit LOG] "
             "[--allow-incomplete]\n"
             "           --export asciicast|text --auditor-key KEY "
-            "[--passphrase-file F] -o OUT TRANSCRIPT\n");
+            "[--passphrase-file F] -o OUT TRANSCRIPT\n"
+            "       sekisho-verify -k SIGNING.pub [-k ...] [--audit LOG] "
+            "[--allow-incomplete]\n"
+            "           --replay --auditor-key KEY [--passphrase-file F] "
+            "[--speed X] TRANSCRIPT\n");
     exit(2);
 }
 
@@ -57,9 +63,45 @@ static const char *ts(const char *s);
  * existing file), as asciicast v2 for `asciinema play` or as text. Only
  * what verified is shown: a damaged transcript is not exported at all.
  */
+/* Plays the asciicast in memory file mfd with the real asciinema (on the
+ * auditor's terminal), at speed (NULL: 1). Returns its exit status, or 1
+ * if it could not be run. The decrypted session never touches a disk:
+ * asciinema opens it as /proc/self/fd/N, which it inherits. */
+static int replay_memfd(int mfd, const char *speed)
+{
+    char fdpath[64];
+    pid_t pid;
+    int st;
+
+    snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", mfd);
+    if ((pid = fork()) < 0) {
+        fprintf(stderr, "sekisho-verify: fork: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        if (speed != NULL) {
+            execlp("asciinema", "asciinema", "play", "-s", speed, fdpath,
+                   (char *)NULL);
+        } else {
+            execlp("asciinema", "asciinema", "play", fdpath, (char *)NULL);
+        }
+        fprintf(stderr,
+                "sekisho-verify: cannot run asciinema (%s): install it "
+                "(Debian: asciinema) or use --export asciicast\n",
+                strerror(errno));
+        _exit(127);
+    }
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR) {
+            return 1;
+        }
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
 static int export_file(const char *path, const char *format,
                        const char *keyfile, const char *ppfile,
-                       const char *outp)
+                       const char *outp, const char *speed)
 {
     struct sk_boxkey *k = NULL;
     char *pass = NULL, err[512] = "";
@@ -91,26 +133,38 @@ static int export_file(const char *path, const char *format,
         goto out;
     }
     if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-        (ofd = open(outp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                              O_CLOEXEC,
-                    0600)) < 0 ||
-        (out = fdopen(ofd, "w")) == NULL) {
+        (ofd = outp != NULL
+                   ? open(outp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                                    O_CLOEXEC,
+                          0600)
+                   : memfd_create("sekisho-replay", 0)) < 0 ||
+        (out = fdopen(outp != NULL ? ofd : dup(ofd), "w")) == NULL) {
         fprintf(stderr, "sekisho-verify: %s: %s\n",
-                ts(fd < 0 ? path : outp), strerror(errno));
+                ts(fd < 0 ? path : outp != NULL ? outp : "memory file"),
+                strerror(errno));
         goto out;
     }
-    ofd = -1;
+    if (outp != NULL) {
+        ofd = -1;
+    }
     r = strcmp(format, "text") == 0
             ? sk_tr_export_text(fd, k, out, err, sizeof(err))
             : sk_tr_export_asciicast(fd, k, out, 0, err, sizeof(err));
     if (fclose(out) != 0 && r == 0) {
-        snprintf(err, sizeof(err), "writing %s: %s", outp, strerror(errno));
+        snprintf(err, sizeof(err), "writing %s: %s",
+                 outp != NULL ? outp : "memory file", strerror(errno));
         r = SK_ERR_SYSTEM;
     }
     out = NULL;
     if (r < 0) {
         fprintf(stderr, "sekisho-verify: export failed: %s\n", ts(err));
-        (void)unlink(outp);
+        if (outp != NULL) {
+            (void)unlink(outp);
+        }
+        goto out;
+    }
+    if (outp == NULL) {
+        rc = replay_memfd(ofd, speed);
         goto out;
     }
     printf("%s exported to %s (%s)\n", ts(path), ts(outp), format);
@@ -391,7 +445,8 @@ static int verify_file(const char *path, const char *audit,
 int main(int argc, char **argv)
 {
     const char *audit = NULL, *dir = NULL, *format = NULL, *akey = NULL,
-               *ppfile = NULL, *outp = NULL;
+               *ppfile = NULL, *outp = NULL, *speed = NULL;
+    int replay = 0;
     struct seals seals;
     uint64_t good = 0;
     int allow_incomplete = 0, bad = 0, i;
@@ -430,6 +485,13 @@ int main(int argc, char **argv)
             ppfile = argv[++i];
         } else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
             outp = argv[++i];
+        } else if (strcmp(argv[i], "--replay") == 0) {
+            replay = 1;
+        } else if (strcmp(argv[i], "--speed") == 0 && i + 1 < argc &&
+                   strtod(argv[i + 1], NULL) > 0 &&
+                   strspn(argv[i + 1], "0123456789.") ==
+                       strlen(argv[i + 1])) {
+            speed = argv[++i];
         } else {
             usage();
         }
@@ -437,9 +499,18 @@ int main(int argc, char **argv)
     if (keys.n == 0 || (audit == NULL && dir == NULL && i == argc)) {
         usage();
     }
-    if ((format != NULL || akey != NULL || outp != NULL || ppfile != NULL) &&
-        (format == NULL || akey == NULL || outp == NULL || dir != NULL ||
-         argc - i != 1)) {
+    if (replay) {
+        /* --replay: one transcript and a key; played, never written */
+        if (format != NULL || outp != NULL || akey == NULL || dir != NULL ||
+            argc - i != 1) {
+            usage();
+        }
+        format = "asciicast";
+    } else if (speed != NULL ||
+               ((format != NULL || akey != NULL || outp != NULL ||
+                 ppfile != NULL) &&
+                (format == NULL || akey == NULL || outp == NULL ||
+                 dir != NULL || argc - i != 1))) {
         usage(); /* --export: one transcript, a key and an output file */
     }
     if (dir != NULL) {
@@ -489,7 +560,7 @@ int main(int argc, char **argv)
     for (int first = i; i < argc; i++) {
         bad |= verify_file(argv[i], audit, &seals, allow_incomplete);
         if (format != NULL && i == first && !bad) {
-            bad |= export_file(argv[i], format, akey, ppfile, outp);
+            bad |= export_file(argv[i], format, akey, ppfile, outp, speed);
         }
     }
     /* Complete as well as intact: every session the log started, and no

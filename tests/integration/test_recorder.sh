@@ -74,6 +74,23 @@ t_sekisho_verify_exports() {
     "$VERIFY" -k "$GW/signing_key.pub" --export text "$copy/s.skt" \
         > /dev/null 2>&1
     expect_eq "--export without a key: usage" 2 "$?"
+    # --replay plays the verified transcript with the real asciinema, from
+    # memory (no file written), on a terminal (script gives one)
+    cp "$t" "$copy/r.skt"
+    ls "$copy" > "$WORK/ws.before"
+    out=$(script -qec "'$VERIFY' -k '$GW/signing_key.pub' --replay \
+        --auditor-key '$GW/auditor.key' --passphrase-file '$AUDITOR_PP' \
+        --speed 20 '$copy/r.skt'" /dev/null 2>&1)
+    expect_contains "replay verified first" "OK: session $id sealed" "$out"
+    expect_contains "replay shows the output" "ws-42" "$out"
+    expect_eq "replay wrote no file" "$(cat "$WORK/ws.before")" "$(ls "$copy")"
+    out=$(script -qec "'$VERIFY' -k '$GW/signing_key.pub' --replay \
+        --auditor-key '$GW/auditor.key' --passphrase-file '$AUDITOR_PP' \
+        '$copy/s.skt'" /dev/null 2>&1)
+    expect_not_contains "a damaged copy is not replayed" "ws-42" "$out"
+    "$VERIFY" -k "$GW/signing_key.pub" --replay -o "$copy/x" \
+        --auditor-key "$GW/auditor.key" "$copy/r.skt" > /dev/null 2>&1
+    expect_eq "--replay with -o: usage" 2 "$?"
 }
 
 t_shell_recorded_verifies_and_replays() {
