@@ -56,11 +56,13 @@ setup() {
     gw_init "connect_timeout = 5" "second_factor = none" \
         "lockout_threshold = 3" "source_threshold = 1000" ||
         die "gw_init failed"
-    # Each notice is one JSON document on stdin: one line per notice here.
+    # Each notice is one JSON document on stdin: one line per notice here,
+    # appended with one write (two notify commands may run at once: a
+    # separate write of the newline let two documents share a line).
     cat > "$WORK/notify" <<EOS
 #!/bin/sh
-cat >> "$WORK/notices"
-echo >> "$WORK/notices"
+doc=\$(cat)
+printf '%s\n' "\$doc" >> "$WORK/notices"
 EOS
     chmod 755 "$WORK/notify"
     sed -i "s|^#notify_command = .*|notify_command = $WORK/notify|" "$CONF"
