@@ -1123,8 +1123,14 @@ t_no_transfer_paths() {
         fail "-J not audited"
     # -D (SOCKS): every connection through it is refused
     lport=$(free_port)
-    gw_ssh alice "-D$lport" web01 -- 'sleep 4' > /dev/null 2>&1 < /dev/null &
+    # (the SOCKS attempt only once the session relays: a channel opened
+    # while the worker still sets up the target, or after the session,
+    # raced the check - it failed under CI load twice)
+    gw_ssh alice "-D$lport" web01 -- 'echo ready; sleep 12' \
+        > "$WORK/socks.out" 2>&1 < /dev/null &
     pid=$!
+    wait_until 20 grep -q ready "$WORK/socks.out" ||
+        fail "the session with -D never started"
     wait_port "$lport" || fail "client did not listen for -D"
     n0=$(grep -c '"kind":"direct-tcpip"' "$GW/audit.log")
     out=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$lport
@@ -1132,9 +1138,10 @@ t_no_transfer_paths() {
         printf '\005\001\000\001\177\000\000\001\000\026' >&3
         sleep 1; head -c 200 <&3 | od -c | head -3" 2>&1)
     expect_not_contains "-D reached the target" "S   S   H" "$out"
-    wait_until 5 sh -c "[ \$(grep -c '\"kind\":\"direct-tcpip\"' '$GW/audit.log') -gt $n0 ]" ||
+    wait_until 8 sh -c "[ \$(grep -c '\"kind\":\"direct-tcpip\"' '$GW/audit.log') -gt $n0 ]" ||
         fail "-D use not audited"
-    wait "$pid"
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
     # -R, -A, -X: refused, and the command still runs
     eval "$(ssh-agent -s -a "$WORK/agent.sock")" > /dev/null
     out=$(gw_ssh alice -R0:127.0.0.1:22 -A -X web01 -- 'echo still-works' \
