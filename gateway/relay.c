@@ -80,39 +80,31 @@ struct relay {
 
 
 /*
- * Writes all n bytes, which are within the channel's window. On a
- * nonblocking session libssh 0.10's ssh_channel_write writes nothing while
- * a key re-exchange is under way and returns the count written so far (0),
- * not an error: taken as "all written", those bytes were lost (a client
- * that re-keyed while output streamed got less than the transcript
- * holds). So a short count means "wait for the exchange": the rest is
- * written blocking, which waits for the exchange to end (within the
- * session's timeout) and no longer, the window being enough. While it
- * waits libssh runs the channels' callbacks; r->flushing makes them leave
- * their data to libssh and the pump, so nothing overtakes these bytes.
- * Returns 0, or -1 if the channel failed or the exchange did not end.
+ * Writes all n bytes, which are within the channel's window (worker.h).
+ * On a nonblocking session libssh 0.10's ssh_channel_write writes nothing
+ * while a key re-exchange is under way and returns the count written so
+ * far (0), not an error: taken as "all written", those bytes were lost (a
+ * client that re-keyed while output streamed got less than the
+ * transcript holds). So a short count means "wait for the exchange": the
+ * rest is written blocking, which waits for the exchange to end (within
+ * the session's timeout) and no longer, the window being enough.
  */
-static int write_all(struct relay *r, ssh_channel ch, const char *p,
-                     uint32_t n, int is_stderr)
+int wk_chan_write_all(ssh_channel ch, const char *p, uint32_t n,
+                      int is_stderr)
 {
     ssh_session s = ssh_channel_get_session(ch);
-    int w, blocking = ssh_is_blocking(s), was = r->flushing, stalls = 0,
-           rc = 0;
+    int w, blocking = ssh_is_blocking(s), stalls = 0, rc = 0;
 
-    r->flushing = 1;
     while (n > 0) {
         w = is_stderr ? ssh_channel_write_stderr(ch, p, n)
                       : ssh_channel_write(ch, p, n);
-        if (w < 0 || (uint32_t)w > n) {
+        /* three writes in a row that wait out the timeout: it did not end */
+        if (w < 0 || (uint32_t)w > n || (w == 0 && ++stalls > 2)) {
             rc = -1;
             break;
         }
         p += w;
         n -= (uint32_t)w;
-        if (n > 0 && (w > 0 ? 0 : ++stalls) > 2) {
-            rc = -1; /* the exchange did not end within the timeout */
-            break;
-        }
         if (n > 0 && !ssh_is_blocking(s)) {
             ssh_set_blocking(s, 1);
         }
@@ -120,6 +112,19 @@ static int write_all(struct relay *r, ssh_channel ch, const char *p,
     if (!blocking && ssh_is_blocking(s)) {
         ssh_set_blocking(s, 0);
     }
+    return rc;
+}
+
+/* wk_chan_write_all for the relay: while it waits, libssh runs the
+ * channels' callbacks; r->flushing makes them leave their data to libssh
+ * and the pump, so nothing overtakes these bytes. */
+static int write_all(struct relay *r, ssh_channel ch, const char *p,
+                     uint32_t n, int is_stderr)
+{
+    int was = r->flushing, rc;
+
+    r->flushing = 1;
+    rc = wk_chan_write_all(ch, p, n, is_stderr);
     r->flushing = was;
     return rc;
 }

@@ -102,35 +102,6 @@ static int gw_on_message(ssh_session session, ssh_message msg, void *user)
     return 0;
 }
 
-/* Writes all n bytes (within the window). libssh 0.10 writes nothing on
- * a nonblocking session during a key re-exchange and says so only by a
- * short count (relay.c write_all has the story): the rest is written
- * blocking, which waits for the exchange to end within the session's
- * timeout. Returns 0 or -1. */
-static int gw_write_all(ssh_channel ch, const char *p, uint32_t n, int err)
-{
-    ssh_session s = ssh_channel_get_session(ch);
-    int w, blocking = ssh_is_blocking(s), stalls = 0, rc = 0;
-
-    while (n > 0) {
-        w = err ? ssh_channel_write_stderr(ch, p, n)
-                : ssh_channel_write(ch, p, n);
-        if (w < 0 || (uint32_t)w > n || (w == 0 && ++stalls > 2)) {
-            rc = -1;
-            break;
-        }
-        p += w;
-        n -= (uint32_t)w;
-        if (n > 0 && !ssh_is_blocking(s)) {
-            ssh_set_blocking(s, 1);
-        }
-    }
-    if (!blocking && ssh_is_blocking(s)) {
-        ssh_set_blocking(s, 0);
-    }
-    return rc;
-}
-
 /* Reads what the window allows from fd and sends it (stderr: err).
  * Returns 1 at the end of that output, 0 otherwise, -1 on a write error. */
 static int gw_out(ssh_channel ch, int fd, int err)
@@ -149,7 +120,7 @@ static int gw_out(ssh_channel ch, int fd, int err)
     if (n <= 0) {
         return 1; /* EOF, or EIO: a pty whose other side is all closed */
     }
-    return gw_write_all(ch, buf, (uint32_t)n, err);
+    return wk_chan_write_all(ch, buf, (uint32_t)n, err);
 }
 
 int relay_cmd(ssh_session client, ssh_channel cch, const char *user,

@@ -118,6 +118,13 @@ void mm_gwcmd_resize(int cols, int rows);
 /* The relay ended (client_gone: the monitor kills the command). Returns
  * the command's exit status (0-255). */
 int mm_gwcmd_end(int client_gone);
+/* Writes all n bytes (within ch's window) to the client or target,
+ * waiting out a key re-exchange, during which libssh 0.10 writes nothing
+ * and says so only by a short count (relay.c). Blocks at most about three
+ * session timeouts. Returns 0, or -1 if the channel failed or the
+ * exchange did not end. */
+int wk_chan_write_all(ssh_channel ch, const char *p, uint32_t n,
+                      int is_stderr);
 /* Relays the client channel to a gateway command's stdio (wk-gwcmd.c):
  * client data to fds[0]; fds[0] (and fds[1] as stderr) to the client,
  * no more than the client's window allows (the command waits, nothing
