@@ -2121,19 +2121,6 @@ static const char *mon_gwcmd_recheck(struct monitor *m, const char *role)
     return why;
 }
 
-/* 1 if s holds a C1 control (U+0080..U+009F, UTF-8 C2 80..C2 9F), which
- * terminals act on like ESC sequences. */
-static int mon_has_c1(const char *s)
-{
-    for (; s[0] != '\0'; s++) {
-        if ((unsigned char)s[0] == 0xc2 && (unsigned char)s[1] >= 0x80 &&
-            (unsigned char)s[1] <= 0x9f) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* A gateway command (policy/command.h, gwcmd.h): the rule checked again
  * here on what the worker sent, the role as it is now in the store, then
  * sekishoctl started for the person and its stdio handed to the worker. */
@@ -2157,11 +2144,7 @@ static int mon_answer_gwcmd(struct monitor *m, struct sk_buf *req)
         /* The parser refused control characters; a worker that did not
          * is not believed. */
         if (!sk_utf8_valid(words[k], strlen(words[k])) ||
-            strpbrk(words[k], "\x01\x02\x03\x04\x05\x06\x07\x08\x0a\x0b"
-                              "\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15"
-                              "\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f"
-                              "\x7f") != NULL ||
-            mon_has_c1(words[k])) {
+            sk_cmd_has_controls(words[k], strlen(words[k]))) {
             got++;
             goto out;
         }

@@ -426,10 +426,29 @@ static int admin_form(const char *word, const char *line, size_t len,
     return n > 0 && (next[0] < '0' || next[0] > '9');
 }
 
+int sk_cmd_has_controls(const char *s, size_t len)
+{
+    size_t j;
+
+    for (j = 0; j < len; j++) {
+        unsigned char c = (unsigned char)s[j];
+
+        /* C0, DEL and the C1 controls (U+0080-U+009F, UTF-8 C2 80-9F):
+         * a terminal acts on all of them, none belongs in a command, and
+         * the command is shown to auditors (session show). */
+        if ((c < 0x20 && c != '\t') || c == 0x7f ||
+            (c == 0xc2 && j + 1 < len && (unsigned char)s[j + 1] >= 0x80 &&
+             (unsigned char)s[j + 1] <= 0x9f)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
                  size_t errlen)
 {
-    size_t i = 0, wl, j;
+    size_t i = 0, wl;
     char word[SK_NAME_MAX + 1];
 
     memset(out, 0, sizeof(*out));
@@ -441,20 +460,9 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
         snprintf(err, errlen, "%s", N_("command is not valid UTF-8"));
         return SK_ERR_INVALID;
     }
-    for (j = 0; j < len; j++) {
-        unsigned char c = (unsigned char)line[j];
-
-        /* C0, DEL and the C1 controls (U+0080-U+009F, UTF-8 C2 80-9F):
-         * a terminal acts on all of them, none belongs in a command, and
-         * the command is shown to auditors (session show). */
-        if ((c < 0x20 && c != '\t') || c == 0x7f ||
-            (c == 0xc2 && j + 1 < len &&
-             (unsigned char)line[j + 1] >= 0x80 &&
-             (unsigned char)line[j + 1] <= 0x9f)) {
-            snprintf(err, errlen, "%s",
-                     N_("command contains control characters"));
-            return SK_ERR_INVALID;
-        }
+    if (sk_cmd_has_controls(line, len)) {
+        snprintf(err, errlen, "%s", N_("command contains control characters"));
+        return SK_ERR_INVALID;
     }
     while (i < len && is_space(line[i])) {
         i++;

@@ -100,6 +100,11 @@ const char *sk_cmd_arg(const struct sk_cmd *c, int i);
 int sk_cmd_gw_check(int argc, const char *const *argv, const char **role,
                     char *err, size_t errlen);
 
+/* 1 if len bytes at s hold a control character other than TAB: C0, DEL
+ * or C1 (UTF-8 C2 80-9F). What the parser refuses, and what the monitor
+ * checks again in the words a worker sends. */
+int sk_cmd_has_controls(const char *s, size_t len);
+
 /* 1 if word is reserved for a gateway command (so not a target name). */
 int sk_cmd_reserved(const char *word);
 
