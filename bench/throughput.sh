@@ -46,6 +46,7 @@ layout() { # shared | split
     taskset -a -p -c "$t" "$TARGET_PID" > /dev/null
     taskset -a -p -c "$r" "$JUMP_PID" > /dev/null
     taskset -a -p -c "$r" "$GW_PID" > /dev/null
+    [ -n "$B_PID" ] && taskset -a -p -c "$r" "$B_PID" > /dev/null
     CLIENT_CPUS=$r
 }
 
@@ -86,12 +87,13 @@ cg_cleanup() {
     done
 }
 SPLIT=1
-for g in target gateway jump client; do
+for g in target gateway jump client before; do
     cg_new $g || SPLIT=
 done
 if [ -n "$SPLIT" ]; then
     cg_join target "$TARGET_PID" && cg_join gateway "$GW_PID" &&
         cg_join jump "$JUMP_PID" || SPLIT=
+    [ -n "$B_PID" ] && { cg_join before "$B_PID" || SPLIT=; }
 fi
 trap 'cg_cleanup; cleanup' EXIT
 # Waits (up to 5 s) until listener PID has no connection left, so a
@@ -128,6 +130,7 @@ for r in $(seq 1 "$ROUNDS"); do
             for mode in $MODES; do
                 mid=gateway
                 [ "$mode" = proxyjump ] && mid=jump
+                [ "$mode" = before ] && mid=before
                 # What a session costs before and after its data: key
                 # exchange and logins (two for ProxyJump and Sekisho,
                 # OpenSSH's post-quantum kex where OpenSSH is at both
@@ -139,6 +142,7 @@ for r in $(seq 1 "$ROUNDS"); do
                 reaped "$TARGET_PID"
                 reaped "$GW_PID"
                 reaped "$JUMP_PID"
+                [ -n "$B_PID" ] && reaped "$B_PID"
                 c0=$(busy)
                 u0=$(cg_usec target) m0=$(cg_usec $mid) k0=$(cg_usec client)
                 t0=$(date +%s%N)
@@ -148,6 +152,7 @@ for r in $(seq 1 "$ROUNDS"); do
                 reaped "$TARGET_PID"
                 reaped "$GW_PID"
                 reaped "$JUMP_PID"
+                [ -n "$B_PID" ] && reaped "$B_PID"
                 res[$k]="${res[$k]:-} $(( SIZE_MB * 1000 / (ms > 0 ? ms : 1) ))"
                 wall[$k]="${wall[$k]:-} $ms"
                 cpu[$k]="${cpu[$k]:-} $(per100 $(( c1 - c0 )))"
@@ -180,6 +185,9 @@ for topo in $TOPOLOGIES; do
         printf '  %-5s direct %4s  proxyjump %4s  sekisho %4s  sekisho/direct %s  sekisho/proxyjump %s\n' \
             "$tty" "$d" "$p" "$s" "$(echo "scale=2; $s / $d" | bc)" \
             "$(echo "scale=2; $s / $p" | bc)"
+        [ -n "$B_PID" ] && printf '  %-5s before %4s  sekisho/before %s\n' "" \
+            "$(echo "${res[$k.before]}" | median)" \
+            "$(echo "scale=2; $s / $(echo "${res[$k.before]}" | median)" | bc)"
         # MB/s over the data alone: median run minus median connect+close
         net() {
             local w c
@@ -191,24 +199,37 @@ for topo in $TOPOLOGIES; do
         printf '  %-5s data:  direct %4s  proxyjump %4s  sekisho %4s  sekisho/direct %s  sekisho/proxyjump %s\n' \
             "" "$d" "$p" "$s" "$(echo "scale=2; $s / $d" | bc)" \
             "$(echo "scale=2; $s / $p" | bc)"
+        if [ -n "$B_PID" ]; then
+            b=$(net before)
+            printf '  %-5s data:  before %4s  sekisho/before %s\n' "" "$b" \
+                "$(echo "scale=2; $s / $b" | bc)"
+        fi
         printf '  %-5s connect+close ms: direct %s  proxyjump %s  sekisho %s\n' "" \
             "$(echo "${conn[$k.direct]}" | median)" \
             "$(echo "${conn[$k.proxyjump]}" | median)" \
             "$(echo "${conn[$k.sekisho]}" | median)"
-        printf '  %-5s cpu:   direct %s  proxyjump %s  sekisho %s\n' "" \
+        printf '  %-5s cpu:   direct %s  proxyjump %s  sekisho %s%s\n' "" \
             "$(cs "$(echo "${cpu[$k.direct]}" | median)")" \
             "$(cs "$(echo "${cpu[$k.proxyjump]}" | median)")" \
-            "$(cs "$(echo "${cpu[$k.sekisho]}" | median)")"
+            "$(cs "$(echo "${cpu[$k.sekisho]}" | median)")" \
+            "${B_PID:+  before $(cs "$(echo "${cpu[$k.before]}" | median)")}"
         [ -n "$SPLIT" ] && for mode in $MODES; do
             printf '  %-5s   %-9s target %s  %s  client %s\n' "" "$mode" \
                 "$(cs "$(echo "${tcpu[$k.$mode]}" | median)")" \
                 "$(case $mode in
                    direct) echo "         -   " ;;
                    proxyjump) echo "jump host $(cs "$(echo "${mcpu[$k.$mode]}" | median)")" ;;
-                   sekisho) echo "gateway   $(cs "$(echo "${mcpu[$k.$mode]}" | median)")" ;;
+                   sekisho|before) echo "gateway   $(cs "$(echo "${mcpu[$k.$mode]}" | median)")" ;;
                    esac)" \
                 "$(cs "$(echo "${ccpu[$k.$mode]}" | median)")"
         done
+        if [ -n "$SPLIT" ] && [ -n "$B_PID" ]; then
+            g=$(echo "${mcpu[$k.sekisho]}" | median)
+            b=$(echo "${mcpu[$k.before]}" | median)
+            printf '  %-5s   gateway cpu sekisho/before %s (per round: %s / %s)\n' "" \
+                "$(echo "scale=2; $g / $(( b > 0 ? b : 1 ))" | bc)" \
+                "${mcpu[$k.sekisho]# }" "${mcpu[$k.before]# }"
+        fi
     done
 done
 # Every Sekisho session above was recorded; verifying the largest

@@ -99,7 +99,7 @@ EOC
 
 # gw_init [extra config lines...]: a fresh gateway installation.
 gw_init() {
-    GW="$WORK/gw"
+    GW="${GW_DIR:-$WORK/gw}"
     GPORT=$(free_port)
     # The auditor key is always sealed: ctl passes this file for the
     # commands that open it (export, replay, search, watch).
