@@ -1183,6 +1183,7 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
      * the seal before it records the end. */
     wk_rec_end(res.reason);
     mm_session_end(res.bytes_in, res.bytes_out, res.exit_status, res.reason);
+    wk_readahead_remove(ssh_get_fd(ups));
     ssh_disconnect(ups);
     wk_exit(&w, SK_EXIT_OK);
 }

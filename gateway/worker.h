@@ -125,6 +125,18 @@ int mm_gwcmd_end(int client_gone);
  * exchange did not end. */
 int wk_chan_write_all(ssh_channel ch, const char *p, uint32_t n,
                       int is_stderr);
+/* Read-ahead under libssh for socket fd (wk-readahead.c): from now on
+ * libssh's 4 KiB reads of it are served from one large read, and poll()
+ * reports it readable while bytes wait. At most two sockets. Returns 0,
+ * or -1 (no
+ * memory, no slot, libc's functions not found): the socket then works as
+ * before, only slower. */
+int wk_readahead_add(int fd);
+/* Ends the read-ahead of fd before it is closed (its number may be given
+ * to another descriptor): bytes still buffered are dropped. */
+void wk_readahead_remove(int fd);
+/* Bytes read ahead for fd and not yet handed to libssh. */
+size_t wk_readahead_pending(int fd);
 /* Relays the client channel to a gateway command's stdio (wk-gwcmd.c):
  * client data to fds[0]; fds[0] (and fds[1] as stderr) to the client,
  * no more than the client's window allows (the command waits, nothing
