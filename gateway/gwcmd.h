@@ -6,7 +6,7 @@
  * (if the client asked for one) or socketpairs, whose other ends the
  * worker relays to the client's channel. Descriptor 3 of the child is a
  * socket the monitor made: sekishoctl's proof that the monitor started
- * it (gateway/ctl-actor.c). No recorder runs: these are not target
+ * it (gateway/ctl/ctl-actor.c). No recorder runs: these are not target
  * sessions, and nothing they print reaches a transcript.
  */
 #ifndef SK_GWCMD_H
