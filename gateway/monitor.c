@@ -64,7 +64,7 @@
 #include "policy/roles.h"
 #include "ratelimit.h"
 #include "requests.h"
-#include "recorder.h"
+#include "recorder/proc/recorder-proc.h"
 #include "userkey.h"
 
 #define MON_PREAUTH 0x01
@@ -2034,6 +2034,15 @@ static void mon_scrub_recorder(void)
     }
 }
 
+/* The recorder's confinement (recorder-proc.h): the worker's account and
+ * chroot, death with the monitor, then its own narrower seccomp list. */
+static int mon_confine_recorder(const struct sk_config *cfg, pid_t monitor)
+{
+    sk_drop_privileges(cfg);
+    sk_die_with_parent(monitor);
+    return sandbox_apply_recorder(cfg->sandbox_debug);
+}
+
 static int mon_answer_hostkey_pub(struct monitor *m, struct sk_buf *req)
 {
     struct sk_buf b;
@@ -2920,17 +2929,6 @@ void sk_drop_privileges(const struct sk_config *cfg)
     }
 }
 
-/* Dies with the monitor: SIGKILL on its death (set again after every
- * credential change, which clears it), and a check for the race where it
- * died before the first prctl. */
-void sk_die_with_parent(pid_t parent)
-{
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
-        getppid() != parent) {
-        _exit(SK_EXIT_ERROR);
-    }
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: sekisho-session [-c CONFIG] [-f] [-R | -i] "
@@ -3140,6 +3138,7 @@ int main(int argc, char **argv)
     }
     mon_hostkey_slot = &m.hostkey;
     rec_child_scrub = mon_scrub_recorder;
+    rec_child_confine = mon_confine_recorder;
     logit("connection from %s port %s", host, port);
     (void)sk_audit("connect", "{s:s, s:s}", "source", m.source, "port", port);
     m.grace_end = time(NULL) + cfg->login_grace_time;

@@ -1,4 +1,5 @@
 #include "util.h"
+#include "exitcodes.h"
 #include "sk-err.h"
 #include "store.h"
 
@@ -7,10 +8,12 @@
 #include <sqlite3.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/timex.h>
 #include <unistd.h>
@@ -419,6 +422,17 @@ void sk_secret_free(char *s)
     if (s != NULL) {
         sodium_memzero(s, strlen(s));
         free(s);
+    }
+}
+
+/* Dies with the monitor: SIGKILL on its death (set again after every
+ * credential change, which clears it), and a check for the race where it
+ * died before the first prctl. */
+void sk_die_with_parent(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
+        getppid() != parent) {
+        _exit(SK_EXIT_ERROR);
     }
 }
 

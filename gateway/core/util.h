@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define SK_NAME_MAX 32     /* user and target names */
@@ -74,6 +75,12 @@ const char *sk_clock_state(int adjtime_rc);
 /* Closes every descriptor from 3 up except the nkeep in keep[] (for a
  * forked child that must inherit nothing else). Not pure. */
 void sk_close_fds_except(const int *keep, int nkeep);
+
+/* For a child of the monitor (worker, recorder): SIGKILL when the parent
+ * dies (PR_SET_PDEATHSIG), or _exit at once if it already has (getppid()
+ * is no longer parent). Call right after fork and again after
+ * sk_drop_privileges, since a credential change clears the setting. */
+void sk_die_with_parent(pid_t parent);
 
 /* Wipes a NUL-terminated secret (password, code) and frees it. NULL is
  * fine. */
