@@ -436,6 +436,32 @@ void sk_die_with_parent(pid_t parent)
     }
 }
 
+int sk_actor_proof(const uint8_t nonce[32], const char *actor, int argc,
+                   const char *const *argv, uint8_t out[32])
+{
+    crypto_generichash_state st;
+
+    if (nonce == NULL || actor == NULL || argc < 0 ||
+        (argc > 0 && argv == NULL) || out == NULL) {
+        return SK_ERR_INVALID;
+    }
+    /* Keyed by the nonce; every word with its NUL, so "a b" and "ab"
+     * differ. */
+    if (crypto_generichash_init(&st, nonce, 32, 32) != 0 ||
+        crypto_generichash_update(&st, (const uint8_t *)actor,
+                                  strlen(actor) + 1) != 0) {
+        return SK_ERR_CRYPTO;
+    }
+    for (int i = 0; i < argc; i++) {
+        if (argv[i] == NULL ||
+            crypto_generichash_update(&st, (const uint8_t *)argv[i],
+                                      strlen(argv[i]) + 1) != 0) {
+            return SK_ERR_INVALID;
+        }
+    }
+    return crypto_generichash_final(&st, out, 32) == 0 ? 0 : SK_ERR_CRYPTO;
+}
+
 void sk_close_fds_except(const int *keep, int nkeep)
 {
     unsigned int lo = 3;

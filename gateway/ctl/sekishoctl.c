@@ -2226,6 +2226,7 @@ int main(int argc, char **argv)
         }
         actor = argv[i + 1];
         i += 4;
+        ctl_actor_ask(actor, argc - i, argv + i);
     }
     if (i >= argc) {
         die_usage(NULL);
