@@ -210,9 +210,9 @@ void ctl_actor_begin(const char *actor, int argc, char **argv)
     r = sk_store_user_get(store, actor, &u);
     if (r != 0 || u.removed != 0 || u.status != SK_USER_ACTIVE ||
         !sk_roles_has(u.role, role)) {
-        /* role: from sk_cmd_gw_check, per subcommand (session kill is an
-         * admin's, session list an auditor's): finer than the per-word
-         * sk_roles_may table */
+        /* role: from sk_cmd_gw_check, which reads the one duty table
+         * (policy/roles.h) per subcommand: session kill is an admin's,
+         * session list an auditor's */
         sk_user_clear(&u);
         (void)sk_audit("command_refused", "{s:s, s:s, s:s, s:s}", "user",
                        actor, "command", cmd, "via", "ssh", "role_needed",
