@@ -7,8 +7,8 @@
  * worker relays to the client's channel. Descriptor 3 of the child is a
  * socket the monitor made, over which the monitor answers sekishoctl's
  * nonce: its proof that this monitor started it for this person with
- * these words (gateway/ctl/ctl-actor.c). No recorder runs: these are not target
- * sessions, and nothing they print reaches a transcript.
+ * these words (gateway/ctl/ctl-actor.c). No recorder runs: these are
+ * not target sessions, and nothing they print reaches a transcript.
  */
 #ifndef SK_GWCMD_H
 #define SK_GWCMD_H
