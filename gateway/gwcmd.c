@@ -1,5 +1,6 @@
 /* Gateway commands over SSH: starting sekishoctl for a person (gwcmd.h). */
 #include "gwcmd.h"
+#include "egress.h" /* sk_mono_ms, sk_read_deadline */
 
 #include "log.h"
 #include "util.h"
@@ -76,6 +77,28 @@ child(const char *prog, char *const *argv, char *const *envp, int in,
     closefrom(4);
     execve(prog, argv, envp);
     _exit(127);
+}
+
+/* The child's question on its descriptor 3, answered (util.h,
+ * sk_actor_proof). Only this monitor, right after it started the child,
+ * can: the question carries a nonce the child drew after exec. Waits at
+ * most 10 s (the child asks first thing); if the child never asks, it
+ * refuses itself, so a failure here is only logged. */
+static void proof_answer(int fd, const char *actor, int argc,
+                         const char *const *argv)
+{
+    uint8_t ask[SK_ACTOR_ASK_LEN], ans[32];
+
+    if (sk_read_deadline(fd, ask, sizeof(ask), sk_mono_ms() + 10000) != 0 ||
+        memcmp(ask, SK_ACTOR_MAGIC, SK_ACTOR_MAGIC_LEN) != 0) {
+        error_f("gateway command for %s: no proof asked", actor);
+        return;
+    }
+    if (sk_actor_proof(ask + SK_ACTOR_MAGIC_LEN, actor, argc, argv, ans) !=
+            0 ||
+        send(fd, ans, sizeof(ans), MSG_NOSIGNAL) != (ssize_t)sizeof(ans)) {
+        error_f("gateway command for %s: proof not sent", actor);
+    }
 }
 
 int gwcmd_spawn(const struct sk_config *cfg, const char *actor, int argc,
@@ -188,6 +211,7 @@ int gwcmd_spawn(const struct sk_config *cfg, const char *actor, int argc,
     g->started = time(NULL);
     g->proof = pr[0];
     pr[0] = -1;
+    proof_answer(g->proof, actor, argc, argv);
     if (pty) {
         /* kept for window changes; the worker gets the other copy */
         if ((g->master = fcntl(master, F_DUPFD_CLOEXEC, 0)) < 0) {

@@ -5,9 +5,10 @@
  * same configuration and `--actor NAME --via ssh`. Its stdio is a pty
  * (if the client asked for one) or socketpairs, whose other ends the
  * worker relays to the client's channel. Descriptor 3 of the child is a
- * socket the monitor made: sekishoctl's proof that the monitor started
- * it (gateway/ctl-actor.c). No recorder runs: these are not target
- * sessions, and nothing they print reaches a transcript.
+ * socket the monitor made, over which the monitor answers sekishoctl's
+ * nonce: its proof that this monitor started it for this person with
+ * these words (gateway/ctl/ctl-actor.c). No recorder runs: these are
+ * not target sessions, and nothing they print reaches a transcript.
  */
 #ifndef SK_GWCMD_H
 #define SK_GWCMD_H
@@ -29,8 +30,10 @@ struct gwcmd {
  * words, subcommand first). pty: give it a terminal of term, cols x
  * rows; then fds[0] is the pty master and *nfds 1; else fds[0] its
  * stdin+stdout socket and fds[1] its stderr socket, *nfds 2. The caller
- * passes fds to the worker and closes them. Returns 0, or -1 with a
- * message for the user in msg. */
+ * passes fds to the worker and closes them. Blocks until the child has
+ * asked for, and been given, its --actor proof (util.h sk_actor_proof;
+ * it asks first thing), at most 10 s. Returns 0, or -1 with a message
+ * for the user in msg. */
 int gwcmd_spawn(const struct sk_config *cfg, const char *actor, int argc,
                 const char *const *argv, int pty, const char *term,
                 int cols, int rows, struct gwcmd *g, int fds[2], int *nfds,

@@ -15,6 +15,7 @@
 #include "key.h"
 #include "log.h"
 #include "monitor.h"
+#include "monitor-pam.h"
 #include "hostkey.h"
 #include "sk-err.h"
 #include "store.h"
@@ -54,7 +55,6 @@
 
 #include <jansson.h>
 #include <libssh/libssh.h>
-#include <security/pam_appl.h>
 #include <sys/timex.h>
 
 #include "access.h"
@@ -64,7 +64,7 @@
 #include "policy/roles.h"
 #include "ratelimit.h"
 #include "requests.h"
-#include "recorder.h"
+#include "recorder/proc/recorder-proc.h"
 #include "userkey.h"
 
 #define MON_PREAUTH 0x01
@@ -398,249 +398,6 @@ static void mon_note_failure(struct monitor *m, const char *user)
                    c->lockout_duration);
 }
 
-/*
- * PAM (pam_start_confdir, service pam_service in pam_dir). The
- * conversation is bridged to the worker: interactively (keyboard-
- * interactive: every prompt goes to the client as an INFO_REQUEST and the
- * monitor blocks for the worker's MON_PAM_RESPONSES), or, for the bare
- * "password" method, answered from the password given.
- */
-struct pam_bridge {
-    struct monitor *m;
-    int interactive;
-    const char *pw; /* non-interactive: answers to echo-off prompts */
-    const char *code;
-    int answered;
-    int broken; /* the worker misbehaved or went away */
-    time_t deadline;
-    unsigned ask; /* the factors (SK_F_PAM bits) this round proves */
-    const char *rule_error; /* from mon_rule_for: nobody may pass */
-};
-
-/* Sends the prompts to the worker and waits for its answers. */
-static int bridge_ask(struct pam_bridge *b, int n,
-                      const struct pam_message **msg,
-                      struct pam_response *resp)
-{
-    struct sk_buf out, in;
-    uint32_t type, cnt;
-    int r, i;
-
-    sk_buf_init(&out);
-    sk_buf_init(&in);
-    r = sk_buf_put_u32(&out, (uint32_t)n);
-    for (i = 0; r == 0 && i < n; i++) {
-        /* Our module's prompts ("Password: ") are in the catalogue
-         * (pam_sekisho.c marks them); other text passes unchanged. Before
-         * login this is the gateway's language. */
-        const char *t = msg[i]->msg != NULL ? sk_tr(msg[i]->msg) : "";
-        char *shown = sk_utf8_repair(t, strlen(t) > 512 ? 512 : strlen(t));
-
-        r = shown == NULL ? SK_ERR_ALLOC : 0;
-        if (r == 0 && (r = sk_buf_put_u32(&out, (uint32_t)msg[i]->msg_style)) ==
-                          0) {
-            r = sk_buf_put_cstring(&out, shown);
-        }
-        free(shown);
-    }
-    if (r != 0 || sk_ipc_send(b->m->ipc, MON_PAM_PROMPTS, &out, NULL, 0) !=
-                      0) {
-        b->broken = 1;
-        sk_buf_free(&out);
-        return PAM_CONV_ERR;
-    }
-    sk_buf_free(&out);
-    for (;;) {
-        struct pollfd pfd = {b->m->ipc, POLLIN, 0};
-        time_t now = time(NULL);
-        int pr;
-
-        if (now >= b->deadline) {
-            b->broken = 1; /* grace time: the client never answered */
-            return PAM_CONV_ERR;
-        }
-        pr = poll(&pfd, 1, (int)(b->deadline - now) * 1000);
-        if (pr < 0 && errno == EINTR) {
-            continue;
-        }
-        if (pr <= 0) {
-            continue; /* the deadline check above ends it */
-        }
-        break;
-    }
-    if (sk_ipc_recv(b->m->ipc, &type, &in, NULL, NULL) != 0 ||
-        type != MON_PAM_RESPONSES || sk_buf_get_u32(&in, &cnt) != 0 ||
-        cnt != (uint32_t)n) {
-        b->broken = 1;
-        sk_buf_free(&in);
-        return PAM_CONV_ERR;
-    }
-    for (i = 0; i < n; i++) {
-        if (sk_buf_get_cstring(&in, &resp[i].resp, SK_PW_MAX) != 0) {
-            b->broken = 1;
-            sk_buf_free(&in);
-            return PAM_CONV_ERR;
-        }
-    }
-    sk_buf_free(&in);
-    return PAM_SUCCESS;
-}
-
-static int mon_pam_conv(int n, const struct pam_message **msg,
-                        struct pam_response **resp, void *appdata)
-{
-    struct pam_bridge *b = appdata;
-    struct pam_response *r;
-    int i, rc = PAM_SUCCESS;
-
-    if (n <= 0 || n > 16) {
-        return PAM_CONV_ERR;
-    }
-    if ((r = calloc((size_t)n, sizeof(*r))) == NULL) {
-        return PAM_BUF_ERR;
-    }
-    if (b->interactive) {
-        rc = bridge_ask(b, n, msg, r);
-    } else {
-        for (i = 0; i < n && rc == PAM_SUCCESS; i++) {
-            int style = msg[i]->msg_style;
-
-            if (style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON) {
-                /* First prompt: the password; second: the code (none can
-                 * come with this method, so a second factor fails). */
-                const char *a = b->answered == 0 ? b->pw
-                                : b->answered == 1 ? b->code
-                                                   : NULL;
-
-                b->answered++;
-                if (a == NULL || (r[i].resp = strdup(a)) == NULL) {
-                    rc = PAM_CONV_ERR;
-                }
-            }
-        }
-    }
-    if (rc != PAM_SUCCESS) {
-        for (i = 0; i < n; i++) {
-            if (r[i].resp != NULL) {
-                sodium_memzero(r[i].resp, strlen(r[i].resp));
-                free(r[i].resp);
-            }
-        }
-        free(r);
-        return rc;
-    }
-    *resp = r;
-    return PAM_SUCCESS;
-}
-
-/* Runs the PAM transaction for user. Returns NULL if authenticated (and
- * the account usable, after a password change if one was required), else
- * the reason for the audit log. */
-static const char *mon_pam(struct monitor *m, struct pam_bridge *b,
-                           const char *user, char *why, size_t whylen)
-{
-    struct pam_conv conv = {mon_pam_conv, b};
-    pam_handle_t *ph = NULL;
-    const char *env;
-    int r, tries;
-
-    r = pam_start_confdir(m->cfg->pam_service, user, &conv,
-                          m->cfg->pam_dir, &ph);
-    if (r != PAM_SUCCESS) {
-        error_f("pam_start %s in %s: %s", m->cfg->pam_service,
-                m->cfg->pam_dir, pam_strerror(ph, r));
-        snprintf(why, whylen, "PAM unavailable");
-        return why;
-    }
-    (void)pam_set_item(ph, PAM_RHOST, m->source);
-    (void)pam_set_item(ph, PAM_RUSER, user);
-    {
-        /* What pam_sekisho is to ask (the method rule's choice); any
-         * other stack must ask at least as much (docs/admin.md). */
-        char fenv[80], f[64];
-
-        sk_factors_format(b->ask, f, sizeof(f));
-        snprintf(fenv, sizeof(fenv), "SEKISHO_FACTORS=%s", f);
-        if (pam_putenv(ph, fenv) != PAM_SUCCESS) {
-            pam_end(ph, PAM_BUF_ERR);
-            snprintf(why, whylen, "PAM unavailable");
-            return why;
-        }
-    }
-    r = pam_authenticate(ph, PAM_DISALLOW_NULL_AUTHTOK);
-    if (r == PAM_SUCCESS) {
-        r = pam_acct_mgmt(ph, PAM_DISALLOW_NULL_AUTHTOK);
-        if (r == PAM_NEW_AUTHTOK_REQD) {
-            /* R-PW-3: right credentials, but the session starts only
-             * after a new password that meets the policy. */
-            logit("password of %s has expired: change required", user);
-            (void)sk_audit("password_expired", "{s:s, s:s}", "user", user,
-                           "source", m->source);
-            for (tries = 0; tries < m->cfg->max_auth_tries && !b->broken &&
-                            b->interactive;
-                 tries++) {
-                r = pam_chauthtok(ph, PAM_CHANGE_EXPIRED_AUTHTOK);
-                if (r == PAM_SUCCESS) {
-                    (void)sk_audit("password_changed", "{s:s, s:s, s:s}",
-                                   "user", user, "source", m->source, "why",
-                                   "expired");
-                    break;
-                }
-                env = pam_getenv(ph, "SEKISHO_AUTH_REASON");
-                (void)sk_audit("password_change_refused", "{s:s, s:s, s:s}",
-                               "user", user, "source", m->source, "reason",
-                               env != NULL ? env : pam_strerror(ph, r));
-            }
-            if (r != PAM_SUCCESS) {
-                snprintf(why, whylen, "%s",
-                         b->interactive ? "password change failed"
-                                        : "password expired (this method "
-                                          "cannot change it)");
-                pam_end(ph, r);
-                return why;
-            }
-        }
-    }
-    if (r != PAM_SUCCESS) {
-        env = pam_getenv(ph, "SEKISHO_AUTH_REASON");
-        snprintf(why, whylen, "%s",
-                 b->broken          ? "no answer to the prompts"
-                 : env != NULL      ? env
-                                    : pam_strerror(ph, r));
-        pam_end(ph, r);
-        return why;
-    }
-    pam_end(ph, PAM_SUCCESS);
-    return NULL;
-}
-
-/* Standard prompts answered by nobody's rules: a refused client sees
- * the same exchange as any other. */
-static void mon_fake_prompts(struct pam_bridge *b)
-{
-    struct pam_message p1 = {PAM_PROMPT_ECHO_OFF, N_("Password: ")},
-                       p2 = {PAM_PROMPT_ECHO_OFF, N_("Verification code: ")};
-    const struct pam_message *msg[2] = {&p1, &p2};
-    struct pam_response *resp = NULL;
-    int n = (b->ask & SK_F_PASSWORD) && (b->ask & SK_F_TOTP) ? 2 : 1;
-
-    if (b->ask == SK_F_TOTP) {
-        msg[0] = &p2;
-    }
-    if (mon_pam_conv(n, msg, &resp, b) == PAM_SUCCESS) {
-        (void)sk_pw_verify(NULL, resp[0].resp ? resp[0].resp : "");
-        for (int i = 0; i < n; i++) {
-            if (resp[i].resp != NULL) {
-                sodium_memzero(resp[i].resp, strlen(resp[i].resp));
-                free(resp[i].resp);
-            }
-        }
-        free(resp);
-    } else {
-        (void)sk_pw_verify(NULL, "");
-    }
-}
-
 /* Tells sekishod of a failed attempt at once, so its per-source penalty
  * counts it now rather than when this connection ends (an attacker who
  * holds the connection open for the whole grace time would otherwise
@@ -705,7 +462,9 @@ static uint32_t mon_authenticate(struct monitor *m, const char *user,
     uint32_t result;
 
     memset(&u, 0, sizeof(u));
-    b->m = m;
+    b->ipc = m->ipc;
+    b->cfg = m->cfg;
+    b->source = m->source;
     b->deadline = m->grace_end;
     if (user == NULL) {
         why = "malformed credentials";
@@ -724,7 +483,7 @@ static uint32_t mon_authenticate(struct monitor *m, const char *user,
         if (known) {
             snprintf(m->user, sizeof(m->user), "%s", user);
         }
-        why = mon_pam(m, b, user, whybuf, sizeof(whybuf));
+        why = mon_pam(b, user, whybuf, sizeof(whybuf));
         if (why == NULL && known &&
             !access_source_ok(m->store, user, u.sources, m->source)) {
             /* R-AUTH-1: only from the terminals this user may use. Told
@@ -2034,6 +1793,15 @@ static void mon_scrub_recorder(void)
     }
 }
 
+/* The recorder's confinement (recorder-proc.h): the worker's account and
+ * chroot, death with the monitor, then its own narrower seccomp list. */
+static int mon_confine_recorder(const struct sk_config *cfg, pid_t monitor)
+{
+    sk_drop_privileges(cfg);
+    sk_die_with_parent(monitor);
+    return sandbox_apply_recorder(cfg->sandbox_debug);
+}
+
 static int mon_answer_hostkey_pub(struct monitor *m, struct sk_buf *req)
 {
     struct sk_buf b;
@@ -2920,17 +2688,6 @@ void sk_drop_privileges(const struct sk_config *cfg)
     }
 }
 
-/* Dies with the monitor: SIGKILL on its death (set again after every
- * credential change, which clears it), and a check for the race where it
- * died before the first prctl. */
-void sk_die_with_parent(pid_t parent)
-{
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
-        getppid() != parent) {
-        _exit(SK_EXIT_ERROR);
-    }
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: sekisho-session [-c CONFIG] [-f] [-R | -i] "
@@ -3140,6 +2897,7 @@ int main(int argc, char **argv)
     }
     mon_hostkey_slot = &m.hostkey;
     rec_child_scrub = mon_scrub_recorder;
+    rec_child_confine = mon_confine_recorder;
     logit("connection from %s port %s", host, port);
     (void)sk_audit("connect", "{s:s, s:s}", "source", m.source, "port", port);
     m.grace_end = time(NULL) + cfg->login_grace_time;

@@ -71,6 +71,8 @@
 #ifndef SK_MONITOR_H
 #define SK_MONITOR_H
 
+#include "exitcodes.h"
+
 #define MON_REPLY 0x100
 /* The one message the monitor sends unasked: end the session now.
  * Payload: string reason (shown to the user). */
@@ -143,17 +145,6 @@ enum mon_auth_result {
 #define SK_SSH_BANNER "Sekisho"
 #define SK_SSH_IDENT "SSH-2.0-" SK_SSH_BANNER "\r\n"
 
-/* Worker exit statuses (and so sekisho-session's), read by sekishod. */
-enum sk_exit {
-    SK_EXIT_OK = 0,
-    SK_EXIT_ERROR = 1,
-    SK_EXIT_AUTH_FAILED = 10,
-    SK_EXIT_GRACE = 11,
-    SK_EXIT_SANDBOX = 12,
-    SK_EXIT_RECORDING = 13,
-    SK_EXIT_PROTOCOL = 14,
-    SK_EXIT_STORE = 15,
-};
 
 #define SK_NO_EXIT_STATUS 0xffffffffU
 

@@ -1,4 +1,5 @@
-/* The worker's side of recording: frames to the recorder (recorder.h). */
+/* The worker's side of recording: frames to the recorder
+ * (recorder/proc/recorder-proc.h). */
 #include "recorder/transcript.h"
 #include "worker.h"
 

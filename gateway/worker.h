@@ -176,11 +176,6 @@ void mm_refused(const char *kind, const char *detail);
 /* Drops to worker_user inside state_dir/empty when running as root
  * (monitor.c); fatal if that fails. */
 void sk_drop_privileges(const struct sk_config *cfg);
-/* For a child of the monitor (worker, recorder): SIGKILL when the parent
- * dies (PR_SET_PDEATHSIG), or _exit at once if it already has (getppid()
- * is no longer parent). Call right after fork and again after
- * sk_drop_privileges, since a credential change clears the setting. */
-void sk_die_with_parent(pid_t parent);
 
 /* Recording (wk-record.c): events to the recorder. wk_rec blocks while
  * the recorder is behind; it returns -1 once the recorder is gone (then

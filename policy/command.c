@@ -1,4 +1,5 @@
 #include "command.h"
+#include "roles.h"
 #include "sk-err.h"
 #include "i18n.h" /* N_: English here, shown translated */
 #include "util.h"
@@ -272,30 +273,6 @@ static int gw_split(const char *line, size_t len, size_t i,
     return 0;
 }
 
-struct gw_rule {
-    const char *cmd;
-    const char *subs; /* " list show " (blank-delimited); NULL: any */
-    const char *role;
-};
-
-/* Which role runs what (R-AC-3): auditors read, admins change; neither
- * holds the other's commands. Order matters: first match wins. */
-static const struct gw_rule gw_rules[] = {
-    {"session", " list show watch ", "auditor"},
-    {"session", " kill ", "admin"},
-    {"verify", NULL, "auditor"},
-    {"replay", NULL, "auditor"},
-    {"search", NULL, "auditor"},
-    {"export", NULL, "auditor"},
-    {"audit", " show verify ", "auditor"},
-    {"user", NULL, "admin"},
-    {"target", NULL, "admin"},
-    {"group", NULL, "admin"},
-    {"grant", NULL, "admin"},
-    {"request", " list show approve deny signoff ", "admin"},
-    {"report", " privileges inspection ", "admin"},
-};
-
 /* Options that name a file on the gateway (read or written as root) or
  * another person: never on someone's behalf. */
 static const char *gw_banned[] = {
@@ -305,8 +282,8 @@ static const char *gw_banned[] = {
 int sk_cmd_gw_check(int argc, const char *const *argv, const char **role,
                     char *err, size_t errlen)
 {
+    const struct sk_duty *d;
     size_t k;
-    char pad[SK_NAME_MAX + 3];
 
     *role = NULL;
     if (argc < 1 || argv[0] == NULL) {
@@ -332,20 +309,11 @@ int sk_cmd_gw_check(int argc, const char *const *argv, const char **role,
                               "standard input: user key add NAME -");
         return SK_ERR_INVALID;
     }
-    snprintf(pad, sizeof(pad), " %s ",
-             argc >= 2 && strlen(argv[1]) <= SK_NAME_MAX ? argv[1] : "");
-    for (k = 0; k < sizeof(gw_rules) / sizeof(gw_rules[0]); k++) {
-        const struct gw_rule *g = &gw_rules[k];
-
-        if (strcmp(argv[0], g->cmd) != 0) {
-            continue;
-        }
-        if (g->subs == NULL || (argc >= 2 && argv[1][0] != '\0' &&
-                                strchr(argv[1], ' ') == NULL &&
-                                strstr(g->subs, pad) != NULL)) {
-            *role = g->role;
-            return 0;
-        }
+    /* Which role runs what: the one duty table (policy/roles.h). Rows of
+     * the parser's own commands (approve, ...) are no sekishoctl argv. */
+    if ((d = sk_duty_find(argc, argv)) != NULL && d->sekishoctl) {
+        *role = d->role;
+        return 0;
     }
     snprintf(err, errlen, "'%s%s%s' is not a gateway command", argv[0],
              argc >= 2 ? " " : "", argc >= 2 ? argv[1] : "");
@@ -389,15 +357,23 @@ static int parse_gateway(const char *word, const char *line, size_t len,
     return 0;
 }
 
+/* A first word that starts a gateway command: the aliases, and every
+ * sekishoctl command of the duty table except request and report, whose
+ * admin forms the next word decides (admin_form). */
 static int is_gateway_word(const char *word)
 {
-    static const char *words[] = {
-        "sessions", "session", "watch", "verify", "replay", "search",
-        "export", "audit", "user", "target", "group", "grant",
-    };
+    const struct sk_duty *d;
+    size_t n, k;
 
-    for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++) {
-        if (strcmp(word, words[k]) == 0) {
+    if (strcmp(word, "sessions") == 0 || strcmp(word, "watch") == 0) {
+        return 1;
+    }
+    if (strcmp(word, "request") == 0 || strcmp(word, "report") == 0) {
+        return 0;
+    }
+    d = sk_duties(&n);
+    for (k = 0; k < n; k++) {
+        if (d[k].sekishoctl && strcmp(word, d[k].command) == 0) {
             return 1;
         }
     }

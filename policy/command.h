@@ -18,7 +18,8 @@
  *
  * and the gateway commands (SK_CMD_GATEWAY), run as the sekishoctl
  * subcommand of the same name under the person's own name (gateway/
- * gwcmd.c), each for one role (sk_cmd_gw_check):
+ * gwcmd.c), each for the role the duty table gives it (policy/roles.h
+ * sk_duties, read through sk_cmd_gw_check):
  *
  *   auditor  sessions [ARGS] (= session list), session list|show|watch,
  *            watch ID (= session watch ID), verify, replay, search,
@@ -91,7 +92,8 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
 const char *sk_cmd_arg(const struct sk_cmd *c, int i);
 
 /* The rule for a sekishoctl argv run on a person's behalf (over SSH):
- * the subcommands a role may run and the options it may not use there
+ * the subcommands a role may run (the duty table's sekishoctl rows,
+ * sk_duty_find) and the options it may not use there
  * (those naming a file on the gateway, -o, --passphrase-file,
  * --host-key-file, `user key add NAME FILE`, and --as, which would act
  * as someone else). Used by the parser and again by sekishoctl for

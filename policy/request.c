@@ -8,8 +8,11 @@
 
 int sk_req_is_approver(const char *role)
 {
-    /* Separated duties (R-AC-3): admin alone manages, it does not decide. */
-    return sk_roles_has(role, "approver");
+    static const char *const approve[] = {"approve"};
+
+    /* Separated duties (R-AC-3): admin alone manages, it does not decide.
+     * The duty table (roles.h) says who decides. */
+    return sk_roles_may(role, 1, approve);
 }
 
 static int deny(char *why, size_t whylen, const char *msg)

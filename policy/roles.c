@@ -3,6 +3,7 @@
 
 #include "roles.h"
 #include "sk-err.h"
+#include "util.h" /* SK_NAME_MAX */
 
 /* Canonical order: how a set is always written back. */
 static const char *const role_words[] = {"maintainer", "approver", "auditor",
@@ -117,32 +118,68 @@ int sk_roles_apply(const char *set, const char *change, char *out,
     return 0;
 }
 
-/* The duty table (roles.h): which role each admin/auditor command needs. */
-static const struct {
-    const char *command;
-    const char *role;
-} duties[] = {
-    {"sessions", "auditor"}, {"session", "auditor"}, {"verify", "auditor"},
-    {"replay", "auditor"},   {"watch", "auditor"},   {"search", "auditor"},
-    {"audit", "auditor"},    {"export", "auditor"},  {"user", "admin"},
-    {"target", "admin"},     {"group", "admin"},     {"grant", "admin"},
-    {"request", "admin"},    {"report", "admin"},    {"approve", "approver"},
-    {"deny", "approver"},    {"signoff", "approver"},
+/* The duty table (roles.h). Order matters: first match wins. */
+static const struct sk_duty duties[] = {
+    {"session", " list show watch ", "auditor", 1},
+    {"session", " kill ", "admin", 1},
+    {"verify", NULL, "auditor", 1},
+    {"replay", NULL, "auditor", 1},
+    {"search", NULL, "auditor", 1},
+    {"export", NULL, "auditor", 1},
+    {"audit", " show verify ", "auditor", 1},
+    {"user", NULL, "admin", 1},
+    {"target", NULL, "admin", 1},
+    {"group", NULL, "admin", 1},
+    {"grant", NULL, "admin", 1},
+    {"request", " list show approve deny signoff ", "admin", 1},
+    {"report", " privileges inspection ", "admin", 1},
+    {"approve", NULL, "approver", 0},
+    {"deny", NULL, "approver", 0},
+    {"signoff", NULL, "approver", 0},
 };
 
-int sk_roles_may(const char *set, const char *command)
+const struct sk_duty *sk_duties(size_t *n)
 {
+    *n = sizeof(duties) / sizeof(duties[0]);
+    return duties;
+}
+
+const struct sk_duty *sk_duty_find(int argc, const char *const *argv)
+{
+    char pad[SK_NAME_MAX + 3];
     size_t i;
 
-    if (set == NULL || command == NULL || !sk_roles_valid_set(set)) {
-        return 0;
+    if (argv == NULL || argc < 1 || argv[0] == NULL) {
+        return NULL;
+    }
+    /* " WORD ": a second word matches a whole blank-delimited entry of
+     * subs, never part of one; an odd one matches nothing. */
+    pad[0] = '\0';
+    if (argc >= 2 && argv[1] != NULL && argv[1][0] != '\0' &&
+        strchr(argv[1], ' ') == NULL && strlen(argv[1]) <= SK_NAME_MAX) {
+        snprintf(pad, sizeof(pad), " %s ", argv[1]);
     }
     for (i = 0; i < sizeof(duties) / sizeof(duties[0]); i++) {
-        if (strcmp(duties[i].command, command) == 0) {
-            return sk_roles_has(set, duties[i].role);
+        if (strcmp(duties[i].command, argv[0]) != 0) {
+            continue;
+        }
+        if (duties[i].subs == NULL ||
+            (pad[0] != '\0' && strstr(duties[i].subs, pad) != NULL)) {
+            return &duties[i];
         }
     }
-    return 0;
+    return NULL;
+}
+
+int sk_roles_may(const char *set, int argc, const char *const *argv)
+{
+    const struct sk_duty *d;
+
+    if (set == NULL || !sk_roles_valid_set(set) ||
+        (d = sk_duty_find(argc, argv)) == NULL) {
+        return 0;
+    }
+    return sk_roles_has(set, d->role);
 }
 
 int sk_roles_self_check(const char *actor, const char *subject,

@@ -33,19 +33,46 @@ int sk_roles_apply(const char *set, const char *change, char *out,
 /* 1 if set is a well-formed set (every word valid, no duplicates). */
 int sk_roles_valid_set(const char *set);
 
-/* Separated duties: 1 if a person holding set may run the admin or
- * auditor command named by its first word (the sekishoctl word, the same
- * over SSH), else 0. The table:
- *   auditor   sessions session verify replay watch search audit export
- *   admin     user target group grant request report
- *   approver  approve deny signoff
+/* Separated duties (R-AC-3): THE table of which role runs which command,
+ * the one source for the SSH command parser (policy/command.c), the
+ * monitor's check of a worker's words, sekishoctl --actor (both through
+ * sk_cmd_gw_check) and the approver's decisions (sk_req_is_approver).
+ * One row: the command's first word (the sekishoctl subcommand, the same
+ * over SSH), the second words it covers (blank-delimited and padded,
+ * " list show "; NULL: any), the role it needs, and whether it runs as
+ * that sekishoctl subcommand on the person's behalf (1) or is a command
+ * of the parser's own (0: approve, deny, signoff). First match wins:
+ *   auditor   session list|show|watch, verify, replay, search, export,
+ *             audit show|verify
+ *   admin     session kill, user, target, group, grant,
+ *             request list|show|approve|deny|signoff,
+ *             report privileges|inspection
+ *   approver  approve, deny, signoff
  * An admin reads no transcript unless also an auditor; an auditor
- * changes nothing. Any other word (init, key, backup, purge, ..., or an
- * unknown one) returns 0: such commands are root's (break-glass) only.
- * Words every person may use over SSH (targets, help, whoami, the
- * maintainer's own request/report) are the caller's to allow first.
- * A malformed set or a NULL argument returns 0 (fail closed). */
-int sk_roles_may(const char *set, const char *command);
+ * changes nothing. Any other command (init, key, backup, purge, ..., or
+ * an unknown one) is nobody's: root's (break-glass) only. Words every
+ * person may use over SSH (targets, help, whoami, the maintainer's own
+ * request/report) are the caller's to allow first. */
+struct sk_duty {
+    const char *command;
+    const char *subs;
+    const char *role;
+    int sekishoctl;
+};
+
+/* The table, for walking it (tests, the manual): n rows. Static. */
+const struct sk_duty *sk_duties(size_t *n);
+
+/* The row for argv (argv[0] the command, argv[1] its second word if
+ * argc >= 2), or NULL when no row covers it. A second word that is
+ * empty, holds a blank or is longer than SK_NAME_MAX never matches a
+ * row with subs. NULL argv or argc < 1 returns NULL. */
+const struct sk_duty *sk_duty_find(int argc, const char *const *argv);
+
+/* 1 if a person holding set may run argv (its row's role is in set),
+ * else 0. A malformed set, a NULL argument or no row returns 0 (fail
+ * closed). */
+int sk_roles_may(const char *set, int argc, const char *const *argv);
 /* Nobody acts on themselves: returns SK_ERR_DENIED when actor and subject
  * name the same person and command is one that changes that person's
  * rights: "user" (their roles, state, expiry, sources, factors), "grant"

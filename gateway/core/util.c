@@ -1,4 +1,5 @@
 #include "util.h"
+#include "exitcodes.h"
 #include "sk-err.h"
 #include "store.h"
 
@@ -7,10 +8,12 @@
 #include <sqlite3.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/timex.h>
 #include <unistd.h>
@@ -420,6 +423,43 @@ void sk_secret_free(char *s)
         sodium_memzero(s, strlen(s));
         free(s);
     }
+}
+
+/* Dies with the monitor: SIGKILL on its death (set again after every
+ * credential change, which clears it), and a check for the race where it
+ * died before the first prctl. */
+void sk_die_with_parent(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
+        getppid() != parent) {
+        _exit(SK_EXIT_ERROR);
+    }
+}
+
+int sk_actor_proof(const uint8_t nonce[32], const char *actor, int argc,
+                   const char *const *argv, uint8_t out[32])
+{
+    crypto_generichash_state st;
+
+    if (nonce == NULL || actor == NULL || argc < 0 ||
+        (argc > 0 && argv == NULL) || out == NULL) {
+        return SK_ERR_INVALID;
+    }
+    /* Keyed by the nonce; every word with its NUL, so "a b" and "ab"
+     * differ. */
+    if (crypto_generichash_init(&st, nonce, 32, 32) != 0 ||
+        crypto_generichash_update(&st, (const uint8_t *)actor,
+                                  strlen(actor) + 1) != 0) {
+        return SK_ERR_CRYPTO;
+    }
+    for (int i = 0; i < argc; i++) {
+        if (argv[i] == NULL ||
+            crypto_generichash_update(&st, (const uint8_t *)argv[i],
+                                      strlen(argv[i]) + 1) != 0) {
+            return SK_ERR_INVALID;
+        }
+    }
+    return crypto_generichash_final(&st, out, 32) == 0 ? 0 : SK_ERR_CRYPTO;
 }
 
 void sk_close_fds_except(const int *keep, int nkeep)

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define SK_NAME_MAX 32     /* user and target names */
@@ -74,6 +75,26 @@ const char *sk_clock_state(int adjtime_rc);
 /* Closes every descriptor from 3 up except the nkeep in keep[] (for a
  * forked child that must inherit nothing else). Not pure. */
 void sk_close_fds_except(const int *keep, int nkeep);
+
+/* For a child of the monitor (worker, recorder): SIGKILL when the parent
+ * dies (PR_SET_PDEATHSIG), or _exit at once if it already has (getppid()
+ * is no longer parent). Call right after fork and again after
+ * sk_drop_privileges, since a credential change clears the setting. */
+void sk_die_with_parent(pid_t parent);
+
+/* The --actor proof (gateway/gwcmd.c answers, gateway/ctl/ctl-actor.c
+ * asks): sekishoctl started for a person writes SK_ACTOR_ASK_LEN bytes on
+ * its descriptor 3, SK_ACTOR_MAGIC then a fresh random 32-byte nonce; the
+ * monitor that made that socket and started it answers with the 32 bytes
+ * sk_actor_proof computes from the nonce, the actor and the words it
+ * started it with. An answer must follow the question, so nothing a
+ * forger wrote into a socket before exec'ing some program can be one.
+ * Pure; returns 0, or SK_ERR_INVALID on a NULL argument. */
+#define SK_ACTOR_MAGIC "sekisho-actor-v1"
+#define SK_ACTOR_MAGIC_LEN 16
+#define SK_ACTOR_ASK_LEN (SK_ACTOR_MAGIC_LEN + 32)
+int sk_actor_proof(const uint8_t nonce[32], const char *actor, int argc,
+                   const char *const *argv, uint8_t out[32]);
 
 /* Wipes a NUL-terminated secret (password, code) and frees it. NULL is
  * fine. */

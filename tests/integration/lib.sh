@@ -160,10 +160,14 @@ ctl() {
 
 # gw_unsealed_auditor_key: the gateway's auditor key pair replaced by an
 # unsealed one, as installations made before keys were always sealed
-# have (and init --existing-config still makes). Before any session.
+# have (no command makes one any more: a fixture pair in that old open
+# form, tests/fixtures/auditor-open.*). Before any session.
 gw_unsealed_auditor_key() {
+    local fx
+    fx="$(dirname "${BASH_SOURCE[0]}")/../fixtures"
     rm -f "$GW/auditor.key" "$GW/auditor.pub"
-    "$BIN/sekishoctl" -c "$CONF" init --existing-config > /dev/null 2>&1
+    install -m 600 "$fx/auditor-open.key" "$GW/auditor.key" &&
+        install -m 644 "$fx/auditor-open.pub" "$GW/auditor.pub"
 }
 
 # db SQL: the gateway's state, as a test fixture; waits for locks held by

@@ -652,12 +652,33 @@ t_init_existing_config() {
     local d="$WORK/pkgstate" c="$WORK/pkg.conf" out before after rc f
     printf '[gateway]\nlisten = 127.0.0.1:%s\nstate_dir = %s\n' \
         "$(free_port)" "$d" > "$c"
-    out=$("$BIN/sekishoctl" -c "$c" init --existing-config 2>/dev/null)
+    out=$("$BIN/sekishoctl" -c "$c" init --existing-config \
+        2> "$WORK/ie1.err")
     expect_contains "the egress line is printed" "ssh-ed25519 " "$out"
     for f in host_ed25519_key egress_key totp.key signing_key \
         signing_key.pub auditor.key auditor.pub state.db; do
         [ -s "$d/$f" ] || fail "init --existing-config did not make $f"
     done
+    # The auditor key is sealed as plain init seals it (R-LOG-5): under a
+    # new passphrase shown once, or under the file given; never open.
+    head -1 "$d/auditor.key" |
+        grep -qx 'sekisho-x25519-secret-v1-argon2id' ||
+        fail "init --existing-config left the auditor key unsealed"
+    expect_contains "the new passphrase is shown once" \
+        "AUDITOR KEY PASSPHRASE" "$(cat "$WORK/ie1.err")"
+    grep -Eq '^ +([2-9a-km-z]{5}-){5}[2-9a-km-z]{5}$' "$WORK/ie1.err" ||
+        fail "no passphrase in the announcement"
+    rm "$d/auditor.key" "$d/auditor.pub"
+    printf 'a-passphrase-from-a-file\n' > "$WORK/ie.pp"
+    "$BIN/sekishoctl" -c "$c" --auditor-passphrase-file "$WORK/ie.pp" \
+        init --existing-config > /dev/null 2> "$WORK/ie2.err" ||
+        fail "init --existing-config with a passphrase file failed"
+    head -1 "$d/auditor.key" |
+        grep -qx 'sekisho-x25519-secret-v1-argon2id' ||
+        fail "not sealed under the passphrase file"
+    grep -q "AUDITOR KEY PASSPHRASE" "$WORK/ie2.err" &&
+        fail "a passphrase was made although a file was given"
+    expect_eq "sealed key mode" 600 "$(stat -c %a "$d/auditor.key")"
     [ -d "$d/empty" ] && [ -d "$d/transcripts" ] ||
         fail "empty/ or transcripts/ missing"
     expect_eq "state dir mode" 700 "$(stat -c %a "$d")"

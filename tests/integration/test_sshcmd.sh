@@ -433,6 +433,48 @@ sys.exit(subprocess.call(sys.argv[1:], pass_fds=(3,)))
     expect_not_contains "fd-3 forgery: nothing listed" "alice" "$out"
 }
 
+# Root by hand, and cleverer: make the socket, fork, and exec the REAL
+# sekisho-session in the parent (sleeping in -D), so the child's parent
+# is the session program and descriptor 3 is a socket that process made
+# (SO_PEERCRED). Only the monitor that started the command can answer
+# sekishoctl's fresh nonce: refused and audited with the invoker.
+forge_done() { grep -qE "session process only|alice" "$WORK/forge.out"; }
+t_actor_exec_forgery_refused() {
+    local out spid
+    : > "$WORK/forge.out"
+    SUDO_USER=mallory python3 -c '
+import os, socket, sys, time
+sess, ctl, conf, out = sys.argv[1:5]
+a, b = socket.socketpair()
+if os.fork() == 0:
+    for _ in range(200):  # until the parent is sekisho-session
+        if os.readlink("/proc/%d/exe" % os.getppid()) == sess:
+            break
+        time.sleep(0.05)
+    fd = os.open(out, os.O_WRONLY | os.O_APPEND)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.dup2(b.fileno(), 3)
+    os.execv(ctl, [ctl, "-c", conf, "--actor", "ann", "--via", "ssh",
+                   "user", "list"])
+os.execv(sess, [sess, "-c", conf, "-i", "-D", "20"])
+' "$(readlink -f "$BIN/sekisho-session")" "$BIN/sekishoctl" "$CONF" \
+        "$WORK/forge.out" < /dev/null > /dev/null 2>&1 &
+    spid=$!
+    wait_until 30 forge_done || fail "exec forgery: no outcome"
+    sleep 0.5
+    kill "$spid" 2> /dev/null
+    wait "$spid" 2> /dev/null
+    out=$(cat "$WORK/forge.out")
+    expect_contains "exec forgery: refused" "gateway's own session process" \
+        "$out"
+    expect_not_contains "exec forgery: nothing listed" "alice" "$out"
+    audit_has actor_refused "did not answer the proof" ||
+        fail "exec forgery: refusal not audited with its reason"
+    audit_has actor_refused "mallory" ||
+        fail "exec forgery: the invoker is not named"
+}
+
 setup
 run_test t_auditor_reads_over_ssh
 run_test t_auditor_cannot_add_user
@@ -451,5 +493,6 @@ run_test t_large_export_intact
 run_test t_no_self_grant_via_group
 run_test t_export_while_rekeying
 run_test t_actor_from_root_shell_refused
+run_test t_actor_exec_forgery_refused
 run_test t_no_sanitizer_reports
 summary

@@ -329,6 +329,33 @@ static void test_clock_state(void **state)
     assert_string_equal(sk_clock_state(TIME_INS), "synchronized");
 }
 
+/* The --actor proof: bound to the nonce, the actor and every word. */
+static void test_actor_proof(void **state)
+{
+    uint8_t n1[32], n2[32], p[32], q[32];
+    const char *w1[] = {"user", "list"}, *w2[] = {"user", "lis"},
+               *w3[] = {"userlist"}, *w4[] = {"user", "list", ""};
+
+    (void)state;
+    memset(n1, 1, sizeof(n1));
+    memset(n2, 2, sizeof(n2));
+    assert_int_equal(sk_actor_proof(n1, "ann", 2, w1, p), 0);
+    assert_int_equal(sk_actor_proof(n1, "ann", 2, w1, q), 0);
+    assert_memory_equal(p, q, 32);
+    assert_int_equal(sk_actor_proof(n2, "ann", 2, w1, q), 0);
+    assert_memory_not_equal(p, q, 32);
+    assert_int_equal(sk_actor_proof(n1, "aki", 2, w1, q), 0);
+    assert_memory_not_equal(p, q, 32);
+    assert_int_equal(sk_actor_proof(n1, "ann", 2, w2, q), 0);
+    assert_memory_not_equal(p, q, 32);
+    assert_int_equal(sk_actor_proof(n1, "ann", 1, w3, q), 0);
+    assert_memory_not_equal(p, q, 32);
+    assert_int_equal(sk_actor_proof(n1, "ann", 3, w4, q), 0);
+    assert_memory_not_equal(p, q, 32);
+    assert_int_equal(sk_actor_proof(n1, NULL, 2, w1, q), SK_ERR_INVALID);
+    assert_int_equal(sk_actor_proof(n1, "ann", 2, NULL, q), SK_ERR_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_time_parse),  cmocka_unit_test(test_hostport),
         cmocka_unit_test(test_session_id),  cmocka_unit_test(test_strix),
+        cmocka_unit_test(test_actor_proof),
     };
     if (sodium_init() < 0) {
         return 1;

@@ -5,15 +5,21 @@
  * The rule that keeps a root shell from masquerading: --actor is
  * accepted only from the monitor itself. The parent process must be the
  * installed sekisho-session (its /proc/PID/exe is the session program
- * this configuration names, or the one beside this sekishoctl), and
+ * this configuration names, or the one beside this sekishoctl),
  * descriptor 3 must be a Unix socket created by that same process
- * (SO_PEERCRED). A root login typing `sekishoctl --actor alice` has a
- * shell for parent: refused with exit status 1 and audited
- * (actor_refused, with the invoking login), nothing run. (Root can
- * still do anything root can; it cannot do it under alice's name with
- * this program.) Then the person's role as it is now in the store must
- * be the one the command needs (sk_cmd_gw_check), checked here again
- * after the monitor did.
+ * (SO_PEERCRED), and that process must answer, over it, a question this
+ * program asks first thing with a nonce drawn after exec (ctl_actor_ask,
+ * util.h sk_actor_proof): only a monitor that has just started this
+ * command for this person with these words answers it (gwcmd.c). A root
+ * login typing `sekishoctl --actor alice` has a shell for parent; one
+ * that makes the socket, forks and execs the real sekisho-session in the
+ * parent so that it looks like the monitor gets no answer. Both are
+ * refused with exit status 1 and audited (actor_refused, with the
+ * invoking login), nothing run. (Root can still do anything root can,
+ * and a debugger in a running monitor is root's too; it cannot act under
+ * alice's name with this program by hand.) Then the person's role as it
+ * is now in the store must be the one the command needs
+ * (sk_cmd_gw_check), checked here again after the monitor did.
  */
 #include "audit.h"
 #include "log.h"
@@ -28,13 +34,65 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "egress.h" /* sk_mono_ms, sk_read_deadline */
+
 static const char *actor_name; /* set once proven */
+/* ctl_actor_ask's verdict: NULL once the parent answered (fail closed:
+ * not asked is not proven). */
+static const char *ask_why = "no proof asked";
+
+/* Descriptor 3 a socket our parent made? NULL or why not. */
+static const char *peer_is_parent(void)
+{
+    struct ucred cr;
+    socklen_t cl = sizeof(cr);
+    pid_t pp = getppid();
+
+    if (getsockopt(3, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
+        cl != sizeof(cr)) {
+        return "no monitor socket on descriptor 3";
+    }
+    if (cr.pid != pp || pp <= 1) {
+        return "descriptor 3 is not the parent's socket";
+    }
+    return NULL;
+}
+
+void ctl_actor_ask(const char *actor, int argc, char **argv)
+{
+    uint8_t ask[SK_ACTOR_ASK_LEN], ans[32], want[32];
+
+    if ((ask_why = peer_is_parent()) != NULL) {
+        return; /* no question to a stranger's socket: fails at once */
+    }
+    ask_why = "the parent did not answer the proof (not the monitor that "
+              "started this command)";
+    if (sodium_init() < 0) {
+        return;
+    }
+    memcpy(ask, SK_ACTOR_MAGIC, SK_ACTOR_MAGIC_LEN);
+    randombytes_buf(ask + SK_ACTOR_MAGIC_LEN, 32);
+    /* The monitor waits for this right after the fork; 10 s covers a
+     * loaded machine. MSG_NOSIGNAL: a closed peer is a refusal, not a
+     * SIGPIPE. */
+    if (send(3, ask, sizeof(ask), MSG_NOSIGNAL) != (ssize_t)sizeof(ask) ||
+        sk_read_deadline(3, ans, sizeof(ans), sk_mono_ms() + 10000) != 0 ||
+        sk_actor_proof(ask + SK_ACTOR_MAGIC_LEN, actor, argc,
+                       (const char *const *)argv, want) != 0) {
+        return;
+    }
+    if (sodium_memcmp(ans, want, sizeof(want)) == 0) {
+        ask_why = NULL;
+    }
+}
 
 const char *ctl_actor(void)
 {
@@ -45,18 +103,13 @@ const char *ctl_actor(void)
  * Returns NULL or why not. */
 static const char *actor_unproven(void)
 {
-    struct ucred cr;
-    socklen_t cl = sizeof(cr);
     char exe[PATH_MAX], self[PATH_MAX], want[PATH_MAX], path[64];
+    const char *why;
     ssize_t n;
     pid_t pp = getppid();
 
-    if (getsockopt(3, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
-        cl != sizeof(cr)) {
-        return "no monitor socket on descriptor 3";
-    }
-    if (cr.pid != pp || pp <= 1) {
-        return "descriptor 3 is not the parent's socket";
+    if ((why = peer_is_parent()) != NULL) {
+        return why;
     }
     snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pp);
     if ((n = readlink(path, exe, sizeof(exe) - 1)) < 0) {
@@ -75,7 +128,7 @@ static const char *actor_unproven(void)
     if (strcmp(exe, want) != 0) {
         return "parent is not sekisho-session";
     }
-    return NULL;
+    return ask_why;
 }
 
 /* The invoking login, for the refusal line: loginuid and SUDO_USER. */
@@ -157,9 +210,9 @@ void ctl_actor_begin(const char *actor, int argc, char **argv)
     r = sk_store_user_get(store, actor, &u);
     if (r != 0 || u.removed != 0 || u.status != SK_USER_ACTIVE ||
         !sk_roles_has(u.role, role)) {
-        /* role: from sk_cmd_gw_check, per subcommand (session kill is an
-         * admin's, session list an auditor's): finer than the per-word
-         * sk_roles_may table */
+        /* role: from sk_cmd_gw_check, which reads the one duty table
+         * (policy/roles.h) per subcommand: session kill is an admin's,
+         * session list an auditor's */
         sk_user_clear(&u);
         (void)sk_audit("command_refused", "{s:s, s:s, s:s, s:s}", "user",
                        actor, "command", cmd, "via", "ssh", "role_needed",

@@ -81,6 +81,12 @@ int ctl_status(int argc, char **argv);
  * on any refusal audits it and exits 1. ctl_actor is NAME once proven,
  * else NULL. */
 void ctl_actor_begin(const char *actor, int argc, char **argv);
+/* First thing once --actor NAME --via ssh is read (before the
+ * configuration): asks the parent over descriptor 3 to prove it started
+ * this command for NAME with argv (util.h sk_actor_proof); blocks at
+ * most 10 s. Never exits: ctl_actor_begin refuses unless it got the
+ * answer. */
+void ctl_actor_ask(const char *actor, int argc, char **argv);
 const char *ctl_actor(void);
 
 #endif

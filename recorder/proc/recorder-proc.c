@@ -1,17 +1,16 @@
 /*
- * The recorder process; see recorder.h. Its loop: read event frames from
+ * The recorder process; see recorder-proc.h. Its loop: read event frames from
  * the worker, hand them to the transcript writer, sign a checkpoint every
  * checkpoint_interval seconds (or MiB) while data flows, and seal the
  * transcript when the worker closes its end. Any failure is reported to
  * the monitor and ends the process, which ends the session: nothing is
  * relayed that is not recorded.
  */
-#include "recorder.h"
+#include "recorder/proc/recorder-proc.h"
+#include "exitcodes.h"
 #include "log.h"
-#include "monitor.h"
 #include "sk-err.h"
 #include "util.h"
-#include "worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -118,13 +117,13 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
     if ((r = sk_tr_writer_open(tfd, meta, signer, rcpt, nrcpt, &w)) != 0) {
         rec_fail(status, "writing the transcript header", r);
     }
-    /* Same confinement as the worker: no files, no network, nobody. */
-    sk_drop_privileges(cfg);
-    sk_die_with_parent(monitor);
     if ((in = malloc(INBUF)) == NULL) {
         rec_fail(status, "memory", SK_ERR_ALLOC);
     }
-    if (sandbox_apply_recorder(cfg->sandbox_debug) != 0) {
+    /* Same confinement as the worker: no files, no network, nobody. The
+     * session supplies it (its account drop and seccomp lists); rec_start
+     * checked that it did. */
+    if (rec_child_confine(cfg, monitor) != 0) {
         rec_fail(status, "sandbox", SK_ERR_INTERNAL);
     }
     say(status, "ready");
@@ -254,6 +253,7 @@ static int mkdirs(const char *path)
 }
 
 void (*rec_child_scrub)(void);
+int (*rec_child_confine)(const struct sk_config *cfg, pid_t monitor);
 
 int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
               const struct sk_key *signer, const uint8_t (*rcpt)[32],
@@ -273,6 +273,12 @@ int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
     memset(out, 0, sizeof(*out));
     out->pid = -1;
     out->status_fd = out->worker_fd = -1;
+    if (rec_child_confine == NULL) {
+        /* Fail closed: never a recorder that keeps root and every
+         * system call. */
+        snprintf(err, errlen, "no confinement for the recorder");
+        return -1;
+    }
     (void)one;
     gmtime_r(&now, &tm);
     strftime(day, sizeof(day), "%Y/%m/%d", &tm);

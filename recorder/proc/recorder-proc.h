@@ -14,6 +14,11 @@
  * The recorder never logs itself (no syslog in its sandbox): its log
  * lines become "error" messages, which the monitor logs and audits. It
  * dies with the monitor (PR_SET_PDEATHSIG).
+ *
+ * This room depends only on the shared core and the transcript format
+ * (recorder/): what confines the child (the session's account drop and
+ * seccomp lists) comes in through rec_child_confine, so the dependency
+ * points gateway -> recorder (tests/layout-check.sh).
  */
 #ifndef SK_RECORDER_PROC_H
 #define SK_RECORDER_PROC_H
@@ -52,6 +57,13 @@ int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
  * monitor drops there what the recorder must never hold (the host key:
  * hostkey.h). */
 extern void (*rec_child_scrub)(void);
+
+/* Required (rec_start fails without it): called in the recorder child
+ * once the transcript header is written, to drop to the unprivileged
+ * account, die with the monitor and apply the recorder's seccomp list.
+ * Returns 0, or -1 (the recorder then reports a sandbox error and ends
+ * the session). */
+extern int (*rec_child_confine)(const struct sk_config *cfg, pid_t monitor);
 
 /* Reads one status message if there is one (non-blocking when
  * timeout_ms is 0). Returns 1 when the recorder has given its final word

@@ -1978,19 +1978,27 @@ static int cmd_init_existing(const char *cfgpath)
             die("%s exists without %s: restore the public key",
                 c->auditor_key, c->auditor_pubkeys);
         }
+        char *pass = NULL;
+        int generated = 0;
+
+        /* Sealed, as plain init makes it (R-LOG-5: root alone reads no
+         * transcript): under --auditor-passphrase-file F, or under a new
+         * passphrase shown once on standard error (in a package install
+         * the installing admin's terminal: docs/admin.md says what apt
+         * keeps of it and how to give a file instead). */
+        pass = ctl_auditor_passphrase(ctl_auditor_ppfile, &generated);
         if ((r = sk_boxkey_generate_files(c->auditor_key, c->auditor_pubkeys,
-                                          NULL)) != 0) {
+                                          pass)) != 0) {
+            sk_secret_free(pass);
             die("cannot write auditor keys %s: %s", c->auditor_key,
                 sk_err_str(r));
         }
-        /* Not sealed here: a package's output lands in apt's logs, no
-         * place to show a passphrase. This line says so; key seal
-         * fixes it. */
-        fprintf(stderr, "created %s and %s\n"
-                        "WARNING: %s is NOT sealed: root can read every "
-                        "transcript with it; run `sekishoctl key seal` now "
-                        "(and move the secret key off the gateway)\n",
-                c->auditor_key, c->auditor_pubkeys, c->auditor_key);
+        fprintf(stderr, "created %s (sealed) and %s\n", c->auditor_key,
+                c->auditor_pubkeys);
+        if (generated) {
+            ctl_passphrase_announce(pass, c->auditor_key);
+        }
+        sk_secret_free(pass);
         made++;
     }
     snprintf(path, sizeof(path), "%s/state.db", c->state_dir);
@@ -2218,6 +2226,7 @@ int main(int argc, char **argv)
         }
         actor = argv[i + 1];
         i += 4;
+        ctl_actor_ask(actor, argc - i, argv + i);
     }
     if (i >= argc) {
         die_usage(NULL);
