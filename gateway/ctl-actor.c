@@ -16,6 +16,7 @@
  * after the monitor did.
  */
 #include "audit.h"
+#include "i18n.h"
 #include "log.h"
 #include "sk-err.h"
 #include "util.h"
@@ -53,27 +54,27 @@ static const char *actor_unproven(void)
 
     if (getsockopt(3, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
         cl != sizeof(cr)) {
-        return "no monitor socket on descriptor 3";
+        return N_("no monitor socket on descriptor 3");
     }
     if (cr.pid != pp || pp <= 1) {
-        return "descriptor 3 is not the parent's socket";
+        return N_("descriptor 3 is not the parent's socket");
     }
     snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pp);
     if ((n = readlink(path, exe, sizeof(exe) - 1)) < 0) {
-        return "parent program unknown";
+        return N_("parent program unknown");
     }
     exe[n] = '\0';
     if (cfg->session_program != NULL) {
         snprintf(want, sizeof(want), "%s", cfg->session_program);
     } else {
         if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) < 0) {
-            return "own program unknown";
+            return N_("own program unknown");
         }
         self[n] = '\0';
         snprintf(want, sizeof(want), "%s/sekisho-session", dirname(self));
     }
     if (strcmp(exe, want) != 0) {
-        return "parent is not sekisho-session";
+        return N_("parent is not sekisho-session");
     }
     return NULL;
 }
@@ -132,14 +133,23 @@ void ctl_actor_begin(const char *actor, int argc, char **argv)
         (void)sk_audit("actor_refused", "{s:s, s:s, s:s, s:s}", "admin", who,
                        "actor", actor, "command", cmd, "reason", why);
         die("--actor is for the gateway's own session process only (%s)",
-            why);
+            sk_tr(why));
     }
     (void)close(3);
     check_name("user", actor);
-    if (sk_cmd_gw_check(argc, (const char *const *)argv, &role, err,
-                        sizeof(err)) != 0) {
+    {
+        /* English for the audit line, the person's language to them */
+        const char *lang = sk_i18n_english();
+
+        r = sk_cmd_gw_check(argc, (const char *const *)argv, &role, err,
+                            sizeof(err));
+        (void)sk_i18n_use(lang);
+    }
+    if (r != 0) {
         (void)sk_audit("command_refused", "{s:s, s:s, s:s, s:s}", "user",
                        actor, "command", cmd, "via", "ssh", "reason", err);
+        (void)sk_cmd_gw_check(argc, (const char *const *)argv, &role, err,
+                              sizeof(err));
         die("%s", err);
     }
     /* Nobody grants themselves access or roles (R-AC-3): another admin

@@ -226,7 +226,7 @@ t_user_lang_overrides() {
         "$out"
     # sekishoctl speaks the admin's LANG; machine-readable output does not
     out=$(LANG=$JA ctl user lang alice en) || fail "user lang alice en (ja)"
-    expect_contains "told in Japanese" "ユーザー alice には" "$out"
+    expect_contains "told in Japanese" "利用者 alice には" "$out"
     expect_eq "JSON the same in any language" \
         "$(LANG=C ctl session list --json)" \
         "$(LANG=$JA ctl session list --json)"
