@@ -383,6 +383,21 @@ t_gwcmd_refusal_ja() {
         "$out"
 }
 
+# An auditor reading a transcript over SSH is asked for the key's
+# passphrase in the session's language (sekishoctl's prompt on the pty).
+t_gwcmd_passphrase_ja() {
+    local out sid
+    add_user aki --role auditor > /dev/null || fail "add aki"
+    gw_ssh alice web01 -- 'echo pp-rec-$((6*7))' < /dev/null > /dev/null 2>&1
+    sid=$(db "SELECT id FROM sessions ORDER BY start DESC LIMIT 1")
+    wait_until 10 ctl verify "$sid" > /dev/null 2>&1 || fail "not sealed"
+    out=$( (sleep 3; printf '%s\r' "$(cat "$AUDITOR_PP")"; sleep 4) |
+        ja_ssh aki -tt export "$sid" --format text 2>&1)
+    expect_contains "passphrase prompt in Japanese" \
+        "監査者鍵のパスフレーズ (Auditor key passphrase): " "$out"
+    expect_contains "the transcript after it" "pp-rec-42" "$out"
+}
+
 setup
 run_test t_ja_prompts
 run_test t_ja_after_login
@@ -395,5 +410,6 @@ run_test t_english_default
 run_test t_ctl_messages_ja
 run_test t_ctl_machine_output_unchanged
 run_test t_gwcmd_refusal_ja
+run_test t_gwcmd_passphrase_ja
 run_test t_no_sanitizer_reports
 summary
