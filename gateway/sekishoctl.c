@@ -197,13 +197,18 @@ static void add_source(char *list, size_t listlen, const char *arg)
 
 void check_name(const char *what, const char *name)
 {
+    /* what is one of these words, said in the person's language */
+    static const char *const words[] = {N_("auditor"), N_("group"),
+                                        N_("target"), N_("user")};
+
+    (void)words;
     if (!sk_utf8_valid(name, strlen(name))) {
-        die("%s name is not valid UTF-8", what);
+        die("%s name is not valid UTF-8", sk_tr(what));
     }
     if (!sk_name_valid(name)) {
         die("%s name '%s' is invalid: use 1-%d characters a-z 0-9 . _ -, "
             "starting with a letter or digit",
-            what, name, SK_NAME_MAX);
+            sk_tr(what), name, SK_NAME_MAX);
     }
 }
 
