@@ -2,6 +2,7 @@
 #include "gwcmd.h"
 #include "egress.h" /* sk_mono_ms, sk_read_deadline */
 
+#include "i18n.h"
 #include "log.h"
 #include "util.h"
 
@@ -106,8 +107,8 @@ int gwcmd_spawn(const struct sk_config *cfg, const char *actor, int argc,
                 int cols, int rows, struct gwcmd *g, int fds[2], int *nfds,
                 char *msg, size_t msglen)
 {
-    char self[PATH_MAX], prog[PATH_MAX], termenv[80];
-    char *av[GW_ARGS_MAX + 8], *envp[6];
+    char self[PATH_MAX], prog[PATH_MAX], termenv[80], langenv[32];
+    char *av[GW_ARGS_MAX + 8], *envp[8];
     int io[2] = {-1, -1}, er[2] = {-1, -1}, pr[2] = {-1, -1};
     int master = -1, slave = -1, a = 0, e = 0, r = -1;
     ssize_t n;
@@ -119,12 +120,12 @@ int gwcmd_spawn(const struct sk_config *cfg, const char *actor, int argc,
     g->master = -1;
     *nfds = 0;
     if (argc < 1 || argc > GW_ARGS_MAX) {
-        snprintf(msg, msglen, "bad command");
+        snprintf(msg, msglen, "%s", _("bad command"));
         return -1;
     }
     if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) < 0) {
         error_f("readlink /proc/self/exe: %s", strerror(errno));
-        snprintf(msg, msglen, "gateway command unavailable");
+        snprintf(msg, msglen, "%s", _("gateway command unavailable"));
         return -1;
     }
     self[n] = '\0';
@@ -157,6 +158,13 @@ int gwcmd_spawn(const struct sk_config *cfg, const char *actor, int argc,
      * program but a checked terminal type. */
     envp[e++] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
     envp[e++] = "LC_ALL=C.UTF-8";
+    /* The session's language (client LANG > user lang > language, which
+     * the monitor speaks since MON_LANG): sekishoctl reads LANGUAGE over
+     * a locale other than C, as gettext does, so refusals and errors
+     * reach the person in it. Only a language the gateway speaks. */
+    snprintf(langenv, sizeof(langenv), "LANGUAGE=%s",
+             sk_lang_valid(sk_i18n_lang()) ? sk_i18n_lang() : "en");
+    envp[e++] = langenv;
     if (pty) {
         snprintf(termenv, sizeof(termenv), "TERM=%s",
                  term_ok(term) ? term : "vt100");
@@ -230,7 +238,7 @@ int gwcmd_spawn(const struct sk_config *cfg, const char *actor, int argc,
     goto out;
 sys:
     error_f("gateway command: %s", strerror(errno));
-    snprintf(msg, msglen, "gateway command unavailable");
+    snprintf(msg, msglen, "%s", _("gateway command unavailable"));
 out:
     for (int k = 0; k < 2; k++) {
         if (io[k] >= 0) {

@@ -1873,17 +1873,18 @@ static const char *mon_gwcmd_recheck(struct monitor *m, const char *role)
 
     if ((r = sk_store_user_get(m->store, m->user, &u)) != 0) {
         /* what cannot be checked does not go on */
-        return r == SK_ERR_NOT_FOUND ? "account removed" : "state unavailable";
+        return r == SK_ERR_NOT_FOUND ? N_("account removed")
+                                     : N_("state unavailable");
     }
     if (u.removed != 0) {
-        why = "account removed";
+        why = N_("account removed");
     } else if (u.status != SK_USER_ACTIVE ||
                u.locked_until > (int64_t)time(NULL)) {
-        why = "account locked or disabled";
+        why = N_("account locked or disabled");
     } else if (sk_auth_account_expired(&u, time(NULL))) {
-        why = "account expired";
+        why = N_("account expired");
     } else if (role != NULL && !sk_roles_has(u.role, role)) {
-        why = "role withdrawn";
+        why = N_("role withdrawn");
     }
     sk_user_clear(&u);
     return why;
@@ -1922,7 +1923,15 @@ static int mon_answer_gwcmd(struct monitor *m, struct sk_buf *req)
         sk_buf_get_u32(req, &cols) != 0 || sk_buf_get_u32(req, &rows) != 0) {
         goto out;
     }
-    if (sk_cmd_gw_check((int)argc, argv, &role, err, sizeof(err)) != 0) {
+    {
+        /* English for the audit line; the refusal is said again below in
+         * the session's language */
+        const char *lang = sk_i18n_english();
+
+        r = sk_cmd_gw_check((int)argc, argv, &role, err, sizeof(err));
+        (void)sk_i18n_use(lang);
+    }
+    if (r != 0) {
         size_t el = strlen(err);
 
         while (el > 0 && !sk_utf8_valid(err, el)) { /* a cut character */
@@ -1931,6 +1940,7 @@ static int mon_answer_gwcmd(struct monitor *m, struct sk_buf *req)
         (void)sk_audit("command_refused", "{s:s, s:s, s:s, s:s}", "user",
                        m->user, "source", m->source, "command", argv[0],
                        "reason", err);
+        (void)sk_cmd_gw_check((int)argc, argv, &role, err, sizeof(err));
         r = mon_reply_msg(m, MON_GWCMD, 0, err);
         goto out;
     }
@@ -1956,11 +1966,11 @@ static int mon_answer_gwcmd(struct monitor *m, struct sk_buf *req)
             int norole = strcmp(why, "role withdrawn") == 0;
 
             if (norole) {
-                snprintf(msg, sizeof(msg), "%s %s needs the %s role",
+                snprintf(msg, sizeof(msg), _("%s %s needs the %s role"),
                          argv[0], argc > 1 ? argv[1] : "", role);
                 why = "role not held";
             } else {
-                snprintf(msg, sizeof(msg), "%s", why);
+                snprintf(msg, sizeof(msg), "%s", sk_tr(why));
             }
             (void)sk_audit("command_refused",
                            "{s:s, s:s, s:s, s:s, s:s}", "user", m->user,

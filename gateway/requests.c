@@ -167,14 +167,15 @@ int rq_create(sk_store *st, const struct sk_config *cfg, const char *user,
         return -1;
     }
     if (ticket != NULL && ticket[0] != '\0' && !ticket_ok(ticket)) {
-        snprintf(msg, msglen, "ticket: 1-64 characters of A-Z a-z 0-9 . _ "
-                              "# / - :");
+        snprintf(msg, msglen, "%s",
+                 _("ticket: 1-64 characters of A-Z a-z 0-9 . _ # / - :"));
         return -1;
     }
     if (start != NULL && start[0] != '\0' &&
         sk_time_parse(start, now, &s) != 0) {
-        snprintf(msg, msglen, "--start: '%s' is not a time (YYYY-MM-DD HH:MM "
-                              "UTC, or +DURATION)",
+        snprintf(msg, msglen,
+                 _("--start: '%s' is not a time (YYYY-MM-DD HH:MM UTC, or "
+                   "+DURATION)"),
                  start);
         return -1;
     }

@@ -11,6 +11,7 @@
  * client input is taken from libssh only as far as our buffer has room
  * (libssh keeps the rest and stops opening the window).
  */
+#include "i18n.h"
 #include "ipc.h"
 #include "log.h"
 #include "monitor.h"
@@ -241,9 +242,12 @@ int relay_cmd(ssh_session client, ssh_channel cch, const char *user,
                                                 strlen(mm_terminated()),
                                                 SK_TERM_LINE);
 
-            snprintf(msg, sizeof(msg),
-                     "\r\nsekisho: command ended by the gateway: %s\r\n",
-                     safe != NULL ? safe : "?");
+            /* the reason comes English (N_() where the monitor wrote
+             * it) and is shown in the session's language */
+            (void)sk_notice_fmt(msg, sizeof(msg),
+                                _("sekisho: command ended by the gateway: "
+                                  "%s"),
+                                safe != NULL ? sk_tr(safe) : "?");
             free(safe);
             (void)ssh_channel_write_stderr(cch, msg, (uint32_t)strlen(msg));
             why = "ended by the gateway";
@@ -308,10 +312,11 @@ int relay_cmd(ssh_session client, ssh_channel cch, const char *user,
         }
         if (idle_timeout > 0 && time(NULL) - g->last_activity >=
                                     idle_timeout) {
-            static const char m[] =
-                "\r\nsekisho: idle too long, closing\r\n";
+            char m[200];
+            int ml = sk_notice_fmt(m, sizeof(m), "%s",
+                                   _("sekisho: idle too long, closing"));
 
-            (void)ssh_channel_write_stderr(cch, m, sizeof(m) - 1);
+            (void)ssh_channel_write_stderr(cch, m, (uint32_t)ml);
             why = "idle timeout";
             break;
         }

@@ -1097,12 +1097,23 @@ void worker_main(const struct sk_config *cfg, int sock, int ipc,
     /* Now the user is known and their LANG has come (clients send it
      * only after authentication): everything from here speaks it. */
     (void)mm_lang(w.lang);
-    r = sk_cmd_parse(w.command ? w.command : "",
-                     w.command ? strlen(w.command) : 0, &cmd, err,
-                     sizeof(err));
+    {
+        /* The parser's message in English for the log and the audit
+         * line; a refusal is then said again in the session's. */
+        const char *lang = sk_i18n_english();
+
+        r = sk_cmd_parse(w.command ? w.command : "",
+                         w.command ? strlen(w.command) : 0, &cmd, err,
+                         sizeof(err));
+        (void)sk_i18n_use(lang);
+    }
     if (r != 0) {
-        /* err stays English for the log and the audit line */
-        wk_say(&w, "sekisho: %s\n", sk_tr(err));
+        char shown[sizeof(err)];
+
+        (void)sk_cmd_parse(w.command ? w.command : "",
+                           w.command ? strlen(w.command) : 0, &cmd, shown,
+                           sizeof(shown));
+        wk_say(&w, "sekisho: %s\n", shown);
         logit("%s sent a bad command: %s", w.user, err);
         /* scp -O and friends arrive here as remote commands. */
         mm_refused("command", err);

@@ -113,7 +113,7 @@ static int parse_request(const char *line, size_t len, size_t i,
     if ((n = take_word(line, len, &i, out->target, sizeof(out->target))) <=
             0 ||
         !sk_name_valid(out->target) || sk_cmd_reserved(out->target)) {
-        snprintf(err, errlen, "%s", usage);
+        snprintf(err, errlen, "%s", _(usage));
         return SK_ERR_INVALID;
     }
     while (i < len) {
@@ -121,7 +121,7 @@ static int parse_request(const char *line, size_t len, size_t i,
         size_t dl;
 
         if (take_word(line, len, &i, opt, sizeof(opt)) <= 0) {
-            snprintf(err, errlen, "%s", usage);
+            snprintf(err, errlen, "%s", _(usage));
             return SK_ERR_INVALID;
         }
         if (strcmp(opt, "--reason") == 0) {
@@ -137,22 +137,24 @@ static int parse_request(const char *line, size_t len, size_t i,
             dst = out->ticket;
             dl = sizeof(out->ticket);
         } else {
-            snprintf(err, errlen, "request: unknown option (%s)", usage);
+            snprintf(err, errlen, _("request: unknown option (%s)"), _(usage));
             return SK_ERR_INVALID;
         }
         if (dst[0] != '\0') {
-            snprintf(err, errlen, "request: %s given twice", opt);
+            snprintf(err, errlen, _("request: %s given twice"), opt);
             return SK_ERR_INVALID;
         }
         if (take_text(line, len, &i, dst, dl) != 0) {
-            snprintf(err, errlen, "request: %s needs a value (at most %zu "
-                                  "bytes)",
+            snprintf(err, errlen,
+                     _("request: %s needs a value (at most %zu "
+                       "bytes)"),
                      opt, dl - 1);
             return SK_ERR_INVALID;
         }
     }
     if (out->text[0] == '\0') {
-        snprintf(err, errlen, "request: --reason is required (%s)", usage);
+        snprintf(err, errlen, _("request: --reason is required (%s)"),
+                 _(usage));
         return SK_ERR_INVALID;
     }
     out->kind = SK_CMD_REQUEST;
@@ -169,7 +171,7 @@ static int parse_id_cmd(const char *word, const char *line, size_t len,
 
     if (take_word(line, len, &i, w, sizeof(w)) <= 0 ||
         parse_id(w, &out->id) != 0) {
-        snprintf(err, errlen, "usage: %s ID%s", word,
+        snprintf(err, errlen, _("usage: %s ID%s"), word,
                  report ? " TEXT" : " [TEXT]");
         return SK_ERR_INVALID;
     }
@@ -177,19 +179,18 @@ static int parse_id_cmd(const char *word, const char *line, size_t len,
         size_t n = len - i;
 
         if (n > SK_CMD_TEXT_MAX) {
-            snprintf(err, errlen, "%s: text longer than %d bytes", word,
+            snprintf(err, errlen, _("%s: text longer than %d bytes"), word,
                      SK_CMD_TEXT_MAX);
             return SK_ERR_TOO_LONG;
         }
         memcpy(out->text, line + i, n);
         out->text[n] = '\0';
     } else if (report) {
-        snprintf(err, errlen, "%s",
-                 N_("usage: report ID TEXT (what was done)"));
+        snprintf(err, errlen, "%s", _("usage: report ID TEXT (what was done)"));
         return SK_ERR_INVALID;
     }
     if (strcmp(word, "approve") == 0 && out->text[0] != '\0') {
-        snprintf(err, errlen, "%s", N_("usage: approve ID"));
+        snprintf(err, errlen, "%s", _("usage: approve ID"));
         return SK_ERR_INVALID;
     }
     out->kind = report                         ? SK_CMD_REPORT
@@ -256,7 +257,7 @@ static int gw_split(const char *line, size_t len, size_t i,
                     word[n++] = line[i++];
                 }
                 if (i == len) {
-                    snprintf(err, errlen, "unterminated %c quote", q);
+                    snprintf(err, errlen, _("unterminated %c quote"), q);
                     return SK_ERR_INVALID;
                 }
                 i++; /* the closing quote */
@@ -265,7 +266,7 @@ static int gw_split(const char *line, size_t len, size_t i,
             }
         }
         if (have && gw_push(out, used, word, n) != 0) {
-            snprintf(err, errlen, "too many words (at most %d)",
+            snprintf(err, errlen, _("too many words (at most %d)"),
                      SK_CMD_ARGS_MAX);
             return SK_ERR_TOO_LONG;
         }
@@ -287,15 +288,16 @@ int sk_cmd_gw_check(int argc, const char *const *argv, const char **role,
 
     *role = NULL;
     if (argc < 1 || argv[0] == NULL) {
-        snprintf(err, errlen, "no command");
+        snprintf(err, errlen, _("no command"));
         return SK_ERR_INVALID;
     }
     for (int a = 1; a < argc; a++) {
         for (k = 0; k < sizeof(gw_banned) / sizeof(gw_banned[0]); k++) {
             if (strcmp(argv[a], gw_banned[k]) == 0) {
-                snprintf(err, errlen, "%s: %s is not available over SSH "
-                                      "(it names a file on the gateway or "
-                                      "another person)",
+                snprintf(err, errlen,
+                         _("%s: %s is not available over SSH "
+                           "(it names a file on the gateway or "
+                           "another person)"),
                          argv[0], gw_banned[k]);
                 return SK_ERR_INVALID;
             }
@@ -305,8 +307,9 @@ int sk_cmd_gw_check(int argc, const char *const *argv, const char **role,
     if (argc >= 5 && strcmp(argv[0], "user") == 0 &&
         strcmp(argv[1], "key") == 0 && strcmp(argv[2], "add") == 0 &&
         strcmp(argv[4], "-") != 0) {
-        snprintf(err, errlen, "user key add: over SSH the key comes on "
-                              "standard input: user key add NAME -");
+        snprintf(err, errlen,
+                 _("user key add: over SSH the key comes on "
+                   "standard input: user key add NAME -"));
         return SK_ERR_INVALID;
     }
     /* Which role runs what: the one duty table (policy/roles.h). Rows of
@@ -315,7 +318,7 @@ int sk_cmd_gw_check(int argc, const char *const *argv, const char **role,
         *role = d->role;
         return 0;
     }
-    snprintf(err, errlen, "'%s%s%s' is not a gateway command", argv[0],
+    snprintf(err, errlen, _("'%s%s%s' is not a gateway command"), argv[0],
              argc >= 2 ? " " : "", argc >= 2 ? argv[1] : "");
     return SK_ERR_INVALID;
 }
@@ -340,7 +343,7 @@ static int parse_gateway(const char *word, const char *line, size_t len,
         r = gw_push(out, &used, word, strlen(word));
     }
     if (r != 0) {
-        snprintf(err, errlen, "command too long");
+        snprintf(err, errlen, _("command too long"));
         return SK_ERR_TOO_LONG;
     }
     if ((r = gw_split(line, len, i, out, &used, err, errlen)) != 0) {
@@ -429,15 +432,15 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
 
     memset(out, 0, sizeof(*out));
     if (len > SK_CMD_MAX) {
-        snprintf(err, errlen, "command longer than %d bytes", SK_CMD_MAX);
+        snprintf(err, errlen, _("command longer than %d bytes"), SK_CMD_MAX);
         return SK_ERR_TOO_LONG;
     }
     if (!sk_utf8_valid(line, len)) {
-        snprintf(err, errlen, "%s", N_("command is not valid UTF-8"));
+        snprintf(err, errlen, "%s", _("command is not valid UTF-8"));
         return SK_ERR_INVALID;
     }
     if (sk_cmd_has_controls(line, len)) {
-        snprintf(err, errlen, "%s", N_("command contains control characters"));
+        snprintf(err, errlen, "%s", _("command contains control characters"));
         return SK_ERR_INVALID;
     }
     while (i < len && is_space(line[i])) {
@@ -453,7 +456,7 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
     for (wl = 0; i + wl < len && !is_space(line[i + wl]); wl++) {
     }
     if (wl > SK_NAME_MAX) {
-        snprintf(err, errlen, "%s", N_("unknown command or target"));
+        snprintf(err, errlen, "%s", _("unknown command or target"));
         return SK_ERR_BAD_NAME;
     }
     memcpy(word, line + i, wl);
@@ -476,7 +479,7 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
     }
     if (strcmp(word, "requests") == 0) {
         if (i != len) {
-            snprintf(err, errlen, "%s", N_("'requests' takes no arguments"));
+            snprintf(err, errlen, "%s", _("'requests' takes no arguments"));
             return SK_ERR_INVALID;
         }
         out->kind = SK_CMD_REQUESTS;
@@ -485,7 +488,7 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
     if (strcmp(word, "targets") == 0 || strcmp(word, "help") == 0 ||
         strcmp(word, "passwd") == 0) {
         if (i != len) {
-            snprintf(err, errlen, "'%s' takes no arguments", word);
+            snprintf(err, errlen, _("'%s' takes no arguments"), word);
             return SK_ERR_INVALID;
         }
         out->kind = word[0] == 't'   ? SK_CMD_TARGETS
@@ -494,11 +497,11 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
         return 0;
     }
     if (sk_cmd_reserved(word)) {
-        snprintf(err, errlen, "'%s' is not available on this gateway", word);
+        snprintf(err, errlen, _("'%s' is not available on this gateway"), word);
         return SK_ERR_INVALID;
     }
     if (!sk_name_valid(word)) {
-        snprintf(err, errlen, "%s", N_("unknown command or target"));
+        snprintf(err, errlen, "%s", _("unknown command or target"));
         return SK_ERR_BAD_NAME;
     }
     memcpy(out->target, word, wl + 1);
@@ -508,7 +511,7 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
     }
     if (len - i < 2 || line[i] != '-' || line[i + 1] != '-' ||
         (len - i > 2 && !is_space(line[i + 2]))) {
-        snprintf(err, errlen, "%s", N_("usage: TARGET [-- COMMAND]"));
+        snprintf(err, errlen, "%s", _("usage: TARGET [-- COMMAND]"));
         return SK_ERR_INVALID;
     }
     i += 2;
@@ -517,7 +520,7 @@ int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
     }
     if (i == len) {
         snprintf(err, errlen, "%s",
-                 N_("usage: TARGET -- COMMAND (command missing)"));
+                 _("usage: TARGET -- COMMAND (command missing)"));
         return SK_ERR_INVALID;
     }
     memcpy(out->remote, line + i, len - i);

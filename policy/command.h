@@ -84,7 +84,9 @@ struct sk_cmd {
 
 /* Parses len bytes at line (not NUL-terminated). Returns 0 and fills out,
  * or SK_ERR_TOO_LONG / SK_ERR_INVALID / SK_ERR_BAD_NAME with a message for
- * the user in err (which never echoes control characters). */
+ * the user in err (which never echoes control characters), in the
+ * language _() speaks at the call (gateway/core/i18n.h): a caller that
+ * records it calls once under sk_i18n_english() for the English. */
 int sk_cmd_parse(const char *line, size_t len, struct sk_cmd *out, char *err,
                  size_t errlen);
 
@@ -98,7 +100,8 @@ const char *sk_cmd_arg(const struct sk_cmd *c, int i);
  * --host-key-file, `user key add NAME FILE`, and --as, which would act
  * as someone else). Used by the parser and again by sekishoctl for
  * --actor. Returns 0 and sets *role to the role needed (static string),
- * or SK_ERR_INVALID with a message for the user in err. Pure. */
+ * or SK_ERR_INVALID with a message for the user in err (in the language
+ * _() speaks, as for sk_cmd_parse). Pure. */
 int sk_cmd_gw_check(int argc, const char *const *argv, const char **role,
                     char *err, size_t errlen);
 

@@ -57,6 +57,15 @@ const char *sk_i18n_lang(void)
     return cur_lang;
 }
 
+const char *sk_i18n_english(void)
+{
+    /* a constant, not cur_lang, which the switch overwrites */
+    const char *was = strcmp(cur_lang, "ja") == 0 ? "ja" : "en";
+
+    (void)sk_i18n_use("en");
+    return was;
+}
+
 int sk_i18n_init(const char *dir, const char *lang)
 {
     char langs[] = SK_LANGS, *save = NULL, *l;

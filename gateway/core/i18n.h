@@ -57,6 +57,12 @@ int sk_i18n_use(const char *lang);
 /* The language _() speaks now ("en" before any sk_i18n_use). */
 const char *sk_i18n_lang(void);
 
+/* Speaks English from now on, for a text that is recorded (audit lines,
+ * logs) where the same call also makes the text a person reads; returns
+ * the language spoken before (a static string of SK_LANGS) for
+ * sk_i18n_use to go back to. Opens no file. */
+const char *sk_i18n_english(void);
+
 /* Columns the UTF-8 text s takes on a terminal: East Asian wide and
  * fullwidth characters take two, combining marks none, the rest one.
  * Invalid bytes count one each. Pure; needs no locale. */

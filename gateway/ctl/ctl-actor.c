@@ -22,6 +22,7 @@
  * (sk_cmd_gw_check), checked here again after the monitor did.
  */
 #include "audit.h"
+#include "i18n.h"
 #include "log.h"
 #include "sk-err.h"
 #include "util.h"
@@ -47,7 +48,7 @@
 static const char *actor_name; /* set once proven */
 /* ctl_actor_ask's verdict: NULL once the parent answered (fail closed:
  * not asked is not proven). */
-static const char *ask_why = "no proof asked";
+static const char *ask_why = N_("no proof asked");
 
 /* Descriptor 3 a socket our parent made? NULL or why not. */
 static const char *peer_is_parent(void)
@@ -58,10 +59,10 @@ static const char *peer_is_parent(void)
 
     if (getsockopt(3, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
         cl != sizeof(cr)) {
-        return "no monitor socket on descriptor 3";
+        return N_("no monitor socket on descriptor 3");
     }
     if (cr.pid != pp || pp <= 1) {
-        return "descriptor 3 is not the parent's socket";
+        return N_("descriptor 3 is not the parent's socket");
     }
     return NULL;
 }
@@ -73,8 +74,8 @@ void ctl_actor_ask(const char *actor, int argc, char **argv)
     if ((ask_why = peer_is_parent()) != NULL) {
         return; /* no question to a stranger's socket: fails at once */
     }
-    ask_why = "the parent did not answer the proof (not the monitor that "
-              "started this command)";
+    ask_why = N_("the parent did not answer the proof (not the monitor "
+                 "that started this command)");
     if (sodium_init() < 0) {
         return;
     }
@@ -113,20 +114,20 @@ static const char *actor_unproven(void)
     }
     snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pp);
     if ((n = readlink(path, exe, sizeof(exe) - 1)) < 0) {
-        return "parent program unknown";
+        return N_("parent program unknown");
     }
     exe[n] = '\0';
     if (cfg->session_program != NULL) {
         snprintf(want, sizeof(want), "%s", cfg->session_program);
     } else {
         if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) < 0) {
-            return "own program unknown";
+            return N_("own program unknown");
         }
         self[n] = '\0';
         snprintf(want, sizeof(want), "%s/sekisho-session", dirname(self));
     }
     if (strcmp(exe, want) != 0) {
-        return "parent is not sekisho-session";
+        return N_("parent is not sekisho-session");
     }
     return ask_why;
 }
@@ -185,14 +186,23 @@ void ctl_actor_begin(const char *actor, int argc, char **argv)
         (void)sk_audit("actor_refused", "{s:s, s:s, s:s, s:s}", "admin", who,
                        "actor", actor, "command", cmd, "reason", why);
         die("--actor is for the gateway's own session process only (%s)",
-            why);
+            sk_tr(why));
     }
     (void)close(3);
     check_name("user", actor);
-    if (sk_cmd_gw_check(argc, (const char *const *)argv, &role, err,
-                        sizeof(err)) != 0) {
+    {
+        /* English for the audit line, the person's language to them */
+        const char *lang = sk_i18n_english();
+
+        r = sk_cmd_gw_check(argc, (const char *const *)argv, &role, err,
+                            sizeof(err));
+        (void)sk_i18n_use(lang);
+    }
+    if (r != 0) {
         (void)sk_audit("command_refused", "{s:s, s:s, s:s, s:s}", "user",
                        actor, "command", cmd, "via", "ssh", "reason", err);
+        (void)sk_cmd_gw_check(argc, (const char *const *)argv, &role, err,
+                              sizeof(err));
         die("%s", err);
     }
     /* Nobody grants themselves access or roles (R-AC-3): another admin

@@ -6,6 +6,7 @@
  * swapped, cut or altered is reported by name.
  */
 #include "audit.h"
+#include "i18n.h"
 #include "key.h"
 #include "sk-err.h"
 #include "util.h"
@@ -39,9 +40,9 @@ static void trust_file(const char *path)
 
     if (r != 0) {
         die("signing public key %s: %s", path,
-            r == SK_ERR_TOO_LONG  ? "too many trusted signing keys"
+            r == SK_ERR_TOO_LONG  ? _("too many trusted signing keys")
             : r == SK_ERR_SYSTEM  ? strerror(errno)
-            : r == SK_ERR_INVALID ? "not an ssh-ed25519 public key line"
+            : r == SK_ERR_INVALID ? _("not an ssh-ed25519 public key line")
                                   : sk_err_str(r));
     }
 }
@@ -846,7 +847,7 @@ static struct sk_boxkey *load_auditor(const char *ppfile)
         r = sk_boxkey_load_secret(cfg->auditor_key, line, &k);
         sodium_memzero(line, sizeof(line));
     } else if (r == SK_ERR_DENIED && pass == NULL && isatty(STDIN_FILENO)) {
-        char *p = getpass("Auditor key passphrase: ");
+        char *p = getpass(_("Auditor key passphrase: "));
 
         if (p != NULL) {
             r = sk_boxkey_load_secret(cfg->auditor_key, p, &k);
@@ -859,7 +860,7 @@ static struct sk_boxkey *load_auditor(const char *ppfile)
     }
     if (r != 0) {
         die("auditor key %s: %s", cfg->auditor_key,
-            r == SK_ERR_DENIED   ? "passphrase missing or wrong"
+            r == SK_ERR_DENIED   ? _("passphrase missing or wrong")
             : r == SK_ERR_SYSTEM ? strerror(errno)
                                  : sk_err_str(r));
     }
@@ -892,7 +893,7 @@ static int open_checked(const struct sk_session_rec *s)
         die("refused: %s", line);
     }
     if (st != V_OK) {
-        fprintf(stderr, "sekishoctl: warning: %s\n", line);
+        fprintf(stderr, _("sekishoctl: warning: %s\n"), line);
     }
     return fd;
 }
@@ -1138,9 +1139,11 @@ int ctl_replay(int argc, char **argv)
 
         raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
         (void)tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-        fprintf(stderr, "[replay %s: space pause, +/- speed, n skip wait, "
-                        "left/right arrow -/+%.0f s, q quit]\r\n",
+        fprintf(stderr,
+                _("[replay %s: space pause, +/- speed, n skip wait, "
+                  "left/right arrow -/+%.0f s, q quit]"),
                 s->id, SEEK_STEP);
+        fprintf(stderr, "\r\n");
     } else {
         rp.tty = 0;
     }
@@ -1170,11 +1173,16 @@ int ctl_replay(int argc, char **argv)
         die("replay failed: %s", err);
     }
     if (r == REPLAY_QUIT) {
-        fprintf(stderr, "\r\n[replay of session %s stopped]\r\n", id);
+        fprintf(stderr, "\r\n");
+        fprintf(stderr, _("[replay of session %s stopped]"), id);
+        fprintf(stderr, "\r\n");
         return 0;
     }
-    fprintf(stderr, "\r\n[end of session %s%s]\r\n", id,
-            r == SK_TR_INCOMPLETE ? ", transcript incomplete" : "");
+    /* the catalogue keeps raw-terminal line ends out of its messages */
+    fprintf(stderr, "\r\n");
+    fprintf(stderr, _("[end of session %s%s]"), id,
+            r == SK_TR_INCOMPLETE ? _(", transcript incomplete") : "");
+    fprintf(stderr, "\r\n");
     return 0;
 }
 
@@ -1307,8 +1315,9 @@ int ctl_search(int argc, char **argv)
             continue;
         }
         if (sk_tr_verify(fd, trusted_key, NULL, &info) < 0) {
-            fprintf(stderr, "sekishoctl: %s: skipped, FAILED verification: "
-                            "%s\n",
+            fprintf(stderr,
+                    _("sekishoctl: %s: skipped, FAILED "
+                      "verification: %s\n"),
                     s->id, info.error);
             sk_tr_info_clear(&info);
             close(fd);
@@ -1333,7 +1342,8 @@ int ctl_search(int argc, char **argv)
     }
     sk_boxkey_free(k);
     sess_free(&sv);
-    fprintf(stderr, "%d match%s\n", hits, hits == 1 ? "" : "es");
+    fprintf(stderr, ngettext("%d match\n", "%d matches\n", (unsigned long)hits),
+            hits);
     return errors ? EXIT_REFUSED : 0;
 }
 
@@ -1388,7 +1398,9 @@ int ctl_purge(int argc, char **argv)
         n++;
     }
     sess_free(&sv);
-    printf("purged %d transcript%s\n", n, n == 1 ? "" : "s");
+    printf(ngettext("purged %d transcript\n", "purged %d transcripts\n",
+                    (unsigned long)n),
+           n);
     return bad ? EXIT_REFUSED : 0;
 }
 
@@ -1495,13 +1507,12 @@ static int session_kill(int argc, char **argv)
         die("session kill: the reason must be UTF-8, at most 200 bytes");
     }
     if ((r = sk_store_session_kill(store, id, reason)) != 0) {
-        die("session kill: %s", r == SK_ERR_NOT_FOUND
-                                    ? "no such open session"
-                                    : sk_err_str(r));
+        die("session kill: %s",
+            r == SK_ERR_NOT_FOUND ? _("no such open session") : sk_err_str(r));
     }
     (void)sk_audit("session_kill_requested", "{s:s, s:s, s:s}", "admin",
                    admin, "session", id, "reason", reason);
-    printf("session %s will end within a few seconds\n", id);
+    printf(_("session %s will end within a few seconds\n"), id);
     return 0;
 }
 
@@ -1602,10 +1613,12 @@ static int session_watch(int argc, char **argv)
     if (r < 0) {
         die("watch: %s", err);
     }
-    fprintf(stderr, "\r\n[session %s %s]\r\n", id,
-            r == 0        ? "ended"
-            : watch_stop  ? "watch stopped"
-                          : "ended without a seal: transcript incomplete");
+    fprintf(stderr, "\r\n");
+    fprintf(stderr, _("[session %s %s]"), id,
+            r == 0       ? _("ended")
+            : watch_stop ? _("watch stopped")
+                         : _("ended without a seal: transcript incomplete"));
+    fprintf(stderr, "\r\n");
     return 0;
 }
 
@@ -1895,7 +1908,7 @@ static int audit_rotate(void)
         die("audit log %s: cannot rotate: %s", cfg->audit_log,
             r == SK_ERR_SYSTEM ? strerror(errno) : sk_err_str(r));
     }
-    printf("audit log rotated: %s\n", term_str(rotated));
+    printf(_("audit log rotated: %s\n"), term_str(rotated));
     return 0;
 }
 
@@ -1981,7 +1994,7 @@ static int rotate_signing(void)
             die("rename: %s", strerror(errno));
         }
     }
-    printf("signing key rotated: %s -> %s (old public key kept in %s)\n",
+    printf(_("signing key rotated: %s -> %s (old public key kept in %s)\n"),
            oldid, newid, dir);
     printf("%s\n", line);
     free(text);

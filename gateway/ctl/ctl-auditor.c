@@ -6,6 +6,7 @@
  */
 #include "audit.h"
 #include "config.h"
+#include "i18n.h"
 #include "key.h"
 #include "sk-err.h"
 #include "util.h"
@@ -61,16 +62,17 @@ void ctl_passphrase_announce(const char *pass, const char *keypath)
 {
     /* stderr: stdout may be a script's (init prints the egress line) */
     fprintf(stderr,
-            "\n"
-            "  AUDITOR KEY PASSPHRASE (shown this once, never stored):\n"
-            "\n"
-            "      %s\n"
-            "\n"
-            "  %s is sealed under it. Write it down now and keep it\n"
-            "  OFFLINE with the auditors (a safe, a password manager that\n"
-            "  is not on this host): without it no transcript can be\n"
-            "  replayed, exported or searched, and nobody can recover it.\n"
-            "\n",
+            _("\n"
+              "  AUDITOR KEY PASSPHRASE (shown this once, never stored):\n"
+              "\n"
+              "      %s\n"
+              "\n"
+              "  %s is sealed under it. Write it down now and keep it\n"
+              "  OFFLINE with the auditors (a safe, a password manager that\n"
+              "  is not on this host): without it no transcript can be\n"
+              "  replayed, exported or searched, and nobody can recover "
+              "it.\n"
+              "\n"),
             pass, keypath);
 }
 
@@ -94,7 +96,7 @@ static int key_seal(int argc, char **argv)
     }
     r = sk_boxkey_load_secret(cfg->auditor_key, NULL, &k);
     if (r == SK_ERR_DENIED) {
-        printf("auditor key %s is already sealed\n", cfg->auditor_key);
+        printf(_("auditor key %s is already sealed\n"), cfg->auditor_key);
         return 0;
     }
     if (r != 0) {
@@ -137,8 +139,8 @@ static int key_seal(int argc, char **argv)
         ctl_passphrase_announce(pass, cfg->auditor_key);
     }
     sk_secret_free(pass);
-    printf("auditor key %s sealed (copies made before, in backups or "
-           "elsewhere, are still open: destroy them)\n",
+    printf(_("auditor key %s sealed (copies made before, in backups or "
+             "elsewhere, are still open: destroy them)\n"),
            cfg->auditor_key);
     return 0;
 }
@@ -236,7 +238,7 @@ static int key_add_auditor(int argc, char **argv)
     if ((r = sk_boxkey_generate_files(sec, pub, pass)) != 0) {
         sk_secret_free(pass);
         die("cannot write auditor keys %s: %s", sec,
-            r == SK_ERR_EXISTS   ? "exists"
+            r == SK_ERR_EXISTS   ? _("exists")
             : r == SK_ERR_SYSTEM ? strerror(errno)
                                  : sk_err_str(r));
     }
@@ -251,7 +253,9 @@ static int key_add_auditor(int argc, char **argv)
         unlink(pub);
         sk_secret_free(pass);
         die("cannot add %s to auditor_pubkeys in %s: %s", pub, ctl_cfgpath,
-            r != 0 ? sk_err_str(r) : nc == NULL ? err : "not taken");
+            r != 0       ? sk_err_str(r)
+            : nc == NULL ? err
+                         : _("not taken"));
     }
     if (sk_audit("auditor_key_added", "{s:s, s:s, s:s, s:s}", "admin",
                  admin, "auditor", name, "public_key", pub,
@@ -272,8 +276,9 @@ static int key_add_auditor(int argc, char **argv)
         ctl_passphrase_announce(pass, sec);
     }
     sk_secret_free(pass);
-    printf("auditor %s added: sessions from now on are sealed to %s too\n"
-           "give %s to the auditor and remove it from this host\n",
+    printf(_("auditor %s added: sessions from now on are sealed to %s "
+             "too\n"
+             "give %s to the auditor and remove it from this host\n"),
            name, pub, sec);
     return 0;
 }

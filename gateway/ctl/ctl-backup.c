@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "bkmanifest.h"
 #include "config.h"
+#include "i18n.h"
 #include "key.h"
 #include "sk-err.h"
 #include "util.h"
@@ -344,7 +345,7 @@ static void backup_db(struct bk *b)
                             SQLITE_OPEN_EXCLUSIVE,
                         NULL) != SQLITE_OK) {
         die("backup: open %s: %s", src,
-            in ? sqlite3_errmsg(out ? out : in) : "out of memory");
+            in ? sqlite3_errmsg(out ? out : in) : _("out of memory"));
     }
     if ((bk = sqlite3_backup_init(out, "main", in, "main")) == NULL) {
         die("backup: %s: %s", src, sqlite3_errmsg(out));
@@ -757,19 +758,21 @@ int ctl_backup(int argc, char **argv, const struct sk_key *signer)
     }
     if (b.auditor < 0) {
         fprintf(stderr,
-                "sekishoctl: WARNING: the auditor key %s is NOT sealed with "
-                "a passphrase and was NOT copied into the backup.\n"
-                "sekishoctl: WARNING: without it no transcript can ever be "
-                "read. Escrow it separately now (docs/admin.md, \"Backup "
-                "and restore\").\n",
+                _("sekishoctl: WARNING: the auditor key %s is NOT sealed "
+                  "with a passphrase and was NOT copied into the backup.\n"
+                  "sekishoctl: WARNING: without it no transcript can ever "
+                  "be read. Escrow it separately now (docs/admin.md, "
+                  "\"Backup and restore\").\n"),
                 cfg->auditor_key);
     }
     fprintf(stderr,
-            "backup %s: %llu files, %llu bytes (%llu unchanged, linked), "
-            "%zu old generation%s removed\n",
-            final, (unsigned long long)b.m.files,
-            (unsigned long long)b.m.bytes, (unsigned long long)b.linked,
-            removed, removed == 1 ? "" : "s");
+            ngettext("backup %s: %llu files, %llu bytes (%llu unchanged, "
+                     "linked), %zu old generation removed\n",
+                     "backup %s: %llu files, %llu bytes (%llu unchanged, "
+                     "linked), %zu old generations removed\n",
+                     (unsigned long)removed),
+            final, (unsigned long long)b.m.files, (unsigned long long)b.m.bytes,
+            (unsigned long long)b.linked, removed);
     printf("%s\n", final);
     sk_bkman_clear(&b.m);
     sk_bkman_free(b.prev);
@@ -1039,18 +1042,18 @@ int ctl_restore(const char *cfgpath, int argc, char **argv)
     sk_audit_close();
     if (access(rc->auditor_key, F_OK) != 0) {
         fprintf(stderr,
-                "sekishoctl: NOTE: the auditor key %s was not in this "
-                "backup: put the escrowed copy there (or keep it off the "
-                "gateway); without it transcripts verify but cannot be "
-                "read\n",
+                _("sekishoctl: NOTE: the auditor key %s was not in this "
+                  "backup: put the escrowed copy there (or keep it off the "
+                  "gateway); without it transcripts verify but cannot be "
+                  "read\n"),
                 rc->auditor_key);
     }
     fprintf(stderr,
-            "restored %s (made %s): %llu files, %llu bytes%s; next: "
-            "sekishoctl -c %s verify --all\n",
+            _("restored %s (made %s): %llu files, %llu bytes%s; next: "
+              "sekishoctl -c %s verify --all\n"),
             m->generation, m->created, (unsigned long long)m->files,
             (unsigned long long)m->bytes,
-            skipped ? " (identical ones already there kept)" : "", cpath);
+            skipped ? _(" (identical ones already there kept)") : "", cpath);
     sk_key_free(signer);
     sk_config_free(rc);
     sk_bkman_free(m);

@@ -5,6 +5,7 @@
  */
 #include "audit.h"
 #include "ctl.h"
+#include "i18n.h"
 #include "methods.h"
 #include "sk-err.h"
 #include "userkey.h"
@@ -22,7 +23,7 @@ static void user_must_exist(const char *name)
 
     if ((r = sk_store_user_get(store, name, &u)) != 0) {
         die("user %s: %s", name,
-            r == SK_ERR_NOT_FOUND ? "no such user" : sk_err_str(r));
+            r == SK_ERR_NOT_FOUND ? _("no such user") : sk_err_str(r));
     }
     sk_user_clear(&u);
 }
@@ -115,8 +116,8 @@ int ctl_user_key(int argc, char **argv)
         if (r != 0) {
             die("user key add %s: %s", argv[1],
                 r == SK_ERR_EXISTS
-                    ? "this key is already registered (a key belongs to "
-                      "one person)"
+                    ? _("this key is already registered (a key belongs "
+                        "to one person)")
                     : sk_err_str(r));
         }
         if (sk_audit("user_key_add", "{s:s, s:s, s:s, s:s}", "admin", admin,
@@ -124,7 +125,7 @@ int ctl_user_key(int argc, char **argv)
                      k->type) != 0) {
             die("audit log unavailable");
         }
-        printf("%s %s registered for %s (%s factor)\n", k->type,
+        printf(_("%s %s registered for %s (%s factor)\n"), k->type,
                k->fingerprint, argv[1],
                k->factor == SK_F_SK ? "sk" : "publickey");
         free(k);
@@ -138,14 +139,14 @@ int ctl_user_key(int argc, char **argv)
         user_must_exist(argv[1]);
         if ((r = sk_store_user_key_remove(store, argv[1], argv[2])) != 0) {
             die("user key remove %s: %s", argv[1],
-                r == SK_ERR_NOT_FOUND ? "the user has no such key"
+                r == SK_ERR_NOT_FOUND ? _("the user has no such key")
                                       : sk_err_str(r));
         }
         if (sk_audit("user_key_remove", "{s:s, s:s, s:s}", "admin", admin,
                      "user", argv[1], "fingerprint", argv[2]) != 0) {
             die("audit log unavailable");
         }
-        printf("key %s of %s removed\n", argv[2], argv[1]);
+        printf(_("key %s of %s removed\n"), argv[2], argv[1]);
         return 0;
     }
     die_usage("user key: unknown subcommand '%s'", sub);
@@ -191,7 +192,6 @@ int ctl_user_methods(int argc, char **argv)
                  argv[0], "methods", rule[0] ? canon : "default") != 0) {
         die("audit log unavailable");
     }
-    printf("%s must present: %s\n", argv[0],
-           rule[0] ? canon : cfg->methods);
+    printf(_("%s must present: %s\n"), argv[0], rule[0] ? canon : cfg->methods);
     return 0;
 }

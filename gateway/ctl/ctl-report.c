@@ -5,6 +5,7 @@
  * printed, and -o keeps the output in a file.
  */
 #include "audit.h"
+#include "i18n.h"
 #include "sk-err.h"
 #include "util.h"
 
@@ -651,7 +652,7 @@ int ctl_report(int argc, char **argv)
             close(fd) != 0) {
             die("cannot write %s: %s", outp, strerror(errno));
         }
-        fprintf(stderr, "report written to %s (BLAKE2b %s)\n", outp, hex);
+        fprintf(stderr, _("report written to %s (BLAKE2b %s)\n"), outp, hex);
     } else {
         fwrite(text, 1, tlen, stdout);
     }

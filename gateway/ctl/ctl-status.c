@@ -3,6 +3,7 @@
  * for reading and signs nothing, so a monitoring agent can run it often. */
 #include "audit.h"
 #include "config.h"
+#include "i18n.h"
 #include "log.h"
 #include "sk-err.h"
 #include "store.h"
@@ -162,8 +163,9 @@ static void check_sessions(struct st_report *rep, sk_store *st)
     }
     if ((r = sk_store_session_list(st, count_open, &n)) != 0) {
         c->level = ST_CRITICAL;
+        /* English: the detail is also status --json's */
         snprintf(c->detail, sizeof(c->detail), "state database: %s",
-                 sk_err_str(r));
+                 (sk_err_str)(r));
         return;
     }
     /* Open rows include sessions whose monitor died: "open", not "live". */
@@ -427,8 +429,8 @@ int ctl_status(int argc, char **argv)
     }
     if (worst != ST_OK && !json && !nagios) {
         fflush(stdout);
-        fprintf(stderr, "sekishoctl: the gateway needs an administrator "
-                        "(see the lines not OK above)\n");
+        fprintf(stderr, _("sekishoctl: the gateway needs an administrator "
+                          "(see the lines not OK above)\n"));
     }
     return rc;
 }

@@ -4,12 +4,20 @@
 #define SK_CTL_H
 
 #include "config.h"
+#include "i18n.h"
+#include "sk-err.h"
 #include "store.h"
 
 #include <stdint.h>
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
+
+/* sekishoctl tells a person what an error code means in their language
+ * (the texts are marked in gateway/core/log.c): in messages only.
+ * Machine-readable output (status --json details) calls the English
+ * function itself, as (sk_err_str)(r). */
+#define sk_err_str(code) sk_tr(sk_err_str(code))
 
 extern struct sk_config *cfg;
 extern sk_store *store;

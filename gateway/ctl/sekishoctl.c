@@ -42,13 +42,15 @@
 
 
 
-static const char *usage_text =
+/* The synopsis, for people: translated (its commands and options stay
+ * as typed); %s is the default configuration file (put_usage). */
+static const char *usage_text = N_(
     "usage: sekishoctl init --dir DIR [--listen ADDR:PORT] "
     "[--auditor-passphrase-file F] [--pam-module PATH]\n"
     "           [--admin NAME [--admin-password-stdin]]\n"
     "       sekishoctl [-c CONFIG] init --existing-config\n"
     "       sekishoctl [-c CONFIG] [--auditor-passphrase-file F] COMMAND ...   "
-    "(default CONFIG " SK_DEFAULT_CONFIG ")\n"
+    "(default CONFIG %s)\n"
     "commands:\n"
     "  egress-key [TARGET | --group NAME [--create]]\n"
     "  user add NAME [--role ROLE[,ROLE...]] "
@@ -98,7 +100,7 @@ static const char *usage_text =
     "  status [--json | --nagios]   health; exit 1 (nagios: 1/2/3) if an "
     "admin is needed\n"
     "       sekishoctl config-reference   every configuration key, "
-    "markdown\n";
+    "markdown\n");
 
 struct sk_config *cfg;
 sk_store *store;
@@ -117,9 +119,20 @@ static void say_error(const char *fmt, va_list ap)
 {
     char msg[2048];
 
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* die() and die_usage() take the English text (xgettext's keywords,
+     * po/update-pot.sh) and say it in the person's language. */
+    vsnprintf(msg, sizeof(msg), sk_tr(fmt), ap);
     fprintf(stderr, "sekishoctl: %s\n", term_str(msg));
 }
+
+#pragma GCC diagnostic push
+/* usage_text is the fixed literal above, marked N_() */
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static void put_usage(FILE *f)
+{
+    fprintf(f, _(usage_text), SK_DEFAULT_CONFIG);
+}
+#pragma GCC diagnostic pop
 
 void die_usage(const char *fmt, ...)
 {
@@ -130,7 +143,7 @@ void die_usage(const char *fmt, ...)
         say_error(fmt, ap);
         va_end(ap);
     }
-    fputs(usage_text, stderr);
+    put_usage(stderr);
     exit(EXIT_USAGE);
 }
 
@@ -184,13 +197,18 @@ static void add_source(char *list, size_t listlen, const char *arg)
 
 void check_name(const char *what, const char *name)
 {
+    /* what is one of these words, said in the person's language */
+    static const char *const words[] = {N_("auditor"), N_("group"),
+                                        N_("target"), N_("user")};
+
+    (void)words;
     if (!sk_utf8_valid(name, strlen(name))) {
-        die("%s name is not valid UTF-8", what);
+        die("%s name is not valid UTF-8", sk_tr(what));
     }
     if (!sk_name_valid(name)) {
         die("%s name '%s' is invalid: use 1-%d characters a-z 0-9 . _ -, "
             "starting with a letter or digit",
-            what, name, SK_NAME_MAX);
+            sk_tr(what), name, SK_NAME_MAX);
     }
 }
 
@@ -312,7 +330,7 @@ static void new_password_hash(const char *user, const char *current_hash,
     sodium_memzero(pw, strlen(pw));
     free(pw);
     if (r != 0) {
-        die("%s", reason);
+        die("%s", sk_tr(reason));
     }
 }
 
@@ -324,7 +342,7 @@ static void print_qr(const char *text)
     int w, x, y, q = 4;
 
     if (qr == NULL) {
-        fprintf(stderr, "(QR code unavailable: %s)\n", strerror(errno));
+        fprintf(stderr, _("(QR code unavailable: %s)\n"), strerror(errno));
         return;
     }
     w = qr->width;
@@ -562,7 +580,7 @@ static int user_role(const char *name, int argc, char **argv)
     }
     if ((r = sk_store_user_get(store, name, &u)) != 0) {
         die("user %s: %s", name,
-            r == SK_ERR_NOT_FOUND ? "no such user" : sk_err_str(r));
+            r == SK_ERR_NOT_FOUND ? _("no such user") : sk_err_str(r));
     }
     old = strdup(u.role);
     sk_user_clear(&u);
@@ -572,7 +590,7 @@ static int user_role(const char *name, int argc, char **argv)
     roles_change("user role", old, n, changes, set);
     if (strcmp(old, set) == 0) {
         printf(_("user %s is already %s\n"), name,
-               set[0] ? set : "(no role)");
+               set[0] ? set : _("(no role)"));
         free(old);
         return 0;
     }
@@ -593,7 +611,7 @@ static int user_role(const char *name, int argc, char **argv)
                    admin, "user", name, "role", set, "from", old, "changes",
                    list, "reason", reason);
     printf(_("user %s is now %s (was %s)\n"), name,
-           set[0] ? set : "(no role)", old[0] ? old : "(no role)");
+           set[0] ? set : _("(no role)"), old[0] ? old : _("(no role)"));
     free(old);
     return 0;
 }
@@ -611,7 +629,7 @@ static int user_lang(const char *name, const char *lang)
     }
     if ((r = sk_store_user_get(store, name, &u)) != 0) {
         die("user %s: %s", name,
-            r == SK_ERR_NOT_FOUND ? "no such user" : sk_err_str(r));
+            r == SK_ERR_NOT_FOUND ? _("no such user") : sk_err_str(r));
     }
     sk_user_clear(&u);
     if ((r = sk_store_user_set_lang(store, name, set)) != 0) {
@@ -640,7 +658,7 @@ static int user_remove(const char *name)
 
     if ((r = sk_store_user_get(store, name, &u)) != 0) {
         die("user %s: %s", name,
-            r == SK_ERR_NOT_FOUND ? "no such user" : sk_err_str(r));
+            r == SK_ERR_NOT_FOUND ? _("no such user") : sk_err_str(r));
     }
     role = strdup(u.role);
     sk_user_clear(&u);
@@ -817,7 +835,7 @@ static int cmd_user(int argc, char **argv)
         if ((r = sk_store_user_set_expires(store, name, (int64_t)when)) !=
             0) {
             die("user expires %s: %s", name,
-                r == SK_ERR_NOT_FOUND ? "no such user" : sk_err_str(r));
+                r == SK_ERR_NOT_FOUND ? _("no such user") : sk_err_str(r));
         }
         fmt_time((int64_t)when, ts, sizeof(ts));
         (void)sk_audit("user_expires", "{s:s, s:s, s:s}", "admin", admin,
@@ -982,7 +1000,7 @@ static int cmd_user(int argc, char **argv)
             }
             snprintf(ev, sizeof(ev), "user_%s", sub);
             (void)sk_audit(ev, "{s:s, s:s}", "admin", admin, "user", name);
-            printf("user %s %s\n", name, status_name(st[i].status));
+            printf(_("user %s %s\n"), name, status_name(st[i].status));
             return 0;
         }
     }
@@ -1037,9 +1055,9 @@ static char *scan_host_key(const char *host, int port)
         (fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash,
                                        hlen)) != NULL) {
         fprintf(stderr,
-                "scanned %s port %d: %s key %s\n"
-                "compare this fingerprint with the target's own "
-                "(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub)\n",
+                _("scanned %s port %d: %s key %s\n"
+                  "compare this fingerprint with the target's own "
+                  "(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub)\n"),
                 host, port, ssh_key_type_to_char(ssh_key_type(key)), fp);
     }
     ssh_string_free_char(fp);
@@ -1093,7 +1111,7 @@ static void egress_group_key(const struct sk_config *c, const char *group)
                      "group", group, "path", path) != 0) {
             die("audit log unavailable");
         }
-        fprintf(stderr, "new egress key for group %s: %s\n", group, path);
+        fprintf(stderr, _("new egress key for group %s: %s\n"), group, path);
     }
 }
 
@@ -1154,10 +1172,10 @@ static char *egress_line(const struct sk_config *c, const char *group)
     sk_key_free(k);
     if (c->egress_from == NULL) {
         fprintf(stderr,
-                "note: listen = %s does not say where the gateway connects "
-                "from, so this line has no from= restriction; set "
-                "[gateway] egress_from (or egress_from = any to accept "
-                "this)\n",
+                _("note: listen = %s does not say where the gateway "
+                  "connects from, so this line has no from= restriction; "
+                  "set [gateway] egress_from (or egress_from = any to "
+                  "accept this)\n"),
                 c->listen);
     } else if (strcmp(c->egress_from, "any") != 0) {
         char *copy = strdup(c->egress_from), *item, *save = NULL;
@@ -1284,7 +1302,7 @@ static int cmd_target(int argc, char **argv)
         r = sk_store_target_add(store, &t, time(NULL));
         if (r != 0) {
             die("target add %s: %s", t.name,
-                r == SK_ERR_EXISTS ? "a target of that name exists"
+                r == SK_ERR_EXISTS ? _("a target of that name exists")
                                    : sk_err_str(r));
         }
         (void)sk_audit("target_add", "{s:s, s:s, s:s, s:i, s:s, s:s}",
@@ -1475,11 +1493,10 @@ static int cmd_grant(int argc, char **argv)
         r = group ? sk_store_group_grant_add(store, group, &g, now)
                   : sk_store_grant_add(store, &g, now);
         if (r != 0) {
-            die("grant add: %s",
-                r == SK_ERR_NOT_FOUND
-                    ? (group ? "no such group or target"
-                             : "no such user or target")
-                    : sk_err_str(r));
+            die("grant add: %s", r == SK_ERR_NOT_FOUND
+                                     ? (group ? _("no such group or target")
+                                              : _("no such user or target"))
+                                     : sk_err_str(r));
         }
         fmt_time(g.valid_until, ts, sizeof(ts));
         (void)sk_audit("grant_add",
@@ -1502,9 +1519,8 @@ static int cmd_grant(int argc, char **argv)
         r = group ? sk_store_group_grant_remove(store, group, argv[2])
                   : sk_store_grant_remove(store, argv[1], argv[2]);
         if (r != 0) {
-            die("grant remove: %s", r == SK_ERR_NOT_FOUND
-                                        ? "no such grant"
-                                        : sk_err_str(r));
+            die("grant remove: %s",
+                r == SK_ERR_NOT_FOUND ? _("no such grant") : sk_err_str(r));
         }
         (void)sk_audit("grant_remove", "{s:s, s:s, s:s}", "admin", admin,
                        "user", argv[1], "target", argv[2]);
@@ -1555,15 +1571,15 @@ static int cmd_group(int argc, char **argv)
         }
         if ((r = sk_store_group_member(store, argv[2], argv[3], add)) != 0) {
             die("group member %s: %s", argv[1],
-                r == SK_ERR_NOT_FOUND ? (add ? "no such group or user"
-                                             : "not a member")
-                : r == SK_ERR_EXISTS ? "already a member"
+                r == SK_ERR_NOT_FOUND
+                    ? (add ? _("no such group or user") : _("not a member"))
+                : r == SK_ERR_EXISTS ? _("already a member")
                                      : sk_err_str(r));
         }
         (void)sk_audit(add ? "group_member_add" : "group_member_remove",
                        "{s:s, s:s, s:s}", "admin", admin, "group", argv[2],
                        "user", argv[3]);
-        printf("%s %s %s\n", argv[3], add ? "joined" : "left", argv[2]);
+        printf(add ? _("%s joined %s\n") : _("%s left %s\n"), argv[3], argv[2]);
         return 0;
     }
     check_name("group", argv[1]);
@@ -1572,8 +1588,8 @@ static int cmd_group(int argc, char **argv)
             die("group name '%s' is reserved", argv[1]);
         }
         if ((r = sk_store_group_add(store, argv[1], admin, time(NULL))) != 0) {
-            die("group add: %s", r == SK_ERR_EXISTS ? "group exists"
-                                                    : sk_err_str(r));
+            die("group add: %s",
+                r == SK_ERR_EXISTS ? _("group exists") : sk_err_str(r));
         }
         (void)sk_audit("group_add", "{s:s, s:s}", "admin", admin, "group",
                        argv[1]);
@@ -1582,8 +1598,8 @@ static int cmd_group(int argc, char **argv)
     }
     if (strcmp(argv[0], "remove") == 0 && argc == 2) {
         if ((r = sk_store_group_remove(store, argv[1])) != 0) {
-            die("group remove: %s", r == SK_ERR_NOT_FOUND ? "no such group"
-                                                          : sk_err_str(r));
+            die("group remove: %s",
+                r == SK_ERR_NOT_FOUND ? _("no such group") : sk_err_str(r));
         }
         (void)sk_audit("group_remove", "{s:s, s:s}", "admin", admin, "group",
                        argv[1]);
@@ -1599,8 +1615,8 @@ static int cmd_group(int argc, char **argv)
         if ((r = sk_store_group_set_sources(store, argv[1],
                                             sources[0] ? sources : NULL)) !=
             0) {
-            die("group from: %s", r == SK_ERR_NOT_FOUND ? "no such group"
-                                                        : sk_err_str(r));
+            die("group from: %s",
+                r == SK_ERR_NOT_FOUND ? _("no such group") : sk_err_str(r));
         }
         (void)sk_audit("group_sources", "{s:s, s:s, s:s}", "admin", admin,
                        "group", argv[1], "from", sources[0] ? sources : "any");
@@ -1639,8 +1655,9 @@ static void find_pam_module(char *out, size_t outlen)
         }
     }
     snprintf(out, outlen, "/usr/local/lib/security/pam_sekisho.so");
-    fprintf(stderr, "sekishoctl: warning: pam_sekisho.so not found; "
-                    "pam.d/sekisho names %s\n",
+    fprintf(stderr,
+            _("sekishoctl: warning: pam_sekisho.so not found; "
+              "pam.d/sekisho names %s\n"),
             out);
 }
 
@@ -1699,9 +1716,10 @@ static int init_first_admin(const char *cfgpath, const char *name,
     int rc;
 
     if (name == NULL) {
-        fprintf(stderr, "no admin yet: make the first one, a person with "
-                        "their own password and second factor:\n"
-                        "  sekishoctl -c %s user add NAME --role admin\n",
+        fprintf(stderr,
+                _("no admin yet: make the first one, a person with "
+                  "their own password and second factor:\n"
+                  "  sekishoctl -c %s user add NAME --role admin\n"),
                 cfgpath);
         return 0;
     }
@@ -1857,9 +1875,11 @@ static int cmd_init(int argc, char **argv)
         line = egress_line(nc, NULL);
         sk_config_free(nc);
     }
-    fprintf(stderr, "initialised %s (config %s/sekisho.conf)\n"
-                    "add this line to ~/.ssh/authorized_keys of each "
-                    "target login:\n", dir, dir);
+    fprintf(stderr,
+            _("initialised %s (config %s/sekisho.conf)\n"
+              "add this line to ~/.ssh/authorized_keys of each "
+              "target login:\n"),
+            dir, dir);
     printf("%s\n", line);
     free(line);
     if (fflush(stdout) != 0) {
@@ -1919,7 +1939,7 @@ static int cmd_init_existing(const char *cfgpath)
             die("cannot write host key %s", c->host_key);
         }
         ssh_key_free(hk);
-        fprintf(stderr, "created %s\n", c->host_key);
+        fprintf(stderr, _("created %s\n"), c->host_key);
         made++;
     }
     if (!path_exists(c->egress_key)) {
@@ -1927,14 +1947,14 @@ static int cmd_init_existing(const char *cfgpath)
             die("cannot write egress key %s: %s", c->egress_key,
                 sk_err_str(r));
         }
-        fprintf(stderr, "created %s\n", c->egress_key);
+        fprintf(stderr, _("created %s\n"), c->egress_key);
         made++;
     }
     if (!path_exists(c->totp_key)) {
         if ((r = sk_totp_key_generate(c->totp_key)) != 0) {
             die("cannot write TOTP key %s: %s", c->totp_key, sk_err_str(r));
         }
-        fprintf(stderr, "created %s\n", c->totp_key);
+        fprintf(stderr, _("created %s\n"), c->totp_key);
         made++;
     }
     if (!path_exists(c->signing_key)) {
@@ -1948,7 +1968,7 @@ static int cmd_init_existing(const char *cfgpath)
             die("cannot write signing key %s: %s", c->signing_key,
                 sk_err_str(r));
         }
-        fprintf(stderr, "created %s\n", c->signing_key);
+        fprintf(stderr, _("created %s\n"), c->signing_key);
         made++;
     }
     if (strchr(c->signing_pubkeys, ' ') == NULL &&
@@ -1967,7 +1987,7 @@ static int cmd_init_existing(const char *cfgpath)
         line = NULL;
         sk_key_free(k);
         k = NULL;
-        fprintf(stderr, "created %s\n", c->signing_pubkeys);
+        fprintf(stderr, _("created %s\n"), c->signing_pubkeys);
         made++;
     }
     /* The auditor pair only as a pair: a lone public key means the secret
@@ -1993,7 +2013,7 @@ static int cmd_init_existing(const char *cfgpath)
             die("cannot write auditor keys %s: %s", c->auditor_key,
                 sk_err_str(r));
         }
-        fprintf(stderr, "created %s (sealed) and %s\n", c->auditor_key,
+        fprintf(stderr, _("created %s (sealed) and %s\n"), c->auditor_key,
                 c->auditor_pubkeys);
         if (generated) {
             ctl_passphrase_announce(pass, c->auditor_key);
@@ -2007,17 +2027,19 @@ static int cmd_init_existing(const char *cfgpath)
             die("cannot create state %s: %s", path, sk_err_str(r));
         }
         sk_store_close(st);
-        fprintf(stderr, "created %s\n", path);
+        fprintf(stderr, _("created %s\n"), path);
         made++;
     }
     /* The PAM stack is the administrator's (a conffile in the package):
      * not written here, but its absence would refuse every login. */
     snprintf(path, sizeof(path), "%s/%s", c->pam_dir, c->pam_service);
     if (!path_exists(path)) {
-        fprintf(stderr, "warning: no PAM stack %s: every login will fail "
-                        "until it exists\n", path);
+        fprintf(stderr,
+                _("warning: no PAM stack %s: every login will "
+                  "fail until it exists\n"),
+                path);
     }
-    fprintf(stderr, "%s: %d item(s) created, existing ones kept\n", cfgpath,
+    fprintf(stderr, _("%s: %d item(s) created, existing ones kept\n"), cfgpath,
             made);
     line = egress_line(c, NULL);
     printf("%s\n", line);
@@ -2174,6 +2196,34 @@ static void ctl_break_glass(int argc, char **argv)
     }
 }
 
+/* Messages to the person in their own language, by gettext's rules:
+ * LC_ALL, else LC_MESSAGES, else LANG names the locale; in any but C or
+ * POSIX, LANGUAGE (its first entry) comes first. The monitor hands a
+ * gateway command the session's language as LANGUAGE over LC_ALL=C.UTF-8
+ * (gwcmd.c). English for anything else. Machine-readable output never
+ * changes. Called again once the configuration names locale_dir. */
+static void ctl_i18n(const char *dir)
+{
+    const char *v = getenv("LC_ALL"), *l = getenv("LANGUAGE");
+    char first[32];
+
+    if (v == NULL || v[0] == '\0') {
+        v = getenv("LC_MESSAGES");
+    }
+    if (v == NULL || v[0] == '\0') {
+        v = getenv("LANG");
+    }
+    if (v == NULL || v[0] == '\0' || strcmp(v, "C") == 0 ||
+        strcmp(v, "POSIX") == 0) {
+        v = NULL;
+    } else if (l != NULL && l[0] != '\0') {
+        snprintf(first, sizeof(first), "%.*s", (int)strcspn(l, ":"), l);
+        v = first;
+    }
+    v = sk_lang_from_env(v);
+    (void)sk_i18n_init(dir, v != NULL ? v : "en");
+}
+
 int main(int argc, char **argv)
 {
     const char *cfgpath = NULL, *actor = NULL;
@@ -2183,12 +2233,14 @@ int main(int argc, char **argv)
     /* State, keys and logs are for root alone. */
     umask(077);
     sk_log_init("sekishoctl", 1, SK_LOG_INFO);
+    /* the installed catalogues until the configuration is read */
+    ctl_i18n(SK_LOCALEDIR);
     if (sodium_init() < 0) {
         die("libsodium initialisation failed");
     }
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
                       strcmp(argv[1], "--help") == 0)) {
-        fputs(usage_text, stdout);
+        put_usage(stdout);
         return 0;
     }
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -2250,21 +2302,8 @@ int main(int argc, char **argv)
     if (sk_config_load(cfgpath, &cfg, err, sizeof(err)) != 0) {
         die("%s", err);
     }
-    {
-        /* Messages to the admin in the admin's own language (their LANG;
-         * English if it names none): machine-readable output never
-         * changes. */
-        const char *v = getenv("LC_ALL");
-
-        if (v == NULL || v[0] == '\0') {
-            v = getenv("LC_MESSAGES");
-        }
-        if (v == NULL || v[0] == '\0') {
-            v = getenv("LANG");
-        }
-        v = sk_lang_from_env(v);
-        (void)sk_i18n_init(cfg->locale_dir, v != NULL ? v : "en");
-    }
+    /* now from the configured catalogues */
+    ctl_i18n(cfg->locale_dir);
     if (strcmp(argv[i], "egress-key") == 0) {
         rc = cmd_egress_key(argc - i - 1, argv + i + 1);
         sk_config_free(cfg);

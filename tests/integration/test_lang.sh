@@ -226,7 +226,7 @@ t_user_lang_overrides() {
         "$out"
     # sekishoctl speaks the admin's LANG; machine-readable output does not
     out=$(LANG=$JA ctl user lang alice en) || fail "user lang alice en (ja)"
-    expect_contains "told in Japanese" "ユーザー alice には" "$out"
+    expect_contains "told in Japanese" "利用者 alice には" "$out"
     expect_eq "JSON the same in any language" \
         "$(LANG=C ctl session list --json)" \
         "$(LANG=$JA ctl session list --json)"
@@ -274,6 +274,140 @@ t_english_default() {
     gw_start || fail "gateway did not restart"
 }
 
+# sekishoctl's messages to people follow the caller's locale (LC_ALL >
+# LC_MESSAGES > LANG, LANGUAGE over any but C): usage and die() paths in
+# Japanese with the exit status unchanged; English with LANG=C.
+t_ctl_messages_ja() {
+    local out rc
+    out=$(LANG=$JA ctl user 2>&1)
+    rc=$?
+    expect_eq "ja usage error: exit" 2 "$rc"
+    expect_contains "ja usage error" "sekishoctl: user: サブコマンドがありません" \
+        "$out"
+    expect_contains "ja usage" "使い方: sekishoctl init --dir DIR" "$out"
+    out=$(LANG=C ctl user 2>&1)
+    rc=$?
+    expect_eq "C usage error: exit" 2 "$rc"
+    expect_contains "C usage error" "sekishoctl: user: subcommand missing" "$out"
+    expect_contains "C usage" "usage: sekishoctl init --dir DIR" "$out"
+    expect_not_contains "C: no Japanese" "使い方" "$out"
+    out=$(LANG=$JA ctl user show nosuch 2>&1)
+    rc=$?
+    expect_eq "ja unknown user: exit" 1 "$rc"
+    expect_eq "ja unknown user" "sekishoctl: 利用者 nosuch: 見つかりません" \
+        "$out"
+    out=$(LANG=C ctl user show nosuch 2>&1)
+    rc=$?
+    expect_eq "C unknown user: exit" 1 "$rc"
+    expect_eq "C unknown user" "sekishoctl: user nosuch: not found" "$out"
+    out=$(LANG=$JA ctl grant add nosuch web01 --reason test 2>&1)
+    expect_eq "ja refused grant: exit" 1 "$?"
+    expect_contains "ja refused grant" "その利用者か接続先がありません" "$out"
+    # a confirmation to the admin
+    out=$(LANG=$JA ctl group add ctlja 2>&1)
+    expect_eq "ja group add" "グループ ctlja を追加しました" "$out"
+    out=$(LANG=C ctl group remove ctlja 2>&1)
+    expect_eq "C group remove" "group ctlja removed (with its grants)" "$out"
+    # gettext's order: LC_ALL over LANG; LANGUAGE only over a locale
+    # other than C (the monitor's hand-over: LC_ALL=C.UTF-8 LANGUAGE=ja)
+    out=$(LC_ALL=C LANG=$JA ctl user show nosuch 2>&1)
+    expect_eq "LC_ALL=C wins" "sekishoctl: user nosuch: not found" "$out"
+    out=$(LANG=C LANGUAGE=ja ctl user show nosuch 2>&1)
+    expect_eq "LANGUAGE not over C" "sekishoctl: user nosuch: not found" "$out"
+    out=$(LC_ALL=C.UTF-8 LANGUAGE=ja ctl user show nosuch 2>&1)
+    expect_eq "LANGUAGE over C.UTF-8" \
+        "sekishoctl: 利用者 nosuch: 見つかりません" "$out"
+}
+
+status_steady() {
+    ctl status --json |
+        grep -v -e _bytes -e 'MiB free' -e audit_last -e '"last line'
+}
+
+# What scripts read stays byte for byte the same in any language: JSON,
+# CSV, listings, key: value lines, verify lines, the config reference.
+t_ctl_machine_output_unchanged() {
+    local c j what
+    for what in "report privileges --format json" \
+        "report privileges --format csv" "report inspection --format json" \
+        "report inspection --format csv" "session list --json" \
+        "audit show --json --event user_add" "request list --json" \
+        "user list" \
+        "user show alice" "target list" "grant list" "target show web01" \
+        ; do
+        # shellcheck disable=SC2086 # the words of the command
+        c=$(LANG=C ctl $what 2>/dev/null)
+        # shellcheck disable=SC2086
+        j=$(LANG=$JA ctl $what 2>/dev/null)
+        [ -n "$c" ] || fail "$what: no output"
+        expect_eq "$what: the same under $JA" "$c" "$j"
+    done
+    # status: the free space and the audit tail may move between two
+    # runs; the words and the structure may not
+    expect_eq "status --json the same" "$(LANG=C status_steady)" \
+        "$(LANG=$JA status_steady)"
+    expect_eq "config-reference the same" \
+        "$(LANG=C "$BIN/sekishoctl" config-reference)" \
+        "$(LANG=$JA "$BIN/sekishoctl" config-reference)"
+    expect_contains "report CSV has its English header" "user" \
+        "$(LANG=$JA ctl report privileges --format csv | head -n 1)"
+}
+
+# Gateway commands over SSH speak the session's language: the monitor's
+# role refusal, the parser's error and sekishoctl's own errors (the
+# monitor hands it the language); audit lines keep the English.
+t_gwcmd_refusal_ja() {
+    local out rc
+    add_user ann --role admin > /dev/null || fail "add ann"
+    out=$(ja_ssh alice user list < /dev/null 2>&1)
+    rc=$?
+    expect_eq "maintainer user list: exit" 1 "$rc"
+    expect_contains "role refusal in Japanese" \
+        "user list には admin の役割が必要です" "$out"
+    audit_soon command_refused '"user":"alice"' || fail "refusal not audited"
+    audit_has command_refused '"reason":"role not held"' ||
+        fail "audited reason not English"
+    out=$(ja_ssh ann user show nosuch < /dev/null 2>&1)
+    rc=$?
+    expect_eq "admin's error: exit" 1 "$rc"
+    expect_contains "admin's error in Japanese" \
+        "sekishoctl: 利用者 nosuch: 見つかりません" "$out"
+    out=$(ja_ssh ann user lang alice fr < /dev/null 2>&1)
+    expect_eq "admin's usage error: exit" 2 "$?"
+    expect_contains "admin's usage error in Japanese" \
+        "user lang: 'fr' は ja、en、default のいずれでもありません" "$out"
+    expect_contains "... and its usage" "使い方: sekishoctl" "$out"
+    # the parser's own words, formatted (policy/command.c)
+    out=$(ja_ssh alice request web01 --reason a --reason b < /dev/null 2>&1)
+    expect_eq "parse error: exit" 2 "$?"
+    expect_contains "parse error in Japanese" \
+        "request: --reason が二度指定されています" "$out"
+    audit_soon request_refused '"detail":"request: --reason given twice"' ||
+        fail "parse refusal not audited in English"
+    # the client's English LANG wins over the gateway's Japanese
+    out=$(LANG=C gw_ssh ann -oSendEnv=LANG user show nosuch < /dev/null 2>&1)
+    expect_contains "admin's error in English" \
+        "sekishoctl: user nosuch: not found" "$out"
+    out=$(LANG=C gw_ssh alice -oSendEnv=LANG user list < /dev/null 2>&1)
+    expect_contains "role refusal in English" "user list needs the admin role" \
+        "$out"
+}
+
+# An auditor reading a transcript over SSH is asked for the key's
+# passphrase in the session's language (sekishoctl's prompt on the pty).
+t_gwcmd_passphrase_ja() {
+    local out sid
+    add_user aki --role auditor > /dev/null || fail "add aki"
+    gw_ssh alice web01 -- 'echo pp-rec-$((6*7))' < /dev/null > /dev/null 2>&1
+    sid=$(db "SELECT id FROM sessions ORDER BY start DESC LIMIT 1")
+    wait_until 10 ctl verify "$sid" > /dev/null 2>&1 || fail "not sealed"
+    out=$( (sleep 3; printf '%s\r' "$(cat "$AUDITOR_PP")"; sleep 4) |
+        ja_ssh aki -tt export "$sid" --format text 2>&1)
+    expect_contains "passphrase prompt in Japanese" \
+        "監査者鍵のパスフレーズ (Auditor key passphrase): " "$out"
+    expect_contains "the transcript after it" "pp-rec-42" "$out"
+}
+
 setup
 run_test t_ja_prompts
 run_test t_ja_after_login
@@ -283,5 +417,9 @@ run_test t_ja_requests_local_time
 run_test t_ja_menu_columns
 run_test t_user_lang_overrides
 run_test t_english_default
+run_test t_ctl_messages_ja
+run_test t_ctl_machine_output_unchanged
+run_test t_gwcmd_refusal_ja
+run_test t_gwcmd_passphrase_ja
 run_test t_no_sanitizer_reports
 summary
