@@ -64,6 +64,7 @@
 #include "policy/roles.h"
 #include "ratelimit.h"
 #include "requests.h"
+#include "recorder/proc/rec-ring.h"
 #include "recorder/proc/recorder-proc.h"
 #include "userkey.h"
 
@@ -2807,6 +2808,12 @@ int main(int argc, char **argv)
 
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ipc) != 0) {
         fatal_f("socketpair: %s", strerror(errno));
+    }
+    /* The recorders' ring (rec-ring.h): mapped before the worker is
+     * forked, so the worker and every recorder share it; nothing to pass
+     * and no mapping to make under a sandbox. */
+    if ((rec_shared_ring = rec_ring_map()) == NULL) {
+        fatal_f("ring: %s", strerror(errno));
     }
     /* Fork before the store, the audit log or any key is opened, so the
      * worker inherits none of them. */

@@ -507,13 +507,14 @@ static int on_monitor(socket_t fd, int revents, void *userdata)
 static const char rec_failed_msg[] =
     N_("sekisho: recording failed; the session cannot continue");
 
-/* The recorder never writes to its socket: readable means it is gone. */
+/* The recorder writes only wake-up bytes to its socket (a late answer
+ * to a wait for room: wk-record.c); end of file or an error is its end. */
 static int on_recorder(socket_t fd, int revents, void *userdata)
 {
     struct relay *r = userdata;
 
     (void)fd;
-    if (revents & (POLLIN | POLLHUP | POLLERR)) {
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) && wk_rec_check() != 0) {
         r->rec_failed = 1;
     }
     return 0;

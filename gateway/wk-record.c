@@ -1,14 +1,21 @@
 /* The worker's side of recording: frames to the recorder
  * (recorder/proc/recorder-proc.h). */
+#include "recorder/proc/rec-ring.h"
+#include "recorder/proc/recorder-proc.h"
 #include "recorder/transcript.h"
 #include "worker.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The recorder took nothing for this long while the ring was full: it is
+ * stuck, and the session ends (was the event socket's send timeout). */
+#define REC_STALL_US (30u * 1000000u)
 
 static int rec_fd = -1;
 static uint64_t rec_t0;
@@ -42,50 +49,80 @@ static void put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+/* One byte on the event socket: the recorder sleeps, or the worker
+ * waits for room (rec-ring.h). Never waits itself: a full socket means a
+ * bell is due already. Returns 0, or -1 if the recorder is gone. */
+static int bell(void)
+{
+    ssize_t w;
+
+    /* send(2) for MSG_NOSIGNAL: a dead recorder is an error to handle
+     * (end the session), not a SIGPIPE that kills the worker before it
+     * can say so. */
+    do {
+        w = send(rec_fd, "w", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (w < 0 && errno == EINTR);
+    return w < 0 && errno != EAGAIN ? -1 : 0;
+}
+
+int wk_rec_check(void)
+{
+    char b[64];
+    ssize_t n;
+
+    if (rec_fd < 0) {
+        return -1;
+    }
+    /* The recorder writes only bells (answers to a wait for room, maybe
+     * late); end of file or an error is its end. */
+    do {
+        n = recv(rec_fd, b, sizeof(b), MSG_DONTWAIT);
+    } while (n == (ssize_t)sizeof(b) || (n < 0 && errno == EINTR));
+    return n == 0 || (n < 0 && errno != EAGAIN) ? -1 : 0;
+}
+
 static int send_frame(int type, uint64_t t, const uint8_t *data, size_t len)
 {
     uint8_t hdr[SK_TR_EV_HDR];
-    struct iovec iov[2];
-    size_t total = sizeof(hdr) + len, done = 0;
+    size_t need = sizeof(hdr) + len;
+    uint64_t deadline = 0;
 
     hdr[0] = (uint8_t)type;
     put32(hdr + 1, (uint32_t)(t >> 32));
     put32(hdr + 5, (uint32_t)t);
     put32(hdr + 9, (uint32_t)len);
-    while (done < total) {
-        ssize_t w;
-        int n = 0;
+    /* Back-pressure: a slow recorder slows the relay, never the reverse;
+     * one that takes nothing for REC_STALL_US ends the session instead
+     * of freezing it. */
+    while (rec_ring_room(rec_shared_ring) < need) {
+        struct pollfd p = {rec_fd, POLLIN, 0};
+        uint64_t now = now_us();
 
-        if (done < sizeof(hdr)) {
-            iov[n].iov_base = hdr + done;
-            iov[n++].iov_len = sizeof(hdr) - done;
-            iov[n].iov_base = (void *)data;
-            iov[n++].iov_len = len;
-        } else {
-            iov[n].iov_base = (void *)(data + (done - sizeof(hdr)));
-            iov[n++].iov_len = total - done;
-        }
-        /* Blocking: a slow recorder slows the relay, never the reverse.
-         * The monitor set a send timeout, so a stuck recorder ends the
-         * session instead of freezing it. */
-        /* sendmsg for MSG_NOSIGNAL: a dead recorder is an error to
-         * handle (end the session), not a SIGPIPE that kills the worker
-         * before it can say so. */
-        {
-            struct msghdr mh;
-
-            memset(&mh, 0, sizeof(mh));
-            mh.msg_iov = iov;
-            mh.msg_iovlen = (size_t)n;
-            w = sendmsg(rec_fd, &mh, MSG_NOSIGNAL);
-        }
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
+        if (deadline == 0) {
+            deadline = now + REC_STALL_US;
+        } else if (now >= deadline) {
             return -1;
         }
-        done += (size_t)w;
+        rec_ring_want_room(rec_shared_ring, 1);
+        if (rec_ring_room(rec_shared_ring) >= need) {
+            rec_ring_want_room(rec_shared_ring, 0);
+            break;
+        }
+        if (bell() != 0) {
+            return -1;
+        }
+        if (poll(&p, 1, (int)((deadline - now) / 1000) + 1) < 0 &&
+            errno != EINTR) {
+            return -1;
+        }
+        if (wk_rec_check() != 0) {
+            return -1;
+        }
+    }
+    /* From here the event is the recorder's (rec-ring.h). */
+    if (rec_ring_put(rec_shared_ring, hdr, sizeof(hdr), data, len) &&
+        bell() != 0) {
+        return -1;
     }
     return 0;
 }
@@ -95,7 +132,7 @@ int wk_rec(int type, const void *data, size_t len)
     const uint8_t *p = data;
     uint64_t t;
 
-    if (rec_fd < 0 || rec_dead) {
+    if (rec_fd < 0 || rec_dead || rec_shared_ring == NULL) {
         return -1;
     }
     t = now_us();

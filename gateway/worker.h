@@ -177,12 +177,18 @@ void mm_refused(const char *kind, const char *detail);
  * (monitor.c); fatal if that fails. */
 void sk_drop_privileges(const struct sk_config *cfg);
 
-/* Recording (wk-record.c): events to the recorder. wk_rec blocks while
- * the recorder is behind; it returns -1 once the recorder is gone (then
- * the session must end). Data longer than a frame allows is split. */
+/* Recording (wk-record.c): events to the recorder, through the shared
+ * ring (recorder/proc/rec-ring.h); fd is the event socket (bells, and the
+ * recorder's end). wk_rec returns once the event is in the ring, waiting
+ * while the ring is full (at most 30 s: then the recorder is stuck); it
+ * returns -1 once the recorder is gone (then the session must end). Data
+ * longer than a frame allows is split. */
 void wk_rec_init(int fd, uint64_t t0);
 int wk_rec(int type, const void *data, size_t len);
 int wk_rec_fd(void);
+/* The event socket was readable: reads the recorder's bells. Returns 0,
+ * or -1 if the recorder is gone. */
+int wk_rec_check(void);
 /* Sends the end event; no event follows. The socket stays open: */
 void wk_rec_end(const char *reason);
 /* closes it (the recorder then seals). mm_session_end calls it once its

@@ -7,6 +7,7 @@
  * relayed that is not recorded.
  */
 #include "recorder/proc/recorder-proc.h"
+#include "recorder/proc/rec-ring.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "sk-err.h"
@@ -29,6 +30,10 @@
 
 #define CKPT_BYTES (4 * 1024 * 1024)
 #define INBUF (512 * 1024)
+/* A pass that took this much means output streams: the recorder naps
+ * BULK_NAP_MS instead of asking to be rung (see the loop). */
+#define BULK_BYTES (16 * 1024)
+#define BULK_NAP_MS 1
 /* Buffered events are written out after this long without new ones (see
  * sk_tr_flush): what a live watch waits at most, beyond its own poll. */
 #define FLUSH_IDLE_US (100 * 1000)
@@ -98,6 +103,21 @@ static void rec_log_sink(int level, const char *line, void *arg)
     }
 }
 
+/* A worker that writes what no worker writes may be compromised: the
+ * transcript says so, is sealed, and the session ends rather than guess. */
+static void protocol_error(struct sk_tr_writer *w, int status, uint64_t t0)
+    __attribute__((noreturn));
+
+static void protocol_error(struct sk_tr_writer *w, int status, uint64_t t0)
+{
+    static const char marker[] = "{\"kind\":\"recorder_protocol_error\"}";
+
+    (void)sk_tr_event(w, SK_TR_EV_MARKER, rec_now_us() - t0, marker,
+                      sizeof(marker) - 1);
+    (void)sk_tr_close(w, rec_now_us() - t0, NULL, NULL);
+    rec_fail(status, "malformed event from the worker", SK_ERR_BAD_MESSAGE);
+}
+
 /* The child: never returns. */
 static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
                       int status, const struct sk_tr_meta *meta,
@@ -109,7 +129,8 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
     char hex[65];
     size_t have = 0;
     uint64_t last_ckpt = rec_now_us(), last_event = last_ckpt, size = 0;
-    int r, got_end = 0;
+    int r, got_end = 0, worker_gone = 0;
+    struct rec_ring_reader rd;
 
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, SIG_DFL);
@@ -127,47 +148,27 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
         rec_fail(status, "sandbox", SK_ERR_INTERNAL);
     }
     say(status, "ready");
+    rec_ring_reader_init(&rd, rec_shared_ring);
     for (;;) {
         struct pollfd pfd[2] = {{evfd, POLLIN, 0}, {status, POLLIN, 0}};
-        uint64_t now = rec_now_us(),
-                 due = last_ckpt + (uint64_t)cfg->checkpoint_interval *
-                                       1000000u;
-        int timeout = sk_tr_unsigned_bytes(w) == 0 ? -1
-                      : due > now ? (int)((due - now) / 1000) + 1
-                                  : 0;
+        uint64_t now, due;
+        int timeout, wanted = 0, slept = 0;
         ssize_t n;
         size_t off = 0;
 
-        /* Events buffered and the stream quiet: written out soon, so a
-         * live watch lags by this, not by the checkpoint interval. */
-        if (sk_tr_buffered(w) > 0) {
-            uint64_t fdue = last_event + FLUSH_IDLE_US;
-            int ft = fdue > now ? (int)((fdue - now) / 1000) + 1 : 0;
-
-            if (timeout < 0 || ft < timeout) {
-                timeout = ft;
-            }
+        /* What the worker put in the ring since the last pass, copied
+         * out before it is looked at (rec-ring.h: the worker may still be
+         * writing there). */
+        n = rec_ring_take(&rd, in + have, INBUF - have, &wanted);
+        if (n < 0) {
+            protocol_error(w, status, t0);
         }
-
-        if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
-            rec_fail(status, "poll", SK_ERR_SYSTEM);
+        if (wanted) {
+            /* the worker waits for room: its bell */
+            (void)!write(evfd, "r", 1);
         }
-        if (pfd[1].revents & (POLLHUP | POLLERR)) {
-            /* The monitor is gone: nobody could learn of a failure any
-             * more, so seal what we have and stop. */
-            break;
-        }
-        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            n = read(evfd, in + have, INBUF - have);
-            if (n < 0 && errno != EINTR && errno != EAGAIN) {
-                break; /* the worker is gone: seal what we have */
-            }
-            if (n == 0) {
-                break;
-            }
-            if (n > 0) {
-                have += (size_t)n;
-            }
+        if (n > 0) {
+            have += (size_t)n;
             /* Whole frames only; a partial one waits for its rest. */
             while (have - off >= SK_TR_EV_HDR) {
                 uint8_t type = in[off];
@@ -178,13 +179,7 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
                     len > SK_TR_EV_DATA_MAX) {
                     /* A worker that sends garbage may be compromised: end
                      * the session rather than guess. */
-                    (void)sk_tr_event(w, SK_TR_EV_MARKER, rec_now_us() - t0,
-                                      "{\"kind\":\"recorder_protocol_"
-                                      "error\"}",
-                                      35);
-                    (void)sk_tr_close(w, rec_now_us() - t0, NULL, NULL);
-                    rec_fail(status, "malformed event from the worker",
-                             SK_ERR_BAD_MESSAGE);
+                    protocol_error(w, status, t0);
                 }
                 if (have - off - SK_TR_EV_HDR < len) {
                     break;
@@ -217,6 +212,58 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
         } else if (sk_tr_unsigned_bytes(w) >= CKPT_BYTES &&
                    (r = sk_tr_checkpoint(w, now - t0, 0)) != 0) {
             rec_fail(status, "writing a checkpoint", r);
+        }
+        if (n > 0 && ((size_t)n < BULK_BYTES || worker_gone)) {
+            continue; /* look again before sleeping */
+        }
+        if (n > 0) {
+            /* Output streams: nap instead of sleeping, so the worker need
+             * not ring for every event and each pass takes more. A worker
+             * short of room rings anyway and ends the nap. */
+            timeout = BULK_NAP_MS;
+        } else {
+            if (worker_gone) {
+                break; /* its last words are all in */
+            }
+            if (!rec_ring_sleep(&rd)) {
+                continue;
+            }
+            slept = 1;
+            due = last_ckpt + (uint64_t)cfg->checkpoint_interval * 1000000u;
+            timeout = sk_tr_unsigned_bytes(w) == 0 ? -1
+                      : due > now ? (int)((due - now) / 1000) + 1
+                                  : 0;
+            /* Events buffered and the stream quiet: written out soon, so
+             * a live watch lags by this, not by the checkpoint interval. */
+            if (sk_tr_buffered(w) > 0) {
+                uint64_t fdue = last_event + FLUSH_IDLE_US;
+                int ft = fdue > now ? (int)((fdue - now) / 1000) + 1 : 0;
+
+                if (timeout < 0 || ft < timeout) {
+                    timeout = ft;
+                }
+            }
+        }
+        if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
+            rec_fail(status, "poll", SK_ERR_SYSTEM);
+        }
+        if (slept) {
+            rec_ring_awake(&rd);
+        }
+        if (pfd[1].revents & (POLLHUP | POLLERR)) {
+            /* The monitor is gone: nobody could learn of a failure any
+             * more, so seal what we have and stop. */
+            break;
+        }
+        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            char bells[64];
+
+            /* Bells only; end of file: the worker closed its end or died,
+             * and what it put in the ring before is taken first. */
+            n = read(evfd, bells, sizeof(bells));
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+                worker_gone = 1;
+            }
         }
     }
     if (!got_end) {
@@ -253,6 +300,7 @@ static int mkdirs(const char *path)
 }
 
 void (*rec_child_scrub)(void);
+struct rec_ring *rec_shared_ring;
 int (*rec_child_confine)(const struct sk_config *cfg, pid_t monitor);
 
 int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
@@ -264,7 +312,6 @@ int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
     time_t now = (time_t)(meta->start_us / 1000000);
     int tfd = -1, ev[2] = {-1, -1}, st[2] = {-1, -1}, one = 1;
     struct timeval tv = {30, 0};
-    int bufsz = 1 << 20;
     uint64_t t0 = rec_now_us();
     struct pollfd pfd;
     ssize_t n;
@@ -277,6 +324,10 @@ int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
         /* Fail closed: never a recorder that keeps root and every
          * system call. */
         snprintf(err, errlen, "no confinement for the recorder");
+        return -1;
+    }
+    if (rec_shared_ring == NULL) {
+        snprintf(err, errlen, "no ring for the recorder's events");
         return -1;
     }
     (void)one;
@@ -305,17 +356,19 @@ int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
         snprintf(err, errlen, "socketpair: %s", strerror(errno));
         goto fail;
     }
-    /* Large buffers keep the relay streaming; the send timeout bounds how
-     * long a stuck recorder can hold the worker before the session ends
-     * (the worker cannot set options itself under its sandbox). */
+    /* The events travel in the ring; the socket carries bells both ways
+     * and, by closing, the end of either side. The recorder's bells never
+     * wait (a worker that does not read them has one due anyway); the
+     * send timeout bounds the worker's, which it cannot set itself under
+     * its sandbox. */
     if (setsockopt(ev[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
-        setsockopt(ev[1], SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz)) !=
-            0 ||
-        setsockopt(ev[0], SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz)) !=
-            0) {
+        fcntl(ev[0], F_SETFL, O_NONBLOCK) != 0) {
         snprintf(err, errlen, "event socket options: %s", strerror(errno));
         goto fail;
     }
+    /* Empty for this recorder: the previous one, if any, is gone, and the
+     * worker writes only once it has the new socket. */
+    rec_ring_reset(rec_shared_ring);
     if ((out->pid = fork()) < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
         goto fail;

@@ -5,9 +5,11 @@
  * stream socket and the monitor hears from it over a status socket.
  *
  * Worker -> recorder frames: u8 type, u64 t_us (CLOCK_MONOTONIC
- * microseconds since the session's t0), u32 len, len bytes. The worker's
- * writes block while the recorder is behind (back-pressure); if the
- * recorder dies, the worker's socket reports it and the session ends.
+ * microseconds since the session's t0), u32 len, len bytes, written into
+ * the shared ring (rec-ring.h); the event socket between them carries
+ * only wake-up bytes and, when it closes, the end of either side. The
+ * worker waits while the ring is full (back-pressure); if the recorder
+ * dies, the worker's socket reports it and the session ends.
  *
  * Recorder -> monitor status datagrams (text): "ready", then at the end
  * "sealed HEXCHAIN SIZE", or "error TEXT" at any point before exiting.
@@ -64,6 +66,10 @@ extern void (*rec_child_scrub)(void);
  * Returns 0, or -1 (the recorder then reports a sandbox error and ends
  * the session). */
 extern int (*rec_child_confine)(const struct sk_config *cfg, pid_t monitor);
+
+/* The ring the worker and every recorder share (rec-ring.h): mapped by
+ * the monitor before it forks the worker; rec_start fails without it. */
+extern struct rec_ring *rec_shared_ring;
 
 /* Reads one status message if there is one (non-blocking when
  * timeout_ms is 0). Returns 1 when the recorder has given its final word

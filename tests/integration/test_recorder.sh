@@ -562,6 +562,40 @@ t_recorder_killed_ends_session() {
         fail "remote command left running"
 }
 
+# Back-pressure (R-LOG: nothing reaches the terminal unrecorded): with its
+# recorder stopped, a streaming session delivers at most what was already
+# handed to the recorder (the ring, rec-ring.h, plus the bytes on their
+# way) and then nothing, instead of relaying unrecorded output; once the
+# recorder runs again the rest arrives, and the transcript holds all of it.
+t_stopped_recorder_holds_output() {
+    local id rp a b want got
+    gw_ssh alice web01 -- "echo started; yes 'sekisho held line 0123456789' | head -c 30000000" \
+        > "$WORK/sr.out" 2> "$WORK/sr.err" < /dev/null &
+    wait_until 10 grep -q started "$WORK/sr.out" || fail "session never started"
+    id=$(last_session)
+    rp=$(recorder_pid "$id") || fail "no recorder process for $id"
+    kill -STOP "$rp"
+    sleep 2
+    a=$(stat -c %s "$WORK/sr.out")
+    sleep 2
+    b=$(stat -c %s "$WORK/sr.out")
+    kill -CONT "$rp"
+    expect_eq "nothing relayed while the recorder is stopped" "$a" "$b"
+    [ "$a" -lt 30000000 ] || fail "the whole output passed a stopped recorder"
+    wait $! 2>/dev/null
+    want=$( (echo started; yes 'sekisho held line 0123456789' | head -c 30000000) |
+        sha256sum | cut -d' ' -f1)
+    got=$(sha256sum < "$WORK/sr.out" | cut -d' ' -f1)
+    expect_eq "all of it after the recorder resumed" "$want" "$got"
+    wait_until 10 session_ended "$id" || fail "session never ended"
+    ctl verify "$id" > /dev/null || fail "transcript does not verify"
+    got=$(ctl export "$id" --format text | grep -v '^\[sekisho ' |
+        grep -v '^$' | tr -d '\n' | sha256sum | cut -d' ' -f1)
+    want=$( (echo started; yes 'sekisho held line 0123456789' | head -c 30000000) |
+        tr -d '\n' | sha256sum | cut -d' ' -f1)
+    expect_eq "the transcript holds all of it" "$want" "$got"
+}
+
 # small_transcript_dir MNT: the gateway restarted with its transcripts on
 # a 256 KiB tmpfs at MNT, the watermark off (the recorder's own failure is
 # what the callers test).
@@ -1137,6 +1171,7 @@ run_test t_verify_all
 run_test t_audit_rotation_keeps_chain
 run_test t_session_kill_and_watch
 run_test t_recorder_killed_ends_session
+run_test t_stopped_recorder_holds_output
 run_test t_full_disk
 run_test t_recorder_failure_cause
 run_test t_seal_before_end_fails
