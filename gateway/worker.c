@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -708,7 +709,7 @@ static int wk_upstream(struct wk *w, const char *target, int mode,
     ssh_session u = NULL;
     ssh_channel c = NULL;
     ssh_key srvkey = NULL;
-    char *b64 = NULL, keyline[16384], err[256] = "";
+    char *b64 = NULL, keyline[16384], err[256] = "", ciphers[1024];
     long timeout = w->cfg->connect_timeout;
     int off = 0, rc;
 
@@ -731,6 +732,20 @@ static int wk_upstream(struct wk *w, const char *target, int mode,
         snprintf(err, sizeof(err), "out of memory");
         goto fail;
     }
+    /* Towards the target the gateway is the client, and the client's
+     * order decides: with AES instructions AES-GCM costs both ends less
+     * per byte than ChaCha20-Poly1305 (bench/README.md, session 9). The
+     * same configured set, another order; towards clients theirs rules. */
+    if (strlen(w->cfg->ciphers) >= sizeof(ciphers)) {
+        snprintf(err, sizeof(err), "cipher list too long");
+        goto fail;
+    }
+    if (sodium_runtime_has_aesni() && sodium_runtime_has_pclmul()) {
+        (void)sk_algos_prefer(w->cfg->ciphers, "-gcm@", ciphers,
+                              sizeof(ciphers)); /* fits: checked above */
+    } else {
+        snprintf(ciphers, sizeof(ciphers), "%s", w->cfg->ciphers);
+    }
     /* Configuration files, known_hosts and ~/.ssh are never consulted: the
      * monitor's pinned key is the only trust anchor. */
     if (ssh_options_set(u, SSH_OPTIONS_PROCESS_CONFIG, &off) != 0 ||
@@ -742,8 +757,8 @@ static int wk_upstream(struct wk *w, const char *target, int mode,
         ssh_options_set(u, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") != 0 ||
         ssh_options_set(u, SSH_OPTIONS_TIMEOUT, &timeout) != 0 ||
         ssh_options_set(u, SSH_OPTIONS_HOSTKEYS, o.hostkey_algos) != 0 ||
-        ssh_options_set(u, SSH_OPTIONS_CIPHERS_C_S, w->cfg->ciphers) != 0 ||
-        ssh_options_set(u, SSH_OPTIONS_CIPHERS_S_C, w->cfg->ciphers) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_CIPHERS_C_S, ciphers) != 0 ||
+        ssh_options_set(u, SSH_OPTIONS_CIPHERS_S_C, ciphers) != 0 ||
         ssh_options_set(u, SSH_OPTIONS_HMAC_C_S, w->cfg->macs) != 0 ||
         ssh_options_set(u, SSH_OPTIONS_HMAC_S_C, w->cfg->macs) != 0 ||
         ssh_options_set(u, SSH_OPTIONS_KEY_EXCHANGE,

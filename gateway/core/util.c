@@ -271,6 +271,46 @@ const char *sk_clock_state(int adjtime_rc)
     return adjtime_rc == TIME_ERROR ? "unsynchronized" : "synchronized";
 }
 
+int sk_algos_prefer(const char *list, const char *mark, char *out,
+                    size_t outlen)
+{
+    size_t len = strlen(list), used = 0;
+
+    if (outlen < len + 1) {
+        return SK_ERR_INVALID;
+    }
+    /* two passes over the names: the marked ones, then the rest */
+    for (int pass = 0; pass < 2; pass++) {
+        const char *p = list;
+
+        while (*p != '\0') {
+            size_t n = strcspn(p, ",");
+            int marked = 0;
+
+            for (size_t i = 0; mark[0] != '\0' && i + strlen(mark) <= n;
+                 i++) {
+                if (memcmp(p + i, mark, strlen(mark)) == 0) {
+                    marked = 1;
+                    break;
+                }
+            }
+            if (n > 0 && marked == (pass == 0)) {
+                if (used > 0) {
+                    out[used++] = ',';
+                }
+                memcpy(out + used, p, n);
+                used += n;
+            }
+            p += n;
+            if (*p == ',') {
+                p++;
+            }
+        }
+    }
+    out[used] = '\0';
+    return 0;
+}
+
 int sk_hostkey_equal(const char *pinned, const char *presented)
 {
     const char *sp = strchr(pinned, ' ');

@@ -66,6 +66,13 @@ int sk_hostport_parse(const char *s, char *host, size_t hostlen, int *port);
  * key, not a prefix of it. 0 otherwise, also for a malformed pin. */
 int sk_hostkey_equal(const char *pinned, const char *presented);
 
+/* The comma-separated list with the names that contain `mark` moved to
+ * the front, each group in its own order ("a,x-gcm,b", "-gcm" ->
+ * "x-gcm,a,b"): the same algorithms, another preference. Returns 0, or
+ * SK_ERR_INVALID if out (outlen bytes) is too small. */
+int sk_algos_prefer(const char *list, const char *mark, char *out,
+                    size_t outlen);
+
 /* The transcript header's clock_sync word for what ntp_adjtime(2) with
  * modes 0 returned: "unknown" when the kernel could not be asked (rc < 0,
  * e.g. a seccomp filter such as systemd's ProtectClock= refused the call),

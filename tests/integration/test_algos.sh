@@ -152,6 +152,37 @@ t_configured_cipher_list() {
     gw_start || fail "gateway did not restart: $(tail -5 "$WORK/gw.log")"
 }
 
+# Towards a target the gateway is the client, so its order decides: with
+# AES instructions (this CPU's flags) AES-GCM comes first there, cheaper at
+# both ends than ChaCha20-Poly1305 (bench/README.md, session 9); without
+# them the configured order stands. The target's sshd at DEBUG1 names the
+# cipher it agreed to.
+t_target_leg_prefers_gcm() {
+    local d="$WORK/web01" out want
+    sed -i 's/^LogLevel .*/LogLevel DEBUG1/' "$d/sshd_config"
+    kill -HUP "$(cat "$d/sshd.pid")" # sshd re-executes itself, same port
+    sleep 1
+    wait_port "$TPORT_web01"
+    : > "$d/sshd.log"
+    out=$(gw_ssh alice web01 -- 'echo in' 2>&1 < /dev/null)
+    expect_eq "session works" "in" "$out"
+    want=chacha20-poly1305@openssh.com
+    if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+        want=aes256-gcm@openssh.com
+    fi
+    wait_until 5 grep -q "kex: client->server cipher: $want" "$d/sshd.log" ||
+        fail "the target leg did not use $want: $(grep 'kex: client->server' \
+            "$d/sshd.log")"
+    # towards the client the client's order still rules
+    out=$(kex_ssh -oCiphers=chacha20-poly1305@openssh.com,aes256-gcm@openssh.com 2>&1)
+    expect_not_contains "client leg: chacha20 still offered" \
+        "no matching cipher" "$out"
+    sed -i 's/^LogLevel .*/LogLevel VERBOSE/' "$d/sshd_config"
+    kill -HUP "$(cat "$d/sshd.pid")"
+    sleep 1
+    wait_port "$TPORT_web01"
+}
+
 # host_key_algorithms chooses among the signatures the host key allows: an
 # RSA host key signs with SHA-2 only (never ssh-rsa), and only with the
 # configured one; ssh-audit stays clean.
@@ -224,6 +255,7 @@ run_test t_strict_kex_in_use
 run_test t_removed_algorithms_refused
 run_test t_weak_target_refused
 run_test t_configured_cipher_list
+run_test t_target_leg_prefers_gcm
 run_test t_rsa_host_key
 run_test t_bad_algorithm_config
 run_test t_no_sanitizer_reports

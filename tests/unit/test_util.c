@@ -291,6 +291,33 @@ static void test_strix(void **state)
 }
 
 /* The whole pinned host key must match, never a prefix of it. */
+static void test_algos_prefer(void **state)
+{
+    char out[128];
+
+    (void)state;
+    assert_int_equal(sk_algos_prefer("chacha20-poly1305@openssh.com,"
+                                     "aes256-gcm@openssh.com,aes128-ctr,"
+                                     "aes128-gcm@openssh.com",
+                                     "-gcm@", out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "aes256-gcm@openssh.com,aes128-gcm@openssh.com,"
+                             "chacha20-poly1305@openssh.com,aes128-ctr");
+    /* nothing marked: unchanged; all marked: unchanged */
+    assert_int_equal(sk_algos_prefer("a,b", "-gcm@", out, sizeof(out)), 0);
+    assert_string_equal(out, "a,b");
+    assert_int_equal(sk_algos_prefer("x-gcm@1", "-gcm@", out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "x-gcm@1");
+    /* empty names are dropped, never doubled commas */
+    assert_int_equal(sk_algos_prefer("a,,x-gcm@1,", "-gcm@", out,
+                                     sizeof(out)),
+                     0);
+    assert_string_equal(out, "x-gcm@1,a");
+    assert_int_equal(sk_algos_prefer("abc", "-gcm@", out, 3),
+                     SK_ERR_INVALID);
+}
+
 static void test_hostkey_equal(void **state)
 {
     const char *pin = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMq";
@@ -362,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_local_time),
         cmocka_unit_test(test_close_fds_except),
         cmocka_unit_test(test_hostkey_equal),
+        cmocka_unit_test(test_algos_prefer),
         cmocka_unit_test(test_clock_state),
         cmocka_unit_test(test_name_valid),  cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_utf8_repair), cmocka_unit_test(test_term_safe),
