@@ -174,6 +174,22 @@ static const char *vec_path(size_t i)
 static void write_reference_opts(const char *path, int seal,
                                  const struct sk_tr_wopts *opts);
 
+/* The tamper tests run on the committed vectors (old files must stay
+ * checkable) and on files this build writes with the same options (so a
+ * defence removed from writer and reader alike still shows): source j
+ * of vector v, j < 2. */
+static const char *src_path(size_t v, int j)
+{
+    static char path[600];
+
+    if (j == 0) {
+        return vec_path(v);
+    }
+    snprintf(path, sizeof(path), "%s/fresh-%s", tmpdir, vecs[v].file);
+    write_reference_opts(path, 1, &vecs[v].opts);
+    return path;
+}
+
 /* Writes the reference transcript (default format) into path. seal: end
  * it properly. */
 static void write_reference(const char *path, int seal)
@@ -311,6 +327,15 @@ static int collect_events(int fd, const struct sk_boxkey *k,
     return sk_tr_decrypt(fd, k, on_ev, c, NULL, err, sizeof(err));
 }
 
+/* Adds up the output bytes (arg: a uint64_t). */
+static int on_count(const struct sk_tr_event *ev, void *arg)
+{
+    if (ev->type == SK_TR_EV_OUTPUT) {
+        *(uint64_t *)arg += ev->len;
+    }
+    return 0;
+}
+
 static void decrypt_one(const char *vp)
 {
     struct collect c;
@@ -351,8 +376,8 @@ static void test_every_flip_detected(void **state)
     struct sk_tr_info info;
 
     (void)state;
-    for (size_t v = 0; v < NVECS; v++) {
-        read_file(vec_path(v), &orig, &len);
+    for (size_t v = 0; v < 2 * NVECS; v++) {
+        read_file(src_path(v / 2, v % 2), &orig, &len);
         tmp_path(path, sizeof(path), "flip.skt");
         for (size_t i = 0; i < len; i++) {
             orig[i] ^= 0x01;
@@ -360,8 +385,8 @@ static void test_every_flip_detected(void **state)
             assert_int_equal(sk_file_write_new(path, orig, len, 0600), 0);
             orig[i] ^= 0x01;
             if (verify_path(path, &info) == 0) {
-                fail_msg("%s: flipping byte %zu went unnoticed",
-                         vecs[v].file, i);
+                fail_msg("%s (%s): flipping byte %zu went unnoticed",
+                         vecs[v / 2].file, v % 2 ? "fresh" : "committed", i);
             }
             sk_tr_info_clear(&info);
         }
@@ -584,8 +609,8 @@ static void test_reorder(void **state)
 
     (void)state;
     tmp_path(path, sizeof(path), "swap.skt");
-    for (size_t v = 0; v < NVECS; v++) {
-        write_swapped(vec_path(v), path);
+    for (size_t v = 0; v < 2 * NVECS; v++) {
+        write_swapped(src_path(v / 2, v % 2), path);
         assert_true(verify_path(path, &info) < 0);
         assert_non_null(strstr(info.error, "checkpoint"));
         sk_tr_info_clear(&info);
@@ -678,6 +703,207 @@ static void test_text_export(void **state)
     }
 }
 
+/* Format 2 by default; options that name no format or cipher refused. */
+static void test_v2_default_and_options(void **state)
+{
+    static const struct sk_tr_wopts bad[] = {
+        {1, SK_TR_CIPHER_AES256GCM}, /* format 1 has its own cipher */
+        {3, 0},
+        {2, 99},
+    };
+    struct sk_tr_writer *w = NULL;
+    const uint8_t(*rc)[32] = (const uint8_t(*)[32])auditor->pk;
+    struct sk_tr_info info;
+    char path[600], want[64];
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "default.skt");
+    write_reference(path, 1);
+    assert_int_equal(verify_path(path, &info), 0);
+    assert_int_equal(info.format, 2);
+    assert_non_null(strstr(info.header_json, "\"format\":2,"));
+    assert_null(strstr(info.header_json, "stream_header"));
+    /* The cipher this CPU does in hardware. */
+    snprintf(want, sizeof(want), "\"cipher\":\"%s\"",
+             sodium_runtime_has_aesni() && sodium_runtime_has_pclmul()
+                 ? "aes256gcm"
+                 : "chacha20poly1305");
+    assert_non_null(strstr(info.header_json, want));
+    sk_tr_info_clear(&info);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unlink(path);
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(
+            sk_tr_writer_open_opts(fd, &meta, signer, rc, 1, &bad[i], &w),
+            SK_ERR_INVALID);
+        assert_null(w);
+        close(fd);
+    }
+}
+
+/* Writes len bytes of buf to path (a fresh file). */
+static void put_file(const char *path, const char *buf, size_t len)
+{
+    unlink(path);
+    assert_int_equal(sk_file_write_new(path, buf, len, 0600), 0);
+}
+
+/* One ciphertext byte changed: verify names the checkpoint that covers
+ * the record, decryption the record itself, and passes on nothing of
+ * it. */
+static void test_v2_ciphertext_flip(void **state)
+{
+    char path[600], *buf, err[256], want[64];
+    size_t len, starts[33];
+    struct sk_tr_info info;
+    struct collect c;
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "v2flip.skt");
+    for (size_t v = 1; v < NVECS; v++) {
+        read_file(vec_path(v), &buf, &len);
+        assert_int_equal(split_records(buf, len, starts, 32), 6);
+        buf[starts[2] + 5 + 3] ^= 0x20; /* "$ " event's t_us */
+        put_file(path, buf, len);
+        assert_int_equal(verify_path(path, &info), SK_ERR_CRYPTO);
+        snprintf(want, sizeof(want), "checkpoint 2 at offset %zu",
+                 starts[3]);
+        assert_non_null(strstr(info.error, want));
+        sk_tr_info_clear(&info);
+        fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
+                                       sizeof(err)),
+                         SK_ERR_CRYPTO);
+        snprintf(want, sizeof(want), "data record at offset %zu does not",
+                 starts[2]);
+        assert_non_null(strstr(err, want));
+        assert_string_equal(c.out, "");
+        close(fd);
+        free(buf);
+    }
+}
+
+/* The last data record dropped, the seal kept: verify says damaged (the
+ * seal's chain), and decryption, which checks no signature, still knows
+ * the stream did not end (the final flag is only in that record's AAD).
+ * Cut after a checkpoint: both say incomplete. */
+static void test_v2_truncated(void **state)
+{
+    char path[600], *buf, *out, err[256];
+    size_t len, starts[33];
+    struct sk_tr_info info;
+    struct collect c;
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "v2drop.skt");
+    for (size_t v = 1; v < NVECS; v++) {
+        read_file(vec_path(v), &buf, &len);
+        assert_int_equal(split_records(buf, len, starts, 32), 6);
+        out = malloc(len);
+        assert_non_null(out);
+        memcpy(out, buf, starts[4]);
+        memcpy(out + starts[4], buf + starts[5], len - starts[5]);
+        put_file(path, out, starts[4] + len - starts[5]);
+        free(out);
+        assert_true(verify_path(path, &info) < 0);
+        assert_non_null(strstr(info.error, "does not match the records"));
+        sk_tr_info_clear(&info);
+        fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
+                                       sizeof(err)),
+                         SK_TR_INCOMPLETE);
+        assert_string_equal(c.out, "$ caf\xc3");
+        assert_int_equal(c.ends, 0);
+        close(fd);
+
+        put_file(path, buf, starts[4]); /* up to the second checkpoint */
+        assert_int_equal(verify_path(path, &info), SK_TR_INCOMPLETE);
+        assert_int_equal(info.checkpoints, 2);
+        assert_int_equal(info.verified_size, starts[4]);
+        sk_tr_info_clear(&info);
+        fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        assert_int_equal(collect_events(fd, auditor, &c), SK_TR_INCOMPLETE);
+        assert_string_equal(c.out, "$ caf\xc3");
+        close(fd);
+        free(buf);
+    }
+}
+
+/* A file large enough for the two-thread verify: intact, it verifies
+ * and decrypts whole; a byte changed early (this thread's half) or late
+ * (the helper's) is caught. */
+static void test_v2_large_parallel(void **state)
+{
+    struct sk_tr_writer *w = NULL;
+    const uint8_t(*rc)[32] = (const uint8_t(*)[32])auditor->pk;
+    struct sk_tr_info info;
+    char path[600], *buf;
+    uint8_t chunk[16384];
+    uint64_t t = 0, size = 0, got;
+    size_t len;
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "large.skt");
+    unlink(path);
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(sk_tr_writer_open(fd, &meta, signer, rc, 1, &w), 0);
+    for (int i = 0; i < 1024; i++) { /* 16 MiB */
+        memset(chunk, 'a' + i % 26, sizeof(chunk));
+        assert_int_equal(sk_tr_event(w, SK_TR_EV_OUTPUT, t += 10, chunk,
+                                     sizeof(chunk)),
+                         0);
+        if (sk_tr_unsigned_bytes(w) >= 4u << 20) {
+            assert_int_equal(sk_tr_checkpoint(w, t, 0), 0);
+        }
+    }
+    assert_int_equal(sk_tr_close(w, t, NULL, &size), 0);
+    sk_tr_writer_free(w);
+    close(fd);
+    assert_true(size > 16u << 20);
+    assert_int_equal(verify_path(path, &info), 0);
+    assert_int_equal(info.size, size);
+    assert_true(info.checkpoints > 5); /* header, volume ones, seal */
+    sk_tr_info_clear(&info);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    got = 0;
+    {
+        char err[256];
+
+        assert_int_equal(sk_tr_decrypt(fd, auditor, on_count, &got, NULL,
+                                       err, sizeof(err)),
+                         0);
+    }
+    assert_int_equal(got, 1024 * sizeof(chunk));
+    close(fd);
+    assert_int_equal(sk_file_read(path, 64u << 20, &buf, &len), 0);
+    for (int k = 1; k <= 3; k += 2) { /* a quarter in, three quarters */
+        size_t at = len / 4 * (size_t)k;
+        char *cp = malloc(len);
+
+        assert_non_null(cp);
+        memcpy(cp, buf, len);
+        cp[at] ^= 0x01;
+        tmp_path(path, sizeof(path), "large-flip.skt");
+        put_file(path, cp, len);
+        free(cp);
+        assert_true(verify_path(path, &info) < 0);
+        sk_tr_info_clear(&info);
+    }
+    free(buf);
+}
+
 static void test_utf8_prefix(void **state)
 {
     (void)state;
@@ -758,6 +984,10 @@ int main(void)
         cmocka_unit_test(test_utf8_prefix),
         cmocka_unit_test(test_bad_events_refused),
         cmocka_unit_test(test_write_error),
+        cmocka_unit_test(test_v2_default_and_options),
+        cmocka_unit_test(test_v2_ciphertext_flip),
+        cmocka_unit_test(test_v2_truncated),
+        cmocka_unit_test(test_v2_large_parallel),
     };
 
     if (randombytes_set_implementation(&rng_impl) != 0 ||
