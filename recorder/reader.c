@@ -216,8 +216,8 @@ static int view_open(int fd, struct view *v)
     }
     if (S_ISREG(st.st_mode) && st.st_size > 0 &&
         (uint64_t)st.st_size <= SIZE_MAX) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
-                       0);
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ,
+                       MAP_PRIVATE, fd, 0);
 
         if (m != MAP_FAILED) {
             (void)madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
