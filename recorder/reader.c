@@ -665,9 +665,9 @@ static int open_stream(const char *hdr, size_t len, int format,
                     ? 0
                     : derr(err, errlen, SK_ERR_CRYPTO, "bad stream header");
         }
-        sodium_memzero(key, sizeof(key));
         break;
     }
+    sodium_memzero(key, sizeof(key)); /* also after a failed open */
     json_decref(o);
     return r;
 }
