@@ -838,6 +838,41 @@ static void test_v2_truncated(void **state)
     }
 }
 
+/* The magic and the header's "format" must agree: a file of one version
+ * given the other's magic is refused at its header, by verify and
+ * decrypt alike, before any primitive of the wrong version is tried. */
+static void test_magic_and_header_agree(void **state)
+{
+    char path[600], *buf, err[256], want[64];
+    size_t len;
+    struct sk_tr_info info;
+    struct collect c;
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "swapmagic.skt");
+    for (size_t v = 0; v < 2; v++) {
+        read_file(vec_path(v), &buf, &len);
+        buf[4] = v == 0 ? '2' : '1'; /* "SKTR1" <-> "SKTR2" */
+        put_file(path, buf, len);
+        free(buf);
+        assert_int_equal(verify_path(path, &info), SK_ERR_INVALID);
+        snprintf(want, sizeof(want), "header is not a format-%d JSON",
+                 v == 0 ? 2 : 1);
+        assert_non_null(strstr(info.error, want));
+        assert_int_equal(info.format, v == 0 ? 2 : 1);
+        sk_tr_info_clear(&info);
+        fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
+                                       sizeof(err)),
+                         SK_ERR_INVALID);
+        assert_non_null(strstr(err, "malformed header"));
+        close(fd);
+    }
+}
+
 /* A file large enough for the two-thread verify: intact, it verifies
  * and decrypts whole; a byte changed early (this thread's half) or late
  * (the helper's) is caught. */
@@ -988,6 +1023,7 @@ int main(void)
         cmocka_unit_test(test_v2_ciphertext_flip),
         cmocka_unit_test(test_v2_truncated),
         cmocka_unit_test(test_v2_large_parallel),
+        cmocka_unit_test(test_magic_and_header_agree),
     };
 
     if (randombytes_set_implementation(&rng_impl) != 0 ||
