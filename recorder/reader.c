@@ -2,21 +2,37 @@
  * reads untrusted bytes: every length is checked before use. */
 #include "transcript.h"
 #include "sk-err.h"
+#include "tr-v2.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 struct rd {
     int fd;
+    int format;   /* 1 or 2, from the magic */
     uint8_t *buf; /* SK_TR_REC_MAX + 5 */
     uint64_t off; /* file offset of the next unread byte */
 };
+
+/* The version a magic names, or 0. */
+static int magic_format(const uint8_t *m)
+{
+    if (memcmp(m, SK_TR_MAGIC_V1, SK_TR_MAGIC_LEN) == 0) {
+        return 1;
+    }
+    if (memcmp(m, SK_TR_MAGIC_V2, SK_TR_MAGIC_LEN) == 0) {
+        return 2;
+    }
+    return 0;
+}
 
 /* Reads up to n bytes; returns the count (short only at end of file) or
  * -1. */
@@ -99,7 +115,7 @@ static int rd_open(struct rd *r, int fd)
         return SK_ERR_ALLOC;
     }
     if (read_full(fd, magic, sizeof(magic)) != (ssize_t)sizeof(magic) ||
-        memcmp(magic, SK_TR_MAGIC, SK_TR_MAGIC_LEN) != 0) {
+        (r->format = magic_format(magic)) == 0) {
         return SK_ERR_INVALID;
     }
     r->off = SK_TR_MAGIC_LEN;
@@ -169,7 +185,7 @@ static int header_ids(const char *text, size_t len, struct sk_tr_info *info)
     if (o != NULL &&
         json_unpack(o, "{s:I, s:s, s:s}", "format", &fmt, "session", &sess,
                     "signing_key", &key) == 0 &&
-        fmt == SK_TR_FORMAT && strlen(sess) < sizeof(info->session) &&
+        fmt == info->format && strlen(sess) < sizeof(info->session) &&
         strlen(key) < sizeof(info->signing_key)) {
         snprintf(info->session, sizeof(info->session), "%s", sess);
         snprintf(info->signing_key, sizeof(info->signing_key), "%s", key);
@@ -179,145 +195,371 @@ static int header_ids(const char *text, size_t len, struct sk_tr_info *info)
     return r;
 }
 
+/* The whole file as bytes: mapped when it can be (no copy, and the two
+ * hashing threads fault their halves in at once), else read (a pipe, a
+ * descriptor mmap refuses). */
+struct view {
+    const uint8_t *p;
+    uint64_t n;
+    void *map;     /* munmap(map, n) when set */
+    uint8_t *heap; /* free when set */
+};
+
+static int view_open(int fd, struct view *v)
+{
+    struct stat st;
+    size_t cap = 0;
+
+    memset(v, 0, sizeof(*v));
+    if (fstat(fd, &st) != 0) {
+        return SK_ERR_SYSTEM;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (uint64_t)st.st_size <= SIZE_MAX) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ,
+                       MAP_PRIVATE, fd, 0);
+
+        if (m != MAP_FAILED) {
+            (void)madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+            v->map = m;
+            v->p = m;
+            v->n = (uint64_t)st.st_size;
+            return 0;
+        }
+    }
+    if (lseek(fd, 0, SEEK_SET) != 0) {
+        return SK_ERR_SYSTEM;
+    }
+    for (;;) {
+        ssize_t r;
+        size_t want;
+
+        if (v->n == cap) {
+            size_t nc = cap ? cap * 2 : 1 << 20;
+            uint8_t *nb = realloc(v->heap, nc);
+
+            if (nb == NULL) {
+                return SK_ERR_ALLOC;
+            }
+            v->heap = nb;
+            cap = nc;
+        }
+        want = cap - (size_t)v->n;
+        r = read_full(fd, v->heap + v->n, want);
+        if (r < 0) {
+            return SK_ERR_SYSTEM;
+        }
+        v->n += (uint64_t)r;
+        if ((size_t)r < want) {
+            break; /* short: end of file */
+        }
+    }
+    v->p = v->heap;
+    return 0;
+}
+
+static void view_close(struct view *v)
+{
+    if (v->map != NULL) {
+        (void)munmap(v->map, (size_t)v->n);
+    }
+    free(v->heap);
+    memset(v, 0, sizeof(*v));
+}
+
+/* One framed record of a batch. */
+struct vrec {
+    uint64_t off; /* of its 5-byte head */
+    uint32_t len;
+    uint8_t digest[32]; /* format 2: SHA-256(body) */
+};
+
+#define BATCH_N 8192
+#define BATCH_BYTES (16u << 20)
+/* Below this a batch is hashed by the calling thread alone: a thread
+ * costs more than it saves on a small file. */
+#define PAR_MIN_BYTES (4u << 20)
+
+/* Frames records from *pos: at most BATCH_N of them, or BATCH_BYTES.
+ * Returns the count; *st is RD_OK if the batch is merely full, else why
+ * framing stopped after the last one (RD_END, RD_TRUNCATED, RD_BAD). */
+static size_t frame_batch(const struct view *v, uint64_t pos,
+                          struct vrec *recs, int *st)
+{
+    size_t n = 0;
+    uint64_t bytes = 0;
+
+    *st = RD_OK;
+    while (n < BATCH_N && bytes < BATCH_BYTES) {
+        uint64_t left = v->n - pos;
+        uint32_t len;
+
+        if (left == 0) {
+            *st = RD_END;
+            break;
+        }
+        if (left < 5) {
+            *st = RD_TRUNCATED;
+            break;
+        }
+        len = get32(v->p + pos + 1);
+        if (len > SK_TR_REC_MAX) {
+            *st = RD_BAD;
+            break;
+        }
+        if (left - 5 < len) {
+            *st = RD_TRUNCATED;
+            break;
+        }
+        recs[n].off = pos;
+        recs[n].len = len;
+        n++;
+        pos += 5 + (uint64_t)len;
+        bytes += 5 + (uint64_t)len;
+    }
+    return n;
+}
+
+struct hjob {
+    const uint8_t *base;
+    struct vrec *recs;
+    size_t n;
+    struct tr2_sha *sha;
+    int r;
+};
+
+static void *hash_job(void *arg)
+{
+    struct hjob *j = arg;
+
+    j->r = 0;
+    for (size_t i = 0; i < j->n && j->r == 0; i++) {
+        j->r = tr2_sha256(j->sha, j->base + j->recs[i].off + 5,
+                          j->recs[i].len, j->recs[i].digest);
+    }
+    return NULL;
+}
+
+/* The body digests of a batch; a large batch is split by bytes between
+ * this thread and one more (sha2 is the helper's context). The chain
+ * itself is then folded in order by the caller. */
+static int hash_batch(const struct view *v, struct vrec *recs, size_t n,
+                      struct tr2_sha *sha, struct tr2_sha *sha2)
+{
+    struct hjob mine = {v->p, recs, n, sha, 0}, other;
+    uint64_t total = 0, half = 0;
+    pthread_t t;
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        total += recs[i].len;
+    }
+    if (sha2 != NULL && total >= PAR_MIN_BYTES && n > 1) {
+        while (k < n - 1 && half < total / 2) {
+            half += recs[k++].len;
+        }
+        other = (struct hjob){v->p, recs + k, n - k, sha2, 0};
+        mine.n = k;
+        if (pthread_create(&t, NULL, hash_job, &other) == 0) {
+            hash_job(&mine);
+            if (pthread_join(t, NULL) != 0) {
+                return SK_ERR_SYSTEM;
+            }
+            return mine.r != 0 ? mine.r : other.r;
+        }
+        mine.n = n; /* no thread to be had (a process limit): alone */
+    }
+    hash_job(&mine);
+    return mine.r;
+}
+
 int sk_tr_verify(int fd, sk_tr_keyfn keyfn, void *arg,
                  struct sk_tr_info *info)
 {
-    struct rd r;
+    struct view v;
+    struct vrec *recs = NULL;
+    struct tr2_sha *sha = NULL, *sha2 = NULL;
     uint8_t chain[32], pk[32], msg[10 + 72];
     crypto_generichash_state h;
-    uint64_t rec_off;
+    uint64_t rec_off, pos = SK_TR_MAGIC_LEN;
     uint32_t len;
-    int type, st, ret;
+    size_t n;
+    int type, st = RD_OK, ret;
 
     memset(info, 0, sizeof(*info));
-    if ((ret = rd_open(&r, fd)) != 0) {
-        rd_close(&r);
-        if (ret == SK_ERR_INVALID) {
-            return fail(info, ret, "not a Sekisho transcript (bad magic)");
-        }
-        return fail(info, ret, "read: %s", strerror(errno));
+    if ((ret = view_open(fd, &v)) != 0) {
+        ret = fail(info, ret, "read: %s", strerror(errno));
+        view_close(&v);
+        return ret;
     }
-    crypto_generichash_init(&h, NULL, 0, 32);
-    crypto_generichash_update(&h, (const uint8_t *)"SKTR1-CHAIN", 11);
-    crypto_generichash_update(&h, (const uint8_t *)SK_TR_MAGIC,
-                              SK_TR_MAGIC_LEN);
-    crypto_generichash_final(&h, chain, 32);
+    if (v.n < SK_TR_MAGIC_LEN || (info->format = magic_format(v.p)) == 0) {
+        view_close(&v);
+        return fail(info, SK_ERR_INVALID,
+                    "not a Sekisho transcript (bad magic)");
+    }
+    if ((recs = malloc(BATCH_N * sizeof(*recs))) == NULL) {
+        ret = fail(info, SK_ERR_ALLOC, "out of memory");
+        pos = 0;
+        goto out;
+    }
+    if (info->format == 2) {
+        if ((ret = tr2_sha_new(&sha)) != 0 ||
+            (ret = tr2_chain0(sha, chain)) != 0) {
+            ret = fail(info, ret, "SHA-256 unavailable");
+            pos = 0;
+            goto out;
+        }
+        if (v.n >= PAR_MIN_BYTES && tr2_sha_new(&sha2) != 0) {
+            sha2 = NULL; /* hash alone */
+        }
+    } else {
+        crypto_generichash_init(&h, NULL, 0, 32);
+        crypto_generichash_update(&h, (const uint8_t *)"SKTR1-CHAIN", 11);
+        crypto_generichash_update(&h, (const uint8_t *)SK_TR_MAGIC_V1,
+                                  SK_TR_MAGIC_LEN);
+        crypto_generichash_final(&h, chain, 32);
+    }
     for (;;) {
-        rec_off = r.off;
-        st = rd_record(&r, &type, &len);
-        if (info->sealed && st != RD_IO) {
-            uint64_t extra = 0;
+        n = frame_batch(&v, pos, recs, &st);
+        if (info->format == 2 &&
+            (ret = hash_batch(&v, recs, n, sha, sha2)) != 0) {
+            ret = fail(info, ret, "SHA-256 failed");
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *rec = v.p + recs[i].off;
 
-            /* The seal is the last record: even a partial record or a
-             * few bytes after it are additions no signature covers. */
-            if (rd_trailing(fd, rec_off, &extra) != 0) {
-                ret = fail(info, SK_ERR_SYSTEM, "stat: %s", strerror(errno));
-                goto out;
-            }
-            if (extra > 0 || st != RD_END) {
-                info->size = rec_off + extra;
+            rec_off = recs[i].off;
+            if (info->sealed) {
+                /* The seal is the last record: even a partial record or
+                 * a few bytes after it are additions no signature
+                 * covers. */
+                pos = v.n;
                 ret = fail(info, SK_ERR_INVALID,
                            "%llu bytes after the seal (at offset %llu), "
                            "not covered by any signature",
-                           (unsigned long long)extra,
+                           (unsigned long long)(v.n - rec_off),
                            (unsigned long long)rec_off);
                 goto out;
             }
+            type = rec[0];
+            len = recs[i].len;
+            pos = rec_off + 5 + len;
+            if (info->records == 0) {
+                if (type != SK_TR_REC_HEADER) {
+                    ret = fail(info, SK_ERR_INVALID, "first record is not "
+                                                     "the header");
+                    goto out;
+                }
+                if (header_ids((const char *)rec + 5, len, info) != 0) {
+                    ret = fail(info, SK_ERR_INVALID,
+                               "header is not a format-%d JSON header",
+                               info->format);
+                    goto out;
+                }
+                if ((info->header_json = malloc(len + 1)) == NULL) {
+                    ret = SK_ERR_ALLOC;
+                    goto out;
+                }
+                memcpy(info->header_json, rec + 5, len);
+                info->header_json[len] = '\0';
+                if (keyfn(info->signing_key, pk, arg) != 0) {
+                    ret = fail(info, SK_ERR_CRYPTO,
+                               "signing key %s is not a trusted key",
+                               info->signing_key);
+                    goto out;
+                }
+            } else if (type == SK_TR_REC_CHECKPOINT ||
+                       type == SK_TR_REC_SEAL) {
+                const uint8_t *b = rec + 5;
+                int seal = type == SK_TR_REC_SEAL;
+
+                if (len != SK_TR_CKPT_BODY) {
+                    ret = fail(info, SK_ERR_INVALID,
+                               "checkpoint at offset %llu has a bad length",
+                               (unsigned long long)rec_off);
+                    goto out;
+                }
+                if (info->format == 2) {
+                    memcpy(msg, seal ? "SKTR2-SEAL" : "SKTR2-CKPT", 10);
+                } else {
+                    memcpy(msg, seal ? "SKTR1-SEAL" : "SKTR1-CKPT", 10);
+                }
+                memcpy(msg + 10, b, 72);
+                if (sk_key_verify_raw(pk, msg, sizeof(msg), b + 72) != 0) {
+                    ret = fail(info, SK_ERR_CRYPTO,
+                               "checkpoint %llu at offset %llu: bad "
+                               "signature",
+                               (unsigned long long)get64(b),
+                               (unsigned long long)rec_off);
+                    goto out;
+                }
+                if (get64(b) != info->checkpoints + 1 ||
+                    get64(b + 8) != rec_off ||
+                    get64(b + 16) != info->records ||
+                    sodium_memcmp(b + 32, chain, 32) != 0) {
+                    ret = fail(info, SK_ERR_CRYPTO,
+                               "checkpoint %llu at offset %llu does not "
+                               "match the records before it (altered, "
+                               "removed or reordered data)",
+                               (unsigned long long)get64(b),
+                               (unsigned long long)rec_off);
+                    goto out;
+                }
+                info->checkpoints++;
+                info->duration_us = get64(b + 24);
+                memcpy(info->chain, chain, 32);
+                info->verified_size = pos;
+                if (seal) {
+                    info->sealed = 1;
+                }
+            } else if (type != SK_TR_REC_DATA) {
+                ret = fail(info, SK_ERR_INVALID,
+                           "unknown record type 0x%02x at offset %llu", type,
+                           (unsigned long long)rec_off);
+                goto out;
+            } else if (info->checkpoints == 0) {
+                ret = fail(info, SK_ERR_INVALID,
+                           "data before the header's checkpoint");
+                goto out;
+            }
+            if (info->format == 2) {
+                if (tr2_chain_step(sha, chain, rec, recs[i].digest) != 0) {
+                    ret = fail(info, SK_ERR_CRYPTO, "SHA-256 failed");
+                    goto out;
+                }
+            } else {
+                chain_step(chain, rec, 5 + (size_t)len);
+            }
+            info->records++;
         }
-        if (st == RD_END) {
-            break;
+        if (st == RD_OK) {
+            continue; /* a full batch: frame the next */
         }
-        if (st == RD_IO) {
-            ret = fail(info, SK_ERR_SYSTEM, "read: %s", strerror(errno));
+        if (info->sealed && v.n > pos) {
+            rec_off = pos;
+            pos = v.n;
+            ret = fail(info, SK_ERR_INVALID,
+                       "%llu bytes after the seal (at offset %llu), "
+                       "not covered by any signature",
+                       (unsigned long long)(v.n - rec_off),
+                       (unsigned long long)rec_off);
             goto out;
         }
         if (st == RD_BAD) {
             ret = fail(info, SK_ERR_INVALID,
                        "record %llu at offset %llu: length %u too large",
                        (unsigned long long)info->records,
-                       (unsigned long long)rec_off, len);
+                       (unsigned long long)pos, get32(v.p + pos + 1));
             goto out;
         }
-        if (st == RD_TRUNCATED) {
-            /* A crash mid-write leaves a partial record: that is the
-             * unsealed tail, not damage, as long as no seal came before. */
-            break;
-        }
-        if (info->records == 0) {
-            if (type != SK_TR_REC_HEADER) {
-                ret = fail(info, SK_ERR_INVALID, "first record is not the "
-                                                 "header");
-                goto out;
-            }
-            if (header_ids((const char *)r.buf + 5, len, info) != 0) {
-                ret = fail(info, SK_ERR_INVALID,
-                           "header is not a format-%d JSON header",
-                           SK_TR_FORMAT);
-                goto out;
-            }
-            if ((info->header_json = malloc(len + 1)) == NULL) {
-                ret = SK_ERR_ALLOC;
-                goto out;
-            }
-            memcpy(info->header_json, r.buf + 5, len);
-            info->header_json[len] = '\0';
-            if (keyfn(info->signing_key, pk, arg) != 0) {
-                ret = fail(info, SK_ERR_CRYPTO,
-                           "signing key %s is not a trusted key",
-                           info->signing_key);
-                goto out;
-            }
-        } else if (type == SK_TR_REC_CHECKPOINT || type == SK_TR_REC_SEAL) {
-            const uint8_t *b = r.buf + 5;
-
-            if (len != SK_TR_CKPT_BODY) {
-                ret = fail(info, SK_ERR_INVALID,
-                           "checkpoint at offset %llu has a bad length",
-                           (unsigned long long)rec_off);
-                goto out;
-            }
-            memcpy(msg, type == SK_TR_REC_SEAL ? "SKTR1-SEAL" : "SKTR1-CKPT",
-                   10);
-            memcpy(msg + 10, b, 72);
-            if (sk_key_verify_raw(pk, msg, sizeof(msg), b + 72) != 0) {
-                ret = fail(info, SK_ERR_CRYPTO,
-                           "checkpoint %llu at offset %llu: bad signature",
-                           (unsigned long long)get64(b),
-                           (unsigned long long)rec_off);
-                goto out;
-            }
-            if (get64(b) != info->checkpoints + 1 || get64(b + 8) != rec_off ||
-                get64(b + 16) != info->records ||
-                sodium_memcmp(b + 32, chain, 32) != 0) {
-                ret = fail(info, SK_ERR_CRYPTO,
-                           "checkpoint %llu at offset %llu does not match the "
-                           "records before it (altered, removed or "
-                           "reordered data)",
-                           (unsigned long long)get64(b),
-                           (unsigned long long)rec_off);
-                goto out;
-            }
-            info->checkpoints++;
-            info->duration_us = get64(b + 24);
-            memcpy(info->chain, chain, 32);
-            info->verified_size = r.off;
-            if (type == SK_TR_REC_SEAL) {
-                info->sealed = 1;
-            }
-        } else if (type != SK_TR_REC_DATA) {
-            ret = fail(info, SK_ERR_INVALID,
-                       "unknown record type 0x%02x at offset %llu", type,
-                       (unsigned long long)rec_off);
-            goto out;
-        } else if (info->checkpoints == 0) {
-            ret = fail(info, SK_ERR_INVALID,
-                       "data before the header's checkpoint");
-            goto out;
-        }
-        chain_step(chain, r.buf, 5 + (size_t)len);
-        info->records++;
+        /* RD_END, or RD_TRUNCATED: a crash mid-write leaves a partial
+         * record, the unsealed tail, not damage, as long as no seal came
+         * before. */
+        pos = v.n;
+        break;
     }
-    info->size = r.off;
+    info->size = pos;
     if (info->records == 0) {
         ret = fail(info, SK_ERR_INVALID, "no header");
     } else if (info->checkpoints == 0) {
@@ -335,9 +577,12 @@ int sk_tr_verify(int fd, sk_tr_keyfn keyfn, void *arg,
     }
 out:
     if (ret < 0 && info->size == 0) {
-        info->size = r.off;
+        info->size = pos;
     }
-    rd_close(&r);
+    free(recs);
+    tr2_sha_free(sha);
+    tr2_sha_free(sha2);
+    view_close(&v);
     sodium_memzero(chain, sizeof(chain));
     return ret;
 }
@@ -357,14 +602,18 @@ static int derr(char *err, size_t errlen, int code, const char *fmt, ...)
     return code;
 }
 
-/* Finds our sealed key in the header and opens the stream. */
-static int open_stream(const char *hdr, size_t len, const struct sk_boxkey *k,
+/* Finds our sealed key in the header and opens the stream: format 1's
+ * secretstream into st, format 2's AEAD into *aead. */
+static int open_stream(const char *hdr, size_t len, int format,
+                       const struct sk_boxkey *k,
                        crypto_secretstream_xchacha20poly1305_state *st,
-                       char *err, size_t errlen)
+                       struct tr2_aead **aead, char *err, size_t errlen)
 {
     json_error_t e;
     json_t *o = json_loadb(hdr, len, 0, &e), *rc, *one;
-    const char *ssh_b64 = NULL, *kid, *sealed_b64;
+    const char *ssh_b64 = NULL, *kid, *sealed_b64, *cname = NULL;
+    json_int_t fmt = 0;
+    int cipher = 0;
     uint8_t ssh[crypto_secretstream_xchacha20poly1305_HEADERBYTES],
         sealed[crypto_box_SEALBYTES +
                crypto_secretstream_xchacha20poly1305_KEYBYTES],
@@ -375,12 +624,16 @@ static int open_stream(const char *hdr, size_t len, const struct sk_boxkey *k,
                  "this transcript is not sealed to the given auditor key");
 
     sk_key_id("x25519", k->pk, 32, myid, sizeof(myid));
-    if (o == NULL || json_unpack(o, "{s:s, s:o}", "stream_header", &ssh_b64,
-                                 "recipients", &rc) != 0 ||
-        !json_is_array(rc) ||
-        sodium_base642bin(ssh, sizeof(ssh), ssh_b64, strlen(ssh_b64), NULL,
-                          &bl, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        bl != sizeof(ssh)) {
+    if (o == NULL ||
+        json_unpack(o, "{s:I, s:o, s?s, s?s}", "format", &fmt, "recipients",
+                    &rc, "stream_header", &ssh_b64, "cipher", &cname) != 0 ||
+        fmt != format || !json_is_array(rc) ||
+        (format == 1 &&
+         (ssh_b64 == NULL ||
+          sodium_base642bin(ssh, sizeof(ssh), ssh_b64, strlen(ssh_b64), NULL,
+                            &bl, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+          bl != sizeof(ssh))) ||
+        (format == 2 && (cipher = tr2_cipher_by_name(cname)) == 0)) {
         json_decref(o);
         return derr(err, errlen, SK_ERR_INVALID, "malformed header");
     }
@@ -401,12 +654,20 @@ static int open_stream(const char *hdr, size_t len, const struct sk_boxkey *k,
                      "the sealed stream key for %s does not open", myid);
             break;
         }
-        r = crypto_secretstream_xchacha20poly1305_init_pull(st, ssh, key) == 0
-                ? 0
-                : derr(err, errlen, SK_ERR_CRYPTO, "bad stream header");
-        sodium_memzero(key, sizeof(key));
+        if (format == 2) {
+            r = tr2_aead_new(cipher, key, 0, aead) == 0
+                    ? 0
+                    : derr(err, errlen, SK_ERR_CRYPTO,
+                           "cipher %s unavailable", cname);
+        } else {
+            r = crypto_secretstream_xchacha20poly1305_init_pull(st, ssh,
+                                                                key) == 0
+                    ? 0
+                    : derr(err, errlen, SK_ERR_CRYPTO, "bad stream header");
+        }
         break;
     }
+    sodium_memzero(key, sizeof(key)); /* also after a failed open */
     json_decref(o);
     return r;
 }
@@ -425,6 +686,8 @@ int sk_tr_decrypt_follow(int fd, const struct sk_boxkey *k,
 {
     struct rd r;
     crypto_secretstream_xchacha20poly1305_state *st = NULL;
+    struct tr2_aead *aead = NULL;
+    uint64_t dseq = 0; /* format 2: data records opened */
     uint8_t *plain = NULL, tag = 0;
     unsigned long long plen;
     uint32_t len;
@@ -496,8 +759,8 @@ int sk_tr_decrypt_follow(int fd, const struct sk_boxkey *k,
                 ret = derr(err, errlen, SK_ERR_ALLOC, "out of memory");
                 break;
             }
-            if ((ret = open_stream((const char *)r.buf + 5, len, k, st, err,
-                                   errlen)) != 0) {
+            if ((ret = open_stream((const char *)r.buf + 5, len, r.format, k,
+                                   st, &aead, err, errlen)) != 0) {
                 break;
             }
             continue;
@@ -513,17 +776,35 @@ int sk_tr_decrypt_follow(int fd, const struct sk_boxkey *k,
                                                     "the stream");
             break;
         }
-        if (len < crypto_secretstream_xchacha20poly1305_ABYTES ||
-            crypto_secretstream_xchacha20poly1305_pull(
-                st, plain, &plen, &tag, r.buf + 5, len, NULL, 0) != 0) {
+        if (r.format == 2) {
+            /* The record's place is its nonce: it opens only as data
+             * record number dseq, as the last one (final flag in the
+             * AAD, the stream's end) or as any other. */
+            if (len < TR2_TAGBYTES) {
+                s = SK_ERR_CRYPTO;
+            } else if ((s = tr2_open(aead, dseq, 0, r.buf + 5, len,
+                                     plain)) != 0 &&
+                       (s = tr2_open(aead, dseq, 1, r.buf + 5, len,
+                                     plain)) == 0) {
+                ended = 1;
+            }
+            dseq++;
+            plen = len >= TR2_TAGBYTES ? len - TR2_TAGBYTES : 0;
+        } else if (len < crypto_secretstream_xchacha20poly1305_ABYTES ||
+                   crypto_secretstream_xchacha20poly1305_pull(
+                       st, plain, &plen, &tag, r.buf + 5, len, NULL, 0) !=
+                       0) {
+            s = SK_ERR_CRYPTO;
+        } else {
+            s = 0;
+            ended = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+        }
+        if (s != 0) {
             ret = derr(err, errlen, SK_ERR_CRYPTO,
                        "data record at offset %llu does not decrypt "
                        "(altered or out of order)",
                        (unsigned long long)(r.off - 5 - len));
             break;
-        }
-        if (tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL) {
-            ended = 1;
         }
         for (size_t p = 0; p < plen;) {
             struct sk_tr_event ev;
@@ -551,6 +832,7 @@ out:
     if (st != NULL) {
         sodium_free(st);
     }
+    tr2_aead_free(aead);
     rd_close(&r);
     if (ret < 0 && header_json != NULL) {
         free(*header_json);

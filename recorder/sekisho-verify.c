@@ -427,9 +427,11 @@ static int verify_file(const char *path, const char *audit,
                    (long long)a->size);
             bad = 1;
         } else if (r == 0) {
-            printf("%s OK: session %s sealed, %llu checkpoints, %llu "
-                   "bytes, hash %s\n",
-                   ts(path), ts(info.session),
+            /* The format, so an auditor sees which primitives the
+             * file's integrity rests on (FORMAT.md). */
+            printf("%s OK: session %s sealed, format %d, %llu checkpoints, "
+                   "%llu bytes, hash %s\n",
+                   ts(path), ts(info.session), info.format,
                    (unsigned long long)info.checkpoints,
                    (unsigned long long)info.size, hex);
         } else {

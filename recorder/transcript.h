@@ -13,9 +13,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define SK_TR_MAGIC "SKTR1\r\n\032"
+/* The magic says the version; the writer writes SK_TR_FORMAT unless told
+ * otherwise (struct sk_tr_wopts), the reader reads both. */
+#define SK_TR_MAGIC_V1 "SKTR1\r\n\032"
+#define SK_TR_MAGIC_V2 "SKTR2\r\n\032"
+#define SK_TR_MAGIC SK_TR_MAGIC_V2
 #define SK_TR_MAGIC_LEN 8
-#define SK_TR_FORMAT 1
+#define SK_TR_FORMAT 2
+
+/* Format 2 data-record ciphers (the header's "cipher"). */
+#define SK_TR_CIPHER_AES256GCM 1
+#define SK_TR_CIPHER_CHACHA20POLY1305 2
 
 /* Record types. */
 #define SK_TR_REC_HEADER 'H'
@@ -52,6 +60,14 @@ struct sk_tr_meta {
 
 struct sk_tr_writer;
 
+/* Writer options; all zero means the defaults. */
+struct sk_tr_wopts {
+    int format; /* 0: SK_TR_FORMAT; 1 or 2: that version (1 for tests and
+                 * the bench, which compare the two) */
+    int cipher; /* format 2: 0 picks by CPU (AES-256-GCM with AES-NI and
+                 * PCLMUL, else ChaCha20-Poly1305), or an SK_TR_CIPHER_* */
+};
+
 /* Writes the magic, the header and the first checkpoint to fd (a new,
  * empty file) and prepares the encrypted stream, whose key is sealed to
  * each of the nrecip auditor public keys. signer is borrowed and must
@@ -60,6 +76,13 @@ int sk_tr_writer_open(int fd, const struct sk_tr_meta *meta,
                       const struct sk_key *signer,
                       const uint8_t (*recipients)[32], size_t nrecip,
                       struct sk_tr_writer **out);
+/* As sk_tr_writer_open, with options (opts may be NULL: the defaults).
+ * SK_ERR_INVALID for a format or cipher that does not exist. */
+int sk_tr_writer_open_opts(int fd, const struct sk_tr_meta *meta,
+                           const struct sk_key *signer,
+                           const uint8_t (*recipients)[32], size_t nrecip,
+                           const struct sk_tr_wopts *opts,
+                           struct sk_tr_writer **out);
 /* Buffers one event; full chunks are encrypted and written. t_us is the
  * monotonic offset from the session start (clamped to never go back). */
 int sk_tr_event(struct sk_tr_writer *w, int type, uint64_t t_us,
@@ -100,6 +123,7 @@ struct sk_tr_info {
     uint8_t chain[32]; /* the last signed chain value */
     char *header_json; /* malloc'd; the caller frees */
     char error[256];   /* what is wrong, when the result is < 0 */
+    int format;        /* 1 or 2 (from the magic), 0 if not even that */
 };
 
 /* Walks the whole file: checks the magic, the record framing, the chain
@@ -109,7 +133,10 @@ struct sk_tr_info {
  * SK_ERR_CRYPTO if damaged (info->error names the record and offset), or
  * SK_ERR_SYSTEM. Any byte after the seal (a record, part of one, padding)
  * is damage: SK_ERR_INVALID, "N bytes after the seal". So when the result
- * is 0, info->size is the file's size and the seal its last record. */
+ * is 0, info->size is the file's size and the seal its last record.
+ * Reads both format versions. A format-2 file is mapped into memory and,
+ * when large, its record digests are computed by two threads (joined
+ * before the return); the fd must not be truncated meanwhile. */
 int sk_tr_verify(int fd, sk_tr_keyfn keyfn, void *arg,
                  struct sk_tr_info *info);
 void sk_tr_info_clear(struct sk_tr_info *info);

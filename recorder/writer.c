@@ -1,6 +1,7 @@
 /* Transcript writer (FORMAT.md). */
 #include "transcript.h"
 #include "sk-err.h"
+#include "tr-v2.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -24,7 +25,11 @@ struct sk_tr_writer {
     uint8_t chain[32];
     uint8_t signed_chain[32]; /* the value the last signature covers */
     const struct sk_key *signer;
-    crypto_secretstream_xchacha20poly1305_state st;
+    int format;              /* 1 or 2 */
+    uint64_t dseq;           /* format 2: data records written */
+    struct tr2_aead *aead;   /* format 2 */
+    struct tr2_sha *sha;     /* format 2 */
+    crypto_secretstream_xchacha20poly1305_state st; /* format 1 */
     uint8_t *plain; /* CHUNK_MAX */
     size_t plen;
     uint8_t *cipher; /* CHUNK_MAX + ABYTES */
@@ -70,7 +75,7 @@ static int write_all(int fd, const void *p, size_t n)
 static int put_record(struct sk_tr_writer *w, int type, const uint8_t *body,
                       size_t len)
 {
-    uint8_t hdr[5];
+    uint8_t hdr[5], digest[32];
     crypto_generichash_state h;
 
     if (w->failed) {
@@ -83,11 +88,21 @@ static int put_record(struct sk_tr_writer *w, int type, const uint8_t *body,
         w->failed = 1;
         return SK_ERR_SYSTEM;
     }
-    crypto_generichash_init(&h, NULL, 0, 32);
-    crypto_generichash_update(&h, w->chain, 32);
-    crypto_generichash_update(&h, hdr, sizeof(hdr));
-    crypto_generichash_update(&h, body, len);
-    crypto_generichash_final(&h, w->chain, 32);
+    if (w->format == 2) {
+        /* The body's own digest in the chain: a verifier can hash the
+         * bodies in parallel and chain the digests in order. */
+        if (tr2_sha256(w->sha, body, len, digest) != 0 ||
+            tr2_chain_step(w->sha, w->chain, hdr, digest) != 0) {
+            w->failed = 1;
+            return SK_ERR_CRYPTO;
+        }
+    } else {
+        crypto_generichash_init(&h, NULL, 0, 32);
+        crypto_generichash_update(&h, w->chain, 32);
+        crypto_generichash_update(&h, hdr, sizeof(hdr));
+        crypto_generichash_update(&h, body, len);
+        crypto_generichash_final(&h, w->chain, 32);
+    }
     w->off += sizeof(hdr) + len;
     w->since += sizeof(hdr) + len;
     w->records++;
@@ -107,7 +122,13 @@ static int put_signed(struct sk_tr_writer *w, int type, uint64_t t_us,
     memcpy(body + 32, w->chain, 32);
     put64(body + 64, w->events);
     memcpy(w->signed_chain, w->chain, 32);
-    memcpy(msg, type == SK_TR_REC_SEAL ? "SKTR1-SEAL" : "SKTR1-CKPT", 10);
+    if (w->format == 2) {
+        memcpy(msg, type == SK_TR_REC_SEAL ? "SKTR2-SEAL" : "SKTR2-CKPT",
+               10);
+    } else {
+        memcpy(msg, type == SK_TR_REC_SEAL ? "SKTR1-SEAL" : "SKTR1-CKPT",
+               10);
+    }
     memcpy(msg + 10, body, 72);
     if ((r = sk_key_sign_raw(w->signer, msg, sizeof(msg), body + 72)) != 0) {
         w->failed = 1;
@@ -134,7 +155,18 @@ static int flush_chunk(struct sk_tr_writer *w, int final)
     if (w->plen == 0 && !final) {
         return 0;
     }
-    if (crypto_secretstream_xchacha20poly1305_push(
+    if (w->format == 2) {
+        /* The record's number is its nonce and, with the final flag, its
+         * AAD: a record moved, dropped or passed off as the last one
+         * does not open. */
+        if (tr2_seal(w->aead, w->dseq, final, w->plain, w->plen,
+                     w->cipher) != 0) {
+            w->failed = 1;
+            return SK_ERR_CRYPTO;
+        }
+        w->dseq++;
+        clen = w->plen + TR2_TAGBYTES;
+    } else if (crypto_secretstream_xchacha20poly1305_push(
             &w->st, w->cipher, &clen, w->plain, w->plen, NULL, 0,
             final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
                   : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE) !=
@@ -152,7 +184,9 @@ static json_t *jstr(const char *s)
     return s != NULL ? json_string(s) : json_null();
 }
 
+/* ss_header: format 1's secretstream header, NULL for format 2. */
 static char *header_json(const struct sk_tr_meta *m, const char *signer_id,
+                         int format, const char *cipher,
                          const uint8_t *ss_header,
                          const uint8_t key[crypto_secretstream_xchacha20poly1305_KEYBYTES],
                          const uint8_t (*recipients)[32], size_t nrecip)
@@ -166,7 +200,7 @@ static char *header_json(const struct sk_tr_meta *m, const char *signer_id,
      * sent); json_string refuses anything else and the header fails. */
     o = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
                   "s:I, s:o, s:o, s:i, s:i, s:o, s:s, s:s}",
-                  "format", SK_TR_FORMAT, "session", jstr(m->session), "user",
+                  "format", format, "session", jstr(m->session), "user",
                   jstr(m->user), "source", jstr(m->source), "target",
                   jstr(m->target), "login", jstr(m->login), "mode",
                   jstr(m->mode), "command", jstr(m->command), "request",
@@ -174,15 +208,17 @@ static char *header_json(const struct sk_tr_meta *m, const char *signer_id,
                   (json_int_t)m->start_us, "clock_sync", jstr(m->clock_sync),
                   "term", jstr(m->term), "cols", m->cols, "rows", m->rows,
                   "recipients", json_array(), "signing_key", signer_id,
-                  "cipher", "xchacha20poly1305-secretstream");
+                  "cipher", cipher);
     if (o == NULL) {
         return NULL;
     }
-    sodium_bin2base64(b64, sizeof(b64), ss_header,
-                      crypto_secretstream_xchacha20poly1305_HEADERBYTES,
-                      sodium_base64_VARIANT_ORIGINAL);
-    if (json_object_set_new(o, "stream_header", json_string(b64)) != 0) {
-        goto out;
+    if (ss_header != NULL) {
+        sodium_bin2base64(b64, sizeof(b64), ss_header,
+                          crypto_secretstream_xchacha20poly1305_HEADERBYTES,
+                          sodium_base64_VARIANT_ORIGINAL);
+        if (json_object_set_new(o, "stream_header", json_string(b64)) != 0) {
+            goto out;
+        }
     }
     rc = json_object_get(o, "recipients");
     for (size_t i = 0; i < nrecip; i++) {
@@ -210,7 +246,20 @@ int sk_tr_writer_open(int fd, const struct sk_tr_meta *meta,
                       const uint8_t (*recipients)[32], size_t nrecip,
                       struct sk_tr_writer **out)
 {
+    return sk_tr_writer_open_opts(fd, meta, signer, recipients, nrecip, NULL,
+                                  out);
+}
+
+int sk_tr_writer_open_opts(int fd, const struct sk_tr_meta *meta,
+                           const struct sk_key *signer,
+                           const uint8_t (*recipients)[32], size_t nrecip,
+                           const struct sk_tr_wopts *opts,
+                           struct sk_tr_writer **out)
+{
     struct sk_tr_writer *w;
+    int format = opts != NULL && opts->format != 0 ? opts->format
+                                                   : SK_TR_FORMAT;
+    int cipher = opts != NULL ? opts->cipher : 0;
     uint8_t key[crypto_secretstream_xchacha20poly1305_KEYBYTES],
         ssh[crypto_secretstream_xchacha20poly1305_HEADERBYTES], pk[32];
     char id[40], *hdr = NULL;
@@ -221,40 +270,73 @@ int sk_tr_writer_open(int fd, const struct sk_tr_meta *meta,
     if (nrecip == 0) {
         return SK_ERR_INVALID; /* nobody could ever read it */
     }
+    if (format == 2 && cipher == 0) {
+        cipher = tr2_cipher_auto();
+    }
+    if ((format != 1 && format != 2) || (format == 1 && cipher != 0) ||
+        (format == 2 && tr2_cipher_name(cipher) == NULL)) {
+        return SK_ERR_INVALID;
+    }
     if ((w = sodium_malloc(sizeof(*w))) == NULL) {
         return SK_ERR_ALLOC;
     }
     memset(w, 0, sizeof(*w));
     w->fd = fd;
     w->signer = signer;
+    w->format = format;
     w->plain = malloc(CHUNK_MAX);
     w->cipher = malloc(CHUNK_MAX + crypto_secretstream_xchacha20poly1305_ABYTES);
     if (w->plain == NULL || w->cipher == NULL) {
         r = SK_ERR_ALLOC;
         goto fail;
     }
-    crypto_secretstream_xchacha20poly1305_keygen(key);
-    crypto_secretstream_xchacha20poly1305_init_push(&w->st, ssh, key);
     sk_key_pub_raw(signer, pk);
     sk_key_id("ed25519", pk, sizeof(pk), id, sizeof(id));
-    hdr = header_json(meta, id, ssh, key, recipients, nrecip);
+    if (format == 2) {
+        /* One random key per file, so the counter nonces never repeat
+         * under a key. */
+        randombytes_buf(key, sizeof(key));
+        r = tr2_aead_new(cipher, key, 1, &w->aead);
+        if (r == 0) {
+            r = tr2_sha_new(&w->sha);
+        }
+        if (r != 0) {
+            sodium_memzero(key, sizeof(key));
+            goto fail;
+        }
+        hdr = header_json(meta, id, 2, tr2_cipher_name(cipher), NULL, key,
+                          recipients, nrecip);
+    } else {
+        crypto_secretstream_xchacha20poly1305_keygen(key);
+        crypto_secretstream_xchacha20poly1305_init_push(&w->st, ssh, key);
+        hdr = header_json(meta, id, 1, "xchacha20poly1305-secretstream", ssh,
+                          key, recipients, nrecip);
+    }
     sodium_memzero(key, sizeof(key));
     if (hdr == NULL) {
         r = SK_ERR_INVALID;
         goto fail;
     }
-    if (write_all(fd, SK_TR_MAGIC, SK_TR_MAGIC_LEN) != 0) {
+    if (write_all(fd, format == 2 ? SK_TR_MAGIC_V2 : SK_TR_MAGIC_V1,
+                  SK_TR_MAGIC_LEN) != 0) {
         r = SK_ERR_SYSTEM;
         goto fail;
     }
     w->off = SK_TR_MAGIC_LEN;
-    /* c0 = H("SKTR1-CHAIN" || magic); put_record then folds in the
+    /* c0 = H("SKTRn-CHAIN" || magic); put_record then folds in the
      * header record like any other. */
-    crypto_generichash_init(&h, NULL, 0, 32);
-    crypto_generichash_update(&h, (const uint8_t *)"SKTR1-CHAIN", 11);
-    crypto_generichash_update(&h, (const uint8_t *)SK_TR_MAGIC,
-                              SK_TR_MAGIC_LEN);
-    crypto_generichash_final(&h, w->chain, 32);
+    if (format == 2) {
+        if (tr2_chain0(w->sha, w->chain) != 0) {
+            r = SK_ERR_CRYPTO;
+            goto fail;
+        }
+    } else {
+        crypto_generichash_init(&h, NULL, 0, 32);
+        crypto_generichash_update(&h, (const uint8_t *)"SKTR1-CHAIN", 11);
+        crypto_generichash_update(&h, (const uint8_t *)SK_TR_MAGIC_V1,
+                                  SK_TR_MAGIC_LEN);
+        crypto_generichash_final(&h, w->chain, 32);
+    }
     if ((r = put_record(w, SK_TR_REC_HEADER, (const uint8_t *)hdr,
                         strlen(hdr))) != 0 ||
         (r = put_signed(w, SK_TR_REC_CHECKPOINT, 0, 1)) != 0) {
@@ -371,5 +453,7 @@ void sk_tr_writer_free(struct sk_tr_writer *w)
     }
     free(w->plain);
     free(w->cipher);
+    tr2_aead_free(w->aead); /* wipes the key schedule */
+    tr2_sha_free(w->sha);
     sodium_free(w); /* wipes the stream state */
 }

@@ -130,6 +130,54 @@ t_shell_recorded_verifies_and_replays() {
     expect_contains "sekisho-verify" "OK: session $id sealed" "$out"
 }
 
+# Format 2 is what the gateway writes, with the cipher this CPU does in
+# hardware; sekisho-verify names the format; format-1 files (the unit
+# tests' committed vectors, signed with their fixed key) still verify and
+# export with the same binary, beside the format-2 vectors.
+t_transcript_formats() {
+    local id t out want ws="$WORK/fmt" vec="$HERE/../unit/vectors" f
+    out=$(gw_ssh alice web01 -- 'echo fmt-$((6*7))' 2>&1)
+    id=$(last_session)
+    wait_until 5 session_ended "$id" || fail "session $id never ended"
+    t=$(transcript_of "$id")
+    expect_eq "the gateway writes format 2" "SKTR2" "$(head -c 5 "$t")"
+    want=chacha20poly1305
+    if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+        want=aes256gcm
+    fi
+    expect_contains "cipher chosen by CPU" "\"format\":2," \
+        "$(head -c 2048 "$t" | tr -d '\0')"
+    expect_contains "cipher chosen by CPU" "\"cipher\":\"$want\"" \
+        "$(head -c 2048 "$t" | tr -d '\0')"
+    # (no --audit: earlier tests of this file tamper with the log)
+    out=$("$VERIFY" -k "$GW/signing_key.pub" "$t")
+    expect_eq "format 2: sekisho-verify" 0 "$?"
+    expect_contains "format 2 named" "OK: session $id sealed, format 2, " \
+        "$out"
+    expect_contains "format 2: export" "fmt-42" "$(ctl export "$id" --format text)"
+    rm -rf "$ws"
+    mkdir -p "$ws"
+    # The unit tests' keys: Ed25519 from the seed 32 x 0x07, X25519
+    # secret 32 x 0x09 (tests/unit/test_transcript.c, make_keys).
+    printf '302e020100300506032b657004220420%s' \
+        "$(printf '07%.0s' $(seq 32))" | xxd -r -p > "$ws/seed.der"
+    { printf '\0\0\0\013ssh-ed25519\0\0\0\040'
+      openssl pkey -inform DER -in "$ws/seed.der" -pubout -outform DER |
+          tail -c 32; } > "$ws/blob"
+    echo "ssh-ed25519 $(base64 -w0 < "$ws/blob") vectors" > "$ws/v.pub"
+    (umask 077; printf 'sekisho-x25519-secret-v1\n%s\n' \
+        "$(printf '\011%.0s' $(seq 32) | base64 -w0)" > "$ws/aud.key")
+    for f in 1:transcript-v1.skt 2:transcript-v2.skt 2:transcript-v2-chacha.skt; do
+        out=$("$VERIFY" -k "$ws/v.pub" --export text --auditor-key \
+            "$ws/aud.key" -o "$ws/${f#*:}.txt" "$vec/${f#*:}" 2>&1)
+        expect_eq "${f#*:}: sekisho-verify --export" 0 "$?"
+        expect_contains "${f#*:}: format ${f%%:*}" \
+            "sealed, format ${f%%:*}, 3 checkpoints" "$out"
+        expect_contains "${f#*:}: exported" "end: closed" \
+            "$(cat "$ws/${f#*:}.txt" 2>/dev/null)"
+    done
+}
+
 t_exec_recorded() {
     local id out
     out=$(gw_ssh alice web01 -- 'echo exec-out; echo exec-err >&2; exit 4' \
@@ -1180,5 +1228,6 @@ run_test t_hostkey_not_in_worker
 run_test t_100mb_recorded_intact
 run_test t_kill9_leaves_verifiable_prefix
 run_test t_transcript_env_signal_injected
+run_test t_transcript_formats
 run_test t_no_sanitizer_reports
 summary

@@ -1,9 +1,11 @@
-/* Transcript format: byte-for-byte vector, round trip, tamper detection,
- * truncation, exports. Randomness is made deterministic (libsodium's
- * pluggable RNG) so the writer's output is fixed and can be compared with
- * the committed vector tests/unit/vectors/transcript-v1.skt. Set
- * SK_WRITE_VECTORS=1 to rewrite it after a deliberate format change (and
- * bump the format version and FORMAT.md's changelog). */
+/* Transcript format: byte-for-byte vectors, round trip, tamper detection,
+ * truncation, exports, for every format version and cipher. Randomness
+ * is made deterministic (libsodium's pluggable RNG; format 2's file key
+ * comes from it too) so the writer's output is fixed and can be compared
+ * with the committed vectors tests/unit/vectors/transcript-v*.skt. Set
+ * SK_WRITE_VECTORS=1 to rewrite the current format's vectors after a
+ * deliberate format change (and bump the format version and FORMAT.md's
+ * changelog); the format-1 vector is frozen: old files must still read. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,8 +151,54 @@ static const struct sk_tr_meta meta = {
     .start_us = 1795305600000000LL,
 };
 
-/* Writes the reference transcript into path. seal: end it properly. */
+/* The committed vectors: one per format and cipher, all written from
+ * the same events by write_reference. */
+static const struct vec {
+    const char *file;
+    struct sk_tr_wopts opts;
+} vecs[] = {
+    {"transcript-v1.skt", {1, 0}},
+    {"transcript-v2.skt", {2, SK_TR_CIPHER_AES256GCM}},
+    {"transcript-v2-chacha.skt", {2, SK_TR_CIPHER_CHACHA20POLY1305}},
+};
+#define NVECS (sizeof(vecs) / sizeof(vecs[0]))
+
+static const char *vec_path(size_t i)
+{
+    static char path[NVECS][600];
+
+    snprintf(path[i], sizeof(path[i]), "%s/%s", VECTOR_DIR, vecs[i].file);
+    return path[i];
+}
+
+static void write_reference_opts(const char *path, int seal,
+                                 const struct sk_tr_wopts *opts);
+
+/* The tamper tests run on the committed vectors (old files must stay
+ * checkable) and on files this build writes with the same options (so a
+ * defence removed from writer and reader alike still shows): source j
+ * of vector v, j < 2. */
+static const char *src_path(size_t v, int j)
+{
+    static char path[600];
+
+    if (j == 0) {
+        return vec_path(v);
+    }
+    snprintf(path, sizeof(path), "%s/fresh-%s", tmpdir, vecs[v].file);
+    write_reference_opts(path, 1, &vecs[v].opts);
+    return path;
+}
+
+/* Writes the reference transcript (default format) into path. seal: end
+ * it properly. */
 static void write_reference(const char *path, int seal)
+{
+    write_reference_opts(path, seal, NULL);
+}
+
+static void write_reference_opts(const char *path, int seal,
+                                 const struct sk_tr_wopts *opts)
 {
     struct sk_tr_writer *w = NULL;
     const uint8_t(*rc)[32] = (const uint8_t(*)[32])auditor->pk;
@@ -162,7 +210,8 @@ static void write_reference(const char *path, int seal)
     fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
     assert_true(fd >= 0);
     rng_ctr = 0;
-    assert_int_equal(sk_tr_writer_open(fd, &meta, signer, rc, 1, &w), 0);
+    assert_int_equal(
+        sk_tr_writer_open_opts(fd, &meta, signer, rc, 1, opts, &w), 0);
     assert_int_equal(sk_tr_event(w, SK_TR_EV_OUTPUT, 1000, "$ ", 2), 0);
     assert_int_equal(sk_tr_event(w, SK_TR_EV_INPUT, 500000, "ls\r", 3), 0);
     /* "é" split over two events: exports must join it. */
@@ -207,20 +256,22 @@ static void test_vector(void **state)
     size_t gl, wl;
 
     (void)state;
-    tmp_path(path, sizeof(path), "ref.skt");
-    write_reference(path, 1);
-    read_file(path, &got, &gl);
-    if (getenv("SK_WRITE_VECTORS") != NULL) {
-        unlink(VECTOR_DIR "/transcript-v1.skt");
-        assert_int_equal(sk_file_write_new(VECTOR_DIR "/transcript-v1.skt",
-                                           got, gl, 0644),
-                         0);
+    for (size_t i = 0; i < NVECS; i++) {
+        tmp_path(path, sizeof(path), "ref.skt");
+        write_reference_opts(path, 1, &vecs[i].opts);
+        read_file(path, &got, &gl);
+        if (getenv("SK_WRITE_VECTORS") != NULL &&
+            vecs[i].opts.format == SK_TR_FORMAT) {
+            unlink(vec_path(i));
+            assert_int_equal(sk_file_write_new(vec_path(i), got, gl, 0644),
+                             0);
+        }
+        read_file(vec_path(i), &want, &wl);
+        assert_int_equal(gl, wl);
+        assert_memory_equal(got, want, gl);
+        free(got);
+        free(want);
     }
-    read_file(VECTOR_DIR "/transcript-v1.skt", &want, &wl);
-    assert_int_equal(gl, wl);
-    assert_memory_equal(got, want, gl);
-    free(got);
-    free(want);
 }
 
 static void test_verify_sealed(void **state)
@@ -228,15 +279,18 @@ static void test_verify_sealed(void **state)
     struct sk_tr_info info;
 
     (void)state;
-    /* The committed vector, not just what this build writes. */
-    assert_int_equal(verify_path(VECTOR_DIR "/transcript-v1.skt", &info), 0);
-    assert_true(info.sealed);
-    assert_int_equal(info.checkpoints, 3); /* header, explicit, seal */
-    assert_string_equal(info.session, meta.session);
-    assert_int_equal(info.verified_size, info.size);
-    assert_int_equal(info.duration_us, 1000000);
-    assert_non_null(strstr(info.header_json, "\"user\":\"alice\""));
-    sk_tr_info_clear(&info);
+    /* The committed vectors, not just what this build writes. */
+    for (size_t i = 0; i < NVECS; i++) {
+        assert_int_equal(verify_path(vec_path(i), &info), 0);
+        assert_true(info.sealed);
+        assert_int_equal(info.format, vecs[i].opts.format);
+        assert_int_equal(info.checkpoints, 3); /* header, explicit, seal */
+        assert_string_equal(info.session, meta.session);
+        assert_int_equal(info.verified_size, info.size);
+        assert_int_equal(info.duration_us, 1000000);
+        assert_non_null(strstr(info.header_json, "\"user\":\"alice\""));
+        sk_tr_info_clear(&info);
+    }
 }
 
 struct collect {
@@ -273,13 +327,21 @@ static int collect_events(int fd, const struct sk_boxkey *k,
     return sk_tr_decrypt(fd, k, on_ev, c, NULL, err, sizeof(err));
 }
 
-static void test_decrypt(void **state)
+/* Adds up the output bytes (arg: a uint64_t). */
+static int on_count(const struct sk_tr_event *ev, void *arg)
+{
+    if (ev->type == SK_TR_EV_OUTPUT) {
+        *(uint64_t *)arg += ev->len;
+    }
+    return 0;
+}
+
+static void decrypt_one(const char *vp)
 {
     struct collect c;
     char err[256], *hdr = NULL;
-    int fd = open(VECTOR_DIR "/transcript-v1.skt", O_RDONLY);
+    int fd = open(vp, O_RDONLY);
 
-    (void)state;
     assert_true(fd >= 0);
     memset(&c, 0, sizeof(c));
     assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, &hdr, err,
@@ -298,6 +360,14 @@ static void test_decrypt(void **state)
     close(fd);
 }
 
+static void test_decrypt(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < NVECS; i++) {
+        decrypt_one(vec_path(i));
+    }
+}
+
 /* Every single-byte change anywhere in the file is caught. */
 static void test_every_flip_detected(void **state)
 {
@@ -306,19 +376,22 @@ static void test_every_flip_detected(void **state)
     struct sk_tr_info info;
 
     (void)state;
-    read_file(VECTOR_DIR "/transcript-v1.skt", &orig, &len);
-    tmp_path(path, sizeof(path), "flip.skt");
-    for (size_t i = 0; i < len; i++) {
-        orig[i] ^= 0x01;
-        unlink(path);
-        assert_int_equal(sk_file_write_new(path, orig, len, 0600), 0);
-        orig[i] ^= 0x01;
-        if (verify_path(path, &info) == 0) {
-            fail_msg("flipping byte %zu went unnoticed", i);
+    for (size_t v = 0; v < 2 * NVECS; v++) {
+        read_file(src_path(v / 2, v % 2), &orig, &len);
+        tmp_path(path, sizeof(path), "flip.skt");
+        for (size_t i = 0; i < len; i++) {
+            orig[i] ^= 0x01;
+            unlink(path);
+            assert_int_equal(sk_file_write_new(path, orig, len, 0600), 0);
+            orig[i] ^= 0x01;
+            if (verify_path(path, &info) == 0) {
+                fail_msg("%s (%s): flipping byte %zu went unnoticed",
+                         vecs[v / 2].file, v % 2 ? "fresh" : "committed", i);
+            }
+            sk_tr_info_clear(&info);
         }
-        sk_tr_info_clear(&info);
+        free(orig);
     }
-    free(orig);
 }
 
 /* Cut anywhere: intact up to the last checkpoint, reported incomplete. */
@@ -330,27 +403,29 @@ static void test_truncation(void **state)
     int r;
 
     (void)state;
-    read_file(VECTOR_DIR "/transcript-v1.skt", &orig, &len);
-    tmp_path(path, sizeof(path), "cut.skt");
-    for (size_t cut = len - 1; cut > 0; cut--) {
-        unlink(path);
-        assert_int_equal(sk_file_write_new(path, orig, cut, 0600), 0);
-        r = verify_path(path, &info);
-        assert_true(r != 0);
-        if (r == SK_TR_INCOMPLETE) {
-            assert_true(info.verified_size <= cut);
-            assert_false(info.sealed);
-            assert_non_null(strstr(info.error, "incomplete"));
+    for (size_t v = 0; v < NVECS; v++) {
+        read_file(vec_path(v), &orig, &len);
+        tmp_path(path, sizeof(path), "cut.skt");
+        for (size_t cut = len - 1; cut > 0; cut--) {
+            unlink(path);
+            assert_int_equal(sk_file_write_new(path, orig, cut, 0600), 0);
+            r = verify_path(path, &info);
+            assert_true(r != 0);
+            if (r == SK_TR_INCOMPLETE) {
+                assert_true(info.verified_size <= cut);
+                assert_false(info.sealed);
+                assert_non_null(strstr(info.error, "incomplete"));
+            }
+            sk_tr_info_clear(&info);
         }
-        sk_tr_info_clear(&info);
+        free(orig);
     }
-    free(orig);
 }
 
 /* Anything after the seal (a whole record, a record head without its
  * body, one byte, zeros) is damage, named, for the verifier and the
  * decrypting reader alike: no signature covers it. */
-static void test_trailing_after_seal(void **state)
+static void trailing_one(const char *vp)
 {
     static const struct {
         const char *bytes;
@@ -367,8 +442,7 @@ static void test_trailing_after_seal(void **state)
     struct collect c;
     int fd;
 
-    (void)state;
-    read_file(VECTOR_DIR "/transcript-v1.skt", &orig, &len);
+    read_file(vp, &orig, &len);
     tmp_path(path, sizeof(path), "tail.skt");
     for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
         buf = malloc(len + tails[i].len);
@@ -395,6 +469,14 @@ static void test_trailing_after_seal(void **state)
         close(fd);
     }
     free(orig);
+}
+
+static void test_trailing_after_seal(void **state)
+{
+    (void)state;
+    for (size_t v = 0; v < NVECS; v++) {
+        trailing_one(vec_path(v));
+    }
 }
 
 /* An unsealed file (a crash) verifies to its last checkpoint. */
@@ -462,17 +544,15 @@ static void test_flush_for_live_readers(void **state)
     close(fd);
 }
 
-/* Swapping two whole records breaks the chain. */
-static void test_reorder(void **state)
+/* The record offsets of buf (starts[0] is the header's); returns the
+ * count, asserting the framing covers the file exactly. */
+static int split_records(const char *buf, size_t len, size_t *starts,
+                         int max)
 {
-    char path[600], *buf;
-    size_t len, off = SK_TR_MAGIC_LEN, starts[32];
+    size_t off = SK_TR_MAGIC_LEN;
     int n = 0;
-    struct sk_tr_info info;
 
-    (void)state;
-    read_file(VECTOR_DIR "/transcript-v1.skt", &buf, &len);
-    while (off + 5 <= len && n < 32) {
+    while (off + 5 <= len && n < max) {
         uint32_t l = (uint32_t)(uint8_t)buf[off + 1] << 24 |
                      (uint32_t)(uint8_t)buf[off + 2] << 16 |
                      (uint32_t)(uint8_t)buf[off + 3] << 8 |
@@ -482,32 +562,69 @@ static void test_reorder(void **state)
         off += 5 + l;
     }
     assert_int_equal(off, len);
+    starts[n] = len;
+    return n;
+}
+
+/* Writes vector vp into path with its two data records swapped: each
+ * record intact (its tag good for its own place), only their order
+ * wrong. */
+static void write_swapped(const char *vp, const char *path)
+{
+    char *buf, *out;
+    size_t len, starts[33], o = 0, l2, l4;
+
+    read_file(vp, &buf, &len);
     /* Records: H C D C D F. Swap the two data records (4 and 2 are D). */
+    assert_int_equal(split_records(buf, len, starts, 32), 6);
     assert_int_equal(buf[starts[2]], 'D');
     assert_int_equal(buf[starts[4]], 'D');
-    {
-        size_t l2 = starts[3] - starts[2], l4 = starts[5] - starts[4];
-        char *out = malloc(len);
-        size_t o = 0;
-
-        memcpy(out, buf, starts[2]);
-        o = starts[2];
-        memcpy(out + o, buf + starts[4], l4);
-        o += l4;
-        memcpy(out + o, buf + starts[3], starts[4] - starts[3]);
-        o += starts[4] - starts[3];
-        memcpy(out + o, buf + starts[2], l2);
-        o += l2;
-        memcpy(out + o, buf + starts[5], len - starts[5]);
-        tmp_path(path, sizeof(path), "swap.skt");
-        unlink(path);
-        assert_int_equal(sk_file_write_new(path, out, len, 0600), 0);
-        free(out);
-    }
-    assert_true(verify_path(path, &info) < 0);
-    assert_non_null(strstr(info.error, "checkpoint"));
-    sk_tr_info_clear(&info);
+    l2 = starts[3] - starts[2];
+    l4 = starts[5] - starts[4];
+    out = malloc(len);
+    assert_non_null(out);
+    memcpy(out, buf, starts[2]);
+    o = starts[2];
+    memcpy(out + o, buf + starts[4], l4);
+    o += l4;
+    memcpy(out + o, buf + starts[3], starts[4] - starts[3]);
+    o += starts[4] - starts[3];
+    memcpy(out + o, buf + starts[2], l2);
+    o += l2;
+    memcpy(out + o, buf + starts[5], len - starts[5]);
+    unlink(path);
+    assert_int_equal(sk_file_write_new(path, out, len, 0600), 0);
+    free(out);
     free(buf);
+}
+
+/* Swapping two whole records breaks the chain (verify) and, since a
+ * record opens only in its own place, the decryption too. */
+static void test_reorder(void **state)
+{
+    char path[600], err[256];
+    struct sk_tr_info info;
+    struct collect c;
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "swap.skt");
+    for (size_t v = 0; v < 2 * NVECS; v++) {
+        write_swapped(src_path(v / 2, v % 2), path);
+        assert_true(verify_path(path, &info) < 0);
+        assert_non_null(strstr(info.error, "checkpoint"));
+        sk_tr_info_clear(&info);
+        fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
+                                       sizeof(err)),
+                         SK_ERR_CRYPTO);
+        assert_non_null(strstr(err, "out of order"));
+        /* Nothing of the moved record was passed on. */
+        assert_null(strstr(c.out, "\xa9\r\n"));
+        close(fd);
+    }
 }
 
 static int trust_none(const char *id, uint8_t pk[32], void *arg)
@@ -521,24 +638,26 @@ static int trust_none(const char *id, uint8_t pk[32], void *arg)
 static void test_untrusted_signer_refused(void **state)
 {
     struct sk_tr_info info;
-    int fd = open(VECTOR_DIR "/transcript-v1.skt", O_RDONLY);
 
     (void)state;
-    assert_int_equal(sk_tr_verify(fd, trust_none, NULL, &info),
-                     SK_ERR_CRYPTO);
-    assert_non_null(strstr(info.error, "not a trusted key"));
-    sk_tr_info_clear(&info);
-    close(fd);
+    for (size_t v = 0; v < NVECS; v++) {
+        int fd = open(vec_path(v), O_RDONLY);
+
+        assert_int_equal(sk_tr_verify(fd, trust_none, NULL, &info),
+                         SK_ERR_CRYPTO);
+        assert_non_null(strstr(info.error, "not a trusted key"));
+        sk_tr_info_clear(&info);
+        close(fd);
+    }
 }
 
-static void test_asciicast(void **state)
+static void asciicast_one(const char *vp)
 {
     char err[128], *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    int fd = open(VECTOR_DIR "/transcript-v1.skt", O_RDONLY);
+    int fd = open(vp, O_RDONLY);
 
-    (void)state;
     assert_int_equal(sk_tr_export_asciicast(fd, auditor, f, 0, err,
                                             sizeof(err)),
                      0);
@@ -556,21 +675,268 @@ static void test_asciicast(void **state)
     close(fd);
 }
 
+static void test_asciicast(void **state)
+{
+    (void)state;
+    for (size_t v = 0; v < NVECS; v++) {
+        asciicast_one(vec_path(v));
+    }
+}
+
 static void test_text_export(void **state)
 {
-    char err[128], *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    int fd = open(VECTOR_DIR "/transcript-v1.skt", O_RDONLY);
+    (void)state;
+    for (size_t v = 0; v < NVECS; v++) {
+        char err[128], *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        int fd = open(vec_path(v), O_RDONLY);
+
+        assert_int_equal(sk_tr_export_text(fd, auditor, f, err, sizeof(err)),
+                         0);
+        fclose(f);
+        assert_non_null(strstr(text, "$ caf\xc3\xa9\r\n"));
+        assert_non_null(strstr(text, "resize 100x30"));
+        assert_non_null(strstr(text, "end: closed"));
+        free(text);
+        close(fd);
+    }
+}
+
+/* Format 2 by default; options that name no format or cipher refused. */
+static void test_v2_default_and_options(void **state)
+{
+    static const struct sk_tr_wopts bad[] = {
+        {1, SK_TR_CIPHER_AES256GCM}, /* format 1 has its own cipher */
+        {3, 0},
+        {2, 99},
+    };
+    struct sk_tr_writer *w = NULL;
+    const uint8_t(*rc)[32] = (const uint8_t(*)[32])auditor->pk;
+    struct sk_tr_info info;
+    char path[600], want[64];
+    int fd;
 
     (void)state;
-    assert_int_equal(sk_tr_export_text(fd, auditor, f, err, sizeof(err)), 0);
-    fclose(f);
-    assert_non_null(strstr(text, "$ caf\xc3\xa9\r\n"));
-    assert_non_null(strstr(text, "resize 100x30"));
-    assert_non_null(strstr(text, "end: closed"));
-    free(text);
+    tmp_path(path, sizeof(path), "default.skt");
+    write_reference(path, 1);
+    assert_int_equal(verify_path(path, &info), 0);
+    assert_int_equal(info.format, 2);
+    assert_non_null(strstr(info.header_json, "\"format\":2,"));
+    assert_null(strstr(info.header_json, "stream_header"));
+    /* The cipher this CPU does in hardware. */
+    snprintf(want, sizeof(want), "\"cipher\":\"%s\"",
+             sodium_runtime_has_aesni() && sodium_runtime_has_pclmul()
+                 ? "aes256gcm"
+                 : "chacha20poly1305");
+    assert_non_null(strstr(info.header_json, want));
+    sk_tr_info_clear(&info);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unlink(path);
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(
+            sk_tr_writer_open_opts(fd, &meta, signer, rc, 1, &bad[i], &w),
+            SK_ERR_INVALID);
+        assert_null(w);
+        close(fd);
+    }
+}
+
+/* Writes len bytes of buf to path (a fresh file). */
+static void put_file(const char *path, const char *buf, size_t len)
+{
+    unlink(path);
+    assert_int_equal(sk_file_write_new(path, buf, len, 0600), 0);
+}
+
+/* One ciphertext byte changed: verify names the checkpoint that covers
+ * the record, decryption the record itself, and passes on nothing of
+ * it. */
+static void test_v2_ciphertext_flip(void **state)
+{
+    char path[600], *buf, err[256], want[64];
+    size_t len, starts[33];
+    struct sk_tr_info info;
+    struct collect c;
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "v2flip.skt");
+    for (size_t v = 1; v < NVECS; v++) {
+        read_file(vec_path(v), &buf, &len);
+        assert_int_equal(split_records(buf, len, starts, 32), 6);
+        buf[starts[2] + 5 + 3] ^= 0x20; /* "$ " event's t_us */
+        put_file(path, buf, len);
+        assert_int_equal(verify_path(path, &info), SK_ERR_CRYPTO);
+        snprintf(want, sizeof(want), "checkpoint 2 at offset %zu",
+                 starts[3]);
+        assert_non_null(strstr(info.error, want));
+        sk_tr_info_clear(&info);
+        fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
+                                       sizeof(err)),
+                         SK_ERR_CRYPTO);
+        snprintf(want, sizeof(want), "data record at offset %zu does not",
+                 starts[2]);
+        assert_non_null(strstr(err, want));
+        assert_string_equal(c.out, "");
+        close(fd);
+        free(buf);
+    }
+}
+
+/* The last data record dropped, the seal kept: verify says damaged (the
+ * seal's chain), and decryption, which checks no signature, still knows
+ * the stream did not end (the final flag is only in that record's AAD).
+ * Cut after a checkpoint: both say incomplete. */
+static void test_v2_truncated(void **state)
+{
+    char path[600], *buf, *out, err[256];
+    size_t len, starts[33];
+    struct sk_tr_info info;
+    struct collect c;
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "v2drop.skt");
+    for (size_t v = 1; v < NVECS; v++) {
+        read_file(vec_path(v), &buf, &len);
+        assert_int_equal(split_records(buf, len, starts, 32), 6);
+        out = malloc(len);
+        assert_non_null(out);
+        memcpy(out, buf, starts[4]);
+        memcpy(out + starts[4], buf + starts[5], len - starts[5]);
+        put_file(path, out, starts[4] + len - starts[5]);
+        free(out);
+        assert_true(verify_path(path, &info) < 0);
+        assert_non_null(strstr(info.error, "does not match the records"));
+        sk_tr_info_clear(&info);
+        fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
+                                       sizeof(err)),
+                         SK_TR_INCOMPLETE);
+        assert_string_equal(c.out, "$ caf\xc3");
+        assert_int_equal(c.ends, 0);
+        close(fd);
+
+        put_file(path, buf, starts[4]); /* up to the second checkpoint */
+        assert_int_equal(verify_path(path, &info), SK_TR_INCOMPLETE);
+        assert_int_equal(info.checkpoints, 2);
+        assert_int_equal(info.verified_size, starts[4]);
+        sk_tr_info_clear(&info);
+        fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        assert_int_equal(collect_events(fd, auditor, &c), SK_TR_INCOMPLETE);
+        assert_string_equal(c.out, "$ caf\xc3");
+        close(fd);
+        free(buf);
+    }
+}
+
+/* The magic and the header's "format" must agree: a file of one version
+ * given the other's magic is refused at its header, by verify and
+ * decrypt alike, before any primitive of the wrong version is tried. */
+static void test_magic_and_header_agree(void **state)
+{
+    char path[600], *buf, err[256], want[64];
+    size_t len;
+    struct sk_tr_info info;
+    struct collect c;
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "swapmagic.skt");
+    for (size_t v = 0; v < 2; v++) {
+        read_file(vec_path(v), &buf, &len);
+        buf[4] = v == 0 ? '2' : '1'; /* "SKTR1" <-> "SKTR2" */
+        put_file(path, buf, len);
+        free(buf);
+        assert_int_equal(verify_path(path, &info), SK_ERR_INVALID);
+        snprintf(want, sizeof(want), "header is not a format-%d JSON",
+                 v == 0 ? 2 : 1);
+        assert_non_null(strstr(info.error, want));
+        assert_int_equal(info.format, v == 0 ? 2 : 1);
+        sk_tr_info_clear(&info);
+        fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
+                                       sizeof(err)),
+                         SK_ERR_INVALID);
+        assert_non_null(strstr(err, "malformed header"));
+        close(fd);
+    }
+}
+
+/* A file large enough for the two-thread verify: intact, it verifies
+ * and decrypts whole; a byte changed early (this thread's half) or late
+ * (the helper's) is caught. */
+static void test_v2_large_parallel(void **state)
+{
+    struct sk_tr_writer *w = NULL;
+    const uint8_t(*rc)[32] = (const uint8_t(*)[32])auditor->pk;
+    struct sk_tr_info info;
+    char path[600], *buf;
+    uint8_t chunk[16384];
+    uint64_t t = 0, size = 0, got;
+    size_t len;
+    int fd;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "large.skt");
+    unlink(path);
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(sk_tr_writer_open(fd, &meta, signer, rc, 1, &w), 0);
+    for (int i = 0; i < 1024; i++) { /* 16 MiB */
+        memset(chunk, 'a' + i % 26, sizeof(chunk));
+        assert_int_equal(sk_tr_event(w, SK_TR_EV_OUTPUT, t += 10, chunk,
+                                     sizeof(chunk)),
+                         0);
+        if (sk_tr_unsigned_bytes(w) >= 4u << 20) {
+            assert_int_equal(sk_tr_checkpoint(w, t, 0), 0);
+        }
+    }
+    assert_int_equal(sk_tr_close(w, t, NULL, &size), 0);
+    sk_tr_writer_free(w);
     close(fd);
+    assert_true(size > 16u << 20);
+    assert_int_equal(verify_path(path, &info), 0);
+    assert_int_equal(info.size, size);
+    assert_true(info.checkpoints > 5); /* header, volume ones, seal */
+    sk_tr_info_clear(&info);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    got = 0;
+    {
+        char err[256];
+
+        assert_int_equal(sk_tr_decrypt(fd, auditor, on_count, &got, NULL,
+                                       err, sizeof(err)),
+                         0);
+    }
+    assert_int_equal(got, 1024 * sizeof(chunk));
+    close(fd);
+    assert_int_equal(sk_file_read(path, 64u << 20, &buf, &len), 0);
+    for (int k = 1; k <= 3; k += 2) { /* a quarter in, three quarters */
+        size_t at = len / 4 * (size_t)k;
+        char *cp = malloc(len);
+
+        assert_non_null(cp);
+        memcpy(cp, buf, len);
+        cp[at] ^= 0x01;
+        tmp_path(path, sizeof(path), "large-flip.skt");
+        put_file(path, cp, len);
+        free(cp);
+        assert_true(verify_path(path, &info) < 0);
+        sk_tr_info_clear(&info);
+    }
+    free(buf);
 }
 
 static void test_utf8_prefix(void **state)
@@ -653,6 +1019,11 @@ int main(void)
         cmocka_unit_test(test_utf8_prefix),
         cmocka_unit_test(test_bad_events_refused),
         cmocka_unit_test(test_write_error),
+        cmocka_unit_test(test_v2_default_and_options),
+        cmocka_unit_test(test_v2_ciphertext_flip),
+        cmocka_unit_test(test_v2_truncated),
+        cmocka_unit_test(test_v2_large_parallel),
+        cmocka_unit_test(test_magic_and_header_agree),
     };
 
     if (randombytes_set_implementation(&rng_impl) != 0 ||
