@@ -209,6 +209,42 @@ t_no_self_grant_via_group() {
     expect_eq "grant to another group" 0 "$?"
 }
 
+# A person's keys and method rule are their factors: an admin changes
+# neither for themselves over SSH (R-AC-3; user key and user methods were
+# dispatched before cmd_user's self check, so ann could weaken her own
+# login to a password or register a key of hers); another admin, or root,
+# may. Each refusal is audited under her (command_refused, "own account").
+t_no_own_factors_over_ssh() {
+    local out fp n
+    ssh-keygen -q -t ed25519 -N '' -C ann-laptop -f "$WORK/annkey" || {
+        fail "keygen"; return; }
+    out=$(gw_ssh ann user key add ann - < "$WORK/annkey.pub" 2>&1)
+    expect_eq "own key add: exit" 1 "$?"
+    expect_contains "own key add: why" "your own account" "$out"
+    expect_eq "no key of ann's" 0 "$(db "SELECT count(*) FROM user_keys k JOIN users u ON u.id = k.user_id WHERE u.name = 'ann'")"
+    out=$(gw_ssh ann user methods ann password < /dev/null 2>&1)
+    expect_eq "own methods: exit" 1 "$?"
+    expect_contains "own methods: why" "your own account" "$out"
+    expect_eq "ann's rule unchanged" "" "$(db "SELECT coalesce(methods, '') FROM users WHERE name = 'ann'")"
+    ctl user key add ann "$WORK/annkey.pub" > /dev/null 2>&1 ||
+        fail "root could not add ann's key"
+    fp=$(db "SELECT k.fingerprint FROM user_keys k JOIN users u ON u.id = k.user_id WHERE u.name = 'ann'")
+    [ -n "$fp" ] || { fail "no key to remove"; return; }
+    out=$(gw_ssh ann user key remove ann "$fp" < /dev/null 2>&1)
+    expect_eq "own key remove: exit" 1 "$?"
+    expect_eq "ann's key kept" 1 "$(db "SELECT count(*) FROM user_keys WHERE fingerprint = '$fp'")"
+    n=$(grep '"event":"command_refused"' "$GW/audit.log" |
+        grep '"user":"ann"' | grep -c '"reason":"own account"')
+    expect_eq "each refusal audited under ann" 3 "$n"
+    # her own keys she may still list, and another person's she may set
+    out=$(gw_ssh ann user key list ann < /dev/null 2>&1)
+    expect_contains "own key list" "ann-laptop" "$out"
+    gw_ssh ann user methods aki password < /dev/null > /dev/null 2>&1
+    expect_eq "another's methods: exit" 0 "$?"
+    ctl user methods aki default > /dev/null 2>&1
+    ctl user key remove ann "$fp" > /dev/null 2>&1
+}
+
 # An export streams while the client re-keys: every byte arrives (libssh
 # writes nothing during a re-exchange and says so only by a short count;
 # gw_write_all in wk-gwcmd.c waits for the exchange).
@@ -491,6 +527,7 @@ run_test t_client_gone_kills_command
 run_test t_resize_reaches_command
 run_test t_large_export_intact
 run_test t_no_self_grant_via_group
+run_test t_no_own_factors_over_ssh
 run_test t_export_while_rekeying
 run_test t_actor_from_root_shell_refused
 run_test t_actor_exec_forgery_refused
