@@ -200,6 +200,12 @@ t_no_self_grant_via_group() {
     out=$(gw_ssh ann grant add @sneaky web01 --exec --reason x < /dev/null 2>&1)
     expect_eq "grant own group: exit" 1 "$?"
     expect_contains "grant own group: why" "member of group sneaky" "$out"
+    grep '"event":"command_refused"' "$GW/audit.log" | grep '"user":"ann"' |
+        grep -q '"reason":"own access (joining a group)"' ||
+        fail "joining own group: refusal not audited under ann"
+    grep '"event":"command_refused"' "$GW/audit.log" | grep '"user":"ann"' |
+        grep -q '"reason":"own access (a group of theirs)"' ||
+        fail "granting own group: refusal not audited under ann"
     out=$(gw_ssh ann web01 -- 'echo PWNED' < /dev/null 2>&1)
     expect_not_contains "no access through the group" "PWNED" "$out"
     # for a group she is not in, the same admin may
