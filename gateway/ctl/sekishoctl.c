@@ -1569,7 +1569,7 @@ static int cmd_group(int argc, char **argv)
         /* A group's grants reach its members: joining one is granting
          * oneself its access. */
         if (sk_roles_self_check(ctl_person, argv[3], "grant") != 0) {
-            ctl_actor_refused("own access (joining a group)");
+            ctl_actor_refused("own access (group membership)");
             die("group member %s: not for yourself (ask another admin)",
                 argv[1]);
         }
@@ -1587,6 +1587,15 @@ static int cmd_group(int argc, char **argv)
         return 0;
     }
     check_name("group", argv[1]);
+    /* Every group's source blocks limit its members (access_source_ok):
+     * lifting them, or removing the group with them, widens one's own
+     * access, as leaving it would. Another admin does. */
+    if ((strcmp(argv[0], "from") == 0 || strcmp(argv[0], "remove") == 0) &&
+        person_in_group(argv[1])) {
+        ctl_actor_refused("own access (a group of theirs)");
+        die("group %s: you are a member of group %s: another admin must",
+            argv[0], argv[1]);
+    }
     if (strcmp(argv[0], "add") == 0 && argc == 2) {
         if (sk_cmd_reserved(argv[1])) {
             die("group name '%s' is reserved", argv[1]);

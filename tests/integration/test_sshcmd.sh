@@ -201,7 +201,7 @@ t_no_self_grant_via_group() {
     expect_eq "grant own group: exit" 1 "$?"
     expect_contains "grant own group: why" "member of group sneaky" "$out"
     grep '"event":"command_refused"' "$GW/audit.log" | grep '"user":"ann"' |
-        grep -q '"reason":"own access (joining a group)"' ||
+        grep -q '"reason":"own access (group membership)"' ||
         fail "joining own group: refusal not audited under ann"
     grep '"event":"command_refused"' "$GW/audit.log" | grep '"user":"ann"' |
         grep -q '"reason":"own access (a group of theirs)"' ||
@@ -249,6 +249,32 @@ t_no_own_factors_over_ssh() {
     expect_eq "another's methods: exit" 0 "$?"
     ctl user methods aki default > /dev/null 2>&1
     ctl user key remove ann "$fp" > /dev/null 2>&1
+}
+
+# A group's source blocks limit where its members connect from (every
+# group's apply, access_source_ok): a member lifting them, or removing the
+# group with them, widens her own access (R-AC-2, R-AC-3), as leaving it
+# would (refused already). Refused and audited; root may.
+t_no_own_group_limits_over_ssh() {
+    local out
+    ctl group add limits > /dev/null 2>&1 || fail "group add"
+    ctl group member add limits ann > /dev/null 2>&1 || fail "member add"
+    ctl group from limits 127.0.0.0/8 > /dev/null 2>&1 || fail "group from"
+    out=$(gw_ssh ann group from limits --any < /dev/null 2>&1)
+    expect_eq "lift own group's limits: exit" 1 "$?"
+    expect_contains "lift own group's limits: why" "member of group limits" "$out"
+    expect_eq "limits kept" "127.0.0.0/8" "$(db "SELECT sources FROM groups WHERE name = 'limits'")"
+    out=$(gw_ssh ann group remove limits < /dev/null 2>&1)
+    expect_eq "remove own group: exit" 1 "$?"
+    expect_eq "group kept" 1 "$(db "SELECT count(*) FROM groups WHERE name = 'limits'")"
+    expect_eq "both refusals audited under ann" 2 "$(grep '"event":"command_refused"' "$GW/audit.log" |
+        grep '"user":"ann"' | grep -c '"command":"group [a-z]* limits')"
+    # another group's she may change
+    gw_ssh ann group add elsewhere < /dev/null > /dev/null 2>&1
+    gw_ssh ann group from elsewhere 192.0.2.0/24 < /dev/null > /dev/null 2>&1
+    expect_eq "another group's limits: exit" 0 "$?"
+    ctl group remove limits > /dev/null 2>&1
+    ctl group remove elsewhere > /dev/null 2>&1
 }
 
 # An export streams while the client re-keys: every byte arrives (libssh
@@ -534,6 +560,7 @@ run_test t_resize_reaches_command
 run_test t_large_export_intact
 run_test t_no_self_grant_via_group
 run_test t_no_own_factors_over_ssh
+run_test t_no_own_group_limits_over_ssh
 run_test t_export_while_rekeying
 run_test t_actor_from_root_shell_refused
 run_test t_actor_exec_forgery_refused
