@@ -20,6 +20,13 @@
  *   so the other descriptors (the client's socket, the monitor's, the
  *   recorder's) are never starved by a long buffered burst.
  *
+ * - close() of a registered socket ends its read-ahead first: libssh
+ *   closes a socket itself when the peer goes or the stream breaks
+ *   (ssh_socket_close), possibly with bytes still buffered, and the
+ *   worker no longer gets its number from ssh_get_fd() to remove it; a
+ *   descriptor given that number later must not be served the old
+ *   socket's bytes, nor be reported readable by them.
+ *
  * Everything else, and every process that registers nothing (the monitor,
  * sekishod, the recorder), goes straight to libc. The bytes are the
  * kernel's bytes in the kernel's order: nothing is parsed here, so a
@@ -47,6 +54,7 @@
 
 typedef ssize_t (*recv_fn)(int, void *, size_t, int);
 typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
+typedef int (*close_fn)(int);
 
 static struct ra {
     int fd; /* -1: free */
@@ -57,12 +65,14 @@ static int ra_used;
 static int ra_skipped;
 static recv_fn real_recv;
 static poll_fn real_poll;
+static close_fn real_close;
 
 /* Resolved before main, long before the sandbox (see wk-sigcap.c). */
 __attribute__((constructor)) static void readahead_resolve(void)
 {
     real_recv = (recv_fn)dlsym(RTLD_NEXT, "recv");
     real_poll = (poll_fn)dlsym(RTLD_NEXT, "poll");
+    real_close = (close_fn)dlsym(RTLD_NEXT, "close");
 }
 
 static struct ra *ra_find(int fd)
@@ -82,7 +92,8 @@ int wk_readahead_add(int fd)
 {
     struct ra *r = NULL;
 
-    if (fd < 0 || real_recv == NULL || real_poll == NULL) {
+    if (fd < 0 || real_recv == NULL || real_poll == NULL ||
+        real_close == NULL) {
         return -1;
     }
     if (ra_find(fd) != NULL) {
@@ -115,6 +126,21 @@ void wk_readahead_remove(int fd)
         r->off = r->len = 0;
         ra_used--;
     }
+}
+
+int close(int fd)
+{
+    if (real_close == NULL) {
+        readahead_resolve();
+        if (real_close == NULL) {
+            errno = ENOSYS;
+            return -1;
+        }
+    }
+    /* Whatever the kernel then says, the number no longer names this
+     * socket (Linux frees it even when close fails). */
+    wk_readahead_remove(fd);
+    return real_close(fd);
 }
 
 size_t wk_readahead_pending(int fd)

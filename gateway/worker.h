@@ -133,7 +133,9 @@ int wk_chan_write_all(ssh_channel ch, const char *p, uint32_t n,
  * before, only slower. */
 int wk_readahead_add(int fd);
 /* Ends the read-ahead of fd before it is closed (its number may be given
- * to another descriptor): bytes still buffered are dropped. */
+ * to another descriptor): bytes still buffered are dropped. close() of a
+ * registered socket does this itself (libssh closes its sockets on its
+ * own when the peer goes). */
 void wk_readahead_remove(int fd);
 /* Bytes read ahead for fd and not yet handed to libssh. */
 size_t wk_readahead_pending(int fd);

@@ -46,6 +46,8 @@
 #include "egress.h" /* sk_mono_ms, sk_read_deadline */
 
 static const char *actor_name; /* set once proven */
+/* the command line, for refusals audited after ctl_actor_begin */
+static char actor_cmd[512];
 /* ctl_actor_ask's verdict: NULL once the parent answered (fail closed:
  * not asked is not proven). */
 static const char *ask_why = N_("no proof asked");
@@ -98,6 +100,16 @@ void ctl_actor_ask(const char *actor, int argc, char **argv)
 const char *ctl_actor(void)
 {
     return actor_name;
+}
+
+void ctl_actor_refused(const char *reason)
+{
+    if (actor_name == NULL) {
+        return;
+    }
+    (void)sk_audit("command_refused", "{s:s, s:s, s:s, s:s}", "user",
+                   actor_name, "command", actor_cmd, "via", "ssh", "reason",
+                   reason);
 }
 
 /* Is descriptor 3 the monitor's socket, and our parent the monitor?
@@ -230,6 +242,7 @@ void ctl_actor_begin(const char *actor, int argc, char **argv)
         die("%s needs the %s role", argv[0], role);
     }
     sk_user_clear(&u);
+    snprintf(actor_cmd, sizeof(actor_cmd), "%s", cmd);
     snprintf(admin, sizeof(admin), "%s", actor);
     actor_name = admin;
     /* A person's own act, not root's: audited under them, no break-glass,

@@ -10,6 +10,8 @@
 #include "sk-err.h"
 #include "userkey.h"
 
+#include "policy/roles.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,18 @@ static void user_must_exist(const char *name)
             r == SK_ERR_NOT_FOUND ? _("no such user") : sk_err_str(r));
     }
     sk_user_clear(&u);
+}
+
+/* A person's keys and method rule are their factors: nobody changes their
+ * own (separated duties, as cmd_user refuses for the rest of an account);
+ * another admin does. Root at the console is no person (no check). */
+static void not_own_factors(const char *name)
+{
+    if (sk_roles_self_check(ctl_person, name, "user") != 0) {
+        ctl_actor_refused("own account");
+        die("user %s: you cannot change your own account; another "
+            "admin must", name);
+    }
 }
 
 /* Reads one key line from path ("-": standard input). */
@@ -104,6 +118,7 @@ int ctl_user_key(int argc, char **argv)
         }
         check_name("user", argv[1]);
         user_must_exist(argv[1]);
+        not_own_factors(argv[1]);
         read_key_line(argv[2], line, sizeof(line));
         if ((k = calloc(1, sizeof(*k))) == NULL) {
             die("out of memory");
@@ -137,6 +152,7 @@ int ctl_user_key(int argc, char **argv)
         }
         check_name("user", argv[1]);
         user_must_exist(argv[1]);
+        not_own_factors(argv[1]);
         if ((r = sk_store_user_key_remove(store, argv[1], argv[2])) != 0) {
             die("user key remove %s: %s", argv[1],
                 r == SK_ERR_NOT_FOUND ? _("the user has no such key")
@@ -166,6 +182,7 @@ int ctl_user_methods(int argc, char **argv)
     }
     check_name("user", argv[0]);
     user_must_exist(argv[0]);
+    not_own_factors(argv[0]);
     if (!(argc == 2 && strcmp(argv[1], "default") == 0)) {
         /* The rule may come as one argument or several. */
         for (int i = 1; i < argc; i++) {

@@ -96,5 +96,11 @@ void ctl_actor_begin(const char *actor, int argc, char **argv);
  * answer. */
 void ctl_actor_ask(const char *actor, int argc, char **argv);
 const char *ctl_actor(void);
+/* A check inside a subcommand refused the person's own act on
+ * themselves (sk_roles_self_check): audits command_refused under the
+ * person with reason (English), as ctl_actor_begin's refusals are. Does
+ * nothing for root at the console (no person acting; break-glass says
+ * what it did). The caller then dies with the message for the person. */
+void ctl_actor_refused(const char *reason);
 
 #endif

@@ -721,6 +721,7 @@ static int cmd_user(int argc, char **argv)
         /* Nobody changes their own account's rights (separated duties);
          * their own password they change with `passwd` over SSH. */
         if (sk_roles_self_check(ctl_person, name, "user") != 0) {
+            ctl_actor_refused("own account");
             die("user %s: you cannot change your own account; another "
                 "admin must", name);
         }
@@ -1479,10 +1480,12 @@ static int cmd_grant(int argc, char **argv)
          * directly nor to a group they are in. */
         if (group == NULL &&
             sk_roles_self_check(ctl_person, argv[1], "grant") != 0) {
+            ctl_actor_refused("own access");
             die("grant add: you cannot grant yourself access; another "
                 "admin must");
         }
         if (group != NULL && person_in_group(group)) {
+            ctl_actor_refused("own access (a group of theirs)");
             die("grant add: you are a member of group %s: another admin "
                 "must grant it access", group);
         }
@@ -1566,6 +1569,7 @@ static int cmd_group(int argc, char **argv)
         /* A group's grants reach its members: joining one is granting
          * oneself its access. */
         if (sk_roles_self_check(ctl_person, argv[3], "grant") != 0) {
+            ctl_actor_refused("own access (group membership)");
             die("group member %s: not for yourself (ask another admin)",
                 argv[1]);
         }
@@ -1583,6 +1587,15 @@ static int cmd_group(int argc, char **argv)
         return 0;
     }
     check_name("group", argv[1]);
+    /* Every group's source blocks limit its members (access_source_ok):
+     * lifting them, or removing the group with them, widens one's own
+     * access, as leaving it would. Another admin does. */
+    if ((strcmp(argv[0], "from") == 0 || strcmp(argv[0], "remove") == 0) &&
+        person_in_group(argv[1])) {
+        ctl_actor_refused("own access (a group of theirs)");
+        die("group %s: you are a member of group %s: another admin must",
+            argv[0], argv[1]);
+    }
     if (strcmp(argv[0], "add") == 0 && argc == 2) {
         if (sk_cmd_reserved(argv[1])) {
             die("group name '%s' is reserved", argv[1]);

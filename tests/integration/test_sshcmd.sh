@@ -200,6 +200,12 @@ t_no_self_grant_via_group() {
     out=$(gw_ssh ann grant add @sneaky web01 --exec --reason x < /dev/null 2>&1)
     expect_eq "grant own group: exit" 1 "$?"
     expect_contains "grant own group: why" "member of group sneaky" "$out"
+    grep '"event":"command_refused"' "$GW/audit.log" | grep '"user":"ann"' |
+        grep -q '"reason":"own access (group membership)"' ||
+        fail "joining own group: refusal not audited under ann"
+    grep '"event":"command_refused"' "$GW/audit.log" | grep '"user":"ann"' |
+        grep -q '"reason":"own access (a group of theirs)"' ||
+        fail "granting own group: refusal not audited under ann"
     out=$(gw_ssh ann web01 -- 'echo PWNED' < /dev/null 2>&1)
     expect_not_contains "no access through the group" "PWNED" "$out"
     # for a group she is not in, the same admin may
@@ -207,6 +213,68 @@ t_no_self_grant_via_group() {
     gw_ssh ann grant add @others web01 --reason "'their work'" < /dev/null \
         > /dev/null 2>&1
     expect_eq "grant to another group" 0 "$?"
+}
+
+# A person's keys and method rule are their factors: an admin changes
+# neither for themselves over SSH (R-AC-3; user key and user methods were
+# dispatched before cmd_user's self check, so ann could weaken her own
+# login to a password or register a key of hers); another admin, or root,
+# may. Each refusal is audited under her (command_refused, "own account").
+t_no_own_factors_over_ssh() {
+    local out fp n
+    ssh-keygen -q -t ed25519 -N '' -C ann-laptop -f "$WORK/annkey" || {
+        fail "keygen"; return; }
+    out=$(gw_ssh ann user key add ann - < "$WORK/annkey.pub" 2>&1)
+    expect_eq "own key add: exit" 1 "$?"
+    expect_contains "own key add: why" "your own account" "$out"
+    expect_eq "no key of ann's" 0 "$(db "SELECT count(*) FROM user_keys k JOIN users u ON u.id = k.user_id WHERE u.name = 'ann'")"
+    out=$(gw_ssh ann user methods ann password < /dev/null 2>&1)
+    expect_eq "own methods: exit" 1 "$?"
+    expect_contains "own methods: why" "your own account" "$out"
+    expect_eq "ann's rule unchanged" "" "$(db "SELECT coalesce(methods, '') FROM users WHERE name = 'ann'")"
+    ctl user key add ann "$WORK/annkey.pub" > /dev/null 2>&1 ||
+        fail "root could not add ann's key"
+    fp=$(db "SELECT k.fingerprint FROM user_keys k JOIN users u ON u.id = k.user_id WHERE u.name = 'ann'")
+    [ -n "$fp" ] || { fail "no key to remove"; return; }
+    out=$(gw_ssh ann user key remove ann "$fp" < /dev/null 2>&1)
+    expect_eq "own key remove: exit" 1 "$?"
+    expect_eq "ann's key kept" 1 "$(db "SELECT count(*) FROM user_keys WHERE fingerprint = '$fp'")"
+    n=$(grep '"event":"command_refused"' "$GW/audit.log" |
+        grep '"user":"ann"' | grep -c '"reason":"own account"')
+    expect_eq "each refusal audited under ann" 3 "$n"
+    # her own keys she may still list, and another person's she may set
+    out=$(gw_ssh ann user key list ann < /dev/null 2>&1)
+    expect_contains "own key list" "ann-laptop" "$out"
+    gw_ssh ann user methods aki password < /dev/null > /dev/null 2>&1
+    expect_eq "another's methods: exit" 0 "$?"
+    ctl user methods aki default > /dev/null 2>&1
+    ctl user key remove ann "$fp" > /dev/null 2>&1
+}
+
+# A group's source blocks limit where its members connect from (every
+# group's apply, access_source_ok): a member lifting them, or removing the
+# group with them, widens her own access (R-AC-2, R-AC-3), as leaving it
+# would (refused already). Refused and audited; root may.
+t_no_own_group_limits_over_ssh() {
+    local out
+    ctl group add limits > /dev/null 2>&1 || fail "group add"
+    ctl group member add limits ann > /dev/null 2>&1 || fail "member add"
+    ctl group from limits 127.0.0.0/8 > /dev/null 2>&1 || fail "group from"
+    out=$(gw_ssh ann group from limits --any < /dev/null 2>&1)
+    expect_eq "lift own group's limits: exit" 1 "$?"
+    expect_contains "lift own group's limits: why" "member of group limits" "$out"
+    expect_eq "limits kept" "127.0.0.0/8" "$(db "SELECT sources FROM groups WHERE name = 'limits'")"
+    out=$(gw_ssh ann group remove limits < /dev/null 2>&1)
+    expect_eq "remove own group: exit" 1 "$?"
+    expect_eq "group kept" 1 "$(db "SELECT count(*) FROM groups WHERE name = 'limits'")"
+    expect_eq "both refusals audited under ann" 2 "$(grep '"event":"command_refused"' "$GW/audit.log" |
+        grep '"user":"ann"' | grep -c '"command":"group [a-z]* limits')"
+    # another group's she may change
+    gw_ssh ann group add elsewhere < /dev/null > /dev/null 2>&1
+    gw_ssh ann group from elsewhere 192.0.2.0/24 < /dev/null > /dev/null 2>&1
+    expect_eq "another group's limits: exit" 0 "$?"
+    ctl group remove limits > /dev/null 2>&1
+    ctl group remove elsewhere > /dev/null 2>&1
 }
 
 # An export streams while the client re-keys: every byte arrives (libssh
@@ -491,6 +559,8 @@ run_test t_client_gone_kills_command
 run_test t_resize_reaches_command
 run_test t_large_export_intact
 run_test t_no_self_grant_via_group
+run_test t_no_own_factors_over_ssh
+run_test t_no_own_group_limits_over_ssh
 run_test t_export_while_rekeying
 run_test t_actor_from_root_shell_refused
 run_test t_actor_exec_forgery_refused
