@@ -2815,6 +2815,11 @@ int main(int argc, char **argv)
     if ((rec_shared_ring = rec_ring_map()) == NULL) {
         fatal_f("ring: %s", strerror(errno));
     }
+    /* The transcript's cipher and hash loaded once here, shared by the
+     * recorders (and the worker's libssh) rather than loaded by each. */
+    if (sk_tr_preload() != 0) {
+        fatal_f("libcrypto has not the transcript's cipher and hash");
+    }
     /* Fork before the store, the audit log or any key is opened, so the
      * worker inherits none of them. */
     monitor_pid = getpid();

@@ -72,6 +72,13 @@ struct sk_tr_wopts {
  * empty file) and prepares the encrypted stream, whose key is sealed to
  * each of the nrecip auditor public keys. signer is borrowed and must
  * outlive the writer. */
+/* Loads libcrypto's implementations of the writer's cipher and hash now
+ * (a fetch each, then freed; libcrypto keeps them cached), so a process
+ * that forks recorders pays for them once and its recorders share the
+ * pages instead of each loading its own (bench/README.md, session 9).
+ * Optional: the writer fetches them anyway. Returns 0, or SK_ERR_CRYPTO. */
+int sk_tr_preload(void);
+
 int sk_tr_writer_open(int fd, const struct sk_tr_meta *meta,
                       const struct sk_key *signer,
                       const uint8_t (*recipients)[32], size_t nrecip,
