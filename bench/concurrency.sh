@@ -10,7 +10,8 @@
 #          (defaults 1000 100 10)
 # Knobs: BATCH (20) logins started at once, each batch waited for;
 # STREAM_KBPS (32) output per streaming session, KiB/s of base64 lines;
-# KEYS (300) keys per echo session; ROUNDS (2) echo rounds per mode and
+# KEYS (300) keys per echo session, ECHO_GAP_MS (20: 50 keys/s, so ten
+# echo sessions type like ten quick people, not a load of their own); ROUNDS (2) echo rounds per mode and
 # load; HOLD (10) seconds held idle before memory is measured.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +23,7 @@ STREAM_KBPS=${STREAM_KBPS:-32}
 KEYS=${KEYS:-300}
 ROUNDS=${ROUNDS:-2}
 HOLD=${HOLD:-10}
+export ECHO_GAP_MS=${ECHO_GAP_MS:-20}
 [ "$STREAMERS" -le "$N" ] || { echo "STREAMERS > N" >&2; exit 2; }
 
 # What must be raised for the run, said as it is raised. Descriptors: the
@@ -246,7 +248,7 @@ ep() { # p50/p99 of an echo file, or -
         sed 's/^[^:]*: //; s/[0-9a-f]\{8,\}/X/g; s/[0-9]\+/N/g' | sort |
         uniq -c | sort -rn | head -8 | sed 's/^/    /'
     cat "$WORK/summary.mem"
-    echo "echo ms p50/p99, $ECHOERS at once x $ROUNDS rounds x $KEYS keys:"
+    echo "echo ms p50/p99, $ECHOERS at once x $ROUNDS rounds x $KEYS keys, one per $ECHO_GAP_MS ms:"
     echo "  idle:      sekisho $(ep "$WORK/echo.sekisho.idle"), direct $(ep "$WORK/echo.direct.idle")"
     echo "  streaming: sekisho $(ep "$WORK/echo.sekisho.stream"), direct $(ep "$WORK/echo.direct.stream")"
     echo "  ($STREAMERS x $STREAM_KBPS KiB/s streaming; machine CPU busy $busy% over $(printf '%.0f' "$stream_s") s)"
