@@ -175,12 +175,15 @@ echo_runs() {
             ep=()
             for j in $(seq 1 "$ECHOERS"); do
                 mode_argv "$mode" -tt
+                # one file each: concurrent writers would split lines
                 "$HERE/echo_latency.py" "$KEYS" "${ARGV[@]}" cat \
-                    >> "$WORK/echo.$mode.$load" 2>> "$WORK/echo.err" < /dev/null &
+                    > "$WORK/e.$j" 2>> "$WORK/echo.err" < /dev/null &
                 ep+=($!)
             done
-            for j in "${ep[@]}"; do
-                wait "$j" || echo "$mode $load: an echo run failed" >> "$WORK/echo.err"
+            for j in "${!ep[@]}"; do
+                wait "${ep[j]}" ||
+                    echo "$mode $load: an echo run failed" >> "$WORK/echo.err"
+                cat "$WORK/e.$(( j + 1 ))" >> "$WORK/echo.$mode.$load"
             done
         done
     done
