@@ -113,7 +113,9 @@ open_one() {
 }
 
 log "opening $N sessions, $BATCH at a time"
+direct_ms=
 t0=$(date +%s.%N)
+T_BEGIN=$t0
 i=0
 while [ "$i" -lt "$N" ]; do
     b=0
@@ -135,6 +137,11 @@ while [ "$i" -lt "$N" ]; do
         sleep 0.1
     done
     if [ $(( i % 100 )) -eq 0 ] || [ "$i" -eq "$N" ]; then
+        # for comparison: a direct login to the same target, as loaded
+        mode_argv direct
+        td=$(date +%s%N)
+        "${ARGV[@]}" true < /dev/null > /dev/null 2>&1 &&
+            direct_ms+=" $(( ($(date +%s%N) - td) / 1000000 ))"
         log "  $i started, $(up_count) up, load $(cut -d' ' -f1 /proc/loadavg)"
     fi
 done
@@ -241,6 +248,9 @@ ep() { # p50/p99 of an echo file, or -
         "($(echo "scale=1; $UP / $open_s" | bc -l)/s), $FAILED failed;" \
         "login ms p50/p90/max $(pct 50 < "$WORK/login.ms")/$(pct 90 < "$WORK/login.ms")/$(sort -n "$WORK/login.ms" | tail -1)," \
         "first 100 p50 $(head -100 "$WORK/login.ms" | median), last 100 p50 $(tail -100 "$WORK/login.ms" | median)"
+    echo "  sekisho login p50 ms per 100 opened: $(awk '{a[int((NR - 1) / 100)] = a[int((NR - 1) / 100)] " " $1} END {for (k = 0; k in a; k++) printf "%s ", a[k] "|"}' "$WORK/login.ms" |
+        tr '|' '\n' | while read -r l; do [ -n "$l" ] && printf '%s ' "$(echo "$l" | median)"; done)"
+    echo "  direct ssh login (whole, ssh true) ms at each 100:$direct_ms"
     if [ "$FAILED" -gt 0 ]; then
         echo "  failed clients say:"
         cat "$WORK"/c/*.err 2> /dev/null | sed 's/[0-9]\+/N/g' | sort | uniq -c |
@@ -261,6 +271,7 @@ ep() { # p50/p99 of an echo file, or -
         "$damaged damaged, of $recorded recorded (verify --all exit $verify_rc," \
         "$(printf '%.1f' "$(echo "$tv1 - $tv0" | bc -l)") s, ${tbytes:-?} MB)"
     tail -1 "$WORK/verify.out" | sed 's/^/  /'
+    echo "run: $(printf '%.0f' "$(echo "$(date +%s.%N) - $T_BEGIN" | bc -l)") s from the first login"
 } | tee "$WORK/summary"
 [ -n "${SUMMARY_TO:-}" ] && cp "$WORK/summary" "$SUMMARY_TO"
 exit 0
