@@ -202,10 +202,14 @@ touch "$WORK/go"
 sleep 5
 c0=$(cpu_snap)
 ts0=$(date +%s.%N)
+sides0=$(python3 "$HERE/concurrency_mem.py" --cpu "$GW_PID" \
+    "$(cat "$WORK/web01/sshd.pid")" $$)
 echo_runs stream
-measure_mem streaming
+sides1=$(python3 "$HERE/concurrency_mem.py" --cpu "$GW_PID" \
+    "$(cat "$WORK/web01/sshd.pid")" $$)
 c1=$(cpu_snap)
 ts1=$(date +%s.%N)
+measure_mem streaming
 busy=$(echo "$c0 $c1" | awk '{printf "%.0f", 100 * ($3 - $1) / ($4 - $2)}')
 stream_s=$(echo "$ts1 - $ts0" | bc -l)
 
@@ -265,6 +269,7 @@ ep() { # p50/p99 of an echo file, or -
     echo "  idle:      sekisho $(ep "$WORK/echo.sekisho.idle"), direct $(ep "$WORK/echo.direct.idle")"
     echo "  streaming: sekisho $(ep "$WORK/echo.sekisho.stream"), direct $(ep "$WORK/echo.direct.stream")"
     echo "  ($STREAMERS x $STREAM_KBPS KiB/s streaming; machine CPU busy $busy% over $(printf '%.0f' "$stream_s") s)"
+    echo "$sides0 $sides1 $stream_s" | awk '{printf "  CPU %% of one core meanwhile: gateway %.0f, target %.0f, bench clients %.0f\n", 100 * ($4 - $1) / $7, 100 * ($5 - $2) / $7, 100 * ($6 - $3) / $7}'
     [ -s "$WORK/echo.err" ] && sed 's/^/  echo error: /' "$WORK/echo.err" | sort | uniq -c | head -5
     echo "close: $(printf '%.1f' "$close_s") s until the gateway held no session ($left left)"
     echo "transcripts: $sealed sealed and intact, $incomplete incomplete," \

@@ -2,6 +2,7 @@
 """Memory of the processes of a concurrency run (bench/concurrency.sh).
 
 usage: concurrency_mem.py TAG SEKISHOD_PID TARGET_SSHD_PID CLIENT_PID_FILE
+       concurrency_mem.py --cpu PID...   (CPU seconds of each PID's tree)
 
 PSS from /proc/PID/smaps_rollup, in MB: per gateway session (all of the
 gateway's processes, sekishod included, over the sessions it holds) and
@@ -43,7 +44,51 @@ def mb(kb):
     return kb / 1024.0
 
 
+def ticks(pid, reaped):
+    """utime + stime of pid (with its reaped children's if reaped)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return 0
+    rest = s[s.rindex(")") + 2:].split()
+    t = int(rest[11]) + int(rest[12])
+    if reaped:
+        t += int(rest[13]) + int(rest[14])
+    return t
+
+
+def cpu(roots):
+    """CPU time spent by each root's tree (without the other roots'
+    trees): the live processes under it and what their reaped children
+    spent (cutime, cstime). Prints one figure per root, in seconds."""
+    import os
+    procs = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            st = stat(int(d))
+            if st is not None:
+                procs[int(d)] = st
+    kids = {}
+    for pid, (ppid, _) in procs.items():
+        kids.setdefault(ppid, []).append(pid)
+    hz = os.sysconf("SC_CLK_TCK")
+    out = []
+    for r in roots:
+        t, todo = 0, [r]
+        while todo:
+            p = todo.pop()
+            t += ticks(p, True)
+            # another root's tree is counted there, not here
+            todo.extend(k for k in kids.get(p, []) if k not in roots)
+        out.append("%.2f" % (t / hz))
+    print(" ".join(out))
+
+
 def main():
+    if sys.argv[1] == "--cpu":
+        cpu([int(a) for a in sys.argv[2:]])
+        return
     tag, gw, tgt, cfile = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
         sys.argv[4]
     import os
