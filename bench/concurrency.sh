@@ -269,7 +269,7 @@ ep() { # p50/p99 of an echo file, or -
     echo "  idle:      sekisho $(ep "$WORK/echo.sekisho.idle"), direct $(ep "$WORK/echo.direct.idle")"
     echo "  streaming: sekisho $(ep "$WORK/echo.sekisho.stream"), direct $(ep "$WORK/echo.direct.stream")"
     echo "  ($STREAMERS x $STREAM_KBPS KiB/s streaming; machine CPU busy $busy% over $(printf '%.0f' "$stream_s") s)"
-    echo "$sides0 $sides1 $stream_s" | awk '{printf "  CPU %% of one core meanwhile: gateway %.0f, target %.0f, bench clients %.0f\n", 100 * ($4 - $1) / $7, 100 * ($5 - $2) / $7, 100 * ($6 - $3) / $7}'
+    echo "$sides0 $sides1 $stream_s" | awk '{printf "  CPU %% of one core meanwhile: gateway %.0f (held sessions: monitors %.0f, workers %.0f, recorders %.0f; sekishod %.0f), target %.0f, bench clients %.0f\n", 100 * ($8 - $1) / $15, 100 * ($11 - $4) / $15, 100 * ($12 - $5) / $15, 100 * ($13 - $6) / $15, 100 * ($14 - $7) / $15, 100 * ($9 - $2) / $15, 100 * ($10 - $3) / $15}'
     [ -s "$WORK/echo.err" ] && sed 's/^/  echo error: /' "$WORK/echo.err" | sort | uniq -c | head -5
     echo "close: $(printf '%.1f' "$close_s") s until the gateway held no session ($left left)"
     echo "transcripts: $sealed sealed and intact, $incomplete incomplete," \

@@ -2,7 +2,9 @@
 """Memory of the processes of a concurrency run (bench/concurrency.sh).
 
 usage: concurrency_mem.py TAG SEKISHOD_PID TARGET_SSHD_PID CLIENT_PID_FILE
-       concurrency_mem.py --cpu PID...   (CPU seconds of each PID's tree)
+       concurrency_mem.py --cpu SEKISHOD_PID PID...   (CPU seconds of each
+           PID's tree, then the sessions' monitors, workers and recorders
+           and sekishod itself)
 
 PSS from /proc/PID/smaps_rollup, in MB: per gateway session (all of the
 gateway's processes, sekishod included, over the sessions it holds) and
@@ -82,6 +84,20 @@ def cpu(roots):
             # another root's tree is counted there, not here
             todo.extend(k for k in kids.get(p, []) if k not in roots)
         out.append("%.2f" % (t / hz))
+    # the first root is sekishod: its time by role too (live sessions;
+    # ended ones are in sekishod's cutime)
+    gw = roots[0]
+    role = {"monitor": 0, "worker": 0, "recorder": 0}
+    for m in kids.get(gw, []):
+        role["monitor"] += ticks(m, False)
+        ch = sorted((procs[c][1], c) for c in kids.get(m, []))
+        if len(ch) >= 1:
+            role["worker"] += ticks(ch[0][1], False)
+        if len(ch) >= 2:
+            role["recorder"] += ticks(ch[1][1], False)
+    for r in ("monitor", "worker", "recorder"):
+        out.append("%.2f" % (role[r] / hz))
+    out.append("%.2f" % (ticks(gw, False) / hz))
     print(" ".join(out))
 
 
