@@ -92,6 +92,9 @@ chmod 644 "$WORK/stream.py"
 mkfifo "$WORK/keys"
 exec 9<> "$WORK/keys"
 
+# calc EXPR: floating-point arithmetic (awk: bc is not installed everywhere)
+calc() { awk "BEGIN {printf \"%.6f\\n\", $1}"; }
+
 pids=()
 declare -a t_start
 up_count() { find "$WORK/up" -type f | wc -l; }
@@ -147,11 +150,11 @@ while [ "$i" -lt "$N" ]; do
 done
 t1=$(date +%s.%N)
 UP=$(up_count)
-open_s=$(echo "$t1 - $t0" | bc -l)
+open_s=$(calc "$t1 - $t0")
 # login time of each: from its start to its marker
 for k in $(seq 1 "$N"); do
     [ -e "$WORK/up/$k" ] || continue
-    echo "$(stat -c %.Y "$WORK/up/$k") - ${t_start[k]}" | bc -l
+    calc "$(stat -c %.Y "$WORK/up/$k") - ${t_start[k]}"
 done | awk '{printf "%d\n", $1 * 1000}' > "$WORK/login.ms"
 FAILED=$(( N - UP ))
 
@@ -211,7 +214,7 @@ c1=$(cpu_snap)
 ts1=$(date +%s.%N)
 measure_mem streaming
 busy=$(echo "$c0 $c1" | awk '{printf "%.0f", 100 * ($3 - $1) / ($4 - $2)}')
-stream_s=$(echo "$ts1 - $ts0" | bc -l)
+stream_s=$(calc "$ts1 - $ts0")
 
 log "closing all"
 tc0=$(date +%s.%N)
@@ -223,7 +226,7 @@ for _ in $(seq 1 1200); do
 done
 tc1=$(date +%s.%N)
 left=$(gw_sessions)
-close_s=$(echo "$tc1 - $tc0" | bc -l)
+close_s=$(calc "$tc1 - $tc0")
 exec 9>&-
 
 tv0=$(date +%s.%N)
@@ -249,7 +252,7 @@ ep() { # p50/p99 of an echo file, or -
 {
     echo "== concurrency: N=$N streamers=$STREAMERS echoers=$ECHOERS batch=$BATCH on $(nproc) CPUs"
     echo "logins: $UP of $N up in $(printf '%.1f' "$open_s") s" \
-        "($(echo "scale=1; $UP / $open_s" | bc -l)/s), $FAILED failed;" \
+        "($(printf '%.1f' "$(calc "$UP / $open_s")")/s), $FAILED failed;" \
         "login ms p50/p90/max $(pct 50 < "$WORK/login.ms")/$(pct 90 < "$WORK/login.ms")/$(sort -n "$WORK/login.ms" | tail -1)," \
         "first 100 p50 $(head -100 "$WORK/login.ms" | median), last 100 p50 $(tail -100 "$WORK/login.ms" | median)"
     echo "  sekisho login p50 ms per 100 opened: $(awk '{a[int((NR - 1) / 100)] = a[int((NR - 1) / 100)] " " $1} END {for (k = 0; k in a; k++) printf "%s ", a[k] "|"}' "$WORK/login.ms" |
@@ -274,9 +277,9 @@ ep() { # p50/p99 of an echo file, or -
     echo "close: $(printf '%.1f' "$close_s") s until the gateway held no session ($left left)"
     echo "transcripts: $sealed sealed and intact, $incomplete incomplete," \
         "$damaged damaged, of $recorded recorded (verify --all exit $verify_rc," \
-        "$(printf '%.1f' "$(echo "$tv1 - $tv0" | bc -l)") s, ${tbytes:-?} MB)"
+        "$(printf '%.1f' "$(calc "$tv1 - $tv0")") s, ${tbytes:-?} MB)"
     tail -1 "$WORK/verify.out" | sed 's/^/  /'
-    echo "run: $(printf '%.0f' "$(echo "$(date +%s.%N) - $T_BEGIN" | bc -l)") s from the first login"
+    echo "run: $(printf '%.0f' "$(calc "$(date +%s.%N) - $T_BEGIN")") s from the first login"
 } | tee "$WORK/summary"
 [ -n "${SUMMARY_TO:-}" ] && cp "$WORK/summary" "$SUMMARY_TO"
 exit 0
