@@ -270,7 +270,9 @@ own_user() {
 }
 
 # eff KEY: the running configuration's value of KEY (sekishod -T).
-eff() { "$BIN/sekishod" -c "$CONF" -T | awk -F' = ' -v k="$1" '$1 == k {print $2}'; }
+eff() {
+    "$BIN/sekishod" -c "$CONF" -T | awk -F' = ' -v k="$1" '$1 == k {print $2}'
+}
 
 # soft_nofile PID: the soft limit on open files of PID.
 soft_nofile() { awk '/^Max open files/ {print $4}' "/proc/$1/limits"; }
@@ -296,7 +298,8 @@ t_listener_raises_fd_limit() {
     got=$(soft_nofile "$GW_PID")
     expect_eq "listener's soft limit up to a lower hard one" 512 "$got"
     m=$(grep -c "only 512 descriptors" "$WORK/gw.log")
-    [ "$m" -ge 1 ] || fail "a hard limit below max_pending + max_sessions not logged"
+    [ "$m" -ge 1 ] ||
+        fail "a hard limit below max_pending + max_sessions not logged"
     gw_stop
     gw_start || fail "gateway did not restart"
 }
@@ -318,7 +321,8 @@ t_unit_limits_hold_sizing() {
         [ "$files" -ge $(( $(eff max_pending) + sessions + 64 )) ] ||
         fail "LimitNOFILE=${files:-unset}: not enough for $sessions sessions"
     # the build (and so the package) installs this unit, not its own
-    grep -q '^install(FILES deploy/sekishod.service' "$HERE/../../CMakeLists.txt" ||
+    grep -q '^install(FILES deploy/sekishod.service' \
+        "$HERE/../../CMakeLists.txt" ||
         fail "the build does not install deploy/'s unit"
 }
 
