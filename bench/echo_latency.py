@@ -5,7 +5,8 @@ Starts the command (which must run `cat` in a remote pty, e.g. ssh -tt
 HOST cat), waits for the remote side to answer, then types one byte at a
 time and times how long its echo takes to come back: what a maintainer
 feels on every key. Prints the round-trip times in microseconds, one per
-line. Measures only; asserts nothing.
+line. Measures only; asserts nothing. ECHO_GAP_MS (default 5: a fast
+typist, 200 keys/s at most) is the pause between keys.
 
 usage: echo_latency.py COUNT COMMAND [ARGS...]
 """
@@ -36,6 +37,7 @@ def read_until(fd, want, deadline):
 
 def main():
     count = int(sys.argv[1])
+    gap = float(os.environ.get("ECHO_GAP_MS", "5")) / 1000.0
     proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     out = proc.stdout.fileno()
@@ -66,7 +68,7 @@ def main():
             while select.select([out], [], [], 0.05)[0]:
                 if not os.read(out, 4096):
                     break
-        time.sleep(0.005)  # a fast typist: 200 keys per second at most
+        time.sleep(gap)  # 5 ms: a fast typist, 200 keys per second at most
     os.write(inp, b"\n\x04")  # ^D at a line start ends cat
     proc.stdin.close()
     try:

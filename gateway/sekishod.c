@@ -126,7 +126,13 @@ static void refuse_log(struct quiet *q, const char *fmt, ...)
 }
 
 static struct quiet q_sessions, q_startups, q_persource, q_penalty,
-    q_pending, q_banner;
+    q_pending, q_banner, q_accept;
+
+/* Out of descriptors (or kernel memory) at accept: the connection stays
+ * in the backlog and the listener would poll readable at once, forever.
+ * Not polled until this time; sessions ending meanwhile free descriptors. */
+#define ACCEPT_PAUSE 1
+static time_t accept_paused_until;
 
 static void on_signal(int sig)
 {
@@ -603,8 +609,10 @@ static void raise_fd_limit(const struct sk_config *cfg)
                       ? want
                       : rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want) {
-        logit("only %llu descriptors: max_pending (%d) may not be reached",
-              (unsigned long long)rl.rlim_cur, cfg->max_pending);
+        logit("only %llu descriptors (%llu wanted): max_pending (%d) "
+              "and max_sessions (%d) may not be reached",
+              (unsigned long long)rl.rlim_cur, (unsigned long long)want,
+              cfg->max_pending, cfg->max_sessions);
     }
 }
 
@@ -760,6 +768,12 @@ int main(int argc, char **argv)
              * being looked at again: only its hanging up matters. */
             pfd[np++].events = pend[i].ready ? POLLRDHUP : POLLIN | POLLRDHUP;
         }
+        if (accept_paused_until > now) {
+            pfd[0].fd = -1;
+            if (next == 0 || accept_paused_until < next) {
+                next = accept_paused_until;
+            }
+        }
         if (next != 0) {
             ts.tv_sec = next > now ? next - now : 0;
             ts.tv_nsec = 0;
@@ -801,8 +815,16 @@ int main(int argc, char **argv)
                             SOCK_CLOEXEC | SOCK_NONBLOCK);
 
             if (s < 0) {
-                if (errno != EINTR && errno != EAGAIN &&
-                    errno != ECONNABORTED) {
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                    errno == ENOMEM) {
+                    refuse_log(&q_accept,
+                               "accept: %s: not accepting for %d s (raise "
+                               "the descriptor limit, e.g. LimitNOFILE=, "
+                               "or lower max_pending and max_sessions)",
+                               strerror(errno), ACCEPT_PAUSE);
+                    accept_paused_until = time(NULL) + ACCEPT_PAUSE;
+                } else if (errno != EINTR && errno != EAGAIN &&
+                           errno != ECONNABORTED) {
                     error_f("accept: %s", strerror(errno));
                 }
                 break;

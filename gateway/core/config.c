@@ -101,7 +101,7 @@ static const struct keyword keywords[] = {
     {"gateway", "max_pending", KW_INT, OFF(max_pending), "1024", 16, 16384,
      "connections waiting for their identification line; when full, the "
      "oldest of the netblock holding most gives way"},
-    {"gateway", "max_sessions", KW_INT, OFF(max_sessions), "200", 1, 100000,
+    {"gateway", "max_sessions", KW_INT, OFF(max_sessions), "1000", 1, 100000,
      "connections allowed at once"},
     {"gateway", "login_grace_time", KW_INT, OFF(login_grace_time), "60", 1,
      3600, "seconds a client has to authenticate"},

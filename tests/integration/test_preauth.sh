@@ -261,6 +261,107 @@ EOP
     gw_start || fail "gateway did not restart"
 }
 
+# own_user NAME: a user of a test's own, made once: a TOTP code the other
+# tests' logins used in this 30 s step would be refused as reused.
+own_user() {
+    [ -f "$WORK/totp.$1" ] && return 0
+    add_user "$1" || fail "add_user $1 failed"
+    ctl grant add "$1" web01 > /dev/null
+}
+
+# eff KEY: the running configuration's value of KEY (sekishod -T).
+eff() {
+    "$BIN/sekishod" -c "$CONF" -T | awk -F' = ' -v k="$1" '$1 == k {print $2}'
+}
+
+# soft_nofile PID: the soft limit on open files of PID.
+soft_nofile() { awk '/^Max open files/ {print $4}' "/proc/$1/limits"; }
+
+# The listener raises its soft descriptor limit to what the pending pool
+# and the sessions need (max_pending + max_sessions + 64: a session's
+# notify pipe until it authenticates, a silent connection's socket), so
+# a shell's or a unit's 1024 does not cap sessions; the sessions inherit
+# it. Where the hard limit is lower it takes that and says so.
+t_listener_raises_fd_limit() {
+    local want got m
+    want=$(( $(eff max_pending) + $(eff max_sessions) + 64 ))
+    own_user fd1
+    gw_stop
+    GW_WRAP="prlimit --nofile=256:$(ulimit -Hn)" gw_start ||
+        fail "gateway did not start under a 256 descriptor limit"
+    got=$(soft_nofile "$GW_PID")
+    expect_eq "listener's soft limit raised from 256" "$want" "$got"
+    login fd1 > /dev/null || fail "no login under the raised limit"
+    gw_stop
+    GW_WRAP="prlimit --nofile=256:512" gw_start ||
+        fail "gateway did not start under a 512 hard limit"
+    got=$(soft_nofile "$GW_PID")
+    expect_eq "listener's soft limit up to a lower hard one" 512 "$got"
+    m=$(grep -c "only 512 descriptors" "$WORK/gw.log")
+    [ "$m" -ge 1 ] ||
+        fail "a hard limit below max_pending + max_sessions not logged"
+    gw_stop
+    gw_start || fail "gateway did not restart"
+}
+
+# The packaged unit holds the sessions the admin manual sizes for (5,000,
+# Sizing): sessions stay in its cgroup (KillMode=process), three processes
+# each, and the listener needs max_pending + max_sessions + 64
+# descriptors. systemd's own defaults (TasksMax 15% of pid_max: 4915 at
+# 32768; a soft limit of 1024 files) would cap them well below.
+t_unit_limits_hold_sizing() {
+    local unit tasks files sessions=5000
+    unit="$HERE/../../deploy/sekishod.service"
+    grep -q '^KillMode=process' "$unit" || fail "sessions leave the unit?"
+    tasks=$(sed -n 's/^TasksMax=//p' "$unit")
+    files=$(sed -n 's/^LimitNOFILE=//p' "$unit")
+    [ -n "$tasks" ] && [ "$tasks" -ge $(( 3 * sessions + 64 )) ] ||
+        fail "TasksMax=${tasks:-unset}: not enough for $sessions sessions"
+    [ -n "$files" ] &&
+        [ "$files" -ge $(( $(eff max_pending) + sessions + 64 )) ] ||
+        fail "LimitNOFILE=${files:-unset}: not enough for $sessions sessions"
+    # the build (and so the package) installs this unit, not its own
+    grep -q '^install(FILES deploy/sekishod.service' \
+        "$HERE/../../CMakeLists.txt" ||
+        fail "the build does not install deploy/'s unit"
+}
+
+# cpu_ticks PID: user + system clock ticks PID has used.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Out of descriptors, accept fails and the connection stays in the
+# backlog: the listener must not spin on a listening socket that stays
+# readable (nor log each failure), and must take connections again once
+# descriptors are free.
+t_listener_out_of_descriptors_does_not_spin() {
+    local pid t0 t1 n
+    own_user fd2
+    gw_stop
+    GW_WRAP="prlimit --nofile=32:32" gw_start ||
+        fail "gateway did not start under a 32 descriptor limit"
+    python3 "$FLOOD" --port "$GPORT" --silent 60 --stall 0 --first 80 \
+        --sources 4 --duration 6 --ready "$WORK/flood3.up" \
+        > "$WORK/flood3.out" &
+    pid=$!
+    wait_until 10 test -f "$WORK/flood3.up" || fail "flood did not start"
+    sleep 1
+    t0=$(cpu_ticks "$GW_PID")
+    sleep 3
+    t1=$(cpu_ticks "$GW_PID")
+    wait "$pid"
+    rm -f "$WORK/flood3.up"
+    log "  listener CPU over 3 s out of descriptors: $(( t1 - t0 )) ticks"
+    [ $(( t1 - t0 )) -le 30 ] ||
+        fail "listener spent $(( t1 - t0 )) ticks in 3 s out of descriptors"
+    grep -q "not accepting for 1 s" "$WORK/gw.log" ||
+        fail "running out of descriptors not logged"
+    n=$(grep -c "accept: Too many open files" "$WORK/gw.log")
+    [ "$n" -le 5 ] || fail "$n log lines for accept failures (not rate-limited)"
+    login fd2 > /dev/null || fail "no login once descriptors were free"
+    gw_stop
+    gw_start || fail "gateway did not restart"
+}
+
 setup
 run_test t_half_closed_line_dropped
 run_test t_delayed_client_that_left_gets_no_process
@@ -269,5 +370,8 @@ run_test t_identification_line_checks
 run_test t_per_source_cap
 run_test t_penalty_counts_failures_at_once
 run_test t_flood_does_not_keep_maintainers_out
+run_test t_listener_raises_fd_limit
+run_test t_unit_limits_hold_sizing
+run_test t_listener_out_of_descriptors_does_not_spin
 run_test t_no_sanitizer_reports
 summary
