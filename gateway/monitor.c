@@ -113,6 +113,13 @@ struct monitor {
     time_t ended_at;       /* MON_SESSION_END received at; 0: not */
     time_t early_seal;     /* the recorder sealed before MON_SESSION_END */
     time_t last_check;     /* of mon_recheck */
+    /* What mon_recheck read from the store, and the store's data_version
+     * then: read again only once another process has written (a kill
+     * request, an admin's change); the times are judged every check. */
+    int rc_valid, rc_loaded;
+    int64_t rc_version;
+    struct sk_user rc_user;
+    struct access rc_access;
     time_t grace_end;      /* authentication must be done by then */
     unsigned char used[32]; /* MON_ONCE bookkeeping, by type */
     /* the method rule (methods.h): the user's own or the global one, and
@@ -2318,10 +2325,20 @@ static void mon_notice(struct monitor *m, const char *text)
     sk_buf_free(&b);
 }
 
+static void mon_recheck_clear(struct monitor *m)
+{
+    if (m->rc_loaded) {
+        sk_user_clear(&m->rc_user);
+        access_free(&m->rc_access);
+        m->rc_loaded = 0;
+    }
+}
+
 static const char *mon_recheck(struct monitor *m)
 {
     struct sk_user u;
     struct access ac;
+    int64_t version = 0;
     const char *why = NULL;
     char detail[128], *kill = NULL;
     size_t idx = 0;
@@ -2329,21 +2346,43 @@ static const char *mon_recheck(struct monitor *m)
     struct sk_when when;
     int r;
 
-    /* `sekishoctl session kill` leaves its request in the store. */
-    if (sk_store_session_kill_reason(m->store, m->session_id, &kill) == 0 &&
-        kill != NULL) {
-        /* English on the wire and in the audit line; the relay shows
-         * the same words translated around the admin's text. */
-        snprintf(m->kill_msg, sizeof(m->kill_msg),
-                 N_("ended by an administrator: %s"), kill);
-        free(kill);
-        return m->kill_msg;
+    /* Nothing written by anyone else since the last read: the kill
+     * request, the account and the rules are as they were (every write
+     * to them is another process's commit), so only the clock moved. */
+    if (sk_store_data_version(m->store, &version) != 0 || !m->rc_valid ||
+        version != m->rc_version) {
+        struct access fresh;
+
+        /* `sekishoctl session kill` leaves its request in the store. */
+        if (sk_store_session_kill_reason(m->store, m->session_id, &kill) ==
+                0 &&
+            kill != NULL) {
+            /* English on the wire and in the audit line; the relay shows
+             * the same words translated around the admin's text. */
+            snprintf(m->kill_msg, sizeof(m->kill_msg),
+                     N_("ended by an administrator: %s"), kill);
+            free(kill);
+            return m->kill_msg;
+        }
+        if ((r = sk_store_user_get(m->store, m->user, &u)) != 0) {
+            /* Store trouble is not a reason to cut a session; a deleted
+             * user is. */
+            return r == SK_ERR_NOT_FOUND ? N_("account removed") : NULL;
+        }
+        mon_recheck_clear(m);
+        if (access_load(m->store, m->user, &fresh) != 0) {
+            /* judged on the account alone; all read again next time */
+            memset(&fresh, 0, sizeof(fresh));
+            m->rc_valid = 0;
+        } else {
+            m->rc_valid = 1;
+            m->rc_version = version;
+        }
+        m->rc_user = u;
+        m->rc_access = fresh;
+        m->rc_loaded = 1;
     }
-    if ((r = sk_store_user_get(m->store, m->user, &u)) != 0) {
-        /* Store trouble is not a reason to cut a session; a deleted user
-         * is. */
-        return r == SK_ERR_NOT_FOUND ? N_("account removed") : NULL;
-    }
+    u = m->rc_user;
     if (u.removed != 0) {
         why = N_("account removed");
     } else if (u.status == SK_USER_DISABLED) {
@@ -2354,7 +2393,6 @@ static const char *mon_recheck(struct monitor *m)
     } else if (sk_auth_account_expired(&u, now)) {
         why = N_("account expired");
     }
-    sk_user_clear(&u);
     if (why != NULL) {
         return why;
     }
@@ -2375,9 +2413,10 @@ static const char *mon_recheck(struct monitor *m)
             mon_notice(m, msg);
         }
     }
-    if (access_load(m->store, m->user, &ac) != 0) {
-        return NULL;
+    if (!m->rc_valid) {
+        return NULL; /* the rules could not be read: next time */
     }
+    ac = m->rc_access;
     access_when(m->cfg->timezone, now, &when);
     if (sk_policy_match(ac.v, ac.n, m->target.name,
                         strcmp(m->mode, "exec") == 0 ? SK_ACCESS_EXEC
@@ -2408,7 +2447,6 @@ static const char *mon_recheck(struct monitor *m)
                             at);
         mon_notice(m, msg);
     }
-    access_free(&ac);
     return why;
 }
 
@@ -2924,6 +2962,7 @@ int main(int argc, char **argv)
     (void)sk_audit("connect", "{s:s, s:s}", "source", m.source, "port", port);
     m.grace_end = time(NULL) + cfg->login_grace_time;
     code = mon_loop(&m);
+    mon_recheck_clear(&m);
     if (m.have_rec) {
         rec_finish(&m.rec, 5000);
     }

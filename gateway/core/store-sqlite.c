@@ -368,6 +368,21 @@ int sk_store_schema_version(sk_store *st)
     return v;
 }
 
+int sk_store_data_version(sk_store *st, int64_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    int r = SK_ERR_STORE;
+
+    if (sqlite3_prepare_v2(st->db, "PRAGMA data_version", -1, &s, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(s, 0);
+        r = 0;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
 /* Statement helpers: prepare and bind by a format ("s" text, "n"
  * NULL-able text, "i" int64). */
 static int prepv(sk_store *st, sqlite3_stmt **s, const char *sql,

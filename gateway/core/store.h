@@ -28,6 +28,12 @@ int sk_store_open(const char *path, int flags, sk_store **out);
 void sk_store_close(sk_store *st);
 /* Schema version of an open store. */
 int sk_store_schema_version(sk_store *st);
+/* A number that changes when another connection (sekishoctl, another
+ * session) has committed to the database since this connection last
+ * looked, and not for this connection's own commits (SQLite's PRAGMA
+ * data_version): what a long-lived reader checks before reading again.
+ * Returns 0 or SK_ERR_STORE. */
+int sk_store_data_version(sk_store *st, int64_t *out);
 /* The version the database had when sk_store_open found it (0: new);
  * less than sk_store_schema_version() if that open migrated it. The
  * caller logs and audits the migration (the store never logs). */

@@ -589,6 +589,37 @@ static void test_reopen_keeps_data(void **state)
     sk_store_close(again);
 }
 
+/* data_version (the monitor's mid-session recheck reads again only when
+ * it moved): another connection's commit moves it, this connection's own
+ * commits and plain reads do not. */
+static void test_data_version(void **state)
+{
+    sk_store *st = *state, *other = NULL;
+    struct sk_user u;
+    int64_t a = 0, b = 0;
+
+    assert_int_equal(sk_store_open(dbpath, 0, &other), 0);
+    assert_int_equal(sk_store_data_version(st, &a), 0);
+    assert_int_equal(sk_store_user_get(st, "nobody", &u), SK_ERR_NOT_FOUND);
+    assert_int_equal(sk_store_data_version(st, &b), 0);
+    assert_true(a == b);
+    assert_int_equal(sk_store_user_add(st, "own", "maintainer", NULL, 1), 0);
+    assert_int_equal(sk_store_data_version(st, &b), 0);
+    assert_true(a == b);
+    assert_int_equal(sk_store_user_add(other, "theirs", "maintainer", NULL,
+                                       1),
+                     0);
+    assert_int_equal(sk_store_data_version(st, &b), 0);
+    assert_true(a != b);
+    a = b;
+    assert_int_equal(sk_store_user_set_status(other, "theirs",
+                                              SK_USER_DISABLED),
+                     0);
+    assert_int_equal(sk_store_data_version(st, &b), 0);
+    assert_true(a != b);
+    sk_store_close(other);
+}
+
 /* Writes sql into a new database file at dbpath (the store closed). */
 static void load_sql(const char *sql)
 {
@@ -867,6 +898,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
                                         teardown),
     };
