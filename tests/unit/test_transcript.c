@@ -317,6 +317,20 @@ static int on_ev(const struct sk_tr_event *ev, void *arg)
     return 0;
 }
 
+/* Decrypts path with the auditor key into a cleared c; err as the
+ * reader wrote it. Returns sk_tr_decrypt's result. */
+static int decrypt_path(const char *path, struct collect *c, char *err,
+                        size_t errlen)
+{
+    int fd = open(path, O_RDONLY), r;
+
+    assert_true(fd >= 0);
+    memset(c, 0, sizeof(*c));
+    r = sk_tr_decrypt(fd, auditor, on_ev, c, NULL, err, errlen);
+    close(fd);
+    return r;
+}
+
 /* Decrypts fd with k into a fresh c; returns what sk_tr_decrypt did. */
 static int collect_events(int fd, const struct sk_boxkey *k,
                           struct collect *c)
@@ -440,7 +454,6 @@ static void trailing_one(const char *vp)
     size_t len;
     struct sk_tr_info info;
     struct collect c;
-    int fd;
 
     read_file(vp, &orig, &len);
     tmp_path(path, sizeof(path), "tail.skt");
@@ -459,14 +472,9 @@ static void trailing_one(const char *vp)
         assert_non_null(strstr(info.error, err));
         assert_int_equal(info.size, len + tails[i].len);
         sk_tr_info_clear(&info);
-        fd = open(path, O_RDONLY);
-        assert_true(fd >= 0);
-        memset(&c, 0, sizeof(c));
-        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
-                                       sizeof(err)),
+        assert_int_equal(decrypt_path(path, &c, err, sizeof(err)),
                          SK_ERR_INVALID);
         assert_non_null(strstr(err, "bytes after the seal"));
-        close(fd);
     }
     free(orig);
 }
@@ -605,7 +613,6 @@ static void test_reorder(void **state)
     char path[600], err[256];
     struct sk_tr_info info;
     struct collect c;
-    int fd;
 
     (void)state;
     tmp_path(path, sizeof(path), "swap.skt");
@@ -614,16 +621,11 @@ static void test_reorder(void **state)
         assert_true(verify_path(path, &info) < 0);
         assert_non_null(strstr(info.error, "checkpoint"));
         sk_tr_info_clear(&info);
-        fd = open(path, O_RDONLY);
-        assert_true(fd >= 0);
-        memset(&c, 0, sizeof(c));
-        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
-                                       sizeof(err)),
+        assert_int_equal(decrypt_path(path, &c, err, sizeof(err)),
                          SK_ERR_CRYPTO);
         assert_non_null(strstr(err, "out of order"));
         /* Nothing of the moved record was passed on. */
         assert_null(strstr(c.out, "\xa9\r\n"));
-        close(fd);
     }
 }
 
@@ -759,7 +761,6 @@ static void test_v2_ciphertext_flip(void **state)
     size_t len, starts[33];
     struct sk_tr_info info;
     struct collect c;
-    int fd;
 
     (void)state;
     tmp_path(path, sizeof(path), "v2flip.skt");
@@ -773,17 +774,12 @@ static void test_v2_ciphertext_flip(void **state)
                  starts[3]);
         assert_non_null(strstr(info.error, want));
         sk_tr_info_clear(&info);
-        fd = open(path, O_RDONLY);
-        assert_true(fd >= 0);
-        memset(&c, 0, sizeof(c));
-        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
-                                       sizeof(err)),
+        assert_int_equal(decrypt_path(path, &c, err, sizeof(err)),
                          SK_ERR_CRYPTO);
         snprintf(want, sizeof(want), "data record at offset %zu does not",
                  starts[2]);
         assert_non_null(strstr(err, want));
         assert_string_equal(c.out, "");
-        close(fd);
         free(buf);
     }
 }
@@ -814,15 +810,10 @@ static void test_v2_truncated(void **state)
         assert_true(verify_path(path, &info) < 0);
         assert_non_null(strstr(info.error, "does not match the records"));
         sk_tr_info_clear(&info);
-        fd = open(path, O_RDONLY);
-        assert_true(fd >= 0);
-        memset(&c, 0, sizeof(c));
-        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
-                                       sizeof(err)),
+        assert_int_equal(decrypt_path(path, &c, err, sizeof(err)),
                          SK_TR_INCOMPLETE);
         assert_string_equal(c.out, "$ caf\xc3");
         assert_int_equal(c.ends, 0);
-        close(fd);
 
         put_file(path, buf, starts[4]); /* up to the second checkpoint */
         assert_int_equal(verify_path(path, &info), SK_TR_INCOMPLETE);
@@ -847,7 +838,6 @@ static void test_magic_and_header_agree(void **state)
     size_t len;
     struct sk_tr_info info;
     struct collect c;
-    int fd;
 
     (void)state;
     tmp_path(path, sizeof(path), "swapmagic.skt");
@@ -862,14 +852,9 @@ static void test_magic_and_header_agree(void **state)
         assert_non_null(strstr(info.error, want));
         assert_int_equal(info.format, v == 0 ? 2 : 1);
         sk_tr_info_clear(&info);
-        fd = open(path, O_RDONLY);
-        assert_true(fd >= 0);
-        memset(&c, 0, sizeof(c));
-        assert_int_equal(sk_tr_decrypt(fd, auditor, on_ev, &c, NULL, err,
-                                       sizeof(err)),
+        assert_int_equal(decrypt_path(path, &c, err, sizeof(err)),
                          SK_ERR_INVALID);
         assert_non_null(strstr(err, "malformed header"));
-        close(fd);
     }
 }
 
