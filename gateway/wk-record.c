@@ -105,8 +105,7 @@ static int send_frame(int type, uint64_t t, const uint8_t *data, size_t len)
         }
         rec_ring_want_room(rec_shared_ring, 1);
         if (rec_ring_room(rec_shared_ring) >= need) {
-            rec_ring_want_room(rec_shared_ring, 0);
-            break;
+            break; /* freed between the look and the flag */
         }
         if (bell() != 0) {
             return -1;
@@ -118,6 +117,9 @@ static int send_frame(int type, uint64_t t, const uint8_t *data, size_t len)
         if (wk_rec_check() != 0) {
             return -1;
         }
+    }
+    if (deadline != 0) {
+        rec_ring_want_room(rec_shared_ring, 0); /* room came */
     }
     /* From here the event is the recorder's (rec-ring.h). */
     if (rec_ring_put(rec_shared_ring, hdr, sizeof(hdr), data, len) &&
