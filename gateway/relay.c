@@ -77,6 +77,15 @@ struct relay {
  * reading there. */
 #define OUT_FLUSH (64 * 1024)
 #define OUT_MAX (256 * 1024)
+/* A burst this large that drained everything waiting means output
+ * streams from a target that produces it in small pieces (a pty yields
+ * ~4 KiB a read): after writing it the relay naps NAP_US instead of
+ * waking for each piece, so the next burst takes what arrived meanwhile
+ * in one read, one record and one write. A keystroke's echo is far below
+ * this, and a burst that filled OUT_FLUSH (data still waiting) does not
+ * nap, so neither echo nor bulk throughput waits on it. */
+#define NAP_MIN (3 * 1024)
+#define NAP_US 1000
 
 
 /*
@@ -604,6 +613,8 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     const char *reason = "closed";
     time_t deadline;
     char note[600]; /* a notice for the user (sk_notice_fmt) */
+    size_t burst;
+    int drained;
 
     memset(&r, 0, sizeof(r));
     memset(res, 0, sizeof(*res));
@@ -660,6 +671,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
                     ssh_get_error(upstream));
         }
         /* The rest of a burst of output, then one write (see above). */
+        drained = 0;
         for (int k = 0; k < 32 && rc != SSH_ERROR && r.olen > 0 &&
                         r.olen < OUT_FLUSH && !r.failed && !r.rec_failed;
              k++) {
@@ -667,12 +679,25 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
 
             rc = ssh_event_dopoll(ev, 0);
             if (r.olen == before) {
+                /* libssh takes 4 KiB a pass: bytes still read ahead are
+                 * the rest of a packet, not the end of the burst. */
+                if (wk_readahead_pending(ssh_get_fd(upstream)) > 0) {
+                    continue;
+                }
+                drained = 1;
                 break;
             }
         }
+        burst = r.olen;
         pump(&r, &r.u);
         pump(&r, &r.c);
         (void)flush_out(&r);
+        if (drained && burst >= NAP_MIN && burst < OUT_FLUSH && !r.failed &&
+            !r.rec_failed) {
+            struct timespec nap = {0, NAP_US * 1000};
+
+            (void)nanosleep(&nap, NULL); /* EINTR: a shorter nap */
+        }
         if (r.rec_failed) {
             /* Fail closed: what cannot be recorded is not relayed. */
             reason = "recording failed";
