@@ -153,13 +153,16 @@ struct pairset {
     int n, nany;
     int full; /* more pairs than fit: no vector scan */
     v16 a[16], b[16], any[4];
+    uint8_t a1[16], b1[16], any1[4]; /* the same, as bytes (skip_wide) */
 };
 static struct pairset set_tgt, set_cli;
-static int vector_scan = 1;
+/* 2: the widest scan this CPU has; 1: 16 bytes at a time; 0: bytes */
+static int vector_scan = 2;
+static int has_avx2; /* set by init_table */
 
-void sk_inband_set_vector_scan(int on)
+void sk_inband_set_vector_scan(int level)
 {
-    vector_scan = on;
+    vector_scan = level;
 }
 
 static v16 splat(uint8_t c)
@@ -188,6 +191,7 @@ static void pairset_add(struct pairset *ps, uint16_t prev, uint8_t last)
             ps->full = 1;
             return;
         }
+        ps->any1[ps->nany] = last;
         ps->any[ps->nany++] = b;
         return;
     }
@@ -203,9 +207,62 @@ static void pairset_add(struct pairset *ps, uint16_t prev, uint8_t last)
         ps->full = 1;
         return;
     }
+    ps->a1[ps->n] = (uint8_t)prev;
+    ps->b1[ps->n] = last;
     ps->a[ps->n] = splat((uint8_t)prev);
     ps->b[ps->n++] = b;
 }
+
+/* skip_clean's test 32 bytes at a time, built for AVX2 and used where the
+ * CPU has it (x86-64 with GCC or Clang; elsewhere the 16-byte loop does
+ * it all). Returns the start of the first 32-byte block that may hold a
+ * pattern end, where skip_clean goes on 16 bytes at a time. On random
+ * data (a compressed file, an encrypted stream) a block is clean nearly
+ * always, so this loop is most of the filter's time: 2.2 GB/s 16 bytes
+ * at a time, 4.3-6 GB/s this way on the benchmark host. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SK_IB_WIDE 1
+typedef uint8_t v32 __attribute__((vector_size(32)));
+
+__attribute__((target("avx2"))) static size_t
+skip_wide(const struct pairset *ps, const uint8_t *in, size_t i, size_t len)
+{
+    v32 a[16], b[16], any[4], lo, hi;
+
+    for (int k = 0; k < ps->n; k++) {
+        memset(&a[k], ps->a1[k], sizeof(a[k]));
+        memset(&b[k], ps->b1[k], sizeof(b[k]));
+    }
+    for (int k = 0; k < ps->nany; k++) {
+        memset(&any[k], ps->any1[k], sizeof(any[k]));
+    }
+    memset(&lo, 0x20, sizeof(lo));
+    memset(&hi, 0x7e, sizeof(hi));
+    while (i + 32 <= len) {
+        v32 cur, prev, hit, printable;
+        uint64_t x[4];
+
+        memcpy(&cur, in + i, sizeof(cur));
+        memcpy(&prev, in + i - 1, sizeof(prev));
+        memset(&hit, 0, sizeof(hit));
+        for (int k = 0; k < ps->n; k++) {
+            hit |= (v32)((prev == a[k]) & (cur == b[k]));
+        }
+        if (ps->nany > 0) {
+            printable = (v32)((prev >= lo) & (prev <= hi));
+            for (int k = 0; k < ps->nany; k++) {
+                hit |= (v32)(cur == any[k]) & printable;
+            }
+        }
+        memcpy(x, &hit, sizeof(x));
+        if ((x[0] | x[1] | x[2] | x[3]) != 0) {
+            break;
+        }
+        i += 32;
+    }
+    return i;
+}
+#endif
 
 /* From position i >= 1: the start of the first 16-byte block that holds a
  * possible pattern end (or where fewer than 16 bytes are left). */
@@ -217,6 +274,11 @@ static size_t skip_clean(const struct pairset *ps, const uint8_t *in,
     if (ps->full || !vector_scan) {
         return i;
     }
+#ifdef SK_IB_WIDE
+    if (vector_scan > 1 && has_avx2) {
+        i = skip_wide(ps, in, i, len);
+    }
+#endif
     while (i + 16 <= len) {
         v16 cur, prev, hit, printable;
         uint64_t x[2];
@@ -281,6 +343,9 @@ static void init_table(void)
     if (done) {
         return;
     }
+#ifdef SK_IB_WIDE
+    has_avx2 = __builtin_cpu_supports("avx2");
+#endif
     for (size_t k = 0; k < NPATTERNS; k++) {
         uint8_t last = (uint8_t)patterns[k].p[patterns[k].len - 1];
 

@@ -131,8 +131,9 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
 /* "ZMODEM", "Kermit", ... */
 const char *sk_inband_name(int kind);
 
-/* The filter finds candidates 16 bytes at a time; tests switch that off
- * (0) to check it against the byte-at-a-time loop. Default on. */
-void sk_inband_set_vector_scan(int on);
+/* The filter finds candidates 32 bytes at a time where the CPU has the
+ * instructions (2, the default: AVX2), else 16 at a time (1); tests switch that
+ * down to check each against the byte-at-a-time loop (0). */
+void sk_inband_set_vector_scan(int level);
 
 #endif

@@ -9,10 +9,12 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct rd {
@@ -328,46 +330,147 @@ struct hjob {
     int r;
 };
 
-static void *hash_job(void *arg)
+static void hash_job(struct hjob *j)
 {
-    struct hjob *j = arg;
-
     j->r = 0;
     for (size_t i = 0; i < j->n && j->r == 0; i++) {
         j->r = tr2_sha256(j->sha, j->base + j->recs[i].off + 5,
                           j->recs[i].len, j->recs[i].digest);
     }
+}
+
+/*
+ * One helper thread for a whole verify, hashing part of every batch. It
+ * was a thread per batch: on the benchmark host (a VM) a new thread
+ * started 2-5 ms late and often shared the creator's CPU for a while, so
+ * a 100 MB verify used 1.1 CPUs of 2. Now whoever waits (the helper for
+ * a job, the caller for its end) spins for up to HELPER_SPIN_US first,
+ * which is longer than framing a batch takes, and only then sleeps on the
+ * condition variable; every change of state is made under the mutex and
+ * broadcast, so a sleeper is never missed.
+ */
+#define HELPER_SPIN_US 3000
+enum { H_IDLE, H_POSTED, H_DONE, H_QUIT };
+
+struct helper {
+    pthread_t t;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    _Atomic int state;
+    struct hjob job;
+};
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void helper_set(struct helper *h, int state)
+{
+    pthread_mutex_lock(&h->mu);
+    atomic_store_explicit(&h->state, state, memory_order_release);
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Waits until the state is a or b; returns it. */
+static int helper_wait(struct helper *h, int a, int b)
+{
+    uint64_t until = mono_us() + HELPER_SPIN_US;
+    int st;
+
+    for (unsigned k = 0;; k++) {
+        st = atomic_load_explicit(&h->state, memory_order_acquire);
+        if (st == a || st == b) {
+            return st;
+        }
+        if ((k & 63) == 63 && mono_us() > until) {
+            break;
+        }
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    pthread_mutex_lock(&h->mu);
+    while ((st = atomic_load_explicit(&h->state, memory_order_acquire)) !=
+               a &&
+           st != b) {
+        pthread_cond_wait(&h->cv, &h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return st;
+}
+
+static void *helper_main(void *arg)
+{
+    struct helper *h = arg;
+
+    while (helper_wait(h, H_POSTED, H_QUIT) == H_POSTED) {
+        hash_job(&h->job);
+        helper_set(h, H_DONE);
+    }
     return NULL;
 }
 
-/* The body digests of a batch; a large batch is split by bytes between
- * this thread and one more (sha2 is the helper's context). The chain
- * itself is then folded in order by the caller. */
-static int hash_batch(const struct view *v, struct vrec *recs, size_t n,
-                      struct tr2_sha *sha, struct tr2_sha *sha2)
+/* Starts the helper; -1 if no thread can be had (a process limit): the
+ * caller then hashes alone. */
+static int helper_start(struct helper *h, struct tr2_sha *sha)
 {
-    struct hjob mine = {v->p, recs, n, sha, 0}, other;
+    memset(h, 0, sizeof(*h));
+    h->job.sha = sha;
+    atomic_init(&h->state, H_IDLE);
+    if (pthread_mutex_init(&h->mu, NULL) != 0) {
+        return -1;
+    }
+    if (pthread_cond_init(&h->cv, NULL) != 0) {
+        pthread_mutex_destroy(&h->mu);
+        return -1;
+    }
+    if (pthread_create(&h->t, NULL, helper_main, h) != 0) {
+        pthread_cond_destroy(&h->cv);
+        pthread_mutex_destroy(&h->mu);
+        return -1;
+    }
+    return 0;
+}
+
+static void helper_stop(struct helper *h)
+{
+    helper_set(h, H_QUIT);
+    (void)pthread_join(h->t, NULL);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+}
+
+/* The body digests of a batch; a large batch is split by bytes between
+ * this thread and the helper (NULL: none). The chain itself is then
+ * folded in order by the caller. */
+static int hash_batch(const struct view *v, struct vrec *recs, size_t n,
+                      struct tr2_sha *sha, struct helper *h)
+{
+    struct hjob mine = {v->p, recs, n, sha, 0};
     uint64_t total = 0, half = 0;
-    pthread_t t;
     size_t k = 0;
 
     for (size_t i = 0; i < n; i++) {
         total += recs[i].len;
     }
-    if (sha2 != NULL && total >= PAR_MIN_BYTES && n > 1) {
+    if (h != NULL && total >= PAR_MIN_BYTES && n > 1) {
         while (k < n - 1 && half < total / 2) {
             half += recs[k++].len;
         }
-        other = (struct hjob){v->p, recs + k, n - k, sha2, 0};
+        h->job.base = v->p;
+        h->job.recs = recs + k;
+        h->job.n = n - k;
+        h->job.r = 0;
         mine.n = k;
-        if (pthread_create(&t, NULL, hash_job, &other) == 0) {
-            hash_job(&mine);
-            if (pthread_join(t, NULL) != 0) {
-                return SK_ERR_SYSTEM;
-            }
-            return mine.r != 0 ? mine.r : other.r;
-        }
-        mine.n = n; /* no thread to be had (a process limit): alone */
+        helper_set(h, H_POSTED);
+        hash_job(&mine);
+        (void)helper_wait(h, H_DONE, H_DONE);
+        return mine.r != 0 ? mine.r : h->job.r;
     }
     hash_job(&mine);
     return mine.r;
@@ -379,6 +482,7 @@ int sk_tr_verify(int fd, sk_tr_keyfn keyfn, void *arg,
     struct view v;
     struct vrec *recs = NULL;
     struct tr2_sha *sha = NULL, *sha2 = NULL;
+    struct helper helper, *hp = NULL;
     uint8_t chain[32], pk[32], msg[10 + 72];
     crypto_generichash_state h;
     uint64_t rec_off, pos = SK_TR_MAGIC_LEN;
@@ -409,8 +513,9 @@ int sk_tr_verify(int fd, sk_tr_keyfn keyfn, void *arg,
             pos = 0;
             goto out;
         }
-        if (v.n >= PAR_MIN_BYTES && tr2_sha_new(&sha2) != 0) {
-            sha2 = NULL; /* hash alone */
+        if (v.n >= PAR_MIN_BYTES && tr2_sha_new(&sha2) == 0 &&
+            helper_start(&helper, sha2) == 0) {
+            hp = &helper; /* else hash alone */
         }
     } else {
         crypto_generichash_init(&h, NULL, 0, 32);
@@ -422,7 +527,7 @@ int sk_tr_verify(int fd, sk_tr_keyfn keyfn, void *arg,
     for (;;) {
         n = frame_batch(&v, pos, recs, &st);
         if (info->format == 2 &&
-            (ret = hash_batch(&v, recs, n, sha, sha2)) != 0) {
+            (ret = hash_batch(&v, recs, n, sha, hp)) != 0) {
             ret = fail(info, ret, "SHA-256 failed");
             goto out;
         }
@@ -578,6 +683,9 @@ int sk_tr_verify(int fd, sk_tr_keyfn keyfn, void *arg,
 out:
     if (ret < 0 && info->size == 0) {
         info->size = pos;
+    }
+    if (hp != NULL) {
+        helper_stop(hp);
     }
     free(recs);
     tr2_sha_free(sha);

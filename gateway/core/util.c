@@ -4,8 +4,6 @@
 #include "store.h"
 
 #include <ctype.h>
-#include <libssh/libssh.h>
-#include <sqlite3.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -633,13 +631,4 @@ void sk_strix_free(struct sk_strix *ix)
     }
     free(ix->slot);
     sodium_memzero(ix, sizeof(*ix));
-}
-
-void sk_version_print(const char *prog)
-{
-    /* Versions as loaded at run time, not as compiled against: after a
-     * library upgrade this shows what really runs. */
-    printf("%s %s\nstate schema %d, libssh %s, libsodium %s, SQLite %s\n",
-           prog, SK_VERSION, sk_store_schema_latest(), ssh_version(0),
-           sodium_version_string(), sqlite3_libversion());
 }
