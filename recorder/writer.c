@@ -50,31 +50,9 @@ static void put64(uint8_t *p, uint64_t v)
     put32(p + 4, (uint32_t)v);
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const uint8_t *c = p;
-
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            if (w == 0) {
-                errno = ENOSPC;
-            }
-            return SK_ERR_SYSTEM;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* write_all of a record's head and body in one call: a 5-byte write(2)
- * of its own costs a file system's whole write path, and half of the
- * recorder's calls were those (bench/README.md, session 10). */
+/* Writes a record's head and body (or any bytes: len 0) in one call: a
+ * 5-byte write(2) of its own costs a file system's whole write path, and
+ * half of the recorder's calls were those (bench/README.md, session 10). */
 static int write_rec(int fd, const uint8_t *hdr, size_t hlen,
                      const uint8_t *body, size_t len)
 {
@@ -106,6 +84,11 @@ static int write_rec(int fd, const uint8_t *hdr, size_t hlen,
         }
     }
     return 0;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    return write_rec(fd, p, n, NULL, 0);
 }
 
 /* Appends one record and advances the chain over it. */
