@@ -3,6 +3,7 @@
 #include "transcript.h"
 #include "sk-err.h"
 #include "tr-v2.h"
+#include "util.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -14,7 +15,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 struct rd {
@@ -344,12 +344,12 @@ static void hash_job(struct hjob *j)
  * was a thread per batch: on the benchmark host (a VM) a new thread
  * started 2-5 ms late and often shared the creator's CPU for a while, so
  * a 100 MB verify used 1.1 CPUs of 2. Now whoever waits (the helper for
- * a job, the caller for its end) spins for up to HELPER_SPIN_US first,
+ * a job, the caller for its end) spins for up to HELPER_SPIN_MS first,
  * which is longer than framing a batch takes, and only then sleeps on the
  * condition variable; every change of state is made under the mutex and
  * broadcast, so a sleeper is never missed.
  */
-#define HELPER_SPIN_US 3000
+#define HELPER_SPIN_MS 3
 enum { H_IDLE, H_POSTED, H_DONE, H_QUIT };
 
 struct helper {
@@ -359,14 +359,6 @@ struct helper {
     _Atomic int state;
     struct hjob job;
 };
-
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void helper_set(struct helper *h, int state)
 {
@@ -379,7 +371,7 @@ static void helper_set(struct helper *h, int state)
 /* Waits until the state is a or b; returns it. */
 static int helper_wait(struct helper *h, int a, int b)
 {
-    uint64_t until = mono_us() + HELPER_SPIN_US;
+    int64_t until = sk_mono_ms() + HELPER_SPIN_MS;
     int st;
 
     for (unsigned k = 0;; k++) {
@@ -387,7 +379,7 @@ static int helper_wait(struct helper *h, int a, int b)
         if (st == a || st == b) {
             return st;
         }
-        if ((k & 63) == 63 && mono_us() > until) {
+        if ((k & 63) == 63 && sk_mono_ms() > until) {
             break;
         }
 #if defined(__x86_64__) || defined(__i386__)

@@ -144,16 +144,6 @@ char *sk_egress_authorized_line(const char *from, const char *publine)
     return n < 0 ? NULL : line;
 }
 
-int64_t sk_mono_ms(void)
-{
-    struct timespec ts;
-
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
-        return 0;
-    }
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int sk_read_deadline(int fd, void *p, size_t n, int64_t deadline_ms)
 {
     size_t off = 0;

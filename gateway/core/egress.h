@@ -76,8 +76,6 @@ int sk_egress_key_path(const char *default_key, const char *state_dir,
  * NULL. */
 char *sk_egress_authorized_line(const char *from, const char *publine);
 
-/* Milliseconds of CLOCK_MONOTONIC. */
-int64_t sk_mono_ms(void);
 /* Reads exactly n bytes from fd, polling with the time left until
  * deadline_ms (sk_mono_ms clock): a peer that trickles bytes gets no more
  * time than one that sends nothing. Blocks at most until the deadline.

@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/timex.h>
+#include <time.h>
 #include <unistd.h>
 
 int sk_name_valid(const char *s)
@@ -631,4 +632,14 @@ void sk_strix_free(struct sk_strix *ix)
     }
     free(ix->slot);
     sodium_memzero(ix, sizeof(*ix));
+}
+
+int64_t sk_mono_ms(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+        return 0;
+    }
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

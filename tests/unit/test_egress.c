@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "egress.h"
+#include "util.h"
 #include "sk-err.h"
 
 static const uint8_t blob[51] = {0, 0, 0, 11, 's', 's', 'h', '-', 'e',
