@@ -82,8 +82,8 @@ struct relay {
  * ~4 KiB a read): after writing it the relay naps NAP_US instead of
  * waking for each piece, so the next burst takes what arrived meanwhile
  * in one read, one record and one write. A keystroke's echo is far below
- * this, and a burst that filled OUT_FLUSH (data still waiting) does not
- * nap, so neither echo nor bulk throughput waits on it. */
+ * this, and a burst that stopped at OUT_FLUSH (data still waiting) is not
+ * drained, so neither echo nor bulk throughput waits on it. */
 #define NAP_MIN (3 * 1024)
 #define NAP_US 1000
 
@@ -692,8 +692,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         pump(&r, &r.u);
         pump(&r, &r.c);
         (void)flush_out(&r);
-        if (drained && burst >= NAP_MIN && burst < OUT_FLUSH && !r.failed &&
-            !r.rec_failed) {
+        if (drained && burst >= NAP_MIN && !r.failed && !r.rec_failed) {
             struct timespec nap = {0, NAP_US * 1000};
 
             (void)nanosleep(&nap, NULL); /* EINTR: a shorter nap */
