@@ -86,6 +86,12 @@ struct relay {
  * drained, so neither echo nor bulk throughput waits on it. */
 #define NAP_MIN (3 * 1024)
 #define NAP_US 1000
+/* ... and only while the pieces come close together: a burst that
+ * follows the previous one by more than this starts a stream or is an
+ * event of its own (a log line, a build's output ten times a second),
+ * and a nap after it would cost a timer and a wake-up and take nothing
+ * more. */
+#define NAP_STREAM_US 5000
 
 
 /*
@@ -615,6 +621,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     char note[600]; /* a notice for the user (sk_notice_fmt) */
     size_t burst;
     int drained;
+    uint64_t last_burst = 0, now_us;
 
     memset(&r, 0, sizeof(r));
     memset(res, 0, sizeof(*res));
@@ -693,9 +700,13 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         pump(&r, &r.c);
         (void)flush_out(&r);
         if (drained && burst >= NAP_MIN && !r.failed && !r.rec_failed) {
-            struct timespec nap = {0, NAP_US * 1000};
+            now_us = sk_mono_us();
+            if (now_us - last_burst <= NAP_STREAM_US + NAP_US) {
+                struct timespec nap = {0, NAP_US * 1000};
 
-            (void)nanosleep(&nap, NULL); /* EINTR: a shorter nap */
+                (void)nanosleep(&nap, NULL); /* EINTR: a shorter nap */
+            }
+            last_burst = now_us;
         }
         if (r.rec_failed) {
             /* Fail closed: what cannot be recorded is not relayed. */
@@ -707,7 +718,10 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
                                         _(rec_failed_msg)));
             break;
         }
-        if (r.failed) {
+        /* A write also fails when its peer has gone (a client killed
+         * while output streams): that end is said as such, below. */
+        if (r.failed && ssh_is_connected(client) &&
+            ssh_is_connected(upstream)) {
             reason = "write error";
             break;
         }

@@ -3,6 +3,7 @@
 #include "recorder/proc/rec-ring.h"
 #include "recorder/proc/recorder-proc.h"
 #include "recorder/transcript.h"
+#include "util.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -31,14 +32,6 @@ void wk_rec_init(int fd, uint64_t t0)
 int wk_rec_fd(void)
 {
     return rec_fd;
-}
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -96,7 +89,7 @@ static int send_frame(int type, uint64_t t, const uint8_t *data, size_t len)
      * of freezing it. */
     while (rec_ring_room(rec_shared_ring) < need) {
         struct pollfd p = {rec_fd, POLLIN, 0};
-        uint64_t now = now_us();
+        uint64_t now = sk_mono_us();
 
         if (deadline == 0) {
             deadline = now + REC_STALL_US;
@@ -137,7 +130,7 @@ int wk_rec(int type, const void *data, size_t len)
     if (rec_fd < 0 || rec_dead || rec_shared_ring == NULL) {
         return -1;
     }
-    t = now_us();
+    t = sk_mono_us();
     t = t > rec_t0 ? t - rec_t0 : 0;
     do {
         size_t n = len > SK_TR_EV_DATA_MAX ? SK_TR_EV_DATA_MAX : len;

@@ -634,12 +634,17 @@ void sk_strix_free(struct sk_strix *ix)
     sodium_memzero(ix, sizeof(*ix));
 }
 
-int64_t sk_mono_ms(void)
+uint64_t sk_mono_us(void)
 {
     struct timespec ts;
 
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
         return 0;
     }
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int64_t sk_mono_ms(void)
+{
+    return (int64_t)(sk_mono_us() / 1000u);
 }

@@ -138,8 +138,10 @@ int sk_strix_add(struct sk_strix *ix, const char *key, size_t pos);
 /* Frees the index and zeroes it for reuse. */
 void sk_strix_free(struct sk_strix *ix);
 
-/* Milliseconds of CLOCK_MONOTONIC (0 if the clock fails). */
+/* Milliseconds and microseconds of CLOCK_MONOTONIC (0 if the clock
+ * fails). */
 int64_t sk_mono_ms(void);
+uint64_t sk_mono_us(void);
 
 /* `PROGRAM --version`: prints "prog X.Y.Z" (SK_VERSION, the CMake project
  * version) on the first line, then the state schema this program writes

@@ -37,14 +37,14 @@
 /* Buffered events are written out after this long without new ones (see
  * sk_tr_flush): what a live watch waits at most, beyond its own poll. */
 #define FLUSH_IDLE_US (100 * 1000)
-
-uint64_t rec_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
+/* After a pass that took events, the recorder looks at the ring again
+ * this much later by itself instead of asking to be rung: output that
+ * comes in pieces (a log, a build, ten writes a second) then costs one
+ * wake-up per window, not a bell from the worker and a wake-up here per
+ * piece. The events wait in the ring meanwhile, which is where the
+ * worker's relaying waits for them anyway (rec-ring.h); a worker short
+ * of room still rings, and an idle session sleeps until rung. */
+#define LAZY_US FLUSH_IDLE_US
 
 static void say(int fd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -112,9 +112,9 @@ static void protocol_error(struct sk_tr_writer *w, int status, uint64_t t0)
 {
     static const char marker[] = "{\"kind\":\"recorder_protocol_error\"}";
 
-    (void)sk_tr_event(w, SK_TR_EV_MARKER, rec_now_us() - t0, marker,
+    (void)sk_tr_event(w, SK_TR_EV_MARKER, sk_mono_us() - t0, marker,
                       sizeof(marker) - 1);
-    (void)sk_tr_close(w, rec_now_us() - t0, NULL, NULL);
+    (void)sk_tr_close(w, sk_mono_us() - t0, NULL, NULL);
     rec_fail(status, "malformed event from the worker", SK_ERR_BAD_MESSAGE);
 }
 
@@ -128,7 +128,7 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
     uint8_t *in, chain[32];
     char hex[65];
     size_t have = 0;
-    uint64_t last_ckpt = rec_now_us(), last_event = last_ckpt, size = 0;
+    uint64_t last_ckpt = sk_mono_us(), last_event = last_ckpt, size = 0;
     int r, got_end = 0, worker_gone = 0;
     struct rec_ring_reader rd;
 
@@ -195,9 +195,9 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
             }
             memmove(in, in + off, have - off);
             have -= off;
-            last_event = rec_now_us();
+            last_event = sk_mono_us();
         }
-        now = rec_now_us();
+        now = sk_mono_us();
         if (sk_tr_buffered(w) > 0 && now >= last_event + FLUSH_IDLE_US &&
             (r = sk_tr_flush(w)) != 0) {
             rec_fail(status, "writing the transcript", r);
@@ -221,6 +221,8 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
              * not ring for every event and each pass takes more. A worker
              * short of room rings anyway and ends the nap. */
             timeout = BULK_NAP_MS;
+        } else if (!worker_gone && now < last_event + LAZY_US) {
+            timeout = (int)((last_event + LAZY_US - now) / 1000) + 1;
         } else {
             if (worker_gone) {
                 break; /* its last words are all in */
@@ -269,10 +271,10 @@ static void rec_child(const struct sk_config *cfg, int tfd, int evfd,
     if (!got_end) {
         static const char why[] = "event stream ended without an end event";
 
-        (void)sk_tr_event(w, SK_TR_EV_END, rec_now_us() - t0, why,
+        (void)sk_tr_event(w, SK_TR_EV_END, sk_mono_us() - t0, why,
                           sizeof(why) - 1);
     }
-    if ((r = sk_tr_close(w, rec_now_us() - t0, chain, &size)) != 0) {
+    if ((r = sk_tr_close(w, sk_mono_us() - t0, chain, &size)) != 0) {
         rec_fail(status, "sealing the transcript", r);
     }
     sodium_bin2hex(hex, sizeof(hex), chain, sizeof(chain));
@@ -312,7 +314,7 @@ int rec_start(const struct sk_config *cfg, const struct sk_tr_meta *meta,
     time_t now = (time_t)(meta->start_us / 1000000);
     int tfd = -1, ev[2] = {-1, -1}, st[2] = {-1, -1}, one = 1;
     struct timeval tv = {30, 0};
-    uint64_t t0 = rec_now_us();
+    uint64_t t0 = sk_mono_us();
     struct pollfd pfd;
     ssize_t n;
     pid_t monitor = getpid();

@@ -80,7 +80,4 @@ int rec_poll(struct rec_proc *p, int timeout_ms);
  * and closes the status socket. */
 void rec_finish(struct rec_proc *p, int timeout_ms);
 
-/* Current CLOCK_MONOTONIC in microseconds. */
-uint64_t rec_now_us(void);
-
 #endif

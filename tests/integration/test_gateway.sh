@@ -234,6 +234,34 @@ t_client_killed_mid_session() {
         fail "no session_end for the killed client"
 }
 
+# A client killed while output streams to it: the gateway's next write
+# to it fails before its poll sees the close. That is still the client's
+# end ("client disconnected"), not a gateway fault ("write error", as 4 of
+# 1,000 sessions killed at once ended in bench/concurrency.sh).
+t_client_killed_while_streaming() {
+    local pid before n
+    before=$(grep -c '"reason":"client disconnected"' "$GW/audit.log")
+    for n in 1 2 3; do
+        gw_ssh alice web01 -- 'exec cat /dev/zero' > /dev/null < /dev/null &
+        pid=$!
+        wait_until 10 pgrep -fx 'cat /dev/zero' > /dev/null ||
+            fail "remote cat never started ($n)"
+        sleep 0.3 # streaming
+        pkill -9 -f "alice@127.0.0.1 web01 -- exec cat /dev/zero"
+        wait "$pid" 2>/dev/null
+        wait_until 10 no_session_procs ||
+            fail "gateway processes left behind: $(pgrep -af sekisho-session)"
+        wait_until 10 sh -c "! pgrep -fx 'cat /dev/zero' > /dev/null" ||
+            fail "remote command left running ($n)"
+    done
+    wait_until 5 sh -c "[ \$(grep -c '\"reason\":\"client disconnected\"' \
+        '$GW/audit.log') -ge $(( before + 3 )) ]" ||
+        fail "not every killed client's session ended 'client disconnected':
+$(grep '"event":"session_end"' "$GW/audit.log" | tail -3)"
+    ! grep -q '"reason":"write error"' "$GW/audit.log" ||
+        fail "a killed client was called a write error"
+}
+
 t_target_killed_mid_session() {
     local pid out rc spid
     gw_ssh alice web01 -- 'echo started; exec sleep 302' > "$WORK/tk.out" \
@@ -1893,6 +1921,7 @@ run_test t_hostkey_mismatch
 run_test t_bad_credentials_look_alike
 run_test t_locked_and_disabled_users_refused
 run_test t_client_killed_mid_session
+run_test t_client_killed_while_streaming
 run_test t_target_killed_mid_session
 run_test t_worker_sandboxed
 run_test t_sandbox_violation_ends_session
