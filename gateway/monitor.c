@@ -117,7 +117,7 @@ struct monitor {
      * then: read again only once another process has written (a kill
      * request, an admin's change); the times are judged every check. */
     int rc_valid, rc_loaded;
-    int64_t rc_version;
+    int64_t rc_version, rc_gen; /* sk_store_data_version, _policy_gen */
     struct sk_user rc_user;
     struct access rc_access;
     time_t grace_end;      /* authentication must be done by then */
@@ -2338,7 +2338,8 @@ static const char *mon_recheck(struct monitor *m)
 {
     struct sk_user u;
     struct access ac;
-    int64_t version = 0;
+    int64_t version = 0, gen = 0;
+    int have_gen = 0;
     const char *why = NULL;
     char detail[128], *kill = NULL;
     size_t idx = 0;
@@ -2351,6 +2352,16 @@ static const char *mon_recheck(struct monitor *m)
      * to them is another process's commit), so only the clock moved. */
     if (sk_store_data_version(m->store, &version) != 0 || !m->rc_valid ||
         version != m->rc_version) {
+        /* Read before the rules below, so that a change made while they
+         * are read is seen next time. */
+        have_gen = sk_store_policy_gen(m->store, &gen) == 0;
+    }
+    if (have_gen && m->rc_valid && gen == m->rc_gen) {
+        /* Others committed, none of it a rule (another session's login,
+         * most often: at 1,000 sessions each login made every monitor
+         * read its account and rules again). */
+        m->rc_version = version;
+    } else if (!m->rc_valid || version != m->rc_version || have_gen) {
         struct access fresh;
 
         /* `sekishoctl session kill` leaves its request in the store. */
@@ -2375,8 +2386,9 @@ static const char *mon_recheck(struct monitor *m)
             memset(&fresh, 0, sizeof(fresh));
             m->rc_valid = 0;
         } else {
-            m->rc_valid = 1;
+            m->rc_valid = have_gen; /* without the count: all again */
             m->rc_version = version;
+            m->rc_gen = gen;
         }
         m->rc_user = u;
         m->rc_access = fresh;

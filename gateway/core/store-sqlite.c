@@ -12,6 +12,17 @@ struct sk_store {
     int found_version; /* schema version before this open migrated it */
 };
 
+/* Migration 18's triggers: each change to a table the rules are read
+ * from moves policy_gen (users: inserts and deletes here, updates by a
+ * trigger of their own). */
+#define PG_BUMP "BEGIN UPDATE policy_gen SET gen = gen + 1; END;"
+#define PG_ON(t, what) \
+    "CREATE TRIGGER pg_" t "_" what " AFTER " what " ON " t " " PG_BUMP
+#define PG_TABLE(t, which) \
+    PG_ON(t, "INSERT") PG_ON(t, "DELETE") PG_TABLE_##which(t)
+#define PG_TABLE_all(t) PG_ON(t, "UPDATE")
+#define PG_TABLE_ins_del(t) ""
+
 /* Migrations, in order; the schema version is their count. Never edit a
  * released entry: add a new one. */
 static const char *migrations[] = {
@@ -174,6 +185,32 @@ static const char *migrations[] = {
     /* 17: why a grant exists (R-AC-4); NULL for grants made before */
     "ALTER TABLE grants ADD COLUMN reason TEXT;"
     "ALTER TABLE group_grants ADD COLUMN reason TEXT;",
+    /* 18: a count of the changes that can end a running session
+     * (sk_store_policy_gen), kept by triggers so every writer counts:
+     * held sessions' monitors re-read the account and the rules when it
+     * moves, not after each login anywhere (a login writes its session,
+     * the user's last_login, a used session id: none of them a rule).
+     * A users update that sets last_login or totp_last_step (a login, a
+     * code used) does not count; no statement sets them together with a
+     * column that does. A later rebuild of one of these tables must
+     * create its triggers again. */
+    "CREATE TABLE policy_gen ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  gen INTEGER NOT NULL);"
+    "INSERT INTO policy_gen VALUES (1, 0);"
+    "CREATE TRIGGER pg_users_u AFTER UPDATE ON users"
+    "  WHEN OLD.last_login IS NEW.last_login AND"
+    "       OLD.totp_last_step IS NEW.totp_last_step " PG_BUMP
+    "CREATE TRIGGER pg_sessions_kill AFTER UPDATE OF kill_reason ON sessions "
+    PG_BUMP
+    PG_TABLE("users", ins_del)
+    PG_TABLE("targets", all)
+    PG_TABLE("grants", all)
+    PG_TABLE("groups", all)
+    PG_TABLE("group_members", all)
+    PG_TABLE("group_grants", all)
+    PG_TABLE("requests", all)
+    PG_TABLE("request_votes", all),
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -375,6 +412,21 @@ int sk_store_data_version(sk_store *st, int64_t *out)
 
     if (sqlite3_prepare_v2(st->db, "PRAGMA data_version", -1, &s, NULL) ==
             SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(s, 0);
+        r = 0;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+int sk_store_policy_gen(sk_store *st, int64_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    int r = SK_ERR_STORE;
+
+    if (sqlite3_prepare_v2(st->db, "SELECT gen FROM policy_gen WHERE id = 1",
+                           -1, &s, NULL) == SQLITE_OK &&
         sqlite3_step(s) == SQLITE_ROW) {
         *out = sqlite3_column_int64(s, 0);
         r = 0;

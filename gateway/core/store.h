@@ -34,6 +34,13 @@ int sk_store_schema_version(sk_store *st);
  * data_version): what a long-lived reader checks before reading again.
  * Returns 0 or SK_ERR_STORE. */
 int sk_store_data_version(sk_store *st, int64_t *out);
+/* A number that moves with every committed change, by anyone, to what
+ * can end a running session: an account (not its last login or last
+ * one-time code), a target, a grant, a group or its members or grants,
+ * a request or its votes, a kill request. Another connection's commit
+ * moves data_version; a reader that finds this unmoved too need not
+ * read the rules again. Returns 0 or SK_ERR_STORE. */
+int sk_store_policy_gen(sk_store *st, int64_t *out);
 /* The version the database had when sk_store_open found it (0: new);
  * less than sk_store_schema_version() if that open migrated it. The
  * caller logs and audits the migration (the store never logs). */

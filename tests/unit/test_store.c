@@ -81,8 +81,8 @@ static void test_open_missing(void **state)
 
 static void test_schema(void **state)
 {
-    assert_int_equal(sk_store_schema_version(*state), 17);
-    assert_int_equal(sk_store_schema_latest(), 17);
+    assert_int_equal(sk_store_schema_version(*state), 18);
+    assert_int_equal(sk_store_schema_latest(), 18);
     assert_int_equal(sk_store_schema_found(*state), 0); /* created */
 }
 
@@ -620,6 +620,84 @@ static void test_data_version(void **state)
     sk_store_close(other);
 }
 
+/* The count of changes that can end a session: moved by every rule
+ * change, by whichever connection, and not by what a login writes. */
+static int64_t gen_of(sk_store *st)
+{
+    int64_t g = -1;
+
+    assert_int_equal(sk_store_policy_gen(st, &g), 0);
+    return g;
+}
+
+static void test_policy_gen(void **state)
+{
+    sk_store *st = *state, *other = NULL;
+    struct sk_target t = {0};
+    struct sk_grant g = {0};
+    struct sk_session_rec s;
+    int64_t a;
+
+    assert_int_equal(sk_store_open(dbpath, 0, &other), 0);
+    a = gen_of(st);
+    assert_int_equal(sk_store_user_add(other, "alice", "maintainer", NULL, 1),
+                     0);
+    assert_true(gen_of(st) > a);
+    t.name = "web01";
+    t.host = "127.0.0.1";
+    t.port = 22;
+    t.login = "ops";
+    t.host_key = "ssh-ed25519 AAAA";
+    a = gen_of(st);
+    assert_int_equal(sk_store_target_add(other, &t, 10), 0);
+    assert_true(gen_of(st) > a);
+    g.user = "alice";
+    g.target = "web01";
+    g.created_by = "admin";
+    a = gen_of(st);
+    assert_int_equal(sk_store_grant_add(other, &g, 10), 0);
+    assert_true(gen_of(st) > a);
+
+    /* What a login and its session write: no rule among them. */
+    a = gen_of(st);
+    assert_int_equal(sk_store_user_touch_login(other, "alice", 300), 0);
+    assert_int_equal(sk_store_user_totp_use(other, "alice", 7), 0);
+    memset(&s, 0, sizeof(s));
+    s.id = "S1";
+    s.user = "alice";
+    s.source = "127.0.0.1";
+    s.target = "web01";
+    s.mode = "shell";
+    s.start = 40;
+    assert_int_equal(sk_store_session_start(other, &s), 0);
+    assert_int_equal(gen_of(st), a);
+
+    /* A kill request, the account's state, its lockout and expiry, the
+     * grant's removal: each moves it. */
+    assert_int_equal(sk_store_session_kill(other, "S1", "why"), 0);
+    assert_true(gen_of(st) > a);
+    a = gen_of(st);
+    assert_int_equal(sk_store_user_set_status(other, "alice",
+                                              SK_USER_DISABLED),
+                     0);
+    assert_true(gen_of(st) > a);
+    a = gen_of(st);
+    assert_int_equal(sk_store_user_lock_until(other, "alice", 900), 0);
+    assert_true(gen_of(st) > a);
+    a = gen_of(st);
+    assert_int_equal(sk_store_user_set_expires(other, "alice", 900), 0);
+    assert_true(gen_of(st) > a);
+    a = gen_of(st);
+    assert_int_equal(sk_store_grant_remove(other, "alice", "web01"), 0);
+    assert_true(gen_of(st) > a);
+    a = gen_of(st);
+    s.end = 50;
+    s.end_reason = "closed";
+    assert_int_equal(sk_store_session_end(other, &s), 0);
+    assert_int_equal(gen_of(st), a);
+    sk_store_close(other);
+}
+
 /* Writes sql into a new database file at dbpath (the store closed). */
 static void load_sql(const char *sql)
 {
@@ -899,6 +977,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_gen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
                                         teardown),
     };
