@@ -118,6 +118,7 @@ struct monitor {
      * request, an admin's change); the times are judged every check. */
     int rc_valid, rc_loaded;
     int64_t rc_version, rc_gen; /* sk_store_data_version, _policy_gen */
+    time_t rc_read;             /* when those were last read */
     struct sk_user rc_user;
     struct access rc_access;
     time_t grace_end;      /* authentication must be done by then */
@@ -153,6 +154,9 @@ struct monitor {
  * a loop) must not flood syslog or the audit log: a burst passes, then
  * so many a second; the rest is dropped, with one rate_limited audit line
  * at the first drop and the count logged at the end of the connection. */
+/* A held session's monitor reads the store at least this often even
+ * when its log seems not to have moved (mon_recheck). */
+#define MON_REREAD_S 10
 #define MON_LOG_BURST 200
 #define MON_LOG_PER_SEC 20
 #define MON_REFUSED_BURST 20
@@ -2347,14 +2351,24 @@ static const char *mon_recheck(struct monitor *m)
     struct sk_when when;
     int r;
 
-    /* Nothing written by anyone else since the last read: the kill
-     * request, the account and the rules are as they were (every write
-     * to them is another process's commit), so only the clock moved. */
-    if (sk_store_data_version(m->store, &version) != 0 || !m->rc_valid ||
-        version != m->rc_version) {
-        /* Read before the rules below, so that a change made while they
-         * are read is seen next time. */
-        have_gen = sk_store_policy_gen(m->store, &gen) == 0;
+    /* The store's log not moved since the last look: nobody committed,
+     * so only the clock moved. Looked at without SQLite's locks, whose
+     * cost grows with the processes holding the database (at 1,000
+     * sessions, most of a monitor's wake-up); read anyway every
+     * MON_REREAD_S (sk_store_wal_moved can miss a commit, rarely). */
+    if (m->rc_valid && !sk_store_wal_moved(m->store) &&
+        now - m->rc_read < MON_REREAD_S) {
+        version = m->rc_version;
+    } else {
+        m->rc_read = now;
+        /* Nothing written by anyone else since the last read (every
+         * write to the rules is another process's commit) leaves
+         * have_gen 0. Read before the rules below, so that a change made
+         * while they are read is seen next time. */
+        if (sk_store_data_version(m->store, &version) != 0 ||
+            !m->rc_valid || version != m->rc_version) {
+            have_gen = sk_store_policy_gen(m->store, &gen) == 0;
+        }
     }
     if (have_gen && m->rc_valid && gen == m->rc_gen) {
         /* Others committed, none of it a rule (another session's login,

@@ -6,10 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct sk_store {
     sqlite3 *db;
     int found_version; /* schema version before this open migrated it */
+    /* sk_store_wal_moved: the log's path, and what stat(2) said last */
+    char *wal;
+    int wal_seen;
+    struct stat wal_st;
 };
 
 /* Migration 18's triggers: each change to a table the rules are read
@@ -394,7 +399,37 @@ void sk_store_close(sk_store *st)
         return;
     }
     sqlite3_close(st->db);
+    free(st->wal);
     free(st);
+}
+
+int sk_store_wal_moved(sk_store *st)
+{
+    struct stat now;
+    int same;
+
+    if (st->wal == NULL) {
+        const char *db = sqlite3_db_filename(st->db, "main");
+
+        if (db == NULL || db[0] == '\0' ||
+            asprintf(&st->wal, "%s-wal", db) < 0) {
+            st->wal = NULL;
+            return 1;
+        }
+    }
+    if (stat(st->wal, &now) != 0) {
+        st->wal_seen = 0;
+        return 1;
+    }
+    same = st->wal_seen && now.st_ino == st->wal_st.st_ino &&
+           now.st_size == st->wal_st.st_size &&
+           now.st_mtim.tv_sec == st->wal_st.st_mtim.tv_sec &&
+           now.st_mtim.tv_nsec == st->wal_st.st_mtim.tv_nsec &&
+           now.st_ctim.tv_sec == st->wal_st.st_ctim.tv_sec &&
+           now.st_ctim.tv_nsec == st->wal_st.st_ctim.tv_nsec;
+    st->wal_st = now;
+    st->wal_seen = 1;
+    return !same;
 }
 
 int sk_store_schema_version(sk_store *st)

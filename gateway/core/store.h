@@ -34,6 +34,17 @@ int sk_store_schema_version(sk_store *st);
  * data_version): what a long-lived reader checks before reading again.
  * Returns 0 or SK_ERR_STORE. */
 int sk_store_data_version(sk_store *st, int64_t *out);
+/* 1 if the database's write-ahead log may have changed since this
+ * connection last asked (or cannot be looked at: first call, no log), 0
+ * if its identity, size and times are as they were. A stat(2), without
+ * the locks a read of the database takes: each of those costs in
+ * proportion to the processes holding the database open (a monitor per
+ * held session). Every commit writes the log, so its size or time moves;
+ * one that rewrote a restarted log to the same size within one tick of
+ * the file system's clock after the last look is not seen, so a reader
+ * that relies on this reads the database anyway every so often. Not for
+ * this connection's own commits (it sees those as moves). */
+int sk_store_wal_moved(sk_store *st);
 /* A number that moves with every committed change, by anyone, to what
  * can end a running session: an account (not its last login or last
  * one-time code), a target, a grant, a group or its members or grants,

@@ -698,6 +698,37 @@ static void test_policy_gen(void **state)
     sk_store_close(other);
 }
 
+/* The lock-free look at the log: quiet while nobody commits, moved by
+ * any commit, another connection's or this one's. */
+static void test_wal_moved(void **state)
+{
+    sk_store *st = *state, *other = NULL;
+    struct sk_user u;
+
+    assert_int_equal(sk_store_open(dbpath, 0, &other), 0);
+    assert_int_equal(sk_store_wal_moved(st), 1); /* first look */
+    assert_int_equal(sk_store_wal_moved(st), 0);
+    assert_int_equal(sk_store_user_add(other, "theirs", "maintainer", NULL,
+                                       1),
+                     0);
+    assert_int_equal(sk_store_wal_moved(st), 1);
+    assert_int_equal(sk_store_wal_moved(st), 0);
+    /* reads are no commits */
+    assert_int_equal(sk_store_user_get(other, "theirs", &u), 0);
+    sk_user_clear(&u);
+    assert_int_equal(sk_store_user_get(st, "theirs", &u), 0);
+    sk_user_clear(&u);
+    assert_int_equal(sk_store_wal_moved(st), 0);
+    assert_int_equal(sk_store_user_set_status(other, "theirs",
+                                              SK_USER_DISABLED),
+                     0);
+    assert_int_equal(sk_store_wal_moved(st), 1);
+    assert_int_equal(sk_store_user_add(st, "own", "maintainer", NULL, 1), 0);
+    assert_int_equal(sk_store_wal_moved(st), 1);
+    assert_int_equal(sk_store_wal_moved(st), 0);
+    sk_store_close(other);
+}
+
 /* Writes sql into a new database file at dbpath (the store closed). */
 static void load_sql(const char *sql)
 {
@@ -978,6 +1009,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_gen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_moved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
                                         teardown),
     };
