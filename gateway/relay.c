@@ -610,6 +610,18 @@ static void setup_side(struct relay *r, struct side *s, ssh_session sess,
     ssh_set_blocking(sess, 0);
 }
 
+/* The session's peer has gone: libssh says so, or its socket has hung
+ * up or failed (which libssh learns only at its next poll). */
+static int peer_gone(ssh_session s)
+{
+    struct pollfd p = {ssh_get_fd(s), 0, 0};
+
+    return !ssh_is_connected(s) ||
+           (ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 ||
+           (p.fd >= 0 && poll(&p, 1, 0) == 1 &&
+            (p.revents & (POLLHUP | POLLERR)) != 0);
+}
+
 void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
                ssh_channel uch, const char *user, int idle_timeout,
                int terminal, struct relay_result *res)
@@ -719,9 +731,13 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             break;
         }
         /* A write also fails when its peer has gone (a client killed
-         * while output streams): that end is said as such, below. */
-        if (r.failed && ssh_is_connected(client) &&
-            ssh_is_connected(upstream)) {
+         * while output streams), maybe before libssh has noticed: that
+         * end is said as such. */
+        if (r.failed && peer_gone(client)) {
+            reason = "client disconnected";
+            break;
+        }
+        if (r.failed && !peer_gone(upstream)) {
             reason = "write error";
             break;
         }
@@ -765,7 +781,8 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             break;
         }
         if (!ssh_is_connected(upstream) ||
-            ssh_get_status(upstream) & (SSH_CLOSED | SSH_CLOSED_ERROR)) {
+            ssh_get_status(upstream) & (SSH_CLOSED | SSH_CLOSED_ERROR) ||
+            r.failed) {
             reason = "target connection lost";
             (void)sk_notice_fmt(note, sizeof(note), "%s",
                                 _("sekisho: connection to the target was "
