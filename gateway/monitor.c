@@ -113,12 +113,12 @@ struct monitor {
     time_t ended_at;       /* MON_SESSION_END received at; 0: not */
     time_t early_seal;     /* the recorder sealed before MON_SESSION_END */
     time_t last_check;     /* of mon_recheck */
-    /* What mon_recheck read from the store, and the store's data_version
-     * then: read again only once another process has written (a kill
+    /* What mon_recheck read from the store, and the store's count of
+     * rule changes then: read again only once that moved (a kill
      * request, an admin's change); the times are judged every check. */
     int rc_valid, rc_loaded;
-    int64_t rc_version, rc_gen; /* sk_store_data_version, _policy_gen */
-    time_t rc_read;             /* when those were last read */
+    int64_t rc_gen; /* sk_store_policy_gen then */
+    time_t rc_read; /* when it was last read */
     struct sk_user rc_user;
     struct access rc_access;
     time_t grace_end;      /* authentication must be done by then */
@@ -154,8 +154,8 @@ struct monitor {
  * a loop) must not flood syslog or the audit log: a burst passes, then
  * so many a second; the rest is dropped, with one rate_limited audit line
  * at the first drop and the count logged at the end of the connection. */
-/* A held session's monitor reads the store at least this often even
- * when its log seems not to have moved (mon_recheck). */
+/* A held session's monitor reads the store's count of rule changes at
+ * least this often, announced or not (mon_recheck). */
 #define MON_REREAD_S 10
 #define MON_LOG_BURST 200
 #define MON_LOG_PER_SEC 20
@@ -2342,8 +2342,8 @@ static const char *mon_recheck(struct monitor *m)
 {
     struct sk_user u;
     struct access ac;
-    int64_t version = 0, gen = 0;
-    int have_gen = 0;
+    int64_t gen = 0;
+    int have_gen = 0, fresh_needed;
     const char *why = NULL;
     char detail[128], *kill = NULL;
     size_t idx = 0;
@@ -2351,31 +2351,23 @@ static const char *mon_recheck(struct monitor *m)
     struct sk_when when;
     int r;
 
-    /* The store's log not moved since the last look: nobody committed,
-     * so only the clock moved. Looked at without SQLite's locks, whose
-     * cost grows with the processes holding the database (at 1,000
-     * sessions, most of a monitor's wake-up); read anyway every
-     * MON_REREAD_S (sk_store_wal_moved can miss a commit, rarely). */
-    if (m->rc_valid && !sk_store_wal_moved(m->store) &&
+    /* No rule changed since the last read: the kill request, the account
+     * and the rules are as they were, so only the clock moved. Asked
+     * without SQLite's locks, whose cost grows with the processes holding
+     * the database (at 1,000 sessions, most of a monitor's wake-up);
+     * policy_gen is read anyway every MON_REREAD_S, for a change nobody
+     * announced (sk_store_policy_moved). */
+    if (m->rc_valid && !sk_store_policy_moved(m->store) &&
         now - m->rc_read < MON_REREAD_S) {
-        version = m->rc_version;
+        fresh_needed = 0;
     } else {
+        /* Read before the rules below, so that a change made while they
+         * are read is seen next time. */
         m->rc_read = now;
-        /* Nothing written by anyone else since the last read (every
-         * write to the rules is another process's commit) leaves
-         * have_gen 0. Read before the rules below, so that a change made
-         * while they are read is seen next time. */
-        if (sk_store_data_version(m->store, &version) != 0 ||
-            !m->rc_valid || version != m->rc_version) {
-            have_gen = sk_store_policy_gen(m->store, &gen) == 0;
-        }
+        have_gen = sk_store_policy_gen(m->store, &gen) == 0;
+        fresh_needed = !have_gen || !m->rc_valid || gen != m->rc_gen;
     }
-    if (have_gen && m->rc_valid && gen == m->rc_gen) {
-        /* Others committed, none of it a rule (another session's login,
-         * most often: at 1,000 sessions each login made every monitor
-         * read its account and rules again). */
-        m->rc_version = version;
-    } else if (!m->rc_valid || version != m->rc_version || have_gen) {
+    if (fresh_needed) {
         struct access fresh;
 
         /* `sekishoctl session kill` leaves its request in the store. */
@@ -2401,7 +2393,6 @@ static const char *mon_recheck(struct monitor *m)
             m->rc_valid = 0;
         } else {
             m->rc_valid = have_gen; /* without the count: all again */
-            m->rc_version = version;
             m->rc_gen = gen;
         }
         m->rc_user = u;

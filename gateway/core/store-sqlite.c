@@ -1,21 +1,34 @@
 #include "store.h"
 #include "sk-err.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct sk_store {
     sqlite3 *db;
     int found_version; /* schema version before this open migrated it */
-    /* sk_store_wal_moved: the log's path, and what stat(2) said last */
-    char *wal;
-    int wal_seen;
-    struct stat wal_st;
+    /* Rule changes announced (see sk_store_policy_moved): the file,
+     * whether this connection's open transaction moved policy_gen, and
+     * what stat(2) said of the file last. */
+    char *ann;
+    int policy_dirty;
+    int ann_seen;
+    struct stat ann_st;
 };
+
+/* The announcement file is cut back to nothing past this size (one byte
+ * per rule change). */
+#define ANN_MAX (1024 * 1024)
+/* What SQLite's own autocheckpoint does (sqlite3_wal_autocheckpoint),
+ * which the WAL hook below replaces. */
+#define WAL_CHECKPOINT_FRAMES 1000
 
 /* Migration 18's triggers: each change to a table the rules are read
  * from moves policy_gen (users: inserts and deletes here, updates by a
@@ -347,6 +360,58 @@ fail:
     return SK_ERR_STORE;
 }
 
+/* Hooks (sk_store_open): a change to policy_gen (made by migration 18's
+ * triggers) marks the transaction; once it is committed, one byte is
+ * appended to the announcement file. */
+static void on_update(void *arg, int op, const char *db, const char *table,
+                      sqlite3_int64 rowid)
+{
+    sk_store *st = arg;
+
+    (void)op;
+    (void)db;
+    (void)rowid;
+    if (strcmp(table, "policy_gen") == 0) {
+        st->policy_dirty = 1;
+    }
+}
+
+static void on_rollback(void *arg)
+{
+    ((sk_store *)arg)->policy_dirty = 0;
+}
+
+/* After every commit (SQLite calls it once the write lock is released,
+ * so a reader the byte sends to the database sees the change). */
+static int on_commit_done(void *arg, sqlite3 *db, const char *name,
+                          int frames)
+{
+    sk_store *st = arg;
+
+    if (st->policy_dirty && st->ann != NULL) {
+        int fd = open(st->ann,
+                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+                      0600);
+        struct stat sb;
+
+        /* Nothing to do about a failure here but to leave it to the
+         * readers' periodic full read (sk_store_policy_moved). */
+        if (fd >= 0) {
+            if (fstat(fd, &sb) == 0 && sb.st_size >= ANN_MAX) {
+                (void)!ftruncate(fd, 0); /* a new size all the same */
+            }
+            (void)!write(fd, "\n", 1);
+            (void)close(fd);
+        }
+    }
+    st->policy_dirty = 0;
+    if (frames >= WAL_CHECKPOINT_FRAMES) {
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+                                        NULL, NULL);
+    }
+    return SQLITE_OK;
+}
+
 int sk_store_open(const char *path, int flags, sk_store **out)
 {
     sk_store *st;
@@ -371,8 +436,25 @@ int sk_store_open(const char *path, int flags, sk_store **out)
         /* off while migrating (a table rebuild must not cascade), on
          * for everything after; the pragma is a no-op inside a
          * transaction, so it brackets the migration */
-        exec_sql(st->db, "PRAGMA foreign_keys = OFF") != 0 ||
-        (r = migrate(st->db, &st->found_version)) != 0 ||
+        exec_sql(st->db, "PRAGMA foreign_keys = OFF") != 0) {
+        goto fail;
+    }
+    /* Rule changes are announced next to the database, migration 18's
+     * first count included (sk_store_policy_moved). */
+    {
+        const char *db = sqlite3_db_filename(st->db, "main");
+
+        if (db != NULL && db[0] != '\0' &&
+            asprintf(&st->ann, "%s-policy", db) < 0) {
+            st->ann = NULL;
+            r = SK_ERR_ALLOC;
+            goto fail;
+        }
+    }
+    (void)sqlite3_update_hook(st->db, on_update, st);
+    (void)sqlite3_rollback_hook(st->db, on_rollback, st);
+    (void)sqlite3_wal_hook(st->db, on_commit_done, st);
+    if ((r = migrate(st->db, &st->found_version)) != 0 ||
         exec_sql(st->db, "PRAGMA foreign_keys = ON") != 0) {
         goto fail;
     }
@@ -399,38 +481,34 @@ void sk_store_close(sk_store *st)
         return;
     }
     sqlite3_close(st->db);
-    free(st->wal);
+    free(st->ann);
     free(st);
 }
 
-int sk_store_wal_moved(sk_store *st)
+int sk_store_policy_moved(sk_store *st)
 {
     struct stat now;
     int same;
 
-    if (st->wal == NULL) {
-        const char *db = sqlite3_db_filename(st->db, "main");
-
-        if (db == NULL || db[0] == '\0' ||
-            asprintf(&st->wal, "%s-wal", db) < 0) {
-            st->wal = NULL;
-            return 1;
-        }
-    }
-    if (stat(st->wal, &now) != 0) {
-        st->wal_seen = 0;
+    if (st->ann == NULL) {
         return 1;
     }
-    same = st->wal_seen && now.st_ino == st->wal_st.st_ino &&
-           now.st_size == st->wal_st.st_size &&
-           now.st_mtim.tv_sec == st->wal_st.st_mtim.tv_sec &&
-           now.st_mtim.tv_nsec == st->wal_st.st_mtim.tv_nsec &&
-           now.st_ctim.tv_sec == st->wal_st.st_ctim.tv_sec &&
-           now.st_ctim.tv_nsec == st->wal_st.st_ctim.tv_nsec;
-    st->wal_st = now;
-    st->wal_seen = 1;
+    if (stat(st->ann, &now) != 0) {
+        if (errno != ENOENT) {
+            st->ann_seen = 0;
+            return 1;
+        }
+        /* none yet: a state of its own, left when one is made */
+        memset(&now, 0, sizeof(now));
+    }
+    same = st->ann_seen && now.st_ino == st->ann_st.st_ino &&
+           now.st_dev == st->ann_st.st_dev &&
+           now.st_size == st->ann_st.st_size;
+    st->ann_st = now;
+    st->ann_seen = 1;
     return !same;
 }
+
 
 int sk_store_schema_version(sk_store *st)
 {
@@ -438,21 +516,6 @@ int sk_store_schema_version(sk_store *st)
 
     (void)user_version(st->db, &v);
     return v;
-}
-
-int sk_store_data_version(sk_store *st, int64_t *out)
-{
-    sqlite3_stmt *s = NULL;
-    int r = SK_ERR_STORE;
-
-    if (sqlite3_prepare_v2(st->db, "PRAGMA data_version", -1, &s, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW) {
-        *out = sqlite3_column_int64(s, 0);
-        r = 0;
-    }
-    sqlite3_finalize(s);
-    return r;
 }
 
 int sk_store_policy_gen(sk_store *st, int64_t *out)

@@ -28,29 +28,22 @@ int sk_store_open(const char *path, int flags, sk_store **out);
 void sk_store_close(sk_store *st);
 /* Schema version of an open store. */
 int sk_store_schema_version(sk_store *st);
-/* A number that changes when another connection (sekishoctl, another
- * session) has committed to the database since this connection last
- * looked, and not for this connection's own commits (SQLite's PRAGMA
- * data_version): what a long-lived reader checks before reading again.
- * Returns 0 or SK_ERR_STORE. */
-int sk_store_data_version(sk_store *st, int64_t *out);
-/* 1 if the database's write-ahead log may have changed since this
- * connection last asked (or cannot be looked at: first call, no log), 0
- * if its identity, size and times are as they were. A stat(2), without
- * the locks a read of the database takes: each of those costs in
- * proportion to the processes holding the database open (a monitor per
- * held session). Every commit writes the log, so its size or time moves;
- * one that rewrote a restarted log to the same size within one tick of
- * the file system's clock after the last look is not seen, so a reader
- * that relies on this reads the database anyway every so often. Not for
- * this connection's own commits (it sees those as moves). */
-int sk_store_wal_moved(sk_store *st);
+/* 1 if the rules may have changed since this connection last asked
+ * (sk_store_policy_gen moved; or first call, or the file cannot be
+ * looked at), 0 if not. Every connection that commits a change to
+ * policy_gen appends a byte to DB-policy next to the database, after the
+ * commit; this looks at its size with stat(2), without the locks a read
+ * of the database takes, whose cost grows with the processes holding it
+ * open (a monitor per held session). A writer that is not this store
+ * (the sqlite3 shell) or that could not write the file announces
+ * nothing: a reader that relies on this reads policy_gen anyway every so
+ * often. */
+int sk_store_policy_moved(sk_store *st);
 /* A number that moves with every committed change, by anyone, to what
  * can end a running session: an account (not its last login or last
  * one-time code), a target, a grant, a group or its members or grants,
- * a request or its votes, a kill request. Another connection's commit
- * moves data_version; a reader that finds this unmoved too need not
- * read the rules again. Returns 0 or SK_ERR_STORE. */
+ * a request or its votes, a kill request: a reader that finds it
+ * unmoved need not read the rules again. Returns 0 or SK_ERR_STORE. */
 int sk_store_policy_gen(sk_store *st, int64_t *out);
 /* The version the database had when sk_store_open found it (0: new);
  * less than sk_store_schema_version() if that open migrated it. The

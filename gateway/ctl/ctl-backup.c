@@ -381,7 +381,10 @@ static void backup_db(struct bk *b)
 
 static int is_db_file(const struct bk *b, const char *path)
 {
-    static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+    /* -policy: the store's announcement of rule changes (store.h), a
+     * run-time signal to running monitors, not state */
+    static const char *const sfx[] = {"", "-wal", "-shm", "-journal",
+                                      "-policy"};
     char p[PATH_MAX];
     size_t i;
 

@@ -1405,6 +1405,44 @@ t_revocation_ends_sessions() {
     pkill -fx 'sleep 307'
 }
 
+# A rule change reaches held sessions at their next 2 s check, not at the
+# store's periodic full read (every 10 s): the writer announces it
+# (store.h, sk_store_policy_moved) and the monitor reads the rules only
+# then. Each change waits until the session has been checked a few times
+# with nothing to read, then must end it well before a full read would.
+t_rule_changes_reach_sessions_at_once() {
+    local pid id t0 t1
+    add_user rosa
+    ctl grant add rosa web01 --exec > /dev/null
+    for how in disable grant kill; do
+        gw_ssh rosa web01 -- "echo started; exec sleep 311" \
+            > "$WORK/rc.out" 2>&1 < /dev/null &
+        pid=$!
+        wait_until 10 pgrep -fx 'sleep 311' > /dev/null ||
+            fail "no session ($how)"
+        sleep 4.5 # two checks that read nothing
+        t0=$(date +%s%N)
+        case $how in
+        disable) ctl user disable rosa > /dev/null ;;
+        grant) ctl grant remove rosa web01 > /dev/null ;;
+        kill)
+            id=$(db "SELECT id FROM sessions WHERE user = 'rosa' AND end = 0")
+            ctl session kill "$id" --reason "rule test" > /dev/null ;;
+        esac
+        wait_until 10 sh -c "! kill -0 $pid 2>/dev/null" ||
+            fail "session open 10 s after: $how"
+        t1=$(date +%s%N)
+        [ $(( (t1 - t0) / 1000000 )) -lt 5000 ] ||
+            fail "$how reached the session after $(( (t1 - t0) / 1000000 )) ms (a check is every 2 s)"
+        wait "$pid" 2>/dev/null
+        pkill -fx 'sleep 311'
+        case $how in
+        disable) ctl user enable rosa > /dev/null ;;
+        grant) ctl grant add rosa web01 --exec > /dev/null ;;
+        esac
+    done
+}
+
 t_passwd_command() {
     local out new='Quiet-River-8-Meadow#'
     add_user paul
@@ -1960,6 +1998,7 @@ run_test t_rekey_while_streaming
 run_test t_fido2_needs_touch
 run_test t_methods_need_two_factors
 run_test t_revocation_ends_sessions
+run_test t_rule_changes_reach_sessions_at_once
 run_test t_idle_timeout
 run_test t_listener_restart_keeps_sessions
 run_test t_monitor_killed_leaves_no_orphans

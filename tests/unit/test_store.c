@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -40,6 +41,8 @@ static int teardown(void **state)
     snprintf(p, sizeof(p), "%s-wal", dbpath);
     unlink(p);
     snprintf(p, sizeof(p), "%s-shm", dbpath);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-policy", dbpath);
     unlink(p);
     return 0;
 }
@@ -592,34 +595,6 @@ static void test_reopen_keeps_data(void **state)
 /* data_version (the monitor's mid-session recheck reads again only when
  * it moved): another connection's commit moves it, this connection's own
  * commits and plain reads do not. */
-static void test_data_version(void **state)
-{
-    sk_store *st = *state, *other = NULL;
-    struct sk_user u;
-    int64_t a = 0, b = 0;
-
-    assert_int_equal(sk_store_open(dbpath, 0, &other), 0);
-    assert_int_equal(sk_store_data_version(st, &a), 0);
-    assert_int_equal(sk_store_user_get(st, "nobody", &u), SK_ERR_NOT_FOUND);
-    assert_int_equal(sk_store_data_version(st, &b), 0);
-    assert_true(a == b);
-    assert_int_equal(sk_store_user_add(st, "own", "maintainer", NULL, 1), 0);
-    assert_int_equal(sk_store_data_version(st, &b), 0);
-    assert_true(a == b);
-    assert_int_equal(sk_store_user_add(other, "theirs", "maintainer", NULL,
-                                       1),
-                     0);
-    assert_int_equal(sk_store_data_version(st, &b), 0);
-    assert_true(a != b);
-    a = b;
-    assert_int_equal(sk_store_user_set_status(other, "theirs",
-                                              SK_USER_DISABLED),
-                     0);
-    assert_int_equal(sk_store_data_version(st, &b), 0);
-    assert_true(a != b);
-    sk_store_close(other);
-}
-
 /* The count of changes that can end a session: moved by every rule
  * change, by whichever connection, and not by what a login writes. */
 static int64_t gen_of(sk_store *st)
@@ -698,34 +673,48 @@ static void test_policy_gen(void **state)
     sk_store_close(other);
 }
 
-/* The lock-free look at the log: quiet while nobody commits, moved by
- * any commit, another connection's or this one's. */
-static void test_wal_moved(void **state)
+/* The announcement of rule changes: quiet while nobody changes a rule,
+ * whatever else is written; moved by a rule change from any connection,
+ * once it is committed, and not by one rolled back. */
+static void test_policy_moved(void **state)
 {
     sk_store *st = *state, *other = NULL;
     struct sk_user u;
+    char ann[600];
+    struct stat sb;
 
     assert_int_equal(sk_store_open(dbpath, 0, &other), 0);
-    assert_int_equal(sk_store_wal_moved(st), 1); /* first look */
-    assert_int_equal(sk_store_wal_moved(st), 0);
+    snprintf(ann, sizeof(ann), "%s-policy", dbpath);
+    assert_int_equal(sk_store_policy_moved(st), 1); /* first look */
+    assert_int_equal(sk_store_policy_moved(st), 0);
     assert_int_equal(sk_store_user_add(other, "theirs", "maintainer", NULL,
                                        1),
                      0);
-    assert_int_equal(sk_store_wal_moved(st), 1);
-    assert_int_equal(sk_store_wal_moved(st), 0);
-    /* reads are no commits */
+    assert_int_equal(sk_store_policy_moved(st), 1);
+    assert_int_equal(sk_store_policy_moved(st), 0);
+    /* reads, a login's writes */
     assert_int_equal(sk_store_user_get(other, "theirs", &u), 0);
     sk_user_clear(&u);
-    assert_int_equal(sk_store_user_get(st, "theirs", &u), 0);
-    sk_user_clear(&u);
-    assert_int_equal(sk_store_wal_moved(st), 0);
+    assert_int_equal(sk_store_user_touch_login(other, "theirs", 300), 0);
+    assert_int_equal(sk_store_policy_moved(st), 0);
     assert_int_equal(sk_store_user_set_status(other, "theirs",
                                               SK_USER_DISABLED),
                      0);
-    assert_int_equal(sk_store_wal_moved(st), 1);
+    assert_int_equal(sk_store_policy_moved(st), 1);
+    /* this connection's own change too */
     assert_int_equal(sk_store_user_add(st, "own", "maintainer", NULL, 1), 0);
-    assert_int_equal(sk_store_wal_moved(st), 1);
-    assert_int_equal(sk_store_wal_moved(st), 0);
+    assert_int_equal(sk_store_policy_moved(st), 1);
+    assert_int_equal(sk_store_policy_moved(st), 0);
+    /* a refused change (the name is taken) is rolled back: no byte */
+    assert_int_equal(stat(ann, &sb), 0);
+    assert_int_not_equal(sk_store_user_add(other, "own", "maintainer", NULL,
+                                           1),
+                         0);
+    assert_int_equal(sk_store_policy_moved(st), 0);
+    /* the file gone (cleaned away): moved, then quiet again */
+    assert_int_equal(unlink(ann), 0);
+    assert_int_equal(sk_store_policy_moved(st), 1);
+    assert_int_equal(sk_store_policy_moved(st), 0);
     sk_store_close(other);
 }
 
@@ -1007,9 +996,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_gen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wal_moved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_moved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup,
                                         teardown),
     };
