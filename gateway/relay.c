@@ -610,6 +610,34 @@ static void setup_side(struct relay *r, struct side *s, ssh_session sess,
     ssh_set_blocking(sess, 0);
 }
 
+/* How long the relay may sleep, in ms: until the idle warning or end
+ * is due, and at most RELAY_WAKE_MS, for a socket libssh dropped from
+ * the poll set without a word (it is asked directly after each poll).
+ * Everything else wakes the poll itself: data, the monitor's word, the
+ * recorder's end. A held idle session costs a wake-up per this. */
+#define RELAY_WAKE_MS 5000
+
+/* The idle warning comes this many seconds before the idle end. */
+static int idle_lead(int idle_timeout)
+{
+    int lead = idle_timeout / 4;
+
+    return lead > 60 ? 60 : lead < 1 ? 1 : lead;
+}
+
+static int wake_in(const struct relay *r, int idle_timeout)
+{
+    int64_t due, left;
+
+    if (idle_timeout <= 0) {
+        return RELAY_WAKE_MS;
+    }
+    due = (int64_t)r->last_activity + idle_timeout -
+          (r->warned ? 0 : idle_lead(idle_timeout));
+    left = (due - (int64_t)time(NULL)) * 1000;
+    return left < 0 ? 0 : left > RELAY_WAKE_MS ? RELAY_WAKE_MS : (int)left;
+}
+
 /* The session's peer has gone: libssh says so, or its socket has hung
  * up or failed (which libssh learns only at its next poll). */
 static int peer_gone(ssh_session s)
@@ -682,7 +710,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
     r.u.pending[0] = r.u.pending[1] = 1;
     r.c.pending[0] = 1;
     for (;;) {
-        int rc = ssh_event_dopoll(ev, 1000);
+        int rc = ssh_event_dopoll(ev, wake_in(&r, idle_timeout));
 
         if (rc == SSH_ERROR) {
             /* One of the sockets failed; the checks below say which. */
@@ -821,9 +849,7 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
         }
         if (idle_timeout > 0) {
             time_t idle = time(NULL) - r.last_activity;
-            int lead = idle_timeout / 4 > 60 ? 60
-                       : idle_timeout / 4 < 1 ? 1
-                                              : idle_timeout / 4;
+            int lead = idle_lead(idle_timeout);
 
             if (idle >= idle_timeout) {
                 reason = "idle timeout";
