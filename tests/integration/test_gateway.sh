@@ -216,20 +216,28 @@ no_session_procs() {
     [ "$(session_procs)" -eq 0 ]
 }
 
-t_client_killed_mid_session() {
+# kill_client_of REMOTE_COMMAND [SECONDS]: runs REMOTE_COMMAND as alice
+# on web01, waits until it runs (and SECONDS more), kill -9s the client
+# (gw_ssh runs it under timeout), and checks that the gateway's and the
+# target's processes of the session go.
+kill_client_of() {
     local pid
-    gw_ssh alice web01 -- 'exec sleep 301' < /dev/null &
+    gw_ssh alice web01 -- "exec $1" > /dev/null < /dev/null &
     pid=$!
-    wait_until 10 pgrep -fx 'sleep 301' > /dev/null ||
-        fail "remote sleep never started"
+    wait_until 10 pgrep -fx "$1" > /dev/null ||
+        fail "remote $1 never started"
     [ "$(session_procs)" -ge 2 ] || fail "no monitor+worker pair running"
-    # The client process itself (gw_ssh runs it under timeout).
-    pkill -9 -f "alice@127.0.0.1 web01 -- exec sleep 301"
+    sleep "${2:-0}"
+    pkill -9 -f "alice@127.0.0.1 web01 -- exec $1"
     wait "$pid" 2>/dev/null
     wait_until 10 no_session_procs ||
         fail "gateway processes left behind: $(pgrep -af sekisho-session)"
-    wait_until 10 sh -c "! pgrep -fx 'sleep 301' > /dev/null" ||
+    wait_until 10 sh -c "! pgrep -fx '$1' > /dev/null" ||
         fail "remote command left running"
+}
+
+t_client_killed_mid_session() {
+    kill_client_of 'sleep 301'
     audit_soon session_end '"reason":"client disconnected"' ||
         fail "no session_end for the killed client"
 }
@@ -239,20 +247,10 @@ t_client_killed_mid_session() {
 # end ("client disconnected"), not a gateway fault ("write error", as 4 of
 # 1,000 sessions killed at once ended in bench/concurrency.sh).
 t_client_killed_while_streaming() {
-    local pid before n
+    local before n
     before=$(grep -c '"reason":"client disconnected"' "$GW/audit.log")
     for n in 1 2 3; do
-        gw_ssh alice web01 -- 'exec cat /dev/zero' > /dev/null < /dev/null &
-        pid=$!
-        wait_until 10 pgrep -fx 'cat /dev/zero' > /dev/null ||
-            fail "remote cat never started ($n)"
-        sleep 0.3 # streaming
-        pkill -9 -f "alice@127.0.0.1 web01 -- exec cat /dev/zero"
-        wait "$pid" 2>/dev/null
-        wait_until 10 no_session_procs ||
-            fail "gateway processes left behind: $(pgrep -af sekisho-session)"
-        wait_until 10 sh -c "! pgrep -fx 'cat /dev/zero' > /dev/null" ||
-            fail "remote command left running ($n)"
+        kill_client_of 'cat /dev/zero' 0.3 # streaming
     done
     wait_until 5 sh -c "[ \$(grep -c '\"reason\":\"client disconnected\"' \
         '$GW/audit.log') -ge $(( before + 3 )) ]" ||

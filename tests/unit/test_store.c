@@ -395,19 +395,26 @@ static int note_session_id(const struct sk_session_rec *s, void *arg)
     return 0;
 }
 
+/* A shell session S1 of alice's on web01 from 127.0.0.1, started at
+ * start, not yet in the store. */
+static void shell_session(struct sk_session_rec *s, int64_t start)
+{
+    memset(s, 0, sizeof(*s));
+    s->id = "S1";
+    s->user = "alice";
+    s->source = "127.0.0.1";
+    s->target = "web01";
+    s->mode = "shell";
+    s->start = start;
+}
+
 static void test_sessions(void **state)
 {
     sk_store *st = *state;
     struct sk_session_rec s;
     char seen[64] = "";
 
-    memset(&s, 0, sizeof(s));
-    s.id = "S1";
-    s.user = "alice";
-    s.source = "127.0.0.1";
-    s.target = "web01";
-    s.mode = "shell";
-    s.start = 40;
+    shell_session(&s, 40);
     assert_int_equal(sk_store_session_start(st, &s), 0);
     assert_int_equal(sk_store_session_start(st, &s), SK_ERR_EXISTS);
     assert_int_equal(sk_store_session_running(st, "S1"), 1);
@@ -637,13 +644,7 @@ static void test_policy_gen(void **state)
     a = gen_of(st);
     assert_int_equal(sk_store_user_touch_login(other, "alice", 300), 0);
     assert_int_equal(sk_store_user_totp_use(other, "alice", 7), 0);
-    memset(&s, 0, sizeof(s));
-    s.id = "S1";
-    s.user = "alice";
-    s.source = "127.0.0.1";
-    s.target = "web01";
-    s.mode = "shell";
-    s.start = 40;
+    shell_session(&s, 40);
     assert_int_equal(sk_store_session_start(other, &s), 0);
     assert_int_equal(gen_of(st), a);
 
@@ -925,13 +926,7 @@ static void test_user_remove_and_role(void **state)
     assert_int_equal(sk_store_grant_add(st, &g, 3), 0);
     assert_int_equal(sk_store_group_add(st, "ops", "root", 3), 0);
     assert_int_equal(sk_store_group_member(st, "ops", "alice", 1), 0);
-    memset(&s, 0, sizeof(s));
-    s.id = "S1";
-    s.user = "alice";
-    s.source = "127.0.0.1";
-    s.target = "web01";
-    s.mode = "shell";
-    s.start = 4;
+    shell_session(&s, 4);
     assert_int_equal(sk_store_session_start(st, &s), 0);
 
     assert_int_equal(sk_store_user_remove(st, "alice", "root/sudo:ann", 10),
