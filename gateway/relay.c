@@ -638,16 +638,23 @@ static int wake_in(const struct relay *r, int idle_timeout)
     return left < 0 ? 0 : left > RELAY_WAKE_MS ? RELAY_WAKE_MS : (int)left;
 }
 
-/* The session's peer has gone: libssh says so, or its socket has hung
- * up or failed (which libssh learns only at its next poll). */
+/* The session's peer has gone, as libssh knows it. libssh drops a dead
+ * socket from the poll set without telling anyone, so the relay asks
+ * after every poll. */
+static int session_gone(ssh_session s)
+{
+    return !ssh_is_connected(s) ||
+           (ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0;
+}
+
+/* ... or also as its socket says: hung up or failed, which libssh
+ * learns only at its next poll (after a failed write, say). */
 static int peer_gone(ssh_session s)
 {
     struct pollfd p = {ssh_get_fd(s), 0, 0};
 
-    return !ssh_is_connected(s) ||
-           (ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 ||
-           (p.fd >= 0 && poll(&p, 1, 0) == 1 &&
-            (p.revents & (POLLHUP | POLLERR)) != 0);
+    return session_gone(s) || (p.fd >= 0 && poll(&p, 1, 0) == 1 &&
+                               (p.revents & (POLLHUP | POLLERR)) != 0);
 }
 
 void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
@@ -801,16 +808,12 @@ void relay_run(ssh_session client, ssh_channel cch, ssh_session upstream,
             relay_notice(&r, msg);
             break;
         }
-        /* libssh drops a dead socket from the poll set without telling
-         * anyone: ask each session directly. */
-        if (!ssh_is_connected(client) || ssh_get_status(client) &
-                                             (SSH_CLOSED | SSH_CLOSED_ERROR)) {
+        if (session_gone(client)) {
             reason = "client disconnected";
             break;
         }
-        if (!ssh_is_connected(upstream) ||
-            ssh_get_status(upstream) & (SSH_CLOSED | SSH_CLOSED_ERROR) ||
-            r.failed) {
+        /* r.failed here: a write failed and the target's socket hung up */
+        if (session_gone(upstream) || r.failed) {
             reason = "target connection lost";
             (void)sk_notice_fmt(note, sizeof(note), "%s",
                                 _("sekisho: connection to the target was "

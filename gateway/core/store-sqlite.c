@@ -509,7 +509,6 @@ int sk_store_policy_moved(sk_store *st)
     return !same;
 }
 
-
 int sk_store_schema_version(sk_store *st)
 {
     int v = -1;
