@@ -247,9 +247,9 @@ t_client_killed_mid_session() {
 # end ("client disconnected"), not a gateway fault ("write error", as 4 of
 # 1,000 sessions killed at once ended in bench/concurrency.sh).
 t_client_killed_while_streaming() {
-    local before n
+    local before
     before=$(grep -c '"reason":"client disconnected"' "$GW/audit.log")
-    for n in 1 2 3; do
+    for _ in 1 2 3; do
         kill_client_of 'cat /dev/zero' 0.3 # streaming
     done
     wait_until 5 sh -c "[ \$(grep -c '\"reason\":\"client disconnected\"' \
