@@ -48,7 +48,7 @@ fi
 
 SSHC=(ssh -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
     -o LogLevel=ERROR -o BatchMode=yes -o IdentitiesOnly=yes -i "$WORK/client")
-MODES="direct proxyjump sekisho${B_PID:+ before}"
+MODES=${BENCH_MODES:-"direct proxyjump sekisho${B_PID:+ before}"}
 
 # mode_argv MODE [SSH_OPTION...]: sets ARGV to the command line that
 # reaches web01 in MODE, ready for the remote command to be appended.

@@ -122,12 +122,28 @@ per100() { echo $(( $1 * 100 * 100 / HZ / SIZE_MB )); }
 # the same from CPU microseconds
 us100() { echo $(( $1 * 100 / 10000 / SIZE_MB )); }
 
+# The modes of round R, rotated by R and reversed every other round: a
+# mode that always ran right after another (the page cache full of the
+# previous session's transcript, the target's sshd just reaped) would pay
+# for its place, not for itself. In an A/A run (BEFORE = this build) with
+# a fixed order, the second gateway cost 0.81-1.00 of the first.
+round_order() {
+    local m=($MODES) n k i j
+    n=${#m[@]}
+    k=$(( $1 % n ))
+    for i in $(seq 0 $(( n - 1 ))); do
+        j=$(( (i + k) % n ))
+        [ $(( $1 % 2 )) = 1 ] && j=$(( (n - 1 - i + k) % n ))
+        echo "${m[$j]}"
+    done
+}
+
 declare -A res cpu tcpu mcpu ccpu wall conn
 for r in $(seq 1 "$ROUNDS"); do
     for topo in $TOPOLOGIES; do
         layout "$topo"
         for tty in ${TTYS:-notty pty}; do
-            for mode in $MODES; do
+            for mode in $(round_order "$r"); do
                 mid=gateway
                 [ "$mode" = proxyjump ] && mid=jump
                 [ "$mode" = before ] && mid=before

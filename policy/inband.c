@@ -152,16 +152,26 @@ struct pairset {
     int n, nany;
     int full; /* more pairs than fit: no vector scan */
     uint8_t a[16], b[16], any[4];
+    /* The pairs in at most 8 buckets, as nibble tables (pairset_buckets):
+     * bit k of lo_a[x & 15] & hi_a[x >> 4] is set if x may be the first
+     * byte of a pair of bucket k, likewise lo_b/hi_b for the second.
+     * nb == 0: no bucket scan (any[] in use, or more than 8 buckets). */
+    int nb;
+    uint8_t lo_a[16], hi_a[16], lo_b[16], hi_b[16];
 };
 static struct pairset set_tgt, set_cli;
-/* 2: the widest scan this CPU has; 1: 16 bytes at a time; 0: bytes */
-static int vector_scan = 2;
+/* 3: the widest scan this CPU has (buckets, AVX2); 2: pairs 32 bytes at a
+ * time (AVX2); 1: 16 bytes at a time; 0: bytes */
+static int vector_scan = 3;
 static int has_avx2; /* set by init_table */
+
+static void init_table(void);
 
 void sk_inband_set_vector_scan(int level)
 {
     vector_scan = level;
 }
+
 
 static void pairset_add(struct pairset *ps, uint16_t prev, uint8_t last)
 {
@@ -191,6 +201,59 @@ static void pairset_add(struct pairset *ps, uint16_t prev, uint8_t last)
     }
     ps->a[ps->n] = (uint8_t)prev;
     ps->b[ps->n++] = last;
+}
+
+/*
+ * Buckets for the nibble scan (scan_buckets): pairs with the same first
+ * byte share one, then pairs with the same second byte; then the last two
+ * are merged until 8 are left. A bucket stands for every (a, b) with a in
+ * its first bytes and b in its second bytes, and each set is widened to
+ * the product of its bytes' low and high nibbles: more than the pairs, never
+ * less, so a block the scan passes holds no pair end (the exact tests come
+ * after it). Pairs picked for this table stay rare in random data: at most
+ * a few bytes per set.
+ */
+static void pairset_buckets(struct pairset *ps)
+{
+    int bucket[16], nb = 0; /* per pair: its bucket */
+
+    ps->nb = 0;
+    if (ps->full || ps->nany > 0 || ps->n == 0) {
+        return;
+    }
+    for (int k = 0; k < ps->n; k++) {
+        bucket[k] = -1;
+        for (int j = 0; j < k; j++) {
+            if (ps->a[j] == ps->a[k] || ps->b[j] == ps->b[k]) {
+                bucket[k] = bucket[j];
+                break;
+            }
+        }
+        if (bucket[k] < 0) {
+            bucket[k] = nb++;
+        }
+    }
+    while (nb > 8) {
+        for (int k = 0; k < ps->n; k++) {
+            if (bucket[k] == nb - 1) {
+                bucket[k] = nb - 2;
+            }
+        }
+        nb--;
+    }
+    memset(ps->lo_a, 0, 16);
+    memset(ps->hi_a, 0, 16);
+    memset(ps->lo_b, 0, 16);
+    memset(ps->hi_b, 0, 16);
+    for (int k = 0; k < ps->n; k++) {
+        uint8_t bit = (uint8_t)(1u << bucket[k]);
+
+        ps->lo_a[ps->a[k] & 15] |= bit;
+        ps->hi_a[ps->a[k] >> 4] |= bit;
+        ps->lo_b[ps->b[k] & 15] |= bit;
+        ps->hi_b[ps->b[k] >> 4] |= bit;
+    }
+    ps->nb = nb;
 }
 
 /*
@@ -249,7 +312,64 @@ static void pairset_add(struct pairset *ps, uint16_t prev, uint8_t last)
 SCAN(scan16, 16, )
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SK_IB_WIDE 1
+#include <immintrin.h>
 SCAN(scan32, 32, __attribute__((target("avx2"))))
+
+/*
+ * The same answer as scan32 from the bucket tables, in a fixed count of
+ * instructions whatever the number of pairs: each byte and its predecessor
+ * are looked up by nibble (vpshufb) and a block is clean when no bucket
+ * holds both. scan32 costs two compares per pair per block, 22 for the
+ * target's 11 pairs.
+ */
+__attribute__((target("avx2"))) static size_t
+scan_buckets(const struct pairset *ps, const uint8_t *in, size_t i,
+             size_t len)
+{
+    const __m256i la = _mm256_broadcastsi128_si256(
+                      _mm_loadu_si128((const __m128i *)ps->lo_a)),
+                  ha = _mm256_broadcastsi128_si256(
+                      _mm_loadu_si128((const __m128i *)ps->hi_a)),
+                  lb = _mm256_broadcastsi128_si256(
+                      _mm_loadu_si128((const __m128i *)ps->lo_b)),
+                  hb = _mm256_broadcastsi128_si256(
+                      _mm_loadu_si128((const __m128i *)ps->hi_b)),
+                  nib = _mm256_set1_epi8(0x0f);
+
+#define SK_IB_CLASS(v, lo, hi)                                                 \
+    _mm256_and_si256(                                                          \
+        _mm256_shuffle_epi8(lo, _mm256_and_si256(v, nib)),                     \
+        _mm256_shuffle_epi8(hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib)))
+    /* Two blocks a turn, one test for both: the loop's own cost halves. */
+    while (i + 64 <= len) {
+        __m256i c0 = _mm256_loadu_si256((const __m256i *)(in + i)),
+                p0 = _mm256_loadu_si256((const __m256i *)(in + i - 1)),
+                c1 = _mm256_loadu_si256((const __m256i *)(in + i + 32)),
+                p1 = _mm256_loadu_si256((const __m256i *)(in + i + 31)),
+                h0 = _mm256_and_si256(SK_IB_CLASS(p0, la, ha),
+                                      SK_IB_CLASS(c0, lb, hb)),
+                h1 = _mm256_and_si256(SK_IB_CLASS(p1, la, ha),
+                                      SK_IB_CLASS(c1, lb, hb));
+
+        if (!_mm256_testz_si256(_mm256_or_si256(h0, h1),
+                                _mm256_set1_epi8(-1))) {
+            return _mm256_testz_si256(h0, h0) ? i + 32 : i;
+        }
+        i += 64;
+    }
+    while (i + 32 <= len) {
+        __m256i cur = _mm256_loadu_si256((const __m256i *)(in + i)),
+                prev = _mm256_loadu_si256((const __m256i *)(in + i - 1));
+
+        if (!_mm256_testz_si256(SK_IB_CLASS(prev, la, ha),
+                                SK_IB_CLASS(cur, lb, hb))) {
+            break;
+        }
+        i += 32;
+    }
+#undef SK_IB_CLASS
+    return i;
+}
 #endif
 
 /* From position i >= 1: the start of the first 16-byte block that holds a
@@ -261,11 +381,47 @@ static size_t skip_clean(const struct pairset *ps, const uint8_t *in,
         return i;
     }
 #ifdef SK_IB_WIDE
-    if (vector_scan > 1 && has_avx2) {
+    if (vector_scan > 2 && has_avx2 && ps->nb > 0) {
+        /* A block the buckets flag may hold no pair after all (the
+         * buckets are wider than the pairs): the exact scan looks at that
+         * block only, and the buckets go on after it. */
+        for (;;) {
+            size_t j;
+
+            i = scan_buckets(ps, in, i, len);
+            if (i + 32 > len) {
+                break;
+            }
+            if ((j = scan16(ps, in, i, i + 32)) < i + 32) {
+                return j;
+            }
+            i += 32;
+        }
+    } else if (vector_scan > 1 && has_avx2) {
         i = scan32(ps, in, i, len);
     }
 #endif
     return scan16(ps, in, i, len);
+}
+
+int sk_inband_vector_scan(enum sk_ib_dir dir)
+{
+    const struct pairset *ps;
+
+    init_table();
+    ps = dir == SK_IB_FROM_TARGET ? &set_tgt : &set_cli;
+    if (ps->full || vector_scan == 0) {
+        return 0;
+    }
+#ifdef SK_IB_WIDE
+    if (vector_scan > 2 && has_avx2 && ps->nb > 0) {
+        return 3;
+    }
+    if (vector_scan > 1 && has_avx2) {
+        return 2;
+    }
+#endif
+    return 1;
 }
 
 static const struct pattern *match_at(const struct sk_inband *s,
@@ -337,6 +493,8 @@ static void init_table(void)
             pairset_add(&set_cli, patterns[k].p[patterns[k].len - 2], last);
         }
     }
+    pairset_buckets(&set_tgt);
+    pairset_buckets(&set_cli);
     done = 1;
 }
 

@@ -132,8 +132,12 @@ size_t sk_inband_filter(struct sk_inband *s, const uint8_t *in, size_t len,
 const char *sk_inband_name(int kind);
 
 /* The filter finds candidates 32 bytes at a time where the CPU has the
- * instructions (2, the default: AVX2), else 16 at a time (1); tests switch that
- * down to check each against the byte-at-a-time loop (0). */
+ * instructions (AVX2): by nibble lookups (3, the default) or by comparing each
+ * pair (2); else 16 at a time (1). Tests switch that down to check each
+ * against the byte-at-a-time loop (0). */
 void sk_inband_set_vector_scan(int level);
+/* The scan in effect for a direction's patterns under the level set (the
+ * level, or less where the CPU or the patterns do not allow it). */
+int sk_inband_vector_scan(enum sk_ib_dir dir);
 
 #endif
