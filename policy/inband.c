@@ -155,7 +155,8 @@ struct pairset {
     /* The pairs in at most 8 buckets, as nibble tables (pairset_buckets):
      * bit k of lo_a[x & 15] & hi_a[x >> 4] is set if x may be the first
      * byte of a pair of bucket k, likewise lo_b/hi_b for the second.
-     * nb == 0: no bucket scan (any[] in use, or more than 8 buckets). */
+     * nb == 0: no bucket scan (any[] in use, the set full, or no pairs);
+     * more than 8 buckets are merged, never dropped. */
     int nb;
     uint8_t lo_a[16], hi_a[16], lo_b[16], hi_b[16];
 };

@@ -304,6 +304,38 @@ static void test_vector_scan_matches_byte_loop(void **state)
     }
 }
 
+/* One start at every offset of a clean buffer, so it ends in the first or
+ * the second half of the bucket scan's 64-byte turn, in its 32-byte tail
+ * and in the last bytes: removed at every scan level alike. */
+static void test_scan_finds_start_at_every_offset(void **state)
+{
+    static const char seed[] = "\x1b]52;c;eA==\x07";
+    uint8_t buf[256], out[4][256];
+    size_t n[4];
+
+    (void)state;
+    for (size_t at = 0; at + sizeof(seed) - 1 <= sizeof(buf); at++) {
+        memset(buf, 'x', sizeof(buf));
+        memcpy(buf + at, seed, sizeof(seed) - 1);
+        for (int level = 0; level < 4; level++) {
+            struct sk_inband s;
+            int kind, count;
+
+            sk_inband_set_vector_scan(level);
+            sk_inband_init(&s, SK_IB_FROM_TARGET);
+            n[level] = sk_inband_filter(&s, buf, sizeof(buf), out[level],
+                                        &kind, &count);
+            assert_int_equal(kind, SK_IB_OSC52);
+        }
+        sk_inband_set_vector_scan(3);
+        for (int level = 1; level < 4; level++) {
+            assert_int_equal(n[level], n[0]);
+            assert_memory_equal(out[level], out[0], n[0]);
+        }
+        assert_true(n[0] < sizeof(buf));
+    }
+}
+
 static void test_unterminated_osc_capped(void **state)
 {
     size_t n = 5 * 1024 * 1024;
@@ -544,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_repeats_counted),
         cmocka_unit_test(test_unterminated_osc_capped),
         cmocka_unit_test(test_vector_scan_matches_byte_loop),
+        cmocka_unit_test(test_scan_finds_start_at_every_offset),
         cmocka_unit_test(test_xmodem_blocks),
         cmocka_unit_test(test_xmodem_near_misses),
         cmocka_unit_test(test_random_data_untouched),
