@@ -173,7 +173,6 @@ void sk_inband_set_vector_scan(int level)
     vector_scan = level;
 }
 
-
 static void pairset_add(struct pairset *ps, uint16_t prev, uint8_t last)
 {
     if (prev > 0xff && prev != ANY) {
@@ -373,16 +372,36 @@ scan_buckets(const struct pairset *ps, const uint8_t *in, size_t i,
 }
 #endif
 
+/* The scan skip_clean uses for ps under the level set: the level, or
+ * less where the CPU or the patterns do not allow it. */
+static int scan_level(const struct pairset *ps)
+{
+    if (ps->full || vector_scan == 0) {
+        return 0;
+    }
+#ifdef SK_IB_WIDE
+    if (vector_scan > 2 && has_avx2 && ps->nb > 0) {
+        return 3;
+    }
+    if (vector_scan > 1 && has_avx2) {
+        return 2;
+    }
+#endif
+    return 1;
+}
+
 /* From position i >= 1: the start of the first 16-byte block that holds a
  * possible pattern end (or where fewer than 16 bytes are left). */
 static size_t skip_clean(const struct pairset *ps, const uint8_t *in,
                          size_t i, size_t len)
 {
-    if (ps->full || !vector_scan) {
+    int level = scan_level(ps);
+
+    if (level == 0) {
         return i;
     }
 #ifdef SK_IB_WIDE
-    if (vector_scan > 2 && has_avx2 && ps->nb > 0) {
+    if (level == 3) {
         /* A block the buckets flag may hold no pair after all (the
          * buckets are wider than the pairs): the exact scan looks at that
          * block only, and the buckets go on after it. */
@@ -398,7 +417,7 @@ static size_t skip_clean(const struct pairset *ps, const uint8_t *in,
             }
             i += 32;
         }
-    } else if (vector_scan > 1 && has_avx2) {
+    } else if (level == 2) {
         i = scan32(ps, in, i, len);
     }
 #endif
@@ -407,22 +426,8 @@ static size_t skip_clean(const struct pairset *ps, const uint8_t *in,
 
 int sk_inband_vector_scan(enum sk_ib_dir dir)
 {
-    const struct pairset *ps;
-
     init_table();
-    ps = dir == SK_IB_FROM_TARGET ? &set_tgt : &set_cli;
-    if (ps->full || vector_scan == 0) {
-        return 0;
-    }
-#ifdef SK_IB_WIDE
-    if (vector_scan > 2 && has_avx2 && ps->nb > 0) {
-        return 3;
-    }
-    if (vector_scan > 1 && has_avx2) {
-        return 2;
-    }
-#endif
-    return 1;
+    return scan_level(dir == SK_IB_FROM_TARGET ? &set_tgt : &set_cli);
 }
 
 static const struct pattern *match_at(const struct sk_inband *s,
