@@ -95,7 +95,7 @@ void access_when(const char *tz, time_t now, struct sk_when *out)
 {
     /* The zone was checked when the configuration was read. */
     out->now = now;
-    sk_local_time(tz, now, &out->wday, &out->minute);
+    sk_local_time(tz, now, &out->wday, &out->minute, &out->second);
 }
 
 static int group_src_cb(const char *name, const char *sources,

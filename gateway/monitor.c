@@ -112,7 +112,8 @@ struct monitor {
     time_t terminate_sent; /* MON_TERMINATE sent at; 0: not */
     time_t ended_at;       /* MON_SESSION_END received at; 0: not */
     time_t early_seal;     /* the recorder sealed before MON_SESSION_END */
-    time_t last_check;     /* of mon_recheck */
+    time_t last_check;     /* of mon_gwcmd_recheck */
+    time_t next_check;     /* mon_recheck is due then (mon_next_check) */
     /* What mon_recheck read from the store, and the store's count of
      * rule changes then: read again only once that moved (a kill
      * request, an admin's change); the times are judged every check. */
@@ -155,8 +156,14 @@ struct monitor {
  * so many a second; the rest is dropped, with one rate_limited audit line
  * at the first drop and the count logged at the end of the connection. */
 /* A held session's monitor reads the store's count of rule changes at
- * least this often, announced or not (mon_recheck). */
+ * least this often, announced or not (mon_recheck), and sleeps no longer
+ * than this between checks. */
 #define MON_REREAD_S 10
+/* When the store could not be read, it is tried again this soon. */
+#define MON_RETRY_S 2
+/* A check due at second T is woken for this long after T: time(2) reads a
+ * clock that lags CLOCK_REALTIME by up to a tick. */
+#define MON_WAKE_SLACK_MS 10
 #define MON_LOG_BURST 200
 #define MON_LOG_PER_SEC 20
 #define MON_REFUSED_BURST 20
@@ -1398,6 +1405,7 @@ static int mon_answer_upstream_ready(struct monitor *m, struct sk_buf *req)
     shown = sk_utf8_repair(err, strlen(err));
     if (ok) {
         m->relaying = 1;
+        m->next_check = 0; /* warnings wait for the target leg: now */
         logit("session %s: %s connected to %s as %s", m->session_id, m->user,
               m->target.name, m->target.login);
     } else {
@@ -2383,7 +2391,9 @@ static const char *mon_recheck(struct monitor *m)
         }
         if ((r = sk_store_user_get(m->store, m->user, &u)) != 0) {
             /* Store trouble is not a reason to cut a session; a deleted
-             * user is. */
+             * user is. Either way all is read again next time, soon
+             * (mon_next_check). */
+            m->rc_valid = 0;
             return r == SK_ERR_NOT_FOUND ? N_("account removed") : NULL;
         }
         mon_recheck_clear(m);
@@ -2467,6 +2477,81 @@ static const char *mon_recheck(struct monitor *m)
     return why;
 }
 
+/*
+ * When mon_recheck must look next, having just found the session allowed
+ * at now: the first of the store's periodic read (MON_REREAD_S), the
+ * session's maximum length and the warning before it, the account's
+ * expiry, the moment a rule for the target starts, ends or opens or
+ * closes its hours (sk_policy_next_change), and the warning before a
+ * rule's end. Everything else that can end a session is a change to the
+ * store, announced (sekishod pokes every monitor, mon_poked) or found by
+ * the periodic read. So a held session's monitor wakes every MON_REREAD_S
+ * seconds, not every two, and ends a session at the second its rule says,
+ * not up to two seconds late.
+ */
+static time_t mon_next_check(struct monitor *m, time_t now)
+{
+    time_t due = m->rc_read + MON_REREAD_S;
+    struct sk_when when;
+
+#define MON_SOONER(t)                                                          \
+    do {                                                                       \
+        int64_t t_ = (t);                                                      \
+        if (t_ > (int64_t)now && t_ < (int64_t)due) {                          \
+            due = (time_t)t_;                                                  \
+        }                                                                      \
+    } while (0)
+
+    if (!m->rc_loaded || !m->rc_valid) {
+        return now + MON_RETRY_S;
+    }
+    if (due <= now) {
+        due = now + 1;
+    }
+    if (m->max_session > 0) {
+        int64_t end = (int64_t)m->session_t0 + m->max_session;
+
+        if (!m->max_warned) {
+            MON_SOONER(end - 120);
+        }
+        MON_SOONER(end);
+    }
+    if (m->rc_user.expires != 0) {
+        MON_SOONER(m->rc_user.expires);
+    }
+    access_when(m->cfg->timezone, now, &when);
+    MON_SOONER((int64_t)sk_policy_next_change(
+        m->rc_access.v, m->rc_access.n, m->target.name, &when,
+        (int64_t)(due - now)));
+    if (!m->window_warned) {
+        for (size_t i = 0; i < m->rc_access.n; i++) {
+            const struct sk_policy_grant *g = &m->rc_access.v[i];
+
+            if (g->valid_until != 0 && strcmp(g->target, m->target.name) == 0) {
+                MON_SOONER(g->valid_until - 120);
+            }
+        }
+    }
+#undef MON_SOONER
+    return due;
+}
+
+/* Milliseconds from now until second t has begun (MON_WAKE_SLACK_MS
+ * after it), 0 if it has, and never more than MON_REREAD_S: a clock set
+ * back must not put the next check off. */
+static int mon_ms_until(time_t t)
+{
+    struct timespec ts;
+    int64_t ms;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        return 1000;
+    }
+    ms = ((int64_t)t - (int64_t)ts.tv_sec) * 1000 - ts.tv_nsec / 1000000 +
+         MON_WAKE_SLACK_MS;
+    return ms < 0 ? 0 : ms > MON_REREAD_S * 1000 ? MON_REREAD_S * 1000 : (int)ms;
+}
+
 static void mon_terminate(struct monitor *m, const char *why)
 {
     struct sk_buf b;
@@ -2542,11 +2627,24 @@ static void mon_reap(struct monitor *m, int *status, int timeout_s)
 }
 
 static volatile sig_atomic_t mon_got_term;
+/* sekishod saw a rule change announced (store.h, sk_store_policy_moved)
+ * and sent SIGUSR1 to every session: check at once. */
+static volatile sig_atomic_t mon_poked;
+/* The signal mask the loop waits with: SIGUSR1 is blocked everywhere
+ * else (from sekishod's fork on), so a poke is never lost between the
+ * check and the wait, and interrupts nothing but that wait. */
+static sigset_t mon_waitmask;
 
 static void mon_sigterm(int sig)
 {
     (void)sig;
     mon_got_term = 1;
+}
+
+static void mon_sigusr1(int sig)
+{
+    (void)sig;
+    mon_poked = 1;
 }
 
 /* Runs until the worker exits. Returns the connection's exit status. */
@@ -2557,6 +2655,7 @@ static int mon_loop(struct monitor *m)
 
     for (;;) {
         struct pollfd pfd[3];
+        struct timespec tsv, *tsp = NULL;
         int nfd = 1, timeout = -1, recidx = -1;
 
         if (mon_got_term) {
@@ -2576,22 +2675,25 @@ static int mon_loop(struct monitor *m)
         } else if (m->session_open) {
             const char *why;
 
-            /* Every couple of seconds: is this session still allowed?
-             * Until the worker has exited, not only until it says the
-             * session ended: until then it may hold the target leg. A
-             * worker that does not end when told, or does not exit after
-             * the end, is killed. */
-            timeout = 2000;
+            /* Is this session still allowed? Checked when a rule change is
+             * announced, when the rules say the answer may change, and
+             * every MON_REREAD_S (mon_next_check). Until the worker has
+             * exited, not only until it says the session ended: until
+             * then it may hold the target leg. A worker that does not end
+             * when told, or does not exit after the end, is killed. */
             if (m->early_seal != 0 && !m->session_ended &&
                 (!mon_ipc_pending(m) || time(NULL) - m->early_seal > 2)) {
                 m->early_seal = 0;
                 mon_recording_failed(m, "the recorder sealed before the "
                                         "session ended");
             }
-            if (m->terminate_sent == 0 && time(NULL) - m->last_check >= 2) {
-                m->last_check = time(NULL);
+            if (m->terminate_sent == 0 &&
+                (mon_poked || time(NULL) >= m->next_check)) {
+                mon_poked = 0;
                 if ((why = mon_recheck(m)) != NULL) {
                     mon_terminate(m, why);
+                } else {
+                    m->next_check = mon_next_check(m, time(NULL));
                 }
             } else if (m->terminate_sent != 0 &&
                        time(NULL) - m->terminate_sent > 5) {
@@ -2606,13 +2708,21 @@ static int mon_loop(struct monitor *m)
                 killed_for = SK_EXIT_ERROR;
                 break;
             }
+            timeout = mon_ms_until(m->next_check);
+            if ((m->early_seal != 0 || m->terminate_sent != 0 ||
+                 m->ended_at != 0) &&
+                timeout > 1000) {
+                timeout = 1000; /* the deadlines above */
+            }
         }
         if (m->cmd.pid > 0) {
             const char *why;
 
             /* A gateway command runs under the person's account and
              * role: revoking either ends it, as it ends a session. */
-            timeout = 2000;
+            if (timeout < 0 || timeout > 2000) {
+                timeout = 2000;
+            }
             if (m->terminate_sent == 0 && time(NULL) - m->last_check >= 2) {
                 m->last_check = time(NULL);
                 if ((why = mon_gwcmd_recheck(m, m->cmd_role)) != NULL) {
@@ -2650,7 +2760,12 @@ static int mon_loop(struct monitor *m)
             pfd[nfd].fd = m->rec.status_fd;
             pfd[nfd++].events = POLLIN;
         }
-        if (poll(pfd, (nfds_t)nfd, timeout) < 0) {
+        if (timeout >= 0) {
+            tsv.tv_sec = timeout / 1000;
+            tsv.tv_nsec = (long)(timeout % 1000) * 1000000L;
+            tsp = &tsv;
+        }
+        if (ppoll(pfd, (nfds_t)nfd, tsp, &mon_waitmask) < 0) {
             if (errno == EINTR) {
                 continue;
             }
@@ -2780,6 +2895,18 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         sk_version_print("sekisho-session");
         return 0;
+    }
+    /* SIGUSR1 (sekishod's poke, mon_poked) only ever interrupts the main
+     * loop's wait; sekishod blocks it before the exec already. */
+    {
+        sigset_t usr1;
+
+        sigemptyset(&usr1);
+        sigaddset(&usr1, SIGUSR1);
+        if (sigprocmask(SIG_BLOCK, &usr1, &mon_waitmask) != 0) {
+            return SK_EXIT_ERROR;
+        }
+        sigdelset(&mon_waitmask, SIGUSR1);
     }
 
     while ((ch = getopt(argc, argv, "c:fRiD:")) != -1) {
@@ -2919,6 +3046,8 @@ int main(int argc, char **argv)
     sa.sa_handler = mon_sigterm;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = mon_sigusr1;
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     /* The signing key signs audit lines and, in the recorder, the

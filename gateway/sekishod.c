@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -322,7 +323,10 @@ static void spawn(const struct sk_config *cfg, const char *prog, int fg,
         }
         argv[a] = NULL;
         (void)setsid();
+        /* SIGUSR1 (ann_read) stays blocked across the exec: a poke before
+         * the session installed its handler must not end it. */
         sigemptyset(&none);
+        sigaddset(&none, SIGUSR1);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGCHLD, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
@@ -350,6 +354,75 @@ static void spawn(const struct sk_config *cfg, const char *prog, int fg,
     snprintf(children[nchildren].coarse, sizeof(children[0].coarse), "%s",
              p->coarse);
     nchildren++;
+}
+
+/*
+ * Rule changes reach held sessions at once. Every program that commits a
+ * change to what can end a session appends a byte to state.db-policy
+ * (store.h, sk_store_policy_moved) and closes it; this listener watches
+ * the state folder for that close and sends SIGUSR1 to every session,
+ * whose monitor then reads the rules (gateway/monitor.c, mon_poked). So a
+ * held session's monitor need not wake every other second to look: it
+ * sleeps until its rules say something is due, or the store's periodic
+ * read (MON_REREAD_S). Sessions that outlived a listener restart are not
+ * children of the new one and get no poke: they see a change at that
+ * periodic read.
+ */
+#define ANN_NAME "state.db-policy"
+static int ann_fd = -1;
+
+static void ann_open(const struct sk_config *cfg)
+{
+    ann_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (ann_fd < 0 ||
+        inotify_add_watch(ann_fd, cfg->state_dir,
+                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+        error_f("cannot watch %s for rule changes (%s): held sessions see "
+                "them at their periodic check instead",
+                cfg->state_dir, strerror(errno));
+        if (ann_fd >= 0) {
+            close(ann_fd);
+        }
+        ann_fd = -1;
+    }
+}
+
+/* Reads what the watch has; on a rule change (or a lost event) pokes
+ * every session. */
+static void ann_read(void)
+{
+    union {
+        struct inotify_event ev;
+        char b[8192];
+    } u;
+    int hit = 0, i;
+    ssize_t n;
+
+    while ((n = read(ann_fd, u.b, sizeof(u.b))) > 0) {
+        const char *p = u.b;
+
+        while (p + sizeof(struct inotify_event) <= u.b + n) {
+            const struct inotify_event *ev = (const void *)p;
+
+            if ((ev->mask & IN_Q_OVERFLOW) ||
+                (ev->len > 0 && strcmp(ev->name, ANN_NAME) == 0)) {
+                hit = 1;
+            }
+            p += sizeof(struct inotify_event) + ev->len;
+        }
+    }
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        error_f("rule change watch: %s", strerror(errno));
+        close(ann_fd);
+        ann_fd = -1;
+        hit = 1;
+    }
+    if (hit) {
+        verbose_f("rule change announced; telling %d session(s)", nchildren);
+        for (i = 0; i < nchildren; i++) {
+            (void)kill(children[i].pid, SIGUSR1);
+        }
+    }
 }
 
 static void pending_drop(int i)
@@ -706,6 +779,7 @@ int main(int argc, char **argv)
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
     sigprocmask(SIG_BLOCK, &block, &orig);
+    ann_open(cfg);
     logit("Sekisho %s listening on %s", SK_VERSION, cfg->listen);
 
     while (!got_term) {
@@ -747,7 +821,7 @@ int main(int argc, char **argv)
             }
             i++;
         }
-        if ((pfd = calloc((size_t)nchildren + (size_t)npend + 1,
+        if ((pfd = calloc((size_t)nchildren + (size_t)npend + 2,
                           sizeof(*pfd))) == NULL ||
             (pidx = calloc((size_t)npend + 1, sizeof(*pidx))) == NULL) {
             fatal_f("out of memory");
@@ -768,6 +842,10 @@ int main(int argc, char **argv)
              * being looked at again: only its hanging up matters. */
             pfd[np++].events = pend[i].ready ? POLLRDHUP : POLLIN | POLLRDHUP;
         }
+        /* last, after the pending connections (pidx covers those) */
+        pfd[np].fd = ann_fd;
+        pfd[np].events = POLLIN;
+        np++;
         if (accept_paused_until > now) {
             pfd[0].fd = -1;
             if (next == 0 || accept_paused_until < next) {
@@ -795,9 +873,12 @@ int main(int argc, char **argv)
                 child_notified(&children[i - 1]);
             }
         }
+        if (ann_fd >= 0 && (pfd[np - 1].revents & POLLIN)) {
+            ann_read();
+        }
         /* Backwards, so dropping (a swap with the last) keeps the indices
          * still to visit valid. */
-        for (i = np - 1; i >= nchild; i--) {
+        for (i = np - 2; i >= nchild; i--) {
             int k = pidx[i - nchild];
 
             if (pfd[i].revents != 0 &&
@@ -839,6 +920,9 @@ int main(int argc, char **argv)
         close(pend[i].fd);
     }
     close(lfd);
+    if (ann_fd >= 0) {
+        close(ann_fd);
+    }
     sk_door_free(penalties);
     sk_config_free(cfg);
     free(children);

@@ -17,6 +17,7 @@ struct sk_when {
     time_t now;
     int wday;
     int minute;
+    int second; /* of that minute, 0..60; 0 where the caller has none */
 };
 
 struct sk_policy_grant {
@@ -53,5 +54,17 @@ int sk_policy_match(const struct sk_policy_grant *grants, size_t n,
  * mode). */
 int sk_policy_grant_live(const struct sk_policy_grant *g,
                          const struct sk_when *when);
+
+/* The first moment after when->now at which sk_policy_match's answer for
+ * target may change: a grant's validity starting or ending, or a minute at
+ * which one of its time-of-day windows opens or closes. Nothing sooner:
+ * returns when->now + horizon (horizon is cut to 8 days, and is at least
+ * 1). Window minutes are counted on from when in the same local time, so a
+ * change of the zone's offset within the span (daylight saving) is not
+ * foreseen: the caller looks again at least every horizon seconds, with a
+ * fresh when. Pure; always later than when->now. */
+time_t sk_policy_next_change(const struct sk_policy_grant *grants, size_t n,
+                             const char *target, const struct sk_when *when,
+                             int64_t horizon);
 
 #endif

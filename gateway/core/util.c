@@ -445,7 +445,8 @@ out:
     return r;
 }
 
-void sk_local_time(const char *tz, time_t now, int *wday, int *minute)
+void sk_local_time(const char *tz, time_t now, int *wday, int *minute,
+                   int *second)
 {
     struct tm tm;
 
@@ -454,6 +455,9 @@ void sk_local_time(const char *tz, time_t now, int *wday, int *minute)
     localtime_r(&now, &tm);
     *wday = tm.tm_wday;
     *minute = tm.tm_hour * 60 + tm.tm_min;
+    if (second != NULL) {
+        *second = tm.tm_sec;
+    }
 }
 
 void sk_secret_free(char *s)

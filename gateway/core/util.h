@@ -107,9 +107,11 @@ int sk_actor_proof(const uint8_t nonce[32], const char *actor, int argc,
  * fine. */
 void sk_secret_free(char *s);
 
-/* Weekday (0 = Sunday) and minute of the day of now in time zone tz (a
- * zoneinfo name). Not pure: sets TZ for the process. */
-void sk_local_time(const char *tz, time_t now, int *wday, int *minute);
+/* Weekday (0 = Sunday), minute of the day and, where second is not NULL,
+ * second of that minute (0..60) of now in time zone tz (a zoneinfo name).
+ * Not pure: sets TZ for the process. */
+void sk_local_time(const char *tz, time_t now, int *wday, int *minute,
+                   int *second);
 
 /* Creates path exclusively (O_EXCL|O_NOFOLLOW, mode) and writes n bytes.
  * Not pure: touches the file system. Returns 0 or SK_ERR_SYSTEM/EXISTS. */

@@ -307,7 +307,8 @@ static void privileges(struct table *t, struct vec *users, struct vec *grants,
     struct sk_when when;
 
     when.now = now;
-    sk_local_time(cfg->timezone, now, &when.wday, &when.minute);
+    sk_local_time(cfg->timezone, now, &when.wday, &when.minute,
+                  &when.second);
     t->ncols = 14;
     memcpy(t->cols,
            (const char *[]){"user", "role", "account", "target", "login",

@@ -246,7 +246,7 @@ static void test_windows(void **state)
     struct sk_window w;
     char why[160];
     struct sk_policy_grant g = {"web01", 1, 0, 0, 0, &w, 0};
-    struct sk_when when = {5, 1, 9 * 60};
+    struct sk_when when = {5, 1, 9 * 60, 0};
 
     (void)state;
     /* office hours, boundaries half-open */
@@ -305,6 +305,68 @@ static void test_windows(void **state)
     assert_string_equal(why, "outside the rule's hours");
 }
 
+/* When a held session's monitor must look next (sk_policy_next_change):
+ * the validity bounds of the target's grants and the minutes its windows
+ * open or close, and nothing of other targets. */
+static void test_next_change(void **state)
+{
+    struct sk_window office, night;
+    char why[160];
+    /* Wednesday 17:58:30 local at t = 100030 */
+    struct sk_when when = {100030, 3, 17 * 60 + 58, 30};
+    struct sk_policy_grant g[] = {
+        {"web01", 1, 0, 0, 0, NULL, 0},
+        {"db01", 1, 0, 100100, 0, NULL, 0},
+        {"db01", 1, 100500, 100900, 4, NULL, 0},
+        {"app01", 1, 0, 0, 0, &office, 0},
+        {"app02", 1, 0, 0, 0, &night, 0},
+        {"other", 1, 0, 100040, 0, NULL, 0},
+    };
+
+    (void)state;
+    assert_int_equal(sk_window_parse("Mon-Fri 09:00-18:00", &office, why,
+                                     sizeof(why)),
+                     0);
+    assert_int_equal(sk_window_parse("Wed 23:00-01:00", &night, why,
+                                     sizeof(why)),
+                     0);
+    /* no bound, no window: the horizon */
+    assert_int_equal(sk_policy_next_change(g, 6, "web01", &when, 10),
+                     100040);
+    /* an end within the horizon; a later request's start and end next */
+    assert_int_equal(sk_policy_next_change(g, 6, "db01", &when, 3600),
+                     100100);
+    when.now = 100100;
+    assert_int_equal(sk_policy_next_change(g, 6, "db01", &when, 3600),
+                     100500);
+    when.now = 100600;
+    assert_int_equal(sk_policy_next_change(g, 6, "db01", &when, 3600),
+                     100900);
+    /* the office window closes at 18:00:00, 90 s after 17:58:30 */
+    when.now = 100030;
+    assert_int_equal(sk_policy_next_change(g, 6, "app01", &when, 3600),
+                     100030 + 90);
+    assert_int_equal(sk_policy_next_change(g, 6, "app01", &when, 60),
+                     100030 + 60);
+    /* the night window opens at 23:00 (5 h 1 min 30 s on) */
+    assert_int_equal(sk_policy_next_change(g, 6, "app02", &when, 86400),
+                     100030 + 5 * 3600 + 90);
+    /* and, inside it, closes at 01:00 Thursday (over midnight) */
+    when.now = 200000;
+    when.minute = 23 * 60 + 59;
+    when.second = 0;
+    assert_int_equal(sk_policy_next_change(g, 6, "app02", &when, 86400),
+                     200000 + 3600 + 60);
+    /* a target with no grant, and a horizon out of range */
+    assert_int_equal(sk_policy_next_change(g, 6, "none", &when, 0), 200001);
+    assert_int_equal(sk_policy_next_change(g, 6, "none", &when,
+                                           (int64_t)1 << 40),
+                     200000 + 8 * 86400);
+    /* a leap second still moves on */
+    when.second = 60;
+    assert_true(sk_policy_next_change(g, 6, "app01", &when, 3600) > 200000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_overlap_and_windows),
         cmocka_unit_test(test_request_rules),
         cmocka_unit_test(test_request_windows_and_display),
+        cmocka_unit_test(test_next_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -235,17 +235,24 @@ static void test_local_time(void **state)
 
     (void)state;
     /* 2026-03-29 00:30 UTC: Sunday */
-    sk_local_time("Asia/Tokyo", 1774744200, &wday, &minute);
+    sk_local_time("Asia/Tokyo", 1774744200, &wday, &minute, NULL);
     assert_int_equal(wday, 0);
     assert_int_equal(minute, 9 * 60 + 30);
-    sk_local_time("Europe/Berlin", 1774744200, &wday, &minute);
+    sk_local_time("Europe/Berlin", 1774744200, &wday, &minute, NULL);
     assert_int_equal(minute, 1 * 60 + 30); /* CET, UTC+1 */
     /* one hour later the clocks have jumped: 03:30 CEST */
-    sk_local_time("Europe/Berlin", 1774744200 + 3600, &wday, &minute);
+    sk_local_time("Europe/Berlin", 1774744200 + 3600, &wday, &minute, NULL);
     assert_int_equal(minute, 3 * 60 + 30);
-    sk_local_time("UTC", 1774744200, &wday, &minute);
+    sk_local_time("UTC", 1774744200, &wday, &minute, NULL);
     assert_int_equal(minute, 30);
     assert_int_equal(wday, 0);
+    {
+        int second = -1;
+
+        sk_local_time("Asia/Tokyo", 1774744200 + 47, &wday, &minute, &second);
+        assert_int_equal(minute, 9 * 60 + 30);
+        assert_int_equal(second, 47);
+    }
 }
 
 /* Finds what was added, only that, across many growths; refuses a
